@@ -1,0 +1,14 @@
+// `npm test`: every project's unit and integration tests in one run against one test cluster.
+import fs from 'node:fs';
+import path from 'node:path';
+
+const root = import.meta.dirname;
+const projects = ['packages', 'apps']
+  .flatMap((dir) => (fs.existsSync(path.join(root, dir)) ? fs.readdirSync(path.join(root, dir)).map((p) => path.join(root, dir, p)) : []))
+  .filter((p) => fs.existsSync(path.join(p, 'jest.config.js')));
+
+export default {
+  projects,
+  maxWorkers: 2,
+  testTimeout: 120_000,
+};

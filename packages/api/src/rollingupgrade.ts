@@ -1,0 +1,271 @@
+// RollingUpgrade (upgrademgr.keikoproj.io/v1alpha1): rotate the instances of one auto scaling group,
+// draining each node before terminating it. Field-compatible with keikoproj/upgrade-manager.
+import { Type } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
+import { defineKind, kindInfo } from './crd';
+import {
+  canonicalEnumValue,
+  celRule,
+  Conditions,
+  DateTime,
+  Int32,
+  IntOrString,
+  ObjectMetaSchema,
+  StringEnum,
+  StringEnumIgnoreCase,
+  StringMap,
+} from './schema';
+import type { IntOrStringValue } from './schema';
+import { applyDefaults, validateKind } from './validate';
+import type { FieldProblem } from './validate';
+
+export const UPGRADE_STRATEGY_TYPES = ['randomUpdate', 'uniformAcrossAzUpdate'] as const;
+export type UpgradeStrategyType = (typeof UPGRADE_STRATEGY_TYPES)[number];
+export const UPGRADE_STRATEGY_MODES = ['lazy', 'eager'] as const;
+export type UpgradeStrategyMode = (typeof UPGRADE_STRATEGY_MODES)[number];
+
+/** Values of status.currentStatus, as the original controller wrote them. */
+export const RollingUpgradeStatusValues = ['init', 'running', 'completed', 'error'] as const;
+export type RollingUpgradeCurrentStatus = (typeof RollingUpgradeStatusValues)[number];
+
+/** The steps one node goes through, in order; status records the step each node is at. */
+export const RollingUpgradeSteps = [
+  'kickoff',
+  'desired_node_ready',
+  'predrain_script',
+  'drain',
+  'postdrain_script',
+  'post_wait',
+  'terminate',
+  'post_terminate',
+  'completed',
+] as const;
+export type RollingUpgradeStep = (typeof RollingUpgradeSteps)[number];
+/** Statistics also carry the whole-node total. */
+export const RollingUpgradeStatisticSteps = [...RollingUpgradeSteps, 'total'] as const;
+
+/** Condition types the controller sets. Complete mirrors the original; the others are Keiko's. */
+export const RollingUpgradeConditionTypes = { Complete: 'Complete', SpecValid: 'SpecValid', Progressing: 'Progressing' } as const;
+
+const maxUnavailableRule = celRule<IntOrStringValue>(
+  {
+    rule: "type(self) == int ? self >= 0 : self.matches('^(100|[1-9][0-9]?)%?$')",
+    message: 'maxUnavailable must be a non-negative number of nodes or a percentage from 1% to 100%',
+  },
+  (self) => (typeof self === 'number' ? self >= 0 : /^(100|[1-9][0-9]?)%?$/.test(self)),
+);
+
+export const UpdateStrategySchema = Type.Object(
+  {
+    type: Type.Optional(
+      StringEnumIgnoreCase(UPGRADE_STRATEGY_TYPES, {
+        default: 'randomUpdate',
+        description:
+          'How nodes are picked: randomUpdate treats all availability zones as one pool; uniformAcrossAzUpdate takes the same number (or percentage) of nodes from each zone.',
+      }),
+    ),
+    mode: Type.Optional(
+      StringEnumIgnoreCase(UPGRADE_STRATEGY_MODES, {
+        default: 'lazy',
+        description:
+          'lazy terminates a drained node and lets the scaling group replace it; eager first waits for a replacement node to be Ready (and drains only then).',
+      }),
+    ),
+    maxUnavailable: Type.Optional(
+      IntOrString({
+        default: 1,
+        description:
+          'How many nodes may be down at once: a number of nodes, or a percentage of the group such as "20%". 0 is read as 1, as the original controller did.',
+        'x-kubernetes-validations': [maxUnavailableRule],
+      }),
+    ),
+    drainTimeout: Type.Optional(
+      Type.Integer({
+        minimum: -1,
+        description:
+          'Seconds to wait for a drain before terminating the node anyway. -1 (or absent, or 0 as in the original) waits without limit.',
+      }),
+    ),
+  },
+  { default: {}, description: 'How the rotation proceeds.' },
+);
+
+export const RollingUpgradeSpecSchema = Type.Object(
+  {
+    asgName: Type.String({ minLength: 1, description: 'Name of the AWS auto scaling group whose instances are rotated.' }),
+    postDrainDelaySeconds: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Seconds to wait after a drain before terminating the node.' }),
+    ),
+    nodeIntervalSeconds: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Seconds to wait after a node is terminated before the next batch starts.' }),
+    ),
+    preDrain: Type.Optional(
+      Type.Object(
+        { script: Type.Optional(Type.String({ description: 'Shell script run before the node is drained.' })) },
+        { description: 'Actions taken before draining a node.' },
+      ),
+    ),
+    postDrain: Type.Optional(
+      Type.Object(
+        {
+          script: Type.Optional(Type.String({ description: 'Shell script run after the node is drained.' })),
+          waitSeconds: Type.Optional(
+            Type.Integer({ format: 'int64', minimum: 0, description: 'Seconds to wait after the post-drain script.' }),
+          ),
+          postWaitScript: Type.Optional(Type.String({ description: 'Shell script run after waitSeconds.' })),
+        },
+        { description: 'Actions taken after draining a node.' },
+      ),
+    ),
+    postTerminate: Type.Optional(
+      Type.Object(
+        { script: Type.Optional(Type.String({ description: 'Shell script run after the instance is terminated.' })) },
+        { description: 'Actions taken after terminating a node.' },
+      ),
+    ),
+    strategy: Type.Optional(UpdateStrategySchema),
+    ignoreDrainFailures: Type.Optional(
+      Type.Boolean({ description: 'Terminate the node even when its drain fails, instead of stopping the upgrade.' }),
+    ),
+    forceRefresh: Type.Optional(
+      Type.Boolean({ description: 'Rotate every node, even those already running the current launch configuration or template.' }),
+    ),
+    readinessGates: Type.Optional(
+      Type.Array(
+        Type.Object({
+          matchLabels: Type.Optional(StringMap({ description: 'Labels a new node must carry before it counts as ready.' })),
+        }),
+        { description: 'Label selectors a replacement node must match before it is considered ready.' },
+      ),
+    ),
+    dryRun: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description: 'Plan and record which nodes would be rotated, in status, without cordoning, draining or terminating anything.',
+      }),
+    ),
+  },
+  { description: 'RollingUpgradeSpec defines the desired state of RollingUpgrade.' },
+);
+
+export const NodeInProcessingSchema = Type.Object(
+  {
+    nodeName: Type.Optional(Type.String({ description: 'Kubernetes node name.' })),
+    instanceID: Type.Optional(Type.String({ description: 'EC2 instance ID behind the node.' })),
+    stepName: Type.Optional(StringEnum(RollingUpgradeSteps, { description: 'The step the node has reached.' })),
+    upgradeStartTime: Type.Optional(DateTime({ description: 'When rotation of this node started.' })),
+    stepStartTime: Type.Optional(DateTime({ description: 'When the current step started.' })),
+    stepEndTime: Type.Optional(DateTime({ description: 'When the previous step ended.' })),
+  },
+  { description: 'Progress of one node being rotated; recorded before every step so a restart resumes, never repeats.' },
+);
+
+export const RollingUpgradeStatusSchema = Type.Object(
+  {
+    currentStatus: Type.Optional(StringEnum(RollingUpgradeStatusValues, { description: 'Overall state: init, running, completed or error.' })),
+    startTime: Type.Optional(Type.String({ description: 'When the upgrade started (RFC 3339).' })),
+    endTime: Type.Optional(Type.String({ description: 'When the upgrade finished (RFC 3339).' })),
+    totalProcessingTime: Type.Optional(Type.String({ description: 'Wall time the upgrade took, e.g. 12m30s.' })),
+    nodesProcessed: Type.Optional(Type.Integer({ minimum: 0, description: 'Nodes rotated so far.' })),
+    totalNodes: Type.Optional(Type.Integer({ minimum: 0, description: 'Nodes in the group that need rotating.' })),
+    completePercentage: Type.Optional(Type.String({ description: 'nodesProcessed as a percentage of totalNodes, e.g. "40%".' })),
+    conditions: Type.Optional(Conditions()),
+    lastTerminationTime: Type.Optional(DateTime({ description: 'When the controller last terminated an instance.' })),
+    lastDrainTime: Type.Optional(DateTime({ description: 'When the controller last drained a node.' })),
+    statistics: Type.Optional(
+      Type.Array(
+        Type.Object({
+          stepName: Type.Optional(StringEnum(RollingUpgradeStatisticSteps, { description: 'The step measured.' })),
+          durationSum: Type.Optional(Type.String({ description: 'Total time spent in the step across nodes, as a Go duration.' })),
+          durationCount: Type.Optional(Int32({ minimum: 0, description: 'How many times the step ran.' })),
+        }),
+        { description: 'Time spent per step, summed over all nodes.' },
+      ),
+    ),
+    lastBatchNodes: Type.Optional(Type.Array(Type.String(), { description: 'Nodes of the most recent batch.' })),
+    inProcessingNodes: Type.Optional(
+      Type.Record(Type.String(), NodeInProcessingSchema, {
+        description: 'Nodes currently being rotated, by node name: the per-node record the controller resumes from.',
+      }),
+    ),
+    nodeInProcessing: Type.Optional(
+      Type.Record(Type.String(), NodeInProcessingSchema, {
+        description: 'The same per-node record under the name later upgrade-manager releases used; read when inProcessingNodes is absent.',
+      }),
+    ),
+  },
+  { description: 'RollingUpgradeStatus defines the observed state of RollingUpgrade.' },
+);
+
+export const RollingUpgradeSchema = Type.Object(
+  {
+    apiVersion: Type.Literal('upgrademgr.keikoproj.io/v1alpha1'),
+    kind: Type.Literal('RollingUpgrade'),
+    metadata: ObjectMetaSchema,
+    spec: RollingUpgradeSpecSchema,
+    status: Type.Optional(RollingUpgradeStatusSchema),
+  },
+  { description: 'RollingUpgrade rotates the instances of an auto scaling group, draining each node before it is terminated.' },
+);
+
+export type RollingUpgrade = Static<typeof RollingUpgradeSchema>;
+export type RollingUpgradeSpec = Static<typeof RollingUpgradeSpecSchema>;
+export type RollingUpgradeStatus = Static<typeof RollingUpgradeStatusSchema>;
+export type UpdateStrategy = Static<typeof UpdateStrategySchema>;
+export type NodeInProcessing = Static<typeof NodeInProcessingSchema>;
+
+export const RollingUpgradeDefinition = defineKind({
+  group: 'upgrademgr.keikoproj.io',
+  version: 'v1alpha1',
+  kind: 'RollingUpgrade',
+  plural: 'rollingupgrades',
+  singular: 'rollingupgrade',
+  shortNames: ['ru'],
+  namespaced: true,
+  chart: 'upgrade-manager',
+  description: RollingUpgradeSchema.description ?? '',
+  schema: RollingUpgradeSchema,
+  printerColumns: [
+    { name: 'Status', type: 'string', jsonPath: '.status.currentStatus', description: 'current status of the rolling upgrade' },
+    { name: 'TotalNodes', type: 'string', jsonPath: '.status.totalNodes', description: 'total nodes involved in the rolling upgrade' },
+    { name: 'NodesProcessed', type: 'string', jsonPath: '.status.nodesProcessed', description: 'nodes processed so far' },
+    { name: 'Complete', type: 'string', jsonPath: '.status.completePercentage', description: 'percentage of nodes processed' },
+    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+  ],
+});
+export const RollingUpgradeKind = kindInfo(RollingUpgradeDefinition);
+
+/** The RollingUpgrade with every schema default applied (strategy randomUpdate/lazy, maxUnavailable 1...). */
+export function withRollingUpgradeDefaults(ru: unknown): RollingUpgrade {
+  return applyDefaults(RollingUpgradeSchema, ru);
+}
+
+export function validateRollingUpgrade(ru: unknown): FieldProblem[] {
+  return validateKind(RollingUpgradeDefinition, ru);
+}
+
+/** The strategy in canonical spelling with defaults resolved, and the original's 0 values mapped. */
+export interface ResolvedUpdateStrategy {
+  type: UpgradeStrategyType;
+  mode: UpgradeStrategyMode;
+  maxUnavailable: IntOrStringValue;
+  /** Seconds, or undefined for no limit. */
+  drainTimeoutSeconds: number | undefined;
+}
+
+export function resolveUpdateStrategy(spec: RollingUpgradeSpec): ResolvedUpdateStrategy {
+  const s = spec.strategy ?? {};
+  const maxUnavailable = s.maxUnavailable ?? 1;
+  return {
+    type: canonicalEnumValue(UPGRADE_STRATEGY_TYPES, s.type) ?? 'randomUpdate',
+    mode: canonicalEnumValue(UPGRADE_STRATEGY_MODES, s.mode) ?? 'lazy',
+    // The original controller reads an integer 0 as "one node at a time".
+    maxUnavailable: maxUnavailable === 0 ? 1 : maxUnavailable,
+    drainTimeoutSeconds: s.drainTimeout === undefined || s.drainTimeout <= 0 ? undefined : s.drainTimeout,
+  };
+}
+
+/** The per-node progress map, whichever of its two names the status uses. */
+export function nodesInProcessing(status: RollingUpgradeStatus | undefined): Record<string, NodeInProcessing> {
+  return status?.inProcessingNodes ?? status?.nodeInProcessing ?? {};
+}

@@ -1,0 +1,127 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { LogFormat, LogLevel } from './logger';
+
+/** What every Keiko controller process is configured with; each field is a flag and an env var. */
+export interface ManagerConfig {
+  /** Watch one namespace only ('' = all namespaces). */
+  namespace: string;
+  leaderElect: boolean;
+  leaderElectionId: string;
+  /** Where the Lease lives; defaults to the pod's namespace. */
+  leaderElectionNamespace: string;
+  /** Identity in the Lease; defaults to the pod name (hostname) plus a random suffix. */
+  leaderElectionIdentity: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  /** 0 disables the endpoint. */
+  metricsPort: number;
+  healthPort: number;
+  bindAddress: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  /** Workers per controller (max concurrent reconciles). */
+  concurrency: number;
+  /** Grace period for in-flight reconciles on SIGTERM. */
+  shutdownGraceMs: number;
+  /** Path to a kubeconfig; empty: $KUBECONFIG, else in-cluster. */
+  kubeconfig: string;
+  /** Report what would be done without changing anything, where the controller supports it. */
+  dryRun: boolean;
+}
+
+const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${v}"`);
+  return n;
+};
+const seconds = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number of seconds, got "${v}"`);
+  return Math.round(n * 1000);
+};
+const bool = (v: string) => {
+  if (['true', '1', 'yes'].includes(v)) return true;
+  if (['false', '0', 'no'].includes(v)) return false;
+  throw new InvalidArgumentError(`expected true or false, got "${v}"`);
+};
+
+/**
+ * Parses flags (and their KEIKO_* environment twins; flags win) for controller `component`. Extra
+ * options a tool needs are added with `extend`, and come back in `extra`.
+ */
+export function parseManagerConfig(
+  component: string,
+  argv: string[] = process.argv,
+  extend?: (cmd: Command) => void,
+): { config: ManagerConfig; extra: Record<string, unknown> } {
+  const cmd = new Command(component)
+    .allowExcessArguments(false)
+    .addOption(new Option('--namespace <ns>', 'watch only this namespace (default: all)').env('KEIKO_NAMESPACE').default(''))
+    .addOption(
+      new Option('--leader-elect <bool>', 'run leader election so that only one replica acts')
+        .env('KEIKO_LEADER_ELECT')
+        .argParser(bool)
+        .default(true),
+    )
+    .addOption(new Option('--leader-election-id <name>', 'name of the Lease').env('KEIKO_LEADER_ELECTION_ID').default(`${component}-leader`))
+    .addOption(
+      new Option('--leader-election-namespace <ns>', 'namespace of the Lease (default: the pod namespace)')
+        .env('KEIKO_LEADER_ELECTION_NAMESPACE')
+        .default(process.env.POD_NAMESPACE ?? 'default'),
+    )
+    .addOption(
+      new Option('--leader-election-identity <id>', 'identity in the Lease (default: pod name + random suffix)').env(
+        'KEIKO_LEADER_ELECTION_IDENTITY',
+      ),
+    )
+    .addOption(new Option('--lease-duration <s>', 'lease duration, seconds').env('KEIKO_LEASE_DURATION').argParser(seconds('--lease-duration')).default(15_000))
+    .addOption(new Option('--renew-deadline <s>', 'renew deadline, seconds').env('KEIKO_RENEW_DEADLINE').argParser(seconds('--renew-deadline')).default(10_000))
+    .addOption(new Option('--retry-period <s>', 'retry period, seconds').env('KEIKO_RETRY_PERIOD').argParser(seconds('--retry-period')).default(2_000))
+    .addOption(new Option('--metrics-port <port>', 'Prometheus /metrics port (0: off)').env('KEIKO_METRICS_PORT').argParser(int('--metrics-port')).default(8080))
+    .addOption(new Option('--health-port <port>', '/healthz and /readyz port (0: off)').env('KEIKO_HEALTH_PORT').argParser(int('--health-port')).default(8081))
+    .addOption(new Option('--bind-address <addr>', 'address the endpoints listen on').env('KEIKO_BIND_ADDRESS').default('0.0.0.0'))
+    .addOption(new Option('--log-level <level>', 'log level').env('KEIKO_LOG_LEVEL').choices(['error', 'warn', 'info', 'debug']).default('info'))
+    .addOption(new Option('--log-format <format>', 'log format').env('KEIKO_LOG_FORMAT').choices(['json', 'text']).default('json'))
+    .addOption(new Option('--concurrency <n>', 'workers per controller').env('KEIKO_CONCURRENCY').argParser(int('--concurrency')).default(1))
+    .addOption(
+      new Option('--shutdown-grace <s>', 'how long in-flight reconciles may finish on SIGTERM, seconds')
+        .env('KEIKO_SHUTDOWN_GRACE')
+        .argParser(seconds('--shutdown-grace'))
+        .default(30_000),
+    )
+    .addOption(new Option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, else in-cluster)').default(''))
+    .addOption(
+      new Option('--dry-run <bool>', 'report planned actions without performing them').env('KEIKO_DRY_RUN').argParser(bool).default(false),
+    )
+    .exitOverride();
+  extend?.(cmd);
+  cmd.parse(argv);
+  const o = cmd.opts();
+  if (o.concurrency < 1) throw new InvalidArgumentError('--concurrency must be at least 1');
+  if (!(o.leaseDuration > o.renewDeadline && o.renewDeadline > o.retryPeriod)) {
+    throw new InvalidArgumentError('leader election needs --lease-duration > --renew-deadline > --retry-period');
+  }
+  const config: ManagerConfig = {
+    namespace: o.namespace,
+    leaderElect: o.leaderElect,
+    leaderElectionId: o.leaderElectionId,
+    leaderElectionNamespace: o.leaderElectionNamespace,
+    leaderElectionIdentity: o.leaderElectionIdentity ?? `${process.env.POD_NAME ?? process.env.HOSTNAME ?? component}_${Math.random().toString(36).slice(2, 10)}`,
+    leaseDurationMs: o.leaseDuration,
+    renewDeadlineMs: o.renewDeadline,
+    retryPeriodMs: o.retryPeriod,
+    metricsPort: o.metricsPort,
+    healthPort: o.healthPort,
+    bindAddress: o.bindAddress,
+    logLevel: o.logLevel,
+    logFormat: o.logFormat,
+    concurrency: o.concurrency,
+    shutdownGraceMs: o.shutdownGrace,
+    kubeconfig: o.kubeconfig,
+    dryRun: o.dryRun,
+  };
+  const known = new Set(Object.keys(config).concat(['leaseDuration', 'renewDeadline', 'retryPeriod', 'shutdownGrace']));
+  const extra = Object.fromEntries(Object.entries(o).filter(([k]) => !known.has(k)));
+  return { config, extra };
+}

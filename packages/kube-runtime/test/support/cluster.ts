@@ -1,0 +1,80 @@
+// Helpers for tests against the real test cluster (started by packages/testenv's jest global setup).
+import * as k8s from '@kubernetes/client-node';
+import { applyManifests, kubeConfigFromEnv } from '@keiko/testenv';
+import { KubeClient, ResourceTypes, type ResourceType } from '../../src/client';
+
+export const kc = kubeConfigFromEnv();
+export const client = new KubeClient(kc);
+
+export async function createNamespace(prefix: string): Promise<string> {
+  const name = `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+  await client.create(ResourceTypes.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  return name;
+}
+
+export async function deleteNamespace(name: string): Promise<void> {
+  await client.delete(ResourceTypes.Namespace, undefined, name);
+}
+
+export async function eventually<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A test-only custom resource with a spec, a status subresource and a generation. */
+export const Widget: ResourceType = { group: 'test.keiko.io', version: 'v1', plural: 'widgets', kind: 'Widget', namespaced: true };
+
+export interface WidgetObject extends k8s.KubernetesObject {
+  spec: { size: number; color?: string };
+  status?: { observedSize?: number; phase?: string; conditions?: unknown[] };
+}
+
+export async function installWidgetCrd(): Promise<void> {
+  await applyManifests(kc, [
+    {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'widgets.test.keiko.io' },
+      spec: {
+        group: 'test.keiko.io',
+        scope: 'Namespaced',
+        names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            storage: true,
+            subresources: { status: {} },
+            schema: {
+              openAPIV3Schema: {
+                type: 'object',
+                properties: {
+                  spec: {
+                    type: 'object',
+                    required: ['size'],
+                    properties: { size: { type: 'integer', minimum: 0 }, color: { type: 'string' } },
+                  },
+                  status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+                },
+              },
+            },
+          },
+        ],
+      },
+    } as k8s.KubernetesObject,
+  ]);
+}
+
+export function widget(namespace: string, name: string, size: number): WidgetObject {
+  return { apiVersion: 'test.keiko.io/v1', kind: 'Widget', metadata: { name, namespace }, spec: { size } };
+}
