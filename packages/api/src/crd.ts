@@ -50,15 +50,27 @@ export function defineKind<S extends TObject>(input: KindDefinitionInput<S>): Ki
   const apiVersion = `${input.group}/${input.version}`;
   const props = input.schema.properties as TProperties;
   // The TypeScript type narrows apiVersion and kind to literals; they must agree with the registration.
-  if (props.apiVersion?.const !== apiVersion) throw new Error(`${input.kind}: schema apiVersion must be the literal ${apiVersion}`);
-  if (props.kind?.const !== input.kind) throw new Error(`${input.kind}: schema kind must be the literal ${input.kind}`);
+  if (props.apiVersion?.const !== apiVersion)
+    throw new Error(`${input.kind}: schema apiVersion must be the literal ${apiVersion}`);
+  if (props.kind?.const !== input.kind)
+    throw new Error(`${input.kind}: schema kind must be the literal ${input.kind}`);
   if (!props.metadata || !props.spec) throw new Error(`${input.kind}: schema needs metadata and spec`);
   return { ...input, apiVersion, listKind: `${input.kind}List` };
 }
 
 export function kindInfo(def: KindDefinition): KindInfo {
   const { group, version, apiVersion, kind, listKind, plural, singular, shortNames, namespaced } = def;
-  return { group, version, apiVersion, kind, listKind, plural, singular, shortNames: [...shortNames], namespaced };
+  return {
+    group,
+    version,
+    apiVersion,
+    kind,
+    listKind,
+    plural,
+    singular,
+    shortNames: [...shortNames],
+    namespaced,
+  };
 }
 
 export interface CustomResourceDefinition {
@@ -67,7 +79,14 @@ export interface CustomResourceDefinition {
   metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec: {
     group: string;
-    names: { kind: string; listKind: string; plural: string; singular: string; shortNames: string[]; categories: string[] };
+    names: {
+      kind: string;
+      listKind: string;
+      plural: string;
+      singular: string;
+      shortNames: string[];
+      categories: string[];
+    };
     scope: 'Namespaced' | 'Cluster';
     versions: {
       name: string;
@@ -110,7 +129,9 @@ export function openApiSchema(def: KindDefinition): JSONSchemaProps {
   );
   // spec is the only required top-level field; TypeBox's own required list also names the three above.
   const schema = toStructuralSchema(root);
-  const required = (def.schema.required ?? []).filter((name) => !['apiVersion', 'kind', 'metadata'].includes(name));
+  const required = (def.schema.required ?? []).filter(
+    (name) => !['apiVersion', 'kind', 'metadata'].includes(name),
+  );
   if (required.length > 0) schema.required = required.sort();
   else delete schema.required;
   return schema;

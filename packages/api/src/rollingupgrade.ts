@@ -45,7 +45,11 @@ export type RollingUpgradeStep = (typeof RollingUpgradeSteps)[number];
 export const RollingUpgradeStatisticSteps = [...RollingUpgradeSteps, 'total'] as const;
 
 /** Condition types the controller sets. Complete mirrors the original; the others are Keiko's. */
-export const RollingUpgradeConditionTypes = { Complete: 'Complete', SpecValid: 'SpecValid', Progressing: 'Progressing' } as const;
+export const RollingUpgradeConditionTypes = {
+  Complete: 'Complete',
+  SpecValid: 'SpecValid',
+  Progressing: 'Progressing',
+} as const;
 
 const maxUnavailableRule = celRule<IntOrStringValue>(
   {
@@ -74,6 +78,7 @@ export const UpdateStrategySchema = Type.Object(
     maxUnavailable: Type.Optional(
       IntOrString({
         default: 1,
+        maxLength: 8,
         description:
           'How many nodes may be down at once: a number of nodes, or a percentage of the group such as "20%". 0 is read as 1, as the original controller did.',
         'x-kubernetes-validations': [maxUnavailableRule],
@@ -92,16 +97,30 @@ export const UpdateStrategySchema = Type.Object(
 
 export const RollingUpgradeSpecSchema = Type.Object(
   {
-    asgName: Type.String({ minLength: 1, description: 'Name of the AWS auto scaling group whose instances are rotated.' }),
+    asgName: Type.String({
+      minLength: 1,
+      description: 'Name of the AWS auto scaling group whose instances are rotated.',
+    }),
+    region: Type.Optional(
+      Type.String({
+        description:
+          "AWS region of the scaling group; the controller's own region when empty. Set in the Keiko talk's example.",
+      }),
+    ),
     postDrainDelaySeconds: Type.Optional(
       Type.Integer({ minimum: 0, description: 'Seconds to wait after a drain before terminating the node.' }),
     ),
     nodeIntervalSeconds: Type.Optional(
-      Type.Integer({ minimum: 0, description: 'Seconds to wait after a node is terminated before the next batch starts.' }),
+      Type.Integer({
+        minimum: 0,
+        description: 'Seconds to wait after a node is terminated before the next batch starts.',
+      }),
     ),
     preDrain: Type.Optional(
       Type.Object(
-        { script: Type.Optional(Type.String({ description: 'Shell script run before the node is drained.' })) },
+        {
+          script: Type.Optional(Type.String({ description: 'Shell script run before the node is drained.' })),
+        },
         { description: 'Actions taken before draining a node.' },
       ),
     ),
@@ -110,7 +129,11 @@ export const RollingUpgradeSpecSchema = Type.Object(
         {
           script: Type.Optional(Type.String({ description: 'Shell script run after the node is drained.' })),
           waitSeconds: Type.Optional(
-            Type.Integer({ format: 'int64', minimum: 0, description: 'Seconds to wait after the post-drain script.' }),
+            Type.Integer({
+              format: 'int64',
+              minimum: 0,
+              description: 'Seconds to wait after the post-drain script.',
+            }),
           ),
           postWaitScript: Type.Optional(Type.String({ description: 'Shell script run after waitSeconds.' })),
         },
@@ -119,21 +142,32 @@ export const RollingUpgradeSpecSchema = Type.Object(
     ),
     postTerminate: Type.Optional(
       Type.Object(
-        { script: Type.Optional(Type.String({ description: 'Shell script run after the instance is terminated.' })) },
+        {
+          script: Type.Optional(
+            Type.String({ description: 'Shell script run after the instance is terminated.' }),
+          ),
+        },
         { description: 'Actions taken after terminating a node.' },
       ),
     ),
     strategy: Type.Optional(UpdateStrategySchema),
     ignoreDrainFailures: Type.Optional(
-      Type.Boolean({ description: 'Terminate the node even when its drain fails, instead of stopping the upgrade.' }),
+      Type.Boolean({
+        description: 'Terminate the node even when its drain fails, instead of stopping the upgrade.',
+      }),
     ),
     forceRefresh: Type.Optional(
-      Type.Boolean({ description: 'Rotate every node, even those already running the current launch configuration or template.' }),
+      Type.Boolean({
+        description:
+          'Rotate every node, even those already running the current launch configuration or template.',
+      }),
     ),
     readinessGates: Type.Optional(
       Type.Array(
         Type.Object({
-          matchLabels: Type.Optional(StringMap({ description: 'Labels a new node must carry before it counts as ready.' })),
+          matchLabels: Type.Optional(
+            StringMap({ description: 'Labels a new node must carry before it counts as ready.' }),
+          ),
         }),
         { description: 'Label selectors a replacement node must match before it is considered ready.' },
       ),
@@ -141,7 +175,8 @@ export const RollingUpgradeSpecSchema = Type.Object(
     dryRun: Type.Optional(
       Type.Boolean({
         default: false,
-        description: 'Plan and record which nodes would be rotated, in status, without cordoning, draining or terminating anything.',
+        description:
+          'Plan and record which nodes would be rotated, in status, without cordoning, draining or terminating anything.',
       }),
     ),
   },
@@ -152,45 +187,70 @@ export const NodeInProcessingSchema = Type.Object(
   {
     nodeName: Type.Optional(Type.String({ description: 'Kubernetes node name.' })),
     instanceID: Type.Optional(Type.String({ description: 'EC2 instance ID behind the node.' })),
-    stepName: Type.Optional(StringEnum(RollingUpgradeSteps, { description: 'The step the node has reached.' })),
+    stepName: Type.Optional(
+      StringEnum(RollingUpgradeSteps, { description: 'The step the node has reached.' }),
+    ),
     upgradeStartTime: Type.Optional(DateTime({ description: 'When rotation of this node started.' })),
     stepStartTime: Type.Optional(DateTime({ description: 'When the current step started.' })),
     stepEndTime: Type.Optional(DateTime({ description: 'When the previous step ended.' })),
   },
-  { description: 'Progress of one node being rotated; recorded before every step so a restart resumes, never repeats.' },
+  {
+    description:
+      'Progress of one node being rotated; recorded before every step so a restart resumes, never repeats.',
+  },
 );
 
 export const RollingUpgradeStatusSchema = Type.Object(
   {
-    currentStatus: Type.Optional(StringEnum(RollingUpgradeStatusValues, { description: 'Overall state: init, running, completed or error.' })),
+    currentStatus: Type.Optional(
+      StringEnum(RollingUpgradeStatusValues, {
+        description: 'Overall state: init, running, completed or error.',
+      }),
+    ),
     startTime: Type.Optional(Type.String({ description: 'When the upgrade started (RFC 3339).' })),
     endTime: Type.Optional(Type.String({ description: 'When the upgrade finished (RFC 3339).' })),
-    totalProcessingTime: Type.Optional(Type.String({ description: 'Wall time the upgrade took, e.g. 12m30s.' })),
+    totalProcessingTime: Type.Optional(
+      Type.String({ description: 'Wall time the upgrade took, e.g. 12m30s.' }),
+    ),
     nodesProcessed: Type.Optional(Type.Integer({ minimum: 0, description: 'Nodes rotated so far.' })),
-    totalNodes: Type.Optional(Type.Integer({ minimum: 0, description: 'Nodes in the group that need rotating.' })),
-    completePercentage: Type.Optional(Type.String({ description: 'nodesProcessed as a percentage of totalNodes, e.g. "40%".' })),
+    totalNodes: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Nodes in the group that need rotating.' }),
+    ),
+    completePercentage: Type.Optional(
+      Type.String({ description: 'nodesProcessed as a percentage of totalNodes, e.g. "40%".' }),
+    ),
     conditions: Type.Optional(Conditions()),
-    lastTerminationTime: Type.Optional(DateTime({ description: 'When the controller last terminated an instance.' })),
+    lastTerminationTime: Type.Optional(
+      DateTime({ description: 'When the controller last terminated an instance.' }),
+    ),
     lastDrainTime: Type.Optional(DateTime({ description: 'When the controller last drained a node.' })),
     statistics: Type.Optional(
       Type.Array(
         Type.Object({
-          stepName: Type.Optional(StringEnum(RollingUpgradeStatisticSteps, { description: 'The step measured.' })),
-          durationSum: Type.Optional(Type.String({ description: 'Total time spent in the step across nodes, as a Go duration.' })),
+          stepName: Type.Optional(
+            StringEnum(RollingUpgradeStatisticSteps, { description: 'The step measured.' }),
+          ),
+          durationSum: Type.Optional(
+            Type.String({ description: 'Total time spent in the step across nodes, as a Go duration.' }),
+          ),
           durationCount: Type.Optional(Int32({ minimum: 0, description: 'How many times the step ran.' })),
         }),
         { description: 'Time spent per step, summed over all nodes.' },
       ),
     ),
-    lastBatchNodes: Type.Optional(Type.Array(Type.String(), { description: 'Nodes of the most recent batch.' })),
+    lastBatchNodes: Type.Optional(
+      Type.Array(Type.String(), { description: 'Nodes of the most recent batch.' }),
+    ),
     inProcessingNodes: Type.Optional(
       Type.Record(Type.String(), NodeInProcessingSchema, {
-        description: 'Nodes currently being rotated, by node name: the per-node record the controller resumes from.',
+        description:
+          'Nodes currently being rotated, by node name: the per-node record the controller resumes from.',
       }),
     ),
     nodeInProcessing: Type.Optional(
       Type.Record(Type.String(), NodeInProcessingSchema, {
-        description: 'The same per-node record under the name later upgrade-manager releases used; read when inProcessingNodes is absent.',
+        description:
+          'The same per-node record under the name later upgrade-manager releases used; read when inProcessingNodes is absent.',
       }),
     ),
   },
@@ -205,7 +265,10 @@ export const RollingUpgradeSchema = Type.Object(
     spec: RollingUpgradeSpecSchema,
     status: Type.Optional(RollingUpgradeStatusSchema),
   },
-  { description: 'RollingUpgrade rotates the instances of an auto scaling group, draining each node before it is terminated.' },
+  {
+    description:
+      'RollingUpgrade rotates the instances of an auto scaling group, draining each node before it is terminated.',
+  },
 );
 
 export type RollingUpgrade = Static<typeof RollingUpgradeSchema>;
@@ -226,10 +289,30 @@ export const RollingUpgradeDefinition = defineKind({
   description: RollingUpgradeSchema.description ?? '',
   schema: RollingUpgradeSchema,
   printerColumns: [
-    { name: 'Status', type: 'string', jsonPath: '.status.currentStatus', description: 'current status of the rolling upgrade' },
-    { name: 'TotalNodes', type: 'string', jsonPath: '.status.totalNodes', description: 'total nodes involved in the rolling upgrade' },
-    { name: 'NodesProcessed', type: 'string', jsonPath: '.status.nodesProcessed', description: 'nodes processed so far' },
-    { name: 'Complete', type: 'string', jsonPath: '.status.completePercentage', description: 'percentage of nodes processed' },
+    {
+      name: 'Status',
+      type: 'string',
+      jsonPath: '.status.currentStatus',
+      description: 'current status of the rolling upgrade',
+    },
+    {
+      name: 'TotalNodes',
+      type: 'string',
+      jsonPath: '.status.totalNodes',
+      description: 'total nodes involved in the rolling upgrade',
+    },
+    {
+      name: 'NodesProcessed',
+      type: 'string',
+      jsonPath: '.status.nodesProcessed',
+      description: 'nodes processed so far',
+    },
+    {
+      name: 'Complete',
+      type: 'string',
+      jsonPath: '.status.completePercentage',
+      description: 'percentage of nodes processed',
+    },
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
   ],
 });
@@ -266,6 +349,8 @@ export function resolveUpdateStrategy(spec: RollingUpgradeSpec): ResolvedUpdateS
 }
 
 /** The per-node progress map, whichever of its two names the status uses. */
-export function nodesInProcessing(status: RollingUpgradeStatus | undefined): Record<string, NodeInProcessing> {
+export function nodesInProcessing(
+  status: RollingUpgradeStatus | undefined,
+): Record<string, NodeInProcessing> {
   return status?.inProcessingNodes ?? status?.nodeInProcessing ?? {};
 }

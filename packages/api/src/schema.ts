@@ -2,7 +2,7 @@
 // a runtime validator (Value.Check), a TypeScript type (Static<>) and, through toStructuralSchema,
 // a piece of a Kubernetes structural schema.
 import { FormatRegistry, Type } from '@sinclair/typebox';
-import type { SchemaOptions, Static, TLiteral, TSchema, TString, TUnion } from '@sinclair/typebox';
+import type { SchemaOptions, Static, TLiteral, TString, TUnion } from '@sinclair/typebox';
 
 // TypeBox refuses strings with a format it does not know; the apiserver knows these two.
 if (!FormatRegistry.Has('date-time')) {
@@ -56,11 +56,14 @@ export interface KubeSchemaOptions extends SchemaOptions {
 }
 
 /** A string restricted to `values`; becomes `enum` in the CRD and a literal union in TypeScript. */
-export function StringEnum<const T extends readonly string[]>(values: T, options: KubeSchemaOptions = {}): TUnion<{ [K in keyof T]: TLiteral<T[K]> }> {
+export function StringEnum<const T extends readonly string[]>(
+  values: T,
+  options: KubeSchemaOptions = {},
+): TUnion<TLiteral<T[number]>[]> {
   return Type.Union(
     values.map((v) => Type.Literal(v)),
     options,
-  ) as unknown as TUnion<{ [K in keyof T]: TLiteral<T[K]> }>;
+  ) as TUnion<TLiteral<T[number]>[]>;
 }
 
 /**
@@ -68,7 +71,10 @@ export function StringEnum<const T extends readonly string[]>(values: T, options
  * compare with strings.EqualFold / ToLower and manifests in the wild use both spellings
  * (`rollingUpdate`, `rollingupdate`). The CRD carries a CEL rule instead of `enum`.
  */
-export function StringEnumIgnoreCase<const T extends readonly string[]>(values: T, options: KubeSchemaOptions = {}): TString {
+export function StringEnumIgnoreCase<const T extends readonly string[]>(
+  values: T,
+  options: KubeSchemaOptions = {},
+): TString {
   const lower = values.map((v) => v.toLowerCase());
   const rule = celRule<string>(
     {
@@ -78,6 +84,8 @@ export function StringEnumIgnoreCase<const T extends readonly string[]>(values: 
     (self) => lower.includes(self.toLowerCase()),
   );
   return Type.String({
+    // Bounded so the CEL cost estimate stays small even inside unbounded lists.
+    maxLength: 64,
     ...options,
     'x-keiko-enum-ignore-case': [...values],
     'x-kubernetes-validations': [rule, ...(options['x-kubernetes-validations'] ?? [])],
@@ -85,7 +93,10 @@ export function StringEnumIgnoreCase<const T extends readonly string[]>(values: 
 }
 
 /** Canonical spelling of a case-insensitive enum value, or undefined when it is not one of `values`. */
-export function canonicalEnumValue<const T extends readonly string[]>(values: T, value: string | undefined): T[number] | undefined {
+export function canonicalEnumValue<const T extends readonly string[]>(
+  values: T,
+  value: string | undefined,
+): T[number] | undefined {
   if (value === undefined) return undefined;
   return values.find((v) => v.toLowerCase() === value.toLowerCase());
 }
@@ -123,11 +134,6 @@ export function Int32(options: KubeSchemaOptions = {}) {
   return Type.Integer({ format: 'int32', ...options });
 }
 
-/** Marks an otherwise typed schema as described; small sugar that keeps kind files readable. */
-export function described<T extends TSchema>(schema: T, description: string): T {
-  return { ...schema, description };
-}
-
 // ---------------------------------------------------------------------------------------------------
 // metav1.Condition
 // ---------------------------------------------------------------------------------------------------
@@ -140,14 +146,33 @@ export const ConditionStatusValues = ['True', 'False', 'Unknown'] as const;
  */
 export const ConditionSchema = Type.Object(
   {
-    type: Type.String({ description: 'Type of condition in CamelCase, e.g. Ready or Complete.', minLength: 1, maxLength: 316 }),
-    status: StringEnum(ConditionStatusValues, { description: 'Status of the condition: True, False or Unknown.' }),
+    type: Type.String({
+      description: 'Type of condition in CamelCase, e.g. Ready or Complete.',
+      minLength: 1,
+      maxLength: 316,
+    }),
+    status: StringEnum(ConditionStatusValues, {
+      description: 'Status of the condition: True, False or Unknown.',
+    }),
     observedGeneration: Type.Optional(
-      Int64({ minimum: 0, description: 'The .metadata.generation the condition was set for; older means the condition is stale.' }),
+      Int64({
+        minimum: 0,
+        description:
+          'The .metadata.generation the condition was set for; older means the condition is stale.',
+      }),
     ),
-    lastTransitionTime: Type.Optional(DateTime({ description: 'When the condition last changed from one status to another.' })),
-    reason: Type.Optional(Type.String({ maxLength: 1024, description: 'Programmatic identifier, in CamelCase, of the reason for the last transition.' })),
-    message: Type.Optional(Type.String({ maxLength: 32768, description: 'Human-readable details about the last transition.' })),
+    lastTransitionTime: Type.Optional(
+      DateTime({ description: 'When the condition last changed from one status to another.' }),
+    ),
+    reason: Type.Optional(
+      Type.String({
+        maxLength: 1024,
+        description: 'Programmatic identifier, in CamelCase, of the reason for the last transition.',
+      }),
+    ),
+    message: Type.Optional(
+      Type.String({ maxLength: 32768, description: 'Human-readable details about the last transition.' }),
+    ),
   },
   { description: 'A metav1.Condition-shaped observation of one aspect of the resource.' },
 );
@@ -174,6 +199,13 @@ export const OwnerReferenceSchema = Type.Object({
   blockOwnerDeletion: Type.Optional(Type.Boolean()),
 });
 
+/**
+ * The metadata fields controllers read, typed. creationTimestamp, deletionTimestamp and managedFields
+ * arrive too (additionalProperties keeps them through Value.Check and Value.Clean) but are left out of
+ * the static type: @kubernetes/client-node types them as Date, while the JSON holds strings, and
+ * leaving them out keeps every Keiko object assignable to client-node's KubernetesObject. Read them
+ * with metadataTimestamp().
+ */
 export const ObjectMetaSchema = Type.Object(
   {
     name: Type.Optional(Type.String()),
@@ -182,19 +214,29 @@ export const ObjectMetaSchema = Type.Object(
     uid: Type.Optional(Type.String()),
     resourceVersion: Type.Optional(Type.String()),
     generation: Type.Optional(Type.Integer()),
-    creationTimestamp: Type.Optional(Type.String()),
-    deletionTimestamp: Type.Optional(Type.String()),
     deletionGracePeriodSeconds: Type.Optional(Type.Integer()),
     labels: Type.Optional(StringMap()),
     annotations: Type.Optional(StringMap()),
     finalizers: Type.Optional(Type.Array(Type.String())),
     ownerReferences: Type.Optional(Type.Array(OwnerReferenceSchema)),
-    managedFields: Type.Optional(Type.Array(Type.Unknown())),
     selfLink: Type.Optional(Type.String()),
   },
-  { description: 'Standard object metadata.' },
+  { description: 'Standard object metadata.', additionalProperties: Type.Unknown() },
 );
 export type ObjectMeta = Static<typeof ObjectMetaSchema>;
+
+/**
+ * metadata.creationTimestamp or metadata.deletionTimestamp as the RFC 3339 string the apiserver sent
+ * (a Date when the object went through a client that converts them), or undefined.
+ */
+export function metadataTimestamp(
+  object: { metadata?: object },
+  field: 'creationTimestamp' | 'deletionTimestamp',
+): string | undefined {
+  const value: unknown = (object.metadata as Record<string, unknown> | undefined)?.[field];
+  if (value instanceof Date) return value.toISOString();
+  return typeof value === 'string' ? value : undefined;
+}
 
 // ---------------------------------------------------------------------------------------------------
 // metav1.LabelSelector
@@ -207,8 +249,14 @@ export const LabelSelectorSchema = Type.Object(
       Type.Array(
         Type.Object({
           key: Type.String({ description: 'The label key the selector applies to.' }),
-          operator: StringEnum(['In', 'NotIn', 'Exists', 'DoesNotExist'] as const, { description: 'How key relates to values.' }),
-          values: Type.Optional(Type.Array(Type.String(), { description: 'Values for In and NotIn; empty for Exists and DoesNotExist.' })),
+          operator: StringEnum(['In', 'NotIn', 'Exists', 'DoesNotExist'] as const, {
+            description: 'How key relates to values.',
+          }),
+          values: Type.Optional(
+            Type.Array(Type.String(), {
+              description: 'Values for In and NotIn; empty for Exists and DoesNotExist.',
+            }),
+          ),
         }),
         { description: 'Label selector requirements, ANDed.' },
       ),

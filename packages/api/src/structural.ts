@@ -93,7 +93,14 @@ const HANDLED = new Set<string>([
 ]);
 
 /** Keywords dropped on purpose: TypeBox bookkeeping and Keiko's documentation-only annotations. */
-const DROPPED = new Set<string>(['$id', '$schema', 'title', 'examples', 'x-keiko-enum-ignore-case', 'x-keiko-legacy']);
+const DROPPED = new Set<string>([
+  '$id',
+  '$schema',
+  'title',
+  'examples',
+  'x-keiko-enum-ignore-case',
+  'x-keiko-legacy',
+]);
 
 const CATCH_ALL_KEY = '^(.*)$';
 
@@ -114,11 +121,12 @@ function isNode(value: unknown): value is Node {
 export function toStructuralSchema(schema: TSchema, path = ''): JSONSchemaProps {
   const node = schema as unknown as Node;
   for (const key of Object.keys(node)) {
-    if (!HANDLED.has(key) && !DROPPED.has(key)) throw new StructuralSchemaError(path, `unsupported keyword "${key}"`);
+    if (!HANDLED.has(key) && !DROPPED.has(key))
+      throw new StructuralSchemaError(path, `unsupported keyword "${key}"`);
   }
   const out: JSONSchemaProps = {};
   for (const key of PASS_THROUGH) {
-    if (node[key] !== undefined) (out as Node)[key] = structuredClone(node[key]);
+    if (node[key] !== undefined) (out as Node)[key] = copyJson(node[key]);
   }
   if (typeof node.exclusiveMinimum === 'number') {
     out.minimum = node.exclusiveMinimum;
@@ -128,7 +136,7 @@ export function toStructuralSchema(schema: TSchema, path = ''): JSONSchemaProps 
     out.maximum = node.exclusiveMaximum;
     out.exclusiveMaximum = true;
   }
-  if (node.default !== undefined) out.default = structuredClone(node.default);
+  if (node.default !== undefined) out.default = copyJson(node.default);
   const rules = node['x-kubernetes-validations'];
   if (Array.isArray(rules) && rules.length > 0) {
     // Spreading copies only enumerable string keys: the TypeScript twin of each rule stays behind.
@@ -136,7 +144,8 @@ export function toStructuralSchema(schema: TSchema, path = ''): JSONSchemaProps 
   }
 
   if (node['x-kubernetes-int-or-string'] === true) {
-    if (!Array.isArray(node.anyOf)) throw new StructuralSchemaError(path, 'x-kubernetes-int-or-string needs an integer|string union');
+    if (!Array.isArray(node.anyOf))
+      throw new StructuralSchemaError(path, 'x-kubernetes-int-or-string needs an integer|string union');
     const types = (node.anyOf as Node[]).map((s) => s.type).sort();
     if (types.length !== 2 || types[0] !== 'integer' || types[1] !== 'string') {
       throw new StructuralSchemaError(path, 'x-kubernetes-int-or-string needs exactly integer|string');
@@ -152,7 +161,10 @@ export function toStructuralSchema(schema: TSchema, path = ''): JSONSchemaProps 
       out.enum = members.map((m) => m.const);
       return order(out);
     }
-    throw new StructuralSchemaError(path, 'unions other than string literals and integer|string are not structural');
+    throw new StructuralSchemaError(
+      path,
+      'unions other than string literals and integer|string are not structural',
+    );
   }
 
   if (node.const !== undefined) {
@@ -160,7 +172,7 @@ export function toStructuralSchema(schema: TSchema, path = ''): JSONSchemaProps 
     out.enum = [node.const];
     return order(out);
   }
-  if (Array.isArray(node.enum)) out.enum = structuredClone(node.enum);
+  if (Array.isArray(node.enum)) out.enum = copyJson(node.enum) as unknown[];
 
   switch (node.type) {
     case 'object':
@@ -179,7 +191,10 @@ export function toStructuralSchema(schema: TSchema, path = ''): JSONSchemaProps 
       break;
     case undefined:
       if (out['x-kubernetes-preserve-unknown-fields'] !== true) {
-        throw new StructuralSchemaError(path, 'untyped schema; free-form content needs x-kubernetes-preserve-unknown-fields');
+        throw new StructuralSchemaError(
+          path,
+          'untyped schema; free-form content needs x-kubernetes-preserve-unknown-fields',
+        );
       }
       break;
     default:
@@ -197,10 +212,15 @@ function convertObject(node: Node, out: JSONSchemaProps, path: string): void {
     // Alphabetical, like controller-gen, so a generated CRD diffs cleanly against the original one.
     const names = Object.keys(properties).sort();
     out.properties = Object.fromEntries(
-      names.map((name) => [name, toStructuralSchema(properties[name] as TSchema, path ? `${path}.${name}` : name)]),
+      names.map((name) => [
+        name,
+        toStructuralSchema(properties[name] as TSchema, path ? `${path}.${name}` : name),
+      ]),
     );
-    if (Array.isArray(node.required) && node.required.length > 0) out.required = [...(node.required as string[])].sort();
-    if (isNode(additional)) throw new StructuralSchemaError(path, 'properties and additionalProperties are mutually exclusive');
+    if (Array.isArray(node.required) && node.required.length > 0)
+      out.required = [...(node.required as string[])].sort();
+    if (isNode(additional))
+      throw new StructuralSchemaError(path, 'properties and additionalProperties are mutually exclusive');
     if (additional === true) out['x-kubernetes-preserve-unknown-fields'] = true;
     return;
   }
@@ -217,6 +237,16 @@ function convertObject(node: Node, out: JSONSchemaProps, path: string): void {
     return;
   }
   if (additional === true) out['x-kubernetes-preserve-unknown-fields'] = true;
+}
+
+/**
+ * A deep copy built from plain literals of this realm. structuredClone would do, except that under
+ * jest's VM modules it returns objects whose prototype js-yaml does not accept as plain objects.
+ */
+function copyJson(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(copyJson);
+  if (isNode(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, copyJson(v)]));
+  return value;
 }
 
 function jsonType(value: unknown, path: string): JSONSchemaProps['type'] {

@@ -69,11 +69,19 @@ export const SPEC_VALID_CONDITION = 'SpecValid';
  * reason InvalidSpec and every problem in the message. lastTransitionTime is the caller's to manage
  * (it changes only when status flips).
  */
-export function specValidCondition(problems: FieldProblem[], observedGeneration: number | undefined): Condition {
+export function specValidCondition(
+  problems: FieldProblem[],
+  observedGeneration: number | undefined,
+): Condition {
   const condition: Condition =
     problems.length === 0
       ? { type: SPEC_VALID_CONDITION, status: 'True', reason: 'Valid', message: 'spec passed validation' }
-      : { type: SPEC_VALID_CONDITION, status: 'False', reason: 'InvalidSpec', message: formatProblems(problems) };
+      : {
+          type: SPEC_VALID_CONDITION,
+          status: 'False',
+          reason: 'InvalidSpec',
+          message: formatProblems(problems),
+        };
   if (observedGeneration !== undefined) condition.observedGeneration = observedGeneration;
   return condition;
 }
@@ -95,7 +103,9 @@ function describeError(type: ValueErrorType, schema: TSchema, value: unknown): s
     case ValueErrorType.ObjectRequiredProperty:
       return 'Required value';
     case ValueErrorType.Union: {
-      const literals = Array.isArray(s.anyOf) ? (s.anyOf as Node[]).map((m) => m.const).filter((c) => c !== undefined) : [];
+      const literals = Array.isArray(s.anyOf)
+        ? (s.anyOf as Node[]).map((m) => m.const).filter((c) => c !== undefined)
+        : [];
       if (literals.length > 0) {
         return `Unsupported value: ${JSON.stringify(value)}: supported values: ${literals.map((l) => JSON.stringify(l)).join(', ')}`;
       }
@@ -167,8 +177,10 @@ function collectRuleProblems(schema: TSchema, value: unknown, path: string, prob
   }
 }
 
-function joinFieldPath(path: string, fieldPath: string | undefined): string {
+/** A node path joined with a rule's fieldPath, printed the way the apiserver prints it. */
+export function joinFieldPath(path: string, fieldPath: string | undefined): string {
   if (!fieldPath) return path;
-  const rest = fieldPath.startsWith('.') ? fieldPath.slice(1) : fieldPath;
+  // fieldPath is JSONPath-like: .minSize or ['eks-cf']; the apiserver prints both as dotted names.
+  const rest = fieldPath.replace(/\['([^']*)'\]/g, '.$1').replace(/^\./, '');
   return path ? `${path}.${rest}` : rest;
 }

@@ -95,8 +95,8 @@ export interface KubeList<T> {
   items: T[];
 }
 
-/** Counts API requests by verb and code, for rest_client_requests_total and for tests that count writes. */
-export type RequestObserver = (method: string, path: string, statusCode: number) => void;
+/** Sees every API request: rest_client_requests_total, and tests that count writes. */
+export type RequestObserver = (request: { method: string; host: string; path: string; statusCode: number }) => void;
 
 /**
  * A small typed client for any kind, built on @kubernetes/client-node's configuration and
@@ -115,7 +115,14 @@ export class KubeClient {
   async request<T>(
     method: string,
     path: string,
-    opts: { query?: Record<string, string | number | boolean | undefined>; body?: unknown; contentType?: string } = {},
+    opts: {
+      query?: Record<string, string | number | boolean | undefined>;
+      body?: unknown;
+      contentType?: string;
+      /** Give up after this long (default 30s): a hung connection must not stall a controller. */
+      timeoutMs?: number;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<T> {
     const cluster = this.kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
@@ -129,8 +136,10 @@ export class KubeClient {
       body = JSON.stringify(opts.body);
       headers['Content-Type'] = opts.contentType ?? 'application/json';
     }
-    const res = await fetch(url, { method, headers, body, dispatcher: ctx.getDispatcher() });
-    for (const o of this.observers) o(method, path, res.status);
+    const timeout = AbortSignal.timeout(opts.timeoutMs ?? 30_000);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    const res = await fetch(url, { method, headers, body, dispatcher: ctx.getDispatcher(), signal });
+    for (const o of this.observers) o({ method, host: url.host, path, statusCode: res.status });
     const text = await res.text();
     const parsed: unknown = text ? JSON.parse(text) : undefined;
     if (res.status >= 400) {
@@ -223,7 +232,9 @@ export class KubeClient {
   ): Promise<AbortController> {
     const { namespace, inactivityTimeoutMs, ...query } = opts;
     const w = new k8s.Watch(this.kubeConfig);
-    if (inactivityTimeoutMs) w.requestTimeoutMs = inactivityTimeoutMs;
+    // The inactivity timeout is not public API in client-node; a watch that outlives it ends cleanly
+    // and the informer resumes from its resourceVersion.
+    if (inactivityTimeoutMs) (w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = inactivityTimeoutMs;
     return w.watch(
       resourcePath(rt, namespace),
       query,

@@ -40,7 +40,7 @@ export class Manager {
     const kc = opts.kubeConfig ?? loadKubeConfig(config.kubeconfig);
     this.client = new KubeClient(kc);
     this.metrics = new RuntimeMetrics();
-    this.client.onRequest((method, _path, code) => this.metrics.observeRequest(method, code));
+    this.client.onRequest((r) => this.metrics.observeRequest(r.method, r.statusCode, r.host));
     this.events = new EventRecorder(this.client, { component, logger: this.log });
     this.done = new Promise((r) => (this.resolveDone = r));
   }

@@ -16,8 +16,8 @@ export interface ReconcileErrorDetail {
 }
 
 export const RECONCILE_TIME_BUCKETS: readonly number[] = [
-  0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5,
-  1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25,
+  1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
 ];
 
 /** Go's prometheus.ExponentialBuckets(10e-9, 10, 12): 10ns up to 1000s, written out to avoid float drift. */
@@ -236,7 +236,7 @@ export class RuntimeMetrics {
     this.unfinishedWork = new Gauge({
       name: 'workqueue_unfinished_work_seconds',
       help:
-        'How many seconds of work has been done that is in progress and hasn\'t been observed by work_duration. ' +
+        "How many seconds of work has been done that is in progress and hasn't been observed by work_duration. " +
         'Large values indicate stuck threads. One can deduce the number of stuck threads by observing the rate at ' +
         'which this increases.',
       labelNames: queueLabelNames,
@@ -253,8 +253,7 @@ export class RuntimeMetrics {
 
     this.leaderStatus = new Gauge({
       name: 'leader_election_master_status',
-      help:
-        "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease. Please make sure to group by name.",
+      help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease. Please make sure to group by name.",
       labelNames: ['name'] as const,
       registers,
     });
@@ -332,7 +331,9 @@ export class RuntimeMetrics {
    */
   workQueueMetrics(queueName: string, controllerName: string): WorkQueueMetrics {
     const labels: QueueLabels = { name: queueName, controller: controllerName };
-    const isNewSeries = !this.queueRecorders.some((recorder) => labelKey(recorder.labels) === labelKey(labels));
+    const isNewSeries = !this.queueRecorders.some(
+      (recorder) => labelKey(recorder.labels) === labelKey(labels),
+    );
     const recorder = new QueueMetricsRecorder(labels, this.queue, this.clock);
     this.queueRecorders.push(recorder);
     if (isNewSeries) {

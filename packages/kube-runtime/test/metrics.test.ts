@@ -32,7 +32,8 @@ function valueOf(text: string, name: string, labels: Record<string, string>): nu
       Object.keys(sample.labels).length === Object.keys(labels).length &&
       Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
   );
-  if (matching.length > 1) throw new Error(`${name} ${JSON.stringify(labels)} matches ${matching.length} samples`);
+  if (matching.length > 1)
+    throw new Error(`${name} ${JSON.stringify(labels)} matches ${matching.length} samples`);
   return matching[0]?.value;
 }
 
@@ -40,7 +41,8 @@ function bucketBounds(text: string, name: string, labels: Record<string, string>
   return parseSamples(text)
     .filter(
       (sample) =>
-        sample.name === `${name}_bucket` && Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
+        sample.name === `${name}_bucket` &&
+        Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
     )
     .map((sample) => sample.labels.le!);
 }
@@ -67,7 +69,7 @@ async function take(queue: WorkQueue): Promise<string> {
 }
 
 describe('RuntimeMetrics: work queue', () => {
-  it('shows a new queue\'s series at zero before it is used', async () => {
+  it("shows a new queue's series at zero before it is used", async () => {
     const { metrics } = setup();
     const text = await metrics.metrics();
     expect(text).toContain('workqueue_depth{name="nodes",controller="nodes",priority=""} 0');
@@ -167,8 +169,16 @@ describe('RuntimeMetrics: work queue', () => {
   it('keeps queues of different controllers apart', async () => {
     const clock = new ManualClock();
     const metrics = new RuntimeMetrics({ clock, processMetrics: false });
-    const nodesQueue = new WorkQueue({ name: 'nodes', clock, metrics: metrics.workQueueMetrics('nodes', 'nodes') });
-    const podsQueue = new WorkQueue({ name: 'pods', clock, metrics: metrics.workQueueMetrics('pods', 'pods') });
+    const nodesQueue = new WorkQueue({
+      name: 'nodes',
+      clock,
+      metrics: metrics.workQueueMetrics('nodes', 'nodes'),
+    });
+    const podsQueue = new WorkQueue({
+      name: 'pods',
+      clock,
+      metrics: metrics.workQueueMetrics('pods', 'pods'),
+    });
     nodesQueue.add('a');
     podsQueue.add('a');
     podsQueue.add('b');
@@ -180,33 +190,58 @@ describe('RuntimeMetrics: work queue', () => {
   it('sums in-flight work of two queues reporting under one name', async () => {
     const clock = new ManualClock();
     const metrics = new RuntimeMetrics({ clock, processMetrics: false });
-    const first = new WorkQueue({ name: 'nodes', clock, metrics: metrics.workQueueMetrics('nodes', 'nodes') });
+    const first = new WorkQueue({
+      name: 'nodes',
+      clock,
+      metrics: metrics.workQueueMetrics('nodes', 'nodes'),
+    });
     first.add('a');
     await take(first);
     clock.advance(1000);
-    const second = new WorkQueue({ name: 'nodes', clock, metrics: metrics.workQueueMetrics('nodes', 'nodes') });
+    first.add('b');
+    await take(first);
+    const second = new WorkQueue({
+      name: 'nodes',
+      clock,
+      metrics: metrics.workQueueMetrics('nodes', 'nodes'),
+    });
     second.add('a');
     await take(second);
     clock.advance(1000);
     const text = await metrics.metrics();
-    expect(valueOf(text, 'workqueue_unfinished_work_seconds', nodes)).toBe(3);
+    // In flight: first queue's a for 2s and b for 1s, second queue's a for 1s.
+    expect(valueOf(text, 'workqueue_unfinished_work_seconds', nodes)).toBe(4);
     expect(valueOf(text, 'workqueue_longest_running_processor_seconds', nodes)).toBe(2);
     // The second queue joining did not reset the first one's counts.
-    expect(valueOf(text, 'workqueue_adds_total', nodes)).toBe(2);
-    expect(valueOf(text, 'workqueue_queue_duration_seconds_count', nodes)).toBe(2);
+    expect(valueOf(text, 'workqueue_adds_total', nodes)).toBe(3);
+    expect(valueOf(text, 'workqueue_queue_duration_seconds_count', nodes)).toBe(3);
   });
 
-  it('uses controller-runtime\'s queue duration buckets, 10ns to 1000s', async () => {
+  it("uses controller-runtime's queue duration buckets, 10ns to 1000s", async () => {
     const { metrics } = setup();
     const text = await metrics.metrics();
-    const expected = ['1e-8', '1e-7', '0.000001', '0.00001', '0.0001', '0.001', '0.01', '0.1', '1', '10', '100', '1000', '+Inf'];
+    const expected = [
+      '1e-8',
+      '1e-7',
+      '0.000001',
+      '0.00001',
+      '0.0001',
+      '0.001',
+      '0.01',
+      '0.1',
+      '1',
+      '10',
+      '100',
+      '1000',
+      '+Inf',
+    ];
     expect(bucketBounds(text, 'workqueue_queue_duration_seconds', nodes)).toEqual(expected);
     expect(bucketBounds(text, 'workqueue_work_duration_seconds', nodes)).toEqual(expected);
   });
 });
 
 describe('RuntimeMetrics: reconciles', () => {
-  it('shows a started controller\'s series at zero, with its worker limit', async () => {
+  it("shows a started controller's series at zero, with its worker limit", async () => {
     const metrics = new RuntimeMetrics({ processMetrics: false });
     metrics.setMaxConcurrentReconciles('nodes', 4);
     const text = await metrics.metrics();
@@ -214,7 +249,9 @@ describe('RuntimeMetrics: reconciles', () => {
       expect(valueOf(text, 'controller_runtime_reconcile_total', { controller: 'nodes', result })).toBe(0);
     }
     expect(valueOf(text, 'controller_runtime_reconcile_errors_total', { controller: 'nodes' })).toBe(0);
-    expect(valueOf(text, 'controller_runtime_terminal_reconcile_errors_total', { controller: 'nodes' })).toBe(0);
+    expect(valueOf(text, 'controller_runtime_terminal_reconcile_errors_total', { controller: 'nodes' })).toBe(
+      0,
+    );
     expect(valueOf(text, 'controller_runtime_reconcile_panics_total', { controller: 'nodes' })).toBe(0);
     expect(valueOf(text, 'controller_runtime_reconcile_timeouts_total', { controller: 'nodes' })).toBe(0);
     expect(valueOf(text, 'controller_runtime_max_concurrent_reconciles', { controller: 'nodes' })).toBe(4);
@@ -239,13 +276,16 @@ describe('RuntimeMetrics: reconciles', () => {
     for (const seconds of [0.2, 0.04, 0.02, 3, 0.001, 0.01]) metrics.observeReconcileTime('nodes', seconds);
 
     const text = await metrics.metrics();
-    const total = (result: string) => valueOf(text, 'controller_runtime_reconcile_total', { controller: 'nodes', result });
+    const total = (result: string) =>
+      valueOf(text, 'controller_runtime_reconcile_total', { controller: 'nodes', result });
     expect(text).toContain('controller_runtime_reconcile_total{controller="nodes",result="success"} 3');
     expect(total('error')).toBe(3);
     expect(total('requeue')).toBe(0);
     expect(total('requeue_after')).toBe(1);
     expect(valueOf(text, 'controller_runtime_reconcile_errors_total', { controller: 'nodes' })).toBe(3);
-    expect(valueOf(text, 'controller_runtime_terminal_reconcile_errors_total', { controller: 'nodes' })).toBe(1);
+    expect(valueOf(text, 'controller_runtime_terminal_reconcile_errors_total', { controller: 'nodes' })).toBe(
+      1,
+    );
     expect(valueOf(text, 'controller_runtime_reconcile_timeouts_total', { controller: 'nodes' })).toBe(1);
     expect(valueOf(text, 'controller_runtime_reconcile_panics_total', { controller: 'nodes' })).toBe(1);
     expect(valueOf(text, 'controller_runtime_active_workers', { controller: 'nodes' })).toBe(1);
@@ -253,7 +293,9 @@ describe('RuntimeMetrics: reconciles', () => {
     const bucket = (le: string) =>
       valueOf(text, 'controller_runtime_reconcile_time_seconds_bucket', { controller: 'nodes', le });
     expect(valueOf(text, 'controller_runtime_reconcile_time_seconds_count', { controller: 'nodes' })).toBe(6);
-    expect(valueOf(text, 'controller_runtime_reconcile_time_seconds_sum', { controller: 'nodes' })).toBeCloseTo(3.271, 9);
+    expect(
+      valueOf(text, 'controller_runtime_reconcile_time_seconds_sum', { controller: 'nodes' }),
+    ).toBeCloseTo(3.271, 9);
     expect(bucket('0.005')).toBe(1);
     expect(bucket('0.025')).toBe(3);
     expect(bucket('0.05')).toBe(4);
@@ -263,7 +305,7 @@ describe('RuntimeMetrics: reconciles', () => {
     expect(bucket('+Inf')).toBe(6);
   });
 
-  it('uses controller-runtime\'s reconcile time buckets', async () => {
+  it("uses controller-runtime's reconcile time buckets", async () => {
     const metrics = new RuntimeMetrics({ processMetrics: false });
     metrics.observeReconcileTime('nodes', 0.1);
     const bounds = bucketBounds(await metrics.metrics(), 'controller_runtime_reconcile_time_seconds', {
@@ -337,8 +379,12 @@ describe('RuntimeMetrics: API requests, leader election and process', () => {
     expect(firstText).toMatch(/^process_cpu_seconds_total \d/m);
     expect(firstText).toMatch(/^process_resident_memory_bytes \d/m);
     expect(secondText).toMatch(/^process_cpu_seconds_total \d/m);
-    expect(valueOf(firstText, 'controller_runtime_reconcile_total', { controller: 'nodes', result: 'success' })).toBe(1);
-    expect(valueOf(secondText, 'controller_runtime_reconcile_total', { controller: 'nodes', result: 'success' })).toBeUndefined();
+    expect(
+      valueOf(firstText, 'controller_runtime_reconcile_total', { controller: 'nodes', result: 'success' }),
+    ).toBe(1);
+    expect(
+      valueOf(secondText, 'controller_runtime_reconcile_total', { controller: 'nodes', result: 'success' }),
+    ).toBeUndefined();
     expect(first.contentType).toBe('text/plain; version=0.0.4; charset=utf-8');
   });
 });

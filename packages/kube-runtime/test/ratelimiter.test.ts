@@ -54,7 +54,7 @@ describe('ItemExponentialFailureRateLimiter', () => {
     expect(delays(limiter, 'a', 2)).toEqual([5, 10]);
   });
 
-  it('defaults to client-go\'s 5ms base and 1000s cap', () => {
+  it("defaults to client-go's 5ms base and 1000s cap", () => {
     const limiter = new ItemExponentialFailureRateLimiter();
     expect(limiter.when('a')).toBe(5);
     delays(limiter, 'a', 40);

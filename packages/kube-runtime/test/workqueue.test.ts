@@ -8,7 +8,9 @@ function flush(): Promise<void> {
 }
 
 /** Tracks a get() so a test can ask whether it has resolved yet without awaiting it. */
-function track<K extends string>(pending: Promise<WorkQueueGetResult<K>>): { result?: WorkQueueGetResult<K> } {
+function track<K extends string>(
+  pending: Promise<WorkQueueGetResult<K>>,
+): { result?: WorkQueueGetResult<K> } {
   const tracked: { result?: WorkQueueGetResult<K> } = {};
   void pending.then((result) => {
     tracked.result = result;
@@ -109,6 +111,22 @@ describe('WorkQueue: an item is never processed by two workers at once', () => {
     await flush();
     expect(thirdWorker.result).toBeUndefined();
     expect(queue.len()).toBe(0);
+  });
+
+  it('holds back an item handed straight to a waiting worker just the same', async () => {
+    const { queue } = newQueue();
+    const firstWorker = track(queue.get());
+    const secondWorker = track(queue.get());
+    queue.add('a');
+    await flush();
+    expect(firstWorker.result).toEqual({ item: 'a', shutdown: false });
+
+    queue.add('a');
+    await flush();
+    expect(secondWorker.result).toBeUndefined();
+    queue.done('a');
+    await flush();
+    expect(secondWorker.result).toEqual({ item: 'a', shutdown: false });
   });
 
   it('does not re-queue an item that was not dirtied while processing', async () => {
@@ -394,7 +412,7 @@ describe('realClock', () => {
     realClock.clearTimeout(timer);
   });
 
-  it('does not fire a delay beyond Node\'s timer range at once', async () => {
+  it("does not fire a delay beyond Node's timer range at once", async () => {
     let fired = false;
     const timer = realClock.setTimeout(() => {
       fired = true;

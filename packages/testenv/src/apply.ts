@@ -1,46 +1,60 @@
-import * as k8s from '@kubernetes/client-node';
-import yaml from 'js-yaml';
+import type * as k8s from '@kubernetes/client-node';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadAll } from 'js-yaml';
+import { toolPaths } from './tools';
 
 export const FIELD_MANAGER = 'keiko-testenv';
 
 /** Splits a multi-document YAML text into objects, skipping empty documents. */
 export function parseManifests(text: string): k8s.KubernetesObject[] {
-  return yaml.loadAll(text).filter((d): d is k8s.KubernetesObject => typeof d === 'object' && d !== null);
+  return loadAll(text).filter((d): d is k8s.KubernetesObject => typeof d === 'object' && d !== null);
 }
 
 /**
- * Server-side applies every object (like `kubectl apply --server-side`) and waits for applied CRDs to
- * be Established, so objects of a new kind can be applied right after. Returns the applied objects.
+ * Applies objects exactly as a user would: `kubectl apply --server-side` (the objects go to the
+ * apiserver as written — client-node's typed serializer would drop keys such as
+ * x-kubernetes-preserve-unknown-fields from CRD schemas). CRDs go first and are awaited until
+ * Established, so instances of the new kinds apply right after.
  */
-export async function applyManifests(kc: k8s.KubeConfig, objects: k8s.KubernetesObject[]): Promise<k8s.KubernetesObject[]> {
-  const applied: k8s.KubernetesObject[] = [];
-  // CRDs first, so that the kinds they define exist when their instances are applied.
+export async function applyManifests(kc: k8s.KubeConfig, objects: k8s.KubernetesObject[]): Promise<string> {
   const isCrd = (o: k8s.KubernetesObject) => o.kind === 'CustomResourceDefinition';
-  const ordered = [...objects.filter(isCrd), ...objects.filter((o) => !isCrd(o))];
-  let client = k8s.KubernetesObjectApi.makeApiClient(kc);
-  let crdsPending = false;
-  for (const obj of ordered) {
-    if (!isCrd(obj) && crdsPending) {
-      // The discovery cache of the old client predates the new kinds.
-      client = k8s.KubernetesObjectApi.makeApiClient(kc);
-      crdsPending = false;
-    }
-    applied.push(await client.patch(obj, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply));
-    if (isCrd(obj)) {
-      await waitForCrdEstablished(kc, obj.metadata?.name ?? '');
-      crdsPending = true;
-    }
+  const crds = objects.filter(isCrd);
+  const rest = objects.filter((o) => !isCrd(o));
+  let out = '';
+  if (crds.length) {
+    out += await kubectl(kc, ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'], crds);
+    out += await kubectl(kc, ['wait', '--for=condition=Established', '--timeout=60s', ...crds.map((c) => `crd/${c.metadata?.name}`)]);
   }
-  return applied;
+  if (rest.length) {
+    out += await kubectl(kc, ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'], rest);
+  }
+  return out;
 }
 
-export async function waitForCrdEstablished(kc: k8s.KubeConfig, name: string, timeoutMs = 30_000): Promise<void> {
-  const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const crd = await ext.readCustomResourceDefinition({ name });
-    if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return;
-    if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after ${timeoutMs / 1000}s`);
-    await new Promise((r) => setTimeout(r, 100));
+/** Runs the test cluster's kubectl against `kc`; rejects with kubectl's own error text. */
+export async function kubectl(kc: k8s.KubeConfig, args: string[], stdinObjects?: k8s.KubernetesObject[]): Promise<string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keiko-kubectl-'));
+  const kubeconfig = path.join(dir, 'kubeconfig');
+  fs.writeFileSync(kubeconfig, kc.exportConfig(), { mode: 0o600 });
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const child = execFile(
+        toolPaths().kubectl,
+        args,
+        { env: { ...process.env, KUBECONFIG: kubeconfig }, maxBuffer: 64 * 1024 * 1024 },
+        (err, stdout, stderr) => (err ? reject(new Error(`kubectl ${args[0]}: ${stderr.trim() || err.message}`)) : resolve(stdout)),
+      );
+      if (stdinObjects) child.stdin?.end(stdinObjects.map((o) => JSON.stringify(o)).join('\n---\n'));
+      else child.stdin?.end();
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+export async function waitForCrdEstablished(kc: k8s.KubeConfig, name: string, timeoutSeconds = 60): Promise<void> {
+  await kubectl(kc, ['wait', '--for=condition=Established', `--timeout=${timeoutSeconds}s`, `crd/${name}`]);
 }

@@ -28,7 +28,9 @@ export class ItemExponentialFailureRateLimiter<K extends string = string> implem
     readonly maxDelayMs = 1_000_000,
   ) {
     if (!(baseDelayMs >= 0) || !(maxDelayMs >= 0)) {
-      throw new RangeError(`exponential rate limiter: delays must be >= 0 (base ${baseDelayMs}, max ${maxDelayMs})`);
+      throw new RangeError(
+        `exponential rate limiter: delays must be >= 0 (base ${baseDelayMs}, max ${maxDelayMs})`,
+      );
     }
   }
 

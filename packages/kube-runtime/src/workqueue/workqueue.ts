@@ -24,7 +24,7 @@ export const realClock: Clock = {
   setTimeout(callback, delayMs) {
     const timer = setTimeout(callback, Math.min(Math.max(delayMs, 0), LONGEST_NODE_TIMEOUT_MS));
     // A pending requeue alone must not keep a process alive that has nothing else to do.
-    
+    timer.unref();
     return timer;
   },
   clearTimeout(timer) {
@@ -54,7 +54,11 @@ export class ManualClock implements Clock {
 
   setTimeout(callback: () => void, delayMs: number): ClockTimer {
     const handle = {};
-    this.timers.set(handle, { dueAt: this.current + Math.max(delayMs, 0), sequence: this.nextSequence++, callback });
+    this.timers.set(handle, {
+      dueAt: this.current + Math.max(delayMs, 0),
+      sequence: this.nextSequence++,
+      callback,
+    });
     return handle;
   }
 
@@ -75,7 +79,11 @@ export class ManualClock implements Clock {
       for (const entry of this.timers) {
         const [, timer] = entry;
         if (timer.dueAt > target) continue;
-        if (!earliest || timer.dueAt < earliest[1].dueAt || (timer.dueAt === earliest[1].dueAt && timer.sequence < earliest[1].sequence)) {
+        if (
+          !earliest ||
+          timer.dueAt < earliest[1].dueAt ||
+          (timer.dueAt === earliest[1].dueAt && timer.sequence < earliest[1].sequence)
+        ) {
           earliest = entry;
         }
       }

@@ -1,0 +1,121 @@
+// PodCheckpoint (forensics.keikoproj.io/v1alpha1): capture the state of a running pod's containers for
+// security analysis and upload it to S3. Field-compatible with keikoproj/kube-forensics.
+import { Type } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
+import { defineKind, kindInfo } from './crd';
+import { ConditionSchema, DateTime, Int32, ObjectMetaSchema } from './schema';
+import type { KubeSchemaOptions } from './schema';
+import { applyDefaults, validateKind } from './validate';
+import type { FieldProblem } from './validate';
+
+/** Condition types, as the original's PodCheckpointConditionType. */
+export const PodCheckpointConditionTypes = {
+  Complete: 'Complete',
+  Failed: 'Failed',
+  SpecValid: 'SpecValid',
+} as const;
+
+export const PodCheckpointSpecSchema = Type.Object(
+  {
+    pod: Type.String({ minLength: 1, description: 'Name of the pod to checkpoint.' }),
+    namespace: Type.String({ minLength: 1, description: 'Namespace of the pod.' }),
+    destination: Type.Optional(
+      Type.String({
+        pattern: '^s3://[^/]+',
+        description: 'S3 location the checkpoint is uploaded to, e.g. s3://my-bucket.',
+      }),
+    ),
+    subpath: Type.Optional(Type.String({ description: 'Key prefix inside the destination bucket.' })),
+  },
+  { description: 'PodCheckpointSpec defines the desired state of PodCheckpoint.' },
+);
+
+/** metav1.Condition plus lastProbeTime, which the original's conditions carried. */
+export const PodCheckpointConditionSchema = Type.Object(
+  {
+    ...ConditionSchema.properties,
+    lastProbeTime: Type.Optional(DateTime({ description: 'When the condition was last checked.' })),
+  },
+  { description: 'PodCheckpointCondition: the state of the checkpoint job.' },
+);
+
+export const PodCheckpointStatusSchema = Type.Object(
+  {
+    conditions: Type.Optional(
+      Type.Array(PodCheckpointConditionSchema, {
+        description: 'Complete or Failed once the checkpoint job has finished.',
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['type'],
+      } satisfies KubeSchemaOptions),
+    ),
+    startTime: Type.Optional(DateTime({ description: 'When the checkpoint job was acknowledged.' })),
+    completionTime: Type.Optional(DateTime({ description: 'When the checkpoint job completed.' })),
+    active: Type.Optional(Int32({ minimum: 0, description: 'Checkpoint jobs running.' })),
+    succeeded: Type.Optional(Int32({ minimum: 0, description: 'Checkpoint jobs that succeeded.' })),
+    failed: Type.Optional(Int32({ minimum: 0, description: 'Checkpoint jobs that failed.' })),
+  },
+  { description: 'PodCheckpointStatus defines the observed state of PodCheckpoint.' },
+);
+
+export const PodCheckpointSchema = Type.Object(
+  {
+    apiVersion: Type.Literal('forensics.keikoproj.io/v1alpha1'),
+    kind: Type.Literal('PodCheckpoint'),
+    metadata: ObjectMetaSchema,
+    spec: PodCheckpointSpecSchema,
+    status: Type.Optional(PodCheckpointStatusSchema),
+  },
+  {
+    description:
+      "PodCheckpoint captures a running pod's container state for forensic analysis and uploads it to S3.",
+  },
+);
+
+export type PodCheckpoint = Static<typeof PodCheckpointSchema>;
+export type PodCheckpointSpec = Static<typeof PodCheckpointSpecSchema>;
+export type PodCheckpointStatus = Static<typeof PodCheckpointStatusSchema>;
+export type PodCheckpointCondition = Static<typeof PodCheckpointConditionSchema>;
+
+export const PodCheckpointDefinition = defineKind({
+  group: 'forensics.keikoproj.io',
+  version: 'v1alpha1',
+  kind: 'PodCheckpoint',
+  plural: 'podcheckpoints',
+  singular: 'podcheckpoint',
+  shortNames: ['pcp'],
+  namespaced: true,
+  chart: 'kube-forensics',
+  description: PodCheckpointSchema.description ?? '',
+  schema: PodCheckpointSchema,
+  printerColumns: [
+    { name: 'Pod', type: 'string', jsonPath: '.spec.pod', description: 'pod checkpointed' },
+    {
+      name: 'Pod Namespace',
+      type: 'string',
+      jsonPath: '.spec.namespace',
+      description: 'namespace of the pod',
+    },
+    {
+      name: 'Destination',
+      type: 'string',
+      jsonPath: '.spec.destination',
+      description: 'where the checkpoint is uploaded',
+    },
+    {
+      name: 'Complete',
+      type: 'string',
+      jsonPath: '.status.conditions[?(@.type=="Complete")].status',
+      description: 'checkpoint finished',
+    },
+    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+  ],
+});
+export const PodCheckpointKind = kindInfo(PodCheckpointDefinition);
+
+export function withPodCheckpointDefaults(pcp: unknown): PodCheckpoint {
+  return applyDefaults(PodCheckpointSchema, pcp);
+}
+
+export function validatePodCheckpoint(pcp: unknown): FieldProblem[] {
+  return validateKind(PodCheckpointDefinition, pcp);
+}
