@@ -4,9 +4,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { TimeSource, WorkQueueMetrics } from './workqueue';
 
-export type ReconcileResult = 'success' | 'error' | 'requeue' | 'requeue_after';
+export type ReconcileOutcome = 'success' | 'error' | 'requeue' | 'requeue_after';
 
-const RECONCILE_RESULTS: readonly ReconcileResult[] = ['success', 'error', 'requeue', 'requeue_after'];
+const RECONCILE_RESULTS: readonly ReconcileOutcome[] = ['success', 'error', 'requeue', 'requeue_after'];
 
 export interface ReconcileErrorDetail {
   /** The reconciler said retrying cannot help, so the key was not requeued. */
@@ -294,7 +294,7 @@ export class RuntimeMetrics {
    * Counts one finished reconcile. An `error` also counts in controller_runtime_reconcile_errors_total,
    * and `detail` says whether it was terminal (not retried) or cut short by the reconcile timeout.
    */
-  reconcileResult(controller: string, result: ReconcileResult, detail: ReconcileErrorDetail = {}): void {
+  reconcileResult(controller: string, result: ReconcileOutcome, detail: ReconcileErrorDetail = {}): void {
     this.reconcileTotal.inc({ controller, result });
     if (result !== 'error') return;
     this.reconcileErrors.inc({ controller });

@@ -8,3 +8,4 @@ export { repoRoot, stateDir } from './paths';
 export { kubeConfigFromEnv } from './kubeconfig';
 export { TcpProxy } from './proxy';
 export { compactEtcd } from './etcd';
+export { freePort } from './process';

@@ -1,5 +1,5 @@
 // Helpers for tests against the real test cluster (started by packages/testenv's jest global setup).
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { applyManifests, kubeConfigFromEnv } from '@keiko/testenv';
 import { KubeClient, ResourceTypes, type ResourceType } from '../../src/client';
 
