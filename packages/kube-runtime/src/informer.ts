@@ -35,6 +35,17 @@ export interface InformerOptions<T> {
   watchTimeoutSeconds?: number;
   backoff?: { initialMs: number; maxMs: number };
   logger?: Logger;
+  /**
+   * Applied to every object before it is cached (client-go's SetTransform). The default drops
+   * metadata.managedFields, which no controller reads and which is often the larger part of an object.
+   */
+  transform?: (obj: T) => T;
+}
+
+/** The default transform: the cache does not keep server-side-apply bookkeeping. */
+export function stripManagedFields<T extends k8s.KubernetesObject>(obj: T): T {
+  if (obj.metadata && 'managedFields' in obj.metadata) delete (obj.metadata as { managedFields?: unknown }).managedFields;
+  return obj;
 }
 
 const NAMESPACE_INDEX = 'namespace';
@@ -50,6 +61,7 @@ export class Informer<T extends k8s.KubernetesObject> {
   private readonly indexers: Record<string, IndexFunc<T>>;
   private readonly handlers: EventHandler<T>[] = [];
   private readonly log: Logger;
+  private readonly transform: (obj: T) => T;
   private resourceVersion = '';
   private synced = false;
   private syncWaiters: (() => void)[] = [];
@@ -68,6 +80,7 @@ export class Informer<T extends k8s.KubernetesObject> {
   ) {
     this.indexers = { [NAMESPACE_INDEX]: (o) => [o.metadata?.namespace ?? ''], ...opts.indexers };
     for (const name of Object.keys(this.indexers)) this.indices.set(name, new Map());
+    this.transform = opts.transform ?? stripManagedFields;
     this.log = (opts.logger ?? noopLogger).child?.({ informer: resource.plural }) ?? opts.logger ?? noopLogger;
   }
 
@@ -191,7 +204,8 @@ export class Informer<T extends k8s.KubernetesObject> {
     }
   }
 
-  private upsert(key: string, obj: T): void {
+  private upsert(key: string, received: T): void {
+    const obj = this.transform(received);
     const old = this.store.get(key);
     if (old && old.metadata?.resourceVersion === obj.metadata?.resourceVersion) return;
     if (old) this.unindex(key, old);
