@@ -14,6 +14,7 @@ if (tool && !suites.includes(tool)) {
   process.exit(2);
 }
 const args = [
+  '--disable-warning=ExperimentalWarning',
   '--experimental-vm-modules',
   path.join(root, 'node_modules/jest/bin/jest.js'),
   '--config',

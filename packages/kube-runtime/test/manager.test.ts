@@ -72,6 +72,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const r of replicas) r.proc.kill('SIGKILL');
+  // No controller is left to run the example's finalizer; release it so the namespace can go.
+  await client.patch(ResourceTypes.ConfigMap, ns, 'one', { metadata: { finalizers: null } }).catch(() => undefined);
   await deleteNamespace(ns);
 });
 

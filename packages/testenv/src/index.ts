@@ -9,3 +9,4 @@ export { kubeConfigFromEnv } from './kubeconfig';
 export { TcpProxy } from './proxy';
 export { compactEtcd } from './etcd';
 export { freePort } from './process';
+export { seedDemoCluster, demoWorkload } from './demo';
