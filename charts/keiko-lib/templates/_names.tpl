@@ -67,3 +67,18 @@ runs as it.
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag | toString) }}
 {{- end }}
 {{- end }}
+
+{{/*
+AWS_REGION and AWS_ENDPOINT_URL from .Values.aws, for the tools that call AWS; as a YAML list of
+EnvVar to pass in the deployment's "env". Empty values are left out so the SDK's own chain applies.
+*/}}
+{{- define "keiko-lib.awsEnv" -}}
+{{- $env := list }}
+{{- with .Values.aws.region }}
+{{- $env = append $env (dict "name" "AWS_REGION" "value" .) }}
+{{- end }}
+{{- with .Values.aws.endpoint }}
+{{- $env = append $env (dict "name" "AWS_ENDPOINT_URL" "value" .) }}
+{{- end }}
+{{- toYaml $env }}
+{{- end }}
