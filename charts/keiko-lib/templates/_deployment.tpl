@@ -20,6 +20,9 @@ the last occurrence of a flag wins); "env" goes after POD_NAMESPACE/POD_NAME and
 {{- if and (gt (int .Values.replicas) 1) (not .Values.leaderElection.enabled) }}
 {{- fail (printf "replicas is %d but leaderElection.enabled is false: more than one replica without leader election would reconcile every object concurrently; set replicas: 1 or enable leader election" (int .Values.replicas)) }}
 {{- end }}
+{{- if eq (int .Values.metrics.port) (int .Values.health.port) }}
+{{- fail (printf "metrics.port and health.port are both %d: the controller serves /metrics and /healthz on separate ports" (int .Values.metrics.port)) }}
+{{- end }}
 apiVersion: apps/v1
 kind: Deployment
 metadata:

@@ -4,7 +4,7 @@ gets the same leader-election Role. Wildcards are refused at render time: a rule
 apiGroups, resources or verbs makes `helm template` fail (charts/test checks the rendered output too).
 */}}
 
-{{/* Fails the render when any rule in the list grants "*" (or a "*/subresource" style pattern). */}}
+{{/* Fails the render when any rule in the list grants "*" anywhere in a name, e.g. a subresource pattern as well as a plain "*". */}}
 {{- define "keiko-lib.assertNoWildcards" -}}
 {{- range $i, $rule := . }}
 {{- range $field := list "apiGroups" "resources" "verbs" "nonResourceURLs" }}

@@ -296,7 +296,7 @@ function toSdkMixedInstancesPolicy(policy: MixedInstancesPolicy): SdkMixedInstan
   };
 }
 
-export function fromSdkInstance(instance: SdkAsgInstance): GroupInstance {
+export function fromSdkGroupInstance(instance: SdkAsgInstance): GroupInstance {
   return definedOnly({
     id: instance.InstanceId ?? '',
     availabilityZone: instance.AvailabilityZone ?? '',
@@ -327,7 +327,7 @@ export function fromSdkGroup(group: SdkAutoScalingGroup): ScalingGroup {
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
-    instances: (group.Instances ?? []).map(fromSdkInstance),
+    instances: (group.Instances ?? []).map(fromSdkGroupInstance),
     tags: Object.fromEntries(tagList.map((t) => [t.key, t.value])),
     tagList,
     suspendedProcesses: (group.SuspendedProcesses ?? []).flatMap((p) => (p.ProcessName ? [p.ProcessName] : [])),

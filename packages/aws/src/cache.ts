@@ -15,6 +15,23 @@ import type {
   ScalingGroup,
   TerminateInstanceResult,
 } from './autoscaling';
+import type {
+  DeleteLaunchTemplateVersionsResult,
+  Ec2Instance,
+  Ec2Port,
+  InstanceStateChange,
+  LaunchTemplateInfo,
+  LaunchTemplateRef,
+  LaunchTemplateVersion,
+  LaunchTemplateVersionRef,
+  LaunchTemplateVersionSelector,
+  RequestLaunchTemplateData,
+  ResolvedLaunchTemplate,
+  SecurityGroup,
+  SpotPrice,
+  SpotPriceQuery,
+  Subnet,
+} from './ec2';
 
 /** Milliseconds since some origin; tests pass a manual clock. */
 export interface Clock {
@@ -342,5 +359,123 @@ export class CachedAutoScaling implements AutoScalingPort {
       const hit = this.groups.peek(n)?.value;
       return hit ? [hit] : [];
     });
+  }
+}
+
+export interface CachedEc2Options {
+  /** How long a resolved launch template version is reused; default DEFAULT_GROUP_CACHE_TTL_MS. */
+  ttlMs?: number;
+  clock?: Clock;
+}
+
+/**
+ * An Ec2Port that caches launch template lookups (resolveLaunchTemplateVersion, describeLaunchTemplate),
+ * which upgrade-manager repeats on every reconcile of every group. Any launch template change made through
+ * this port drops all cached template entries (a template may be cached under its id and its name).
+ * Instance, subnet, security group and spot price reads pass through.
+ */
+export class CachedEc2 implements Ec2Port {
+  private readonly resolved: TtlCache<ResolvedLaunchTemplate>;
+  private readonly templates: TtlCache<LaunchTemplateInfo | undefined>;
+
+  constructor(
+    private readonly inner: Ec2Port,
+    options: CachedEc2Options = {},
+  ) {
+    const ttlMs = options.ttlMs ?? DEFAULT_GROUP_CACHE_TTL_MS;
+    const clock = options.clock ?? systemClock;
+    this.resolved = new TtlCache({ ttlMs, clock });
+    this.templates = new TtlCache({ ttlMs, clock });
+  }
+
+  resolveLaunchTemplateVersion(ref: LaunchTemplateVersionRef): Promise<ResolvedLaunchTemplate> {
+    const key = `${ref.id ? `id:${ref.id}` : `name:${ref.name ?? ''}`}@${String(ref.version ?? '$Default').toLowerCase()}`;
+    return this.resolved.get(key, () => this.inner.resolveLaunchTemplateVersion(ref));
+  }
+
+  describeLaunchTemplate(ref: LaunchTemplateRef): Promise<LaunchTemplateInfo | undefined> {
+    const key = ref.id ? `id:${ref.id}` : `name:${ref.name ?? ''}`;
+    return this.templates.get(key, () => this.inner.describeLaunchTemplate(ref));
+  }
+
+  /** Forget every cached launch template entry, e.g. after a change made outside this port. */
+  invalidateLaunchTemplates(): void {
+    this.resolved.invalidateAll();
+    this.templates.invalidateAll();
+  }
+
+  cacheStats(): { resolved: TtlCacheStats; templates: TtlCacheStats } {
+    return { resolved: this.resolved.stats(), templates: this.templates.stats() };
+  }
+
+  describeLaunchTemplateVersions(
+    ref: LaunchTemplateRef,
+    versions?: readonly LaunchTemplateVersionSelector[],
+  ): Promise<LaunchTemplateVersion[]> {
+    return this.inner.describeLaunchTemplateVersions(ref, versions);
+  }
+
+  createLaunchTemplate(spec: {
+    name: string;
+    data: RequestLaunchTemplateData;
+    description?: string;
+    tags?: Readonly<Record<string, string>>;
+  }): Promise<LaunchTemplateInfo> {
+    return this.changeTemplates(() => this.inner.createLaunchTemplate(spec));
+  }
+
+  createLaunchTemplateVersion(
+    ref: LaunchTemplateRef,
+    spec: { data: RequestLaunchTemplateData; sourceVersion?: LaunchTemplateVersionSelector; description?: string },
+  ): Promise<LaunchTemplateVersion> {
+    return this.changeTemplates(() => this.inner.createLaunchTemplateVersion(ref, spec));
+  }
+
+  setDefaultLaunchTemplateVersion(ref: LaunchTemplateRef, version: number): Promise<void> {
+    return this.changeTemplates(() => this.inner.setDefaultLaunchTemplateVersion(ref, version));
+  }
+
+  deleteLaunchTemplateVersions(ref: LaunchTemplateRef, versions: readonly number[]): Promise<DeleteLaunchTemplateVersionsResult> {
+    return this.changeTemplates(() => this.inner.deleteLaunchTemplateVersions(ref, versions));
+  }
+
+  deleteLaunchTemplate(ref: LaunchTemplateRef): Promise<boolean> {
+    return this.changeTemplates(() => this.inner.deleteLaunchTemplate(ref));
+  }
+
+  describeInstances(ids: readonly string[]): Promise<Ec2Instance[]> {
+    return this.inner.describeInstances(ids);
+  }
+
+  terminateInstances(ids: readonly string[]): Promise<InstanceStateChange[]> {
+    return this.inner.terminateInstances(ids);
+  }
+
+  createTags(resourceIds: readonly string[], tags: Readonly<Record<string, string>>): Promise<void> {
+    return this.inner.createTags(resourceIds, tags);
+  }
+
+  deleteTags(resourceIds: readonly string[], keys: readonly string[]): Promise<void> {
+    return this.inner.deleteTags(resourceIds, keys);
+  }
+
+  describeSubnets(idsOrNames: readonly string[], options?: { vpcId?: string }): Promise<Subnet[]> {
+    return this.inner.describeSubnets(idsOrNames, options);
+  }
+
+  describeSecurityGroups(idsOrNames: readonly string[], options?: { vpcId?: string }): Promise<SecurityGroup[]> {
+    return this.inner.describeSecurityGroups(idsOrNames, options);
+  }
+
+  describeSpotPriceHistory(query: SpotPriceQuery): Promise<SpotPrice[]> {
+    return this.inner.describeSpotPriceHistory(query);
+  }
+
+  private async changeTemplates<T>(change: () => Promise<T>): Promise<T> {
+    try {
+      return await change();
+    } finally {
+      this.invalidateLaunchTemplates();
+    }
   }
 }

@@ -1,6 +1,6 @@
 // AWS call metrics, measured by a middleware inside each SDK client's retry loop: every HTTP attempt is
 // seen, so a call that was throttled twice and then succeeded counts three attempts and two throttles.
-import type { DeserializeHandlerOptions, DeserializeMiddleware, HandlerExecutionContext, MiddlewareStack } from '@smithy/types';
+import type { AbsoluteLocation, DeserializeHandlerOptions, DeserializeMiddleware, HandlerExecutionContext, MiddlewareStack } from '@smithy/types';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { isThrottlingError } from './errors';
 
@@ -16,11 +16,11 @@ export const METRIC_NAMES = {
 } as const;
 
 /** Anything with an SDK v3 middleware stack: every `@aws-sdk/client-*` client. */
-export interface InstrumentableClient {
-  middlewareStack: MiddlewareStack<object, object>;
+export interface InstrumentableClient<Input extends object, Output extends object> {
+  middlewareStack: MiddlewareStack<Input, Output>;
 }
 
-const MIDDLEWARE_OPTIONS: DeserializeHandlerOptions & { name: string; override: boolean } = {
+const MIDDLEWARE_OPTIONS: DeserializeHandlerOptions & AbsoluteLocation = {
   step: 'deserialize',
   // High priority in the deserialize step wraps the deserializer, so errors arrive parsed (code, status)
   // while still inside the retry middleware (finalizeRequest step) — hence one observation per attempt.
@@ -102,9 +102,8 @@ export class AwsMetrics {
   }
 
   /** Adds the measuring middleware to `client` (idempotent: re-instrumenting replaces it). */
-  instrument<C extends InstrumentableClient>(client: C, service: string): C {
-    client.middlewareStack.add(this.middleware(service), MIDDLEWARE_OPTIONS);
-    return client;
+  instrument<Input extends object, Output extends object>(client: InstrumentableClient<Input, Output>, service: string): void {
+    client.middlewareStack.add(this.middleware<Input, Output>(service), MIDDLEWARE_OPTIONS);
   }
 
   /** HTTP requests sent to AWS so far through instrumented clients, retries included (benchmarks print it). */
@@ -128,7 +127,7 @@ export class AwsMetrics {
     }
   }
 
-  private middleware(service: string): DeserializeMiddleware<object, object> {
+  private middleware<Input extends object, Output extends object>(service: string): DeserializeMiddleware<Input, Output> {
     return (next, context) => async (args) => {
       const operation = operationName(context);
       const started = this.now();

@@ -376,7 +376,7 @@ export async function drainNode(client: KubeClient, nodeName: string, opts: Drai
         failure: { pod: key, reason, disruptionBudgets, message },
       });
       let blockedSince: number | undefined;
-      let lastRefusal: { message: string; budgetCause?: string; budgets?: string[]; multipleBudgets?: boolean } | undefined;
+      let lastRefusal: Refusal | undefined;
 
       progress({ type: 'Evicting', pod: key });
       logger.info('evicting pod', { pod: key });
@@ -385,7 +385,7 @@ export async function drainNode(client: KubeClient, nodeName: string, opts: Drai
         if (Date.now() >= deadline) {
           if (!lastRefusal) return fail('NotAttempted', `pod ${key} was not evicted before the drain timed out`);
           const blockedFor = formatDuration(Date.now() - (blockedSince ?? started));
-          if (lastRefusal.budgets) {
+          if (lastRefusal.byBudget) {
             return fail('DisruptionBudget', budgetMessage(key, lastRefusal, blockedFor), lastRefusal.budgets);
           }
           return fail('EvictionRetriesExhausted', `eviction of pod ${key} not accepted for ${blockedFor}: ${lastRefusal.message}`);
@@ -421,7 +421,15 @@ export async function drainNode(client: KubeClient, nodeName: string, opts: Drai
         if (outcome.kind === 'Blocked') {
           const budgets = await budgetsSelecting(pod);
           const named = budgets.length > 0 ? budgets : budgetNamedIn(pod, outcome.budgetCause);
-          lastRefusal = { message: outcome.message, budgetCause: outcome.budgetCause, budgets: named, multipleBudgets: outcome.multipleBudgets };
+          lastRefusal = {
+            message: outcome.message,
+            budgetCause: outcome.budgetCause,
+            budgets: named,
+            multipleBudgets: outcome.multipleBudgets,
+            // A 429 without a DisruptionBudget cause and no PDB selecting the pod is apiserver
+            // throttling, not a budget.
+            byBudget: named.length > 0 || outcome.budgetCause !== undefined || outcome.multipleBudgets,
+          };
           progress({ type: 'EvictionBlocked', pod: key, disruptionBudgets: named, message: outcome.budgetCause ?? outcome.message });
           logger.info('eviction blocked by PodDisruptionBudget, will retry', {
             pod: key,
@@ -429,7 +437,7 @@ export async function drainNode(client: KubeClient, nodeName: string, opts: Drai
             message: outcome.budgetCause ?? outcome.message,
           });
         } else {
-          lastRefusal = { message: outcome.message };
+          lastRefusal = { message: outcome.message, budgets: [], multipleBudgets: false, byBudget: false };
           logger.warn('eviction failed, will retry', { pod: key, error: outcome.message });
         }
         await sleep(Math.min(retryIntervalMs, Math.max(0, deadline - Date.now())), signal, what);
@@ -475,6 +483,16 @@ export async function drainNode(client: KubeClient, nodeName: string, opts: Drai
           result.evicted,
         );
       }
+      if (pass === 1) {
+        progress({
+          type: 'Planned',
+          nodeName,
+          evict: plan.evict.map((p) => objectKey(p.metadata)),
+          skipped: plan.skipped,
+          warnings: plan.warnings,
+        });
+        logger.info('draining node', { evict: plan.evict.length, skipped: plan.skipped.length });
+      }
       if (plan.evict.length === 0) break;
       if (pass > MAX_PASSES) {
         throw new DrainError(
@@ -488,18 +506,7 @@ export async function drainNode(client: KubeClient, nodeName: string, opts: Drai
           result.evicted,
         );
       }
-      if (pass === 1) {
-        progress({
-          type: 'Planned',
-          nodeName,
-          evict: plan.evict.map((p) => objectKey(p.metadata)),
-          skipped: plan.skipped,
-          warnings: plan.warnings,
-        });
-        logger.info('draining node', { evict: plan.evict.length, skipped: plan.skipped.length });
-      } else {
-        logger.info('more pods arrived during the drain; evicting them too', { pass, evict: plan.evict.length });
-      }
+      if (pass > 1) logger.info('more pods arrived during the drain; evicting them too', { pass, evict: plan.evict.length });
 
       const outcomes = await Promise.all(plan.evict.map(drainPod));
       const failures: PodDrainFailure[] = [];
@@ -516,7 +523,9 @@ export async function drainNode(client: KubeClient, nodeName: string, opts: Drai
   } catch (err) {
     // Whatever failed, an abort by the caller is what they should see.
     if (opts.signal?.aborted && !(err instanceof DrainError)) throw aborted();
-    throw err;
+    if (err instanceof DrainError || err instanceof AbortedError) throw err;
+    const message = err instanceof Error ? err.message : String(err);
+    throw new Error(message.startsWith(what) ? message : `${what}: ${message}`, { cause: err });
   } finally {
     stop.abort();
   }
@@ -549,12 +558,17 @@ function budgetNamedIn(pod: V1Pod, cause: string | undefined): string[] {
   return name ? [`${pod.metadata?.namespace}/${name}`] : [];
 }
 
-function budgetMessage(
-  pod: string,
-  refusal: { message: string; budgetCause?: string; budgets?: string[]; multipleBudgets?: boolean },
-  blockedFor: string,
-): string {
-  const budgets = refusal.budgets ?? [];
+/** The last reason an eviction was turned away, kept for the timeout message. */
+interface Refusal {
+  message: string;
+  budgetCause?: string;
+  budgets: string[];
+  multipleBudgets: boolean;
+  byBudget: boolean;
+}
+
+function budgetMessage(pod: string, refusal: Refusal, blockedFor: string): string {
+  const budgets = refusal.budgets;
   if (refusal.multipleBudgets) {
     return `eviction of pod ${pod} blocked for ${blockedFor}: it is selected by more than one PodDisruptionBudget (${budgets.join(', ')}), which the eviction API does not support`;
   }

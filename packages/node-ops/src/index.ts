@@ -1,0 +1,28 @@
+export { parseProviderId, formatProviderId, instanceIdOfNode, nodesByInstanceId, InvalidProviderIdError } from './instance';
+export type { ProviderId } from './instance';
+export { cordonNode, uncordonNode, cordonedBy, isCordoned, CORDONED_BY_ANNOTATION, NodeNotFoundError } from './cordon';
+export type { CordonResult } from './cordon';
+export { planDrain, drainNode, podDisruptionBudgetsFor, DrainError, MIRROR_POD_ANNOTATION } from './drain';
+export type {
+  DrainPlan,
+  DrainPolicy,
+  PlanDrainOptions,
+  DrainOptions,
+  DrainResult,
+  DrainProgress,
+  DrainFailureReason,
+  PodDrainFailure,
+  SkippedPod,
+  SkipRule,
+  RefusedPod,
+  RefuseRule,
+} from './drain';
+export { evictPod, evictionBody, discoverEvictionApiVersion } from './eviction';
+export type { EvictionApiVersion, EvictionOutcome, EvictPodOptions } from './eviction';
+export { isNodeReady, nodeMatchesReadinessGates, unmetReadinessGates, nodeNotReadyReason, waitForNodeReady } from './readiness';
+export type { NodeReadinessGate, WaitForNodeReadyOptions } from './readiness';
+export { matchesLabelSelector, labelSelectorError, formatLabelSelector } from './labels';
+export type { Labels } from './labels';
+export { AbortedError } from './abort';
+export { formatDuration } from './duration';
+export { listPodsOnNode } from './pods';
