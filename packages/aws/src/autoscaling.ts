@@ -34,7 +34,7 @@ import type {
   UpdateAutoScalingGroupCommandInput,
 } from '@aws-sdk/client-auto-scaling';
 import { AWS_LIMITS, chunk, unique } from './batching';
-import { callAws, hasAwsErrorCode } from './errors';
+import { callAws, hasAwsErrorCode, listForMessage } from './errors';
 
 export type { LifecycleState };
 
@@ -162,7 +162,8 @@ export interface GroupFilter {
   tags?: Readonly<Record<string, string | undefined>>;
 }
 
-export type LifecycleTransition = 'autoscaling:EC2_INSTANCE_LAUNCHING' | 'autoscaling:EC2_INSTANCE_TERMINATING';
+export type LifecycleTransition =
+  'autoscaling:EC2_INSTANCE_LAUNCHING' | 'autoscaling:EC2_INSTANCE_TERMINATING';
 export type LifecycleActionResult = 'CONTINUE' | 'ABANDON';
 
 export interface LifecycleHookSpec {
@@ -199,12 +200,27 @@ export interface AutoScalingPort {
   /** Deletes the group; false when it did not exist. forceDelete also terminates its instances. */
   deleteGroup(name: string, options?: { forceDelete?: boolean }): Promise<boolean>;
   /** Terminates one instance through its group; with decrementDesired false the group launches a replacement. */
-  terminateInstanceInGroup(instanceId: string, options: { decrementDesired: boolean }): Promise<TerminateInstanceResult>;
-  setDesiredCapacity(groupName: string, desiredCapacity: number, options?: { honorCooldown?: boolean }): Promise<void>;
+  terminateInstanceInGroup(
+    instanceId: string,
+    options: { decrementDesired: boolean },
+  ): Promise<TerminateInstanceResult>;
+  setDesiredCapacity(
+    groupName: string,
+    desiredCapacity: number,
+    options?: { honorCooldown?: boolean },
+  ): Promise<void>;
   updateGroup(groupName: string, update: GroupUpdate): Promise<void>;
-  enterStandby(groupName: string, instanceIds: readonly string[], options: { decrementDesired: boolean }): Promise<void>;
+  enterStandby(
+    groupName: string,
+    instanceIds: readonly string[],
+    options: { decrementDesired: boolean },
+  ): Promise<void>;
   exitStandby(groupName: string, instanceIds: readonly string[]): Promise<void>;
-  setInstanceProtection(groupName: string, instanceIds: readonly string[], protectedFromScaleIn: boolean): Promise<void>;
+  setInstanceProtection(
+    groupName: string,
+    instanceIds: readonly string[],
+    protectedFromScaleIn: boolean,
+  ): Promise<void>;
   createOrUpdateTags(groupName: string, tags: readonly GroupTagInput[]): Promise<void>;
   deleteTags(groupName: string, keys: readonly string[]): Promise<void>;
   /** Suspends the named processes (`Launch`, `Terminate`, `AZRebalance`...); all of them when omitted. */
@@ -216,6 +232,11 @@ export interface AutoScalingPort {
   deleteLifecycleHook(groupName: string, hookName: string): Promise<boolean>;
   completeLifecycleAction(action: LifecycleActionRef & { result: LifecycleActionResult }): Promise<void>;
   recordLifecycleActionHeartbeat(action: LifecycleActionRef): Promise<void>;
+  /**
+   * Drops any cached view of the group (all groups when omitted) so the next read goes to AWS. A no-op
+   * on the uncached adapter; use it before a read that must reflect changes made by someone else.
+   */
+  invalidate(groupName?: string): void;
 }
 
 // ---- SDK <-> Keiko shapes (pure) -------------------------------------------------------------------
@@ -224,9 +245,15 @@ function definedOnly<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
-export function fromSdkLaunchTemplate(spec: SdkLaunchTemplateSpecification | undefined): LaunchTemplateSpec | undefined {
+export function fromSdkLaunchTemplate(
+  spec: SdkLaunchTemplateSpecification | undefined,
+): LaunchTemplateSpec | undefined {
   if (!spec) return undefined;
-  const result = definedOnly({ id: spec.LaunchTemplateId, name: spec.LaunchTemplateName, version: spec.Version });
+  const result = definedOnly({
+    id: spec.LaunchTemplateId,
+    name: spec.LaunchTemplateName,
+    version: spec.Version,
+  });
   return result.id || result.name ? result : undefined;
 }
 
@@ -240,7 +267,9 @@ export function toSdkLaunchTemplate(spec: LaunchTemplateSpec): SdkLaunchTemplate
   });
 }
 
-function fromSdkMixedInstancesPolicy(policy: SdkMixedInstancesPolicy | undefined): MixedInstancesPolicy | undefined {
+function fromSdkMixedInstancesPolicy(
+  policy: SdkMixedInstancesPolicy | undefined,
+): MixedInstancesPolicy | undefined {
   const base = fromSdkLaunchTemplate(policy?.LaunchTemplate?.LaunchTemplateSpecification);
   if (!policy || !base) return undefined;
   const distribution = policy.InstancesDistribution;
@@ -312,7 +341,11 @@ export function fromSdkGroupInstance(instance: SdkAsgInstance): GroupInstance {
 export function fromSdkGroup(group: SdkAutoScalingGroup): ScalingGroup {
   const tagList: GroupTag[] = (group.Tags ?? [])
     .filter((t) => t.Key !== undefined)
-    .map((t) => ({ key: t.Key ?? '', value: t.Value ?? '', propagateAtLaunch: t.PropagateAtLaunch ?? false }));
+    .map((t) => ({
+      key: t.Key ?? '',
+      value: t.Value ?? '',
+      propagateAtLaunch: t.PropagateAtLaunch ?? false,
+    }));
   return definedOnly({
     name: group.AutoScalingGroupName ?? '',
     arn: group.AutoScalingGroupARN,
@@ -330,7 +363,9 @@ export function fromSdkGroup(group: SdkAutoScalingGroup): ScalingGroup {
     instances: (group.Instances ?? []).map(fromSdkGroupInstance),
     tags: Object.fromEntries(tagList.map((t) => [t.key, t.value])),
     tagList,
-    suspendedProcesses: (group.SuspendedProcesses ?? []).flatMap((p) => (p.ProcessName ? [p.ProcessName] : [])),
+    suspendedProcesses: (group.SuspendedProcesses ?? []).flatMap((p) =>
+      p.ProcessName ? [p.ProcessName] : [],
+    ),
     status: group.Status,
     createdTime: group.CreatedTime,
   });
@@ -371,13 +406,19 @@ export function orderByNames(groups: readonly ScalingGroup[], names: readonly st
 export class AwsAutoScaling implements AutoScalingPort {
   constructor(private readonly client: AutoScalingClient) {}
 
+  invalidate(): void {
+    // Nothing cached here; see CachedAutoScaling.
+  }
+
   async describeGroups(names: readonly string[]): Promise<ScalingGroup[]> {
     // Never send an empty name list: DescribeAutoScalingGroups would return every group in the region.
     const wanted = unique(names.filter(Boolean));
     if (wanted.length === 0) return [];
     const found: ScalingGroup[] = [];
     for (const batch of chunk(wanted, AWS_LIMITS.describeGroupsNames)) {
-      found.push(...(await this.describePages({ AutoScalingGroupNames: batch }, `groups ${batch.join(',')}`)));
+      found.push(
+        ...(await this.describePages({ AutoScalingGroupNames: batch }, `groups ${listForMessage(batch)}`)),
+      );
     }
     return orderByNames(found, wanted);
   }
@@ -408,40 +449,47 @@ export class AwsAutoScaling implements AutoScalingPort {
   }
 
   async createGroup(spec: GroupCreate): Promise<void> {
-    await callAws({ service: SERVICE, operation: 'CreateAutoScalingGroup', subject: `group ${spec.name}` }, () =>
-      this.client.send(
-        new CreateAutoScalingGroupCommand(
-          definedOnly({
-            ...spec.extra,
-            AutoScalingGroupName: spec.name,
-            MinSize: spec.minSize,
-            MaxSize: spec.maxSize,
-            DesiredCapacity: spec.desiredCapacity,
-            LaunchTemplate: spec.launchTemplate ? toSdkLaunchTemplate(spec.launchTemplate) : undefined,
-            MixedInstancesPolicy: spec.mixedInstancesPolicy ? toSdkMixedInstancesPolicy(spec.mixedInstancesPolicy) : undefined,
-            LaunchConfigurationName: spec.launchConfigurationName,
-            VPCZoneIdentifier: spec.subnetIds?.join(','),
-            AvailabilityZones: spec.availabilityZones,
-            Tags: spec.tags?.map((t) => ({
-              Key: t.key,
-              Value: t.value,
-              PropagateAtLaunch: t.propagateAtLaunch ?? true,
-            })),
-          }),
+    await callAws(
+      { service: SERVICE, operation: 'CreateAutoScalingGroup', subject: `group ${spec.name}` },
+      () =>
+        this.client.send(
+          new CreateAutoScalingGroupCommand(
+            definedOnly({
+              ...spec.extra,
+              AutoScalingGroupName: spec.name,
+              MinSize: spec.minSize,
+              MaxSize: spec.maxSize,
+              DesiredCapacity: spec.desiredCapacity,
+              LaunchTemplate: spec.launchTemplate ? toSdkLaunchTemplate(spec.launchTemplate) : undefined,
+              MixedInstancesPolicy: spec.mixedInstancesPolicy
+                ? toSdkMixedInstancesPolicy(spec.mixedInstancesPolicy)
+                : undefined,
+              LaunchConfigurationName: spec.launchConfigurationName,
+              VPCZoneIdentifier: spec.subnetIds?.join(','),
+              AvailabilityZones: spec.availabilityZones,
+              Tags: spec.tags?.map((t) => ({
+                Key: t.key,
+                Value: t.value,
+                PropagateAtLaunch: t.propagateAtLaunch ?? true,
+              })),
+            }),
+          ),
         ),
-      ),
     );
   }
 
   async deleteGroup(name: string, options: { forceDelete?: boolean } = {}): Promise<boolean> {
     try {
       await callAws({ service: SERVICE, operation: 'DeleteAutoScalingGroup', subject: `group ${name}` }, () =>
-        this.client.send(new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: name, ForceDelete: options.forceDelete })),
+        this.client.send(
+          new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: name, ForceDelete: options.forceDelete }),
+        ),
       );
       return true;
     } catch (err) {
       // AWS answers a missing group with a generic ValidationError; only its message tells.
-      if (hasAwsErrorCode(err, 'ValidationError') && /not found/i.test(String((err as Error).message))) return false;
+      if (hasAwsErrorCode(err, 'ValidationError') && /not found/i.test(String((err as Error).message)))
+        return false;
       throw err;
     }
   }
@@ -451,7 +499,11 @@ export class AwsAutoScaling implements AutoScalingPort {
     options: { decrementDesired: boolean },
   ): Promise<TerminateInstanceResult> {
     const out = await callAws(
-      { service: SERVICE, operation: 'TerminateInstanceInAutoScalingGroup', subject: `instance ${instanceId}` },
+      {
+        service: SERVICE,
+        operation: 'TerminateInstanceInAutoScalingGroup',
+        subject: `instance ${instanceId}`,
+      },
       () =>
         this.client.send(
           new TerminateInstanceInAutoScalingGroupCommand({
@@ -469,9 +521,17 @@ export class AwsAutoScaling implements AutoScalingPort {
     });
   }
 
-  async setDesiredCapacity(groupName: string, desiredCapacity: number, options: { honorCooldown?: boolean } = {}): Promise<void> {
+  async setDesiredCapacity(
+    groupName: string,
+    desiredCapacity: number,
+    options: { honorCooldown?: boolean } = {},
+  ): Promise<void> {
     await callAws(
-      { service: SERVICE, operation: 'SetDesiredCapacity', subject: `group ${groupName} desired ${desiredCapacity}` },
+      {
+        service: SERVICE,
+        operation: 'SetDesiredCapacity',
+        subject: `group ${groupName} desired ${desiredCapacity}`,
+      },
       () =>
         this.client.send(
           new SetDesiredCapacityCommand({
@@ -484,29 +544,41 @@ export class AwsAutoScaling implements AutoScalingPort {
   }
 
   async updateGroup(groupName: string, update: GroupUpdate): Promise<void> {
-    await callAws({ service: SERVICE, operation: 'UpdateAutoScalingGroup', subject: `group ${groupName}` }, () =>
-      this.client.send(
-        new UpdateAutoScalingGroupCommand(
-          definedOnly({
-            ...update.extra,
-            AutoScalingGroupName: groupName,
-            MinSize: update.minSize,
-            MaxSize: update.maxSize,
-            DesiredCapacity: update.desiredCapacity,
-            LaunchTemplate: update.launchTemplate ? toSdkLaunchTemplate(update.launchTemplate) : undefined,
-            MixedInstancesPolicy: update.mixedInstancesPolicy ? toSdkMixedInstancesPolicy(update.mixedInstancesPolicy) : undefined,
-            LaunchConfigurationName: update.launchConfigurationName,
-            VPCZoneIdentifier: update.subnetIds?.join(','),
-          }),
+    await callAws(
+      { service: SERVICE, operation: 'UpdateAutoScalingGroup', subject: `group ${groupName}` },
+      () =>
+        this.client.send(
+          new UpdateAutoScalingGroupCommand(
+            definedOnly({
+              ...update.extra,
+              AutoScalingGroupName: groupName,
+              MinSize: update.minSize,
+              MaxSize: update.maxSize,
+              DesiredCapacity: update.desiredCapacity,
+              LaunchTemplate: update.launchTemplate ? toSdkLaunchTemplate(update.launchTemplate) : undefined,
+              MixedInstancesPolicy: update.mixedInstancesPolicy
+                ? toSdkMixedInstancesPolicy(update.mixedInstancesPolicy)
+                : undefined,
+              LaunchConfigurationName: update.launchConfigurationName,
+              VPCZoneIdentifier: update.subnetIds?.join(','),
+            }),
+          ),
         ),
-      ),
     );
   }
 
-  async enterStandby(groupName: string, instanceIds: readonly string[], options: { decrementDesired: boolean }): Promise<void> {
+  async enterStandby(
+    groupName: string,
+    instanceIds: readonly string[],
+    options: { decrementDesired: boolean },
+  ): Promise<void> {
     for (const batch of chunk(unique(instanceIds), AWS_LIMITS.standbyInstances)) {
       await callAws(
-        { service: SERVICE, operation: 'EnterStandby', subject: `group ${groupName} instances ${batch.join(',')}` },
+        {
+          service: SERVICE,
+          operation: 'EnterStandby',
+          subject: `group ${groupName} instances ${listForMessage(batch)}`,
+        },
         () =>
           this.client.send(
             new EnterStandbyCommand({
@@ -522,16 +594,29 @@ export class AwsAutoScaling implements AutoScalingPort {
   async exitStandby(groupName: string, instanceIds: readonly string[]): Promise<void> {
     for (const batch of chunk(unique(instanceIds), AWS_LIMITS.standbyInstances)) {
       await callAws(
-        { service: SERVICE, operation: 'ExitStandby', subject: `group ${groupName} instances ${batch.join(',')}` },
-        () => this.client.send(new ExitStandbyCommand({ AutoScalingGroupName: groupName, InstanceIds: batch })),
+        {
+          service: SERVICE,
+          operation: 'ExitStandby',
+          subject: `group ${groupName} instances ${listForMessage(batch)}`,
+        },
+        () =>
+          this.client.send(new ExitStandbyCommand({ AutoScalingGroupName: groupName, InstanceIds: batch })),
       );
     }
   }
 
-  async setInstanceProtection(groupName: string, instanceIds: readonly string[], protectedFromScaleIn: boolean): Promise<void> {
+  async setInstanceProtection(
+    groupName: string,
+    instanceIds: readonly string[],
+    protectedFromScaleIn: boolean,
+  ): Promise<void> {
     for (const batch of chunk(unique(instanceIds), AWS_LIMITS.protectionInstances)) {
       await callAws(
-        { service: SERVICE, operation: 'SetInstanceProtection', subject: `group ${groupName} instances ${batch.join(',')}` },
+        {
+          service: SERVICE,
+          operation: 'SetInstanceProtection',
+          subject: `group ${groupName} instances ${listForMessage(batch)}`,
+        },
         () =>
           this.client.send(
             new SetInstanceProtectionCommand({
@@ -547,7 +632,11 @@ export class AwsAutoScaling implements AutoScalingPort {
   async createOrUpdateTags(groupName: string, tags: readonly GroupTagInput[]): Promise<void> {
     if (tags.length === 0) return;
     await callAws(
-      { service: SERVICE, operation: 'CreateOrUpdateTags', subject: `group ${groupName} tags ${tags.map((t) => t.key).join(',')}` },
+      {
+        service: SERVICE,
+        operation: 'CreateOrUpdateTags',
+        subject: `group ${groupName} tags ${tags.map((t) => t.key).join(',')}`,
+      },
       () =>
         this.client.send(
           new CreateOrUpdateTagsCommand({
@@ -565,38 +654,62 @@ export class AwsAutoScaling implements AutoScalingPort {
 
   async deleteTags(groupName: string, keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
-    await callAws({ service: SERVICE, operation: 'DeleteTags', subject: `group ${groupName} tags ${keys.join(',')}` }, () =>
-      this.client.send(
-        new DeleteTagsCommand({
-          Tags: keys.map((key) => ({ ResourceId: groupName, ResourceType: 'auto-scaling-group', Key: key })),
-        }),
-      ),
+    await callAws(
+      { service: SERVICE, operation: 'DeleteTags', subject: `group ${groupName} tags ${keys.join(',')}` },
+      () =>
+        this.client.send(
+          new DeleteTagsCommand({
+            Tags: keys.map((key) => ({
+              ResourceId: groupName,
+              ResourceType: 'auto-scaling-group',
+              Key: key,
+            })),
+          }),
+        ),
     );
   }
 
   async suspendProcesses(groupName: string, processes?: readonly string[]): Promise<void> {
     await callAws(
-      { service: SERVICE, operation: 'SuspendProcesses', subject: `group ${groupName} processes ${processes?.join(',') ?? 'all'}` },
+      {
+        service: SERVICE,
+        operation: 'SuspendProcesses',
+        subject: `group ${groupName} processes ${processes?.join(',') ?? 'all'}`,
+      },
       () =>
         this.client.send(
-          new SuspendProcessesCommand({ AutoScalingGroupName: groupName, ScalingProcesses: processes ? [...processes] : undefined }),
+          new SuspendProcessesCommand({
+            AutoScalingGroupName: groupName,
+            ScalingProcesses: processes ? [...processes] : undefined,
+          }),
         ),
     );
   }
 
   async resumeProcesses(groupName: string, processes?: readonly string[]): Promise<void> {
     await callAws(
-      { service: SERVICE, operation: 'ResumeProcesses', subject: `group ${groupName} processes ${processes?.join(',') ?? 'all'}` },
+      {
+        service: SERVICE,
+        operation: 'ResumeProcesses',
+        subject: `group ${groupName} processes ${processes?.join(',') ?? 'all'}`,
+      },
       () =>
         this.client.send(
-          new ResumeProcessesCommand({ AutoScalingGroupName: groupName, ScalingProcesses: processes ? [...processes] : undefined }),
+          new ResumeProcessesCommand({
+            AutoScalingGroupName: groupName,
+            ScalingProcesses: processes ? [...processes] : undefined,
+          }),
         ),
     );
   }
 
   async putLifecycleHook(hook: LifecycleHookSpec): Promise<void> {
     await callAws(
-      { service: SERVICE, operation: 'PutLifecycleHook', subject: `group ${hook.groupName} hook ${hook.hookName}` },
+      {
+        service: SERVICE,
+        operation: 'PutLifecycleHook',
+        subject: `group ${hook.groupName} hook ${hook.hookName}`,
+      },
       () =>
         this.client.send(
           new PutLifecycleHookCommand(
@@ -632,17 +745,30 @@ export class AwsAutoScaling implements AutoScalingPort {
   async deleteLifecycleHook(groupName: string, hookName: string): Promise<boolean> {
     try {
       await callAws(
-        { service: SERVICE, operation: 'DeleteLifecycleHook', subject: `group ${groupName} hook ${hookName}` },
-        () => this.client.send(new DeleteLifecycleHookCommand({ AutoScalingGroupName: groupName, LifecycleHookName: hookName })),
+        {
+          service: SERVICE,
+          operation: 'DeleteLifecycleHook',
+          subject: `group ${groupName} hook ${hookName}`,
+        },
+        () =>
+          this.client.send(
+            new DeleteLifecycleHookCommand({ AutoScalingGroupName: groupName, LifecycleHookName: hookName }),
+          ),
       );
       return true;
     } catch (err) {
-      if (hasAwsErrorCode(err, 'ValidationError') && /not found|does not exist/i.test(String((err as Error).message))) return false;
+      if (
+        hasAwsErrorCode(err, 'ValidationError') &&
+        /not found|does not exist/i.test(String((err as Error).message))
+      )
+        return false;
       throw err;
     }
   }
 
-  async completeLifecycleAction(action: LifecycleActionRef & { result: LifecycleActionResult }): Promise<void> {
+  async completeLifecycleAction(
+    action: LifecycleActionRef & { result: LifecycleActionResult },
+  ): Promise<void> {
     await callAws(
       { service: SERVICE, operation: 'CompleteLifecycleAction', subject: lifecycleSubject(action) },
       () =>

@@ -173,7 +173,10 @@ export class TtlCache<V> {
  * `describeGroup('b')` from two reconcilers become one DescribeAutoScalingGroups(a, b).
  */
 export class BatchLoader<V> {
-  private pending = new Map<string, Array<{ resolve: (v: V | undefined) => void; reject: (e: unknown) => void }>>();
+  private pending = new Map<
+    string,
+    Array<{ resolve: (v: V | undefined) => void; reject: (e: unknown) => void }>
+  >();
   private scheduled = false;
 
   constructor(private readonly loadMany: (keys: string[]) => Promise<Map<string, V>>) {}
@@ -212,7 +215,8 @@ export interface CachedAutoScalingOptions {
 /**
  * An AutoScalingPort that serves group reads from a short TTL cache, coalesces concurrent reads into
  * batched calls, and invalidates a group whenever it is changed through this port. Lifecycle hooks and
- * listGroups() are passed through (listGroups refreshes the per-group entries it returns).
+ * listGroups() are passed through (listGroups refreshes the per-group entries it returns). Returned
+ * groups are shared between callers: treat them as read-only.
  */
 export class CachedAutoScaling implements AutoScalingPort {
   private readonly groups: TtlCache<ScalingGroup | undefined>;
@@ -222,7 +226,10 @@ export class CachedAutoScaling implements AutoScalingPort {
     private readonly inner: AutoScalingPort,
     options: CachedAutoScalingOptions = {},
   ) {
-    this.groups = new TtlCache({ ttlMs: options.ttlMs ?? DEFAULT_GROUP_CACHE_TTL_MS, clock: options.clock ?? systemClock });
+    this.groups = new TtlCache({
+      ttlMs: options.ttlMs ?? DEFAULT_GROUP_CACHE_TTL_MS,
+      clock: options.clock ?? systemClock,
+    });
     this.loader = new BatchLoader(async (names) => {
       const found = await this.inner.describeGroups(names);
       return new Map(found.map((g) => [g.name, g]));
@@ -270,7 +277,10 @@ export class CachedAutoScaling implements AutoScalingPort {
     }
   }
 
-  async terminateInstanceInGroup(instanceId: string, options: { decrementDesired: boolean }): Promise<TerminateInstanceResult> {
+  async terminateInstanceInGroup(
+    instanceId: string,
+    options: { decrementDesired: boolean },
+  ): Promise<TerminateInstanceResult> {
     let result: TerminateInstanceResult | undefined;
     try {
       result = await this.inner.terminateInstanceInGroup(instanceId, options);
@@ -283,7 +293,11 @@ export class CachedAutoScaling implements AutoScalingPort {
     }
   }
 
-  setDesiredCapacity(groupName: string, desiredCapacity: number, options?: { honorCooldown?: boolean }): Promise<void> {
+  setDesiredCapacity(
+    groupName: string,
+    desiredCapacity: number,
+    options?: { honorCooldown?: boolean },
+  ): Promise<void> {
     return this.mutate(groupName, () => this.inner.setDesiredCapacity(groupName, desiredCapacity, options));
   }
 
@@ -291,7 +305,11 @@ export class CachedAutoScaling implements AutoScalingPort {
     return this.mutate(groupName, () => this.inner.updateGroup(groupName, update));
   }
 
-  enterStandby(groupName: string, instanceIds: readonly string[], options: { decrementDesired: boolean }): Promise<void> {
+  enterStandby(
+    groupName: string,
+    instanceIds: readonly string[],
+    options: { decrementDesired: boolean },
+  ): Promise<void> {
     return this.mutate(groupName, () => this.inner.enterStandby(groupName, instanceIds, options));
   }
 
@@ -299,8 +317,14 @@ export class CachedAutoScaling implements AutoScalingPort {
     return this.mutate(groupName, () => this.inner.exitStandby(groupName, instanceIds));
   }
 
-  setInstanceProtection(groupName: string, instanceIds: readonly string[], protectedFromScaleIn: boolean): Promise<void> {
-    return this.mutate(groupName, () => this.inner.setInstanceProtection(groupName, instanceIds, protectedFromScaleIn));
+  setInstanceProtection(
+    groupName: string,
+    instanceIds: readonly string[],
+    protectedFromScaleIn: boolean,
+  ): Promise<void> {
+    return this.mutate(groupName, () =>
+      this.inner.setInstanceProtection(groupName, instanceIds, protectedFromScaleIn),
+    );
   }
 
   createOrUpdateTags(groupName: string, tags: readonly GroupTagInput[]): Promise<void> {
@@ -426,7 +450,11 @@ export class CachedEc2 implements Ec2Port {
 
   createLaunchTemplateVersion(
     ref: LaunchTemplateRef,
-    spec: { data: RequestLaunchTemplateData; sourceVersion?: LaunchTemplateVersionSelector; description?: string },
+    spec: {
+      data: RequestLaunchTemplateData;
+      sourceVersion?: LaunchTemplateVersionSelector;
+      description?: string;
+    },
   ): Promise<LaunchTemplateVersion> {
     return this.changeTemplates(() => this.inner.createLaunchTemplateVersion(ref, spec));
   }
@@ -435,7 +463,10 @@ export class CachedEc2 implements Ec2Port {
     return this.changeTemplates(() => this.inner.setDefaultLaunchTemplateVersion(ref, version));
   }
 
-  deleteLaunchTemplateVersions(ref: LaunchTemplateRef, versions: readonly number[]): Promise<DeleteLaunchTemplateVersionsResult> {
+  deleteLaunchTemplateVersions(
+    ref: LaunchTemplateRef,
+    versions: readonly number[],
+  ): Promise<DeleteLaunchTemplateVersionsResult> {
     return this.changeTemplates(() => this.inner.deleteLaunchTemplateVersions(ref, versions));
   }
 
@@ -463,7 +494,10 @@ export class CachedEc2 implements Ec2Port {
     return this.inner.describeSubnets(idsOrNames, options);
   }
 
-  describeSecurityGroups(idsOrNames: readonly string[], options?: { vpcId?: string }): Promise<SecurityGroup[]> {
+  describeSecurityGroups(
+    idsOrNames: readonly string[],
+    options?: { vpcId?: string },
+  ): Promise<SecurityGroup[]> {
     return this.inner.describeSecurityGroups(idsOrNames, options);
   }
 

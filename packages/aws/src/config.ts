@@ -52,7 +52,9 @@ export function awsClientConfig(
 ): AwsClientConfig {
   const region = options.region || env.AWS_REGION || env.AWS_DEFAULT_REGION;
   if (!region) {
-    throw new Error('AWS region is not set: pass region or set AWS_REGION (IRSA and EKS pod identity set it for you)');
+    throw new Error(
+      'AWS region is not set: pass region or set AWS_REGION (IRSA and EKS pod identity set it for you)',
+    );
   }
   const endpoint = options.endpoint || env.AWS_ENDPOINT_URL || undefined;
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
@@ -64,7 +66,9 @@ export function awsClientConfig(
     ...(endpoint ? { endpoint } : {}),
     maxAttempts,
     retryMode: 'adaptive',
-    customUserAgent: options.userAgentAppId ? `${USER_AGENT_SUFFIX}/${options.userAgentAppId}` : USER_AGENT_SUFFIX,
+    customUserAgent: options.userAgentAppId
+      ? `${USER_AGENT_SUFFIX}/${options.userAgentAppId}`
+      : USER_AGENT_SUFFIX,
     ...(options.credentials ? { credentials: options.credentials } : {}),
   };
 }

@@ -63,12 +63,14 @@ export function isSymbolicVersion(version: string | undefined): boolean {
  */
 export function launchTemplatesToResolve(group: ScalingGroup): LaunchTemplateSpec[] {
   if (group.launchConfigurationName) return [];
-  if (group.launchTemplate) return isSymbolicVersion(group.launchTemplate.version) ? [group.launchTemplate] : [];
+  if (group.launchTemplate)
+    return isSymbolicVersion(group.launchTemplate.version) ? [group.launchTemplate] : [];
   const policy = group.mixedInstancesPolicy;
   if (!policy) return [];
-  return [policy.launchTemplate, ...policy.overrides.flatMap((o) => (o.launchTemplate ? [o.launchTemplate] : []))].filter(
-    (spec) => isSymbolicVersion(spec.version),
-  );
+  return [
+    policy.launchTemplate,
+    ...policy.overrides.flatMap((o) => (o.launchTemplate ? [o.launchTemplate] : [])),
+  ].filter((spec) => isSymbolicVersion(spec.version));
 }
 
 interface TemplateIdentity {
@@ -102,7 +104,9 @@ function wantedVersion(
   if (!isSymbolicVersion(spec.version)) {
     const n = Number(spec.version);
     if (Number.isInteger(n)) return n;
-    throw new Error(`group ${group.name}: launch template ${describeTemplate(spec)} has an unreadable version ${spec.version}`);
+    throw new Error(
+      `group ${group.name}: launch template ${describeTemplate(spec)} has an unreadable version ${spec.version}`,
+    );
   }
   const hit = findResolved(spec, resolved);
   if (!hit) {
@@ -126,7 +130,11 @@ function compareTemplate(
 ): DriftVerdict {
   const has = instance.launchTemplate;
   if (!has) {
-    return verdict(true, 'launch-template-missing', `instance ${instance.id} has no launch template; group ${group.name} uses ${describeTemplate(wanted)}`);
+    return verdict(
+      true,
+      'launch-template-missing',
+      `instance ${instance.id} has no launch template; group ${group.name} uses ${describeTemplate(wanted)}`,
+    );
   }
   // Fill in the side AWS left out (a group may name the template by id only) from the resolution.
   const known = findResolved(wanted, resolved);
@@ -139,7 +147,9 @@ function compareTemplate(
     );
   }
   const wantedNumber = wantedVersion(group, wanted, resolved);
-  const hasNumber = isSymbolicVersion(has.version) ? findResolved(has, resolved)?.version : Number(has.version);
+  const hasNumber = isSymbolicVersion(has.version)
+    ? findResolved(has, resolved)?.version
+    : Number(has.version);
   if (hasNumber !== wantedNumber) {
     return verdict(
       true,
@@ -147,7 +157,11 @@ function compareTemplate(
       `instance ${instance.id} runs ${describeTemplate(wantedIdentity)} version ${has.version ?? '(none)'}; group ${group.name} wants version ${wantedNumber}`,
     );
   }
-  return verdict(false, 'up-to-date', `instance ${instance.id} runs ${describeTemplate(wantedIdentity)} version ${wantedNumber}`);
+  return verdict(
+    false,
+    'up-to-date',
+    `instance ${instance.id} runs ${describeTemplate(wantedIdentity)} version ${wantedNumber}`,
+  );
 }
 
 /**
@@ -184,7 +198,11 @@ export function instanceDrift(
         `instance ${instance.id} runs launch configuration ${instance.launchConfigurationName}; group ${group.name} uses ${group.launchConfigurationName}`,
       );
     }
-    return verdict(false, 'up-to-date', `instance ${instance.id} runs launch configuration ${group.launchConfigurationName}`);
+    return verdict(
+      false,
+      'up-to-date',
+      `instance ${instance.id} runs launch configuration ${group.launchConfigurationName}`,
+    );
   }
 
   if (group.launchTemplate) return compareTemplate(group, instance, group.launchTemplate, resolutions);
@@ -193,12 +211,18 @@ export function instanceDrift(
   if (policy) {
     // An override with its own template applies to the instances launched from that template.
     const override = instance.launchTemplate
-      ? policy.overrides.find((o) => o.launchTemplate && sameTemplate(o.launchTemplate, instance.launchTemplate ?? {}) === true)
+      ? policy.overrides.find(
+          (o) => o.launchTemplate && sameTemplate(o.launchTemplate, instance.launchTemplate ?? {}) === true,
+        )
       : undefined;
     return compareTemplate(group, instance, override?.launchTemplate ?? policy.launchTemplate, resolutions);
   }
 
-  return verdict(false, 'no-launch-definition', `group ${group.name} has no launch template or configuration to compare with`);
+  return verdict(
+    false,
+    'no-launch-definition',
+    `group ${group.name} has no launch template or configuration to compare with`,
+  );
 }
 
 /** instanceDrift(...).drifted. */

@@ -31,7 +31,7 @@ import type {
   _InstanceType,
 } from '@aws-sdk/client-ec2';
 import { AWS_LIMITS, chunk, unique } from './batching';
-import { AwsOperationError, callAws, hasAwsErrorCode } from './errors';
+import { AwsOperationError, callAws, hasAwsErrorCode, listForMessage } from './errors';
 
 export type { RequestLaunchTemplateData, ResponseLaunchTemplateData };
 
@@ -41,7 +41,8 @@ const SERVICE = 'ec2';
 export const LAUNCH_TEMPLATE_ID_TAG = 'aws:ec2launchtemplate:id';
 export const LAUNCH_TEMPLATE_VERSION_TAG = 'aws:ec2launchtemplate:version';
 
-export type InstanceStateName = 'pending' | 'running' | 'shutting-down' | 'terminated' | 'stopping' | 'stopped';
+export type InstanceStateName =
+  'pending' | 'running' | 'shutting-down' | 'terminated' | 'stopping' | 'stopped';
 
 export interface Ec2Instance {
   id: string;
@@ -174,25 +175,37 @@ export interface Ec2Port {
   }): Promise<LaunchTemplateInfo>;
   createLaunchTemplateVersion(
     ref: LaunchTemplateRef,
-    spec: { data: RequestLaunchTemplateData; sourceVersion?: LaunchTemplateVersionSelector; description?: string },
+    spec: {
+      data: RequestLaunchTemplateData;
+      sourceVersion?: LaunchTemplateVersionSelector;
+      description?: string;
+    },
   ): Promise<LaunchTemplateVersion>;
   setDefaultLaunchTemplateVersion(ref: LaunchTemplateRef, version: number): Promise<void>;
   /** Deletes versions (never the default: AWS refuses it); per-version failures are returned, not thrown. */
-  deleteLaunchTemplateVersions(ref: LaunchTemplateRef, versions: readonly number[]): Promise<DeleteLaunchTemplateVersionsResult>;
+  deleteLaunchTemplateVersions(
+    ref: LaunchTemplateRef,
+    versions: readonly number[],
+  ): Promise<DeleteLaunchTemplateVersionsResult>;
   /** Deletes the template and all its versions; false when it did not exist. */
   deleteLaunchTemplate(ref: LaunchTemplateRef): Promise<boolean>;
 
   /** Subnets by id (`subnet-...`) or Name tag. Throws naming every entry that matched nothing. */
   describeSubnets(idsOrNames: readonly string[], options?: { vpcId?: string }): Promise<Subnet[]>;
   /** Security groups by id (`sg-...`), group name or Name tag. Throws naming every entry that matched nothing. */
-  describeSecurityGroups(idsOrNames: readonly string[], options?: { vpcId?: string }): Promise<SecurityGroup[]>;
+  describeSecurityGroups(
+    idsOrNames: readonly string[],
+    options?: { vpcId?: string },
+  ): Promise<SecurityGroup[]>;
   describeSpotPriceHistory(query: SpotPriceQuery): Promise<SpotPrice[]>;
 }
 
 // ---- pure helpers ----------------------------------------------------------------------------------
 
 export function tagsToRecord(tags: readonly Ec2Tag[] | undefined): Record<string, string> {
-  return Object.fromEntries((tags ?? []).filter((t) => t.Key !== undefined).map((t) => [t.Key ?? '', t.Value ?? '']));
+  return Object.fromEntries(
+    (tags ?? []).filter((t) => t.Key !== undefined).map((t) => [t.Key ?? '', t.Value ?? '']),
+  );
 }
 
 function definedOnly<T extends object>(value: T): T {
@@ -215,7 +228,9 @@ export function fromSdkEc2Instance(instance: SdkInstance): Ec2Instance {
     launchTime: instance.LaunchTime,
     lifecycle: instance.InstanceLifecycle,
     tags,
-    launchTemplate: templateId ? definedOnly({ id: templateId, version: tags[LAUNCH_TEMPLATE_VERSION_TAG] }) : undefined,
+    launchTemplate: templateId
+      ? definedOnly({ id: templateId, version: tags[LAUNCH_TEMPLATE_VERSION_TAG] })
+      : undefined,
   });
 }
 
@@ -262,14 +277,21 @@ export function versionSelectorParam(selector: LaunchTemplateVersionSelector | u
   const lower = selector.toLowerCase();
   if (lower === '$latest') return '$Latest';
   if (lower === '$default') return '$Default';
-  if (!/^\d+$/.test(selector)) throw new Error(`launch template version must be $Latest, $Default or a number, got ${selector}`);
+  if (!/^\d+$/.test(selector))
+    throw new Error(`launch template version must be $Latest, $Default or a number, got ${selector}`);
   return selector;
 }
 
 /** Splits entries into ids (by prefix) and names (pure; exported for tests). */
-export function splitIdsAndNames(entries: readonly string[], idPrefix: string): { ids: string[]; names: string[] } {
+export function splitIdsAndNames(
+  entries: readonly string[],
+  idPrefix: string,
+): { ids: string[]; names: string[] } {
   const wanted = unique(entries.map((e) => e.trim()).filter(Boolean));
-  return { ids: wanted.filter((e) => e.startsWith(idPrefix)), names: wanted.filter((e) => !e.startsWith(idPrefix)) };
+  return {
+    ids: wanted.filter((e) => e.startsWith(idPrefix)),
+    names: wanted.filter((e) => !e.startsWith(idPrefix)),
+  };
 }
 
 const TEMPLATE_NOT_FOUND_CODES = [
@@ -305,15 +327,19 @@ export class AwsEc2 implements Ec2Port {
     // An instance-id *filter* (not InstanceIds) returns what exists instead of failing the whole call
     // with InvalidInstanceID.NotFound when one id is gone or not yet visible (eventual consistency).
     for (const batch of chunk(wanted, AWS_LIMITS.ec2FilterValues)) {
-      await callAws({ service: SERVICE, operation: 'DescribeInstances', subject: `instances ${batch.join(',')}` }, async () => {
-        const pages = paginateDescribeInstances(
-          { client: this.client, pageSize: AWS_LIMITS.describeInstancesPageSize },
-          { Filters: [{ Name: 'instance-id', Values: batch }] },
-        );
-        for await (const page of pages) {
-          for (const reservation of page.Reservations ?? []) found.push(...(reservation.Instances ?? []).map(fromSdkEc2Instance));
-        }
-      });
+      await callAws(
+        { service: SERVICE, operation: 'DescribeInstances', subject: `instances ${listForMessage(batch)}` },
+        async () => {
+          const pages = paginateDescribeInstances(
+            { client: this.client, pageSize: AWS_LIMITS.describeInstancesPageSize },
+            { Filters: [{ Name: 'instance-id', Values: batch }] },
+          );
+          for await (const page of pages) {
+            for (const reservation of page.Reservations ?? [])
+              found.push(...(reservation.Instances ?? []).map(fromSdkEc2Instance));
+          }
+        },
+      );
     }
     const order = new Map(wanted.map((id, i) => [id, i]));
     return found.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
@@ -323,11 +349,17 @@ export class AwsEc2 implements Ec2Port {
     const changes: InstanceStateChange[] = [];
     for (const batch of chunk(unique(ids), AWS_LIMITS.ec2Resources)) {
       const out = await callAws(
-        { service: SERVICE, operation: 'TerminateInstances', subject: `instances ${batch.join(',')}` },
+        { service: SERVICE, operation: 'TerminateInstances', subject: `instances ${listForMessage(batch)}` },
         () => this.client.send(new TerminateInstancesCommand({ InstanceIds: batch })),
       );
       for (const c of out.TerminatingInstances ?? []) {
-        changes.push(definedOnly({ id: c.InstanceId ?? '', previousState: c.PreviousState?.Name, currentState: c.CurrentState?.Name }));
+        changes.push(
+          definedOnly({
+            id: c.InstanceId ?? '',
+            previousState: c.PreviousState?.Name,
+            currentState: c.CurrentState?.Name,
+          }),
+        );
       }
     }
     return changes;
@@ -337,8 +369,9 @@ export class AwsEc2 implements Ec2Port {
     const list = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
     if (list.length === 0) return;
     for (const batch of chunk(unique(resourceIds), AWS_LIMITS.ec2Resources)) {
-      await callAws({ service: SERVICE, operation: 'CreateTags', subject: `resources ${batch.join(',')}` }, () =>
-        this.client.send(new CreateTagsCommand({ Resources: batch, Tags: list })),
+      await callAws(
+        { service: SERVICE, operation: 'CreateTags', subject: `resources ${listForMessage(batch)}` },
+        () => this.client.send(new CreateTagsCommand({ Resources: batch, Tags: list })),
       );
     }
   }
@@ -346,14 +379,20 @@ export class AwsEc2 implements Ec2Port {
   async deleteTags(resourceIds: readonly string[], keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
     for (const batch of chunk(unique(resourceIds), AWS_LIMITS.ec2Resources)) {
-      await callAws({ service: SERVICE, operation: 'DeleteTags', subject: `resources ${batch.join(',')}` }, () =>
-        this.client.send(new DeleteTagsCommand({ Resources: batch, Tags: keys.map((Key) => ({ Key })) })),
+      await callAws(
+        { service: SERVICE, operation: 'DeleteTags', subject: `resources ${listForMessage(batch)}` },
+        () =>
+          this.client.send(new DeleteTagsCommand({ Resources: batch, Tags: keys.map((Key) => ({ Key })) })),
       );
     }
   }
 
   async describeLaunchTemplate(ref: LaunchTemplateRef): Promise<LaunchTemplateInfo | undefined> {
-    const params = ref.id ? { LaunchTemplateIds: [ref.id] } : ref.name ? { LaunchTemplateNames: [ref.name] } : undefined;
+    const params = ref.id
+      ? { LaunchTemplateIds: [ref.id] }
+      : ref.name
+        ? { LaunchTemplateNames: [ref.name] }
+        : undefined;
     if (!params) throw new Error('a launch template reference needs an id or a name');
     try {
       const out = await callAws(
@@ -377,19 +416,25 @@ export class AwsEc2 implements Ec2Port {
       ...templateParams(ref),
       ...(versions ? { Versions: unique(versions.map(versionSelectorParam)) } : {}),
     };
-    return callAws({ service: SERVICE, operation: 'DescribeLaunchTemplateVersions', subject: templateSubject(ref) }, async () => {
-      const found: LaunchTemplateVersion[] = [];
-      // A short list of named versions comes back in one response; the full listing pages.
-      if (versions) {
-        const out = await this.client.send(new DescribeLaunchTemplateVersionsCommand(input));
-        found.push(...(out.LaunchTemplateVersions ?? []).map(fromSdkLaunchTemplateVersion));
-      } else {
-        for await (const page of paginateDescribeLaunchTemplateVersions({ client: this.client, pageSize: 200 }, input)) {
-          found.push(...(page.LaunchTemplateVersions ?? []).map(fromSdkLaunchTemplateVersion));
+    return callAws(
+      { service: SERVICE, operation: 'DescribeLaunchTemplateVersions', subject: templateSubject(ref) },
+      async () => {
+        const found: LaunchTemplateVersion[] = [];
+        // A short list of named versions comes back in one response; the full listing pages.
+        if (versions) {
+          const out = await this.client.send(new DescribeLaunchTemplateVersionsCommand(input));
+          found.push(...(out.LaunchTemplateVersions ?? []).map(fromSdkLaunchTemplateVersion));
+        } else {
+          for await (const page of paginateDescribeLaunchTemplateVersions(
+            { client: this.client, pageSize: 200 },
+            input,
+          )) {
+            found.push(...(page.LaunchTemplateVersions ?? []).map(fromSdkLaunchTemplateVersion));
+          }
         }
-      }
-      return found.sort((a, b) => a.version - b.version);
-    });
+        return found.sort((a, b) => a.version - b.version);
+      },
+    );
   }
 
   async resolveLaunchTemplateVersion(ref: LaunchTemplateVersionRef): Promise<ResolvedLaunchTemplate> {
@@ -416,7 +461,8 @@ export class AwsEc2 implements Ec2Port {
             LaunchTemplateName: spec.name,
             LaunchTemplateData: spec.data,
             VersionDescription: spec.description,
-            TagSpecifications: tags.length > 0 ? [{ ResourceType: 'launch-template', Tags: tags }] : undefined,
+            TagSpecifications:
+              tags.length > 0 ? [{ ResourceType: 'launch-template', Tags: tags }] : undefined,
           }),
         ),
     );
@@ -431,7 +477,11 @@ export class AwsEc2 implements Ec2Port {
 
   async createLaunchTemplateVersion(
     ref: LaunchTemplateRef,
-    spec: { data: RequestLaunchTemplateData; sourceVersion?: LaunchTemplateVersionSelector; description?: string },
+    spec: {
+      data: RequestLaunchTemplateData;
+      sourceVersion?: LaunchTemplateVersionSelector;
+      description?: string;
+    },
   ): Promise<LaunchTemplateVersion> {
     const ctx = { service: SERVICE, operation: 'CreateLaunchTemplateVersion', subject: templateSubject(ref) };
     const out = await callAws(ctx, () =>
@@ -439,36 +489,58 @@ export class AwsEc2 implements Ec2Port {
         new CreateLaunchTemplateVersionCommand({
           ...templateParams(ref),
           LaunchTemplateData: spec.data,
-          SourceVersion: spec.sourceVersion === undefined ? undefined : versionSelectorParam(spec.sourceVersion),
+          SourceVersion:
+            spec.sourceVersion === undefined ? undefined : versionSelectorParam(spec.sourceVersion),
           VersionDescription: spec.description,
         }),
       ),
     );
-    if (!out.LaunchTemplateVersion) throw new AwsOperationError(ctx, new Error('response has no LaunchTemplateVersion'));
+    if (!out.LaunchTemplateVersion)
+      throw new AwsOperationError(ctx, new Error('response has no LaunchTemplateVersion'));
     return fromSdkLaunchTemplateVersion(out.LaunchTemplateVersion);
   }
 
   async setDefaultLaunchTemplateVersion(ref: LaunchTemplateRef, version: number): Promise<void> {
     await callAws(
-      { service: SERVICE, operation: 'ModifyLaunchTemplate', subject: `${templateSubject(ref)} default version ${version}` },
-      () => this.client.send(new ModifyLaunchTemplateCommand({ ...templateParams(ref), DefaultVersion: String(version) })),
+      {
+        service: SERVICE,
+        operation: 'ModifyLaunchTemplate',
+        subject: `${templateSubject(ref)} default version ${version}`,
+      },
+      () =>
+        this.client.send(
+          new ModifyLaunchTemplateCommand({ ...templateParams(ref), DefaultVersion: String(version) }),
+        ),
     );
   }
 
-  async deleteLaunchTemplateVersions(ref: LaunchTemplateRef, versions: readonly number[]): Promise<DeleteLaunchTemplateVersionsResult> {
+  async deleteLaunchTemplateVersions(
+    ref: LaunchTemplateRef,
+    versions: readonly number[],
+  ): Promise<DeleteLaunchTemplateVersionsResult> {
     const result: DeleteLaunchTemplateVersionsResult = { deleted: [], failed: [] };
     for (const batch of chunk(unique(versions), AWS_LIMITS.deleteLaunchTemplateVersions)) {
       const out = await callAws(
-        { service: SERVICE, operation: 'DeleteLaunchTemplateVersions', subject: `${templateSubject(ref)} versions ${batch.join(',')}` },
+        {
+          service: SERVICE,
+          operation: 'DeleteLaunchTemplateVersions',
+          subject: `${templateSubject(ref)} versions ${listForMessage(batch.map(String))}`,
+        },
         () =>
-          this.client.send(new DeleteLaunchTemplateVersionsCommand({ ...templateParams(ref), Versions: batch.map(String) })),
+          this.client.send(
+            new DeleteLaunchTemplateVersionsCommand({ ...templateParams(ref), Versions: batch.map(String) }),
+          ),
       );
       for (const ok of out.SuccessfullyDeletedLaunchTemplateVersions ?? []) {
         if (ok.VersionNumber !== undefined) result.deleted.push(ok.VersionNumber);
       }
       for (const bad of out.UnsuccessfullyDeletedLaunchTemplateVersions ?? []) {
         result.failed.push(
-          definedOnly({ version: bad.VersionNumber ?? 0, code: bad.ResponseError?.Code, message: bad.ResponseError?.Message }),
+          definedOnly({
+            version: bad.VersionNumber ?? 0,
+            code: bad.ResponseError?.Code,
+            message: bad.ResponseError?.Message,
+          }),
         );
       }
     }
@@ -477,8 +549,9 @@ export class AwsEc2 implements Ec2Port {
 
   async deleteLaunchTemplate(ref: LaunchTemplateRef): Promise<boolean> {
     try {
-      await callAws({ service: SERVICE, operation: 'DeleteLaunchTemplate', subject: templateSubject(ref) }, () =>
-        this.client.send(new DeleteLaunchTemplateCommand(templateParams(ref))),
+      await callAws(
+        { service: SERVICE, operation: 'DeleteLaunchTemplate', subject: templateSubject(ref) },
+        () => this.client.send(new DeleteLaunchTemplateCommand(templateParams(ref))),
       );
       return true;
     } catch (err) {
@@ -493,46 +566,73 @@ export class AwsEc2 implements Ec2Port {
     const found = new Map<string, Subnet>();
     const query = async (filter: Ec2Filter) => {
       const subnets: Subnet[] = [];
-      await callAws({ service: SERVICE, operation: 'DescribeSubnets', subject: `subnets ${filter.Values?.join(',')}` }, async () => {
-        for await (const page of paginateDescribeSubnets({ client: this.client }, { Filters: [filter, ...scope] })) {
-          subnets.push(...(page.Subnets ?? []).map(fromSdkSubnet));
-        }
-      });
+      await callAws(
+        {
+          service: SERVICE,
+          operation: 'DescribeSubnets',
+          subject: `subnets ${listForMessage(filter.Values)}`,
+        },
+        async () => {
+          for await (const page of paginateDescribeSubnets(
+            { client: this.client },
+            { Filters: [filter, ...scope] },
+          )) {
+            subnets.push(...(page.Subnets ?? []).map(fromSdkSubnet));
+          }
+        },
+      );
       return subnets;
     };
-    for (const batch of chunk(ids, AWS_LIMITS.ec2FilterValues)) for (const s of await query({ Name: 'subnet-id', Values: batch })) found.set(s.id, s);
-    for (const batch of chunk(names, AWS_LIMITS.ec2FilterValues)) for (const s of await query({ Name: 'tag:Name', Values: batch })) found.set(s.id, s);
+    for (const batch of chunk(ids, AWS_LIMITS.ec2FilterValues))
+      for (const s of await query({ Name: 'subnet-id', Values: batch })) found.set(s.id, s);
+    for (const batch of chunk(names, AWS_LIMITS.ec2FilterValues))
+      for (const s of await query({ Name: 'tag:Name', Values: batch })) found.set(s.id, s);
     const missing = [
       ...ids.filter((id) => !found.has(id)),
       ...names.filter((n) => ![...found.values()].some((s) => s.name === n)),
     ];
     if (missing.length > 0) {
-      throw new Error(`subnets not found${options.vpcId ? ` in ${options.vpcId}` : ''} (by id or Name tag): ${missing.join(', ')}`);
+      throw new Error(
+        `subnets not found${options.vpcId ? ` in ${options.vpcId}` : ''} (by id or Name tag): ${missing.join(', ')}`,
+      );
     }
     return [...found.values()];
   }
 
-  async describeSecurityGroups(idsOrNames: readonly string[], options: { vpcId?: string } = {}): Promise<SecurityGroup[]> {
+  async describeSecurityGroups(
+    idsOrNames: readonly string[],
+    options: { vpcId?: string } = {},
+  ): Promise<SecurityGroup[]> {
     const { ids, names } = splitIdsAndNames(idsOrNames, 'sg-');
     const scope: Ec2Filter[] = options.vpcId ? [{ Name: 'vpc-id', Values: [options.vpcId] }] : [];
     const found = new Map<string, SecurityGroup>();
     const query = async (filter: Ec2Filter) => {
       const groups: SecurityGroup[] = [];
       await callAws(
-        { service: SERVICE, operation: 'DescribeSecurityGroups', subject: `security groups ${filter.Values?.join(',')}` },
+        {
+          service: SERVICE,
+          operation: 'DescribeSecurityGroups',
+          subject: `security groups ${listForMessage(filter.Values)}`,
+        },
         async () => {
-          for await (const page of paginateDescribeSecurityGroups({ client: this.client }, { Filters: [filter, ...scope] })) {
+          for await (const page of paginateDescribeSecurityGroups(
+            { client: this.client },
+            { Filters: [filter, ...scope] },
+          )) {
             groups.push(...(page.SecurityGroups ?? []).map(fromSdkSecurityGroup));
           }
         },
       );
       return groups;
     };
-    for (const batch of chunk(ids, AWS_LIMITS.ec2FilterValues)) for (const g of await query({ Name: 'group-id', Values: batch })) found.set(g.id, g);
+    for (const batch of chunk(ids, AWS_LIMITS.ec2FilterValues))
+      for (const g of await query({ Name: 'group-id', Values: batch })) found.set(g.id, g);
     const matchesName = (n: string) => [...found.values()].some((g) => g.groupName === n || g.name === n);
-    for (const batch of chunk(names, AWS_LIMITS.ec2FilterValues)) for (const g of await query({ Name: 'group-name', Values: batch })) found.set(g.id, g);
+    for (const batch of chunk(names, AWS_LIMITS.ec2FilterValues))
+      for (const g of await query({ Name: 'group-name', Values: batch })) found.set(g.id, g);
     const byTag = names.filter((n) => !matchesName(n));
-    for (const batch of chunk(byTag, AWS_LIMITS.ec2FilterValues)) for (const g of await query({ Name: 'tag:Name', Values: batch })) found.set(g.id, g);
+    for (const batch of chunk(byTag, AWS_LIMITS.ec2FilterValues))
+      for (const g of await query({ Name: 'tag:Name', Values: batch })) found.set(g.id, g);
     const missing = [...ids.filter((id) => !found.has(id)), ...names.filter((n) => !matchesName(n))];
     if (missing.length > 0) {
       throw new Error(
@@ -547,7 +647,11 @@ export class AwsEc2 implements Ec2Port {
     const prices: SpotPrice[] = [];
     if (query.instanceTypes.length === 0) return prices;
     await callAws(
-      { service: SERVICE, operation: 'DescribeSpotPriceHistory', subject: `instance types ${query.instanceTypes.join(',')}` },
+      {
+        service: SERVICE,
+        operation: 'DescribeSpotPriceHistory',
+        subject: `instance types ${listForMessage(query.instanceTypes)}`,
+      },
       async () => {
         const pages = paginateDescribeSpotPriceHistory(
           { client: this.client, pageSize: Math.min(limit, 1000) },

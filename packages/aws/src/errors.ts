@@ -93,7 +93,9 @@ export class AwsOperationError extends Error {
     const httpStatus = awsHttpStatus(cause);
     const causeMessage = cause instanceof Error ? cause.message : String(cause);
     const where = ctx.subject ? ` ${ctx.subject}` : '';
-    const what = [code, httpStatus !== undefined ? `HTTP ${httpStatus}` : undefined].filter(Boolean).join(', ');
+    const what = [code, httpStatus !== undefined ? `HTTP ${httpStatus}` : undefined]
+      .filter(Boolean)
+      .join(', ');
     super(`${ctx.service} ${ctx.operation}${where}: ${what ? `${what}: ` : ''}${causeMessage}`, { cause });
     this.name = 'AwsOperationError';
     this.service = ctx.service;
@@ -105,6 +107,13 @@ export class AwsOperationError extends Error {
     this.requestId = typeof requestId === 'string' ? requestId : undefined;
     this.throttled = isThrottlingError(cause);
   }
+}
+
+/** `a,b,c` for short lists, `a,b,c,d,e (+45 more)` for long ones: error messages stay readable. */
+export function listForMessage(items: readonly string[] | undefined, max = 5): string {
+  if (!items || items.length === 0) return '(none)';
+  const shown = items.slice(0, max).join(',');
+  return items.length > max ? `${shown} (+${items.length - max} more)` : shown;
 }
 
 /** Runs one SDK call and rethrows its failure as an AwsOperationError naming the operation and subject. */

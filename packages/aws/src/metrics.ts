@@ -1,13 +1,21 @@
 // AWS call metrics, measured by a middleware inside each SDK client's retry loop: every HTTP attempt is
 // seen, so a call that was throttled twice and then succeeded counts three attempts and two throttles.
-import type { AbsoluteLocation, DeserializeHandlerOptions, DeserializeMiddleware, HandlerExecutionContext, MiddlewareStack } from '@smithy/types';
+import type {
+  AbsoluteLocation,
+  DeserializeHandlerOptions,
+  DeserializeMiddleware,
+  HandlerExecutionContext,
+  MiddlewareStack,
+} from '@smithy/types';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { isThrottlingError } from './errors';
 
 export type AwsCallOutcome = 'success' | 'throttled' | 'error';
 
 /** Seconds; AWS control-plane calls take tens of ms to a few s, long polls up to 20 s. */
-export const AWS_CALL_DURATION_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30];
+export const AWS_CALL_DURATION_BUCKETS: readonly number[] = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30,
+];
 
 export const METRIC_NAMES = {
   calls: 'keiko_aws_api_calls_total',
@@ -102,7 +110,10 @@ export class AwsMetrics {
   }
 
   /** Adds the measuring middleware to `client` (idempotent: re-instrumenting replaces it). */
-  instrument<Input extends object, Output extends object>(client: InstrumentableClient<Input, Output>, service: string): void {
+  instrument<Input extends object, Output extends object>(
+    client: InstrumentableClient<Input, Output>,
+    service: string,
+  ): void {
     client.middlewareStack.add(this.middleware<Input, Output>(service), MIDDLEWARE_OPTIONS);
   }
 
@@ -127,7 +138,9 @@ export class AwsMetrics {
     }
   }
 
-  private middleware<Input extends object, Output extends object>(service: string): DeserializeMiddleware<Input, Output> {
+  private middleware<Input extends object, Output extends object>(
+    service: string,
+  ): DeserializeMiddleware<Input, Output> {
     return (next, context) => async (args) => {
       const operation = operationName(context);
       const started = this.now();

@@ -1,5 +1,10 @@
 // SQS port: just what lifecycle-manager needs to consume Auto Scaling lifecycle events from a queue.
-import { DeleteMessageCommand, GetQueueUrlCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageCommand,
+  GetQueueUrlCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { callAws } from './errors';
 
@@ -32,7 +37,11 @@ export interface SqsPort {
   receive(queueUrl: string, options?: ReceiveOptions): Promise<SqsMessage[]>;
   delete(queueUrl: string, receiptHandle: string): Promise<void>;
   /** Sends a message; returns its id. */
-  send(queueUrl: string, body: string, options?: { delaySeconds?: number; attributes?: Readonly<Record<string, string>> }): Promise<string>;
+  send(
+    queueUrl: string,
+    body: string,
+    options?: { delaySeconds?: number; attributes?: Readonly<Record<string, string>> },
+  ): Promise<string>;
 }
 
 function clamp(value: number, min: number, max: number): number {
@@ -47,11 +56,14 @@ export class AwsSqs implements SqsPort {
   queueUrl(queueName: string): Promise<string> {
     let url = this.urls.get(queueName);
     if (!url) {
-      url = callAws({ service: SERVICE, operation: 'GetQueueUrl', subject: `queue ${queueName}` }, async () => {
-        const out = await this.client.send(new GetQueueUrlCommand({ QueueName: queueName }));
-        if (!out.QueueUrl) throw new Error('response has no QueueUrl');
-        return out.QueueUrl;
-      });
+      url = callAws(
+        { service: SERVICE, operation: 'GetQueueUrl', subject: `queue ${queueName}` },
+        async () => {
+          const out = await this.client.send(new GetQueueUrlCommand({ QueueName: queueName }));
+          if (!out.QueueUrl) throw new Error('response has no QueueUrl');
+          return out.QueueUrl;
+        },
+      );
       // A failed lookup is not remembered, so the next call asks again.
       url.catch(() => this.urls.delete(queueName));
       this.urls.set(queueName, url);
@@ -60,18 +72,20 @@ export class AwsSqs implements SqsPort {
   }
 
   async receive(queueUrl: string, options: ReceiveOptions = {}): Promise<SqsMessage[]> {
-    const out = await callAws({ service: SERVICE, operation: 'ReceiveMessage', subject: `queue ${queueUrl}` }, () =>
-      this.client.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queueUrl,
-          MaxNumberOfMessages: clamp(options.maxMessages ?? 10, 1, 10),
-          WaitTimeSeconds: clamp(options.waitSeconds ?? 20, 0, 20),
-          VisibilityTimeout: options.visibilityTimeoutSeconds,
-          MessageAttributeNames: ['All'],
-          MessageSystemAttributeNames: ['ApproximateReceiveCount'],
-        }),
-        options.abortSignal ? { abortSignal: options.abortSignal } : {},
-      ),
+    const out = await callAws(
+      { service: SERVICE, operation: 'ReceiveMessage', subject: `queue ${queueUrl}` },
+      () =>
+        this.client.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queueUrl,
+            MaxNumberOfMessages: clamp(options.maxMessages ?? 10, 1, 10),
+            WaitTimeSeconds: clamp(options.waitSeconds ?? 20, 0, 20),
+            VisibilityTimeout: options.visibilityTimeoutSeconds,
+            MessageAttributeNames: ['All'],
+            MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+          }),
+          options.abortSignal ? { abortSignal: options.abortSignal } : {},
+        ),
     );
     return (out.Messages ?? []).map((m) => {
       const count = Number(m.Attributes?.ApproximateReceiveCount);
@@ -81,7 +95,9 @@ export class AwsSqs implements SqsPort {
         body: m.Body ?? '',
         ...(Number.isFinite(count) && count > 0 ? { receiveCount: count } : {}),
         attributes: Object.fromEntries(
-          Object.entries(m.MessageAttributes ?? {}).flatMap(([k, v]) => (v.StringValue !== undefined ? [[k, v.StringValue]] : [])),
+          Object.entries(m.MessageAttributes ?? {}).flatMap(([k, v]) =>
+            v.StringValue !== undefined ? [[k, v.StringValue]] : [],
+          ),
         ),
       };
     });
@@ -98,17 +114,24 @@ export class AwsSqs implements SqsPort {
     body: string,
     options: { delaySeconds?: number; attributes?: Readonly<Record<string, string>> } = {},
   ): Promise<string> {
-    const out = await callAws({ service: SERVICE, operation: 'SendMessage', subject: `queue ${queueUrl}` }, () =>
-      this.client.send(
-        new SendMessageCommand({
-          QueueUrl: queueUrl,
-          MessageBody: body,
-          DelaySeconds: options.delaySeconds,
-          MessageAttributes: options.attributes
-            ? Object.fromEntries(Object.entries(options.attributes).map(([k, v]) => [k, { DataType: 'String', StringValue: v }]))
-            : undefined,
-        }),
-      ),
+    const out = await callAws(
+      { service: SERVICE, operation: 'SendMessage', subject: `queue ${queueUrl}` },
+      () =>
+        this.client.send(
+          new SendMessageCommand({
+            QueueUrl: queueUrl,
+            MessageBody: body,
+            DelaySeconds: options.delaySeconds,
+            MessageAttributes: options.attributes
+              ? Object.fromEntries(
+                  Object.entries(options.attributes).map(([k, v]) => [
+                    k,
+                    { DataType: 'String', StringValue: v },
+                  ]),
+                )
+              : undefined,
+          }),
+        ),
     );
     return out.MessageId ?? '';
   }
