@@ -9,7 +9,8 @@ export class ConcurrencyLimit {
   private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly limit: number) {
-    if (!Number.isInteger(limit) || limit < 1) throw new Error(`concurrency limit must be a positive integer, got ${limit}`);
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new Error(`concurrency limit must be a positive integer, got ${limit}`);
   }
 
   async run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
@@ -22,7 +23,8 @@ export class ConcurrencyLimit {
   }
 
   private acquire(signal: AbortSignal | undefined): Promise<void> {
-    if (signal?.aborted) return Promise.reject(new AbortedError('aborted while waiting for a slot', { cause: signal.reason }));
+    if (signal?.aborted)
+      return Promise.reject(new AbortedError('aborted while waiting for a slot', { cause: signal.reason }));
     if (this.active < this.limit) {
       this.active++;
       return Promise.resolve();

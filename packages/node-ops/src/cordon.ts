@@ -9,7 +9,10 @@ import { assertNodeName } from './objects';
 export const CORDONED_BY_ANNOTATION = 'keiko.io/cordoned-by';
 
 export class NodeNotFoundError extends Error {
-  constructor(readonly nodeName: string, what: string) {
+  constructor(
+    readonly nodeName: string,
+    what: string,
+  ) {
     super(`${what}: node ${nodeName} not found`);
     this.name = 'NodeNotFoundError';
   }
@@ -76,7 +79,11 @@ async function patchNodeWithRetry(
  * annotation — but only when this call is what cordons it: a node someone else already cordoned is
  * left as it is and not claimed, so our later uncordon will not undo their cordon.
  */
-export async function cordonNode(client: KubeClient, name: string, opts: { by?: string } = {}): Promise<CordonResult> {
+export async function cordonNode(
+  client: KubeClient,
+  name: string,
+  opts: { by?: string } = {},
+): Promise<CordonResult> {
   const what = `cordon node ${name}`;
   assertNodeName(name, what);
   return patchNodeWithRetry(client, name, what, (node) => {
@@ -86,7 +93,9 @@ export async function cordonNode(client: KubeClient, name: string, opts: { by?: 
     const annotation = opts.by ? opts.by : cordonedBy(node) !== undefined ? null : undefined;
     return {
       patch: {
-        ...(annotation !== undefined ? { metadata: { annotations: { [CORDONED_BY_ANNOTATION]: annotation } } } : {}),
+        ...(annotation !== undefined
+          ? { metadata: { annotations: { [CORDONED_BY_ANNOTATION]: annotation } } }
+          : {}),
         spec: { unschedulable: true },
       },
       changed: true,

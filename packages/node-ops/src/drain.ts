@@ -150,10 +150,14 @@ export function planDrain(pods: readonly V1Pod[], nodeName: string, opts: PlanDr
     const emptyDirs = emptyDirVolumes(pod);
     if (emptyDirs.length > 0) {
       if (opts.deleteEmptyDirData) {
-        plan.warnings.push(`evicting pod ${key} deletes the data of its emptyDir volume(s) ${emptyDirs.join(', ')}`);
+        plan.warnings.push(
+          `evicting pod ${key} deletes the data of its emptyDir volume(s) ${emptyDirs.join(', ')}`,
+        );
       } else {
         rules.push('LocalStorage');
-        reasons.push(`uses emptyDir volume(s) ${emptyDirs.join(', ')} whose data would be lost (deleteEmptyDirData allows it)`);
+        reasons.push(
+          `uses emptyDir volume(s) ${emptyDirs.join(', ')} whose data would be lost (deleteEmptyDirData allows it)`,
+        );
       }
     }
     if (!controller) {
@@ -177,9 +181,14 @@ export function planDrain(pods: readonly V1Pod[], nodeName: string, opts: PlanDr
  * The PodDisruptionBudgets that guard the pod, as the eviction API picks them: same namespace,
  * selector matching the pod's labels (policy/v1: an empty selector matches every pod).
  */
-export function podDisruptionBudgetsFor(pod: V1Pod, budgets: readonly V1PodDisruptionBudget[]): V1PodDisruptionBudget[] {
+export function podDisruptionBudgetsFor(
+  pod: V1Pod,
+  budgets: readonly V1PodDisruptionBudget[],
+): V1PodDisruptionBudget[] {
   return budgets.filter(
-    (pdb) => pdb.metadata?.namespace === pod.metadata?.namespace && matchesLabelSelector(pdb.spec?.selector, pod.metadata?.labels),
+    (pdb) =>
+      pdb.metadata?.namespace === pod.metadata?.namespace &&
+      matchesLabelSelector(pdb.spec?.selector, pod.metadata?.labels),
   );
 }
 
@@ -273,7 +282,13 @@ export interface DrainResult {
   warnings: string[];
 }
 
-const DaemonSetType: ResourceType = { group: 'apps', version: 'v1', plural: 'daemonsets', kind: 'DaemonSet', namespaced: true };
+const DaemonSetType: ResourceType = {
+  group: 'apps',
+  version: 'v1',
+  plural: 'daemonsets',
+  kind: 'DaemonSet',
+  namespaced: true,
+};
 const PodDisruptionBudgetV1beta1: ResourceType = { ...ResourceTypes.PodDisruptionBudget, version: 'v1beta1' };
 
 // A later pass only finds pods that arrived while the drain ran (bound just before the cordon, or
@@ -294,11 +309,16 @@ type PodOutcome = { ok: true; pod: string } | { ok: false; failure: PodDrainFail
  * drain from completing (and, for a PDB, the budget), or an AbortedError when the signal fires.
  * A failed drain leaves the node cordoned, as kubectl does.
  */
-export async function drainNode(client: KubeClient, nodeName: string, opts: DrainOptions): Promise<DrainResult> {
+export async function drainNode(
+  client: KubeClient,
+  nodeName: string,
+  opts: DrainOptions,
+): Promise<DrainResult> {
   const what = `drain node ${nodeName}`;
   assertNodeName(nodeName, what);
   const started = Date.now();
-  const deadline = opts.timeoutMs > 0 && Number.isFinite(opts.timeoutMs) ? started + opts.timeoutMs : Infinity;
+  const deadline =
+    opts.timeoutMs > 0 && Number.isFinite(opts.timeoutMs) ? started + opts.timeoutMs : Infinity;
   const logger = opts.logger?.child?.({ node: nodeName }) ?? opts.logger ?? noopLogger;
   const retryIntervalMs = opts.evictionRetryIntervalMs ?? 5000;
   // Our own controller too: whatever way drainNode exits, work it started stops with it.
@@ -320,12 +340,17 @@ export async function drainNode(client: KubeClient, nodeName: string, opts: Drai
       if (changed) logger.info('cordoned node', { cordonedBy: opts.cordonedBy });
     } catch (err) {
       if (err instanceof NodeNotFoundError) {
-        throw new DrainError(nodeName, [{ pod: '', reason: 'NodeNotFound', disruptionBudgets: [], message: 'node not found' }], []);
+        throw new DrainError(
+          nodeName,
+          [{ pod: '', reason: 'NodeNotFound', disruptionBudgets: [], message: 'node not found' }],
+          [],
+        );
       }
       throw err;
     }
 
-    let evictionVersion: EvictionApiVersion = (await discoverEvictionApiVersion(client, signal)) ?? 'policy/v1';
+    let evictionVersion: EvictionApiVersion =
+      (await discoverEvictionApiVersion(client, signal)) ?? 'policy/v1';
     const limit = new ConcurrencyLimit(opts.maxConcurrentEvictions ?? 10);
     const tracker = new PodDeletionTracker(client, nodeName, {
       pollIntervalMs: opts.pollIntervalMs ?? 1000,
@@ -348,7 +373,10 @@ export async function drainNode(client: KubeClient, nodeName: string, opts: Drai
           .catch((err: unknown) => {
             if (isNotFound(err)) return false;
             // Unknown is treated as present: the pod is then skipped or refused, never evicted on a guess.
-            logger.warn('cannot read DaemonSet; treating it as present', { daemonSet: key, error: String(err) });
+            logger.warn('cannot read DaemonSet; treating it as present', {
+              daemonSet: key,
+              error: String(err),
+            });
             return true;
           });
         daemonSetExists.set(key, found);
@@ -371,7 +399,11 @@ export async function drainNode(client: KubeClient, nodeName: string, opts: Drai
 
     const drainPod = async (pod: V1Pod): Promise<PodOutcome> => {
       const key = objectKey(pod.metadata);
-      const fail = (reason: DrainFailureReason, message: string, disruptionBudgets: string[] = []): PodOutcome => ({
+      const fail = (
+        reason: DrainFailureReason,
+        message: string,
+        disruptionBudgets: string[] = [],
+      ): PodOutcome => ({
         ok: false,
         failure: { pod: key, reason, disruptionBudgets, message },
       });
@@ -383,40 +415,51 @@ export async function drainNode(client: KubeClient, nodeName: string, opts: Drai
       for (;;) {
         if (signal.aborted) throw aborted();
         if (Date.now() >= deadline) {
-          if (!lastRefusal) return fail('NotAttempted', `pod ${key} was not evicted before the drain timed out`);
+          if (!lastRefusal)
+            return fail('NotAttempted', `pod ${key} was not evicted before the drain timed out`);
           const blockedFor = formatDuration(Date.now() - (blockedSince ?? started));
           if (lastRefusal.byBudget) {
             return fail('DisruptionBudget', budgetMessage(key, lastRefusal, blockedFor), lastRefusal.budgets);
           }
-          return fail('EvictionRetriesExhausted', `eviction of pod ${key} not accepted for ${blockedFor}: ${lastRefusal.message}`);
+          return fail(
+            'EvictionRetriesExhausted',
+            `eviction of pod ${key} not accepted for ${blockedFor}: ${lastRefusal.message}`,
+          );
         }
-        const version = evictionVersion;
-        const outcome = await limit.run(
-          () =>
-            evictPod(client, pod, {
-              version,
-              gracePeriodSeconds: opts.gracePeriodSeconds,
-              signal,
-              timeoutMs: Math.max(1000, Math.min(30_000, deadline - Date.now())),
-            }),
-          signal,
-        );
+        const { outcome, version } = await limit.run(async () => {
+          // Read and switch the version while holding the slot, so the next request already uses
+          // what this one learnt.
+          const sentVersion = evictionVersion;
+          const answer = await evictPod(client, pod, {
+            version: sentVersion,
+            gracePeriodSeconds: opts.gracePeriodSeconds,
+            signal,
+            timeoutMs: Math.max(1000, Math.min(30_000, deadline - Date.now())),
+          });
+          if (
+            answer.kind === 'Unsupported' &&
+            sentVersion === 'policy/v1' &&
+            evictionVersion === 'policy/v1'
+          ) {
+            // An older apiserver (< 1.22) only takes policy/v1beta1 Evictions; switch the whole drain.
+            logger.info('policy/v1 Eviction not served; using policy/v1beta1', { reason: answer.message });
+            evictionVersion = 'policy/v1beta1';
+          }
+          return { outcome: answer, version: sentVersion };
+        }, signal);
         if (outcome.kind === 'Evicted') break;
         if (outcome.kind === 'Gone') {
           progress({ type: 'PodGone', pod: key });
           return { ok: true, pod: key };
         }
         if (outcome.kind === 'Unsupported') {
-          if (version === 'policy/v1') {
-            // An older apiserver (< 1.22) only takes policy/v1beta1 Evictions; switch the whole drain.
-            if (evictionVersion === 'policy/v1') logger.info('policy/v1 Eviction not served; using policy/v1beta1', { reason: outcome.message });
-            evictionVersion = 'policy/v1beta1';
-            continue;
-          }
+          if (version === 'policy/v1') continue;
           return fail('EvictionFailed', `eviction of pod ${key} failed: ${outcome.message}`);
         }
-        if (outcome.kind === 'Failed') return fail('EvictionFailed', `eviction of pod ${key} failed: ${outcome.message}`);
+        if (outcome.kind === 'Failed')
+          return fail('EvictionFailed', `eviction of pod ${key} failed: ${outcome.message}`);
 
+        const firstRefusal = blockedSince === undefined;
         blockedSince ??= Date.now();
         if (outcome.kind === 'Blocked') {
           const budgets = await budgetsSelecting(pod);
@@ -430,15 +473,28 @@ export async function drainNode(client: KubeClient, nodeName: string, opts: Drai
             // throttling, not a budget.
             byBudget: named.length > 0 || outcome.budgetCause !== undefined || outcome.multipleBudgets,
           };
-          progress({ type: 'EvictionBlocked', pod: key, disruptionBudgets: named, message: outcome.budgetCause ?? outcome.message });
-          logger.info('eviction blocked by PodDisruptionBudget, will retry', {
+          progress({
+            type: 'EvictionBlocked',
             pod: key,
             disruptionBudgets: named,
             message: outcome.budgetCause ?? outcome.message,
           });
+          // Said once at info; the retries every few seconds only at debug.
+          (firstRefusal ? logger.info : logger.debug).call(
+            logger,
+            'eviction blocked by PodDisruptionBudget, will retry',
+            {
+              pod: key,
+              disruptionBudgets: named,
+              message: outcome.budgetCause ?? outcome.message,
+            },
+          );
         } else {
           lastRefusal = { message: outcome.message, budgets: [], multipleBudgets: false, byBudget: false };
-          logger.warn('eviction failed, will retry', { pod: key, error: outcome.message });
+          (firstRefusal ? logger.warn : logger.debug).call(logger, 'eviction failed, will retry', {
+            pod: key,
+            error: outcome.message,
+          });
         }
         await sleep(Math.min(retryIntervalMs, Math.max(0, deadline - Date.now())), signal, what);
       }
@@ -446,10 +502,15 @@ export async function drainNode(client: KubeClient, nodeName: string, opts: Drai
       progress({ type: 'Evicted', pod: key });
       const gone = await tracker.waitGone(pod, deadline);
       if (gone === 'TimedOut') {
-        return fail('NotTerminated', `pod ${key} was evicted but still on the node after ${formatDuration(Date.now() - started)}`);
+        return fail(
+          'NotTerminated',
+          `pod ${key} was evicted but still on the node after ${formatDuration(Date.now() - started)}`,
+        );
       }
       if (gone === 'DeletionTimedOut') {
-        result.warnings.push(`pod ${key} still deleting after skipWaitForDeleteTimeoutSeconds; not waiting for it`);
+        result.warnings.push(
+          `pod ${key} still deleting after skipWaitForDeleteTimeoutSeconds; not waiting for it`,
+        );
       }
       progress({ type: 'PodGone', pod: key });
       logger.info('pod evicted', { pod: key });
@@ -457,7 +518,9 @@ export async function drainNode(client: KubeClient, nodeName: string, opts: Drai
     };
 
     for (let pass = 1; ; pass++) {
-      const pods = (await listPodsOnNode(client, nodeName, { signal })).filter((p) => !seen.has(p.metadata?.uid ?? objectKey(p.metadata)));
+      const pods = (await listPodsOnNode(client, nodeName, { signal })).filter(
+        (p) => !seen.has(p.metadata?.uid ?? objectKey(p.metadata)),
+      );
       for (const p of pods) seen.add(p.metadata?.uid ?? objectKey(p.metadata));
 
       const missingDaemonSets = new Set<string>();
@@ -467,7 +530,8 @@ export async function drainNode(client: KubeClient, nodeName: string, opts: Drai
           const phase = p.status?.phase;
           if (controller?.kind !== 'DaemonSet' || phase === 'Succeeded' || phase === 'Failed') return;
           const namespace = p.metadata?.namespace ?? '';
-          if (!(await lookUpDaemonSet(namespace, controller.name))) missingDaemonSets.add(`${namespace}/${controller.name}`);
+          if (!(await lookUpDaemonSet(namespace, controller.name)))
+            missingDaemonSets.add(`${namespace}/${controller.name}`);
         }),
       );
       if (signal.aborted) throw aborted();
@@ -479,7 +543,12 @@ export async function drainNode(client: KubeClient, nodeName: string, opts: Drai
       if (plan.refused.length > 0) {
         throw new DrainError(
           nodeName,
-          plan.refused.map((r) => ({ pod: r.pod, reason: 'Refused', disruptionBudgets: [], message: r.reason })),
+          plan.refused.map((r) => ({
+            pod: r.pod,
+            reason: 'Refused',
+            disruptionBudgets: [],
+            message: r.reason,
+          })),
           result.evicted,
         );
       }
@@ -506,7 +575,11 @@ export async function drainNode(client: KubeClient, nodeName: string, opts: Drai
           result.evicted,
         );
       }
-      if (pass > 1) logger.info('more pods arrived during the drain; evicting them too', { pass, evict: plan.evict.length });
+      if (pass > 1)
+        logger.info('more pods arrived during the drain; evicting them too', {
+          pass,
+          evict: plan.evict.length,
+        });
 
       const outcomes = await Promise.all(plan.evict.map(drainPod));
       const failures: PodDrainFailure[] = [];
@@ -518,7 +591,11 @@ export async function drainNode(client: KubeClient, nodeName: string, opts: Drai
       if (failures.length > 0) throw new DrainError(nodeName, failures, result.evicted);
     }
 
-    logger.info('drained node', { evicted: result.evicted.length, skipped: result.skipped.length, tookMs: Date.now() - started });
+    logger.info('drained node', {
+      evicted: result.evicted.length,
+      skipped: result.skipped.length,
+      tookMs: Date.now() - started,
+    });
     return result;
   } catch (err) {
     // Whatever failed, an abort by the caller is what they should see.
@@ -547,9 +624,15 @@ async function listBudgets(
   signal: AbortSignal,
 ): Promise<V1PodDisruptionBudget[]> {
   // Clusters that only serve policy/v1beta1 Evictions predate policy/v1 PDBs as well.
-  const type = evictionVersion === 'policy/v1' ? ResourceTypes.PodDisruptionBudget : PodDisruptionBudgetV1beta1;
-  const list = await client.request<KubeList<V1PodDisruptionBudget>>('GET', resourcePath(type, namespace), { signal });
-  return list.items.map((pdb) => ({ ...pdb, metadata: { ...pdb.metadata, namespace: pdb.metadata?.namespace ?? namespace } }));
+  const type =
+    evictionVersion === 'policy/v1' ? ResourceTypes.PodDisruptionBudget : PodDisruptionBudgetV1beta1;
+  const list = await client.request<KubeList<V1PodDisruptionBudget>>('GET', resourcePath(type, namespace), {
+    signal,
+  });
+  return list.items.map((pdb) => ({
+    ...pdb,
+    metadata: { ...pdb.metadata, namespace: pdb.metadata?.namespace ?? namespace },
+  }));
 }
 
 /** The PDB the apiserver's 429 cause names ("The disruption budget web-pdb needs ..."), when listing them failed. */

@@ -1,4 +1,4 @@
-import type { V1APIResourceList, V1Pod, V1Status } from '@kubernetes/client-node';
+import type { V1APIResourceList, V1Pod, V1Status, V1StatusCause } from '@kubernetes/client-node';
 import { ApiError, isNotFound, resourcePath, ResourceTypes, type KubeClient } from '@keiko/kube-runtime';
 import { AbortedError } from './abort';
 import { objectKey } from './objects';
@@ -31,7 +31,10 @@ const discoveredVersions = new WeakMap<KubeClient, EvictionApiVersion>();
  * core v1 resource list carries the group and version. Cached per client. Undefined when discovery
  * fails or says nothing, in which case callers start with policy/v1 and fall back on rejection.
  */
-export async function discoverEvictionApiVersion(client: KubeClient, signal?: AbortSignal): Promise<EvictionApiVersion | undefined> {
+export async function discoverEvictionApiVersion(
+  client: KubeClient,
+  signal?: AbortSignal,
+): Promise<EvictionApiVersion | undefined> {
   const cached = discoveredVersions.get(client);
   if (cached) return cached;
   try {
@@ -57,7 +60,11 @@ export interface EvictPodOptions {
 }
 
 /** The Eviction for exactly this pod: the uid precondition keeps a same-named replacement safe. */
-export function evictionBody(pod: V1Pod, version: EvictionApiVersion, gracePeriodSeconds?: number): Record<string, unknown> {
+export function evictionBody(
+  pod: V1Pod,
+  version: EvictionApiVersion,
+  gracePeriodSeconds?: number,
+): Record<string, unknown> {
   return {
     apiVersion: version,
     kind: 'Eviction',
@@ -69,12 +76,17 @@ export function evictionBody(pod: V1Pod, version: EvictionApiVersion, gracePerio
   };
 }
 
-function causes(status: V1Status | undefined): { type?: string; message?: string }[] {
+// metav1.StatusCause's `Type` is serialized as "reason".
+function causes(status: V1Status | undefined): V1StatusCause[] {
   return status?.details?.causes ?? [];
 }
 
 /** Whether the pod we mean (same uid) still exists; a different uid under that name is not it. */
-async function podStillExists(client: KubeClient, pod: V1Pod, signal: AbortSignal | undefined): Promise<boolean> {
+async function podStillExists(
+  client: KubeClient,
+  pod: V1Pod,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
   try {
     const path = resourcePath(ResourceTypes.Pod, pod.metadata?.namespace, pod.metadata?.name ?? '');
     const current = await client.request<V1Pod>('GET', path, { signal });
@@ -86,7 +98,11 @@ async function podStillExists(client: KubeClient, pod: V1Pod, signal: AbortSigna
 }
 
 /** POSTs one Eviction for the pod and sorts the answer into an EvictionOutcome; never throws except on abort. */
-export async function evictPod(client: KubeClient, pod: V1Pod, opts: EvictPodOptions): Promise<EvictionOutcome> {
+export async function evictPod(
+  client: KubeClient,
+  pod: V1Pod,
+  opts: EvictPodOptions,
+): Promise<EvictionOutcome> {
   const namespace = pod.metadata?.namespace ?? '';
   const name = pod.metadata?.name ?? '';
   const path = resourcePath(ResourceTypes.Pod, namespace, name, 'eviction');
@@ -98,7 +114,8 @@ export async function evictPod(client: KubeClient, pod: V1Pod, opts: EvictPodOpt
     });
     return { kind: 'Evicted' };
   } catch (err) {
-    if (opts.signal?.aborted) throw new AbortedError(`evict pod ${objectKey(pod.metadata)}: aborted`, { cause: opts.signal.reason });
+    if (opts.signal?.aborted)
+      throw new AbortedError(`evict pod ${objectKey(pod.metadata)}: aborted`, { cause: opts.signal.reason });
     if (!(err instanceof ApiError)) {
       return { kind: 'Retry', message: err instanceof Error ? err.message : String(err) };
     }
@@ -115,7 +132,7 @@ async function classifyEvictionError(
   const message = err.status?.message ?? err.message;
   switch (err.statusCode) {
     case 429: {
-      const budgetCause = causes(err.status).find((c) => c.type === 'DisruptionBudget')?.message;
+      const budgetCause = causes(err.status).find((c) => c.reason === 'DisruptionBudget')?.message;
       return { kind: 'Blocked', message, budgetCause, multipleBudgets: false };
     }
     case 404:
@@ -136,7 +153,7 @@ async function classifyEvictionError(
     case 415:
       return opts.version === 'policy/v1' ? { kind: 'Unsupported', message } : { kind: 'Failed', message };
     case 403: {
-      if (causes(err.status).some((c) => c.type === 'NamespaceTerminating')) {
+      if (causes(err.status).some((c) => c.reason === 'NamespaceTerminating')) {
         // Evictions are refused in a terminating namespace. A pod already being deleted will go
         // anyway; any other pod will get its deletionTimestamp from the namespace controller soon.
         return pod.metadata?.deletionTimestamp ? { kind: 'Evicted' } : { kind: 'Retry', message };
@@ -150,7 +167,8 @@ async function classifyEvictionError(
       return { kind: 'Failed', message };
     }
     case 500:
-      if (/more than one PodDisruptionBudget/i.test(message)) return { kind: 'Blocked', message, multipleBudgets: true };
+      if (/more than one PodDisruptionBudget/i.test(message))
+        return { kind: 'Blocked', message, multipleBudgets: true };
       return { kind: 'Retry', message };
     default:
       if (err.statusCode >= 500 || err.statusCode === 408) return { kind: 'Retry', message };

@@ -1,6 +1,19 @@
-export { parseProviderId, formatProviderId, instanceIdOfNode, nodesByInstanceId, InvalidProviderIdError } from './instance';
+export {
+  parseProviderId,
+  formatProviderId,
+  instanceIdOfNode,
+  nodesByInstanceId,
+  InvalidProviderIdError,
+} from './instance';
 export type { ProviderId } from './instance';
-export { cordonNode, uncordonNode, cordonedBy, isCordoned, CORDONED_BY_ANNOTATION, NodeNotFoundError } from './cordon';
+export {
+  cordonNode,
+  uncordonNode,
+  cordonedBy,
+  isCordoned,
+  CORDONED_BY_ANNOTATION,
+  NodeNotFoundError,
+} from './cordon';
 export type { CordonResult } from './cordon';
 export { planDrain, drainNode, podDisruptionBudgetsFor, DrainError, MIRROR_POD_ANNOTATION } from './drain';
 export type {
@@ -19,7 +32,13 @@ export type {
 } from './drain';
 export { evictPod, evictionBody, discoverEvictionApiVersion } from './eviction';
 export type { EvictionApiVersion, EvictionOutcome, EvictPodOptions } from './eviction';
-export { isNodeReady, nodeMatchesReadinessGates, unmetReadinessGates, nodeNotReadyReason, waitForNodeReady } from './readiness';
+export {
+  isNodeReady,
+  nodeMatchesReadinessGates,
+  unmetReadinessGates,
+  nodeNotReadyReason,
+  waitForNodeReady,
+} from './readiness';
 export type { NodeReadinessGate, WaitForNodeReadyOptions } from './readiness';
 export { matchesLabelSelector, labelSelectorError, formatLabelSelector } from './labels';
 export type { Labels } from './labels';

@@ -29,7 +29,8 @@ const ZONE = /^[a-z0-9-]+$/;
  * a guessed mapping could drain the wrong node.
  */
 export function parseProviderId(providerId: string): ProviderId {
-  if (typeof providerId !== 'string' || providerId === '') throw new InvalidProviderIdError(String(providerId), 'empty');
+  if (typeof providerId !== 'string' || providerId === '')
+    throw new InvalidProviderIdError(String(providerId), 'empty');
   if (!providerId.startsWith(AWS_SCHEME)) {
     throw new InvalidProviderIdError(providerId, `expected it to start with ${AWS_SCHEME}`);
   }
@@ -46,12 +47,19 @@ export function parseProviderId(providerId: string): ProviderId {
   } else if (segments.length === 2) {
     zone = segments[0] as string;
     instanceId = segments[1] as string;
-    if (!ZONE.test(zone)) throw new InvalidProviderIdError(providerId, `${JSON.stringify(zone)} is not an availability zone`);
+    if (!ZONE.test(zone))
+      throw new InvalidProviderIdError(providerId, `${JSON.stringify(zone)} is not an availability zone`);
   } else {
-    throw new InvalidProviderIdError(providerId, 'expected aws:///<zone>/<instance-id> or aws:///<instance-id>');
+    throw new InvalidProviderIdError(
+      providerId,
+      'expected aws:///<zone>/<instance-id> or aws:///<instance-id>',
+    );
   }
   if (!INSTANCE_ID.test(instanceId)) {
-    throw new InvalidProviderIdError(providerId, `${JSON.stringify(instanceId)} is not an EC2 instance ID (i-...)`);
+    throw new InvalidProviderIdError(
+      providerId,
+      `${JSON.stringify(instanceId)} is not an EC2 instance ID (i-...)`,
+    );
   }
   return zone === undefined ? { instanceId } : { zone, instanceId };
 }

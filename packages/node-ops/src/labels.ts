@@ -17,7 +17,8 @@ function isOperator(op: string): op is SelectorOperator {
 export function labelSelectorError(selector: V1LabelSelector): string | undefined {
   for (const req of selector.matchExpressions ?? []) {
     if (!req.key) return 'matchExpressions entry without a key';
-    if (!isOperator(req.operator)) return `unknown operator ${JSON.stringify(req.operator)} for key ${req.key}`;
+    if (!isOperator(req.operator))
+      return `unknown operator ${JSON.stringify(req.operator)} for key ${req.key}`;
     const values = req.values ?? [];
     if ((req.operator === 'In' || req.operator === 'NotIn') && values.length === 0) {
       return `operator ${req.operator} for key ${req.key} needs at least one value`;
@@ -51,7 +52,10 @@ function requirementMatches(req: V1LabelSelectorRequirement, labels: Labels): bo
  * - an invalid selector selects nothing (as the eviction API treats a PDB with a broken selector).
  * All of matchLabels and every matchExpressions entry must hold.
  */
-export function matchesLabelSelector(selector: V1LabelSelector | null | undefined, labels: Labels | undefined): boolean {
+export function matchesLabelSelector(
+  selector: V1LabelSelector | null | undefined,
+  labels: Labels | undefined,
+): boolean {
   if (!selector) return false;
   if (labelSelectorError(selector) !== undefined) return false;
   const podLabels = labels ?? {};

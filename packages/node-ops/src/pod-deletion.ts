@@ -41,7 +41,11 @@ export class PodDeletionTracker {
     const { signal } = this.opts;
     return new Promise<PodDeletionOutcome>((resolve, reject) => {
       if (signal.aborted) {
-        reject(new AbortedError(`wait for pod ${objectKey(pod.metadata)} to terminate: aborted`, { cause: signal.reason }));
+        reject(
+          new AbortedError(`wait for pod ${objectKey(pod.metadata)} to terminate: aborted`, {
+            cause: signal.reason,
+          }),
+        );
         return;
       }
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -52,14 +56,21 @@ export class PodDeletionTracker {
       };
       const onAbort = (): void => {
         cleanup();
-        reject(new AbortedError(`wait for pod ${objectKey(pod.metadata)} to terminate: aborted`, { cause: signal.reason }));
+        reject(
+          new AbortedError(`wait for pod ${objectKey(pod.metadata)} to terminate: aborted`, {
+            cause: signal.reason,
+          }),
+        );
       };
       const settle = (outcome: PodDeletionOutcome): void => {
         cleanup();
         resolve(outcome);
       };
       if (Number.isFinite(deadline)) {
-        timer = setTimeout(() => settle('TimedOut'), Math.min(Math.max(0, deadline - Date.now()), 2_147_483_647));
+        timer = setTimeout(
+          () => settle('TimedOut'),
+          Math.min(Math.max(0, deadline - Date.now()), 2_147_483_647),
+        );
       }
       signal.addEventListener('abort', onAbort, { once: true });
       this.waiters.set(uid, { pod, settle });
@@ -74,11 +85,17 @@ export class PodDeletionTracker {
         await sleep(this.opts.pollIntervalMs, this.opts.signal, 'wait for pods to terminate');
         let pods: V1Pod[];
         try {
-          pods = await listPodsOnNode(this.client, this.nodeName, { signal: this.opts.signal, timeoutMs: 30_000 });
+          pods = await listPodsOnNode(this.client, this.nodeName, {
+            signal: this.opts.signal,
+            timeoutMs: 30_000,
+          });
         } catch (err) {
           if (this.opts.signal.aborted) return;
           // A failed LIST says nothing about the pods; ask again next interval.
-          this.opts.logger.debug('listing pods on node failed, retrying', { node: this.nodeName, error: String(err) });
+          this.opts.logger.debug('listing pods on node failed, retrying', {
+            node: this.nodeName,
+            error: String(err),
+          });
           continue;
         }
         this.settleFrom(pods);

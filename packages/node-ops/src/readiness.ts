@@ -36,7 +36,10 @@ export function nodeMatchesReadinessGates(node: V1Node, gates: readonly NodeRead
 }
 
 /** Why a node is not yet usable, for timeout messages; undefined when it is Ready and passes its gates. */
-export function nodeNotReadyReason(node: V1Node | undefined, gates: readonly NodeReadinessGate[] = []): string | undefined {
+export function nodeNotReadyReason(
+  node: V1Node | undefined,
+  gates: readonly NodeReadinessGate[] = [],
+): string | undefined {
   if (!node) return 'node does not exist';
   if (!isNodeReady(node)) {
     const cond = readyCondition(node);
@@ -61,7 +64,11 @@ export interface WaitForNodeReadyOptions {
  * not exist yet is waited for (a new instance registers its node some time after it boots). Throws
  * with the last reason on timeout, AbortedError when the signal fires.
  */
-export async function waitForNodeReady(client: KubeClient, name: string, opts: WaitForNodeReadyOptions): Promise<V1Node> {
+export async function waitForNodeReady(
+  client: KubeClient,
+  name: string,
+  opts: WaitForNodeReadyOptions,
+): Promise<V1Node> {
   const what = `wait for node ${name} to be ready`;
   assertNodeName(name, what);
   const interval = opts.pollIntervalMs ?? 1000;
@@ -85,7 +92,8 @@ export async function waitForNodeReady(client: KubeClient, name: string, opts: W
       lastReason = `cannot read node: ${err instanceof Error ? err.message : String(err)}`;
     }
     const remaining = deadline - Date.now();
-    if (remaining <= 0) throw new Error(`node ${name} not ready after ${formatDuration(opts.timeoutMs)}: ${lastReason}`);
+    if (remaining <= 0)
+      throw new Error(`node ${name} not ready after ${formatDuration(opts.timeoutMs)}: ${lastReason}`);
     await sleep(Math.min(interval, remaining), opts.signal, what);
   }
 }

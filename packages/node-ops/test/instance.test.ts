@@ -1,7 +1,17 @@
+import { describe, expect, it } from '@jest/globals';
 import type { V1Node } from '@kubernetes/client-node';
-import { formatProviderId, instanceIdOfNode, InvalidProviderIdError, nodesByInstanceId, parseProviderId } from '../src/instance';
+import {
+  formatProviderId,
+  instanceIdOfNode,
+  InvalidProviderIdError,
+  nodesByInstanceId,
+  parseProviderId,
+} from '../src/instance';
 
-const node = (name: string, providerID?: string): V1Node => ({ metadata: { name }, spec: providerID ? { providerID } : {} });
+const node = (name: string, providerID?: string): V1Node => ({
+  metadata: { name },
+  spec: providerID ? { providerID } : {},
+});
 
 describe('parseProviderId', () => {
   it.each([
@@ -63,6 +73,8 @@ describe('nodesByInstanceId', () => {
     expect(map.get('i-0a')).toBe(a);
   });
   it('refuses two nodes claiming one instance, naming both', () => {
-    expect(() => nodesByInstanceId([node('a', 'aws:///us-west-2a/i-0a'), node('b', 'aws:///i-0a')])).toThrow(/nodes a and b .* i-0a/);
+    expect(() => nodesByInstanceId([node('a', 'aws:///us-west-2a/i-0a'), node('b', 'aws:///i-0a')])).toThrow(
+      /nodes a and b .* i-0a/,
+    );
   });
 });

@@ -1,3 +1,4 @@
+import { describe, expect, it } from '@jest/globals';
 import { formatLabelSelector, labelSelectorError, matchesLabelSelector } from '../src/labels';
 
 const labels = { app: 'web', tier: 'frontend', track: 'stable' };
@@ -47,17 +48,32 @@ describe('matchesLabelSelector', () => {
   });
 
   it('an invalid selector matches nothing', () => {
-    expect(matchesLabelSelector({ matchExpressions: [{ key: 'app', operator: 'in', values: ['web'] }] }, labels)).toBe(false);
-    expect(matchesLabelSelector({ matchExpressions: [{ key: 'app', operator: 'In', values: [] }] }, labels)).toBe(false);
-    expect(matchesLabelSelector({ matchExpressions: [{ key: 'app', operator: 'Exists', values: ['web'] }] }, labels)).toBe(false);
+    expect(
+      matchesLabelSelector({ matchExpressions: [{ key: 'app', operator: 'in', values: ['web'] }] }, labels),
+    ).toBe(false);
+    expect(
+      matchesLabelSelector({ matchExpressions: [{ key: 'app', operator: 'In', values: [] }] }, labels),
+    ).toBe(false);
+    expect(
+      matchesLabelSelector(
+        { matchExpressions: [{ key: 'app', operator: 'Exists', values: ['web'] }] },
+        labels,
+      ),
+    ).toBe(false);
   });
 });
 
 describe('labelSelectorError / formatLabelSelector', () => {
   it('explains what is invalid', () => {
-    expect(labelSelectorError({ matchExpressions: [{ key: 'a', operator: 'Gt', values: ['1'] }] })).toMatch(/unknown operator "Gt"/);
-    expect(labelSelectorError({ matchExpressions: [{ key: 'a', operator: 'NotIn' }] })).toMatch(/needs at least one value/);
-    expect(labelSelectorError({ matchExpressions: [{ key: 'a', operator: 'DoesNotExist', values: ['x'] }] })).toMatch(/takes no values/);
+    expect(labelSelectorError({ matchExpressions: [{ key: 'a', operator: 'Gt', values: ['1'] }] })).toMatch(
+      /unknown operator "Gt"/,
+    );
+    expect(labelSelectorError({ matchExpressions: [{ key: 'a', operator: 'NotIn' }] })).toMatch(
+      /needs at least one value/,
+    );
+    expect(
+      labelSelectorError({ matchExpressions: [{ key: 'a', operator: 'DoesNotExist', values: ['x'] }] }),
+    ).toMatch(/takes no values/);
     expect(labelSelectorError({ matchLabels: { a: 'b' } })).toBeUndefined();
   });
 
@@ -73,6 +89,8 @@ describe('labelSelectorError / formatLabelSelector', () => {
         ],
       }),
     ).toBe('app=web,tier in (a,b),env notin (dev),track,!canary');
-    expect(() => formatLabelSelector({ matchExpressions: [{ key: 'a', operator: 'In' }] })).toThrow(/invalid label selector/);
+    expect(() => formatLabelSelector({ matchExpressions: [{ key: 'a', operator: 'In' }] })).toThrow(
+      /invalid label selector/,
+    );
   });
 });

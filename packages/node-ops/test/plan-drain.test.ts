@@ -1,3 +1,4 @@
+import { describe, expect, it } from '@jest/globals';
 import { planDrain, podDisruptionBudgetsFor, type PlanDrainOptions } from '../src/drain';
 import { NODE, owner, pod, replicaSetPod } from './support/pods';
 
@@ -14,8 +15,14 @@ describe('planDrain', () => {
   });
 
   it('evicts pods of StatefulSets, Jobs and ReplicationControllers alike', () => {
-    const pods = ['StatefulSet', 'Job', 'ReplicationController'].map((kind) => pod(kind.toLowerCase(), { owner: owner(kind, 'x') }));
-    expect(keys(planDrain(pods, NODE, strict).evict)).toEqual(['shop/statefulset', 'shop/job', 'shop/replicationcontroller']);
+    const pods = ['StatefulSet', 'Job', 'ReplicationController'].map((kind) =>
+      pod(kind.toLowerCase(), { owner: owner(kind, 'x') }),
+    );
+    expect(keys(planDrain(pods, NODE, strict).evict)).toEqual([
+      'shop/statefulset',
+      'shop/job',
+      'shop/replicationcontroller',
+    ]);
   });
 
   describe('DaemonSet pods', () => {
@@ -24,13 +31,19 @@ describe('planDrain', () => {
     it('are skipped with ignoreDaemonSets', () => {
       const plan = planDrain([ds], NODE, strict);
       expect(plan.evict).toEqual([]);
-      expect(plan.skipped).toEqual([{ pod: 'logging/fluentd-x', rule: 'DaemonSet', reason: 'managed by DaemonSet logging/fluentd' }]);
+      expect(plan.skipped).toEqual([
+        { pod: 'logging/fluentd-x', rule: 'DaemonSet', reason: 'managed by DaemonSet logging/fluentd' },
+      ]);
     });
 
     it('refuse the drain without ignoreDaemonSets (kubectl semantics)', () => {
       const plan = planDrain([ds], NODE, { ...strict, ignoreDaemonSets: false });
       expect(plan.refused).toEqual([
-        { pod: 'logging/fluentd-x', rules: ['DaemonSet'], reason: expect.stringContaining('managed by DaemonSet logging/fluentd') },
+        {
+          pod: 'logging/fluentd-x',
+          rules: ['DaemonSet'],
+          reason: expect.stringContaining('managed by DaemonSet logging/fluentd'),
+        },
       ]);
     });
 
@@ -52,7 +65,9 @@ describe('planDrain', () => {
     });
     const plan = planDrain([mirror], NODE, { ...strict, force: true, deleteEmptyDirData: true });
     expect(plan.evict).toEqual([]);
-    expect(plan.skipped).toEqual([{ pod: 'kube-system/kube-proxy-n1', rule: 'MirrorPod', reason: expect.stringContaining('mirror pod') }]);
+    expect(plan.skipped).toEqual([
+      { pod: 'kube-system/kube-proxy-n1', rule: 'MirrorPod', reason: expect.stringContaining('mirror pod') },
+    ]);
   });
 
   it('skips pods that already finished, even unmanaged ones with emptyDir', () => {
@@ -68,13 +83,22 @@ describe('planDrain', () => {
   });
 
   describe('emptyDir', () => {
-    const cache = replicaSetPod('web-cache', { volumes: [{ name: 'config', configMap: { name: 'c' } }, { name: 'cache', emptyDir: {} }] });
+    const cache = replicaSetPod('web-cache', {
+      volumes: [
+        { name: 'config', configMap: { name: 'c' } },
+        { name: 'cache', emptyDir: {} },
+      ],
+    });
 
     it('refuses without deleteEmptyDirData, naming the volume', () => {
       const plan = planDrain([cache], NODE, strict);
       expect(plan.evict).toEqual([]);
       expect(plan.refused).toEqual([
-        { pod: 'shop/web-cache', rules: ['LocalStorage'], reason: expect.stringMatching(/emptyDir volume\(s\) cache whose data would be lost/) },
+        {
+          pod: 'shop/web-cache',
+          rules: ['LocalStorage'],
+          reason: expect.stringMatching(/emptyDir volume\(s\) cache whose data would be lost/),
+        },
       ]);
     });
 
@@ -85,7 +109,9 @@ describe('planDrain', () => {
     });
 
     it('other volume types do not count', () => {
-      const hostPath = replicaSetPod('web-hp', { volumes: [{ name: 'logs', hostPath: { path: '/var/log' } }] });
+      const hostPath = replicaSetPod('web-hp', {
+        volumes: [{ name: 'logs', hostPath: { path: '/var/log' } }],
+      });
       expect(keys(planDrain([hostPath], NODE, strict).evict)).toEqual(['shop/web-hp']);
     });
   });
@@ -101,7 +127,9 @@ describe('planDrain', () => {
         ['shop/debug', ['Unmanaged']],
         ['shop/owned', ['Unmanaged']],
       ]);
-      expect(plan.refused[0]?.reason).toBe('pod shop/debug has no controller to recreate it (force evicts it)');
+      expect(plan.refused[0]?.reason).toBe(
+        'pod shop/debug has no controller to recreate it (force evicts it)',
+      );
     });
 
     it('are evicted with force, with a warning', () => {
@@ -116,13 +144,21 @@ describe('planDrain', () => {
     const plan = planDrain([both, pod('debug'), replicaSetPod('ok')], NODE, strict);
     expect(keys(plan.evict)).toEqual(['shop/ok']);
     expect(plan.refused).toEqual([
-      { pod: 'shop/scratch', rules: ['LocalStorage', 'Unmanaged'], reason: expect.stringMatching(/emptyDir .* and has no controller/) },
+      {
+        pod: 'shop/scratch',
+        rules: ['LocalStorage', 'Unmanaged'],
+        reason: expect.stringMatching(/emptyDir .* and has no controller/),
+      },
       { pod: 'shop/debug', rules: ['Unmanaged'], reason: expect.any(String) },
     ]);
   });
 
   it('never plans a pod bound to another node', () => {
-    const plan = planDrain([replicaSetPod('elsewhere', { node: 'other-node' }), replicaSetPod('pending', { node: null })], NODE, strict);
+    const plan = planDrain(
+      [replicaSetPod('elsewhere', { node: 'other-node' }), replicaSetPod('pending', { node: null })],
+      NODE,
+      strict,
+    );
     expect(plan.evict).toEqual([]);
     expect(plan.skipped.map((s) => [s.pod, s.rule, s.reason])).toEqual([
       ['shop/elsewhere', 'NotOnNode', `bound to node other-node, not ${NODE}`],
@@ -136,7 +172,9 @@ describe('planDrain', () => {
     const recent = replicaSetPod('recent', { deletionTimestamp: '2025-01-01T00:09:50Z' });
     const plan = planDrain([stuck, recent], NODE, { ...strict, skipWaitForDeleteTimeoutSeconds: 60, now });
     expect(keys(plan.evict)).toEqual(['shop/recent']);
-    expect(plan.skipped).toEqual([{ pod: 'shop/stuck', rule: 'DeletionTimedOut', reason: 'deleting for more than 60s' }]);
+    expect(plan.skipped).toEqual([
+      { pod: 'shop/stuck', rule: 'DeletionTimedOut', reason: 'deleting for more than 60s' },
+    ]);
     // Without the option, kubectl waits for every terminating pod.
     expect(keys(planDrain([stuck], NODE, { ...strict, now }).evict)).toEqual(['shop/stuck']);
   });
@@ -160,7 +198,10 @@ describe('planDrain', () => {
 
 describe('podDisruptionBudgetsFor', () => {
   const web = replicaSetPod('web-1', { labels: { app: 'web', tier: 'frontend' } });
-  const pdb = (name: string, namespace: string, selector?: object) => ({ metadata: { name, namespace }, spec: { selector } });
+  const pdb = (name: string, namespace: string, selector?: object) => ({
+    metadata: { name, namespace },
+    spec: { selector },
+  });
 
   it('picks budgets in the pod namespace whose selector matches its labels', () => {
     const budgets = [
@@ -171,6 +212,10 @@ describe('podDisruptionBudgetsFor', () => {
       pdb('no-selector', 'shop'),
       pdb('everything', 'shop', {}),
     ];
-    expect(podDisruptionBudgetsFor(web, budgets).map((b) => b.metadata.name)).toEqual(['web-pdb', 'frontends', 'everything']);
+    expect(podDisruptionBudgetsFor(web, budgets).map((b) => b.metadata?.name)).toEqual([
+      'web-pdb',
+      'frontends',
+      'everything',
+    ]);
   });
 });

@@ -1,5 +1,12 @@
+import { describe, expect, it } from '@jest/globals';
 import type { V1Node } from '@kubernetes/client-node';
-import { isNodeReady, nodeMatchesReadinessGates, nodeNotReadyReason, unmetReadinessGates } from '../src/readiness';
+import {
+  isNodeReady,
+  nodeMatchesReadinessGates,
+  nodeNotReadyReason,
+  unmetReadinessGates,
+  type NodeReadinessGate,
+} from '../src/readiness';
 import { formatDuration } from '../src/duration';
 
 const node = (ready: string | undefined, labels: Record<string, string> = {}): V1Node => ({
@@ -7,7 +14,16 @@ const node = (ready: string | undefined, labels: Record<string, string> = {}): V
   status: {
     conditions: [
       { type: 'MemoryPressure', status: 'False' },
-      ...(ready ? [{ type: 'Ready', status: ready, reason: ready === 'True' ? 'KubeletReady' : 'KubeletNotReady', message: 'PLEG is not healthy' }] : []),
+      ...(ready
+        ? [
+            {
+              type: 'Ready',
+              status: ready,
+              reason: ready === 'True' ? 'KubeletReady' : 'KubeletNotReady',
+              message: 'PLEG is not healthy',
+            },
+          ]
+        : []),
     ],
   },
 });
@@ -23,10 +39,18 @@ describe('isNodeReady', () => {
 });
 
 describe('readiness gates', () => {
-  const gates = [{ matchLabels: { 'cni.example.com/ready': 'true' } }, { matchLabels: { 'storage/ready': 'yes', zone: 'a' } }];
+  const gates: NodeReadinessGate[] = [
+    { matchLabels: { 'cni.example.com/ready': 'true' } },
+    { matchLabels: { 'storage/ready': 'yes', zone: 'a' } },
+  ];
 
   it('pass when the node carries every label of every gate', () => {
-    expect(nodeMatchesReadinessGates(node('True', { 'cni.example.com/ready': 'true', 'storage/ready': 'yes', zone: 'a', x: 'y' }), gates)).toBe(true);
+    expect(
+      nodeMatchesReadinessGates(
+        node('True', { 'cni.example.com/ready': 'true', 'storage/ready': 'yes', zone: 'a', x: 'y' }),
+        gates,
+      ),
+    ).toBe(true);
   });
 
   it('fail when any label is missing or different, and say which', () => {
@@ -45,8 +69,15 @@ describe('readiness gates', () => {
     expect(nodeNotReadyReason(undefined)).toBe('node does not exist');
     expect(nodeNotReadyReason(node(undefined))).toBe('no Ready condition reported');
     expect(nodeNotReadyReason(node('False'))).toBe('Ready=False (KubeletNotReady: PLEG is not healthy)');
-    expect(nodeNotReadyReason(node('True'), gates)).toBe('missing readiness gate labels cni.example.com/ready=true, storage/ready=yes, zone=a');
-    expect(nodeNotReadyReason(node('True', { 'cni.example.com/ready': 'true', 'storage/ready': 'yes', zone: 'a' }), gates)).toBeUndefined();
+    expect(nodeNotReadyReason(node('True'), gates)).toBe(
+      'missing readiness gate labels cni.example.com/ready=true, storage/ready=yes, zone=a',
+    );
+    expect(
+      nodeNotReadyReason(
+        node('True', { 'cni.example.com/ready': 'true', 'storage/ready': 'yes', zone: 'a' }),
+        gates,
+      ),
+    ).toBeUndefined();
   });
 });
 
@@ -60,7 +91,7 @@ describe('formatDuration', () => {
     [300_000, '5m0s'],
     [3_723_000, '1h2m3s'],
     [Infinity, 'forever'],
-  ])('%d ms -> %s', (ms, text) => {
+  ])('%d ms -> %s', (ms: number, text: string) => {
     expect(formatDuration(ms)).toBe(text);
   });
 });

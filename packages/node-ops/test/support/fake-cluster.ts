@@ -7,22 +7,39 @@ import { ApiError, KubeClient } from '@keiko/kube-runtime';
 type RequestOptions = Parameters<KubeClient['request']>[2];
 
 /** What the fake apiserver answers to one eviction. 'evict' deletes the pod (after `terminateAfterPolls` list calls). */
-export type EvictionAnswer = 'evict' | { status: number; reason?: string; message?: string; details?: k8s.V1StatusDetails };
+export type EvictionAnswer =
+  'evict' | { status: number; reason?: string; message?: string; details?: k8s.V1StatusDetails };
 
 export interface EvictionCall {
   pod: string;
-  body: { apiVersion: string; kind: string; deleteOptions?: { gracePeriodSeconds?: number; preconditions?: { uid?: string } } };
+  body: {
+    apiVersion: string;
+    kind: string;
+    deleteOptions?: { gracePeriodSeconds?: number; preconditions?: { uid?: string } };
+  };
 }
 
 function status(code: number, reason: string, message: string, details?: k8s.V1StatusDetails): k8s.V1Status {
-  return { kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message, ...(details ? { details } : {}) };
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    status: 'Failure',
+    code,
+    reason,
+    message,
+    ...(details ? { details } : {}),
+  };
 }
 
-function mergePatch(target: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
+function mergePatch(
+  target: Record<string, unknown>,
+  patch: Record<string, unknown>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = { ...target };
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
-    else if (typeof v === 'object' && !Array.isArray(v)) out[k] = mergePatch((out[k] as Record<string, unknown>) ?? {}, v as Record<string, unknown>);
+    else if (typeof v === 'object' && !Array.isArray(v))
+      out[k] = mergePatch((out[k] as Record<string, unknown>) ?? {}, v as Record<string, unknown>);
     else out[k] = v;
   }
   return out;
@@ -76,21 +93,36 @@ export class FakeCluster extends KubeClient {
         groupVersion: 'v1',
         resources: [
           { name: 'pods', kind: 'Pod', namespaced: true, singularName: '', verbs: [] },
-          { name: 'pods/eviction', kind: 'Eviction', group: 'policy', version: this.discoveryVersion, namespaced: true, singularName: '', verbs: [] },
+          {
+            name: 'pods/eviction',
+            kind: 'Eviction',
+            group: 'policy',
+            version: this.discoveryVersion,
+            namespaced: true,
+            singularName: '',
+            verbs: [],
+          },
         ],
       } as T;
     }
     // /api/v1/nodes/{name}
     if (parts[2] === 'nodes' && parts[3]) {
       const name = decodeURIComponent(parts[3]);
-      const node = this.nodes.get(name) ?? fail(404, 'NotFound', `nodes "${name}" not found`, { name, kind: 'nodes' });
+      const node =
+        this.nodes.get(name) ?? fail(404, 'NotFound', `nodes "${name}" not found`, { name, kind: 'nodes' });
       if (method === 'GET') return structuredClone(node) as T;
       if (method === 'PATCH') {
         const patch = opts.body as { metadata?: { resourceVersion?: string } };
-        if (patch.metadata?.resourceVersion && patch.metadata.resourceVersion !== node.metadata?.resourceVersion) {
+        if (
+          patch.metadata?.resourceVersion &&
+          patch.metadata.resourceVersion !== node.metadata?.resourceVersion
+        ) {
           fail(409, 'Conflict', 'the object has been modified');
         }
-        const updated = mergePatch(node as Record<string, unknown>, opts.body as Record<string, unknown>) as k8s.V1Node;
+        const updated = mergePatch(
+          node as Record<string, unknown>,
+          opts.body as Record<string, unknown>,
+        ) as k8s.V1Node;
         updated.metadata = { ...updated.metadata, resourceVersion: String(this.resourceVersion++) };
         this.nodes.set(name, updated);
         return structuredClone(updated) as T;
@@ -114,7 +146,9 @@ export class FakeCluster extends KubeClient {
       const key = `${parts[3]}/${parts[5]}`;
       const pod = this.pods.get(key);
       if (method === 'GET' && !parts[6]) {
-        return structuredClone(pod ?? fail(404, 'NotFound', `pods "${parts[5]}" not found`, { name: parts[5], kind: 'pods' })) as T;
+        return structuredClone(
+          pod ?? fail(404, 'NotFound', `pods "${parts[5]}" not found`, { name: parts[5], kind: 'pods' }),
+        ) as T;
       }
       if (method === 'POST' && parts[6] === 'eviction') {
         const call: EvictionCall = { pod: key, body: opts.body as EvictionCall['body'] };
@@ -125,10 +159,15 @@ export class FakeCluster extends KubeClient {
         if (!pod) fail(404, 'NotFound', `pods "${parts[5]}" not found`, { name: parts[5], kind: 'pods' });
         const uid = call.body.deleteOptions?.preconditions?.uid;
         if (uid && uid !== pod?.metadata?.uid) {
-          fail(409, 'Conflict', `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${pod?.metadata?.uid}`);
+          fail(
+            409,
+            'Conflict',
+            `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${pod?.metadata?.uid}`,
+          );
         }
         const answer = this.answerEviction(pod as k8s.V1Pod, call);
-        if (answer !== 'evict') fail(answer.status, answer.reason ?? 'Failure', answer.message ?? 'refused', answer.details);
+        if (answer !== 'evict')
+          fail(answer.status, answer.reason ?? 'Failure', answer.message ?? 'refused', answer.details);
         (pod as k8s.V1Pod).metadata!.deletionTimestamp = new Date().toISOString() as unknown as Date;
         this.terminating.set(key, this.terminateAfterPolls);
         return { kind: 'Status', status: 'Success' } as T;
@@ -141,7 +180,12 @@ export class FakeCluster extends KubeClient {
       return { metadata: { name: parts[6], namespace: parts[4] } } as T;
     }
     // /apis/policy/v1/namespaces/{ns}/poddisruptionbudgets
-    if (method === 'GET' && parts[0] === 'apis' && parts[1] === 'policy' && parts[5] === 'poddisruptionbudgets') {
+    if (
+      method === 'GET' &&
+      parts[0] === 'apis' &&
+      parts[1] === 'policy' &&
+      parts[5] === 'poddisruptionbudgets'
+    ) {
       return { metadata: {}, items: this.budgets.filter((b) => b.metadata?.namespace === parts[4]) } as T;
     }
     return fail(404, 'NotFound', `fake apiserver has no route for ${method} ${path}`);
