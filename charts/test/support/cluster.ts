@@ -1,0 +1,101 @@
+// The shared test cluster from the chart tests' side: throwaway namespaces, the ServiceMonitor CRD a
+// dry-run needs, and finding whatever a release left behind.
+import { applyManifests, kubeConfigFromEnv, kubectl, parseManifests } from '@keiko/testenv';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const SERVICE_MONITOR_CRD = 'servicemonitors.monitoring.coreos.com';
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** Creates a namespace with a unique name: test files run in parallel against one cluster. */
+export async function createNamespace(prefix: string): Promise<string> {
+  const name = uniqueName(prefix);
+  await kubectl(kubeConfigFromEnv(), ['create', 'namespace', name]);
+  return name;
+}
+
+export async function deleteNamespace(name: string): Promise<void> {
+  await kubectl(kubeConfigFromEnv(), ['delete', 'namespace', name, '--ignore-not-found', '--wait=false']);
+}
+
+/**
+ * Makes sure the cluster serves monitoring.coreos.com/v1 ServiceMonitor. Returns a function that
+ * removes the CRD again if this call installed it (a real prometheus-operator CRD is left alone).
+ */
+export async function ensureServiceMonitorCrd(): Promise<() => Promise<void>> {
+  const kc = kubeConfigFromEnv();
+  const existing = await kubectl(kc, ['get', 'crd', SERVICE_MONITOR_CRD, '--ignore-not-found', '-o', 'name']);
+  if (existing.trim()) return async () => {};
+  const fixture = fs.readFileSync(
+    path.join(import.meta.dirname, '..', 'fixtures', 'servicemonitor-crd.yaml'),
+    'utf8',
+  );
+  await applyManifests(kc, parseManifests(fixture));
+  return async () => {
+    await kubectl(kc, ['delete', 'crd', SERVICE_MONITOR_CRD, '--ignore-not-found', '--wait=false']);
+  };
+}
+
+let listable: Promise<string[]> | undefined;
+
+/** Every resource type the cluster can list (core, built-in and custom), as kubectl names them. */
+function listableResources(): Promise<string[]> {
+  listable ??= kubectl(kubeConfigFromEnv(), ['api-resources', '--verbs=list', '-o', 'name']).then((out) =>
+    out
+      .split('\n')
+      .map((l) => l.trim())
+      // Events carry no labels of ours, and listing them everywhere only slows the check down.
+      .filter((l) => l && l !== 'events' && l !== 'events.events.k8s.io'),
+  );
+  return listable;
+}
+
+/**
+ * Every object of any type, in any namespace or cluster-scoped, matching the label selector. Other
+ * tests add and remove CRDs meanwhile; a type that vanished between discovery and the query means
+ * discovering again.
+ */
+export async function objectsWithLabels(selector: string): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const out = await kubectl(kubeConfigFromEnv(), [
+        'get',
+        (await listableResources()).join(','),
+        '--all-namespaces',
+        '-l',
+        selector,
+        '-o',
+        'name',
+        '--ignore-not-found',
+      ]);
+      return out
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
+    } catch (err) {
+      if (
+        attempt >= 3 ||
+        !/doesn't have a resource type|could not find the requested resource/.test(String(err))
+      )
+        throw err;
+      listable = undefined;
+    }
+  }
+}
+
+/** Polls until `check` returns true; resolves false on timeout (the caller asserts with its own message). */
+export async function eventually(
+  check: () => Promise<boolean>,
+  timeoutMs = 30_000,
+  intervalMs = 500,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
