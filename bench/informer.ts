@@ -21,8 +21,15 @@ try {
   const client = new KubeClient(kubeConfigFromEnv());
   await seed(client);
   const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keiko-bench-'));
-  await build({ ...bundleOptions({ 'informer-sync': path.join(import.meta.dirname, 'support/informer-sync.ts') }, outDir), silent: true });
-  const ours = await runChild(process.execPath, [path.join(outDir, 'informer-sync.js'), namespace, String(count)]);
+  await build({
+    ...bundleOptions({ 'informer-sync': path.join(import.meta.dirname, 'support/informer-sync.ts') }, outDir),
+    silent: true,
+  });
+  const ours = await runChild(process.execPath, [
+    path.join(outDir, 'informer-sync.js'),
+    namespace,
+    String(count),
+  ]);
   fs.rmSync(outDir, { recursive: true, force: true });
   const theirs = await kubectlSync();
   console.log(
@@ -35,17 +42,30 @@ try {
 /** Creates the ConfigMaps once; a reused test cluster keeps them for the next run. */
 async function seed(client: KubeClient): Promise<void> {
   if (!(await client.get(ResourceTypes.Namespace, undefined, namespace))) {
-    await client.create(ResourceTypes.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+    await client.create(ResourceTypes.Namespace, {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: namespace },
+    });
   }
-  const existing = new Set((await client.listAll(ResourceTypes.ConfigMap, { namespace })).items.map((c) => c.metadata?.name));
+  const existing = new Set(
+    (await client.listAll(ResourceTypes.ConfigMap, { namespace })).items.map((c) => c.metadata?.name),
+  );
   const missing = Array.from({ length: count }, (_, i) => `cm-${i}`).filter((n) => !existing.has(n));
   if (missing.length) process.stderr.write(`[bench] creating ${missing.length} ConfigMaps in ${namespace}\n`);
   const data = { payload: 'x'.repeat(256) };
   for (let i = 0; i < missing.length; i += 50) {
     await Promise.all(
-      missing.slice(i, i + 50).map((name) =>
-        client.create(ResourceTypes.ConfigMap, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace }, data }),
-      ),
+      missing
+        .slice(i, i + 50)
+        .map((name) =>
+          client.create(ResourceTypes.ConfigMap, {
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            metadata: { name, namespace },
+            data,
+          }),
+        ),
     );
   }
 }
@@ -79,7 +99,9 @@ function kubectlSync(): Promise<{ syncS: number; rssMb: number }> {
       lines += parts.filter((l) => l.startsWith('configmap/cm-')).length;
       if (lines >= count) {
         const syncS = (performance.now() - started) / 1000;
-        const rssKb = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
+        const rssKb = Number(
+          /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0,
+        );
         child.kill('SIGKILL');
         resolve({ syncS, rssMb: rssKb / 1024 });
       }

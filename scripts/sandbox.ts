@@ -54,10 +54,18 @@ async function main(): Promise<void> {
   const kc = kubeConfigFromEnv();
   const client = new KubeClient(kc);
   await seedDemoCluster(kc, Number(opts.nodes));
-  say(`cluster: Kubernetes ${env.kubernetesVersion}, ${opts.nodes} simulated nodes; AWS emulator at ${env.awsEndpoint}`);
+  say(
+    `cluster: Kubernetes ${env.kubernetesVersion}, ${opts.nodes} simulated nodes; AWS emulator at ${env.awsEndpoint}`,
+  );
 
-  const crds = listFiles(path.join(root, 'charts'), (f) => f.includes(`${path.sep}crds${path.sep}`) && f.endsWith('.yaml'));
-  await applyManifests(kc, crds.flatMap((f) => parseManifests(fs.readFileSync(f, 'utf8'))));
+  const crds = listFiles(
+    path.join(root, 'charts'),
+    (f) => f.includes(`${path.sep}crds${path.sep}`) && f.endsWith('.yaml'),
+  );
+  await applyManifests(
+    kc,
+    crds.flatMap((f) => parseManifests(fs.readFileSync(f, 'utf8'))),
+  );
   say(`installed ${crds.length} CRDs: ${ALL_KINDS.map((k) => k.kind).join(', ')}`);
 
   await seedApps();
@@ -80,7 +88,10 @@ async function seedApps(): Promise<void> {
 async function startControllers(): Promise<void> {
   for (const app of appDirs()) {
     const name = path.basename(app);
-    const built = spawnSync('npm', ['run', 'build', '--silent', '-w', `apps/${name}`], { cwd: root, stdio: 'inherit' });
+    const built = spawnSync('npm', ['run', 'build', '--silent', '-w', `apps/${name}`], {
+      cwd: root,
+      stdio: 'inherit',
+    });
     if (built.status !== 0) throw new Error(`building ${name} failed`);
     controllers.push({ name, bundle: path.join(app, 'dist', 'main.js') });
   }
@@ -88,7 +99,10 @@ async function startControllers(): Promise<void> {
     // No tool yet: the runtime's example controller stands in, bundled like an app.
     const outDir = path.join(root, '.testenv', 'sandbox');
     await build({
-      ...bundleOptions({ 'hello-controller': path.join(root, 'packages/kube-runtime/examples/hello-controller.ts') }, outDir),
+      ...bundleOptions(
+        { 'hello-controller': path.join(root, 'packages/kube-runtime/examples/hello-controller.ts') },
+        outDir,
+      ),
       silent: true,
     });
     controllers.push({ name: 'hello-controller', bundle: path.join(outDir, 'hello-controller.js') });
@@ -98,11 +112,18 @@ async function startControllers(): Promise<void> {
     const out = fs.openSync(log, 'w');
     c.proc = spawn(
       process.execPath,
-      [c.bundle, '--leader-elect=false', `--metrics-port=${await freePort()}`, `--health-port=${await freePort()}`, '--bind-address=127.0.0.1'],
+      [
+        c.bundle,
+        '--leader-elect=false',
+        `--metrics-port=${await freePort()}`,
+        `--health-port=${await freePort()}`,
+        '--bind-address=127.0.0.1',
+      ],
       { env: process.env, stdio: ['ignore', out, out] },
     );
     c.proc.on('exit', (code, signal) => {
-      if (!finishing) say(`${c.name}: exited (${signal ?? code}); its log: ${path.relative(process.cwd(), log)}`);
+      if (!finishing)
+        say(`${c.name}: exited (${signal ?? code}); its log: ${path.relative(process.cwd(), log)}`);
     });
     say(`${c.name}: started (pid ${c.proc.pid}), logging to ${path.relative(process.cwd(), log)}`);
   }
@@ -135,19 +156,29 @@ function watchResources(client: KubeClient): void {
     onAdd: (e) => {
       const when = new Date(e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp ?? 0);
       if (!watched.has(e.involvedObject.kind ?? '') || when < started) return;
-      say(`  event ${e.type} ${e.reason} ${e.involvedObject.kind} ${e.involvedObject.namespace}/${e.involvedObject.name}: ${e.message}`);
+      say(
+        `  event ${e.type} ${e.reason} ${e.involvedObject.kind} ${e.involvedObject.namespace}/${e.involvedObject.name}: ${e.message}`,
+      );
     },
     onUpdate: (o, e) => {
       if (o === e || !watched.has(e.involvedObject.kind ?? '')) return;
-      say(`  event ${e.type} ${e.reason} ${e.involvedObject.kind} ${e.involvedObject.namespace}/${e.involvedObject.name}: ${e.message} (x${e.count})`);
+      say(
+        `  event ${e.type} ${e.reason} ${e.involvedObject.kind} ${e.involvedObject.namespace}/${e.involvedObject.name}: ${e.message} (x${e.count})`,
+      );
     },
   });
   informers.push(events as unknown as Informer<k8s.KubernetesObject>);
   if (controllers.some((c) => c.name === 'hello-controller')) {
-    const greetings = new Informer<k8s.V1ConfigMap>(client, ResourceTypes.ConfigMap, { labelSelector: 'keiko.io/hello=true' });
+    const greetings = new Informer<k8s.V1ConfigMap>(client, ResourceTypes.ConfigMap, {
+      labelSelector: 'keiko.io/hello=true',
+    });
     const report = (cm: k8s.V1ConfigMap) =>
-      cm.data?.greeting && say(`ConfigMap ${cm.metadata?.namespace}/${cm.metadata?.name}: greeting "${cm.data.greeting}"`);
-    greetings.addEventHandler({ onAdd: report, onUpdate: (o, n) => o.data?.greeting !== n.data?.greeting && report(n) });
+      cm.data?.greeting &&
+      say(`ConfigMap ${cm.metadata?.namespace}/${cm.metadata?.name}: greeting "${cm.data.greeting}"`);
+    greetings.addEventHandler({
+      onAdd: report,
+      onUpdate: (o, n) => o.data?.greeting !== n.data?.greeting && report(n),
+    });
     informers.push(greetings as unknown as Informer<k8s.KubernetesObject>);
   }
   for (const i of informers) i.start();
@@ -157,24 +188,32 @@ function watchResources(client: KubeClient): void {
 function summarize(o: k8s.KubernetesObject & { status?: Record<string, unknown> }): string {
   const s = o.status ?? {};
   const lifecycle = s.lifecycle as { installed?: string } | undefined;
-  const phase = s.currentStatus ?? s.currentState ?? lifecycle?.installed ?? s.status ?? s.phase ?? 'no status yet';
+  const phase =
+    s.currentStatus ?? s.currentState ?? lifecycle?.installed ?? s.status ?? s.phase ?? 'no status yet';
   const parts = [String(phase)];
   if (typeof s.totalNodes === 'number') parts.push(`nodes ${String(s.nodesProcessed ?? 0)}/${s.totalNodes}`);
   if (s.reason) parts.push(`reason: ${String(s.reason)}`);
   const conditions = (s.conditions as { type: string; status: string; reason?: string }[] | undefined) ?? [];
-  const failing = conditions.filter((c) => c.status === 'False').map((c) => `${c.type}=False(${c.reason ?? ''})`);
+  const failing = conditions
+    .filter((c) => c.status === 'False')
+    .map((c) => `${c.type}=False(${c.reason ?? ''})`);
   if (failing.length) parts.push(failing.join(' '));
   return parts.join(', ');
 }
 
 async function applyExamples(kc: ReturnType<typeof kubeConfigFromEnv>, client: KubeClient): Promise<void> {
   const files = listFiles(path.join(root, 'examples'), (f) => f.endsWith('.yaml'));
-  if (controllers.some((c) => c.name === 'hello-controller')) files.push(path.join(root, 'packages/kube-runtime/examples/hello.yaml'));
+  if (controllers.some((c) => c.name === 'hello-controller'))
+    files.push(path.join(root, 'packages/kube-runtime/examples/hello.yaml'));
   const objects = files.flatMap((f) => parseManifests(fs.readFileSync(f, 'utf8')));
   // The examples name the namespaces they live in (the talk's: instance-manager, addon-manager-system).
   for (const ns of new Set(objects.map((o) => o.metadata?.namespace).filter((n): n is string => !!n))) {
     if (!(await client.get(ResourceTypes.Namespace, undefined, ns))) {
-      await client.create(ResourceTypes.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+      await client.create(ResourceTypes.Namespace, {
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: ns },
+      });
     }
   }
   await applyManifests(kc, objects);
@@ -187,7 +226,9 @@ function appDirs(): string[] {
   return fs
     .readdirSync(apps)
     .map((d) => path.join(apps, d))
-    .filter((d) => fs.existsSync(path.join(d, 'package.json')) && fs.existsSync(path.join(d, 'src', 'main.ts')));
+    .filter(
+      (d) => fs.existsSync(path.join(d, 'package.json')) && fs.existsSync(path.join(d, 'src', 'main.ts')),
+    );
 }
 
 function listFiles(dir: string, keep: (f: string) => boolean): string[] {
@@ -222,10 +263,13 @@ async function finish(code: number): Promise<void> {
 process.on('SIGINT', () => void finish(0));
 process.on('SIGTERM', () => void finish(0));
 if (until) {
-  setTimeout(() => {
-    console.error(`sandbox: no line matched /${opts.until}/ within ${opts.timeout}s`);
-    void finish(1);
-  }, Number(opts.timeout) * 1000).unref();
+  setTimeout(
+    () => {
+      console.error(`sandbox: no line matched /${opts.until}/ within ${opts.timeout}s`);
+      void finish(1);
+    },
+    Number(opts.timeout) * 1000,
+  ).unref();
 }
 main().catch((err: unknown) => {
   console.error(`sandbox: ${err instanceof Error ? err.message : String(err)}`);

@@ -23,7 +23,9 @@ function runSandbox(until: string): Promise<{ code: number | null; out: string }
 describe('npm run sandbox', () => {
   it('installs every CRD, starts the controllers, applies the examples and shows them reconciling', async () => {
     const { code, out } = await runSandbox('greeting "Hello, platform team!"');
-    expect(out).toMatch(/installed \d+ CRDs: Addon, InstanceGroup, RollingUpgrade, HealthCheck, PodCheckpoint/);
+    expect(out).toMatch(
+      /installed \d+ CRDs: Addon, InstanceGroup, RollingUpgrade, HealthCheck, PodCheckpoint/,
+    );
     expect(out).toMatch(/hello-controller: started/);
     // the talk's three examples, applied as written
     expect(out).toContain('Addon addon-manager-system/cluster-autoscaler');

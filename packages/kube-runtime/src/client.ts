@@ -24,7 +24,13 @@ export const ResourceTypes = {
   Namespace: { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
   Event: { group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
   PodTemplate: { group: '', version: 'v1', plural: 'podtemplates', kind: 'PodTemplate', namespaced: true },
-  ServiceAccount: { group: '', version: 'v1', plural: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true },
+  ServiceAccount: {
+    group: '',
+    version: 'v1',
+    plural: 'serviceaccounts',
+    kind: 'ServiceAccount',
+    namespaced: true,
+  },
   Lease: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
   Deployment: { group: 'apps', version: 'v1', plural: 'deployments', kind: 'Deployment', namespaced: true },
   PodDisruptionBudget: {
@@ -37,7 +43,12 @@ export const ResourceTypes = {
 } as const satisfies Record<string, ResourceType>;
 
 /** The URL path of a collection (no name) or an object, optionally a subresource of it. */
-export function resourcePath(rt: ResourceType, namespace?: string, name?: string, subresource?: string): string {
+export function resourcePath(
+  rt: ResourceType,
+  namespace?: string,
+  name?: string,
+  subresource?: string,
+): string {
   let p = rt.group ? `/apis/${rt.group}/${rt.version}` : `/api/${rt.version}`;
   if (rt.namespaced && namespace) p += `/namespaces/${encodeURIComponent(namespace)}`;
   p += `/${rt.plural}`;
@@ -64,7 +75,8 @@ export class ApiError extends Error {
 
 export const isNotFound = (err: unknown): boolean => err instanceof ApiError && err.statusCode === 404;
 export const isConflict = (err: unknown): boolean => err instanceof ApiError && err.statusCode === 409;
-export const isAlreadyExists = (err: unknown): boolean => isConflict(err) && (err as ApiError).reason === 'AlreadyExists';
+export const isAlreadyExists = (err: unknown): boolean =>
+  isConflict(err) && (err as ApiError).reason === 'AlreadyExists';
 export const isGone = (err: unknown): boolean =>
   (err instanceof ApiError && err.statusCode === 410) || (err as { statusCode?: number })?.statusCode === 410;
 
@@ -96,7 +108,12 @@ export interface KubeList<T> {
 }
 
 /** Sees every API request: rest_client_requests_total, and tests that count writes. */
-export type RequestObserver = (request: { method: string; host: string; path: string; statusCode: number }) => void;
+export type RequestObserver = (request: {
+  method: string;
+  host: string;
+  path: string;
+  statusCode: number;
+}) => void;
 
 /**
  * A small typed client for any kind, built on @kubernetes/client-node's configuration and
@@ -127,7 +144,8 @@ export class KubeClient {
     const cluster = this.kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     const url = new URL(cluster.server + path);
-    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+    for (const [k, v] of Object.entries(opts.query ?? {}))
+      if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
     const ctx = new k8s.RequestContext(url.toString(), method as k8s.HttpMethod);
     await this.kubeConfig.applySecurityAuthentication(ctx);
     const headers: Record<string, string> = { ...ctx.getHeaders(), Accept: 'application/json' };
@@ -143,14 +161,19 @@ export class KubeClient {
     const text = await res.text();
     const parsed: unknown = text ? JSON.parse(text) : undefined;
     if (res.status >= 400) {
-      const status = parsed && (parsed as k8s.V1Status).kind === 'Status' ? (parsed as k8s.V1Status) : undefined;
+      const status =
+        parsed && (parsed as k8s.V1Status).kind === 'Status' ? (parsed as k8s.V1Status) : undefined;
       throw new ApiError(method, path, res.status, status);
     }
     return parsed as T;
   }
 
   /** The object, or undefined when it does not exist. */
-  async get<T extends k8s.KubernetesObject>(rt: ResourceType, namespace: string | undefined, name: string): Promise<T | undefined> {
+  async get<T extends k8s.KubernetesObject>(
+    rt: ResourceType,
+    namespace: string | undefined,
+    name: string,
+  ): Promise<T | undefined> {
     try {
       return await this.request<T>('GET', resourcePath(rt, namespace, name));
     } catch (err) {
@@ -165,7 +188,10 @@ export class KubeClient {
   }
 
   /** Every object, page by page; the resourceVersion is the first page's (a consistent snapshot). */
-  async listAll<T extends k8s.KubernetesObject>(rt: ResourceType, opts: ListOptions = {}): Promise<KubeList<T>> {
+  async listAll<T extends k8s.KubernetesObject>(
+    rt: ResourceType,
+    opts: ListOptions = {},
+  ): Promise<KubeList<T>> {
     const items: T[] = [];
     let cont: string | undefined;
     let resourceVersion: string | undefined;
@@ -178,14 +204,26 @@ export class KubeClient {
     return { metadata: { resourceVersion }, items };
   }
 
-  create<T extends k8s.KubernetesObject>(rt: ResourceType, obj: T, opts: { fieldManager?: string } = {}): Promise<T> {
+  create<T extends k8s.KubernetesObject>(
+    rt: ResourceType,
+    obj: T,
+    opts: { fieldManager?: string } = {},
+  ): Promise<T> {
     return this.request<T>('POST', resourcePath(rt, obj.metadata?.namespace), { body: obj, query: opts });
   }
 
-  replace<T extends k8s.KubernetesObject>(rt: ResourceType, obj: T, opts: { subresource?: string } = {}): Promise<T> {
-    return this.request<T>('PUT', resourcePath(rt, obj.metadata?.namespace, obj.metadata?.name, opts.subresource), {
-      body: obj,
-    });
+  replace<T extends k8s.KubernetesObject>(
+    rt: ResourceType,
+    obj: T,
+    opts: { subresource?: string } = {},
+  ): Promise<T> {
+    return this.request<T>(
+      'PUT',
+      resourcePath(rt, obj.metadata?.namespace, obj.metadata?.name, opts.subresource),
+      {
+        body: obj,
+      },
+    );
   }
 
   patch<T extends k8s.KubernetesObject>(
@@ -207,7 +245,11 @@ export class KubeClient {
     rt: ResourceType,
     namespace: string | undefined,
     name: string,
-    opts: { propagationPolicy?: 'Background' | 'Foreground' | 'Orphan'; gracePeriodSeconds?: number; preconditions?: { uid?: string; resourceVersion?: string } } = {},
+    opts: {
+      propagationPolicy?: 'Background' | 'Foreground' | 'Orphan';
+      gracePeriodSeconds?: number;
+      preconditions?: { uid?: string; resourceVersion?: string };
+    } = {},
   ): Promise<boolean> {
     try {
       await this.request('DELETE', resourcePath(rt, namespace, name), {
@@ -226,7 +268,11 @@ export class KubeClient {
    */
   watch<T>(
     rt: ResourceType,
-    opts: ListOptions & { allowWatchBookmarks?: boolean; timeoutSeconds?: number; inactivityTimeoutMs?: number },
+    opts: ListOptions & {
+      allowWatchBookmarks?: boolean;
+      timeoutSeconds?: number;
+      inactivityTimeoutMs?: number;
+    },
     onEvent: (e: WatchEvent<T>) => void,
     onDone: (err: unknown) => void,
   ): Promise<AbortController> {
@@ -234,7 +280,8 @@ export class KubeClient {
     const w = new k8s.Watch(this.kubeConfig);
     // The inactivity timeout is not public API in client-node; a watch that outlives it ends cleanly
     // and the informer resumes from its resourceVersion.
-    if (inactivityTimeoutMs) (w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = inactivityTimeoutMs;
+    if (inactivityTimeoutMs)
+      (w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = inactivityTimeoutMs;
     return w.watch(
       resourcePath(rt, namespace),
       query,

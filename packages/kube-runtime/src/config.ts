@@ -32,12 +32,14 @@ export interface ManagerConfig {
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${v}"`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${v}"`);
   return n;
 };
 const seconds = (name: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number of seconds, got "${v}"`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError(`${name} must be a positive number of seconds, got "${v}"`);
   return Math.round(n * 1000);
 };
 const bool = (v: string) => {
@@ -57,42 +59,100 @@ export function parseManagerConfig(
 ): { config: ManagerConfig; extra: Record<string, unknown> } {
   const cmd = new Command(component)
     .allowExcessArguments(false)
-    .addOption(new Option('--namespace <ns>', 'watch only this namespace (default: all)').env('KEIKO_NAMESPACE').default(''))
+    .addOption(
+      new Option('--namespace <ns>', 'watch only this namespace (default: all)')
+        .env('KEIKO_NAMESPACE')
+        .default(''),
+    )
     .addOption(
       new Option('--leader-elect <bool>', 'run leader election so that only one replica acts')
         .env('KEIKO_LEADER_ELECT')
         .argParser(bool)
         .default(true),
     )
-    .addOption(new Option('--leader-election-id <name>', 'name of the Lease').env('KEIKO_LEADER_ELECTION_ID').default(`${component}-leader`))
+    .addOption(
+      new Option('--leader-election-id <name>', 'name of the Lease')
+        .env('KEIKO_LEADER_ELECTION_ID')
+        .default(`${component}-leader`),
+    )
     .addOption(
       new Option('--leader-election-namespace <ns>', 'namespace of the Lease (default: the pod namespace)')
         .env('KEIKO_LEADER_ELECTION_NAMESPACE')
         .default(process.env.POD_NAMESPACE ?? 'default'),
     )
     .addOption(
-      new Option('--leader-election-identity <id>', 'identity in the Lease (default: pod name + random suffix)').env(
-        'KEIKO_LEADER_ELECTION_IDENTITY',
-      ),
+      new Option(
+        '--leader-election-identity <id>',
+        'identity in the Lease (default: pod name + random suffix)',
+      ).env('KEIKO_LEADER_ELECTION_IDENTITY'),
     )
-    .addOption(new Option('--lease-duration <s>', 'lease duration, seconds').env('KEIKO_LEASE_DURATION').argParser(seconds('--lease-duration')).default(15_000))
-    .addOption(new Option('--renew-deadline <s>', 'renew deadline, seconds').env('KEIKO_RENEW_DEADLINE').argParser(seconds('--renew-deadline')).default(10_000))
-    .addOption(new Option('--retry-period <s>', 'retry period, seconds').env('KEIKO_RETRY_PERIOD').argParser(seconds('--retry-period')).default(2_000))
-    .addOption(new Option('--metrics-port <port>', 'Prometheus /metrics port (0: off)').env('KEIKO_METRICS_PORT').argParser(int('--metrics-port')).default(8080))
-    .addOption(new Option('--health-port <port>', '/healthz and /readyz port (0: off)').env('KEIKO_HEALTH_PORT').argParser(int('--health-port')).default(8081))
-    .addOption(new Option('--bind-address <addr>', 'address the endpoints listen on').env('KEIKO_BIND_ADDRESS').default('0.0.0.0'))
-    .addOption(new Option('--log-level <level>', 'log level').env('KEIKO_LOG_LEVEL').choices(['error', 'warn', 'info', 'debug']).default('info'))
-    .addOption(new Option('--log-format <format>', 'log format').env('KEIKO_LOG_FORMAT').choices(['json', 'text']).default('json'))
-    .addOption(new Option('--concurrency <n>', 'workers per controller').env('KEIKO_CONCURRENCY').argParser(int('--concurrency')).default(1))
+    .addOption(
+      new Option('--lease-duration <s>', 'lease duration, seconds')
+        .env('KEIKO_LEASE_DURATION')
+        .argParser(seconds('--lease-duration'))
+        .default(15_000),
+    )
+    .addOption(
+      new Option('--renew-deadline <s>', 'renew deadline, seconds')
+        .env('KEIKO_RENEW_DEADLINE')
+        .argParser(seconds('--renew-deadline'))
+        .default(10_000),
+    )
+    .addOption(
+      new Option('--retry-period <s>', 'retry period, seconds')
+        .env('KEIKO_RETRY_PERIOD')
+        .argParser(seconds('--retry-period'))
+        .default(2_000),
+    )
+    .addOption(
+      new Option('--metrics-port <port>', 'Prometheus /metrics port (0: off)')
+        .env('KEIKO_METRICS_PORT')
+        .argParser(int('--metrics-port'))
+        .default(8080),
+    )
+    .addOption(
+      new Option('--health-port <port>', '/healthz and /readyz port (0: off)')
+        .env('KEIKO_HEALTH_PORT')
+        .argParser(int('--health-port'))
+        .default(8081),
+    )
+    .addOption(
+      new Option('--bind-address <addr>', 'address the endpoints listen on')
+        .env('KEIKO_BIND_ADDRESS')
+        .default('0.0.0.0'),
+    )
+    .addOption(
+      new Option('--log-level <level>', 'log level')
+        .env('KEIKO_LOG_LEVEL')
+        .choices(['error', 'warn', 'info', 'debug'])
+        .default('info'),
+    )
+    .addOption(
+      new Option('--log-format <format>', 'log format')
+        .env('KEIKO_LOG_FORMAT')
+        .choices(['json', 'text'])
+        .default('json'),
+    )
+    .addOption(
+      new Option('--concurrency <n>', 'workers per controller')
+        .env('KEIKO_CONCURRENCY')
+        .argParser(int('--concurrency'))
+        .default(1),
+    )
     .addOption(
       new Option('--shutdown-grace <s>', 'how long in-flight reconciles may finish on SIGTERM, seconds')
         .env('KEIKO_SHUTDOWN_GRACE')
         .argParser(seconds('--shutdown-grace'))
         .default(30_000),
     )
-    .addOption(new Option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, else in-cluster)').default(''))
     .addOption(
-      new Option('--dry-run <bool>', 'report planned actions without performing them').env('KEIKO_DRY_RUN').argParser(bool).default(false),
+      new Option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, else in-cluster)').default(''),
+    )
+    .addOption(
+      new Option('--dry-run <bool>', 'report planned actions without performing them')
+        .env('KEIKO_DRY_RUN')
+        .argParser(bool)
+        .default(false),
     )
     .exitOverride();
   extend?.(cmd);
@@ -100,14 +160,18 @@ export function parseManagerConfig(
   const o = cmd.opts();
   if (o.concurrency < 1) throw new InvalidArgumentError('--concurrency must be at least 1');
   if (!(o.leaseDuration > o.renewDeadline && o.renewDeadline > o.retryPeriod)) {
-    throw new InvalidArgumentError('leader election needs --lease-duration > --renew-deadline > --retry-period');
+    throw new InvalidArgumentError(
+      'leader election needs --lease-duration > --renew-deadline > --retry-period',
+    );
   }
   const config: ManagerConfig = {
     namespace: o.namespace,
     leaderElect: o.leaderElect,
     leaderElectionId: o.leaderElectionId,
     leaderElectionNamespace: o.leaderElectionNamespace,
-    leaderElectionIdentity: o.leaderElectionIdentity ?? `${process.env.POD_NAME ?? process.env.HOSTNAME ?? component}_${Math.random().toString(36).slice(2, 10)}`,
+    leaderElectionIdentity:
+      o.leaderElectionIdentity ??
+      `${process.env.POD_NAME ?? process.env.HOSTNAME ?? component}_${Math.random().toString(36).slice(2, 10)}`,
     leaseDurationMs: o.leaseDuration,
     renewDeadlineMs: o.renewDeadline,
     retryPeriodMs: o.retryPeriod,
@@ -121,7 +185,9 @@ export function parseManagerConfig(
     kubeconfig: o.kubeconfig,
     dryRun: o.dryRun,
   };
-  const known = new Set(Object.keys(config).concat(['leaseDuration', 'renewDeadline', 'retryPeriod', 'shutdownGrace']));
+  const known = new Set(
+    Object.keys(config).concat(['leaseDuration', 'renewDeadline', 'retryPeriod', 'shutdownGrace']),
+  );
   const extra = Object.fromEntries(Object.entries(o).filter(([k]) => !known.has(k)));
   return { config, extra };
 }

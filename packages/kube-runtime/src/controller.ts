@@ -48,7 +48,8 @@ export const labelsChanged: Predicate<k8s.KubernetesObject> = {
 };
 
 export const annotationsChanged: Predicate<k8s.KubernetesObject> = {
-  update: (o, n) => JSON.stringify(o.metadata?.annotations ?? {}) !== JSON.stringify(n.metadata?.annotations ?? {}),
+  update: (o, n) =>
+    JSON.stringify(o.metadata?.annotations ?? {}) !== JSON.stringify(n.metadata?.annotations ?? {}),
 };
 
 /** Passes when any predicate passes. */
@@ -118,14 +119,27 @@ export class Controller<T extends k8s.KubernetesObject = k8s.KubernetesObject> {
       rt,
       (obj) =>
         (obj.metadata?.ownerReferences ?? [])
-          .filter((r) => r.controller && r.kind === ownerKind && (r.apiVersion.split('/').length === 1 ? '' : r.apiVersion.split('/')[0]) === ownerApiGroup)
-          .map((r) => (this.opts.for.namespaced && obj.metadata?.namespace ? `${obj.metadata.namespace}/${r.name}` : r.name)),
+          .filter(
+            (r) =>
+              r.controller &&
+              r.kind === ownerKind &&
+              (r.apiVersion.split('/').length === 1 ? '' : r.apiVersion.split('/')[0]) === ownerApiGroup,
+          )
+          .map((r) =>
+            this.opts.for.namespaced && obj.metadata?.namespace
+              ? `${obj.metadata.namespace}/${r.name}`
+              : r.name,
+          ),
       opts,
     );
   }
 
   /** Reconcile the keys `map` returns whenever an object of `rt` changes. */
-  watches<O extends k8s.KubernetesObject>(rt: ResourceType, map: (obj: O) => string[], opts?: WatchOptions<O>): this {
+  watches<O extends k8s.KubernetesObject>(
+    rt: ResourceType,
+    map: (obj: O) => string[],
+    opts?: WatchOptions<O>,
+  ): this {
     const informer = this.informerFor<O>(rt, opts);
     informer.addEventHandler(this.handler<O>(map, opts?.predicates));
     this.sources.push({ informer: informer as unknown as Informer<k8s.KubernetesObject> });
@@ -134,7 +148,10 @@ export class Controller<T extends k8s.KubernetesObject = k8s.KubernetesObject> {
 
   /** Starts the informers, waits until their caches are synced, then starts the workers. */
   async start(): Promise<void> {
-    const informers = [this.primary as unknown as Informer<k8s.KubernetesObject>, ...this.sources.map((s) => s.informer)];
+    const informers = [
+      this.primary as unknown as Informer<k8s.KubernetesObject>,
+      ...this.sources.map((s) => s.informer),
+    ];
     for (const i of informers) i.start();
     await Promise.all(informers.map((i) => i.waitForSync()));
     const n = this.opts.workers ?? 1;
@@ -153,7 +170,10 @@ export class Controller<T extends k8s.KubernetesObject = k8s.KubernetesObject> {
     clearTimeout(timer);
     this.abort.abort();
     await Promise.all(this.workers);
-    const informers = [this.primary as unknown as Informer<k8s.KubernetesObject>, ...this.sources.map((s) => s.informer)];
+    const informers = [
+      this.primary as unknown as Informer<k8s.KubernetesObject>,
+      ...this.sources.map((s) => s.informer),
+    ];
     await Promise.all(informers.map((i) => i.stop()));
   }
 
@@ -163,7 +183,10 @@ export class Controller<T extends k8s.KubernetesObject = k8s.KubernetesObject> {
     this.queue.shutDown();
   }
 
-  private informerFor<O extends k8s.KubernetesObject>(rt: ResourceType, opts?: InformerOptions<O>): Informer<O> {
+  private informerFor<O extends k8s.KubernetesObject>(
+    rt: ResourceType,
+    opts?: InformerOptions<O>,
+  ): Informer<O> {
     return new Informer<O>(this.opts.client, rt, {
       namespace: rt.namespaced ? (opts?.namespace ?? this.opts.namespace) : undefined,
       logger: this.log,
@@ -202,7 +225,8 @@ export class Controller<T extends k8s.KubernetesObject = k8s.KubernetesObject> {
     const started = process.hrtime.bigint();
     metrics?.activeWorkers(this.name, +1);
     try {
-      const result = (await this.opts.reconcile({ key, namespace, name }, { log, signal: this.abort.signal })) ?? {};
+      const result =
+        (await this.opts.reconcile({ key, namespace, name }, { log, signal: this.abort.signal })) ?? {};
       if (result.requeueAfterMs !== undefined && result.requeueAfterMs > 0) {
         this.queue.forget(key);
         this.queue.addAfter(key, result.requeueAfterMs);

@@ -91,14 +91,17 @@ const formatTime = (ms: number): string => `${new Date(ms).toISOString().slice(0
 
 /** The part of an event name that comes from the object: a DNS subdomain, leaving room for the suffix. */
 function eventNamePrefix(name: string): string {
-  const clean = name.toLowerCase().replace(/[^a-z0-9.-]/g, '-').replace(/^[^a-z0-9]+/, '');
+  const clean = name
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]/g, '-')
+    .replace(/^[^a-z0-9]+/, '');
   return (clean || 'object').slice(0, 253 - 17).replace(/[^a-z0-9]+$/, '') || 'object';
 }
 
 /** Unique per process and nanosecond-ish: client-go names events `<object>.<unix nanos in hex>`. */
 let lastNameStamp = 0n;
 function eventName(objectName: string): string {
-  let stamp = BigInt(Date.now()) * 1_000_000n + process.hrtime.bigint() % 1_000_000n;
+  let stamp = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
   if (stamp <= lastNameStamp) stamp = lastNameStamp + 1n;
   lastNameStamp = stamp;
   return `${eventNamePrefix(objectName)}.${stamp.toString(16)}`;
@@ -164,17 +167,31 @@ export class EventRecorder {
     return next;
   }
 
-  private async recordNow(regarding: KubernetesObject, objectKey: string, type: EventType, reason: string, rawMessage: string): Promise<void> {
+  private async recordNow(
+    regarding: KubernetesObject,
+    objectKey: string,
+    type: EventType,
+    reason: string,
+    rawMessage: string,
+  ): Promise<void> {
     const meta = regarding.metadata ?? {};
     const namespace = meta.namespace || 'default';
     const now = Date.now();
-    let message = rawMessage.length > MAX_MESSAGE_LENGTH ? `${rawMessage.slice(0, MAX_MESSAGE_LENGTH - 3)}...` : rawMessage;
-    const logMeta = { object: `${regarding.kind ?? 'object'} ${meta.namespace ? `${meta.namespace}/` : ''}${meta.name ?? ''}`, type, reason };
+    let message =
+      rawMessage.length > MAX_MESSAGE_LENGTH
+        ? `${rawMessage.slice(0, MAX_MESSAGE_LENGTH - 3)}...`
+        : rawMessage;
+    const logMeta = {
+      object: `${regarding.kind ?? 'object'} ${meta.namespace ? `${meta.namespace}/` : ''}${meta.name ?? ''}`,
+      type,
+      reason,
+    };
     try {
       // Many distinct messages for one object+reason collapse into one Event keyed without the message.
       const aggregateKey = `${objectKey}\u0000${type}\u0000${reason}`;
       let similar = this.similar.get(aggregateKey);
-      if (!similar || now - similar.lastSeen > this.windowMs) similar = { messages: new Set(), lastSeen: now };
+      if (!similar || now - similar.lastSeen > this.windowMs)
+        similar = { messages: new Set(), lastSeen: now };
       similar.lastSeen = now;
       if (similar.messages.size < this.maxSimilar) similar.messages.add(message);
       this.similar.set(aggregateKey, similar);
@@ -237,7 +254,11 @@ export class EventRecorder {
       });
       this.logged.set(key, { name: created.metadata?.name ?? '', namespace, count: 1, lastSeen: now });
     } catch (err) {
-      this.log.warn('could not record event', { ...logMeta, message, error: err instanceof Error ? err.message : String(err) });
+      this.log.warn('could not record event', {
+        ...logMeta,
+        message,
+        error: err instanceof Error ? err.message : String(err),
+      });
     }
   }
 

@@ -44,7 +44,8 @@ export interface InformerOptions<T> {
 
 /** The default transform: the cache does not keep server-side-apply bookkeeping. */
 export function stripManagedFields<T extends k8s.KubernetesObject>(obj: T): T {
-  if (obj.metadata && 'managedFields' in obj.metadata) delete (obj.metadata as { managedFields?: unknown }).managedFields;
+  if (obj.metadata && 'managedFields' in obj.metadata)
+    delete (obj.metadata as { managedFields?: unknown }).managedFields;
   return obj;
 }
 
@@ -81,7 +82,8 @@ export class Informer<T extends k8s.KubernetesObject> {
     this.indexers = { [NAMESPACE_INDEX]: (o) => [o.metadata?.namespace ?? ''], ...opts.indexers };
     for (const name of Object.keys(this.indexers)) this.indices.set(name, new Map());
     this.transform = opts.transform ?? stripManagedFields;
-    this.log = (opts.logger ?? noopLogger).child?.({ informer: resource.plural }) ?? opts.logger ?? noopLogger;
+    this.log =
+      (opts.logger ?? noopLogger).child?.({ informer: resource.plural }) ?? opts.logger ?? noopLogger;
   }
 
   addEventHandler(h: EventHandler<T>): void {
@@ -179,7 +181,10 @@ export class Informer<T extends k8s.KubernetesObject> {
   }
 
   private async relist(): Promise<void> {
-    const list = await this.client.listAll<T>(this.resource, { ...this.selectors(), limit: this.opts.pageSize ?? 500 });
+    const list = await this.client.listAll<T>(this.resource, {
+      ...this.selectors(),
+      limit: this.opts.pageSize ?? 500,
+    });
     this.listCount++;
     this.replace(list.items);
     this.resourceVersion = list.metadata.resourceVersion ?? '';
@@ -280,7 +285,12 @@ export class Informer<T extends k8s.KubernetesObject> {
       const onDone = (err: unknown) => {
         this.watchAbort = undefined;
         if (gone || isGone(err)) resolve('gone');
-        else if (err && !this.stopped && (err as Error).name !== 'AbortError' && (err as Error).name !== 'TimeoutError')
+        else if (
+          err &&
+          !this.stopped &&
+          (err as Error).name !== 'AbortError' &&
+          (err as Error).name !== 'TimeoutError'
+        )
           reject(err);
         else resolve('closed');
       };

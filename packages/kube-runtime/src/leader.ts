@@ -142,18 +142,24 @@ export class LeaderElector {
     this.retryPeriodMs = opts.retryPeriodMs ?? 2_000;
     this.jitterFactor = opts.jitterFactor ?? LEADER_ELECTION_JITTER_FACTOR;
     this.releaseOnCancel = opts.releaseOnCancel ?? true;
-    this.log = opts.logger?.child?.({ lease: `${opts.namespace}/${opts.name}`, identity: opts.identity }) ?? opts.logger ?? noopLogger;
+    this.log =
+      opts.logger?.child?.({ lease: `${opts.namespace}/${opts.name}`, identity: opts.identity }) ??
+      opts.logger ??
+      noopLogger;
     this.onLeaderChange = opts.onLeaderChange;
     // Rounding up keeps what others wait for at least as long as what we assume they wait for.
     this.leaseDurationSeconds = Math.ceil(this.leaseDurationMs / 1000);
 
     if (!this.identity) throw new Error('leader election: identity must not be empty');
-    if (!this.namespace || !this.name) throw new Error('leader election: lease namespace and name are required');
+    if (!this.namespace || !this.name)
+      throw new Error('leader election: lease namespace and name are required');
     if (!(this.retryPeriodMs > 0)) throw new Error('leader election: retryPeriodMs must be > 0');
     if (!(this.jitterFactor >= 0)) throw new Error('leader election: jitterFactor must be >= 0');
     // The margin between the two is what absorbs clock-rate differences and request latency.
     if (!(this.leaseDurationMs > this.renewDeadlineMs)) {
-      throw new Error(`leader election: leaseDurationMs (${this.leaseDurationMs}) must be greater than renewDeadlineMs (${this.renewDeadlineMs})`);
+      throw new Error(
+        `leader election: leaseDurationMs (${this.leaseDurationMs}) must be greater than renewDeadlineMs (${this.renewDeadlineMs})`,
+      );
     }
     // A renewal must get more than one attempt before the deadline.
     if (!(this.renewDeadlineMs > LEADER_ELECTION_JITTER_FACTOR * this.retryPeriodMs)) {
@@ -190,7 +196,8 @@ export class LeaderElector {
       if (acquiredAt === undefined) return;
       if (ended.aborted) {
         // Won the lease in the same moment we were told to stop: never start, hand it back.
-        if (!stop.signal.aborted && this.releaseOnCancel) await this.releaseLease().catch((err: unknown) => this.logReleaseFailure(err));
+        if (!stop.signal.aborted && this.releaseOnCancel)
+          await this.releaseLease().catch((err: unknown) => this.logReleaseFailure(err));
         return;
       }
       await this.lead(callbacks, acquiredAt, signal);
@@ -252,7 +259,11 @@ export class LeaderElector {
     return this.observedAt + seconds * 1000;
   }
 
-  private async lead(callbacks: LeaderCallbacks, acquiredAt: number, runSignal: AbortSignal | undefined): Promise<void> {
+  private async lead(
+    callbacks: LeaderCallbacks,
+    acquiredAt: number,
+    runSignal: AbortSignal | undefined,
+  ): Promise<void> {
     const leadingController = new AbortController();
     const loopController = new AbortController();
     let endReason: LeadEnd | undefined;
@@ -265,7 +276,9 @@ export class LeaderElector {
       endReason = reason;
       clearTimeout(watchdog);
       // Stop acting first, synchronously: nothing below may run before the work is told to stop.
-      leadingController.abort(new Error(`leadership of ${this.namespace}/${this.name} ended: ${detail ?? reason}`));
+      leadingController.abort(
+        new Error(`leadership of ${this.namespace}/${this.name} ended: ${detail ?? reason}`),
+      );
       this.setLeading(false);
       loopController.abort();
       if (reason === 'lost') this.log.error('leadership lost', { reason: detail });
@@ -276,7 +289,10 @@ export class LeaderElector {
     const armWatchdog = (lastRenewStart: number) => {
       clearTimeout(watchdog);
       const deadline = lastRenewStart + this.renewDeadlineMs;
-      watchdog = setTimeout(() => finish('lost', `could not renew within ${this.renewDeadlineMs}ms`), Math.max(0, deadline - monotonicNow()));
+      watchdog = setTimeout(
+        () => finish('lost', `could not renew within ${this.renewDeadlineMs}ms`),
+        Math.max(0, deadline - monotonicNow()),
+      );
     };
 
     this.endLeading = (reason) => finish(reason);
@@ -358,7 +374,8 @@ export class LeaderElector {
       this.observe(current);
       const spec = current.spec ?? {};
       const holder = spec.holderIdentity ?? '';
-      if (holder && holder !== this.identity && this.observedExpiry() > monotonicNow()) return { ok: false, startedAt };
+      if (holder && holder !== this.identity && this.observedExpiry() > monotonicNow())
+        return { ok: false, startedAt };
       // Our own identity in the record (a restart with a stable identity) is a renewal, not a transition.
       const ours = holder === this.identity;
       const transitions = (spec.leaseTransitions ?? 0) + (ours ? 0 : 1);
@@ -369,7 +386,8 @@ export class LeaderElector {
       this.observe(written);
       return { ok: true, startedAt };
     } catch (err) {
-      if (isConflict(err) || isAlreadyExists(err)) this.log.debug('another candidate wrote the lease first', { error: errorText(err) });
+      if (isConflict(err) || isAlreadyExists(err))
+        this.log.debug('another candidate wrote the lease first', { error: errorText(err) });
       else this.log.warn('lease acquire attempt failed', { error: errorText(err) });
       return { ok: false, startedAt };
     }
@@ -427,7 +445,14 @@ export class LeaderElector {
         const written = await this.client.replace<Lease>(ResourceTypes.Lease, {
           ...current,
           // leaseDurationSeconds 1: candidates that still honour a holder-less lease's duration wait at most a second.
-          spec: { ...spec, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: spec.leaseTransitions ?? 0 },
+          spec: {
+            ...spec,
+            holderIdentity: '',
+            leaseDurationSeconds: 1,
+            acquireTime: now,
+            renewTime: now,
+            leaseTransitions: spec.leaseTransitions ?? 0,
+          },
         });
         this.observe(written);
         this.log.info('released lease');
@@ -454,7 +479,13 @@ export class LeaderElector {
   private observe(lease: Lease): void {
     this.observed = lease;
     const s = lease.spec ?? {};
-    const record = JSON.stringify([s.holderIdentity ?? '', s.leaseDurationSeconds ?? null, s.acquireTime ?? null, s.renewTime ?? null, s.leaseTransitions ?? 0]);
+    const record = JSON.stringify([
+      s.holderIdentity ?? '',
+      s.leaseDurationSeconds ?? null,
+      s.acquireTime ?? null,
+      s.renewTime ?? null,
+      s.leaseTransitions ?? 0,
+    ]);
     if (record !== this.observedRecord) {
       this.observedRecord = record;
       this.observedAt = monotonicNow();

@@ -24,7 +24,9 @@ export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
  * terminal. Every line carries `ts`, `level`, `msg` and the fields of the child logger that wrote it
  * (controller, kind, key...).
  */
-export function createLogger(opts: { level?: LogLevel; format?: LogFormat; fields?: Record<string, unknown> } = {}): Logger {
+export function createLogger(
+  opts: { level?: LogLevel; format?: LogFormat; fields?: Record<string, unknown> } = {},
+): Logger {
   const format =
     opts.format === 'text'
       ? winston.format.combine(

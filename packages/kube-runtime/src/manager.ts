@@ -36,7 +36,9 @@ export class Manager {
     readonly config: ManagerConfig,
     opts: { kubeConfig?: k8s.KubeConfig; logger?: Logger } = {},
   ) {
-    this.log = opts.logger ?? createLogger({ level: config.logLevel, format: config.logFormat, fields: { component } });
+    this.log =
+      opts.logger ??
+      createLogger({ level: config.logLevel, format: config.logFormat, fields: { component } });
     const kc = opts.kubeConfig ?? loadKubeConfig(config.kubeconfig);
     this.client = new KubeClient(kc);
     this.metrics = new RuntimeMetrics();
@@ -47,7 +49,8 @@ export class Manager {
 
   /** Registers a controller; workers default to --concurrency, namespace scope to --namespace. */
   addController<T extends k8s.KubernetesObject>(
-    opts: Omit<ControllerOptions<T>, 'client' | 'metrics' | 'logger'> & Partial<Pick<ControllerOptions<T>, 'logger'>>,
+    opts: Omit<ControllerOptions<T>, 'client' | 'metrics' | 'logger'> &
+      Partial<Pick<ControllerOptions<T>, 'logger'>>,
   ): Controller<T> {
     const c = new Controller<T>({
       workers: this.config.concurrency,
@@ -71,7 +74,8 @@ export class Manager {
 
   /** The endpoints' bound ports (useful with port 0 in tests). */
   ports(): { metrics?: number; health?: number } {
-    const port = (name: 'metrics' | 'health') => (this.servers.get(name)?.address() as AddressInfo | null)?.port;
+    const port = (name: 'metrics' | 'health') =>
+      (this.servers.get(name)?.address() as AddressInfo | null)?.port;
     return { metrics: port('metrics'), health: port('health') };
   }
 
@@ -104,7 +108,10 @@ export class Manager {
         logger: this.log,
         onLeaderChange: (leading: boolean) => this.metrics.setLeader(this.config.leaderElectionId, leading),
       });
-      this.log.info('waiting to become leader', { lease: `${this.config.leaderElectionNamespace}/${this.config.leaderElectionId}`, identity: this.config.leaderElectionIdentity });
+      this.log.info('waiting to become leader', {
+        lease: `${this.config.leaderElectionNamespace}/${this.config.leaderElectionId}`,
+        identity: this.config.leaderElectionIdentity,
+      });
       void this.elector
         .run({
           onStartedLeading: () => {
@@ -136,7 +143,9 @@ export class Manager {
       this.state = 'stopping';
       await Promise.all(this.controllers.map((c) => c.stop(this.config.shutdownGraceMs)));
       this.leading = false;
-      await this.elector?.release().catch((err: unknown) => this.log.warn('could not release the lease', { error: String(err) }));
+      await this.elector
+        ?.release()
+        .catch((err: unknown) => this.log.warn('could not release the lease', { error: String(err) }));
       await Promise.all([...this.servers.values()].map((s) => new Promise((r) => s.close(r))));
       this.state = 'stopped';
       this.log.info('stopped');
@@ -187,7 +196,8 @@ export class Manager {
       } else text(res, 404, 'not found\n');
     });
     await listen('health', this.config.healthPort, (req, res) => {
-      if (req.url === '/healthz') text(res, this.state === 'stopped' ? 503 : 200, this.state === 'stopped' ? 'stopped\n' : 'ok\n');
+      if (req.url === '/healthz')
+        text(res, this.state === 'stopped' ? 503 : 200, this.state === 'stopped' ? 'stopped\n' : 'ok\n');
       else if (req.url === '/readyz') text(res, this.ready() ? 200 : 503, `${this.state}\n`);
       else text(res, 404, 'not found\n');
     });

@@ -19,7 +19,11 @@ export type ConditionInput = Omit<Condition, 'lastTransitionTime' | 'observedGen
  * Sets a condition in `conditions` (a new array is returned). lastTransitionTime moves only when the
  * status flips, so re-asserting a condition with the same status changes nothing but reason/message.
  */
-export function setCondition(conditions: readonly Condition[] | undefined, input: ConditionInput, now: Date = new Date()): Condition[] {
+export function setCondition(
+  conditions: readonly Condition[] | undefined,
+  input: ConditionInput,
+  now: Date = new Date(),
+): Condition[] {
   const list = [...(conditions ?? [])];
   const i = list.findIndex((c) => c.type === input.type);
   const existing = i >= 0 ? list[i] : undefined;
@@ -28,7 +32,9 @@ export function setCondition(conditions: readonly Condition[] | undefined, input
     status: input.status,
     ...(input.observedGeneration !== undefined ? { observedGeneration: input.observedGeneration } : {}),
     lastTransitionTime:
-      existing && existing.status === input.status ? existing.lastTransitionTime : now.toISOString().replace(/\.\d+Z$/, 'Z'),
+      existing && existing.status === input.status
+        ? existing.lastTransitionTime
+        : now.toISOString().replace(/\.\d+Z$/, 'Z'),
     reason: input.reason,
     message: input.message,
   };
@@ -37,7 +43,10 @@ export function setCondition(conditions: readonly Condition[] | undefined, input
   return list;
 }
 
-export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
+export function findCondition(
+  conditions: readonly Condition[] | undefined,
+  type: string,
+): Condition | undefined {
   return conditions?.find((c) => c.type === type);
 }
 
@@ -82,7 +91,10 @@ export async function patchStatus<S>(
     obj.metadata?.namespace,
     obj.metadata?.name ?? '',
     // `status: null` first clears keys the new status no longer has (merge patch would keep them).
-    { metadata: { resourceVersion: obj.metadata?.resourceVersion }, status: replaceValue(obj.status, status) },
+    {
+      metadata: { resourceVersion: obj.metadata?.resourceVersion },
+      status: replaceValue(obj.status, status),
+    },
     { type: 'merge', subresource: 'status', fieldManager: opts.fieldManager },
   );
 }

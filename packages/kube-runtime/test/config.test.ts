@@ -27,10 +27,15 @@ describe('parseManagerConfig', () => {
     process.env.KEIKO_CONCURRENCY = '4';
     process.env.KEIKO_LOG_FORMAT = 'text';
     try {
-      const { config } = parseManagerConfig('x', argv('--log-format=json', '--lease-duration=30', '--renew-deadline=20', '--retry-period=5'));
+      const { config } = parseManagerConfig(
+        'x',
+        argv('--log-format=json', '--lease-duration=30', '--renew-deadline=20', '--retry-period=5'),
+      );
       expect(config.concurrency).toBe(4);
       expect(config.logFormat).toBe('json');
-      expect([config.leaseDurationMs, config.renewDeadlineMs, config.retryPeriodMs]).toEqual([30_000, 20_000, 5_000]);
+      expect([config.leaseDurationMs, config.renewDeadlineMs, config.retryPeriodMs]).toEqual([
+        30_000, 20_000, 5_000,
+      ]);
     } finally {
       delete process.env.KEIKO_CONCURRENCY;
       delete process.env.KEIKO_LOG_FORMAT;
@@ -38,9 +43,15 @@ describe('parseManagerConfig', () => {
   });
 
   it('refuses bad values with a message naming the flag', () => {
-    expect(() => parseManagerConfig('x', argv('--concurrency=-1'))).toThrow(/--concurrency must be a non-negative integer, got "-1"/);
-    expect(() => parseManagerConfig('x', argv('--concurrency=0'))).toThrow(/--concurrency must be at least 1/);
-    expect(() => parseManagerConfig('x', argv('--leader-elect=maybe'))).toThrow(/expected true or false, got "maybe"/);
+    expect(() => parseManagerConfig('x', argv('--concurrency=-1'))).toThrow(
+      /--concurrency must be a non-negative integer, got "-1"/,
+    );
+    expect(() => parseManagerConfig('x', argv('--concurrency=0'))).toThrow(
+      /--concurrency must be at least 1/,
+    );
+    expect(() => parseManagerConfig('x', argv('--leader-elect=maybe'))).toThrow(
+      /expected true or false, got "maybe"/,
+    );
     expect(() => parseManagerConfig('x', argv('--log-format=xml'))).toThrow(/Allowed choices are json, text/);
     expect(() => parseManagerConfig('x', argv('--lease-duration=5', '--renew-deadline=10'))).toThrow(
       /--lease-duration > --renew-deadline > --retry-period/,
@@ -48,7 +59,9 @@ describe('parseManagerConfig', () => {
   });
 
   it('passes tool-specific options through extend()', () => {
-    const { extra } = parseManagerConfig('x', argv('--max-parallel=3'), (cmd) => cmd.option('--max-parallel <n>', 'parallel', Number));
+    const { extra } = parseManagerConfig('x', argv('--max-parallel=3'), (cmd) =>
+      cmd.option('--max-parallel <n>', 'parallel', Number),
+    );
     expect(extra).toEqual({ maxParallel: 3 });
   });
 });

@@ -4,7 +4,16 @@ import { Controller, generationChanged } from '../src/controller';
 import { addFinalizer, hasFinalizer, isBeingDeleted, removeFinalizer } from '../src/finalizers';
 import { RuntimeMetrics } from '../src/metrics';
 import { patchStatus, setCondition, type Condition } from '../src/status';
-import { createNamespace, deleteNamespace, eventually, installWidgetCrd, kc, Widget, widget, type WidgetObject } from './support/cluster';
+import {
+  createNamespace,
+  deleteNamespace,
+  eventually,
+  installWidgetCrd,
+  kc,
+  Widget,
+  widget,
+  type WidgetObject,
+} from './support/cluster';
 
 const FINALIZER = 'test.keiko.io/cleanup';
 
@@ -23,7 +32,10 @@ describe('Controller against the real apiserver', () => {
     const client = new KubeClient(kc);
     const writes: string[] = [];
     // Successful writes only: a write refused as stale (409) changed nothing.
-    client.onRequest(({ method, statusCode, path }) => method !== 'GET' && statusCode < 400 && writes.push(`${method} ${path}`));
+    client.onRequest(
+      ({ method, statusCode, path }) =>
+        method !== 'GET' && statusCode < 400 && writes.push(`${method} ${path}`),
+    );
     const metrics = new RuntimeMetrics();
     let reconciles = 0;
     const cleaned: string[] = [];
@@ -55,7 +67,11 @@ describe('Controller against the real apiserver', () => {
           message: `size ${w.spec.size}`,
           observedGeneration: w.metadata?.generation,
         });
-        await patchStatus(client, Widget, withFinalizer, { observedSize: w.spec.size, phase: 'Ready', conditions });
+        await patchStatus(client, Widget, withFinalizer, {
+          observedSize: w.spec.size,
+          phase: 'Ready',
+          conditions,
+        });
       },
     });
     await controller.start();
@@ -68,7 +84,11 @@ describe('Controller against the real apiserver', () => {
       });
       expect(ready.metadata?.finalizers).toEqual([FINALIZER]);
       expect(ready.spec).toEqual({ size: 3 }); // status writes never touch spec
-      expect((ready.status?.conditions as Condition[])[0]).toMatchObject({ type: 'Ready', status: 'True', observedGeneration: 1 });
+      expect((ready.status?.conditions as Condition[])[0]).toMatchObject({
+        type: 'Ready',
+        status: 'True',
+        observedGeneration: 1,
+      });
 
       // Converged: let every echo of its own writes come back through the watch, then count.
       await new Promise((r) => setTimeout(r, 2000));
@@ -81,15 +101,21 @@ describe('Controller against the real apiserver', () => {
 
       // A spec change is reconciled; the status follows.
       await plain.patch(Widget, ns, 'w1', { spec: { size: 5 } });
-      await eventually('status follows spec', async () => ((await plain.get<WidgetObject>(Widget, ns, 'w1'))?.status?.observedSize === 5 ? true : undefined));
+      await eventually('status follows spec', async () =>
+        (await plain.get<WidgetObject>(Widget, ns, 'w1'))?.status?.observedSize === 5 ? true : undefined,
+      );
 
       // Deletion passes through the finalizer.
       await plain.delete(Widget, ns, 'w1');
-      await eventually('deleted after cleanup', async () => ((await plain.get(Widget, ns, 'w1')) ? undefined : true));
+      await eventually('deleted after cleanup', async () =>
+        (await plain.get(Widget, ns, 'w1')) ? undefined : true,
+      );
       expect(cleaned).toEqual(['w1']);
 
       const text = await metrics.registry.metrics();
-      expect(text).toMatch(/controller_runtime_reconcile_total\{controller="widget",result="success"\} [1-9]/);
+      expect(text).toMatch(
+        /controller_runtime_reconcile_total\{controller="widget",result="success"\} [1-9]/,
+      );
       expect(text).toMatch(/workqueue_adds_total\{[^}]*name="widget"[^}]*\} [1-9]/);
     } finally {
       await controller.stop(1000);
@@ -130,10 +156,18 @@ describe('Controller against the real apiserver', () => {
     const client = new KubeClient(kc);
     const created = await client.create(Widget, widget(ns, 'stale', 1));
     await client.patch(Widget, ns, 'stale', { spec: { size: 2 } });
-    await expect(patchStatus(client, Widget, created, { phase: 'Old' })).rejects.toMatchObject({ statusCode: 409 });
+    await expect(patchStatus(client, Widget, created, { phase: 'Old' })).rejects.toMatchObject({
+      statusCode: 409,
+    });
     const fresh = (await client.get<WidgetObject>(Widget, ns, 'stale'))!;
     // A status patch that tries to smuggle a spec change in changes status only.
-    await client.patch(Widget, ns, 'stale', { spec: { size: 99 }, status: { phase: 'New' } }, { subresource: 'status' });
+    await client.patch(
+      Widget,
+      ns,
+      'stale',
+      { spec: { size: 99 }, status: { phase: 'New' } },
+      { subresource: 'status' },
+    );
     const after = (await client.get<WidgetObject>(Widget, ns, 'stale'))!;
     expect(after.spec.size).toBe(2);
     expect(after.status?.phase).toBe('New');
@@ -143,7 +177,10 @@ describe('Controller against the real apiserver', () => {
 
   it('adds and removes a finalizer without disturbing others', async () => {
     const client = new KubeClient(kc);
-    const created = await client.create(Widget, { ...widget(ns, 'fin', 1), metadata: { name: 'fin', namespace: ns, finalizers: ['other.io/keep'] } });
+    const created = await client.create(Widget, {
+      ...widget(ns, 'fin', 1),
+      metadata: { name: 'fin', namespace: ns, finalizers: ['other.io/keep'] },
+    });
     const added = await addFinalizer(client, Widget, created, FINALIZER);
     expect(added.metadata?.finalizers).toEqual(['other.io/keep', FINALIZER]);
     expect(await addFinalizer(client, Widget, added, FINALIZER)).toBe(added); // idempotent, no write

@@ -26,8 +26,15 @@ async function configMap(): Promise<k8s.V1ConfigMap> {
 }
 
 async function eventsAbout(uid: string, namespace = ns): Promise<CoreEvent[]> {
-  const list = await client.list<CoreEvent>(ResourceTypes.Event, { namespace, fieldSelector: `involvedObject.uid=${uid}` });
-  return list.items.sort((x, y) => (x.metadata?.creationTimestamp ?? '').toString().localeCompare((y.metadata?.creationTimestamp ?? '').toString()));
+  const list = await client.list<CoreEvent>(ResourceTypes.Event, {
+    namespace,
+    fieldSelector: `involvedObject.uid=${uid}`,
+  });
+  return list.items.sort((x, y) =>
+    (x.metadata?.creationTimestamp ?? '')
+      .toString()
+      .localeCompare((y.metadata?.creationTimestamp ?? '').toString()),
+  );
 }
 
 function capturingLogger(): Logger & { warnings: { msg: string; meta?: Record<string, unknown> }[] } {
@@ -42,21 +49,28 @@ function capturingLogger(): Logger & { warnings: { msg: string; meta?: Record<st
 }
 
 beforeAll(async () => {
-  namespaceObject = await client.create<k8s.V1Namespace>(ResourceTypes.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  namespaceObject = await client.create<k8s.V1Namespace>(ResourceTypes.Namespace, {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: ns },
+  });
 });
 
 afterAll(async () => {
   await client.delete(ResourceTypes.Namespace, undefined, ns);
   // Events about the (cluster-scoped) namespace live in 'default'.
   const uid = namespaceObject.metadata?.uid;
-  if (uid) for (const e of await eventsAbout(uid, 'default')) await client.delete(ResourceTypes.Event, 'default', e.metadata!.name!);
+  if (uid)
+    for (const e of await eventsAbout(uid, 'default'))
+      await client.delete(ResourceTypes.Event, 'default', e.metadata!.name!);
 });
 
 describe('EventRecorder', () => {
   it('aggregates a repeated event into one Event with a count', async () => {
     const recorder = new EventRecorder(client, { component: 'keiko-test', host: 'test-host' });
     const cm = await configMap();
-    for (let i = 0; i < 5; i++) await recorder.record(cm, 'Warning', 'DrainBlocked', 'eviction of pod x blocked by PDB y');
+    for (let i = 0; i < 5; i++)
+      await recorder.record(cm, 'Warning', 'DrainBlocked', 'eviction of pod x blocked by PDB y');
 
     const events = await eventsAbout(cm.metadata!.uid!);
     expect(events).toHaveLength(1);
@@ -69,7 +83,14 @@ describe('EventRecorder', () => {
       source: { component: 'keiko-test', host: 'test-host' },
       reportingComponent: 'keiko-test',
       reportingInstance: 'test-host',
-      involvedObject: { apiVersion: 'v1', kind: 'ConfigMap', name: cm.metadata!.name, namespace: ns, uid: cm.metadata!.uid, resourceVersion: cm.metadata!.resourceVersion },
+      involvedObject: {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        name: cm.metadata!.name,
+        namespace: ns,
+        uid: cm.metadata!.uid,
+        resourceVersion: cm.metadata!.resourceVersion,
+      },
     });
     expect(e.metadata?.namespace).toBe(ns);
     expect(e.metadata?.name).toMatch(new RegExp(`^${cm.metadata!.name}\\.[0-9a-f]+$`));
@@ -100,8 +121,18 @@ describe('EventRecorder', () => {
 
   it('records events about cluster-scoped objects in the default namespace', async () => {
     const recorder = new EventRecorder(client, { component: 'keiko-test' });
-    await recorder.record({ ...namespaceObject, apiVersion: 'v1', kind: 'Namespace' }, 'Normal', 'Observed', 'namespace seen');
-    await recorder.record({ ...namespaceObject, apiVersion: 'v1', kind: 'Namespace' }, 'Normal', 'Observed', 'namespace seen');
+    await recorder.record(
+      { ...namespaceObject, apiVersion: 'v1', kind: 'Namespace' },
+      'Normal',
+      'Observed',
+      'namespace seen',
+    );
+    await recorder.record(
+      { ...namespaceObject, apiVersion: 'v1', kind: 'Namespace' },
+      'Normal',
+      'Observed',
+      'namespace seen',
+    );
     const events = await eventsAbout(namespaceObject.metadata!.uid!, 'default');
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ count: 2, involvedObject: { kind: 'Namespace', name: ns } });
@@ -127,12 +158,16 @@ describe('EventRecorder', () => {
   it('combines many different messages for one reason into one Event', async () => {
     const recorder = new EventRecorder(client, { component: 'keiko-test', maxSimilarEvents: 4 });
     const cm = await configMap();
-    for (let i = 1; i <= 7; i++) await recorder.record(cm, 'Normal', 'NodeDrained', `drained node ip-10-0-0-${i}`);
+    for (let i = 1; i <= 7; i++)
+      await recorder.record(cm, 'Normal', 'NodeDrained', `drained node ip-10-0-0-${i}`);
     const events = await eventsAbout(cm.metadata!.uid!);
     // three on their own, then one combined Event counting the remaining four with the latest message
     expect(events).toHaveLength(4);
     const combined = events.find((e) => e.message?.startsWith('(combined from similar events): '));
-    expect(combined).toMatchObject({ count: 4, message: '(combined from similar events): drained node ip-10-0-0-7' });
+    expect(combined).toMatchObject({
+      count: 4,
+      message: '(combined from similar events): drained node ip-10-0-0-7',
+    });
   });
 
   it('limits a hot loop with the per-object spam filter, still counting what it suppressed', async () => {
@@ -152,7 +187,11 @@ describe('EventRecorder', () => {
     expect(log.warnings).toEqual([]);
 
     // Once a token is back, the next write carries every occurrence, suppressed ones included.
-    const refilling = new EventRecorder(client, { component: 'keiko-test', spamBurst: 1, spamRefillIntervalMs: 300 });
+    const refilling = new EventRecorder(client, {
+      component: 'keiko-test',
+      spamBurst: 1,
+      spamRefillIntervalMs: 300,
+    });
     const cm2 = await configMap();
     for (let i = 0; i < 4; i++) await refilling.record(cm2, 'Warning', 'Failed', 'reconcile failed');
     expect((await eventsAbout(cm2.metadata!.uid!)).map((e) => e.count)).toEqual([1]);
@@ -164,7 +203,11 @@ describe('EventRecorder', () => {
   it('logs instead of throwing when the API call fails', async () => {
     const log = capturingLogger();
     const recorder = new EventRecorder(client, { component: 'keiko-test', logger: log });
-    const ghost = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ghost', namespace: `${ns}-missing`, uid: 'u-1' } };
+    const ghost = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'ghost', namespace: `${ns}-missing`, uid: 'u-1' },
+    };
     await expect(recorder.record(ghost, 'Warning', 'Failed', 'no such namespace')).resolves.toBeUndefined();
     expect(log.warnings).toHaveLength(1);
     expect(log.warnings[0]!.msg).toBe('could not record event');

@@ -52,7 +52,12 @@ describe('Informer', () => {
       await eventually('add of x', () => informer.getByName(ns, 'x'));
       await client.patch(ResourceTypes.ConfigMap, ns, 'x', { data: { v: '2' } });
       await eventually('update of x', () => informer.getByName(ns, 'x')?.data?.v === '2' || undefined);
-      expect(informer.byIndex('byApp', 'informer-test').map((o) => o.metadata?.name).sort()).toEqual(['before', 'x']);
+      expect(
+        informer
+          .byIndex('byApp', 'informer-test')
+          .map((o) => o.metadata?.name)
+          .sort(),
+      ).toEqual(['before', 'x']);
       await client.delete(ResourceTypes.ConfigMap, ns, 'x');
       await eventually('delete of x', () => (informer.getByName(ns, 'x') ? undefined : true));
 
@@ -82,7 +87,8 @@ describe('Informer', () => {
       metadata: { name, namespace: ns },
       template: { spec: { containers: [{ name: 'c', image }] } },
     });
-    for (const n of ['keep', 'change', 'remove']) await client.create(ResourceTypes.PodTemplate, tpl(n, 'one'));
+    for (const n of ['keep', 'change', 'remove'])
+      await client.create(ResourceTypes.PodTemplate, tpl(n, 'one'));
 
     const informer = new Informer<k8s.V1PodTemplate>(viaProxy, ResourceTypes.PodTemplate, {
       namespace: ns,
@@ -96,21 +102,35 @@ describe('Informer', () => {
       seen.length = 0;
 
       proxy.cut();
-      await client.patch(ResourceTypes.PodTemplate, ns, 'change', { template: { spec: { containers: [{ name: 'c', image: 'two' }] } } }, { type: 'strategic' });
+      await client.patch(
+        ResourceTypes.PodTemplate,
+        ns,
+        'change',
+        { template: { spec: { containers: [{ name: 'c', image: 'two' }] } } },
+        { type: 'strategic' },
+      );
       await client.delete(ResourceTypes.PodTemplate, ns, 'remove');
       await client.create(ResourceTypes.PodTemplate, tpl('new', 'one'));
       await compactEtcd();
       proxy.restore();
 
       await eventually('re-list after 410', () => (informer.listCount === 2 ? true : undefined), 30_000);
-      await eventually('cache converged', () => (informer.keys().length === 3 && informer.getByName(ns, 'new') ? true : undefined));
+      await eventually('cache converged', () =>
+        informer.keys().length === 3 && informer.getByName(ns, 'new') ? true : undefined,
+      );
       expect(informer.keys().sort()).toEqual([`${ns}/change`, `${ns}/keep`, `${ns}/new`]);
       expect(informer.getByName(ns, 'change')?.template?.spec?.containers[0]?.image).toBe('two');
-      expect(seen.map((e) => `${e.type} ${e.key}`).sort()).toEqual([`add ${ns}/new`, `delete ${ns}/remove`, `update ${ns}/change`]);
+      expect(seen.map((e) => `${e.type} ${e.key}`).sort()).toEqual([
+        `add ${ns}/new`,
+        `delete ${ns}/remove`,
+        `update ${ns}/change`,
+      ]);
 
       // and it keeps watching after the re-list
       await client.delete(ResourceTypes.PodTemplate, ns, 'keep');
-      await eventually('delete seen after re-list', () => (informer.getByName(ns, 'keep') ? undefined : true));
+      await eventually('delete seen after re-list', () =>
+        informer.getByName(ns, 'keep') ? undefined : true,
+      );
     } finally {
       await informer.stop();
       await proxy.stop();
@@ -127,7 +147,12 @@ describe('Informer', () => {
     informer.start();
     try {
       await informer.waitForSync();
-      await eventually('two resyncs', () => (seen.filter((e) => e.type === 'update' && e.key === `${ns}/before`).length >= 2 ? true : undefined), 5_000);
+      await eventually(
+        'two resyncs',
+        () =>
+          seen.filter((e) => e.type === 'update' && e.key === `${ns}/before`).length >= 2 ? true : undefined,
+        5_000,
+      );
     } finally {
       await informer.stop();
     }

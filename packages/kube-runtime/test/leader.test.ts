@@ -6,7 +6,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { kubeConfigFromEnv } from '@keiko/testenv';
 import { KubeClient, ResourceTypes, isConflict } from '../src/client';
-import { LEADER_ELECTION_JITTER_FACTOR, LeaderElector, type Lease, type LeaderElectorOptions } from '../src/leader';
+import {
+  LEADER_ELECTION_JITTER_FACTOR,
+  LeaderElector,
+  type Lease,
+  type LeaderElectorOptions,
+} from '../src/leader';
 
 const LEASE_MS = 3000;
 const RENEW_MS = 2000;
@@ -30,7 +35,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now();
 const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
-async function eventually<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+async function eventually<T>(
+  what: string,
+  fn: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -59,7 +68,12 @@ interface Candidate {
 const candidates: Candidate[] = [];
 const children: ChildProcess[] = [];
 
-function startCandidate(lease: string, identity: string, opts: Partial<LeaderElectorOptions> = {}, kubeClient: KubeClient = client): Candidate {
+function startCandidate(
+  lease: string,
+  identity: string,
+  opts: Partial<LeaderElectorOptions> = {},
+  kubeClient: KubeClient = client,
+): Candidate {
   const changes: boolean[] = [];
   const elector = new LeaderElector(kubeClient, {
     namespace: ns,
@@ -71,7 +85,14 @@ function startCandidate(lease: string, identity: string, opts: Partial<LeaderEle
     onLeaderChange: (l) => changes.push(l),
     ...opts,
   });
-  const c: Candidate = { elector, cancel: new AbortController(), done: Promise.resolve(), periods: [], changes, newLeaders: [] };
+  const c: Candidate = {
+    elector,
+    cancel: new AbortController(),
+    done: Promise.resolve(),
+    periods: [],
+    changes,
+    newLeaders: [],
+  };
   c.done = elector.run(
     {
       onStartedLeading: (signal) => {
@@ -95,14 +116,31 @@ function startCandidate(lease: string, identity: string, opts: Partial<LeaderEle
 }
 
 /** A candidate in a child process (kill -9 must really kill the leader: no release, no cleanup). */
-function startChild(lease: string, identity: string): { child: ChildProcess; lines: string[]; waitFor(line: string): Promise<number> } {
+function startChild(
+  lease: string,
+  identity: string,
+): { child: ChildProcess; lines: string[]; waitFor(line: string): Promise<number> } {
   // node --import tsx rather than the tsx CLI: the CLI runs the program in a grandchild process,
   // which a SIGKILL of the CLI would leave running (and leading).
-  const child = spawn(process.execPath, ['--import', 'tsx', childProgram, ns, lease, identity, String(LEASE_MS), String(RENEW_MS), String(RETRY_MS)], {
-    cwd: repoRoot,
-    env: { ...process.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      childProgram,
+      ns,
+      lease,
+      identity,
+      String(LEASE_MS),
+      String(RENEW_MS),
+      String(RETRY_MS),
+    ],
+    {
+      cwd: repoRoot,
+      env: { ...process.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   children.push(child);
   const lines: string[] = [];
   const seen = new Map<string, number>();
@@ -121,17 +159,23 @@ function startChild(lease: string, identity: string): { child: ChildProcess; lin
   return {
     child,
     lines,
-    waitFor: (line) => eventually(`child ${identity} to print ${line} (stderr: ${stderr})`, () => seen.get(line), 30_000),
+    waitFor: (line) =>
+      eventually(`child ${identity} to print ${line} (stderr: ${stderr})`, () => seen.get(line), 30_000),
   };
 }
 
 function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
 beforeAll(async () => {
-  await client.create(ResourceTypes.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  await client.create(ResourceTypes.Namespace, {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: ns },
+  });
 });
 
 afterEach(async () => {
@@ -159,7 +203,9 @@ describe('LeaderElector', () => {
     expect(first?.spec?.acquireTime).toMatch(MICRO_TIME);
     await sleep(RETRY_MS * 3);
     const later = await getLease(lease);
-    expect(later?.spec?.renewTime && first?.spec?.renewTime && later.spec.renewTime > first.spec.renewTime).toBe(true);
+    expect(
+      later?.spec?.renewTime && first?.spec?.renewTime && later.spec.renewTime > first.spec.renewTime,
+    ).toBe(true);
     expect(later?.spec?.acquireTime).toBe(first?.spec?.acquireTime);
     expect(a.elector.getLeader()).toBe('a');
     expect(a.newLeaders).toEqual(['a']);
@@ -201,7 +247,9 @@ describe('LeaderElector', () => {
     await sampleFor(MAX_POLL_MS + MARGIN_MS + 500);
     expect(second.elector.isLeader()).toBe(true);
     const handover = second.periods[0]!.start - cancelledAt;
-    console.log(`handover after cancel+release: ${handover.toFixed(0)}ms (bound ${MAX_POLL_MS + MARGIN_MS}ms)`);
+    console.log(
+      `handover after cancel+release: ${handover.toFixed(0)}ms (bound ${MAX_POLL_MS + MARGIN_MS}ms)`,
+    );
     expect(handover).toBeLessThanOrEqual(MAX_POLL_MS + MARGIN_MS);
     await first.done;
 
@@ -219,7 +267,7 @@ describe('LeaderElector', () => {
     expect(second.newLeaders).toEqual([first.elector.identity, second.elector.identity]);
   });
 
-  it('waits a full lease duration by its own clock, however old the holder\'s renewTime looks', async () => {
+  it("waits a full lease duration by its own clock, however old the holder's renewTime looks", async () => {
     const lease = uniqueLease();
     // A holder whose clock is an hour behind ours: by renewTime the lease expired long ago.
     const ancient = new Date(Date.now() - 3600_000).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
@@ -227,7 +275,13 @@ describe('LeaderElector', () => {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
       metadata: { name: lease, namespace: ns },
-      spec: { holderIdentity: 'skewed', leaseDurationSeconds: 3, acquireTime: ancient, renewTime: ancient, leaseTransitions: 4 },
+      spec: {
+        holderIdentity: 'skewed',
+        leaseDurationSeconds: 3,
+        acquireTime: ancient,
+        renewTime: ancient,
+        leaseTransitions: 4,
+      },
     });
     const started = now();
     const a = startCandidate(lease, 'a');
@@ -283,12 +337,14 @@ describe('LeaderElector', () => {
     await eventually('b to lead', () => b.periods[0], 20_000);
     const handover = b.periods[0]!.start - terminatedAt;
     const upper = MAX_POLL_MS + MARGIN_MS;
-    console.log(`handover after SIGTERM release: ${handover.toFixed(0)}ms (bound ${upper}ms; ${(handover / RETRY_MS).toFixed(1)} retry periods)`);
+    console.log(
+      `handover after SIGTERM release: ${handover.toFixed(0)}ms (bound ${upper}ms; ${(handover / RETRY_MS).toFixed(1)} retry periods)`,
+    );
     expect(handover).toBeLessThanOrEqual(upper);
     expect(handover).toBeLessThan(LEASE_MS - RETRY_MS); // far sooner than waiting for expiry
   });
 
-  it('stops at once when its lease is taken away, and does not touch the new holder\'s lease', async () => {
+  it("stops at once when its lease is taken away, and does not touch the new holder's lease", async () => {
     const lease = uniqueLease();
     const a = startCandidate(lease, 'a');
     await eventually('a to lead', () => a.periods[0]);
@@ -299,7 +355,10 @@ describe('LeaderElector', () => {
       const stamp = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
       stolenAt = now();
       try {
-        await client.replace<Lease>(ResourceTypes.Lease, { ...current, spec: { ...current.spec, holderIdentity: 'thief', renewTime: stamp, acquireTime: stamp } });
+        await client.replace<Lease>(ResourceTypes.Lease, {
+          ...current,
+          spec: { ...current.spec, holderIdentity: 'thief', renewTime: stamp, acquireTime: stamp },
+        });
         break;
       } catch (err) {
         if (!isConflict(err)) throw err;
@@ -311,7 +370,9 @@ describe('LeaderElector', () => {
     expect(a.stoppedAt).toBeDefined();
     expect(a.elector.isLeader()).toBe(false);
     const stoppedAfter = a.abortedAt! - stolenAt;
-    console.log(`stopped ${stoppedAfter.toFixed(0)}ms after the lease was stolen (renew deadline ${RENEW_MS}ms)`);
+    console.log(
+      `stopped ${stoppedAfter.toFixed(0)}ms after the lease was stolen (renew deadline ${RENEW_MS}ms)`,
+    );
     expect(stoppedAfter).toBeLessThanOrEqual(RENEW_MS);
     expect(a.stoppedAt!).toBeGreaterThanOrEqual(a.abortedAt!);
     expect(a.changes).toEqual([true, false]);
@@ -356,8 +417,12 @@ describe('LeaderElector', () => {
 
   it('rejects settings that break the safety margin', () => {
     const base = { namespace: ns, name: 'x', identity: 'i' };
-    expect(() => new LeaderElector(client, { ...base, leaseDurationMs: 10_000, renewDeadlineMs: 10_000 })).toThrow(/greater than renewDeadlineMs/);
-    expect(() => new LeaderElector(client, { ...base, renewDeadlineMs: 2_000, retryPeriodMs: 2_000 })).toThrow(/retryPeriodMs/);
+    expect(
+      () => new LeaderElector(client, { ...base, leaseDurationMs: 10_000, renewDeadlineMs: 10_000 }),
+    ).toThrow(/greater than renewDeadlineMs/);
+    expect(
+      () => new LeaderElector(client, { ...base, renewDeadlineMs: 2_000, retryPeriodMs: 2_000 }),
+    ).toThrow(/retryPeriodMs/);
     expect(() => new LeaderElector(client, { ...base, identity: '' })).toThrow(/identity/);
   });
 });

@@ -73,7 +73,9 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const r of replicas) r.proc.kill('SIGKILL');
   // No controller is left to run the example's finalizer; release it so the namespace can go.
-  await client.patch(ResourceTypes.ConfigMap, ns, 'one', { metadata: { finalizers: null } }).catch(() => undefined);
+  await client
+    .patch(ResourceTypes.ConfigMap, ns, 'one', { metadata: { finalizers: null } })
+    .catch(() => undefined);
   await deleteNamespace(ns);
 });
 
@@ -82,12 +84,16 @@ describe('Manager with leader election, two processes', () => {
     const lease = `hello-${Date.now().toString(36)}`;
     const a = await startReplica('replica-a', lease);
     const b = await startReplica('replica-b', lease);
-    const leader = await eventually('a leader', async () => {
-      const [sa, sb] = [await state(a), await state(b)];
-      if (sa === 'leading' && sb === 'standby') return a;
-      if (sb === 'leading' && sa === 'standby') return b;
-      return undefined;
-    }, 30_000);
+    const leader = await eventually(
+      'a leader',
+      async () => {
+        const [sa, sb] = [await state(a), await state(b)];
+        if (sa === 'leading' && sb === 'standby') return a;
+        if (sb === 'leading' && sa === 'standby') return b;
+        return undefined;
+      },
+      30_000,
+    );
     const follower = leader === a ? b : a;
 
     // Over a few seconds, never two leaders.
@@ -102,8 +108,16 @@ describe('Manager with leader election, two processes', () => {
       metadata: { name: 'one', namespace: ns, labels: { 'keiko.io/hello': 'true' } },
       data: { name: 'one' },
     });
-    await eventually('greeting from the leader', async () =>
-      (await client.get<{ data?: Record<string, string> } & { metadata?: object }>(ResourceTypes.ConfigMap, ns, 'one'))?.data?.greeting === 'Hello, one!' || undefined,
+    await eventually(
+      'greeting from the leader',
+      async () =>
+        (
+          await client.get<{ data?: Record<string, string> } & { metadata?: object }>(
+            ResourceTypes.ConfigMap,
+            ns,
+            'one',
+          )
+        )?.data?.greeting === 'Hello, one!' || undefined,
     );
     expect(greeted(leader)).toBe(1);
     expect(greeted(follower)).toBe(0);
@@ -111,7 +125,11 @@ describe('Manager with leader election, two processes', () => {
     // kill -9: no release; the follower waits out the lease.
     const killedAt = Date.now();
     leader.proc.kill('SIGKILL');
-    await eventually('follower leads', async () => ((await state(follower)) === 'leading' ? true : undefined), 20_000);
+    await eventually(
+      'follower leads',
+      async () => ((await state(follower)) === 'leading' ? true : undefined),
+      20_000,
+    );
     const handoverMs = Date.now() - killedAt;
     // lease + retry with jitter (1.2) + one poll of this test
     expect(handoverMs).toBeLessThanOrEqual((LEASE_S + RETRY_S * 2.2) * 1000 + 500);
@@ -119,8 +137,16 @@ describe('Manager with leader election, two processes', () => {
 
     // The new leader reconciles what changed meanwhile.
     await client.patch(ResourceTypes.ConfigMap, ns, 'one', { data: { name: 'two' } });
-    await eventually('greeting from the new leader', async () =>
-      (await client.get<{ data?: Record<string, string> } & { metadata?: object }>(ResourceTypes.ConfigMap, ns, 'one'))?.data?.greeting === 'Hello, two!' || undefined,
+    await eventually(
+      'greeting from the new leader',
+      async () =>
+        (
+          await client.get<{ data?: Record<string, string> } & { metadata?: object }>(
+            ResourceTypes.ConfigMap,
+            ns,
+            'one',
+          )
+        )?.data?.greeting === 'Hello, two!' || undefined,
     );
 
     // SIGTERM: the leader releases the Lease and exits 0; the standby takes over at once.

@@ -25,17 +25,34 @@ export async function applyManifests(kc: k8s.KubeConfig, objects: k8s.Kubernetes
   const rest = objects.filter((o) => !isCrd(o));
   let out = '';
   if (crds.length) {
-    out += await kubectl(kc, ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'], crds);
-    out += await kubectl(kc, ['wait', '--for=condition=Established', '--timeout=60s', ...crds.map((c) => `crd/${c.metadata?.name}`)]);
+    out += await kubectl(
+      kc,
+      ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'],
+      crds,
+    );
+    out += await kubectl(kc, [
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      ...crds.map((c) => `crd/${c.metadata?.name}`),
+    ]);
   }
   if (rest.length) {
-    out += await kubectl(kc, ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'], rest);
+    out += await kubectl(
+      kc,
+      ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'],
+      rest,
+    );
   }
   return out;
 }
 
 /** Runs the test cluster's kubectl against `kc`; rejects with kubectl's own error text. */
-export async function kubectl(kc: k8s.KubeConfig, args: string[], stdinObjects?: k8s.KubernetesObject[]): Promise<string> {
+export async function kubectl(
+  kc: k8s.KubeConfig,
+  args: string[],
+  stdinObjects?: k8s.KubernetesObject[],
+): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keiko-kubectl-'));
   const kubeconfig = path.join(dir, 'kubeconfig');
   fs.writeFileSync(kubeconfig, kc.exportConfig(), { mode: 0o600 });
@@ -45,7 +62,8 @@ export async function kubectl(kc: k8s.KubeConfig, args: string[], stdinObjects?:
         toolPaths().kubectl,
         args,
         { env: { ...process.env, KUBECONFIG: kubeconfig }, maxBuffer: 64 * 1024 * 1024 },
-        (err, stdout, stderr) => (err ? reject(new Error(`kubectl ${args[0]}: ${stderr.trim() || err.message}`)) : resolve(stdout)),
+        (err, stdout, stderr) =>
+          err ? reject(new Error(`kubectl ${args[0]}: ${stderr.trim() || err.message}`)) : resolve(stdout),
       );
       if (stdinObjects) child.stdin?.end(stdinObjects.map((o) => JSON.stringify(o)).join('\n---\n'));
       else child.stdin?.end();
@@ -55,6 +73,10 @@ export async function kubectl(kc: k8s.KubeConfig, args: string[], stdinObjects?:
   }
 }
 
-export async function waitForCrdEstablished(kc: k8s.KubeConfig, name: string, timeoutSeconds = 60): Promise<void> {
+export async function waitForCrdEstablished(
+  kc: k8s.KubeConfig,
+  name: string,
+  timeoutSeconds = 60,
+): Promise<void> {
   await kubectl(kc, ['wait', '--for=condition=Established', `--timeout=${timeoutSeconds}s`, `crd/${name}`]);
 }

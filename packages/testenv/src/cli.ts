@@ -6,7 +6,9 @@ import { stateDir } from './paths';
 import { startTestEnv, stopTestEnv, testEnvStatus } from './testenv';
 import { installTools, toolPaths, VERSIONS } from './tools';
 
-const program = new Command('testenv').description('the Keiko test cluster: control plane, simulated nodes, AWS emulator');
+const program = new Command('testenv').description(
+  'the Keiko test cluster: control plane, simulated nodes, AWS emulator',
+);
 
 program
   .command('install')
@@ -14,7 +16,9 @@ program
   .action(() => {
     installTools();
     const paths = toolPaths();
-    console.log(`testenv components ready: kubernetes ${VERSIONS.kubernetes}, etcd ${VERSIONS.etcd}, kwok ${VERSIONS.kwok}, helm ${VERSIONS.helm}`);
+    console.log(
+      `testenv components ready: kubernetes ${VERSIONS.kubernetes}, etcd ${VERSIONS.etcd}, kwok ${VERSIONS.kwok}, helm ${VERSIONS.helm}`,
+    );
     console.log(`  kubectl: ${paths.kubectl}`);
   });
 

@@ -36,7 +36,10 @@ export function simulatedNodeManifest(n: SimulatedNode): k8s.V1Node {
         ...(n.customStatus ? { 'kwok.x-k8s.io/status': 'custom' } : {}),
       },
     },
-    spec: { ...(n.providerID ? { providerID: n.providerID } : {}), ...(n.taints ? { taints: n.taints } : {}) },
+    spec: {
+      ...(n.providerID ? { providerID: n.providerID } : {}),
+      ...(n.taints ? { taints: n.taints } : {}),
+    },
     status: {
       allocatable: { cpu: '32', memory: '256Gi', pods: '110' },
       capacity: { cpu: '32', memory: '256Gi', pods: '110' },
@@ -45,7 +48,11 @@ export function simulatedNodeManifest(n: SimulatedNode): k8s.V1Node {
 }
 
 /** Registers a simulated node and waits until it is Ready (unless customStatus). */
-export async function createSimulatedNode(kc: k8s.KubeConfig, n: SimulatedNode, timeoutMs = 30_000): Promise<k8s.V1Node> {
+export async function createSimulatedNode(
+  kc: k8s.KubeConfig,
+  n: SimulatedNode,
+  timeoutMs = 30_000,
+): Promise<k8s.V1Node> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   await core.createNode({ body: simulatedNodeManifest(n) });
   if (n.customStatus) return core.readNode({ name: n.name });
@@ -56,7 +63,11 @@ export function isNodeReady(node: k8s.V1Node): boolean {
   return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
-export async function waitForNodeReady(kc: k8s.KubeConfig, name: string, timeoutMs = 30_000): Promise<k8s.V1Node> {
+export async function waitForNodeReady(
+  kc: k8s.KubeConfig,
+  name: string,
+  timeoutMs = 30_000,
+): Promise<k8s.V1Node> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -85,7 +85,9 @@ export async function waitFor(
     if (await probe().catch(() => false)) return;
     await sleep(200);
   }
-  throw new Error(`${what}: not ready after ${opts.timeoutMs / 1000}s${opts.log ? `; last log lines:\n${tail(opts.log)}` : ''}`);
+  throw new Error(
+    `${what}: not ready after ${opts.timeoutMs / 1000}s${opts.log ? `; last log lines:\n${tail(opts.log)}` : ''}`,
+  );
 }
 
 export function tail(file: string, lines = 20): string {

@@ -90,7 +90,8 @@ export async function startTestEnv(opts: StartOptions = {}): Promise<TestEnv> {
     let info: TestEnvInfo;
     if (existing) {
       const kubeconfig = process.env.KUBECONFIG;
-      if (!kubeconfig) throw new Error('KEIKO_USE_EXISTING_CLUSTER=true needs KUBECONFIG to name the cluster to use');
+      if (!kubeconfig)
+        throw new Error('KEIKO_USE_EXISTING_CLUSTER=true needs KUBECONFIG to name the cluster to use');
       info = {
         kubeconfig: path.resolve(kubeconfig),
         server: '(from KUBECONFIG)',
@@ -140,7 +141,8 @@ async function readLiveState(dir: string): Promise<State | undefined> {
   const state = readState(dir);
   if (!state?.info) return undefined;
   if (!state.processes.every((p) => isAlive(p.pid))) return undefined;
-  if (!state.info.existingCluster && !(await apiserverReady(state.info.server, state.info.token ?? ''))) return undefined;
+  if (!state.info.existingCluster && !(await apiserverReady(state.info.server, state.info.token ?? '')))
+    return undefined;
   return state;
 }
 
@@ -157,7 +159,11 @@ async function startMoto(
   processes.push(p);
   saveState();
   const endpoint = `http://127.0.0.1:${port}`;
-  await waitFor('AWS emulator', () => httpOk(`${endpoint}/moto-api/`), { timeoutMs: 60_000, log, process: p });
+  await waitFor('AWS emulator', () => httpOk(`${endpoint}/moto-api/`), {
+    timeoutMs: 60_000,
+    log,
+    process: p,
+  });
   return endpoint;
 }
 
@@ -198,7 +204,11 @@ async function startControlPlane(
     '--unsafe-no-fsync', // a throwaway test store: durability buys nothing, fsync costs seconds
     '--log-level=warn',
   ]);
-  await waitFor('etcd', () => httpOk(`${etcdUrl}/health`), { timeoutMs: 30_000, process: etcd, log: etcd.log });
+  await waitFor('etcd', () => httpOk(`${etcdUrl}/health`), {
+    timeoutMs: 30_000,
+    process: etcd,
+    log: etcd.log,
+  });
   say(`etcd ${VERSIONS.etcd} at ${etcdUrl}`);
 
   // kube-apiserver: RBAC on, an admin token, service-account signing keys.
@@ -330,7 +340,10 @@ function awsEnv(awsEndpoint: string, kubeconfig: string): Record<string, string>
 
 function writeEnvFile(dir: string, info: TestEnvInfo): void {
   const lines = Object.entries(info.env).map(([k, v]) => `export ${k}=${JSON.stringify(v)}`);
-  fs.writeFileSync(path.join(dir, 'env'), `# written by packages/testenv; source it: . .testenv/env\n${lines.join('\n')}\n`);
+  fs.writeFileSync(
+    path.join(dir, 'env'),
+    `# written by packages/testenv; source it: . .testenv/env\n${lines.join('\n')}\n`,
+  );
 }
 
 function kubeconfigYaml(server: string, token: string, ca: Buffer): string {
@@ -370,7 +383,11 @@ function httpsOk(url: string, token?: string): Promise<boolean> {
   return new Promise((resolve) => {
     const req = https.get(
       url,
-      { rejectUnauthorized: false, timeout: 2000, headers: token ? { Authorization: `Bearer ${token}` } : {} },
+      {
+        rejectUnauthorized: false,
+        timeout: 2000,
+        headers: token ? { Authorization: `Bearer ${token}` } : {},
+      },
       (res) => {
         res.resume();
         resolve(res.statusCode === 200);

@@ -27,7 +27,8 @@ export interface ToolPaths {
 
 export function cacheDir(): string {
   return (
-    process.env.KEIKO_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'keiko')
+    process.env.KEIKO_CACHE_DIR ??
+    path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'keiko')
   );
 }
 

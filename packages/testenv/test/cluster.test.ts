@@ -32,11 +32,18 @@ async function eventually<T>(what: string, fn: () => Promise<T | undefined>, tim
 beforeAll(async () => {
   await core.createNamespace({ body: { metadata: { name: ns } } });
   for (const [i, name] of nodeNames.entries()) {
-    await createSimulatedNode(kc, { name, zone: `us-west-2${'ab'[i]}`, providerID: `aws:///us-west-2a/i-${ns}-${i}`, labels: { 'keiko.io/test-ns': ns } });
+    await createSimulatedNode(kc, {
+      name,
+      zone: `us-west-2${'ab'[i]}`,
+      providerID: `aws:///us-west-2a/i-${ns}-${i}`,
+      labels: { 'keiko.io/test-ns': ns },
+    });
   }
   // The namespace's default ServiceAccount comes from the controller-manager; pods need it.
   await eventually('default service account', async () =>
-    (await core.listNamespacedServiceAccount({ namespace: ns })).items.find((s) => s.metadata?.name === 'default'),
+    (await core.listNamespacedServiceAccount({ namespace: ns })).items.find(
+      (s) => s.metadata?.name === 'default',
+    ),
   );
 });
 
@@ -90,7 +97,9 @@ describe('test cluster', () => {
     });
     await eventually('a replacement pod Running', async () => {
       const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=web' })).items;
-      const ok = pods.filter((p) => p.status?.phase === 'Running' && p.metadata?.name !== victim && !p.metadata?.deletionTimestamp);
+      const ok = pods.filter(
+        (p) => p.status?.phase === 'Running' && p.metadata?.name !== victim && !p.metadata?.deletionTimestamp,
+      );
       return ok.length === 2 ? ok : undefined;
     });
     await eventually('the evicted pod gone', async () => {
@@ -102,11 +111,16 @@ describe('test cluster', () => {
   it('refuses an eviction that a PodDisruptionBudget forbids', async () => {
     await policy.createNamespacedPodDisruptionBudget({
       namespace: ns,
-      body: { metadata: { name: 'web' }, spec: { minAvailable: 2, selector: { matchLabels: { app: 'web' } } } },
+      body: {
+        metadata: { name: 'web' },
+        spec: { minAvailable: 2, selector: { matchLabels: { app: 'web' } } },
+      },
     });
     await eventually('the PDB observed', async () => {
       const pdb = await policy.readNamespacedPodDisruptionBudget({ name: 'web', namespace: ns });
-      return pdb.status?.observedGeneration === pdb.metadata?.generation && pdb.status?.currentHealthy === 2 ? pdb : undefined;
+      return pdb.status?.observedGeneration === pdb.metadata?.generation && pdb.status?.currentHealthy === 2
+        ? pdb
+        : undefined;
     });
     const pod = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=web' })).items[0]!;
     const name = pod.metadata!.name!;
@@ -164,6 +178,8 @@ describe('test cluster', () => {
     const described = await asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [ns] }));
     const instances = described.AutoScalingGroups?.[0]?.Instances ?? [];
     expect(instances).toHaveLength(2);
-    expect(instances.every((i) => i.LifecycleState === 'InService' && i.InstanceId?.startsWith('i-'))).toBe(true);
+    expect(instances.every((i) => i.LifecycleState === 'InService' && i.InstanceId?.startsWith('i-'))).toBe(
+      true,
+    );
   });
 });

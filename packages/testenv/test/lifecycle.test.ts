@@ -26,7 +26,9 @@ describe('startTestEnv / stop', () => {
     try {
       expect(env.owned).toBe(true);
       expect(shared).not.toContain(env.server);
-      expect(fs.readFileSync(path.join(dir, 'env'), 'utf8')).toContain(`export AWS_ENDPOINT_URL="${env.awsEndpoint}"`);
+      expect(fs.readFileSync(path.join(dir, 'env'), 'utf8')).toContain(
+        `export AWS_ENDPOINT_URL="${env.awsEndpoint}"`,
+      );
       const state = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as {
         dataDir: string;
         processes: { name: string; pid: number }[];

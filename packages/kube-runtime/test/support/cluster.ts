@@ -16,7 +16,11 @@ export async function deleteNamespace(name: string): Promise<void> {
   await client.delete(ResourceTypes.Namespace, undefined, name);
 }
 
-export async function eventually<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  fn: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -26,13 +30,20 @@ export async function eventually<T>(what: string, fn: () => T | undefined | Prom
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
 /** A test-only custom resource with a spec, a status subresource and a generation. */
-export const Widget: ResourceType = { group: 'test.keiko.io', version: 'v1', plural: 'widgets', kind: 'Widget', namespaced: true };
+export const Widget: ResourceType = {
+  group: 'test.keiko.io',
+  version: 'v1',
+  plural: 'widgets',
+  kind: 'Widget',
+  namespaced: true,
+};
 
 export interface WidgetObject extends k8s.KubernetesObject {
   spec: { size: number; color?: string };
