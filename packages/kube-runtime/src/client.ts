@@ -159,12 +159,17 @@ export class KubeClient {
     const res = await fetch(url, { method, headers, body, dispatcher: ctx.getDispatcher(), signal });
     for (const o of this.observers) o({ method, host: url.host, path, statusCode: res.status });
     const text = await res.text();
-    const parsed: unknown = text ? JSON.parse(text) : undefined;
+    // Errors are not always JSON (an unserved API group answers with a plain-text 404 page).
+    const parsed = parseJson(text);
     if (res.status >= 400) {
       const status =
-        parsed && (parsed as k8s.V1Status).kind === 'Status' ? (parsed as k8s.V1Status) : undefined;
+        parsed && (parsed as k8s.V1Status).kind === 'Status'
+          ? (parsed as k8s.V1Status)
+          : ({ message: text.slice(0, 200).trim() } as k8s.V1Status);
       throw new ApiError(method, path, res.status, status);
     }
+    if (text && parsed === undefined)
+      throw new Error(`${method} ${path}: response is not JSON: ${text.slice(0, 200)}`);
     return parsed as T;
   }
 
@@ -288,5 +293,14 @@ export class KubeClient {
       (type: string, object: T) => onEvent({ type: type as WatchEvent<T>['type'], object }),
       onDone,
     );
+  }
+}
+
+function parseJson(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
   }
 }

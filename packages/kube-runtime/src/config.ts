@@ -1,4 +1,7 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+
+/** Re-exported so tools add their own flags (with env twins) in `extend` without their own commander. */
+export { Option };
 import type { LogFormat, LogLevel } from './logger';
 
 /** What every Keiko controller process is configured with; each field is a flag and an env var. */
@@ -156,13 +159,26 @@ export function parseManagerConfig(
     )
     .exitOverride();
   extend?.(cmd);
-  cmd.parse(argv);
+  // A process started with bad flags says what is wrong (commander already printed it) and exits 2;
+  // --help exits 0. Callers passing their own argv (tests) get the error thrown instead.
+  const exitOnError = argv === process.argv;
+  try {
+    cmd.parse(argv);
+  } catch (err) {
+    if (!exitOnError || !(err instanceof CommanderError)) throw err;
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  }
   const o = cmd.opts();
-  if (o.concurrency < 1) throw new InvalidArgumentError('--concurrency must be at least 1');
-  if (!(o.leaseDuration > o.renewDeadline && o.renewDeadline > o.retryPeriod)) {
-    throw new InvalidArgumentError(
-      'leader election needs --lease-duration > --renew-deadline > --retry-period',
-    );
+  const problem =
+    o.concurrency < 1
+      ? '--concurrency must be at least 1'
+      : !(o.leaseDuration > o.renewDeadline && o.renewDeadline > o.retryPeriod)
+        ? 'leader election needs --lease-duration > --renew-deadline > --retry-period'
+        : undefined;
+  if (problem) {
+    if (!exitOnError) throw new InvalidArgumentError(problem);
+    console.error(`error: ${problem}`);
+    process.exit(2);
   }
   const config: ManagerConfig = {
     namespace: o.namespace,

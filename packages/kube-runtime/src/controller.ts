@@ -146,6 +146,15 @@ export class Controller<T extends k8s.KubernetesObject = k8s.KubernetesObject> {
     return this;
   }
 
+  /** The cache of a kind this controller owns or watches (the first watch of it), for reconcilers to read. */
+  cacheOf<O extends k8s.KubernetesObject>(rt: ResourceType): Informer<O> {
+    const found = this.sources.find(
+      (s) => s.informer.resource.group === rt.group && s.informer.resource.plural === rt.plural,
+    );
+    if (!found) throw new Error(`controller ${this.name} does not watch ${rt.plural}.${rt.group || 'core'}`);
+    return found.informer as unknown as Informer<O>;
+  }
+
   /** Starts the informers, waits until their caches are synced, then starts the workers. */
   async start(): Promise<void> {
     const informers = [

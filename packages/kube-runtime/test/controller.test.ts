@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { KubeClient } from '../src/client';
+import { KubeClient, ResourceTypes } from '../src/client';
 import { Controller, generationChanged } from '../src/controller';
 import { addFinalizer, hasFinalizer, isBeingDeleted, removeFinalizer } from '../src/finalizers';
 import { RuntimeMetrics } from '../src/metrics';
@@ -187,5 +187,16 @@ describe('Controller against the real apiserver', () => {
     const removed = await removeFinalizer(client, Widget, added, FINALIZER);
     expect(removed.metadata?.finalizers).toEqual(['other.io/keep']);
     await client.patch(Widget, ns, 'fin', { metadata: { finalizers: null } });
+  });
+
+  it('exposes the cache of a watched kind, and refuses one it does not watch', () => {
+    const controller = new Controller<WidgetObject>({
+      name: 'caches',
+      client: new KubeClient(kc),
+      for: Widget,
+      reconcile: async () => {},
+    }).watches(ResourceTypes.ConfigMap, () => []);
+    expect(controller.cacheOf(ResourceTypes.ConfigMap).resource).toBe(ResourceTypes.ConfigMap);
+    expect(() => controller.cacheOf(ResourceTypes.Secret)).toThrow('controller caches does not watch secrets.core');
   });
 });

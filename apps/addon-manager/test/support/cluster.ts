@@ -1,0 +1,198 @@
+// Helpers for the addon-manager's tests against the real test cluster (packages/testenv's jest global
+// setup starts or reuses it): namespaces that clean up after themselves, the Argo Workflow CRD,
+// Addons from the examples, and waiting.
+import fs from 'node:fs';
+import path from 'node:path';
+import type * as k8s from '@kubernetes/client-node';
+import { load } from 'js-yaml';
+import { AddonKind, type Addon } from '@keiko/api';
+import { KubeClient, ResourceTypes, type ResourceType } from '@keiko/kube-runtime';
+import { applyManifests, kubeConfigFromEnv, parseManifests } from '@keiko/testenv';
+import { ADDON_FINALIZER } from '../../src/addon/constants';
+
+export const repoRoot = path.resolve(import.meta.dirname, '../../../..');
+export const kc = kubeConfigFromEnv();
+export const client = new KubeClient(kc);
+
+export const WORKFLOW_CRD_FILE = path.join(import.meta.dirname, '../fixtures/argo-workflow-crd.yaml');
+
+const CRDS: ResourceType = {
+  group: 'apiextensions.k8s.io',
+  version: 'v1',
+  plural: 'customresourcedefinitions',
+  kind: 'CustomResourceDefinition',
+  namespaced: false,
+};
+
+/**
+ * Installs the minimal Argo Workflow CRD and the Addon CRD when they are missing. Only when missing:
+ * other suites (packages/api) apply the generated CRDs in parallel and check the apply is idempotent.
+ */
+export async function installWorkflowCrd(): Promise<void> {
+  const addonCrd = path.join(repoRoot, 'charts/addon-manager/crds/addonmgr.keikoproj.io_addons.yaml');
+  for (const file of [WORKFLOW_CRD_FILE, addonCrd]) {
+    const objects = parseManifests(fs.readFileSync(file, 'utf8'));
+    const missing = [];
+    for (const o of objects)
+      if (!(await client.get(CRDS, undefined, o.metadata?.name ?? ''))) missing.push(o);
+    if (missing.length) await applyManifests(kc, missing);
+  }
+}
+
+/** A Workflow CRD under a group of its own: lets a test add and remove "Argo" without touching others. */
+export function privateWorkflowCrd(group: string): { rt: ResourceType; crd: k8s.KubernetesObject } {
+  const crd = parseManifests(fs.readFileSync(WORKFLOW_CRD_FILE, 'utf8'))[0] as k8s.KubernetesObject & {
+    spec: { group: string };
+  };
+  crd.metadata = { name: `workflows.${group}` };
+  crd.spec.group = group;
+  return { rt: { group, version: 'v1alpha1', plural: 'workflows', kind: 'Workflow', namespaced: true }, crd };
+}
+
+export async function createNamespace(prefix: string): Promise<string> {
+  const name = `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+  await client.create(ResourceTypes.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  return name;
+}
+
+/** Removes the finalizers the controller left on Addons in `ns`, then the namespace(s). */
+export async function deleteNamespaces(...names: string[]): Promise<void> {
+  for (const ns of names) {
+    const list = await client
+      .list<Addon>(AddonKind, { namespace: ns })
+      .catch(() => ({ items: [] as Addon[] }));
+    for (const a of list.items) {
+      if (!a.metadata.finalizers?.includes(ADDON_FINALIZER)) continue;
+      await client
+        .patch(AddonKind, ns, a.metadata.name ?? '', {
+          metadata: { finalizers: a.metadata.finalizers.filter((f) => f !== ADDON_FINALIZER) },
+        })
+        .catch(() => undefined);
+    }
+    await client.delete(ResourceTypes.Namespace, undefined, ns);
+  }
+}
+
+export async function eventually<T>(
+  what: string,
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+/** An example manifest from examples/, moved into `namespace` (and its install namespace made unique). */
+export function exampleAddon(file: string, namespace: string, installNamespace?: string): Addon {
+  const a = load(fs.readFileSync(path.join(repoRoot, file), 'utf8')) as Addon & {
+    params?: { namespace?: string };
+  };
+  a.metadata.namespace = namespace;
+  if (installNamespace) {
+    if (a.spec.params) a.spec.params.namespace = installNamespace;
+    if (a.params) a.params.namespace = installNamespace;
+  }
+  return a;
+}
+
+/** A small Addon whose steps are resource templates; annotations steer the workflow simulator. */
+export function testAddon(
+  namespace: string,
+  name: string,
+  o: {
+    pkgName?: string;
+    deps?: Record<string, string>;
+    installNamespace?: string;
+    annotations?: Partial<Record<'prereqs' | 'install' | 'validate' | 'delete', Record<string, string>>>;
+    steps?: ('prereqs' | 'install' | 'validate' | 'delete')[];
+  } = {},
+): Addon {
+  const template = (step: string) => {
+    const annotations = o.annotations?.[step as 'install'];
+    return [
+      'apiVersion: argoproj.io/v1alpha1',
+      'kind: Workflow',
+      ...(annotations
+        ? ['metadata:', '  annotations:', ...Object.entries(annotations).map(([k, v]) => `    ${k}: "${v}"`)]
+        : []),
+      'spec:',
+      '  entrypoint: entry',
+      '  templates:',
+      '    - name: entry',
+      '      resource:',
+      `        action: ${step === 'delete' ? 'delete' : 'apply'}`,
+      '        manifest: |',
+      '          apiVersion: v1',
+      '          kind: ConfigMap',
+      '          metadata:',
+      `            name: ${name}-${step === 'delete' ? 'install' : step}`,
+      '            namespace: "{{workflow.namespace}}"',
+      ...(step === 'delete'
+        ? []
+        : ['          data:', '            cluster: "{{workflow.parameters.clusterName}}"']),
+      '',
+    ].join('\n');
+  };
+  return {
+    apiVersion: 'addonmgr.keikoproj.io/v1alpha1',
+    kind: 'Addon',
+    metadata: { name, namespace },
+    spec: {
+      pkgName: o.pkgName ?? `${namespace}/${name}`,
+      pkgVersion: 'v1',
+      pkgType: 'composite',
+      pkgDescription: `test addon ${name}`,
+      ...(o.deps ? { pkgDeps: o.deps } : {}),
+      params: {
+        namespace: o.installNamespace ?? namespace,
+        context: { clusterName: 'test-cluster', clusterRegion: 'us-west-2' },
+      },
+      lifecycle: Object.fromEntries(
+        (o.steps ?? ['prereqs', 'install', 'delete']).map((s) => [s, { template: template(s) }]),
+      ),
+    },
+  };
+}
+
+export async function getAddon(namespace: string, name: string): Promise<Addon | undefined> {
+  return client.get<Addon>(AddonKind, namespace, name);
+}
+
+/** Waits until the Addon's status.lifecycle.installed is `phase`; returns it. */
+export function addonPhase(
+  namespace: string,
+  name: string,
+  phase: string,
+  timeoutMs = 30_000,
+): Promise<Addon> {
+  return eventually(
+    `Addon ${namespace}/${name} to be ${phase}`,
+    async () => {
+      const a = await getAddon(namespace, name);
+      return a?.status?.lifecycle?.installed === phase ? a : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+export async function events(
+  namespace: string,
+  name: string,
+): Promise<{ reason?: string; message?: string; type?: string }[]> {
+  const list = await client.list<k8s.CoreV1Event>(ResourceTypes.Event, {
+    namespace,
+    fieldSelector: `involvedObject.name=${name}`,
+  });
+  return list.items.map((e) => ({ reason: e.reason, message: e.message, type: e.type }));
+}
