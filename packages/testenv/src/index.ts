@@ -10,3 +10,5 @@ export { TcpProxy } from './proxy';
 export { compactEtcd } from './etcd';
 export { freePort } from './process';
 export { seedDemoCluster, demoWorkload } from './demo';
+export { AsgNodeSimulator, ASG_NODE_LABEL, type AsgNodeSimulatorOptions } from './asg-nodes';
+export { eventually } from './eventually';

@@ -1,3 +1,6 @@
+import { eventually } from '@keiko/testenv';
+
+export { eventually };
 // Helpers for the addon-manager's tests against the real test cluster (packages/testenv's jest global
 // setup starts or reuses it): namespaces that clean up after themselves, the Argo Workflow CRD,
 // Addons from the examples, and waiting.
@@ -73,25 +76,6 @@ export async function deleteNamespaces(...names: string[]): Promise<void> {
   }
 }
 
-export async function eventually<T>(
-  what: string,
-  fn: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
 
 /** An example manifest from examples/, moved into `namespace` (and its install namespace made unique). */
 export function exampleAddon(file: string, namespace: string, installNamespace?: string): Addon {

@@ -1,3 +1,6 @@
+import { eventually } from '@keiko/testenv';
+
+export { eventually };
 // Helpers for tests against the real test cluster (started by packages/testenv's jest global setup).
 import type * as k8s from '@kubernetes/client-node';
 import { applyManifests, kubeConfigFromEnv } from '@keiko/testenv';
@@ -16,25 +19,6 @@ export async function deleteNamespace(name: string): Promise<void> {
   await client.delete(ResourceTypes.Namespace, undefined, name);
 }
 
-export async function eventually<T>(
-  what: string,
-  fn: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** A test-only custom resource with a spec, a status subresource and a generation. */
 export const Widget: ResourceType = {

@@ -1,3 +1,6 @@
+import { eventually } from '@keiko/testenv';
+
+export { eventually };
 // Helpers for the tests against the real test cluster (kube-apiserver + controller-manager +
 // scheduler + KWOK), started or reused by packages/testenv's jest global setup.
 import type { V1Deployment, V1Node, V1Pod, V1Taint, V1Toleration } from '@kubernetes/client-node';
@@ -30,25 +33,6 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
 }
 
-export async function eventually<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** A namespace with its default ServiceAccount (created by the controller-manager; pods need it). */
 export async function createNamespace(name: string): Promise<void> {
