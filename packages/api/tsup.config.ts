@@ -1,10 +1,4 @@
 import { defineConfig } from 'tsup';
+import { libraryOptions } from '../../tsup.app';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm'],
-  platform: 'node',
-  target: 'node24',
-  outDir: 'dist',
-  clean: true,
-});
+export default defineConfig(libraryOptions());

@@ -1,10 +1,4 @@
 import { defineConfig } from 'tsup';
+import { libraryOptions } from '../../tsup.app';
 
-export default defineConfig({
-  entry: ['src/index.ts', 'src/cli.ts'],
-  format: ['esm'],
-  platform: 'node',
-  target: 'node24',
-  outDir: 'dist',
-  clean: true,
-});
+export default defineConfig(libraryOptions(['src/index.ts', 'src/cli.ts']));
