@@ -13,12 +13,16 @@ import type { SqsPort } from './sqs';
 export * from './autoscaling';
 export * from './batching';
 export * from './cache';
+export * from './cloudformation';
 export * from './config';
 export * from './drift';
 export * from './ec2';
+export * from './eks';
 export * from './errors';
+export * from './iam';
 export * from './metrics';
 export * from './sqs';
+export * from './ssm';
 
 export interface AwsPorts {
   /** Cached (CachedAutoScaling) unless cacheTtlMs is 0. */

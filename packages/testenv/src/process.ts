@@ -12,9 +12,15 @@ export interface ManagedProcess {
  * Starts a long-running component in its own process group, output appended to `log`. Detached so
  * that `testenv up` can exit and leave the cluster running; stopProcess() kills the whole group.
  */
-export function startProcess(name: string, command: string, args: string[], log: string): ManagedProcess {
+export function startProcess(
+  name: string,
+  command: string,
+  args: string[],
+  log: string,
+  env: Record<string, string> = {},
+): ManagedProcess {
   const fd = fs.openSync(log, 'a');
-  const child = spawn(command, args, { detached: true, stdio: ['ignore', fd, fd], env: process.env });
+  const child = spawn(command, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
   fs.closeSync(fd);
   if (child.pid === undefined) throw new Error(`could not start ${name} (${command})`);
   child.unref();

@@ -1,0 +1,81 @@
+// A scaling group's instances joined with what EC2 and Kubernetes say about them: which are drifted from
+// the launch template the group launches now, which have a Ready node. Pure.
+import { instanceDrift, type Ec2Instance, type GroupInstance, type ResolvedLaunchTemplateVersion, type ScalingGroup } from '@keiko/aws';
+import { cordonedBy, isNodeReady } from '@keiko/node-ops';
+import type { V1Node } from '@kubernetes/client-node';
+import type { RotationInstance } from '../strategies/rolling-update';
+
+/**
+ * The group instance with its launch template version taken from EC2's aws:ec2launchtemplate:* tags when
+ * EC2 has them: those are per instance everywhere, while the emulator reports every group instance with
+ * the template's default version (see packages/aws README).
+ */
+export function withEc2LaunchTemplate(instance: GroupInstance, ec2: Ec2Instance | undefined): GroupInstance {
+  const lt = ec2?.launchTemplate;
+  if (!lt?.version) return instance;
+  return { ...instance, launchTemplate: { ...instance.launchTemplate, id: lt.id, version: lt.version } };
+}
+
+export function rotationInstances(input: {
+  group: ScalingGroup;
+  ec2: ReadonlyMap<string, Ec2Instance>;
+  nodes: ReadonlyMap<string, V1Node>;
+  resolved: readonly ResolvedLaunchTemplateVersion[];
+  owner: string;
+}): RotationInstance[] {
+  return input.group.instances.map((i) => {
+    const instance = withEc2LaunchTemplate(i, input.ec2.get(i.id));
+    const drifted = instanceDrift(input.group, instance, input.resolved).drifted;
+    const node = input.nodes.get(i.id);
+    return {
+      id: i.id,
+      lifecycleState: i.lifecycleState,
+      drifted,
+      ...(node
+        ? {
+            node: {
+              name: node.metadata?.name ?? '',
+              ready: isNodeReady(node),
+              cordoned: node.spec?.unschedulable === true,
+              cordonedByUs: node.spec?.unschedulable === true && cordonedBy(node) === input.owner,
+            },
+          }
+        : {}),
+    };
+  });
+}
+
+export interface NodesReadiness {
+  ready: boolean;
+  reason: 'NodesReady' | 'NodesNotReady' | 'ScalingInProgress' | 'NoInstances';
+  message: string;
+}
+
+/**
+ * NodesReady: as many InService instances as the group wants, each with a Ready node (the original's
+ * rule: while instances != desired a scaling activity is in progress).
+ */
+export function nodesReadiness(group: ScalingGroup, nodes: ReadonlyMap<string, V1Node>): NodesReadiness {
+  const inService = group.instances.filter((i) => i.lifecycleState === 'InService');
+  if (group.desiredCapacity === 0) return { ready: true, reason: 'NoInstances', message: 'the group wants no instances' };
+  if (inService.length !== group.desiredCapacity || group.instances.length !== group.desiredCapacity) {
+    return {
+      ready: false,
+      reason: 'ScalingInProgress',
+      message: `${inService.length} of ${group.desiredCapacity} instance(s) InService`,
+    };
+  }
+  const missing = inService.filter((i) => !nodes.has(i.id)).map((i) => i.id);
+  const notReady = inService.filter((i) => {
+    const n = nodes.get(i.id);
+    return n !== undefined && !isNodeReady(n);
+  });
+  if (missing.length > 0 || notReady.length > 0) {
+    const parts = [
+      missing.length > 0 ? `no node yet for ${missing.join(', ')}` : '',
+      notReady.length > 0 ? `not Ready: ${notReady.map((i) => nodes.get(i.id)?.metadata?.name ?? i.id).join(', ')}` : '',
+    ].filter(Boolean);
+    return { ready: false, reason: 'NodesNotReady', message: parts.join('; ') };
+  }
+  return { ready: true, reason: 'NodesReady', message: `${inService.length} node(s) Ready` };
+}

@@ -1,0 +1,144 @@
+// Node bootstrap: the user data script an instance runs to join the cluster (Amazon Linux 2 EKS AMIs'
+// /etc/eks/bootstrap.sh), with the group's labels and taints as kubelet flags, user stages before and
+// after, and extra volumes formatted and mounted. Pure.
+import type { NodeVolume, Taint } from '@keiko/api';
+import { LIFECYCLE_LABEL, ROLE_LABEL } from '../instancegroup/names';
+
+export interface UserDataStage {
+  stage: 'PreBootstrap' | 'PostBootstrap';
+  name?: string;
+  data: string;
+}
+
+export interface BootstrapInput {
+  clusterName: string;
+  groupName: string;
+  /** Spot groups are labelled lifecycle=spot, others lifecycle=normal (as the original). */
+  spot: boolean;
+  labels?: Readonly<Record<string, string>>;
+  taints?: readonly Taint[];
+  /**
+   * Extra kubelet flags as the user wrote them. Both the original eks-cf and eks provisioners put them
+   * inside bootstrap.sh's --kubelet-extra-args, after the group's labels and taints.
+   */
+  bootstrapArguments?: string;
+  stages?: readonly UserDataStage[];
+  volumes?: readonly NodeVolume[];
+  maxPods?: number;
+  containerRuntime?: 'dockerd' | 'containerd';
+  /** From DescribeCluster; bootstrap.sh looks them up itself when absent. */
+  apiServerEndpoint?: string;
+  certificateAuthorityData?: string;
+}
+
+/** The labels every node of the group gets, plus the group's own (theirs win on a clash). */
+export function nodeLabels(input: Pick<BootstrapInput, 'groupName' | 'spot' | 'labels'>): Record<string, string> {
+  return {
+    [ROLE_LABEL]: input.groupName,
+    [LIFECYCLE_LABEL]: input.spot ? 'spot' : 'normal',
+    ...input.labels,
+  };
+}
+
+/** `k=v,k2=v2`, sorted so the rendering (and so the launch template) is stable. */
+export function labelsFlagValue(labels: Readonly<Record<string, string>>): string {
+  return Object.entries(labels)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
+/** `key=value:Effect,...` as kubelet's --register-with-taints takes them. */
+export function taintsFlagValue(taints: readonly Taint[]): string {
+  return taints
+    .map((t) => `${t.key}=${t.value ?? ''}:${t.effect}`)
+    .sort()
+    .join(',');
+}
+
+/** A stage's data: plain text, or base64 of text (the original accepted both). */
+export function decodeStageData(data: string): string {
+  const trimmed = data.trim();
+  if (trimmed.length >= 8 && trimmed.length % 4 === 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) {
+    const decoded = Buffer.from(trimmed, 'base64').toString('utf8');
+    // Only accept it when it round-trips and reads as text; a plain word like "abcdabcd" stays as is.
+    const printable = [...decoded].every((ch) => ch === '\t' || ch === '\n' || ch === '\r' || (ch >= ' ' && ch <= '~'));
+    if (Buffer.from(decoded, 'utf8').toString('base64') === trimmed && printable && /\s/.test(decoded)) return decoded;
+  }
+  return data;
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Shell lines that format and mount the volumes that ask for it (never the root volume). */
+export function mountCommands(volumes: readonly NodeVolume[]): string[] {
+  const lines: string[] = [];
+  for (const v of volumes) {
+    const opts = v.mountOptions;
+    if (!opts?.mount || !opts.fileSystem) continue;
+    const dev = v.name;
+    const fs = opts.fileSystem;
+    lines.push(
+      `if ! blkid ${shellQuote(dev)}; then mkfs.${fs} ${shellQuote(dev)}; fi`,
+      `mkdir -p ${shellQuote(opts.mount)}`,
+      `mount ${shellQuote(dev)} ${shellQuote(opts.mount)}`,
+    );
+    if (opts.persistance) lines.push(`echo ${shellQuote(`${dev} ${opts.mount} ${fs} defaults,nofail 0 2`)} >> /etc/fstab`);
+  }
+  return lines;
+}
+
+/** The kubelet flags bootstrap.sh passes through --kubelet-extra-args. */
+export function kubeletExtraArgs(input: BootstrapInput): string {
+  const parts = [`--node-labels=${labelsFlagValue(nodeLabels(input))}`];
+  if (input.taints && input.taints.length > 0) parts.push(`--register-with-taints=${taintsFlagValue(input.taints)}`);
+  if (input.maxPods !== undefined) parts.push(`--max-pods=${input.maxPods}`);
+  if (input.bootstrapArguments?.trim()) parts.push(input.bootstrapArguments.trim());
+  return parts.join(' ');
+}
+
+/** The complete user data script (plain text; launch templates want it base64-encoded). */
+export function renderUserData(input: BootstrapInput): string {
+  const pre = (input.stages ?? []).filter((s) => s.stage === 'PreBootstrap');
+  const post = (input.stages ?? []).filter((s) => s.stage === 'PostBootstrap');
+  const lines = ['#!/bin/bash', 'set -o xtrace'];
+  for (const s of pre) lines.push(`# stage ${s.name ?? 'PreBootstrap'}`, decodeStageData(s.data).trimEnd());
+  lines.push(...mountCommands(input.volumes ?? []));
+  const args = [`--kubelet-extra-args ${shellQuote(kubeletExtraArgs(input))}`];
+  if (input.apiServerEndpoint) args.push(`--apiserver-endpoint ${shellQuote(input.apiServerEndpoint)}`);
+  if (input.certificateAuthorityData) args.push(`--b64-cluster-ca ${shellQuote(input.certificateAuthorityData)}`);
+  if (input.maxPods !== undefined) args.push('--use-max-pods false');
+  if (input.containerRuntime) args.push(`--container-runtime ${input.containerRuntime}`);
+  lines.push(`/etc/eks/bootstrap.sh ${shellQuote(input.clusterName)} ${args.join(' ')}`);
+  lines.push('set +o xtrace');
+  for (const s of post) lines.push(`# stage ${s.name ?? 'PostBootstrap'}`, decodeStageData(s.data).trimEnd());
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * What a kubelet started by this user data would register: labels from every --node-labels and taints
+ * from every --register-with-taints in it (repeated flags merge, as kubelet's map flags do). The node
+ * simulator plays kubelet with it; tests use it to check the rendering.
+ */
+export function kubeletRegistrationFromUserData(userData: string): {
+  labels: Record<string, string>;
+  taints: Array<{ key: string; value?: string; effect: string }>;
+} {
+  const labels: Record<string, string> = {};
+  const taints: Array<{ key: string; value?: string; effect: string }> = [];
+  for (const m of userData.matchAll(/--node-labels[= ]([^\s'"]+)/g)) {
+    for (const pair of (m[1] ?? '').split(',')) {
+      const i = pair.indexOf('=');
+      if (i > 0) labels[pair.slice(0, i)] = pair.slice(i + 1);
+    }
+  }
+  for (const m of userData.matchAll(/--register-with-taints[= ]([^\s'"]+)/g)) {
+    for (const t of (m[1] ?? '').split(',')) {
+      const match = /^([^=:]+)(?:=([^:]*))?:(\w+)$/.exec(t);
+      if (match) taints.push({ key: match[1] ?? '', ...(match[2] ? { value: match[2] } : {}), effect: match[3] ?? '' });
+    }
+  }
+  return { labels, taints };
+}

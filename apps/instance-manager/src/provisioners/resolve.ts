@@ -1,0 +1,87 @@
+// Turning what a spec names (cluster, subnets and security groups by id or Name tag, an image as an AMI,
+// `latest` or `ssm://...`) into AWS ids. Anything missing becomes a FieldProblem naming the field and
+// the missing values, so one status message tells the user everything to fix; AWS call failures
+// (throttling, access denied) are not problems with the spec and are rethrown.
+import type { FieldProblem } from '@keiko/api';
+import { AwsOperationError, type EksCluster } from '@keiko/aws';
+import { eksOptimizedAmiParameter, parseImage } from './common';
+import type { GroupContext } from './types';
+
+export interface Resolution<T> {
+  value?: T;
+  problems: FieldProblem[];
+}
+
+function asProblem(field: string, err: unknown): FieldProblem {
+  if (err instanceof AwsOperationError) throw err;
+  return { field, message: err instanceof Error ? err.message : String(err) };
+}
+
+export async function resolveCluster(ctx: GroupContext, clusterName: string | undefined, field: string): Promise<Resolution<EksCluster>> {
+  if (!clusterName) return { problems: [{ field, message: 'required' }] };
+  const cluster = await ctx.aws.eks.describeCluster(clusterName);
+  if (!cluster) return { problems: [{ field, message: `EKS cluster ${clusterName} not found` }] };
+  return { value: cluster, problems: [] };
+}
+
+export async function resolveSubnets(
+  ctx: GroupContext,
+  entries: readonly string[] | undefined,
+  vpcId: string | undefined,
+  field: string,
+): Promise<Resolution<string[]>> {
+  if (!entries || entries.length === 0) return { problems: [{ field, message: 'at least one subnet is required' }] };
+  try {
+    const subnets = await ctx.aws.ec2.describeSubnets(entries, vpcId ? { vpcId } : {});
+    // Keep the spec's order (it decides nothing, but stable renderings do not churn).
+    const ids = entries.map((e) => subnets.find((s) => s.id === e || s.name === e)?.id).filter((id): id is string => !!id);
+    return { value: [...new Set(ids)], problems: [] };
+  } catch (err) {
+    return { problems: [asProblem(field, err)] };
+  }
+}
+
+export async function resolveSecurityGroups(
+  ctx: GroupContext,
+  entries: readonly string[] | undefined,
+  vpcId: string | undefined,
+  field: string,
+): Promise<Resolution<string[]>> {
+  if (!entries || entries.length === 0) return { value: [], problems: [] };
+  try {
+    const groups = await ctx.aws.ec2.describeSecurityGroups(entries, vpcId ? { vpcId } : {});
+    const ids = entries
+      .map((e) => groups.find((g) => g.id === e || g.groupName === e || g.name === e)?.id)
+      .filter((id): id is string => !!id);
+    return { value: [...new Set(ids)], problems: [] };
+  } catch (err) {
+    return { problems: [asProblem(field, err)] };
+  }
+}
+
+/** The AMI to launch: as given, the EKS-optimized one for the cluster's version, or an SSM parameter's. */
+export async function resolveImage(
+  ctx: GroupContext,
+  image: string | undefined,
+  opts: { kubernetesVersion?: string; instanceType?: string },
+  field: string,
+): Promise<Resolution<string>> {
+  const ref = parseImage(image);
+  switch (ref.kind) {
+    case 'missing':
+      return { problems: [{ field, message: 'required (an AMI id, latest, or ssm://<parameter>)' }] };
+    case 'ami':
+      return { value: ref.id, problems: [] };
+    case 'latest': {
+      if (!opts.kubernetesVersion)
+        return { problems: [{ field, message: 'latest needs the cluster\'s Kubernetes version, and the cluster was not found' }] };
+      const parameter = eksOptimizedAmiParameter(opts.kubernetesVersion, opts.instanceType);
+      const value = await ctx.aws.ssm.getParameter(parameter);
+      return value ? { value, problems: [] } : { problems: [{ field, message: `latest: SSM parameter ${parameter} not found` }] };
+    }
+    case 'ssm': {
+      const value = await ctx.aws.ssm.getParameter(ref.parameter);
+      return value ? { value: value.trim(), problems: [] } : { problems: [{ field, message: `SSM parameter ${ref.parameter} not found` }] };
+    }
+  }
+}

@@ -1,0 +1,239 @@
+// The rollingUpdate strategy: which drifted instances to replace next, and when. Pure.
+//
+// Unlike the original (which terminated instances and let pods fall where they may), a node is drained
+// (node-ops: cordon, PDB-aware evictions) before its instance is terminated. What this plan works from is
+// all observable, so a restart continues where it stopped:
+//  - a node cordoned by this group (keiko.io/cordoned-by = instance-manager/<ns>/<name>) is in flight: its
+//    drain is (re)started or awaited, then its instance terminated — once (the terminate is confirmed
+//    against a live read of the group first, by the caller);
+//  - availability counts what Kubernetes can use: instances InService whose node is Ready and not cordoned.
+//    Pending replacements, terminating instances and in-flight nodes are all unavailable;
+//  - the pause after a batch is measured from the RollingUpdate condition's lastTransitionTime (it turns
+//    False/Paused when a batch finishes).
+//
+// Two ways to bound a batch, as the API has them:
+//  - maxUnavailable (eks): at most that many nodes unavailable at once, in flight included;
+//  - minInstancesInService + maxBatchSize (eks-cf, the talk's example): at most maxBatchSize in flight,
+//    and never fewer than minInstancesInService available.
+import type { Condition } from '@keiko/kube-runtime';
+import { isTerminatingState } from '@keiko/aws';
+
+export const ROLLING_UPDATE_CONDITION = 'RollingUpdate';
+
+export interface RotationNode {
+  name: string;
+  ready: boolean;
+  /** spec.unschedulable. */
+  cordoned: boolean;
+  /** Cordoned by this group (the cordoned-by annotation names it). */
+  cordonedByUs: boolean;
+}
+
+export interface RotationInstance {
+  id: string;
+  /** The Auto Scaling lifecycle state: InService, Pending, Terminating... */
+  lifecycleState: string;
+  drifted: boolean;
+  node?: RotationNode;
+}
+
+export type DrainState =
+  | { state: 'running'; startedAt: number }
+  | { state: 'succeeded'; finishedAt: number }
+  | { state: 'failed'; finishedAt: number; error: string };
+
+export interface RotationPolicy {
+  mode: 'maxUnavailable' | 'minInService';
+  /** maxUnavailable mode: resolved to a count. */
+  maxUnavailable: number;
+  /** minInService mode. */
+  minInstancesInService: number;
+  maxBatchSize: number;
+  pauseMs: number;
+}
+
+export interface RotationInput {
+  instances: readonly RotationInstance[];
+  desiredCapacity: number;
+  policy: RotationPolicy;
+  /** Drains known to this process, by node name (none after a restart). */
+  drains: ReadonlyMap<string, DrainState>;
+  previous?: Condition;
+  now: number;
+  /** A failed drain is retried this long after it failed. */
+  drainRetryMs?: number;
+}
+
+export interface RotationPlan {
+  /** Nothing drifted and nothing in flight. */
+  done: boolean;
+  /** Nodes to cordon (marked as ours) and drain. */
+  drain: string[];
+  /** Instances to terminate (drained, or never joined). The caller confirms each with a live read. */
+  terminate: string[];
+  /** Nodes we cordoned whose instance is no longer drifted (the spec went back): give them back. */
+  uncordon: string[];
+  /** How the RollingUpdate condition should read now. */
+  condition: { status: 'True' | 'False'; reason: string; message: string };
+  /** Come back this soon to make progress (undefined when done). */
+  requeueAfterMs?: number;
+  /** Failed drains to report. */
+  drainFailures: Array<{ node: string; error: string }>;
+}
+
+const IN_SERVICE = 'InService';
+
+function isAvailable(i: RotationInstance): boolean {
+  return i.lifecycleState === IN_SERVICE && !!i.node && i.node.ready && !i.node.cordoned;
+}
+
+function describe(ids: readonly string[], max = 5): string {
+  return ids.length <= max ? ids.join(', ') : `${ids.slice(0, max).join(', ')} (+${ids.length - max} more)`;
+}
+
+export function planRotation(input: RotationInput): RotationPlan {
+  const { policy, now } = input;
+  const retryMs = input.drainRetryMs ?? 30_000;
+  const live = input.instances.filter((i) => !isTerminatingState(i.lifecycleState));
+  const inService = live.filter((i) => i.lifecycleState === IN_SERVICE);
+
+  const uncordon = inService.filter((i) => !i.drifted && i.node?.cordonedByUs).map((i) => i.node?.name ?? '');
+  const inFlight = inService.filter((i) => i.drifted && i.node?.cordonedByUs);
+  const drain: string[] = [];
+  const terminate: string[] = [];
+  const drainFailures: Array<{ node: string; error: string }> = [];
+  const progress: string[] = [];
+
+  for (const i of inFlight) {
+    const node = i.node?.name ?? '';
+    const d = input.drains.get(node);
+    if (!d) {
+      drain.push(node); // cordoned before a restart: drain again (idempotent)
+      progress.push(`${i.id} (draining ${node})`);
+    } else if (d.state === 'running') {
+      progress.push(`${i.id} (draining ${node})`);
+    } else if (d.state === 'succeeded') {
+      terminate.push(i.id);
+      progress.push(`${i.id} (terminating)`);
+    } else {
+      drainFailures.push({ node, error: d.error });
+      if (now - d.finishedAt >= retryMs) drain.push(node);
+      progress.push(`${i.id} (drain of ${node} failed, retrying)`);
+    }
+  }
+
+  const candidates = inService.filter((i) => i.drifted && !i.node?.cordonedByUs);
+  const driftedCount = inService.filter((i) => i.drifted).length;
+  const availableCount = live.filter(isAvailable).length;
+  const unavailable = Math.max(0, input.desiredCapacity - availableCount);
+  const pending = live.filter((i) => i.lifecycleState !== IN_SERVICE).length;
+
+  if (driftedCount === 0) {
+    const condition =
+      input.previous?.status === 'True' || input.previous?.reason === 'Paused' || input.previous?.reason === 'Complete'
+        ? { status: 'False' as const, reason: 'Complete', message: 'every instance runs the current launch template' }
+        : { status: 'False' as const, reason: 'UpToDate', message: 'every instance runs the current launch template' };
+    return { done: true, drain: [], terminate: [], uncordon, condition, drainFailures };
+  }
+
+  // Batches run one after another: when one is over (nothing in flight), wait until every node is back,
+  // then pause, then start the next.
+  const batchRunning = inFlight.length > 0;
+  const settled = unavailable === 0 && pending === 0;
+  const previous = input.previous;
+  if (!batchRunning && previous?.status === 'True' && previous.reason === 'InProgress') {
+    if (!settled) {
+      return {
+        done: false,
+        drain,
+        terminate,
+        uncordon,
+        drainFailures,
+        condition: {
+          status: 'True',
+          reason: 'InProgress',
+          message: `${driftedCount} drifted instance(s) left; waiting for replacements (${unavailable} node(s) unavailable)`,
+        },
+        requeueAfterMs: 5_000,
+      };
+    }
+    if (policy.pauseMs > 0) {
+      return {
+        done: false,
+        drain,
+        terminate,
+        uncordon,
+        drainFailures,
+        condition: {
+          status: 'False',
+          reason: 'Paused',
+          message: `batch done; ${driftedCount} drifted instance(s) left; next batch after a pause of ${policy.pauseMs / 1000}s`,
+        },
+        requeueAfterMs: policy.pauseMs,
+      };
+    }
+  }
+  if (!batchRunning && previous?.reason === 'Paused' && policy.pauseMs > 0) {
+    const since = Date.parse(previous.lastTransitionTime);
+    const left = Number.isFinite(since) ? since + policy.pauseMs - now : 0;
+    if (left > 0) {
+      return {
+        done: false,
+        drain,
+        terminate,
+        uncordon,
+        drainFailures,
+        condition: { status: 'False', reason: 'Paused', message: previous.message },
+        requeueAfterMs: Math.min(left, 60_000),
+      };
+    }
+  }
+
+  // How many more may start now.
+  const batchLimit = (policy.mode === 'minInService' ? Math.max(1, policy.maxBatchSize) : Math.max(1, policy.maxUnavailable)) - inFlight.length;
+  const availabilityLimit =
+    policy.mode === 'minInService' ? availableCount - policy.minInstancesInService : policy.maxUnavailable - unavailable;
+  // Instances Kubernetes cannot use anyway (no node, node not Ready) cost no availability: replace those first.
+  const broken = candidates.filter((i) => !i.node || !i.node.ready).sort((a, b) => a.id.localeCompare(b.id));
+  const healthy = candidates.filter((i) => i.node?.ready).sort((a, b) => a.id.localeCompare(b.id));
+  const start: RotationInstance[] = [];
+  for (const i of broken) if (start.length < batchLimit) start.push(i);
+  let healthyStarted = 0;
+  for (const i of healthy) {
+    if (start.length >= batchLimit || healthyStarted >= availabilityLimit) break;
+    start.push(i);
+    healthyStarted++;
+  }
+  for (const i of start) {
+    if (i.node) {
+      drain.push(i.node.name);
+      progress.push(`${i.id} (draining ${i.node.name})`);
+    } else {
+      terminate.push(i.id);
+      progress.push(`${i.id} (no node; terminating)`);
+    }
+  }
+
+  const waiting =
+    start.length === 0 && inFlight.length === 0
+      ? policy.mode === 'minInService'
+        ? `waiting: ${availableCount} instance(s) available, minInstancesInService is ${policy.minInstancesInService}`
+        : `waiting: ${unavailable} node(s) unavailable, maxUnavailable is ${policy.maxUnavailable}`
+      : '';
+  const message = [
+    `${driftedCount} drifted instance(s)`,
+    progress.length > 0 ? `replacing ${describe(progress)}` : '',
+    waiting,
+  ]
+    .filter(Boolean)
+    .join('; ');
+  return {
+    done: false,
+    drain,
+    terminate,
+    uncordon,
+    drainFailures,
+    condition: { status: 'True', reason: start.length > 0 || inFlight.length > 0 ? 'InProgress' : 'Waiting', message },
+    requeueAfterMs: 5_000,
+  };
+}

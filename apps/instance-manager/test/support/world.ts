@@ -1,0 +1,161 @@
+// A controller under test: the real test cluster and AWS emulator, the InstanceGroup controller running
+// in-process, scoped to a namespace of its own (so it never touches other tests' groups), and the node
+// simulator playing kubelet for that namespace's scaling groups.
+import { InstanceGroupKind, type InstanceGroup } from '@keiko/api';
+import { AwsAutoScaling, awsClientConfig, AwsEc2, AwsEks, AwsMetrics, createAwsClients, type AwsClients } from '@keiko/aws';
+import { isNotFound, KubeClient, Manager, ResourceTypes, type Logger } from '@keiko/kube-runtime';
+import { kubeConfigFromEnv } from '@keiko/testenv';
+import type * as k8s from '@kubernetes/client-node';
+import { AsgNodeSimulator } from '../../sandbox/node-simulator';
+import { seedCluster, seedImage, seedNetwork } from '../../sandbox/seed';
+import { instanceManagerPorts } from '../../src/aws';
+import { registerInstanceGroupController, type InstanceGroupReconciler } from '../../src/instancegroup/controller';
+import { TAG_NAMESPACE } from '../../src/instancegroup/names';
+import { InstanceManagerMetrics } from '../../src/metrics';
+import { parseOptions } from '../../src/options';
+import type { AwsPortsForGroups } from '../../src/provisioners/types';
+
+export const runId = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 5)}`;
+
+const quiet: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: (m, meta) => console.error(m, JSON.stringify(meta ?? {})) };
+
+export interface World {
+  namespace: string;
+  kc: k8s.KubeConfig;
+  client: KubeClient;
+  clients: AwsClients;
+  aws: AwsPortsForGroups;
+  mgr: Manager;
+  reconciler: InstanceGroupReconciler;
+  simulator: AsgNodeSimulator;
+  apply(ig: InstanceGroup): Promise<InstanceGroup>;
+  get(name: string): Promise<InstanceGroup | undefined>;
+  waitFor(name: string, what: string, ok: (ig: InstanceGroup) => boolean, timeoutMs?: number): Promise<InstanceGroup>;
+  events(name: string): Promise<k8s.CoreV1Event[]>;
+  /** The group's status and recent events, for a failing test's message. */
+  explain(name: string): Promise<string>;
+  remove(name: string, timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function waitUntil<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+  everyMs = 300,
+  explain?: () => Promise<string>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      const context = explain ? await explain().catch((err: unknown) => `(could not explain: ${String(err)})`) : '';
+      throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}${context ? `\n${context}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export async function startWorld(opts: { dryRun?: boolean; prefix?: string } = {}): Promise<World> {
+  if (!process.env.AWS_ENDPOINT_URL) throw new Error('AWS_ENDPOINT_URL is not set: the jest global setup starts the emulator');
+  const namespace = `${opts.prefix ?? 'im-it'}-${runId()}`;
+  const kc = kubeConfigFromEnv();
+  const client = new KubeClient(kc);
+  await client.create(ResourceTypes.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+  const clients = createAwsClients(awsClientConfig({ userAgentAppId: 'instance-manager-test' }));
+  // The sandbox's emulator fixtures (idempotent): cluster my-eks-cluster, subnets/SG by Name tag, image parameter.
+  const net = await seedNetwork(clients);
+  await seedCluster(clients, net.subnetIds, net.securityGroupId);
+  await seedImage(clients);
+
+  const { config, options } = parseOptions(
+    ['node', 'instance-manager', `--namespace=${namespace}`, '--leader-elect=false', '--metrics-port=0', '--health-port=0', `--dry-run=${opts.dryRun ? 'true' : 'false'}`],
+    {},
+  );
+  const mgr = new Manager('instance-manager', config, { kubeConfig: kc, logger: quiet });
+  const metrics = new AwsMetrics({ registry: mgr.metrics.registry });
+  const instrumented = createAwsClients(awsClientConfig({ userAgentAppId: 'instance-manager-test' }), { metrics });
+  const aws = instanceManagerPorts(instrumented, { cacheTtlMs: options.awsCacheTtlMs });
+  const reconciler = registerInstanceGroupController(mgr, {
+    aws,
+    metrics: new InstanceManagerMetrics(mgr.metrics.registry),
+    dryRun: config.dryRun,
+    configNamespace: namespace,
+    configName: 'instance-manager',
+    drain: { timeoutMs: 60_000 },
+    resyncMs: 10_000,
+  });
+  void mgr.start({ handleSignals: false });
+
+  const plainAutoScaling = new AwsAutoScaling(clients.autoScaling);
+  const simulator = new AsgNodeSimulator({
+    kubeConfig: kc,
+    autoScaling: plainAutoScaling,
+    ec2: new AwsEc2(clients.ec2),
+    eks: new AwsEks(clients.eks),
+    id: namespace,
+    groups: () => plainAutoScaling.listGroups({ tags: { [TAG_NAMESPACE]: namespace } }),
+    nodegroups: async () =>
+      (await client.list<InstanceGroup>(InstanceGroupKind, { namespace })).items
+        .filter((g) => g.spec.provisioner === 'eks-managed' && g.status?.activeScalingGroupName)
+        .map((g) => ({ cluster: g.spec['eks-managed']?.configuration.clusterName ?? '', name: g.status?.activeScalingGroupName ?? '' })),
+    intervalMs: 700,
+  }).start();
+
+  const get = (name: string) => client.get<InstanceGroup>(InstanceGroupKind, namespace, name);
+  const world: World = {
+    namespace,
+    kc,
+    client,
+    clients,
+    aws,
+    mgr,
+    reconciler,
+    simulator,
+    apply: (ig) => client.create<InstanceGroup>(InstanceGroupKind, { ...ig, metadata: { ...ig.metadata, namespace } }),
+    get,
+    waitFor: (name, what, ok, timeoutMs = 60_000) =>
+      waitUntil(
+        `${namespace}/${name} ${what}`,
+        async () => {
+          const ig = await get(name);
+          return ig && ok(ig) ? ig : undefined;
+        },
+        timeoutMs,
+        300,
+        () => world.explain(name),
+      ),
+    events: async (name) =>
+      (await client.list<k8s.CoreV1Event>(ResourceTypes.Event, { namespace, fieldSelector: `involvedObject.name=${name}` })).items,
+    explain: async (name) => {
+      const ig = await get(name);
+      const events = (await world.events(name)).map((e) => `  ${e.type} ${e.reason}: ${e.message}`).slice(-15);
+      return `status: ${JSON.stringify(ig?.status ?? null, null, 1)}\nevents:\n${events.join('\n')}`;
+    },
+    remove: async (name, timeoutMs = 60_000) => {
+      await client.delete(InstanceGroupKind, namespace, name);
+      await waitUntil(`${namespace}/${name} gone`, async () => !(await get(name)), timeoutMs);
+    },
+    stop: async () => {
+      // Groups go through their finalizer (cloud cleanup) while the controller still runs.
+      const left = (await client.list<InstanceGroup>(InstanceGroupKind, { namespace })).items;
+      await Promise.all(left.map((g) => world.remove(g.metadata.name ?? '', 90_000).catch((err: unknown) => console.error(String(err)))));
+      await mgr.stop();
+      await simulator.stop({ deleteNodes: true });
+      try {
+        await client.delete(ResourceTypes.Namespace, undefined, namespace);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      clients.destroy();
+      instrumented.destroy();
+    },
+  };
+  return world;
+}

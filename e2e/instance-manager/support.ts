@@ -1,0 +1,170 @@
+// What the instance-manager end-to-end scenarios share: the bundled controller as a child process (as in
+// its container), a namespace of their own, the AWS emulator's fixtures, and the node simulator playing
+// kubelet for the namespace's scaling groups.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { InstanceGroupKind, type InstanceGroup } from '@keiko/api';
+import { AwsAutoScaling, awsClientConfig, AwsCloudFormation, AwsEc2, AwsIam, createAwsClients, type AwsClients } from '@keiko/aws';
+import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
+import { freePort, kubeConfigFromEnv, kubectl, parseManifests } from '@keiko/testenv';
+import type * as k8s from '@kubernetes/client-node';
+import { AsgNodeSimulator } from '../../apps/instance-manager/sandbox/node-simulator';
+import { seedCluster, seedImage, seedNetwork } from '../../apps/instance-manager/sandbox/seed';
+import { TAG_NAMESPACE } from '../../apps/instance-manager/src/instancegroup/names';
+
+export const root = path.resolve(import.meta.dirname, '../..');
+
+export function build(app: string): string {
+  const out = spawnSync('npm', ['run', 'build', '--silent', '-w', `apps/${app}`], { cwd: root, encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`building ${app} failed:\n${out.stdout}\n${out.stderr}`);
+  return path.join(root, 'apps', app, 'dist', 'main.js');
+}
+
+export interface RunningController {
+  proc: ChildProcess;
+  metricsPort: number;
+  healthPort: number;
+  log: () => string;
+  stop(): Promise<void>;
+}
+
+/** Starts a bundled controller with plain node, as its container does, scoped to `namespace`. */
+export async function startController(bundle: string, namespace: string, args: string[] = []): Promise<RunningController> {
+  const metricsPort = await freePort();
+  const healthPort = await freePort();
+  const logFile = path.join(root, '.testenv', 'logs', `${path.basename(path.dirname(path.dirname(bundle)))}-e2e-${namespace}.log`);
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  const out = fs.openSync(logFile, 'w');
+  const proc = spawn(
+    process.execPath,
+    [bundle, `--namespace=${namespace}`, `--metrics-port=${metricsPort}`, `--health-port=${healthPort}`, '--bind-address=127.0.0.1', ...args],
+    { env: { ...process.env, POD_NAMESPACE: namespace }, stdio: ['ignore', out, out] },
+  );
+  return {
+    proc,
+    metricsPort,
+    healthPort,
+    log: () => fs.readFileSync(logFile, 'utf8'),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+        setTimeout(() => proc.kill('SIGKILL'), 15_000).unref();
+      }),
+  };
+}
+
+export async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 500, explain?: () => Promise<string>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      const context = explain ? await explain().catch(() => '') : '';
+      throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}${context ? `\n${context}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export interface Scenario {
+  namespace: string;
+  kc: k8s.KubeConfig;
+  client: KubeClient;
+  clients: AwsClients;
+  autoScaling: AwsAutoScaling;
+  ec2: AwsEc2;
+  cloudFormation: AwsCloudFormation;
+  iam: AwsIam;
+  simulator: AsgNodeSimulator;
+  /** Objects from a manifest file (relative to the repo), moved into the scenario's namespace. */
+  manifest(file: string): k8s.KubernetesObject[];
+  /** `kubectl apply -f -` (client-side, strict validation: what a user runs). */
+  apply(objects: k8s.KubernetesObject[]): Promise<string>;
+  get(name: string): Promise<InstanceGroup | undefined>;
+  waitFor(name: string, what: string, ok: (ig: InstanceGroup) => boolean, timeoutMs?: number): Promise<InstanceGroup>;
+  explain(name: string): Promise<string>;
+  events(name: string): Promise<k8s.CoreV1Event[]>;
+  nodesOf(groupName: string): Promise<k8s.V1Node[]>;
+  close(): Promise<void>;
+}
+
+export async function startScenario(prefix: string): Promise<Scenario> {
+  const namespace = `${prefix}-${Date.now().toString(36)}`;
+  const kc = kubeConfigFromEnv();
+  const client = new KubeClient(kc);
+  await client.create(ResourceTypes.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+  const clients = createAwsClients(awsClientConfig({ userAgentAppId: 'instance-manager-e2e' }));
+  const net = await seedNetwork(clients);
+  await seedCluster(clients, net.subnetIds, net.securityGroupId);
+  await seedImage(clients);
+  const autoScaling = new AwsAutoScaling(clients.autoScaling);
+  const ec2 = new AwsEc2(clients.ec2);
+  const simulator = new AsgNodeSimulator({
+    kubeConfig: kc,
+    autoScaling,
+    ec2,
+    id: namespace,
+    groups: () => autoScaling.listGroups({ tags: { [TAG_NAMESPACE]: namespace } }),
+    intervalMs: 700,
+  }).start();
+  const get = (name: string) => client.get<InstanceGroup>(InstanceGroupKind, namespace, name);
+  const s: Scenario = {
+    namespace,
+    kc,
+    client,
+    clients,
+    autoScaling,
+    ec2,
+    cloudFormation: new AwsCloudFormation(clients.cloudFormation),
+    iam: new AwsIam(clients.iam),
+    simulator,
+    manifest: (file) =>
+      parseManifests(fs.readFileSync(path.join(root, file), 'utf8')).map((o) => ({ ...o, metadata: { ...o.metadata, namespace } })),
+    apply: (objects) => kubectl(kc, ['apply', '-f', '-'], objects),
+    get,
+    waitFor: (name, what, ok, timeoutMs = 90_000) =>
+      waitUntil(
+        `${namespace}/${name} ${what}`,
+        async () => {
+          const ig = await get(name);
+          return ig && ok(ig) ? ig : undefined;
+        },
+        timeoutMs,
+        500,
+        () => s.explain(name),
+      ),
+    explain: async (name) => {
+      const ig = await get(name);
+      const events = (await s.events(name)).map((e) => `  ${e.type} ${e.reason}: ${e.message}`).slice(-15);
+      return `status: ${JSON.stringify(ig?.status ?? null)}\nevents:\n${events.join('\n')}`;
+    },
+    events: async (name) => (await client.list<k8s.CoreV1Event>(ResourceTypes.Event, { namespace, fieldSelector: `involvedObject.name=${name}` })).items,
+    nodesOf: async (groupName) => {
+      const group = await autoScaling.describeGroup(groupName);
+      const ids = new Set(group?.instances.map((i) => i.id));
+      const nodes = (await client.listAll<k8s.V1Node>(ResourceTypes.Node, { labelSelector: `keiko.io/node-simulator=${namespace}` })).items;
+      return nodes.filter((n) => ids.has(n.spec?.providerID?.split('/').pop() ?? ''));
+    },
+    close: async () => {
+      await simulator.stop({ deleteNodes: true });
+      await client.delete(ResourceTypes.Namespace, undefined, namespace).catch(() => false);
+      clients.destroy();
+    },
+  };
+  return s;
+}
+
+/** Deletes every group in the namespace (the controller must still run to finalize them). */
+export async function deleteAllGroups(s: Scenario, timeoutMs = 120_000): Promise<void> {
+  const groups = (await s.client.list<InstanceGroup>(InstanceGroupKind, { namespace: s.namespace })).items;
+  for (const g of groups) await s.client.delete(InstanceGroupKind, s.namespace, g.metadata.name ?? '');
+  await waitUntil('every group finalized', async () => (await s.client.list<InstanceGroup>(InstanceGroupKind, { namespace: s.namespace })).items.length === 0, timeoutMs);
+}
