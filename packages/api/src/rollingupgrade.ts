@@ -253,6 +253,83 @@ export const RollingUpgradeStatusSchema = Type.Object(
           'The same per-node record under the name later upgrade-manager releases used; read when inProcessingNodes is absent.',
       }),
     ),
+    lastBatchEndTime: Type.Optional(
+      DateTime({
+        description:
+          'When the most recent batch finished (its replacements Ready); nodeIntervalSeconds count from here.',
+      }),
+    ),
+    surge: Type.Optional(
+      Type.Object(
+        {
+          baseDesired: Type.Integer({
+            minimum: 0,
+            description: 'Desired capacity of the scaling group before the surge was added.',
+          }),
+          added: Type.Integer({
+            minimum: 0,
+            description:
+              'Instances added on top of baseDesired for the current batch (capped by the group maxSize).',
+          }),
+        },
+        {
+          description:
+            'eager mode: the extra capacity launched for the current batch, recorded before desired capacity is raised so a restart never adds it twice.',
+        },
+      ),
+    ),
+    drainFailures: Type.Optional(
+      Type.Array(
+        Type.Object({
+          nodeName: Type.Optional(Type.String({ description: 'Kubernetes node name.' })),
+          instanceID: Type.Optional(Type.String({ description: 'EC2 instance ID behind the node.' })),
+          reason: Type.Optional(
+            Type.String({
+              description:
+                'Why the drain failed: DisruptionBudget, Refused, EvictionFailed, NotTerminated, Timeout...',
+            }),
+          ),
+          message: Type.Optional(
+            Type.String({
+              description: 'The drain error, naming each pod that blocked it and the PodDisruptionBudget.',
+            }),
+          ),
+          pods: Type.Optional(
+            Type.Array(Type.String(), {
+              description: 'Pods (namespace/name) that kept the drain from completing.',
+            }),
+          ),
+          podDisruptionBudgets: Type.Optional(
+            Type.Array(Type.String(), {
+              description: 'PodDisruptionBudgets (namespace/name) that refused evictions.',
+            }),
+          ),
+          attempts: Type.Optional(Int32({ minimum: 0, description: 'Failed drains of this node so far.' })),
+          lastFailureTime: Type.Optional(
+            DateTime({ description: 'When the latest drain of this node failed.' }),
+          ),
+        }),
+        {
+          description:
+            'Nodes whose drain failed (without ignoreDrainFailures): each was uncordoned and left in service, and is retried once after every other node; a second failure ends the upgrade in error.',
+        },
+      ),
+    ),
+    plan: Type.Optional(
+      Type.Array(
+        Type.Object({
+          batch: Int32({ minimum: 1, description: 'Batch number, from 1.' }),
+          nodes: Type.Array(Type.String(), {
+            description:
+              'Nodes (or instance IDs, for instances without a node) rotated together in this batch.',
+          }),
+        }),
+        {
+          description:
+            'Dry run (spec.dryRun or the --dry-run flag): the batches the upgrade would rotate, in order. Nothing is cordoned, drained or terminated.',
+        },
+      ),
+    ),
   },
   { description: 'RollingUpgradeStatus defines the observed state of RollingUpgrade.' },
 );

@@ -1,0 +1,1030 @@
+// Every decision of the RollingUpgrade controller, as pure functions of what was observed: the
+// RollingUpgrade (its spec and the progress recorded in its status), a snapshot of the Auto Scaling
+// group, the nodes, the state of drains this process runs, and the time. controller.ts does the I/O:
+// it writes the status a decision returns BEFORE it performs the decision's actions, so whatever it
+// was about to do is on record when a restart or a new leader picks the upgrade up.
+import {
+  metadataTimestamp,
+  nodesInProcessing,
+  resolveUpdateStrategy,
+  validateRollingUpgrade,
+  type Condition,
+  type IntOrStringValue,
+  type NodeInProcessing,
+  type RollingUpgrade,
+  type RollingUpgradeStatus,
+  type RollingUpgradeStep,
+  type UpgradeStrategyType,
+} from '@keiko/api';
+import {
+  instanceDrift,
+  isSymbolicVersion,
+  isTerminatingState,
+  type GroupInstance,
+  type LaunchTemplateSpec,
+  type ResolvedLaunchTemplateVersion,
+  type ScalingGroup,
+} from '@keiko/aws';
+import { setCondition, type Condition as RuntimeCondition, type ConditionInput } from '@keiko/kube-runtime';
+import { cordonedBy, instanceIdOfNode, isCordoned, isNodeReady, unmetReadinessGates } from '@keiko/node-ops';
+import type { V1Node } from '@kubernetes/client-node';
+import { formatGoDuration, parseGoDurationMs } from './durations';
+
+// ---------------------------------------------------------------------------------------------------
+// Inputs and outputs
+// ---------------------------------------------------------------------------------------------------
+
+/** What EC2 says about how an instance was launched; immutable for the instance's life. */
+export interface InstanceLaunch {
+  /** RFC 3339. */
+  launchTime?: string;
+  /** From the aws:ec2launchtemplate:id / :version tags EC2 puts on an instance launched from a template. */
+  launchTemplate?: { id: string; version?: string };
+}
+
+export interface ScalingGroupSnapshot {
+  group: ScalingGroup;
+  /** The group's $Latest/$Default template references resolved to numbers (see launchTemplatesToResolve). */
+  resolved: readonly ResolvedLaunchTemplateVersion[];
+  /** By instance id; instances EC2 has not described (yet) are absent. */
+  launches: ReadonlyMap<string, InstanceLaunch>;
+}
+
+/** A drain this process runs in the background, by in-flight key. */
+export type DrainState =
+  | { state: 'running' }
+  | { state: 'succeeded'; evicted: number }
+  | {
+      state: 'failed';
+      /** DisruptionBudget, Refused, EvictionFailed, NotTerminated, NotAttempted, NodeNotFound, Error. */
+      reason: string;
+      message: string;
+      pods: string[];
+      podDisruptionBudgets: string[];
+    };
+
+export interface PlanOptions {
+  /** The value of the keiko.io/cordoned-by annotation this upgrade writes: `upgrade-manager/<ns>/<name>`. */
+  owner: string;
+  /** The controller's --dry-run flag. */
+  dryRunFlag: boolean;
+  /** How soon to look again while waiting on AWS or on nodes. */
+  pollIntervalMs: number;
+}
+
+export interface PlanInput extends PlanOptions {
+  /** With schema defaults applied. */
+  ru: RollingUpgrade;
+  snapshot: ScalingGroupSnapshot;
+  nodes: readonly V1Node[];
+  drains: ReadonlyMap<string, DrainState>;
+  now: Date;
+}
+
+export type Action =
+  /** Cordon (annotated with the owner) and drain the node, in the background. */
+  | { type: 'drain'; key: string; nodeName: string; instanceId: string }
+  /** The drain's result has been recorded in status; drop it from memory. */
+  | { type: 'forgetDrain'; key: string }
+  /** Uncordon the node if (and only if) this upgrade cordoned it. */
+  | { type: 'uncordon'; nodeName: string }
+  /** Terminate through the group, after confirming with a fresh describe that the instance is still InService. */
+  | { type: 'terminate'; key: string; instanceId: string; decrementDesired: boolean }
+  /** eager mode: raise the group's desired capacity to this absolute value. */
+  | { type: 'setDesiredCapacity'; desiredCapacity: number };
+
+export interface PlannedEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export interface StepTransition {
+  /** The in-flight key (node name, or instance id for an instance without a node). */
+  node: string;
+  from: RollingUpgradeStep;
+  to: RollingUpgradeStep;
+  seconds: number;
+}
+
+export interface Decision {
+  /** The status to write before any action runs (unchanged when nothing is to be recorded). */
+  status: RollingUpgradeStatus;
+  actions: Action[];
+  /** Emitted once the status is written. */
+  events: PlannedEvent[];
+  /** For the step-duration metric, once the status is written. */
+  transitions: StepTransition[];
+  /** Look again after this long (undefined: only when something changes). */
+  requeueAfterMs?: number;
+  /** Nodes whose batch completed in this decision (the nodes-processed metric). */
+  nodesCompleted: number;
+  /** Drains that failed in this decision (the drain-failures metric). */
+  drainFailures: number;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Names, constants, small helpers
+// ---------------------------------------------------------------------------------------------------
+
+export const FINALIZER = 'upgrademgr.keikoproj.io/finalizer';
+
+/** Who an upgrade cordons nodes as (the keiko.io/cordoned-by annotation). */
+export function ownerId(ru: { metadata?: { namespace?: string; name?: string } }): string {
+  return `upgrade-manager/${ru.metadata?.namespace ?? ''}/${ru.metadata?.name ?? ''}`;
+}
+
+export function isTerminal(ru: Pick<RollingUpgrade, 'status'>): boolean {
+  const s = ru.status?.currentStatus;
+  return s === 'completed' || s === 'error';
+}
+
+const STEP_ORDER: readonly RollingUpgradeStep[] = [
+  'kickoff',
+  'desired_node_ready',
+  'predrain_script',
+  'drain',
+  'postdrain_script',
+  'post_wait',
+  'terminate',
+  'post_terminate',
+  'completed',
+];
+
+/** Steps at which the instance may already be terminated: the node is never uncordoned from here on. */
+export function isAtOrPastTerminate(step: RollingUpgradeStep | undefined): boolean {
+  return STEP_ORDER.indexOf(step ?? 'kickoff') >= STEP_ORDER.indexOf('terminate');
+}
+
+const MAX_DRAIN_ATTEMPTS = 2;
+
+/** RFC 3339 with milliseconds, for per-node step times. */
+const isoMs = (d: Date): string => d.toISOString();
+/** RFC 3339 to the second, as the original wrote startTime/endTime. */
+const isoS = (d: Date): string => `${d.toISOString().slice(0, 19)}Z`;
+
+function timeMs(text: string | undefined): number | undefined {
+  if (!text) return undefined;
+  const t = Date.parse(text);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+function withCondition(status: RollingUpgradeStatus, input: ConditionInput, now: Date): void {
+  status.conditions = setCondition(status.conditions as RuntimeCondition[] | undefined, input, now) as Condition[];
+}
+
+function nodeName(node: V1Node): string {
+  return node.metadata?.name ?? '';
+}
+
+// ---------------------------------------------------------------------------------------------------
+// maxUnavailable
+// ---------------------------------------------------------------------------------------------------
+
+/**
+ * maxUnavailable as a node count for a group of `groupSize` instances: an integer as is (0 reads as 1,
+ * as in the original); a percentage ("20%", or "20" — the schema's pattern only admits 1..100) of the
+ * group rounded DOWN, never below 1. Rounding down is the safe side: 25% of 6 nodes is 1, not 2.
+ */
+export function resolveMaxUnavailable(value: IntOrStringValue | undefined, groupSize: number): number {
+  if (value === undefined) return 1;
+  if (typeof value === 'number') return Math.max(1, Math.floor(value));
+  const percent = Number(value.trim().replace(/%$/, ''));
+  if (!Number.isFinite(percent)) return 1;
+  return Math.max(1, Math.floor((percent * Math.max(0, groupSize)) / 100));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Drift
+// ---------------------------------------------------------------------------------------------------
+
+export interface DriftFinding {
+  drifted: boolean;
+  /** One line for events and logs. */
+  detail: string;
+}
+
+/** The version a template spec of the group means, as a number, using the resolutions; undefined if unknown. */
+function wantedVersionNumber(
+  spec: LaunchTemplateSpec,
+  resolved: readonly ResolvedLaunchTemplateVersion[],
+): { id?: string; version?: number } {
+  const hit = resolved.find((r) => (spec.id && r.id === spec.id) || (spec.name && r.name.toLowerCase() === spec.name.toLowerCase()));
+  const id = spec.id ?? hit?.id;
+  if (!isSymbolicVersion(spec.version)) {
+    const n = Number(spec.version);
+    return { id, version: Number.isInteger(n) ? n : undefined };
+  }
+  return { id, version: hit?.version };
+}
+
+/**
+ * Drift as EC2 recorded it at launch: the aws:ec2launchtemplate:version tag against the version the
+ * group wants from that same template. On AWS it agrees with the group's own per-instance view; it is
+ * checked as well because an instance view that reports the template's current default for every
+ * instance (as the moto emulator does) would otherwise hide every drifted instance. Only a template the
+ * group uses is compared — a template change itself is the group view's to judge.
+ */
+export function launchTagDrift(
+  group: ScalingGroup,
+  instanceId: string,
+  launch: InstanceLaunch | undefined,
+  resolved: readonly ResolvedLaunchTemplateVersion[],
+): DriftFinding | undefined {
+  const tag = launch?.launchTemplate;
+  if (!tag?.version || group.launchConfigurationName) return undefined;
+  const specs: LaunchTemplateSpec[] = group.launchTemplate
+    ? [group.launchTemplate]
+    : group.mixedInstancesPolicy
+      ? [group.mixedInstancesPolicy.launchTemplate, ...group.mixedInstancesPolicy.overrides.flatMap((o) => (o.launchTemplate ? [o.launchTemplate] : []))]
+      : [];
+  for (const spec of specs) {
+    const wanted = wantedVersionNumber(spec, resolved);
+    if (wanted.id !== tag.id || wanted.version === undefined) continue;
+    const has = Number(tag.version);
+    if (has !== wanted.version) {
+      return {
+        drifted: true,
+        detail: `instance ${instanceId} was launched from ${spec.name ?? tag.id} version ${tag.version}; group ${group.name} wants version ${wanted.version}`,
+      };
+    }
+    return { drifted: false, detail: `instance ${instanceId} was launched from ${spec.name ?? tag.id} version ${tag.version}` };
+  }
+  return undefined;
+}
+
+/**
+ * Whether the instance must be replaced: the group launches something else now (packages/aws
+ * instanceDrift: launch configuration, template, version, mixed policy), or EC2's launch tag says it
+ * runs another version of the group's template, or — with forceRefresh — it was launched before the
+ * upgrade started. Terminating instances are never drifted. Throws (from instanceDrift) when a
+ * $Latest/$Default template was not resolved: deciding on a guess would replace nodes for nothing.
+ */
+export function instanceDriftFinding(
+  ru: RollingUpgrade,
+  group: ScalingGroup,
+  instance: GroupInstance,
+  resolved: readonly ResolvedLaunchTemplateVersion[],
+  launch: InstanceLaunch | undefined,
+  startTime: string | undefined,
+): DriftFinding {
+  if (isTerminatingState(instance.lifecycleState)) return { drifted: false, detail: `instance ${instance.id} is ${instance.lifecycleState}` };
+  const verdict = instanceDrift(group, instance, [...resolved]);
+  if (verdict.drifted) return { drifted: true, detail: verdict.detail };
+  const tag = launchTagDrift(group, instance.id, launch, resolved);
+  if (tag?.drifted) return tag;
+  if (ru.spec.forceRefresh) {
+    const launched = timeMs(launch?.launchTime);
+    const started = timeMs(startTime);
+    if (launched !== undefined && started !== undefined && launched < started) {
+      return { drifted: true, detail: `instance ${instance.id} launched ${launch?.launchTime}, before the upgrade started (forceRefresh)` };
+    }
+  }
+  return { drifted: false, detail: verdict.detail };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The group as the plan sees it
+// ---------------------------------------------------------------------------------------------------
+
+export interface InstanceView {
+  instance: GroupInstance;
+  id: string;
+  zone: string;
+  /** The node whose providerID names the instance; undefined when none (or more than one) does. */
+  node?: V1Node;
+  /** More than one node claims the instance: it is never touched. */
+  ambiguous: boolean;
+  inService: boolean;
+  terminating: boolean;
+  drifted: boolean;
+  driftDetail: string;
+  /** InService, with a Ready, schedulable node. */
+  available: boolean;
+  /** Why it is not available, for messages. */
+  unavailableReason?: string;
+}
+
+export interface GroupView {
+  group: ScalingGroup;
+  instances: InstanceView[];
+  byId: Map<string, InstanceView>;
+}
+
+export function buildGroupView(
+  ru: RollingUpgrade,
+  snapshot: ScalingGroupSnapshot,
+  nodes: readonly V1Node[],
+  startTime: string | undefined,
+): GroupView {
+  const claims = new Map<string, V1Node[]>();
+  for (const node of nodes) {
+    const id = instanceIdOfNode(node);
+    if (!id) continue;
+    const list = claims.get(id) ?? [];
+    list.push(node);
+    claims.set(id, list);
+  }
+  const instances = snapshot.group.instances.map((instance): InstanceView => {
+    const claimed = claims.get(instance.id) ?? [];
+    const node = claimed.length === 1 ? claimed[0] : undefined;
+    const terminating = isTerminatingState(instance.lifecycleState);
+    const inService = instance.lifecycleState === 'InService';
+    const finding = instanceDriftFinding(ru, snapshot.group, instance, snapshot.resolved, snapshot.launches.get(instance.id), startTime);
+    let unavailableReason: string | undefined;
+    if (!inService) unavailableReason = `instance ${instance.id} is ${instance.lifecycleState}`;
+    else if (claimed.length > 1) unavailableReason = `nodes ${claimed.map(nodeName).join(', ')} all claim instance ${instance.id}`;
+    else if (!node) unavailableReason = `instance ${instance.id} has no node`;
+    else if (!isNodeReady(node)) unavailableReason = `node ${nodeName(node)} is NotReady`;
+    else if (isCordoned(node)) unavailableReason = `node ${nodeName(node)} is cordoned${cordonedBy(node) ? ` by ${cordonedBy(node)}` : ''}`;
+    return {
+      instance,
+      id: instance.id,
+      zone: instance.availabilityZone,
+      node,
+      ambiguous: claimed.length > 1,
+      inService,
+      terminating,
+      drifted: finding.drifted,
+      driftDetail: finding.detail,
+      available: unavailableReason === undefined,
+      unavailableReason,
+    };
+  });
+  return { group: snapshot.group, instances, byId: new Map(instances.map((i) => [i.id, i])) };
+}
+
+/** InService instances whose node is Ready and carries every readiness gate label. */
+export function readyInServiceCount(view: GroupView, gates: RollingUpgrade['spec']['readinessGates']): number {
+  return view.instances.filter((i) => i.inService && i.node && isNodeReady(i.node) && unmetReadinessGates(i.node, gates ?? []).length === 0).length;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Batch selection
+// ---------------------------------------------------------------------------------------------------
+
+export interface Candidate {
+  id: string;
+  zone: string;
+  /** Already unavailable (cordoned by someone else, NotReady, no node): taking it costs no budget. */
+  unavailable: boolean;
+  /** Failed drains so far: 0 first, then 1 (retried last). */
+  failedDrains: number;
+}
+
+export interface BatchSelectionInput {
+  candidates: readonly Candidate[];
+  strategy: UpgradeStrategyType;
+  /** maxUnavailable resolved to a count. */
+  maxUnavailable: number;
+  /** Nodes of the group unavailable for other reasons (not in flight), candidates among them included. */
+  unavailableOthers: number;
+  /** Orders candidates deterministically, so a restart picks the same batch: the RollingUpgrade's uid. */
+  seed: string;
+}
+
+/** FNV-1a, 32 bits: a stable pseudo-random rank. */
+function rank(seed: string, id: string): number {
+  let h = 0x811c9dc5;
+  const s = `${seed}/${id}`;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+function shuffled<T extends { id: string }>(items: readonly T[], seed: string): T[] {
+  return [...items].sort((a, b) => rank(seed, a.id) - rank(seed, b.id) || a.id.localeCompare(b.id));
+}
+
+/**
+ * The candidates in the order a strategy takes them. randomUpdate: a deterministic shuffle (seeded,
+ * so every pass and every restart agrees). uniformAcrossAzUpdate: round robin over the zones, starting
+ * with the zone that has the most left (then by name), each zone in shuffled order — so a batch takes
+ * from as many zones as it can and the zones finish together.
+ */
+export function orderCandidates<T extends { id: string; zone: string }>(candidates: readonly T[], strategy: UpgradeStrategyType, seed: string): T[] {
+  if (strategy !== 'uniformAcrossAzUpdate') return shuffled(candidates, seed);
+  const byZone = new Map<string, T[]>();
+  for (const c of candidates) byZone.set(c.zone, [...(byZone.get(c.zone) ?? []), c]);
+  const zones = [...byZone.entries()]
+    .map(([zone, items]) => ({ zone, items: shuffled(items, seed) }))
+    .sort((a, b) => b.items.length - a.items.length || a.zone.localeCompare(b.zone));
+  const out: T[] = [];
+  for (let round = 0; out.length < candidates.length; round++) {
+    for (const z of zones) {
+      const item = z.items[round];
+      if (item) out.push(item);
+    }
+  }
+  return out;
+}
+
+/**
+ * The next batch. Never more than maxUnavailable nodes (a global cap, whatever the strategy); nodes
+ * of the group already unavailable for other reasons use up the budget first; a candidate that is
+ * itself already unavailable costs nothing and goes first (replacing it can only help). Nodes whose
+ * drain failed before come after every other, in the same strategy order.
+ */
+export function selectBatch(input: BatchSelectionInput): Candidate[] {
+  const budget = input.maxUnavailable - input.unavailableOthers;
+  const tiers = [...new Set(input.candidates.map((c) => c.failedDrains))].sort((a, b) => a - b);
+  const ordered: Candidate[] = [];
+  for (const tier of tiers) {
+    const inTier = orderCandidates(
+      input.candidates.filter((c) => c.failedDrains === tier),
+      input.strategy,
+      input.seed,
+    );
+    ordered.push(...inTier.filter((c) => c.unavailable), ...inTier.filter((c) => !c.unavailable));
+  }
+  const batch: Candidate[] = [];
+  let spent = 0;
+  for (const c of ordered) {
+    if (batch.length >= input.maxUnavailable) break;
+    const cost = c.unavailable ? 0 : 1;
+    if (spent + cost > budget) continue;
+    batch.push(c);
+    spent += cost;
+  }
+  return batch;
+}
+
+/** Every batch the upgrade would run, in order, assuming each batch's replacements come up healthy. */
+export function planAllBatches(input: Omit<BatchSelectionInput, 'unavailableOthers'>): Candidate[][] {
+  let remaining = [...input.candidates];
+  const batches: Candidate[][] = [];
+  while (remaining.length > 0) {
+    // Budget for already-unavailable candidates only: the rest of the group is assumed healthy.
+    const batch = selectBatch({ ...input, candidates: remaining, unavailableOthers: remaining.filter((c) => c.unavailable).length });
+    const fallback = batch.length > 0 ? batch : remaining.slice(0, 1);
+    batches.push(fallback);
+    const taken = new Set(fallback.map((c) => c.id));
+    remaining = remaining.filter((c) => !taken.has(c.id));
+  }
+  return batches;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// One RollingUpgrade per group
+// ---------------------------------------------------------------------------------------------------
+
+export function scalingGroupKey(ru: Pick<RollingUpgrade, 'spec'>, defaultRegion: string): string {
+  return `${ru.spec.region || defaultRegion}/${ru.spec.asgName}`;
+}
+
+function contendsForGroup(ru: RollingUpgrade, dryRunFlag: boolean, finalizer: string): boolean {
+  if (dryRunFlag || isTerminal(ru)) return false;
+  // A dry run never acts, so it neither holds the group nor waits for it.
+  if (ru.spec.dryRun && !ru.status?.startTime) return false;
+  // Being deleted: it still holds the group until its cleanup (uncordons) is done, if it ever started.
+  if (metadataTimestamp(ru, 'deletionTimestamp') && !(ru.metadata.finalizers ?? []).includes(finalizer)) return false;
+  return validateRollingUpgrade(ru).length === 0;
+}
+
+/**
+ * Which RollingUpgrade may act on `me`'s group now: among those that are not finished (nor dry runs,
+ * nor invalid) and name the same group and region, the oldest by creationTimestamp (ties: namespace/
+ * name). Undefined when `me` does not contend (it is a dry run, finished or invalid).
+ */
+export function scalingGroupHolder(all: readonly RollingUpgrade[], me: RollingUpgrade, defaultRegion: string, dryRunFlag: boolean): RollingUpgrade | undefined {
+  const key = scalingGroupKey(me, defaultRegion);
+  const contenders = all.filter((r) => scalingGroupKey(r, defaultRegion) === key && contendsForGroup(r, dryRunFlag, FINALIZER));
+  const mine = contenders.some((r) => r.metadata.uid === me.metadata.uid && r.metadata.name === me.metadata.name && r.metadata.namespace === me.metadata.namespace);
+  if (!mine && !contendsForGroup(me, dryRunFlag, FINALIZER)) return undefined;
+  if (!mine) contenders.push(me);
+  const created = (r: RollingUpgrade) => timeMs(metadataTimestamp(r, 'creationTimestamp')) ?? Number.MAX_SAFE_INTEGER;
+  const id = (r: RollingUpgrade) => `${r.metadata.namespace}/${r.metadata.name}`;
+  contenders.sort((a, b) => created(a) - created(b) || id(a).localeCompare(id(b)));
+  return contenders[0];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Deletion and stray cordons
+// ---------------------------------------------------------------------------------------------------
+
+/**
+ * Nodes to uncordon when the upgrade is deleted: every node this upgrade cordoned (its annotation names
+ * the owner) except those recorded at terminate or later — their instances may already be gone.
+ */
+export function nodesToUncordonOnDelete(status: RollingUpgradeStatus | undefined, nodes: readonly V1Node[], owner: string): string[] {
+  const inFlight = nodesInProcessing(status);
+  const terminating = new Set(
+    Object.entries(inFlight)
+      .filter(([, r]) => isAtOrPastTerminate(r.stepName))
+      .map(([key, r]) => r.nodeName ?? key),
+  );
+  return nodes
+    .filter((n) => cordonedBy(n) === owner && !terminating.has(nodeName(n)))
+    .map(nodeName)
+    .sort();
+}
+
+/** Nodes cordoned by this upgrade that it no longer works on, whose instances are still in service. */
+export function strayCordons(inFlight: Record<string, NodeInProcessing>, view: GroupView, owner: string): string[] {
+  const tracked = new Set(Object.entries(inFlight).map(([key, r]) => r.nodeName ?? key));
+  return view.instances
+    .filter((i) => i.node && !i.terminating && cordonedBy(i.node) === owner && !tracked.has(nodeName(i.node)))
+    .map((i) => nodeName(i.node as V1Node))
+    .sort();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Terminate, confirmed against live state
+// ---------------------------------------------------------------------------------------------------
+
+export type TerminateVerdict =
+  /** InService in the group: terminate it (the only case that calls AWS). */
+  | { kind: 'terminate' }
+  /** Not in the group any more, or already on its way out: never call terminate again. */
+  | { kind: 'gone'; detail: string }
+  /** In the group but not InService (Standby, Pending...): do not terminate; look again later. */
+  | { kind: 'wait'; detail: string };
+
+/**
+ * Decides, from a describe made just now, whether TerminateInstanceInAutoScalingGroup may be called
+ * for the instance. This is what makes a restart between "recorded terminate" and "called terminate"
+ * safe: whatever the record says, an instance that is not InService in its group is never terminated.
+ */
+export function terminateVerdict(group: ScalingGroup | undefined, instanceId: string): TerminateVerdict {
+  const instance = group?.instances.find((i) => i.id === instanceId);
+  if (!group) return { kind: 'gone', detail: 'the scaling group no longer exists' };
+  if (!instance) return { kind: 'gone', detail: `instance ${instanceId} is no longer in group ${group.name}` };
+  if (isTerminatingState(instance.lifecycleState)) return { kind: 'gone', detail: `instance ${instanceId} is already ${instance.lifecycleState}` };
+  if (instance.lifecycleState !== 'InService') return { kind: 'wait', detail: `instance ${instanceId} is ${instance.lifecycleState}, not InService` };
+  return { kind: 'terminate' };
+}
+
+/**
+ * The status after the terminate step ran: the node moves to post_terminate, with lastTerminationTime
+ * when this process terminated it. Returns undefined when the node is not (any more) at terminate.
+ */
+export function recordTermination(
+  status: RollingUpgradeStatus,
+  key: string,
+  outcome: 'terminated' | 'gone',
+  now: Date,
+): { status: RollingUpgradeStatus; transition: StepTransition } | undefined {
+  const next = structuredClone(status);
+  const inFlight = { ...nodesInProcessing(next) };
+  const rec = inFlight[key];
+  if (!rec || rec.stepName !== 'terminate') return undefined;
+  const acc: Accumulator = { statistics: next.statistics ?? [], transitions: [] };
+  inFlight[key] = moveTo(rec, key, 'post_terminate', now, acc);
+  next.inProcessingNodes = inFlight;
+  delete next.nodeInProcessing;
+  next.statistics = acc.statistics;
+  if (outcome === 'terminated') next.lastTerminationTime = isoMs(now);
+  return { status: next, transition: acc.transitions[0] as StepTransition };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Step bookkeeping
+// ---------------------------------------------------------------------------------------------------
+
+type Statistic = NonNullable<RollingUpgradeStatus['statistics']>[number];
+
+interface Accumulator {
+  statistics: Statistic[];
+  transitions: StepTransition[];
+}
+
+export function addStatistic(statistics: readonly Statistic[], step: NonNullable<Statistic['stepName']>, ms: number): Statistic[] {
+  const out = statistics.map((s) => ({ ...s }));
+  const existing = out.find((s) => s.stepName === step);
+  if (existing) {
+    existing.durationSum = formatGoDuration(parseGoDurationMs(existing.durationSum) + ms);
+    existing.durationCount = (existing.durationCount ?? 0) + 1;
+  } else {
+    out.push({ stepName: step, durationSum: formatGoDuration(ms), durationCount: 1 });
+  }
+  return out;
+}
+
+function moveTo(rec: NodeInProcessing, key: string, to: RollingUpgradeStep, now: Date, acc: Accumulator): NodeInProcessing {
+  const from = rec.stepName ?? 'kickoff';
+  const since = timeMs(rec.stepStartTime) ?? timeMs(rec.upgradeStartTime) ?? now.getTime();
+  const ms = Math.max(0, now.getTime() - since);
+  acc.statistics = addStatistic(acc.statistics, from, ms);
+  acc.transitions.push({ node: key, from, to, seconds: ms / 1000 });
+  if (to === 'completed') {
+    const started = timeMs(rec.upgradeStartTime) ?? now.getTime();
+    acc.statistics = addStatistic(acc.statistics, 'total', Math.max(0, now.getTime() - started));
+  }
+  return { ...rec, stepName: to, stepStartTime: isoMs(now), stepEndTime: isoMs(now) };
+}
+
+function percentage(processed: number, total: number): string {
+  if (total <= 0) return '100%';
+  return `${Math.min(100, Math.round((processed / total) * 100))}%`;
+}
+
+/** Which spec fields hold scripts — kept for compatibility, never executed (see docs/upgrade-manager.md). */
+export function configuredScripts(spec: RollingUpgrade['spec']): string[] {
+  const fields: string[] = [];
+  if (spec.preDrain?.script) fields.push('spec.preDrain.script');
+  if (spec.postDrain?.script) fields.push('spec.postDrain.script');
+  if (spec.postDrain?.postWaitScript) fields.push('spec.postDrain.postWaitScript');
+  if (spec.postTerminate?.script) fields.push('spec.postTerminate.script');
+  return fields;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The decision
+// ---------------------------------------------------------------------------------------------------
+
+function candidatesOf(view: GroupView, inFlight: Record<string, NodeInProcessing>, status: RollingUpgradeStatus): { selectable: Candidate[]; exhausted: InstanceView[]; blocked: InstanceView[] } {
+  const busy = new Set(Object.values(inFlight).map((r) => r.instanceID));
+  const attempts = new Map((status.drainFailures ?? []).map((f) => [f.instanceID ?? '', f.attempts ?? 1]));
+  const selectable: Candidate[] = [];
+  const exhausted: InstanceView[] = [];
+  const blocked: InstanceView[] = [];
+  for (const i of view.instances) {
+    if (!i.drifted || busy.has(i.id)) continue;
+    if (!i.inService || i.ambiguous) {
+      blocked.push(i);
+      continue;
+    }
+    const failed = attempts.get(i.id) ?? 0;
+    if (failed >= MAX_DRAIN_ATTEMPTS) exhausted.push(i);
+    else selectable.push({ id: i.id, zone: i.zone, unavailable: !i.available, failedDrains: failed });
+  }
+  return { selectable, exhausted, blocked };
+}
+
+/** Nodes of the group unavailable for reasons other than this upgrade's batch. */
+function unavailableOthers(view: GroupView, inFlight: Record<string, NodeInProcessing>): { count: number; reasons: string[] } {
+  const busy = new Set(Object.values(inFlight).map((r) => r.instanceID));
+  const live = view.instances.filter((i) => !i.terminating);
+  const reasons = live.filter((i) => !busy.has(i.id) && !i.available).map((i) => i.unavailableReason ?? i.id);
+  const missing = Math.max(0, view.group.desiredCapacity - live.length);
+  if (missing > 0) reasons.push(`${missing} instance(s) short of desired capacity ${view.group.desiredCapacity}`);
+  return { count: reasons.length - (missing > 0 ? 1 : 0) + missing, reasons };
+}
+
+function displayName(i: { node?: V1Node; id: string }): string {
+  return i.node ? nodeName(i.node) : i.id;
+}
+
+/**
+ * The next step of the upgrade: how the status changes (recorded first), what to do, what to say.
+ * Called with a status that is running or about to start; terminal, deleted, invalid and waiting
+ * upgrades are handled before (see the controller).
+ */
+export function decide(input: PlanInput): Decision {
+  const { ru, now } = input;
+  const status: RollingUpgradeStatus = structuredClone(ru.status ?? {});
+  const decision: Decision = { status, actions: [], events: [], transitions: [], nodesCompleted: 0, drainFailures: 0 };
+  const wait = (ms: number) => {
+    decision.requeueAfterMs = decision.requeueAfterMs === undefined ? ms : Math.min(decision.requeueAfterMs, ms);
+  };
+  const generation = ru.metadata.generation;
+  const condition = (type: string, s: 'True' | 'False', reason: string, message: string) =>
+    withCondition(status, { type, status: s, reason, message, observedGeneration: generation }, now);
+
+  const started = Boolean(status.startTime);
+  const dryRun = input.dryRunFlag || (ru.spec.dryRun === true && !started);
+  const startTime = status.startTime ?? isoS(now);
+  const view = buildGroupView(ru, input.snapshot, input.nodes, startTime);
+  const strategy = resolveUpdateStrategy(ru.spec);
+  const groupSize = view.instances.filter((i) => !i.terminating).length;
+  const maxUnavailable = resolveMaxUnavailable(strategy.maxUnavailable, groupSize);
+
+  if (dryRun) return decideDryRun(input, decision, view, maxUnavailable, strategy.type, condition);
+  // spec.dryRun set after the upgrade started is ignored (documented): stopping half way would leave
+  // nodes cordoned; deleting the RollingUpgrade is the way to stop it cleanly.
+
+  if (!started) {
+    status.currentStatus = 'running';
+    status.startTime = startTime;
+    decision.events.push({
+      type: 'Normal',
+      reason: 'Started',
+      message: `rotating drifted instances of ${view.group.name}: ${view.instances.filter((i) => i.drifted).length} of ${groupSize}, at most ${maxUnavailable} at a time (${strategy.type}, ${strategy.mode})`,
+    });
+  }
+  status.currentStatus = 'running';
+  delete status.plan;
+
+  const inFlight: Record<string, NodeInProcessing> = { ...nodesInProcessing(status) };
+  const acc: Accumulator = { statistics: status.statistics ?? [], transitions: decision.transitions };
+  const gates = ru.spec.readinessGates ?? [];
+  const eager = strategy.mode === 'eager';
+  const surge = status.surge;
+  const readyCount = readyInServiceCount(view, gates);
+  const postDrainWaitMs = ((ru.spec.postDrainDelaySeconds ?? 0) + (ru.spec.postDrain?.waitSeconds ?? 0)) * 1000;
+  const progress: string[] = [];
+
+  // eager: the surge recorded for this batch, raised once. Desired capacity is an absolute value, and
+  // it is only (re)applied while no node of the batch has got as far as being drained.
+  if (surge && surge.added > 0) {
+    const target = surge.baseDesired + surge.added;
+    const anyPastWaiting = Object.values(inFlight).some((r) => !['kickoff', 'desired_node_ready'].includes(r.stepName ?? 'kickoff'));
+    if (!anyPastWaiting && view.group.desiredCapacity < target) {
+      decision.actions.push({ type: 'setDesiredCapacity', desiredCapacity: Math.min(target, view.group.maxSize) });
+    }
+  }
+
+  for (const key of Object.keys(inFlight).sort()) {
+    const rec = inFlight[key] as NodeInProcessing;
+    const step = rec.stepName ?? 'kickoff';
+    const inst = rec.instanceID ? view.byId.get(rec.instanceID) : undefined;
+    const gone = !inst || inst.terminating;
+    const node = rec.nodeName;
+    const move = (to: RollingUpgradeStep) => {
+      inFlight[key] = moveTo(inFlight[key] as NodeInProcessing, key, to, now, acc);
+    };
+    const startDrainOrTerminate = () => {
+      if (node) {
+        move('drain');
+        decision.actions.push({ type: 'drain', key, nodeName: node, instanceId: rec.instanceID ?? '' });
+      } else {
+        move('terminate');
+        decision.actions.push({ type: 'terminate', key, instanceId: rec.instanceID ?? '', decrementDesired: (surge?.added ?? 0) > 0 });
+      }
+    };
+    const skipToPostTerminate = () => {
+      if (input.drains.has(key)) decision.actions.push({ type: 'forgetDrain', key });
+      move('post_terminate');
+      decision.events.push({
+        type: 'Normal',
+        reason: 'InstanceGone',
+        message: `instance ${rec.instanceID} (node ${node ?? 'none'}) left group ${view.group.name} before it was terminated; not terminating it`,
+      });
+    };
+
+    if (!isAtOrPastTerminate(step) && gone) {
+      skipToPostTerminate();
+      continue;
+    }
+    switch (step) {
+      case 'kickoff':
+        if (eager && (surge?.added ?? 0) > 0) move('desired_node_ready');
+        else startDrainOrTerminate();
+        break;
+      case 'desired_node_ready': {
+        const target = (surge?.baseDesired ?? 0) + (surge?.added ?? 0);
+        if (!surge || readyCount >= target) startDrainOrTerminate();
+        else {
+          progress.push(`${key} waiting for ${target - readyCount} new node(s) to be Ready`);
+          wait(input.pollIntervalMs);
+        }
+        break;
+      }
+      case 'predrain_script':
+      case 'drain': {
+        const d = input.drains.get(key);
+        if (!node) {
+          startDrainOrTerminate();
+          break;
+        }
+        if (!d) {
+          // Recorded as draining but no drain runs here (a restart, a new leader): start it again.
+          // Cordon and eviction are idempotent; pods already gone are simply not found.
+          if (step !== 'drain') move('drain');
+          decision.actions.push({ type: 'drain', key, nodeName: node, instanceId: rec.instanceID ?? '' });
+          progress.push(`${key} draining`);
+        } else if (d.state === 'running') {
+          progress.push(`${key} draining`);
+        } else if (d.state === 'succeeded') {
+          move('post_wait');
+          status.lastDrainTime = isoMs(now);
+          decision.actions.push({ type: 'forgetDrain', key });
+          decision.events.push({ type: 'Normal', reason: 'NodeDrained', message: `drained node ${node} (instance ${rec.instanceID}): ${d.evicted} pod(s) evicted` });
+          if (postDrainWaitMs > 0) wait(postDrainWaitMs);
+        } else {
+          decision.drainFailures++;
+          decision.actions.push({ type: 'forgetDrain', key });
+          if (ru.spec.ignoreDrainFailures) {
+            move('post_wait');
+            status.lastDrainTime = isoMs(now);
+            decision.events.push({ type: 'Warning', reason: 'DrainFailed', message: `${d.message}; ignoreDrainFailures is set: terminating instance ${rec.instanceID} anyway` });
+            if (postDrainWaitMs > 0) wait(postDrainWaitMs);
+          } else {
+            // Record the failure, leave the node in service, and go on with the others; it is retried last.
+            acc.statistics = addStatistic(acc.statistics, 'drain', Math.max(0, now.getTime() - (timeMs(rec.stepStartTime) ?? now.getTime())));
+            delete inFlight[key];
+            const failures = (status.drainFailures ?? []).filter((f) => f.instanceID !== rec.instanceID);
+            const previous = (status.drainFailures ?? []).find((f) => f.instanceID === rec.instanceID);
+            const attempts = (previous?.attempts ?? 0) + 1;
+            failures.push({
+              nodeName: node,
+              instanceID: rec.instanceID,
+              reason: d.reason,
+              message: d.message,
+              pods: d.pods,
+              podDisruptionBudgets: d.podDisruptionBudgets,
+              attempts,
+              lastFailureTime: isoMs(now),
+            });
+            status.drainFailures = failures;
+            decision.actions.push({ type: 'uncordon', nodeName: node });
+            decision.events.push({
+              type: 'Warning',
+              reason: 'DrainFailed',
+              message: `${d.message}; node ${node} uncordoned and left in service${attempts < MAX_DRAIN_ATTEMPTS ? ', will retry it after the other nodes' : ''}`,
+            });
+          }
+        }
+        break;
+      }
+      case 'postdrain_script':
+      case 'post_wait': {
+        const since = timeMs(rec.stepStartTime) ?? now.getTime();
+        const left = since + postDrainWaitMs - now.getTime();
+        if (step === 'postdrain_script') move('post_wait');
+        if (left > 0) {
+          progress.push(`${key} waiting ${Math.ceil(left / 1000)}s after drain`);
+          wait(left);
+        } else {
+          move('terminate');
+          decision.actions.push({ type: 'terminate', key, instanceId: rec.instanceID ?? '', decrementDesired: (surge?.added ?? 0) > 0 });
+        }
+        break;
+      }
+      case 'terminate':
+        // Recorded but maybe not done (a restart): the controller confirms against a fresh describe.
+        decision.actions.push({ type: 'terminate', key, instanceId: rec.instanceID ?? '', decrementDesired: (surge?.added ?? 0) > 0 });
+        break;
+      case 'post_terminate': {
+        const desired = view.group.desiredCapacity;
+        if (gone && readyCount >= desired) {
+          move('completed');
+          decision.events.push({
+            type: 'Normal',
+            reason: 'NodeReplaced',
+            message: `node ${node ?? rec.instanceID} replaced: group ${view.group.name} has ${readyCount}/${desired} InService instances with Ready nodes${gates.length ? ' passing the readiness gates' : ''}`,
+          });
+        } else {
+          progress.push(gone ? `${key} waiting for replacement (${readyCount}/${desired} Ready)` : `${key} waiting for instance ${rec.instanceID} to leave the group`);
+          wait(input.pollIntervalMs);
+        }
+        break;
+      }
+      case 'completed':
+        break;
+    }
+  }
+
+  status.statistics = acc.statistics;
+  status.inProcessingNodes = inFlight;
+  delete status.nodeInProcessing;
+
+  const uncordoning = new Set(decision.actions.flatMap((a) => (a.type === 'uncordon' ? [a.nodeName] : [])));
+  for (const stray of strayCordons(inFlight, view, input.owner)) {
+    if (!uncordoning.has(stray)) decision.actions.push({ type: 'uncordon', nodeName: stray });
+    uncordoning.add(stray);
+  }
+
+  const { selectable, exhausted, blocked } = candidatesOf(view, inFlight, status);
+  const inFlightKeys = Object.keys(inFlight);
+  const processed = status.nodesProcessed ?? 0;
+  status.totalNodes = Math.max(status.totalNodes ?? 0, processed + inFlightKeys.length + selectable.length + exhausted.length + blocked.length);
+
+  // The batch is done when every node of it is: count it, clear the record, start the interval.
+  if (inFlightKeys.length > 0 && inFlightKeys.every((k) => inFlight[k]?.stepName === 'completed')) {
+    status.nodesProcessed = processed + inFlightKeys.length;
+    status.completePercentage = percentage(status.nodesProcessed, status.totalNodes);
+    status.inProcessingNodes = {};
+    status.lastBatchEndTime = isoMs(now);
+    delete status.surge;
+    decision.nodesCompleted = inFlightKeys.length;
+    decision.events.push({ type: 'Normal', reason: 'BatchCompleted', message: `replaced ${inFlightKeys.join(', ')}; ${status.nodesProcessed}/${status.totalNodes} nodes done` });
+    condition('Progressing', 'True', 'BatchCompleted', `${status.nodesProcessed}/${status.totalNodes} nodes replaced`);
+    wait(0);
+    return decision;
+  }
+  status.completePercentage = percentage(processed, status.totalNodes);
+
+  if (inFlightKeys.length > 0) {
+    condition('Progressing', 'True', 'RotatingNodes', progress.length ? progress.join('; ') : `batch: ${inFlightKeys.map((k) => `${k} (${inFlight[k]?.stepName})`).join(', ')}`);
+    // A finished drain requeues by itself; the poll is a safety net for everything else.
+    if (decision.requeueAfterMs === undefined) {
+      const draining = Object.values(inFlight).some((r) => r.stepName === 'drain');
+      wait(draining ? Math.max(30_000, input.pollIntervalMs) : input.pollIntervalMs);
+    }
+    return decision;
+  }
+
+  // Nothing in flight: finished, failed, waiting, or the next batch. A node being uncordoned right now
+  // still looks cordoned in this snapshot; choose the next batch once that is done and observed.
+  if (uncordoning.size > 0) {
+    wait(0);
+    return decision;
+  }
+  if (selectable.length === 0) {
+    if (blocked.length > 0) {
+      condition('Progressing', 'False', 'WaitingForInstances', `drifted instances that cannot be rotated yet: ${blocked.map((i) => i.unavailableReason ?? i.id).join('; ')}`);
+      wait(input.pollIntervalMs);
+      return decision;
+    }
+    if (exhausted.length > 0) {
+      const messages = (status.drainFailures ?? []).filter((f) => exhausted.some((i) => i.id === f.instanceID)).map((f) => f.message ?? `drain of ${f.nodeName} failed`);
+      const message = `drain failed twice for ${exhausted.map(displayName).join(', ')}: ${messages.join('; ')}`;
+      status.currentStatus = 'error';
+      status.endTime = isoS(now);
+      status.totalProcessingTime = formatGoDuration(now.getTime() - (timeMs(status.startTime) ?? now.getTime()));
+      condition('Complete', 'False', 'DrainFailed', message);
+      condition('Progressing', 'False', 'Failed', message);
+      decision.events.push({ type: 'Warning', reason: 'Failed', message: `upgrade of ${view.group.name} failed: ${message}` });
+      return decision;
+    }
+    status.currentStatus = 'completed';
+    status.endTime = isoS(now);
+    status.totalProcessingTime = formatGoDuration(now.getTime() - (timeMs(status.startTime) ?? now.getTime()));
+    status.completePercentage = '100%';
+    status.totalNodes = Math.max(status.totalNodes, status.nodesProcessed ?? 0);
+    status.nodesProcessed = status.nodesProcessed ?? 0;
+    condition('Complete', 'True', 'Completed', `all ${status.nodesProcessed} drifted node(s) of ${view.group.name} replaced`);
+    condition('Progressing', 'False', 'Completed', 'nothing left to rotate');
+    decision.events.push({ type: 'Normal', reason: 'Completed', message: `upgrade of ${view.group.name} completed: ${status.nodesProcessed} node(s) replaced in ${status.totalProcessingTime}` });
+    return decision;
+  }
+
+  const intervalMs = (ru.spec.nodeIntervalSeconds ?? 0) * 1000;
+  const lastEnd = timeMs(status.lastBatchEndTime);
+  if (lastEnd !== undefined && now.getTime() - lastEnd < intervalMs) {
+    const left = lastEnd + intervalMs - now.getTime();
+    condition('Progressing', 'True', 'WaitingNodeInterval', `next batch in ${Math.ceil(left / 1000)}s (nodeIntervalSeconds ${ru.spec.nodeIntervalSeconds})`);
+    wait(left);
+    return decision;
+  }
+
+  const others = unavailableOthers(view, inFlight);
+  let batchLimit = maxUnavailable;
+  let added = 0;
+  if (eager) {
+    const room = view.group.maxSize - view.group.desiredCapacity;
+    if (room > 0) batchLimit = Math.min(maxUnavailable, room);
+    else decision.events.push({ type: 'Warning', reason: 'NoRoomForSurge', message: `group ${view.group.name} is at maxSize ${view.group.maxSize}: this batch runs without surge (as lazy)` });
+  }
+  const batch = selectBatch({ candidates: selectable, strategy: strategy.type, maxUnavailable: batchLimit, unavailableOthers: others.count, seed: ru.metadata.uid ?? ru.metadata.name ?? '' });
+  if (batch.length === 0) {
+    condition(
+      'Progressing',
+      'False',
+      'NodesUnavailable',
+      `maxUnavailable ${maxUnavailable} leaves no room: ${others.count} node(s) of ${view.group.name} unavailable for other reasons (${others.reasons.join('; ')}); waiting`,
+    );
+    wait(input.pollIntervalMs);
+    return decision;
+  }
+  if (eager && view.group.maxSize - view.group.desiredCapacity > 0) added = batch.length;
+
+  const next: Record<string, NodeInProcessing> = {};
+  for (const c of batch) {
+    const inst = view.byId.get(c.id) as InstanceView;
+    const key = inst.node ? nodeName(inst.node) : inst.id;
+    next[key] = {
+      nodeName: inst.node ? nodeName(inst.node) : undefined,
+      instanceID: inst.id,
+      stepName: 'kickoff',
+      upgradeStartTime: isoMs(now),
+      stepStartTime: isoMs(now),
+    };
+    if (!inst.node) delete next[key]?.nodeName;
+  }
+  status.inProcessingNodes = next;
+  status.lastBatchNodes = Object.keys(next);
+  if (eager && added > 0) status.surge = { baseDesired: view.group.desiredCapacity, added };
+  else delete status.surge;
+  const names = Object.keys(next).join(', ');
+  decision.events.push({
+    type: 'Normal',
+    reason: 'BatchStarted',
+    message: `rotating ${names}${added > 0 ? ` after adding ${added} instance(s) to ${view.group.name}` : ''}`,
+  });
+  condition('Progressing', 'True', 'RotatingNodes', `batch: ${names}`);
+  wait(0);
+  return decision;
+}
+
+function decideDryRun(
+  input: PlanInput,
+  decision: Decision,
+  view: GroupView,
+  maxUnavailable: number,
+  strategy: UpgradeStrategyType,
+  condition: (type: string, s: 'True' | 'False', reason: string, message: string) => void,
+): Decision {
+  const { ru } = input;
+  const status = decision.status;
+  const { selectable, exhausted, blocked } = candidatesOf(view, nodesInProcessing(status), status);
+  const candidates = [...selectable, ...exhausted.map((i) => ({ id: i.id, zone: i.zone, unavailable: !i.available, failedDrains: 0 }))];
+  const batches = planAllBatches({ candidates, strategy, maxUnavailable, seed: ru.metadata.uid ?? ru.metadata.name ?? '' });
+  const plan = batches.map((b, i) => ({ batch: i + 1, nodes: b.map((c) => displayName(view.byId.get(c.id) as InstanceView)) }));
+  const changed = JSON.stringify(plan) !== JSON.stringify(status.plan ?? []);
+  status.plan = plan;
+  status.currentStatus = status.currentStatus ?? 'init';
+  status.totalNodes = candidates.length + blocked.length;
+  status.nodesProcessed = status.nodesProcessed ?? 0;
+  const total = plan.reduce((n, b) => n + b.nodes.length, 0);
+  const message =
+    `dry run${input.dryRunFlag ? ' (--dry-run)' : ''}: ${total} drifted node(s) of ${view.group.name} in ${plan.length} batch(es) of at most ${maxUnavailable}` +
+    `${blocked.length ? `; not plannable now: ${blocked.map((i) => i.unavailableReason ?? i.id).join('; ')}` : ''}; nothing is cordoned, drained or terminated`;
+  condition('Progressing', 'False', 'DryRun', message);
+  if (changed) decision.events.push({ type: 'Normal', reason: 'DryRun', message: `${message}. Plan: ${plan.map((b) => `[${b.nodes.join(', ')}]`).join(' ') || 'nothing to do'}` });
+  decision.requeueAfterMs = 60_000;
+  return decision;
+}

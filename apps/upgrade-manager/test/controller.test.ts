@@ -1,0 +1,232 @@
+// The controller in-process against the real test cluster and the AWS emulator. Groups' instances
+// appear as nodes through packages/testenv's AsgNodeSimulator, which plays the kubelet's part.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { RollingUpgrade, RollingUpgradeStatus } from '@keiko/api';
+import { AwsOperationError } from '@keiko/aws';
+import { Manager, ResourceTypes } from '@keiko/kube-runtime';
+import { kubeConfigFromEnv } from '@keiko/testenv';
+import { parseConfig } from '../src/config';
+import { addRollingUpgradeController, type RollingUpgradeControllerHandle } from '../src/rollingupgrade/controller';
+import { FINALIZER, ownerId } from '../src/rollingupgrade/plan';
+import { eventually, installCrd, RU, Scenario } from './support/scenario';
+
+const scenario = new Scenario();
+
+interface Running {
+  mgr: Manager;
+  handle: RollingUpgradeControllerHandle;
+  terminated: string[];
+  stop(): Promise<void>;
+}
+
+async function startController(namespace: string, args: string[] = []): Promise<Running> {
+  const cfg = parseConfig([
+    'node',
+    'upgrade-manager',
+    `--namespace=${namespace}`,
+    '--leader-elect=false',
+    '--metrics-port=0',
+    '--health-port=0',
+    '--poll-interval=0.3',
+    '--aws-cache-ttl=1',
+    '--lock-requeue=1',
+    '--log-level=error',
+    ...args,
+  ]);
+  const mgr = new Manager('upgrade-manager', cfg.manager, { kubeConfig: kubeConfigFromEnv() });
+  const handle = addRollingUpgradeController(mgr, cfg.controller);
+  // Count terminate calls at the port: what the controller asks AWS to do.
+  const ports = handle.aws.for('us-west-2');
+  const terminated: string[] = [];
+  const original = ports.autoScaling.terminateInstanceInGroup.bind(ports.autoScaling);
+  ports.autoScaling.terminateInstanceInGroup = (id, o) => {
+    terminated.push(id);
+    return original(id, o);
+  };
+  const done = mgr.start({ handleSignals: false });
+  return {
+    mgr,
+    handle,
+    terminated,
+    async stop() {
+      await mgr.stop();
+      await done;
+      await handle.stop();
+    },
+  };
+}
+
+const statusOf = async (ns: string, name: string) => (await scenario.getRollingUpgrade(ns, name))?.status;
+const completed = (ns: string, name: string, timeoutMs = 90_000) =>
+  eventually(`${ns}/${name} completed`, async () => {
+    const s = await statusOf(ns, name);
+    if (s?.currentStatus === 'error') throw new Error(`upgrade failed: ${JSON.stringify(s.conditions)}`);
+    return s?.currentStatus === 'completed' ? s : undefined;
+  }, timeoutMs);
+
+beforeAll(async () => {
+  await installCrd();
+  await scenario.start();
+});
+afterAll(async () => {
+  await scenario.cleanUp();
+});
+
+describe('RollingUpgrade controller (in-process)', () => {
+  it('replaces every drifted node, emits the events, records statistics and metrics', async () => {
+    const ns = await scenario.namespace('ru-basic');
+    const group = await scenario.createGroup('basic', 3);
+    await scenario.workload(ns, group.name, { replicas: 3, pdb: { maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' } });
+    const before = await scenario.instances(group.name);
+    await scenario.driftGroup(group);
+    const ctl = await startController(ns);
+    try {
+      await scenario.createRollingUpgrade(ns, 'basic', { asgName: group.name, postDrainDelaySeconds: 1 });
+      const status = await completed(ns, 'basic');
+      expect(status).toMatchObject({ currentStatus: 'completed', totalNodes: 3, nodesProcessed: 3, completePercentage: '100%' });
+      expect(status.startTime).toBeDefined();
+      expect(status.endTime).toBeDefined();
+      expect(status.conditions?.find((c) => c.type === 'Complete')).toMatchObject({ status: 'True' });
+      expect(status.conditions?.find((c) => c.type === 'SpecValid')).toMatchObject({ status: 'True' });
+      const steps = Object.fromEntries((status.statistics ?? []).map((s) => [s.stepName, s.durationCount]));
+      expect(steps).toMatchObject({ drain: 3, post_wait: 3, terminate: 3, post_terminate: 3, total: 3 });
+
+      expect([...ctl.terminated].sort()).toEqual([...before].sort());
+      const after = await scenario.instances(group.name);
+      expect(after.filter((i) => before.includes(i))).toEqual([]);
+      // every new node Ready and schedulable; the workload running on them
+      const nodes = await scenario.waitForNodes(group.name, 3);
+      expect(nodes.filter((n) => n.spec?.unschedulable)).toEqual([]);
+
+      const reasons = (await scenario.events(ns, 'basic')).map((e) => e.reason);
+      for (const r of ['Started', 'BatchStarted', 'NodeDrained', 'NodeTerminated', 'NodeReplaced', 'Completed']) expect(reasons).toContain(r);
+
+      const text = await ctl.mgr.metrics.registry.metrics();
+      expect(text).toMatch(/keiko_upgrade_manager_nodes_processed_total 3/);
+      expect(text).toMatch(/keiko_upgrade_manager_node_step_duration_seconds_count\{step="drain"\} 3/);
+      expect(text).toMatch(/keiko_upgrade_manager_rollingupgrades\{status="completed"\} 1/);
+      expect(text).toMatch(/keiko_aws_api_calls_total\{service="autoscaling",operation="TerminateInstanceInAutoScalingGroup",outcome="success"\} 3/);
+      // finished: the finalizer is released
+      expect((await scenario.getRollingUpgrade(ns, 'basic'))?.metadata.finalizers ?? []).not.toContain(FINALIZER);
+    } finally {
+      await ctl.stop();
+    }
+  });
+
+  it('resumes from a recorded terminate step: terminates what was not, never what already was', async () => {
+    const ns = await scenario.namespace('ru-resume');
+    const group = await scenario.createGroup('resume', 3);
+    await scenario.driftGroup(group);
+    const [a, b] = await scenario.instances(group.name);
+    const nodeOf = async (id: string) => (await scenario.nodes(group.name)).find((n) => n.spec?.providerID?.endsWith(`/${id}`))?.metadata?.name ?? '';
+    const nodeA = await nodeOf(a!);
+    const nodeB = await nodeOf(b!);
+    // A previous process recorded both at "terminate", called terminate for A, then died.
+    const ru = await scenario.createRollingUpgrade(ns, 'resume', { asgName: group.name, strategy: { maxUnavailable: 2 } });
+    await scenario.client.patch<RollingUpgrade>(RU, ns, 'resume', { metadata: { finalizers: [FINALIZER] } });
+    const at = new Date(Date.now() - 5000).toISOString();
+    const status: RollingUpgradeStatus = {
+      currentStatus: 'running',
+      startTime: `${at.slice(0, 19)}Z`,
+      totalNodes: 3,
+      nodesProcessed: 0,
+      inProcessingNodes: {
+        [nodeA]: { nodeName: nodeA, instanceID: a, stepName: 'terminate', upgradeStartTime: at, stepStartTime: at },
+        [nodeB]: { nodeName: nodeB, instanceID: b, stepName: 'terminate', upgradeStartTime: at, stepStartTime: at },
+      },
+    };
+    await scenario.client.patch(RU, ns, 'resume', { status }, { subresource: 'status' });
+    for (const n of [nodeA, nodeB]) {
+      await scenario.client.patch(ResourceTypes.Node, undefined, n, {
+        metadata: { annotations: { 'keiko.io/cordoned-by': ownerId(ru) } },
+        spec: { unschedulable: true },
+      });
+    }
+    await scenario.aws.autoScaling.terminateInstanceInGroup(a!, { decrementDesired: false });
+
+    const ctl = await startController(ns);
+    try {
+      const done = await completed(ns, 'resume');
+      expect(done.nodesProcessed).toBe(3);
+      expect(ctl.terminated.filter((id) => id === a)).toEqual([]);
+      expect(ctl.terminated.filter((id) => id === b)).toEqual([b]);
+      expect(ctl.terminated).toHaveLength(2); // b, and the third instance in the next batch
+      const events = await scenario.events(ns, 'resume');
+      expect(events.find((e) => e.reason === 'TerminateSkipped')?.message).toContain(a);
+    } finally {
+      await ctl.stop();
+    }
+  });
+
+  it('eager mode launches the surge first, never more than once, and returns to the original capacity', async () => {
+    const ns = await scenario.namespace('ru-eager');
+    const group = await scenario.createGroup('eager', 2, { maxSize: 4 });
+    await scenario.driftGroup(group);
+    const ctl = await startController(ns);
+    let maxDesired = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const g = await scenario.aws.autoScaling.describeGroup(group.name);
+        maxDesired = Math.max(maxDesired, g?.desiredCapacity ?? 0);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    try {
+      await scenario.createRollingUpgrade(ns, 'eager', { asgName: group.name, strategy: { mode: 'eager', maxUnavailable: 2 } });
+      const status = await completed(ns, 'eager');
+      expect(status.nodesProcessed).toBe(2);
+      expect(status.surge).toBeUndefined();
+      const g = await scenario.aws.autoScaling.describeGroup(group.name);
+      expect(g?.desiredCapacity).toBe(2);
+      expect(maxDesired).toBe(4);
+      expect((await scenario.events(ns, 'eager')).map((e) => e.reason)).toContain('SurgeLaunched');
+    } finally {
+      sampling = false;
+      await sampler;
+      await ctl.stop();
+    }
+  });
+
+  it('backs off when AWS throttles instead of retrying in a loop', async () => {
+    const ns = await scenario.namespace('ru-throttle');
+    const ctl = await startController(ns);
+    const ports = ctl.handle.aws.for('us-west-2');
+    let describes = 0;
+    ports.autoScaling.describeGroup = async () => {
+      describes++;
+      throw new AwsOperationError(
+        { service: 'autoscaling', operation: 'DescribeAutoScalingGroups', subject: 'group x' },
+        Object.assign(new Error('Rate exceeded'), { name: 'Throttling', $metadata: { httpStatusCode: 400 } }),
+      );
+    };
+    try {
+      await scenario.createRollingUpgrade(ns, 'throttled', { asgName: 'does-not-matter' });
+      const event = await eventually('AwsThrottled event', async () => (await scenario.events(ns, 'throttled')).find((e) => e.reason === 'AwsThrottled'));
+      expect(event.type).toBe('Warning');
+      const seen = describes;
+      await new Promise((r) => setTimeout(r, 3000));
+      // 5 s, then 10 s, 20 s...: no further call within 3 s (a hot loop would make dozens).
+      expect(describes - seen).toBeLessThanOrEqual(1);
+      expect((await statusOf(ns, 'throttled'))?.currentStatus).not.toBe('error');
+    } finally {
+      await ctl.stop();
+    }
+  });
+
+  it('keeps but never runs scripts, and says so', async () => {
+    const ns = await scenario.namespace('ru-scripts');
+    const group = await scenario.createGroup('scripts', 1);
+    const ctl = await startController(ns);
+    try {
+      await scenario.createRollingUpgrade(ns, 'scripts', { asgName: group.name, preDrain: { script: 'echo hi' }, postTerminate: { script: 'rm -rf /' } });
+      const status = await completed(ns, 'scripts');
+      expect(status.nodesProcessed).toBe(0);
+      expect(status.conditions?.find((c) => c.type === 'ScriptsIgnored')).toMatchObject({ status: 'True', message: expect.stringContaining('spec.preDrain.script') });
+      const warning = await eventually('ScriptsNotExecuted event', async () => (await scenario.events(ns, 'scripts')).find((e) => e.reason === 'ScriptsNotExecuted'));
+      expect(warning.type).toBe('Warning');
+    } finally {
+      await ctl.stop();
+    }
+  });
+});
