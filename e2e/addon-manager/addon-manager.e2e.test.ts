@@ -1,14 +1,20 @@
 // The addon-manager end to end, as a user runs it: the bundled controller (node dist/main.js) against
 // the test cluster, Addons applied with kubectl, the state read with kubectl and the addons CLI.
+// The controller runs as the Helm chart's ServiceAccount, with exactly the chart's RBAC (its ClusterRole
+// and leader-election Role, charts/test/support/rbac.ts) and leader election on: a rule missing from
+// charts/addon-manager/templates/clusterrole.yaml fails a scenario here, and the last test fails on any
+// request the apiserver refused.
 // Argo's workflow-controller cannot be built here (its Go module is not served by this project's
 // proxy), so the workflow simulator (apps/addon-manager/test/support) plays its part: it runs every
 // Workflow to Succeeded — or Failed when the test annotates it — and applies what it would apply.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import type * as k8s from '@kubernetes/client-node';
+import * as k8s from '@kubernetes/client-node';
 import type { Addon } from '@keiko/api';
+import { ResourceTypes } from '@keiko/kube-runtime';
 import { freePort, kubectl } from '@keiko/testenv';
 import {
   addonPhase,
@@ -16,6 +22,7 @@ import {
   createNamespace,
   deleteNamespaces,
   eventually,
+  events,
   exampleAddon,
   getAddon,
   installWorkflowCrd,
@@ -29,6 +36,9 @@ import {
   SIMULATE_MESSAGE_ANNOTATION,
   WorkflowSimulator,
 } from '../../apps/addon-manager/test/support/workflow-simulator';
+import { cleanupWorkspace } from '../../charts/test/support/charts';
+import { serviceAccountUser, whoAmI, writeKubeConfigAs } from '../../charts/test/support/impersonate';
+import { installChartRbac, type ChartRbac } from '../../charts/test/support/rbac';
 
 const bundle = path.join(repoRoot, 'apps/addon-manager/dist/main.js');
 const bin = path.join(repoRoot, 'node_modules/.bin');
@@ -51,8 +61,54 @@ const workflowNames = async (ns: string, addon: string) =>
     .map((w) => w.metadata?.name ?? '')
     .sort();
 
+const leaseOf = (namespace: string, name: string) =>
+  client.get<k8s.V1Lease>(ResourceTypes.Lease, namespace, name);
+
+/** An install step applying a Deployment and a Service into the add-on's params.namespace. */
+const workloadsTemplate = (name: string) =>
+  [
+    'apiVersion: argoproj.io/v1alpha1',
+    'kind: Workflow',
+    'spec:',
+    '  entrypoint: entry',
+    '  templates:',
+    '    - name: entry',
+    '      resource:',
+    '        action: apply',
+    '        manifest: |',
+    '          apiVersion: apps/v1',
+    '          kind: Deployment',
+    '          metadata:',
+    `            name: ${name}`,
+    '            namespace: "{{workflow.parameters.namespace}}"',
+    '          spec:',
+    '            replicas: 1',
+    `            selector: {matchLabels: {app: ${name}}}`,
+    '            template:',
+    `              metadata: {labels: {app: ${name}}}`,
+    `              spec: {containers: [{name: ${name}, image: registry.k8s.io/pause:3.10}]}`,
+    '          ---',
+    '          apiVersion: v1',
+    '          kind: Service',
+    '          metadata:',
+    `            name: ${name}`,
+    '            namespace: "{{workflow.parameters.namespace}}"',
+    '          spec:',
+    `            selector: {app: ${name}}`,
+    '            ports: [{port: 80}]',
+    '',
+  ].join('\n');
+
 describe('addon-manager (bundled) end to end', () => {
+  /** The Addons' namespace. */
   let ns: string;
+  /** The release namespace: the chart's ServiceAccount, leader-election Role and Lease — not the Addons'. */
+  let systemNs: string;
+  /** An add-on's params.namespace, apart from the Addons' namespace. */
+  let appsNs: string;
+  let rbac: ChartRbac;
+  let tmp: string;
+  let kubeconfig: string;
   let controller: ChildProcess;
   let simulator: WorkflowSimulator;
   let metricsPort: number;
@@ -67,6 +123,15 @@ describe('addon-manager (bundled) end to end', () => {
     if (built.status !== 0) throw new Error(`build failed: ${built.stderr}`);
     await installWorkflowCrd();
     ns = await createNamespace('addon-e2e');
+    appsNs = await createNamespace('addon-e2e-apps');
+    systemNs = await createNamespace('addon-e2e-system');
+    // The chart's identity, as `helm install -n <systemNs>` would create it: its ServiceAccount,
+    // ClusterRole and leader-election Role (which also allows Events, but only in systemNs: the Addons
+    // live elsewhere, so their Events need the ClusterRole), and a kubeconfig acting as that
+    // ServiceAccount. The simulator (Argo's part) keeps the admin kubeconfig.
+    rbac = await installChartRbac('addon-manager', { namespace: systemNs });
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'addon-e2e-'));
+    kubeconfig = writeKubeConfigAs(rbac.serviceAccount, path.join(tmp, 'kubeconfig'));
     simulator = new WorkflowSimulator({ kubeConfig: kc, namespace: ns, startDelayMs: 100, runMs: 400 });
     await simulator.start();
     metricsPort = await freePort();
@@ -75,7 +140,11 @@ describe('addon-manager (bundled) end to end', () => {
       process.execPath,
       [
         bundle,
-        '--leader-elect=false',
+        '--kubeconfig',
+        kubeconfig,
+        '--leader-elect=true',
+        `--leader-election-id=${rbac.leaseName}`,
+        `--leader-election-namespace=${systemNs}`,
         `--metrics-port=${metricsPort}`,
         `--health-port=${healthPort}`,
         '--bind-address=127.0.0.1',
@@ -87,9 +156,18 @@ describe('addon-manager (bundled) end to end', () => {
     );
     controller.stdout?.on('data', (d: Buffer) => (log += d.toString()));
     controller.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+    // A replica standing by is ready too: wait for it to lead (it holds the chart's Lease — its only
+    // Lease, by name, in the release namespace), then for /readyz, which a leader answers only once its
+    // Addon cache is synced.
+    await eventually(
+      "the controller to lead on the chart's Lease",
+      async () => !!(await leaseOf(systemNs, rbac.leaseName ?? ''))?.spec?.holderIdentity,
+      30_000,
+    );
     await eventually(
       'the controller to be ready',
-      async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).status === 200,
+      async () =>
+        (await fetch(`http://127.0.0.1:${healthPort}/readyz`).catch(() => undefined))?.status === 200,
       30_000,
     );
   }, 180_000);
@@ -101,8 +179,21 @@ describe('addon-manager (bundled) end to end', () => {
       await exited;
     }
     await simulator?.stop();
+    await rbac?.uninstall();
     if (ns) await deleteNamespaces(ns);
+    if (appsNs) await deleteNamespaces(appsNs);
+    if (systemNs) await deleteNamespaces(systemNs);
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    cleanupWorkspace();
     if (process.env.KEIKO_E2E_SHOW_LOG) console.log(log);
+  });
+
+  it("acts as the chart's ServiceAccount, and leads on the chart's Lease", async () => {
+    const asChart = new k8s.KubeConfig();
+    asChart.loadFromFile(kubeconfig);
+    expect((await whoAmI(asChart)).username).toBe(serviceAccountUser(rbac.serviceAccount));
+    expect(rbac.leaseName).toBeTruthy();
+    expect((await leaseOf(systemNs, rbac.leaseName ?? ''))?.spec?.holderIdentity).toBeTruthy();
   });
 
   it("the talk's example, applied as written, reaches Succeeded and shows in kubectl get addons", async () => {
@@ -116,6 +207,12 @@ describe('addon-manager (bundled) end to end', () => {
     const table = await kubectl(kc, ['get', 'addons', '-n', ns]);
     expect(table).toMatch(/NAME\s+PACKAGE\s+VERSION\s+STATUS\s+REASON\s+AGE/);
     expect(table).toMatch(/cluster-autoscaler\s+cluster-autoscaler-addon\s+v0\.1\s+Succeeded/);
+    // Events on the Addon, in its namespace (the chart's ClusterRole: events create/patch)
+    const reasons = await eventually('the Installed event', async () => {
+      const r = (await events(ns, 'cluster-autoscaler')).map((e) => e.reason);
+      return r.includes('Installed') ? r : undefined;
+    });
+    expect(reasons).toEqual(expect.arrayContaining(['WorkflowSubmitted', 'InstallSucceeded', 'Installed']));
   });
 
   it('a dependent addon waits (Pending, with the reason) until its dependency Succeeded, then installs', async () => {
@@ -205,6 +302,53 @@ describe('addon-manager (bundled) end to end', () => {
     expect(await workflowNames(ns, 'ping')).toEqual([]);
   });
 
+  it("reports the workloads it installed in the add-on's params.namespace, watched across namespaces", async () => {
+    const web = testAddon(ns, 'web', { installNamespace: appsNs, steps: ['install'] });
+    web.spec.lifecycle = { install: { template: workloadsTemplate('web') } };
+    await kubectlApply(web);
+    await addonPhase(ns, 'web', 'Succeeded');
+    // KWOK runs the pod, so the Deployment becomes available; a ClusterIP Service is Ready at once.
+    const done = await eventually(
+      'the Deployment and the Service to show Ready in status.resources',
+      async () => {
+        const a = await getAddon(ns, 'web');
+        const r = a?.status?.resources ?? [];
+        return r.length === 2 && r.every((x) => x.status === 'Ready') ? a : undefined;
+      },
+      60_000,
+    );
+    expect(done.status?.resources).toEqual([
+      {
+        kind: 'Deployment',
+        group: 'apps',
+        name: 'web',
+        link: `/apis/apps/v1/namespaces/${appsNs}/deployments/web`,
+        status: 'Ready',
+      },
+      expect.objectContaining({ kind: 'Service', name: 'web', status: 'Ready' }),
+    ]);
+  }, 90_000);
+
+  it("waits for the Secrets in spec.secrets to exist in the add-on's namespace before installing", async () => {
+    const vault = testAddon(ns, 'vault', { installNamespace: appsNs });
+    vault.spec.secrets = [{ name: 'vault-token' }];
+    await kubectlApply(vault);
+    const waiting = await eventually('vault to wait for its secret', async () => {
+      const a = await getAddon(ns, 'vault');
+      return a?.status?.reason?.startsWith('waiting for secrets') ? a : undefined;
+    });
+    expect(waiting.status?.reason).toBe(
+      `waiting for secrets vault-token in namespace ${appsNs} (spec.secrets)`,
+    );
+    expect(waiting.status?.lifecycle?.installed).toBe('Pending');
+    await kubectl(kc, ['create', 'secret', 'generic', 'vault-token', '-n', appsNs, '--from-literal=token=x']);
+    const done = await addonPhase(ns, 'vault', 'Succeeded');
+    expect(await workflowNames(ns, 'vault')).toEqual([
+      `vault-install-${done.status?.checksum}-wf`,
+      `vault-prereqs-${done.status?.checksum}-wf`,
+    ]);
+  });
+
   it('the addons CLI prints the dependency tree with states; /metrics counts addons by phase', async () => {
     const out = spawnSync(
       path.join(bin, 'tsx'),
@@ -229,5 +373,61 @@ describe('addon-manager (bundled) end to end', () => {
     expect(metrics).toMatch(
       /keiko_addon_manager_lifecycle_step_duration_seconds_bucket\{le="\+Inf",step="install"\} [1-9]/,
     );
+  });
+
+  // After the /metrics test, which counts exactly one delete submission.
+  it('a failing delete shows Delete Failed and runs again (its Event counting the attempts) until the template is fixed', async () => {
+    await kubectlApply(
+      testAddon(ns, 'sticky', {
+        annotations: {
+          delete: { [SIMULATE_ANNOTATION]: 'fail', [SIMULATE_MESSAGE_ANNOTATION]: 'cleanup refused' },
+        },
+      }),
+    );
+    const installed = await addonPhase(ns, 'sticky', 'Succeeded');
+    await kubectl(kc, ['delete', 'addon', 'sticky', '-n', ns, '--wait=false']);
+    const failed = await addonPhase(ns, 'sticky', 'Delete Failed');
+    const wfName = `sticky-delete-${installed.status?.checksum}-wf`;
+    expect(failed.status?.reason).toMatch(
+      new RegExp(`^delete workflow ${wfName} failed: Failed: cleanup refused; it runs again at `),
+    );
+    // A repeated Event is patched (count), not created again: the chart's events patch.
+    const repeated = await eventually(
+      'the DeleteFailed event to count a second failure',
+      async () => {
+        const list = await client.list<k8s.CoreV1Event>(ResourceTypes.Event, {
+          namespace: ns,
+          fieldSelector: 'involvedObject.name=sticky',
+        });
+        return list.items.find((e) => e.reason === 'DeleteFailed' && (e.count ?? 0) >= 2);
+      },
+      30_000,
+    );
+    expect(repeated.message).toBe(`delete workflow ${wfName} failed: Failed: cleanup refused`);
+    expect(await getAddon(ns, 'sticky')).toBeDefined();
+    // Fixing spec.lifecycle.delete while deleting is allowed: the next attempt succeeds and the Addon goes.
+    const fixed = testAddon(ns, 'sticky');
+    await kubectl(kc, [
+      'patch',
+      'addon',
+      'sticky',
+      '-n',
+      ns,
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { lifecycle: fixed.spec.lifecycle } }),
+    ]);
+    await eventually(
+      'the Addon to be gone',
+      async () => (await getAddon(ns, 'sticky')) === undefined,
+      30_000,
+    );
+  }, 90_000);
+
+  // Last: every scenario above ran under the chart's RBAC; a refused call that the controller only
+  // logged (an informer retrying its LIST, an Event it could not record) fails here.
+  it("was never refused a request by the apiserver (403) under the chart's RBAC", () => {
+    expect(log).not.toBe('');
+    expect(log.split('\n').filter((l) => /\b403\b|forbidden/i.test(l))).toEqual([]);
   });
 });
