@@ -7,7 +7,7 @@ import path from 'node:path';
 import { InstanceGroupKind, type InstanceGroup } from '@keiko/api';
 import { AwsAutoScaling, awsClientConfig, AwsCloudFormation, AwsEc2, AwsIam, createAwsClients, type AwsClients } from '@keiko/aws';
 import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
-import { freePort, kubeConfigFromEnv, kubectl, parseManifests } from '@keiko/testenv';
+import { freePort, installChartCrds, kubeConfigFromEnv, kubectl, parseManifests } from '@keiko/testenv';
 import type * as k8s from '@kubernetes/client-node';
 import { AsgNodeSimulator } from '../../apps/instance-manager/sandbox/node-simulator';
 import { seedCluster, seedImage, seedNetwork } from '../../apps/instance-manager/sandbox/seed';
@@ -100,6 +100,7 @@ export async function startScenario(prefix: string): Promise<Scenario> {
   const namespace = `${prefix}-${Date.now().toString(36)}`;
   const kc = kubeConfigFromEnv();
   const client = new KubeClient(kc);
+  await installChartCrds(kc, 'instance-manager', 'upgrade-manager');
   await client.create(ResourceTypes.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
   const clients = createAwsClients(awsClientConfig({ userAgentAppId: 'instance-manager-e2e' }));
   const net = await seedNetwork(clients);

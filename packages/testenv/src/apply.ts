@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadAll } from 'js-yaml';
+import { repoRoot } from './paths';
 import { toolPaths } from './tools';
 
 export const FIELD_MANAGER = 'keiko-testenv';
@@ -79,4 +80,19 @@ export async function waitForCrdEstablished(
   timeoutSeconds = 60,
 ): Promise<void> {
   await kubectl(kc, ['wait', '--for=condition=Established', `--timeout=${timeoutSeconds}s`, `crd/${name}`]);
+}
+
+/**
+ * Installs the CRDs a tool's chart ships (charts/<chart>/crds/*.yaml), as `kubectl apply -f` would,
+ * and waits until they are Established. Idempotent: suites call it in their setup.
+ */
+export async function installChartCrds(kc: k8s.KubeConfig, ...charts: string[]): Promise<void> {
+  const objects = charts.flatMap((chart) => {
+    const dir = path.join(repoRoot(import.meta.dirname), 'charts', chart, 'crds');
+    return fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.yaml'))
+      .flatMap((f) => parseManifests(fs.readFileSync(path.join(dir, f), 'utf8')));
+  });
+  await applyManifests(kc, objects);
 }

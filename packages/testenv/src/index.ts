@@ -2,7 +2,7 @@ export { startTestEnv, stopTestEnv, testEnvStatus, AWS_REGION } from './testenv'
 export type { TestEnv, TestEnvInfo, StartOptions } from './testenv';
 export { createSimulatedNode, simulatedNodeManifest, waitForNodeReady, isNodeReady } from './nodes';
 export type { SimulatedNode } from './nodes';
-export { applyManifests, kubectl, parseManifests, waitForCrdEstablished } from './apply';
+export { applyManifests, installChartCrds, kubectl, parseManifests, waitForCrdEstablished } from './apply';
 export { installTools, toolPaths, VERSIONS } from './tools';
 export { repoRoot, stateDir } from './paths';
 export { kubeConfigFromEnv } from './kubeconfig';

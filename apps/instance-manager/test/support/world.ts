@@ -4,7 +4,7 @@
 import { InstanceGroupKind, type InstanceGroup } from '@keiko/api';
 import { AwsAutoScaling, awsClientConfig, AwsEc2, AwsEks, AwsMetrics, createAwsClients, type AwsClients } from '@keiko/aws';
 import { isNotFound, KubeClient, Manager, ResourceTypes, type Logger } from '@keiko/kube-runtime';
-import { kubeConfigFromEnv } from '@keiko/testenv';
+import { installChartCrds, kubeConfigFromEnv } from '@keiko/testenv';
 import type * as k8s from '@kubernetes/client-node';
 import { AsgNodeSimulator } from '../../sandbox/node-simulator';
 import { seedCluster, seedImage, seedNetwork } from '../../sandbox/seed';
@@ -67,6 +67,8 @@ export async function startWorld(opts: { dryRun?: boolean; prefix?: string } = {
   const namespace = `${opts.prefix ?? 'im-it'}-${runId()}`;
   const kc = kubeConfigFromEnv();
   const client = new KubeClient(kc);
+  // InstanceGroup, and RollingUpgrade for the crd strategy: a fresh cluster has neither.
+  await installChartCrds(kc, 'instance-manager', 'upgrade-manager');
   await client.create(ResourceTypes.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
   const clients = createAwsClients(awsClientConfig({ userAgentAppId: 'instance-manager-test' }));
   // The sandbox's emulator fixtures (idempotent): cluster my-eks-cluster, subnets/SG by Name tag, image parameter.
