@@ -165,7 +165,11 @@ describe('upgrade-manager (bundled controller)', () => {
     const node = (await scenario.nodes(group.name)).find((n) => n.metadata?.name === pinnedNode);
     expect(node?.spec?.unschedulable).toBeFalsy();
     expect(recorder.terminations().has(pinnedInstance)).toBe(false);
-    const events = await scenario.events(ns, 'pdb');
+    // Events follow the status write they belong to.
+    const events = await eventually('the Failed event', async () => {
+      const list = await scenario.events(ns, 'pdb');
+      return list.some((e) => e.reason === 'Failed') ? list : undefined;
+    });
     expect(events.filter((e) => e.reason === 'DrainFailed' && e.type === 'Warning').length).toBeGreaterThan(0);
     expect(events.find((e) => e.reason === 'Failed')?.message).toContain(`PodDisruptionBudget ${ns}/db`);
   }, 180_000);
@@ -182,7 +186,7 @@ describe('upgrade-manager (bundled controller)', () => {
     });
     expect(waiting).toMatchObject({ status: 'False', message: `RollingUpgrade ${ns}/first is rotating ASG ${group.name}` });
     expect((await get('second'))?.status?.currentStatus).toBe('init');
-    expect((await scenario.events(ns, 'second')).find((e) => e.reason === 'WaitingForScalingGroup')).toBeDefined();
+    await eventually('the WaitingForScalingGroup event', async () => (await scenario.events(ns, 'second')).find((e) => e.reason === 'WaitingForScalingGroup'));
     expect((await finished('first')).status?.currentStatus).toBe('completed');
     const second = await finished('second');
     expect(second.status).toMatchObject({ currentStatus: 'completed', nodesProcessed: 0 });

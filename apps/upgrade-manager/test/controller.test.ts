@@ -98,16 +98,24 @@ describe('RollingUpgrade controller (in-process)', () => {
       const nodes = await scenario.waitForNodes(group.name, 3);
       expect(nodes.filter((n) => n.spec?.unschedulable)).toEqual([]);
 
-      const reasons = (await scenario.events(ns, 'basic')).map((e) => e.reason);
-      for (const r of ['Started', 'BatchStarted', 'NodeDrained', 'NodeTerminated', 'NodeReplaced', 'Completed']) expect(reasons).toContain(r);
+      // Events follow the status write they belong to: give the last one a moment.
+      const reasons = await eventually('the Completed event', async () => {
+        const list = (await scenario.events(ns, 'basic')).map((e) => e.reason);
+        return list.includes('Completed') ? list : undefined;
+      });
+      for (const r of ['Started', 'BatchStarted', 'NodeDrained', 'NodeTerminated', 'NodeReplaced', 'BatchCompleted']) expect(reasons).toContain(r);
 
-      const text = await ctl.mgr.metrics.registry.metrics();
+      // Metrics too follow the status write (and the gauge reads the informer's cache).
+      const text = await eventually('the metrics of the finished upgrade', async () => {
+        const t = await ctl.mgr.metrics.registry.metrics();
+        return /keiko_upgrade_manager_rollingupgrades\{status="completed"\} 1/.test(t) && /nodes_processed_total 3/.test(t) ? t : undefined;
+      });
       expect(text).toMatch(/keiko_upgrade_manager_nodes_processed_total 3/);
       expect(text).toMatch(/keiko_upgrade_manager_node_step_duration_seconds_count\{step="drain"\} 3/);
       expect(text).toMatch(/keiko_upgrade_manager_rollingupgrades\{status="completed"\} 1/);
       expect(text).toMatch(/keiko_aws_api_calls_total\{service="autoscaling",operation="TerminateInstanceInAutoScalingGroup",outcome="success"\} 3/);
-      // finished: the finalizer is released
-      expect((await scenario.getRollingUpgrade(ns, 'basic'))?.metadata.finalizers ?? []).not.toContain(FINALIZER);
+      // finished: the finalizer is released (right after the final status write)
+      await eventually('the finalizer released', async () => !((await scenario.getRollingUpgrade(ns, 'basic'))?.metadata.finalizers ?? []).includes(FINALIZER));
     } finally {
       await ctl.stop();
     }

@@ -335,9 +335,11 @@ describe('decide', () => {
     expect(decide(planInput(rollingUpgrade(gates, status), snapshot(withNew), oldNodes)).status.inProcessingNodes?.n1?.stepName).toBe('post_terminate');
     // node Ready but not yet labelled
     expect(decide(planInput(rollingUpgrade(gates, status), snapshot(withNew), [...oldNodes, node('n9', 'i-9')])).status.inProcessingNodes?.n1?.stepName).toBe('post_terminate');
-    // gated: the node completes, and with it the batch
+    // gated: the node completes, and with it the batch — and the next batch starts on the same snapshot
     const done = decide(planInput(rollingUpgrade(gates, status), snapshot(withNew), [...oldNodes, node('n9', 'i-9', { labels: { ready: 'yes' } })]));
-    expect(done.events.map((e) => e.reason)).toEqual(['NodeReplaced', 'BatchCompleted']);
+    expect(done.events.map((e) => e.reason)).toEqual(['NodeReplaced', 'BatchCompleted', 'BatchStarted']);
+    expect(done.status.nodesProcessed).toBe(1);
+    expect(Object.values(done.status.inProcessingNodes ?? {})).toEqual([expect.objectContaining({ stepName: 'kickoff' })]);
     expect(done.transitions).toEqual([expect.objectContaining({ node: 'n1', from: 'post_terminate', to: 'completed' })]);
     expect(done.nodesCompleted).toBe(1);
     // the old instance still listed as Terminating (real AWS) counts as gone: it is on its way out

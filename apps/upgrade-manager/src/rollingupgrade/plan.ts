@@ -878,11 +878,13 @@ export function decide(input: PlanInput): Decision {
   }
 
   const { selectable, exhausted, blocked } = candidatesOf(view, inFlight, status);
-  const inFlightKeys = Object.keys(inFlight);
+  let inFlightKeys = Object.keys(inFlight);
   const processed = status.nodesProcessed ?? 0;
   status.totalNodes = Math.max(status.totalNodes ?? 0, processed + inFlightKeys.length + selectable.length + exhausted.length + blocked.length);
 
-  // The batch is done when every node of it is: count it, clear the record, start the interval.
+  // The batch is done when every node of it is: count it, clear the record, start the interval — and
+  // go on to what comes next on the same snapshot (the batch's old instances are gone from it, its
+  // replacements Ready in it).
   if (inFlightKeys.length > 0 && inFlightKeys.every((k) => inFlight[k]?.stepName === 'completed')) {
     status.nodesProcessed = processed + inFlightKeys.length;
     status.completePercentage = percentage(status.nodesProcessed, status.totalNodes);
@@ -892,10 +894,10 @@ export function decide(input: PlanInput): Decision {
     decision.nodesCompleted = inFlightKeys.length;
     decision.events.push({ type: 'Normal', reason: 'BatchCompleted', message: `replaced ${inFlightKeys.join(', ')}; ${status.nodesProcessed}/${status.totalNodes} nodes done` });
     condition('Progressing', 'True', 'BatchCompleted', `${status.nodesProcessed}/${status.totalNodes} nodes replaced`);
-    wait(0);
-    return decision;
+    inFlightKeys = [];
+  } else {
+    status.completePercentage = percentage(processed, status.totalNodes);
   }
-  status.completePercentage = percentage(processed, status.totalNodes);
 
   if (inFlightKeys.length > 0) {
     condition('Progressing', 'True', 'RotatingNodes', progress.length ? progress.join('; ') : `batch: ${inFlightKeys.map((k) => `${k} (${inFlight[k]?.stepName})`).join(', ')}`);
