@@ -15,7 +15,7 @@ import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { Addon } from '@keiko/api';
 import { ResourceTypes } from '@keiko/kube-runtime';
-import { freePort, kubectl } from '@keiko/testenv';
+import { createSimulatedNode, freePort, kubectl } from '@keiko/testenv';
 import {
   addonPhase,
   client,
@@ -112,6 +112,7 @@ describe('addon-manager (bundled) end to end', () => {
   let controller: ChildProcess;
   let simulator: WorkflowSimulator;
   let metricsPort: number;
+  let nodeName = '';
   let log = '';
 
   beforeAll(async () => {
@@ -123,6 +124,10 @@ describe('addon-manager (bundled) end to end', () => {
     if (built.status !== 0) throw new Error(`build failed: ${built.stderr}`);
     await installWorkflowCrd();
     ns = await createNamespace('addon-e2e');
+    // The harness plays a kubelet joining, so the add-ons' workloads have a (simulated) node to run on
+    // even on a cluster that has no other nodes.
+    nodeName = `${ns}-node`;
+    await createSimulatedNode(kc, { name: nodeName });
     appsNs = await createNamespace('addon-e2e-apps');
     systemNs = await createNamespace('addon-e2e-system');
     // The chart's identity, as `helm install -n <systemNs>` would create it: its ServiceAccount,
@@ -182,6 +187,7 @@ describe('addon-manager (bundled) end to end', () => {
     await rbac?.uninstall();
     if (ns) await deleteNamespaces(ns);
     if (appsNs) await deleteNamespaces(appsNs);
+    if (nodeName) await kubectl(kc, ['delete', 'node', nodeName, '--ignore-not-found']).catch(() => undefined);
     if (systemNs) await deleteNamespaces(systemNs);
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     cleanupWorkspace();
