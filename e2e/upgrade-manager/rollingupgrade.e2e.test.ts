@@ -7,7 +7,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
 import type { RollingUpgrade } from '@keiko/api';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { freePort } from '@keiko/testenv';
+import { cleanupWorkspace } from '../../charts/test/support/charts';
+import { writeKubeConfigAs } from '../../charts/test/support/impersonate';
+import { installChartRbac, type ChartRbac } from '../../charts/test/support/rbac';
 import { eventually, installCrd, Scenario } from '../../apps/upgrade-manager/test/support/scenario';
 import { AwsCallRecorder } from './support/aws-recorder';
 import { buildBundle, ControllerProcess } from './support/controller';
@@ -16,10 +22,15 @@ const scenario = new Scenario({ bootDelayMs: 500 });
 const recorder = new AwsCallRecorder(process.env.AWS_ENDPOINT_URL ?? '');
 let ns: string;
 let controller: ControllerProcess;
+/** The chart's ServiceAccount and RBAC, as `helm install` creates them: the controller runs as it. */
+let rbac: ChartRbac;
+let tmp: string;
+let kubeconfig: string;
 
 async function startController(): Promise<ControllerProcess> {
   const c = new ControllerProcess(
     [
+      `--kubeconfig=${kubeconfig}`,
       `--namespace=${ns}`,
       '--leader-elect=false',
       `--metrics-port=${await freePort()}`,
@@ -91,6 +102,10 @@ beforeAll(async () => {
   await recorder.start();
   await scenario.start();
   ns = await scenario.namespace('um-e2e');
+  // A missing permission in the chart's ClusterRole fails this suite: the controller is not admin.
+  rbac = await installChartRbac('upgrade-manager', { namespace: await scenario.namespace('um-e2e-system') });
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'um-e2e-'));
+  kubeconfig = writeKubeConfigAs(rbac.serviceAccount, path.join(tmp, 'kubeconfig'));
   controller = await startController();
 }, 180_000);
 
@@ -98,6 +113,9 @@ afterAll(async () => {
   await controller?.stop();
   await scenario.cleanUp();
   await recorder.stop();
+  await rbac?.uninstall();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  cleanupWorkspace();
 });
 
 describe('upgrade-manager (bundled controller)', () => {
@@ -231,4 +249,8 @@ describe('upgrade-manager (bundled controller)', () => {
     expect(recorder.find('SetDesiredCapacity')).toEqual([]);
     expect((await get('dry'))?.status?.currentStatus).toBe('init');
   }, 120_000);
+
+  it("was never refused a request (403) under the chart's RBAC", () => {
+    expect(controller.lines(/forbidden|"statusCode":403|: 403 /i)).toEqual([]);
+  });
 });
