@@ -187,7 +187,8 @@ describe('addon-manager (bundled) end to end', () => {
     await rbac?.uninstall();
     if (ns) await deleteNamespaces(ns);
     if (appsNs) await deleteNamespaces(appsNs);
-    if (nodeName) await kubectl(kc, ['delete', 'node', nodeName, '--ignore-not-found']).catch(() => undefined);
+    if (nodeName)
+      await kubectl(kc, ['delete', 'node', nodeName, '--ignore-not-found']).catch(() => undefined);
     if (systemNs) await deleteNamespaces(systemNs);
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     cleanupWorkspace();

@@ -41,15 +41,22 @@ describe('npm run sandbox', () => {
   it('brings everything up, shows the examples reconciling, and tears it all down', async () => {
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keiko-sandbox-e2e-'));
     try {
-      const { code, out } = await runSandbox('Addon addon-manager-system/cluster-autoscaler: Succeeded', stateDir);
-      expect(out).toMatch(/installed \d+ CRDs: Addon, InstanceGroup, RollingUpgrade, HealthCheck, PodCheckpoint/);
+      const { code, out } = await runSandbox(
+        'Addon addon-manager-system/cluster-autoscaler: Succeeded',
+        stateDir,
+      );
+      expect(out).toMatch(
+        /installed \d+ CRDs: Addon, InstanceGroup, RollingUpgrade, HealthCheck, PodCheckpoint/,
+      );
       expect(out).toMatch(/addon-manager: started \(pid \d+\)/);
       // the talk's three examples, applied as written
       expect(out).toContain('Addon addon-manager-system/cluster-autoscaler');
       expect(out).toContain('InstanceGroup instance-manager/hello-world');
       expect(out).toContain('RollingUpgrade instance-manager/my-rolling-upgrade');
       // the add-on's lifecycle, phase by phase, on a cluster that never saw it
-      expect(out).toMatch(/Addon addon-manager-system\/cluster-autoscaler: Pending, reason: prereqs workflow/);
+      expect(out).toMatch(
+        /Addon addon-manager-system\/cluster-autoscaler: Pending, reason: prereqs workflow/,
+      );
       expect(out).toMatch(/Addon addon-manager-system\/cluster-autoscaler: Succeeded/);
       expect(code).toBe(0);
 

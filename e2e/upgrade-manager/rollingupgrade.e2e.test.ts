@@ -47,7 +47,8 @@ async function startController(): Promise<ControllerProcess> {
   return c;
 }
 
-const ready = (n: k8s.V1Node) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+const ready = (n: k8s.V1Node) =>
+  n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 const get = (name: string) => scenario.getRollingUpgrade(ns, name);
 const finished = (name: string, timeoutMs = 120_000) =>
   eventually(
@@ -67,7 +68,10 @@ const finished = (name: string, timeoutMs = 120_000) =>
  * simulated kubelets' leases lag on a busy machine — the controller then waits, but cannot prevent it); `cordoned` counts what the
  * controller itself took out of service.
  */
-function sampleUnavailable(group: string, capacity: number): { stop: () => Promise<{ all: number[]; byUpgrade: number[]; cordoned: number[] }> } {
+function sampleUnavailable(
+  group: string,
+  capacity: number,
+): { stop: () => Promise<{ all: number[]; byUpgrade: number[]; cordoned: number[] }> } {
   const all: number[] = [];
   const byUpgrade: number[] = [];
   const cordoned: number[] = [];
@@ -80,7 +84,9 @@ function sampleUnavailable(group: string, capacity: number): { stop: () => Promi
       const available = nodes.filter((n) => ready(n) && !n.spec?.unschedulable).length;
       // Ready before, NotReady now, never cordoned: the simulated kubelet lagged (the upgrade never
       // makes a node NotReady). A replacement that is not Ready yet is the upgrade's doing and counts.
-      const untouchedNotReady = nodes.filter((n) => !ready(n) && !n.spec?.unschedulable && everReady.has(n.metadata?.name ?? '')).length;
+      const untouchedNotReady = nodes.filter(
+        (n) => !ready(n) && !n.spec?.unschedulable && everReady.has(n.metadata?.name ?? ''),
+      ).length;
       all.push(capacity - available);
       byUpgrade.push(capacity - available - untouchedNotReady);
       cordoned.push(nodes.filter((n) => n.spec?.unschedulable).length);
@@ -123,12 +129,20 @@ describe('upgrade-manager (bundled controller)', () => {
     const group = await scenario.createGroup('roll', 6);
     // AlwaysAllow: a pod the node lifecycle controller marked NotReady (simulated kubelets lag on a busy
     // machine) may go; healthy pods are still guarded by the budget.
-    await scenario.workload(ns, group.name, { name: 'web', replicas: 6, pdb: { maxUnavailable: 2, unhealthyPodEvictionPolicy: 'AlwaysAllow' } });
+    await scenario.workload(ns, group.name, {
+      name: 'web',
+      replicas: 6,
+      pdb: { maxUnavailable: 2, unhealthyPodEvictionPolicy: 'AlwaysAllow' },
+    });
     const old = await scenario.instances(group.name);
     await scenario.driftGroup(group);
     const sampler = sampleUnavailable(group.name, 6);
 
-    await scenario.createRollingUpgrade(ns, 'roll', { asgName: group.name, strategy: { maxUnavailable: 2 }, postDrainDelaySeconds: 1 });
+    await scenario.createRollingUpgrade(ns, 'roll', {
+      asgName: group.name,
+      strategy: { maxUnavailable: 2 },
+      postDrainDelaySeconds: 1,
+    });
     // Kill the controller right after its first terminate went out, mid-batch.
     await eventually('a first terminate', () => recorder.terminations().size > 0 || undefined, 90_000, 20);
     await controller.kill9();
@@ -138,12 +152,20 @@ describe('upgrade-manager (bundled controller)', () => {
 
     const ru = await finished('roll');
     const samples = await sampler.stop();
-    expect(ru.status).toMatchObject({ currentStatus: 'completed', nodesProcessed: 6, totalNodes: 6, completePercentage: '100%' });
+    expect(ru.status).toMatchObject({
+      currentStatus: 'completed',
+      nodesProcessed: 6,
+      totalNodes: 6,
+      completePercentage: '100%',
+    });
     expect(samples.byUpgrade.length).toBeGreaterThan(50);
     expect(Math.max(...samples.byUpgrade)).toBeLessThanOrEqual(2);
     expect(Math.max(...samples.cordoned)).toBeLessThanOrEqual(2);
     expect(Math.max(...samples.byUpgrade)).toBe(2); // it did take two at a time
-    if (Math.max(...samples.all) > 2) console.warn(`untouched nodes went NotReady during the rollout (simulator lag): peak ${Math.max(...samples.all)} counting them`);
+    if (Math.max(...samples.all) > 2)
+      console.warn(
+        `untouched nodes went NotReady during the rollout (simulator lag): peak ${Math.max(...samples.all)} counting them`,
+      );
     // exactly one terminate per old instance, none for the new ones
     const terminations = recorder.terminations();
     expect([...terminations.keys()].sort()).toEqual([...old].sort());
@@ -156,12 +178,24 @@ describe('upgrade-manager (bundled controller)', () => {
   it('a PodDisruptionBudget blocking a drain past drainTimeout fails that node with the pod and PDB named; the rest is replaced', async () => {
     const group = await scenario.createGroup('pdb', 2);
     await scenario.workload(ns, group.name, { name: 'db', replicas: 1, pdb: { minAvailable: 1 } });
-    const pinned = (await scenario.client.list<k8s.V1Pod>({ group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true }, { namespace: ns, labelSelector: 'app=db' })).items[0];
+    const pinned = (
+      await scenario.client.list<k8s.V1Pod>(
+        { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true },
+        { namespace: ns, labelSelector: 'app=db' },
+      )
+    ).items[0];
     const pinnedNode = pinned?.spec?.nodeName ?? '';
-    const pinnedInstance = (await scenario.nodes(group.name)).find((n) => n.metadata?.name === pinnedNode)?.spec?.providerID?.split('/').pop() ?? '';
+    const pinnedInstance =
+      (await scenario.nodes(group.name))
+        .find((n) => n.metadata?.name === pinnedNode)
+        ?.spec?.providerID?.split('/')
+        .pop() ?? '';
     await scenario.driftGroup(group);
 
-    await scenario.createRollingUpgrade(ns, 'pdb', { asgName: group.name, strategy: { maxUnavailable: 1, drainTimeout: 3 } });
+    await scenario.createRollingUpgrade(ns, 'pdb', {
+      asgName: group.name,
+      strategy: { maxUnavailable: 1, drainTimeout: 3 },
+    });
     const ru = await finished('pdb');
     expect(ru.status?.currentStatus).toBe('error');
     expect(ru.status?.nodesProcessed).toBe(1);
@@ -188,7 +222,9 @@ describe('upgrade-manager (bundled controller)', () => {
       const list = await scenario.events(ns, 'pdb');
       return list.some((e) => e.reason === 'Failed') ? list : undefined;
     });
-    expect(events.filter((e) => e.reason === 'DrainFailed' && e.type === 'Warning').length).toBeGreaterThan(0);
+    expect(events.filter((e) => e.reason === 'DrainFailed' && e.type === 'Warning').length).toBeGreaterThan(
+      0,
+    );
     expect(events.find((e) => e.reason === 'Failed')?.message).toContain(`PodDisruptionBudget ${ns}/db`);
   }, 180_000);
 
@@ -196,15 +232,23 @@ describe('upgrade-manager (bundled controller)', () => {
     const group = await scenario.createGroup('lock', 2);
     await scenario.driftGroup(group);
     await scenario.createRollingUpgrade(ns, 'first', { asgName: group.name, postDrainDelaySeconds: 2 });
-    await eventually('first running', async () => (await get('first'))?.status?.currentStatus === 'running' || undefined);
+    await eventually(
+      'first running',
+      async () => (await get('first'))?.status?.currentStatus === 'running' || undefined,
+    );
     await scenario.createRollingUpgrade(ns, 'second', { asgName: group.name });
     const waiting = await eventually('second waiting', async () => {
       const c = (await get('second'))?.status?.conditions?.find((x) => x.type === 'Progressing');
       return c?.reason === 'WaitingForScalingGroup' ? c : undefined;
     });
-    expect(waiting).toMatchObject({ status: 'False', message: `RollingUpgrade ${ns}/first is rotating ASG ${group.name}` });
+    expect(waiting).toMatchObject({
+      status: 'False',
+      message: `RollingUpgrade ${ns}/first is rotating ASG ${group.name}`,
+    });
     expect((await get('second'))?.status?.currentStatus).toBe('init');
-    await eventually('the WaitingForScalingGroup event', async () => (await scenario.events(ns, 'second')).find((e) => e.reason === 'WaitingForScalingGroup'));
+    await eventually('the WaitingForScalingGroup event', async () =>
+      (await scenario.events(ns, 'second')).find((e) => e.reason === 'WaitingForScalingGroup'),
+    );
     expect((await finished('first')).status?.currentStatus).toBe('completed');
     const second = await finished('second');
     expect(second.status).toMatchObject({ currentStatus: 'completed', nodesProcessed: 0 });
@@ -212,14 +256,33 @@ describe('upgrade-manager (bundled controller)', () => {
 
   it('deleting a RollingUpgrade mid-drain stops it and uncordons the node it cordoned', async () => {
     const group = await scenario.createGroup('delete', 2);
-    await scenario.workload(ns, group.name, { name: 'stuck', replicas: 2, pdb: { minAvailable: 2 }, onePerNode: true });
+    await scenario.workload(ns, group.name, {
+      name: 'stuck',
+      replicas: 2,
+      pdb: { minAvailable: 2 },
+      onePerNode: true,
+    });
     await scenario.driftGroup(group);
     const before = await scenario.instances(group.name);
     await scenario.createRollingUpgrade(ns, 'delete', { asgName: group.name });
     const cordoned = await eventually('a node cordoned by the upgrade', async () =>
-      (await scenario.nodes(group.name)).find((n) => n.spec?.unschedulable && n.metadata?.annotations?.['keiko.io/cordoned-by'] === `upgrade-manager/${ns}/delete`),
+      (await scenario.nodes(group.name)).find(
+        (n) =>
+          n.spec?.unschedulable &&
+          n.metadata?.annotations?.['keiko.io/cordoned-by'] === `upgrade-manager/${ns}/delete`,
+      ),
     );
-    await scenario.client.delete({ group: 'upgrademgr.keikoproj.io', version: 'v1alpha1', plural: 'rollingupgrades', kind: 'RollingUpgrade', namespaced: true }, ns, 'delete');
+    await scenario.client.delete(
+      {
+        group: 'upgrademgr.keikoproj.io',
+        version: 'v1alpha1',
+        plural: 'rollingupgrades',
+        kind: 'RollingUpgrade',
+        namespaced: true,
+      },
+      ns,
+      'delete',
+    );
     await eventually('the RollingUpgrade gone', async () => ((await get('delete')) ? undefined : true));
     const node = (await scenario.nodes(group.name)).find((n) => n.metadata?.name === cordoned.metadata?.name);
     expect(node?.spec?.unschedulable).toBeFalsy();
@@ -233,14 +296,21 @@ describe('upgrade-manager (bundled controller)', () => {
     await scenario.driftGroup(group);
     const before = await scenario.instances(group.name);
     const nodes = (await scenario.nodes(group.name)).map((n) => n.metadata?.name).sort();
-    await scenario.createRollingUpgrade(ns, 'dry', { asgName: group.name, dryRun: true, strategy: { maxUnavailable: 2 } });
+    await scenario.createRollingUpgrade(ns, 'dry', {
+      asgName: group.name,
+      dryRun: true,
+      strategy: { maxUnavailable: 2 },
+    });
     const ru = await eventually('a plan', async () => {
       const r = await get('dry');
       return r?.status?.plan?.length ? r : undefined;
     });
     expect(ru.status?.plan?.map((b) => b.nodes.length)).toEqual([2, 1]);
     expect(ru.status?.plan?.flatMap((b) => b.nodes).sort()).toEqual(nodes);
-    expect(ru.status?.conditions?.find((c) => c.type === 'Progressing')).toMatchObject({ status: 'False', reason: 'DryRun' });
+    expect(ru.status?.conditions?.find((c) => c.type === 'Progressing')).toMatchObject({
+      status: 'False',
+      reason: 'DryRun',
+    });
     expect(ru.metadata.finalizers ?? []).toEqual([]);
     await new Promise((r) => setTimeout(r, 2000));
     expect((await scenario.nodes(group.name)).filter((n) => n.spec?.unschedulable)).toEqual([]);

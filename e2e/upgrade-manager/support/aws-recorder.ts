@@ -29,7 +29,13 @@ export class AwsCallRecorder {
         const body = Buffer.concat(chunks);
         const call = parseCall(req.headers, body.toString('utf8'));
         const forward = http.request(
-          { hostname: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
+          {
+            hostname: upstream.hostname,
+            port: upstream.port,
+            method: req.method,
+            path: req.url,
+            headers: { ...req.headers, host: upstream.host },
+          },
           (answer) => {
             this.calls.push({ ...call, at: Date.now(), status: answer.statusCode ?? 0 });
             res.writeHead(answer.statusCode ?? 502, answer.headers);
@@ -50,7 +56,9 @@ export class AwsCallRecorder {
 
   /** Calls of one action, optionally only those whose params match. */
   find(action: string, params: Record<string, string> = {}): RecordedCall[] {
-    return this.calls.filter((c) => c.action === action && Object.entries(params).every(([k, v]) => c.params[k] === v));
+    return this.calls.filter(
+      (c) => c.action === action && Object.entries(params).every(([k, v]) => c.params[k] === v),
+    );
   }
 
   /** Successful TerminateInstanceInAutoScalingGroup calls, by instance id. */
@@ -74,7 +82,12 @@ function parseCall(headers: http.IncomingHttpHeaders, body: string): Omit<Record
   if (typeof target === 'string') {
     let params: Record<string, string> = {};
     try {
-      params = Object.fromEntries(Object.entries(JSON.parse(body) as Record<string, unknown>).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+      params = Object.fromEntries(
+        Object.entries(JSON.parse(body) as Record<string, unknown>).map(([k, v]) => [
+          k,
+          typeof v === 'string' ? v : JSON.stringify(v),
+        ]),
+      );
     } catch {
       // not JSON: keep the action only
     }

@@ -7,8 +7,13 @@ export const BUNDLE = path.join(root, 'apps/upgrade-manager/dist/main.js');
 
 /** npm run build -w @keiko/upgrade-manager (tsup -> dist/main.js). */
 export function buildBundle(): void {
-  const built = spawnSync('npm', ['run', 'build', '--silent', '-w', '@keiko/upgrade-manager'], { cwd: root, stdio: 'pipe', env: process.env });
-  if (built.status !== 0) throw new Error(`building upgrade-manager failed:\n${built.stdout}\n${built.stderr}`);
+  const built = spawnSync('npm', ['run', 'build', '--silent', '-w', '@keiko/upgrade-manager'], {
+    cwd: root,
+    stdio: 'pipe',
+    env: process.env,
+  });
+  if (built.status !== 0)
+    throw new Error(`building upgrade-manager failed:\n${built.stdout}\n${built.stderr}`);
 }
 
 export class ControllerProcess {
@@ -22,7 +27,10 @@ export class ControllerProcess {
   ) {}
 
   start(): void {
-    this.proc = spawn(process.execPath, [BUNDLE, ...this.args], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn(process.execPath, [BUNDLE, ...this.args], {
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const collect = (d: Buffer) => this.log.push(...d.toString().split('\n').filter(Boolean));
     this.proc.stdout?.on('data', collect);
     this.proc.stderr?.on('data', collect);
