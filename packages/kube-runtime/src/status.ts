@@ -1,5 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
-import { isConflict, type KubeClient, type ResourceType } from './client';
+import type { KubeClient, ResourceType } from './client';
 
 /** metav1.Condition. */
 export interface Condition {
@@ -112,4 +112,3 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-export { isConflict };
