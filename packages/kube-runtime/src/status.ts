@@ -111,4 +111,3 @@ function replaceValue(from: unknown, to: unknown): unknown {
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
-
