@@ -14,7 +14,8 @@ import { SIMULATOR_LABEL } from '../sandbox/node-simulator';
 import { example } from './support/fixtures';
 import { runId, startWorld, waitUntil, type World } from './support/world';
 
-const condition = (ig: InstanceGroup | undefined, type: string) => ig?.status?.conditions?.find((c) => c.type === type);
+const condition = (ig: InstanceGroup | undefined, type: string) =>
+  ig?.status?.conditions?.find((c) => c.type === type);
 const isReady = (ig: InstanceGroup) => ig.status?.currentState === 'Ready';
 
 function named(ig: InstanceGroup, name: string): InstanceGroup {
@@ -49,7 +50,11 @@ function eksGroup(name: string, size = 2): InstanceGroup {
 async function groupNodes(world: World, groupName: string): Promise<V1Node[]> {
   const group = await world.aws.autoScaling.describeGroup(groupName);
   const ids = new Set(group?.instances.map((i) => i.id));
-  const nodes = (await world.client.listAll<V1Node>(ResourceTypes.Node, { labelSelector: `${SIMULATOR_LABEL}=${world.namespace}` })).items;
+  const nodes = (
+    await world.client.listAll<V1Node>(ResourceTypes.Node, {
+      labelSelector: `${SIMULATOR_LABEL}=${world.namespace}`,
+    })
+  ).items;
   return nodes.filter((n) => ids.has(n.spec?.providerID?.split('/').pop() ?? ''));
 }
 
@@ -73,7 +78,7 @@ afterAll(async () => {
 }, 180_000);
 
 describe('eks-cf', () => {
-  it('the talk\'s group (with names the emulator has) reaches Ready with its stack, scaling group, nodes and aws-auth role', async () => {
+  it("the talk's group (with names the emulator has) reaches Ready with its stack, scaling group, nodes and aws-auth role", async () => {
     await world.apply(talkCopy('hello'));
     const ig = await world.waitFor('hello', 'Ready', isReady, 90_000);
     const stack = await world.aws.cloudFormation.describeStack(stackNameOf(ig));
@@ -91,14 +96,18 @@ describe('eks-cf', () => {
     expect(condition(ig, 'NodesReady')).toMatchObject({ status: 'True', message: '3 node(s) Ready' });
     const nodes = await groupNodes(world, ig.status?.activeScalingGroupName ?? '');
     expect(nodes).toHaveLength(3);
-    expect(nodes[0]?.metadata?.labels).toMatchObject({ 'node.kubernetes.io/role': 'hello', 'some-label': 'true', 'node.kubernetes.io/instance-type': 'm3.medium' });
+    expect(nodes[0]?.metadata?.labels).toMatchObject({
+      'node.kubernetes.io/role': 'hello',
+      'some-label': 'true',
+      'node.kubernetes.io/instance-type': 'm3.medium',
+    });
     const role = ig.status?.nodesInstanceRoleArn ?? '';
     expect((await awsAuthOwners(world))[normalizeRoleArn(role)]).toEqual([`${world.namespace}/hello`]);
     const reasons = (await world.events('hello')).map((e) => e.reason);
     expect(reasons).toEqual(expect.arrayContaining(['StackCreating', 'StackStatus', 'RoleMapped', 'Ready']));
   }, 120_000);
 
-  it('the talk\'s example as written reports the EXAMPLE ids that exist nowhere', async () => {
+  it("the talk's example as written reports the EXAMPLE ids that exist nowhere", async () => {
     const talk = named(example('talk/instancegroup-hello-world.yaml'), 'talk');
     await world.apply(talk);
     const ig = await world.waitFor('talk', 'Error', (g) => g.status?.currentState === 'Error');
@@ -112,7 +121,11 @@ describe('eks-cf', () => {
 
   it('deleting a group while its stack is being created removes the stack and lets the group go', async () => {
     await world.apply(talkCopy('short-lived', 1));
-    await world.waitFor('short-lived', 'creating', (g) => ['InitCreate', 'ReconcileModifying', 'ReconcileModified', 'Ready'].includes(g.status?.currentState ?? ''));
+    await world.waitFor('short-lived', 'creating', (g) =>
+      ['InitCreate', 'ReconcileModifying', 'ReconcileModified', 'Ready'].includes(
+        g.status?.currentState ?? '',
+      ),
+    );
     const ig = await world.get('short-lived');
     await world.remove('short-lived');
     expect(await world.aws.cloudFormation.describeStack(stackNameOf(ig as InstanceGroup))).toBeUndefined();
@@ -124,26 +137,38 @@ describe('eks-cf', () => {
     await world.apply(bad);
     const ig = await world.waitFor('wrong-strategy', 'Error', (g) => g.status?.currentState === 'Error');
     expect(condition(ig, 'SpecValid')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
-    expect(condition(ig, 'Ready')?.message).toContain('spec.strategy.type: managed is only for provisioner eks-managed');
+    expect(condition(ig, 'Ready')?.message).toContain(
+      'spec.strategy.type: managed is only for provisioner eks-managed',
+    );
     expect((await world.events('wrong-strategy')).map((e) => e.reason)).toContain('InvalidSpec');
     await world.remove('wrong-strategy');
   }, 60_000);
 });
 
 describe('eks', () => {
-  it('creates role, launch template and scaling group with lifecycle hooks, and nodes join with the group\'s labels and taints', async () => {
+  it("creates role, launch template and scaling group with lifecycle hooks, and nodes join with the group's labels and taints", async () => {
     await world.apply(eksGroup('workers'));
     const ig = await world.waitFor('workers', 'Ready', isReady, 90_000);
     const name = groupNameOf(ig);
     const group = await world.aws.autoScaling.describeGroup(name);
     expect(group).toMatchObject({ minSize: 2, maxSize: 3, suspendedProcesses: ['AZRebalance'] });
-    expect(group?.mixedInstancesPolicy?.overrides.map((o) => o.instanceType)).toEqual(['m5.large', 'm5a.large']);
-    expect(group?.tags).toMatchObject({ team: 'platform', 'instancegroups.keikoproj.io/InstanceGroup': 'workers' });
+    expect(group?.mixedInstancesPolicy?.overrides.map((o) => o.instanceType)).toEqual([
+      'm5.large',
+      'm5a.large',
+    ]);
+    expect(group?.tags).toMatchObject({
+      team: 'platform',
+      'instancegroups.keikoproj.io/InstanceGroup': 'workers',
+    });
     const hooks = await world.aws.autoScaling.describeLifecycleHooks(name);
     expect(hooks.map((h) => [h.hookName, h.transition, h.defaultResult, h.heartbeatTimeoutSeconds])).toEqual([
       ['drain-on-terminate', 'autoscaling:EC2_INSTANCE_TERMINATING', 'CONTINUE', 300],
     ]);
-    expect(ig.status).toMatchObject({ lifecycle: 'mixed', activeLaunchTemplateName: name, latestTemplateVersion: '1' });
+    expect(ig.status).toMatchObject({
+      lifecycle: 'mixed',
+      activeLaunchTemplateName: name,
+      latestTemplateVersion: '1',
+    });
     const role = await world.aws.iam.getRole(ig.status?.nodesInstanceRoleArn?.split('/').pop() ?? '');
     expect(role).toBeDefined();
     const nodes = await groupNodes(world, name);
@@ -159,16 +184,32 @@ describe('eks', () => {
     const name = groupNameOf(before);
     const oldNodes = (await groupNodes(world, name)).map((n) => n.metadata?.name).sort();
     const patched = structuredClone(before);
-    patched.metadata.annotations = { ...patched.metadata.annotations, 'instancemgr.keikoproj.io/lock-upgrades': 'true' };
-    if (patched.spec.eks?.configuration) patched.spec.eks.configuration.labels = { team: 'platform', tier: 'two' };
+    patched.metadata.annotations = {
+      ...patched.metadata.annotations,
+      'instancemgr.keikoproj.io/lock-upgrades': 'true',
+    };
+    if (patched.spec.eks?.configuration)
+      patched.spec.eks.configuration.labels = { team: 'platform', tier: 'two' };
     await world.client.replace(InstanceGroupKind, patched);
-    const ig = await world.waitFor('workers', 'Locked', (g) => g.status?.currentState === 'Locked' && g.status.latestTemplateVersion === '2');
+    const ig = await world.waitFor(
+      'workers',
+      'Locked',
+      (g) => g.status?.currentState === 'Locked' && g.status.latestTemplateVersion === '2',
+    );
     expect(condition(ig, 'RollingUpdate')).toMatchObject({ status: 'False', reason: 'Locked' });
-    expect(condition(ig, 'Ready')?.message).toContain('2 instance(s) run an older launch template; upgrades are locked');
+    expect(condition(ig, 'Ready')?.message).toContain(
+      '2 instance(s) run an older launch template; upgrades are locked',
+    );
     const lt = await world.aws.ec2.describeLaunchTemplate({ name });
     expect(lt).toMatchObject({ latestVersion: 2, defaultVersion: 2 });
     expect((await groupNodes(world, name)).map((n) => n.metadata?.name).sort()).toEqual(oldNodes);
-    expect((await world.client.listAll<V1Node>(ResourceTypes.Node, { labelSelector: `${SIMULATOR_LABEL}=${world.namespace}` })).items.some((n) => n.spec?.unschedulable)).toBe(false);
+    expect(
+      (
+        await world.client.listAll<V1Node>(ResourceTypes.Node, {
+          labelSelector: `${SIMULATOR_LABEL}=${world.namespace}`,
+        })
+      ).items.some((n) => n.spec?.unschedulable),
+    ).toBe(false);
     // Moto stores versions made by CreateLaunchTemplateVersion with raw user data and then cannot launch
     // from them, so this group's rotation is not run here; the eks-cf tests rotate (same strategy code).
     await world.remove('workers');
@@ -200,8 +241,17 @@ describe('rollingUpdate', () => {
         },
       },
     });
-    const pods = async () => (await world.client.list<V1Pod>(ResourceTypes.Pod, { namespace: world.namespace, labelSelector: 'app=web' })).items;
-    await waitUntil('web pods running on the group', async () => (await pods()).filter((p) => p.status?.phase === 'Running').length === 2);
+    const pods = async () =>
+      (
+        await world.client.list<V1Pod>(ResourceTypes.Pod, {
+          namespace: world.namespace,
+          labelSelector: 'app=web',
+        })
+      ).items;
+    await waitUntil(
+      'web pods running on the group',
+      async () => (await pods()).filter((p) => p.status?.phase === 'Running').length === 2,
+    );
     const changed = structuredClone(ready);
     if (changed.spec['eks-cf']?.configuration) changed.spec['eks-cf'].configuration.instanceType = 'm3.large';
     await world.client.replace(InstanceGroupKind, changed);
@@ -211,10 +261,19 @@ describe('rollingUpdate', () => {
       'every node replaced',
       async () => {
         const nodes = await groupNodes(world, asg);
-        const usable = nodes.filter((n) => !n.spec?.unschedulable && n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
+        const usable = nodes.filter(
+          (n) =>
+            !n.spec?.unschedulable &&
+            n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+        ).length;
         worst = Math.max(worst, 2 - usable);
         const g = await world.get('rotate');
-        return g && isReady(g) && g.status?.latestTemplateVersion === '2' && nodes.every((n) => !oldNodes.includes(n.metadata?.name ?? '')) ? g : undefined;
+        return g &&
+          isReady(g) &&
+          g.status?.latestTemplateVersion === '2' &&
+          nodes.every((n) => !oldNodes.includes(n.metadata?.name ?? ''))
+          ? g
+          : undefined;
       },
       120_000,
       200,
@@ -229,7 +288,9 @@ describe('rollingUpdate', () => {
       expect(terminated).toBeDefined();
     }
     await waitUntil('web pods running on the new nodes', async () => {
-      const running = (await pods()).filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
+      const running = (await pods()).filter(
+        (p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp,
+      );
       return running.length === 2 && running.every((p) => !oldNodes.includes(p.spec?.nodeName ?? ''));
     });
     expect(condition(done, 'RollingUpdate')?.reason).toBe('Complete');
@@ -264,14 +325,30 @@ describe('aws-auth', () => {
     // Someone adds a user mapping, and someone removes the shared node mapping.
     const admin = `arn:aws:iam::123456789012:role/${world.namespace}-admins`;
     await waitUntil('aws-auth edited by hand', async () => {
-      const cm = await world.client.get<V1ConfigMap>(ResourceTypes.ConfigMap, AWS_AUTH_NAMESPACE, AWS_AUTH_NAME);
+      const cm = await world.client.get<V1ConfigMap>(
+        ResourceTypes.ConfigMap,
+        AWS_AUTH_NAMESPACE,
+        AWS_AUTH_NAME,
+      );
       if (!cm) return false;
       const kept = (cm.data?.mapRoles ?? '').split(/(?=^- )/m).filter((e) => !e.includes(arn));
-      await world.client.replace(ResourceTypes.ConfigMap, { ...cm, data: { ...cm.data, mapRoles: `${kept.join('')}- rolearn: ${admin}\n  username: admin\n  groups: [system:masters]\n` } });
+      await world.client.replace(ResourceTypes.ConfigMap, {
+        ...cm,
+        data: {
+          ...cm.data,
+          mapRoles: `${kept.join('')}- rolearn: ${admin}\n  username: admin\n  groups: [system:masters]\n`,
+        },
+      });
       return true;
     });
-    await waitUntil('the removed node mapping restored', async () => (await mappedRoles(world)).includes(arn), 30_000);
-    expect((await world.events('one')).concat(await world.events('two')).map((e) => e.reason)).toContain('RoleMappingRestored');
+    await waitUntil(
+      'the removed node mapping restored',
+      async () => (await mappedRoles(world)).includes(arn),
+      30_000,
+    );
+    expect((await world.events('one')).concat(await world.events('two')).map((e) => e.reason)).toContain(
+      'RoleMappingRestored',
+    );
 
     await world.remove('one');
     expect(await mappedRoles(world)).toEqual(expect.arrayContaining([arn, admin]));
@@ -284,10 +361,17 @@ describe('aws-auth', () => {
     expect(await world.aws.iam.getRole(shared)).toBeDefined();
     // Leave the shared aws-auth as it was: take the hand-made mapping out again.
     await waitUntil('the hand-made mapping removed', async () => {
-      const cm = await world.client.get<V1ConfigMap>(ResourceTypes.ConfigMap, AWS_AUTH_NAMESPACE, AWS_AUTH_NAME);
+      const cm = await world.client.get<V1ConfigMap>(
+        ResourceTypes.ConfigMap,
+        AWS_AUTH_NAMESPACE,
+        AWS_AUTH_NAME,
+      );
       if (!cm) return true;
       const kept = (cm.data?.mapRoles ?? '').split(/(?=^- )/m).filter((e) => !e.includes(admin));
-      await world.client.replace(ResourceTypes.ConfigMap, { ...cm, data: { ...cm.data, mapRoles: kept.join('') } });
+      await world.client.replace(ResourceTypes.ConfigMap, {
+        ...cm,
+        data: { ...cm.data, mapRoles: kept.join('') },
+      });
       return true;
     });
   }, 180_000);
@@ -305,20 +389,39 @@ describe('crd strategy', () => {
     await world.apply(ig0);
     const ready = await world.waitFor('batch', 'Ready', isReady, 90_000);
     const changed = structuredClone(ready);
-    if (changed.spec['eks-cf']?.configuration) changed.spec['eks-cf'].configuration.instanceType = 'c5.2xlarge';
+    if (changed.spec['eks-cf']?.configuration)
+      changed.spec['eks-cf'].configuration.instanceType = 'c5.2xlarge';
     await world.client.replace(InstanceGroupKind, changed);
-    const upgrading = await world.waitFor('batch', 'a RollingUpgrade submitted', (g) => g.status?.currentState === 'InitUpgrade' && !!g.status.strategyResourceName);
+    const upgrading = await world.waitFor(
+      'batch',
+      'a RollingUpgrade submitted',
+      (g) => g.status?.currentState === 'InitUpgrade' && !!g.status.strategyResourceName,
+    );
     const ruName = upgrading.status?.strategyResourceName ?? '';
     expect(ruName).toMatch(/^rollup-nodes-[0-9a-f]{6}-2$/);
-    const ru = await world.client.get<KubernetesObject & { spec?: { asgName?: string } }>(RollingUpgradeKind, world.namespace, ruName);
+    // The name is written to status before the resource is created (so a restart finds it): wait for it.
+    const ru = await waitUntil('the RollingUpgrade to be created', () =>
+      world.client.get<KubernetesObject & { spec?: { asgName?: string } }>(
+        RollingUpgradeKind,
+        world.namespace,
+        ruName,
+      ),
+    );
     const asg = upgrading.status?.activeScalingGroupName ?? '';
     expect(ru?.spec?.asgName).toBe(asg);
     expect(ru?.metadata?.annotations?.['instancemgr.keikoproj.io/upgrade-scope']).toBe(asg);
     // upgrade-manager's part, played here: replace the drifted instance, then report completion.
     world.aws.autoScaling.invalidate(asg);
     const group = await world.aws.autoScaling.describeGroup(asg);
-    for (const i of group?.instances ?? []) await world.aws.autoScaling.terminateInstanceInGroup(i.id, { decrementDesired: false });
-    await world.client.patch(RollingUpgradeKind, world.namespace, ruName, { status: { currentStatus: 'completed' } }, { subresource: 'status' });
+    for (const i of group?.instances ?? [])
+      await world.aws.autoScaling.terminateInstanceInGroup(i.id, { decrementDesired: false });
+    await world.client.patch(
+      RollingUpgradeKind,
+      world.namespace,
+      ruName,
+      { status: { currentStatus: 'completed' } },
+      { subresource: 'status' },
+    );
     const done = await world.waitFor('batch', 'Ready after the RollingUpgrade', isReady, 60_000);
     expect(done.status?.strategyRetryCount ?? 0).toBe(0);
   }, 180_000);
@@ -330,14 +433,30 @@ describe('eks-managed and eks-fargate', () => {
     await world.apply(named(example('instance-manager/eks-fargate.yaml'), 'serverless'));
     const managed = await world.waitFor('managed', 'Ready', isReady, 90_000);
     const fargate = await world.waitFor('serverless', 'Ready', isReady, 60_000);
-    expect(managed.status).toMatchObject({ provisioner: 'eks-managed', strategy: 'managed', currentMin: 2, currentMax: 4 });
-    expect(fargate.status).toMatchObject({ provisioner: 'eks-fargate', nodesInstanceRoleArn: 'arn:aws:iam::123456789012:role/my-pod-execution-role' });
+    expect(managed.status).toMatchObject({
+      provisioner: 'eks-managed',
+      strategy: 'managed',
+      currentMin: 2,
+      currentMax: 4,
+    });
+    expect(fargate.status).toMatchObject({
+      provisioner: 'eks-fargate',
+      nodesInstanceRoleArn: 'arn:aws:iam::123456789012:role/my-pod-execution-role',
+    });
     const ngName = managed.status?.activeScalingGroupName ?? '';
-    expect(await world.aws.eks.describeNodegroup('my-eks-cluster', ngName)).toMatchObject({ status: 'ACTIVE', labels: { lifecycle: 'managed' } });
+    expect(await world.aws.eks.describeNodegroup('my-eks-cluster', ngName)).toMatchObject({
+      status: 'ACTIVE',
+      labels: { lifecycle: 'managed' },
+    });
     await world.remove('managed');
     await world.remove('serverless');
     expect(await world.aws.eks.describeNodegroup('my-eks-cluster', ngName)).toBeUndefined();
-    expect(await world.aws.eks.describeFargateProfile('my-eks-cluster', fargate.status?.activeScalingGroupName ?? '')).toBeUndefined();
+    expect(
+      await world.aws.eks.describeFargateProfile(
+        'my-eks-cluster',
+        fargate.status?.activeScalingGroupName ?? '',
+      ),
+    ).toBeUndefined();
   }, 150_000);
 });
 
@@ -348,8 +467,10 @@ describe('managed defaults and boundaries', () => {
       kind: 'ConfigMap',
       metadata: { name: 'instance-manager', namespace: world.namespace },
       data: {
-        defaults: 'spec:\n  eks-cf:\n    configuration:\n      clusterName: my-eks-cluster\n      tags: [{key: billing, value: platform}]\n',
-        boundaries: 'restricted: [spec.eks-cf.configuration.clusterName]\nshared:\n  merge: [spec.eks-cf.configuration.tags]\n',
+        defaults:
+          'spec:\n  eks-cf:\n    configuration:\n      clusterName: my-eks-cluster\n      tags: [{key: billing, value: platform}]\n',
+        boundaries:
+          'restricted: [spec.eks-cf.configuration.clusterName]\nshared:\n  merge: [spec.eks-cf.configuration.tags]\n',
       },
     });
     const ig = talkCopy('governed', 1);
@@ -360,7 +481,11 @@ describe('managed defaults and boundaries', () => {
     expect(ready.status?.configMD5).toMatch(/^[0-9a-f]{32}$/);
     expect(ready.status?.stackName).toBe(`my-eks-cluster-${world.namespace}-governed`);
     const stack = await world.aws.cloudFormation.describeStack(ready.status?.stackName ?? '');
-    expect(stack?.tags).toMatchObject({ billing: 'platform', 'my-key': 'my-value', 'instancegroups.keikoproj.io/ClusterName': 'my-eks-cluster' });
+    expect(stack?.tags).toMatchObject({
+      billing: 'platform',
+      'my-key': 'my-value',
+      'instancegroups.keikoproj.io/ClusterName': 'my-eks-cluster',
+    });
     expect((await world.events('governed')).map((e) => e.reason)).toContain('FieldRestricted');
     await world.remove('governed');
     await world.client.delete(ResourceTypes.ConfigMap, world.namespace, 'instance-manager');
@@ -372,7 +497,11 @@ describe('dry run', () => {
     const dry = await startWorld({ dryRun: true, prefix: 'im-dry' });
     try {
       await dry.apply(talkCopy('rehearsal', 1));
-      await waitUntil('a DryRun event', async () => (await dry.events('rehearsal')).some((e) => e.reason === 'DryRun' && /would create stack/.test(e.message ?? '')));
+      await waitUntil('a DryRun event', async () =>
+        (await dry.events('rehearsal')).some(
+          (e) => e.reason === 'DryRun' && /would create stack/.test(e.message ?? ''),
+        ),
+      );
       const ig = await dry.get('rehearsal');
       expect(await dry.aws.cloudFormation.describeStack(stackNameOf(ig as InstanceGroup))).toBeUndefined();
       expect(ig?.metadata.finalizers ?? []).toEqual([]);

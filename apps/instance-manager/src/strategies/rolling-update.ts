@@ -130,11 +130,31 @@ export function planRotation(input: RotationInput): RotationPlan {
 
   if (driftedCount === 0) {
     const condition =
-      input.previous?.status === 'True' || input.previous?.reason === 'Paused' || input.previous?.reason === 'Complete'
-        ? { status: 'False' as const, reason: 'Complete', message: 'every instance runs the current launch template' }
-        : { status: 'False' as const, reason: 'UpToDate', message: 'every instance runs the current launch template' };
+      input.previous?.status === 'True' ||
+      input.previous?.reason === 'Paused' ||
+      input.previous?.reason === 'Complete'
+        ? {
+            status: 'False' as const,
+            reason: 'Complete',
+            message: 'every instance runs the current launch template',
+          }
+        : {
+            status: 'False' as const,
+            reason: 'UpToDate',
+            message: 'every instance runs the current launch template',
+          };
     return { done: true, drain: [], terminate: [], uncordon, condition, drainFailures };
   }
+
+  const notDone = (condition: RotationPlan['condition'], requeueAfterMs: number): RotationPlan => ({
+    done: false,
+    drain,
+    terminate,
+    uncordon,
+    drainFailures,
+    condition,
+    requeueAfterMs,
+  });
 
   // Batches run one after another: when one is over (nothing in flight), wait until every node is back,
   // then pause, then start the next.
@@ -143,56 +163,44 @@ export function planRotation(input: RotationInput): RotationPlan {
   const previous = input.previous;
   if (!batchRunning && previous?.status === 'True' && previous.reason === 'InProgress') {
     if (!settled) {
-      return {
-        done: false,
-        drain,
-        terminate,
-        uncordon,
-        drainFailures,
-        condition: {
+      return notDone(
+        {
           status: 'True',
           reason: 'InProgress',
           message: `${driftedCount} drifted instance(s) left; waiting for replacements (${unavailable} node(s) unavailable)`,
         },
-        requeueAfterMs: 5_000,
-      };
+        5_000,
+      );
     }
     if (policy.pauseMs > 0) {
-      return {
-        done: false,
-        drain,
-        terminate,
-        uncordon,
-        drainFailures,
-        condition: {
+      return notDone(
+        {
           status: 'False',
           reason: 'Paused',
           message: `batch done; ${driftedCount} drifted instance(s) left; next batch after a pause of ${policy.pauseMs / 1000}s`,
         },
-        requeueAfterMs: policy.pauseMs,
-      };
+        policy.pauseMs,
+      );
     }
   }
   if (!batchRunning && previous?.reason === 'Paused' && policy.pauseMs > 0) {
     const since = Date.parse(previous.lastTransitionTime);
     const left = Number.isFinite(since) ? since + policy.pauseMs - now : 0;
-    if (left > 0) {
-      return {
-        done: false,
-        drain,
-        terminate,
-        uncordon,
-        drainFailures,
-        condition: { status: 'False', reason: 'Paused', message: previous.message },
-        requeueAfterMs: Math.min(left, 60_000),
-      };
-    }
+    if (left > 0)
+      return notDone(
+        { status: 'False', reason: 'Paused', message: previous.message },
+        Math.min(left, 60_000),
+      );
   }
 
   // How many more may start now.
-  const batchLimit = (policy.mode === 'minInService' ? Math.max(1, policy.maxBatchSize) : Math.max(1, policy.maxUnavailable)) - inFlight.length;
+  const batchLimit =
+    (policy.mode === 'minInService' ? Math.max(1, policy.maxBatchSize) : Math.max(1, policy.maxUnavailable)) -
+    inFlight.length;
   const availabilityLimit =
-    policy.mode === 'minInService' ? availableCount - policy.minInstancesInService : policy.maxUnavailable - unavailable;
+    policy.mode === 'minInService'
+      ? availableCount - policy.minInstancesInService
+      : policy.maxUnavailable - unavailable;
   // Instances Kubernetes cannot use anyway (no node, node not Ready) cost no availability: replace those first.
   const broken = candidates.filter((i) => !i.node || !i.node.ready).sort((a, b) => a.id.localeCompare(b.id));
   const healthy = candidates.filter((i) => i.node?.ready).sort((a, b) => a.id.localeCompare(b.id));
@@ -227,13 +235,8 @@ export function planRotation(input: RotationInput): RotationPlan {
   ]
     .filter(Boolean)
     .join('; ');
-  return {
-    done: false,
-    drain,
-    terminate,
-    uncordon,
-    drainFailures,
-    condition: { status: 'True', reason: start.length > 0 || inFlight.length > 0 ? 'InProgress' : 'Waiting', message },
-    requeueAfterMs: 5_000,
-  };
+  return notDone(
+    { status: 'True', reason: start.length > 0 || inFlight.length > 0 ? 'InProgress' : 'Waiting', message },
+    5_000,
+  );
 }
