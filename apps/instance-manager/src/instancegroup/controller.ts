@@ -32,7 +32,7 @@ import {
   type ReconcileResult,
   type Request,
 } from '@keiko/kube-runtime';
-import { instanceIdOfNode } from '@keiko/node-ops';
+import { instanceIdOfNode, isNodeReady } from '@keiko/node-ops';
 import type { V1ConfigMap, V1Namespace, V1Node } from '@kubernetes/client-node';
 import { AwsAuth } from '../awsauth/apply';
 import { AWS_AUTH_NAME, AWS_AUTH_NAMESPACE, AwsAuthParseError, normalizeRoleArn } from '../awsauth/merge';
@@ -42,12 +42,19 @@ import { EksCfProvisioner } from '../provisioners/eks-cf/provisioner';
 import { EksFargateProvisioner } from '../provisioners/eks-fargate/provisioner';
 import { EksManagedProvisioner, NODEGROUP_LABEL } from '../provisioners/eks-managed/provisioner';
 import { EksProvisioner } from '../provisioners/eks/provisioner';
-import type { AwsPortsForGroups, Fleet, GroupContext, ProvisionOutcome, Provisioner, ReconcileState } from '../provisioners/types';
+import type {
+  AwsPortsForGroups,
+  Fleet,
+  GroupContext,
+  ProvisionOutcome,
+  Provisioner,
+  ReconcileState,
+} from '../provisioners/types';
 import { crdStrategyStep } from '../strategies/crd';
 import { planRotation, ROLLING_UPDATE_CONDITION } from '../strategies/rolling-update';
 import { DrainTracker, executeRotation, type DrainSettings } from '../strategies/rotation';
 import { nodesReadiness, rotationInstances, type NodesReadiness } from './fleet';
-import { CONFIG_EXCLUDED_ANNOTATION, FINALIZER, groupKey, ownerOf } from './names';
+import { CONFIG_EXCLUDED_ANNOTATION, FINALIZER, groupKey, ownerOf, ROLE_LABEL } from './names';
 import {
   composeStatus,
   decideGroupState,
@@ -109,7 +116,10 @@ export class InstanceGroupReconciler {
       name: 'instancegroup',
       for: InstanceGroupKind,
       // Our own status writes do not wake the group up again (requeueAfter and the resync do).
-      forOptions: { resyncPeriodMs: opts.resyncMs ?? 60_000, predicates: [anyOf<Stored>(generationChanged, annotationsChanged)] },
+      forOptions: {
+        resyncPeriodMs: opts.resyncMs ?? 60_000,
+        predicates: [anyOf<Stored>(generationChanged, annotationsChanged)],
+      },
       reconcile: async (req, ctx) => {
         try {
           return await this.reconcile(req, ctx.log, ctx.signal);
@@ -129,6 +139,24 @@ export class InstanceGroupReconciler {
       fieldSelector: `metadata.name=${AWS_AUTH_NAME}`,
       predicates: [{ update: (o, n) => JSON.stringify(o.data ?? {}) !== JSON.stringify(n.data ?? {}) }],
     });
+    // Nodes: read from this cache (never listed per reconcile). A node joining, leaving, turning Ready or
+    // NotReady, or being cordoned wakes its group (nodes carry node.kubernetes.io/role=<group name>); the
+    // rest is covered by the requeues and the resync.
+    this.controller.watches<V1Node>(
+      ResourceTypes.Node,
+      (node) => {
+        const group = node.metadata?.labels?.[ROLE_LABEL];
+        return group ? everyGroup().filter((key) => key.endsWith(`/${group}`)) : [];
+      },
+      {
+        predicates: [
+          {
+            update: (o, n) =>
+              isNodeReady(o) !== isNodeReady(n) || !!o.spec?.unschedulable !== !!n.spec?.unschedulable,
+          },
+        ],
+      },
+    );
     // The managed defaults changed: every group is re-rendered with them.
     this.controller.watches<V1ConfigMap>(ResourceTypes.ConfigMap, everyGroup, {
       namespace: opts.configNamespace,
@@ -153,7 +181,11 @@ export class InstanceGroupReconciler {
       managed = await this.applyManagedConfig(current);
     } catch (err) {
       if (!(err instanceof ManagedConfigError)) throw err;
-      managed = { object: current, overridden: [], error: `${this.opts.configNamespace}/${this.opts.configName}: ${err.message}` };
+      managed = {
+        object: current,
+        overridden: [],
+        error: `${this.opts.configNamespace}/${this.opts.configName}: ${err.message}`,
+      };
     }
     const ig = normalizeInstanceGroup(managed.object);
     const provisioner = this.provisioners[ig.spec.provisioner] as Provisioner | undefined;
@@ -165,7 +197,10 @@ export class InstanceGroupReconciler {
       } catch (err) {
         // Our cached copy is older than the object (our own finalizer patch, or someone's edit): the key is
         // requeued and redone on the fresh object.
-        if (isConflict(err)) throw new StaleObjectError(`status of ${req.key} changed meanwhile; redoing the reconcile on the fresh object`);
+        if (isConflict(err))
+          throw new StaleObjectError(
+            `status of ${req.key} changed meanwhile; redoing the reconcile on the fresh object`,
+          );
         throw err;
       }
       this.opts.metrics.setState(req.key, provisionerName, status.currentState);
@@ -182,7 +217,11 @@ export class InstanceGroupReconciler {
     const problems: FieldProblem[] = validateGroup(managed.object, ig);
     if (managed.error) problems.push({ field: 'metadata.namespace', message: managed.error });
     if (problems.length > 0 || !provisioner) {
-      const message = formatProblems(problems.length > 0 ? problems : [{ field: 'spec.provisioner', message: `unknown provisioner ${String(ig.spec.provisioner)}` }]);
+      const message = formatProblems(
+        problems.length > 0
+          ? problems
+          : [{ field: 'spec.provisioner', message: `unknown provisioner ${String(ig.spec.provisioner)}` }],
+      );
       this.mgr.events.record(current, 'Warning', 'InvalidSpec', message);
       await write(
         composeStatus({
@@ -198,7 +237,12 @@ export class InstanceGroupReconciler {
       return; // nothing to do until the spec changes
     }
     for (const field of managed.overridden)
-      this.mgr.events.record(current, 'Warning', 'FieldRestricted', `${field} is set by the cluster configuration ${this.opts.configNamespace}/${this.opts.configName}; the group's own value is ignored`);
+      this.mgr.events.record(
+        current,
+        'Warning',
+        'FieldRestricted',
+        `${field} is set by the cluster configuration ${this.opts.configNamespace}/${this.opts.configName}; the group's own value is ignored`,
+      );
 
     // Before the first cloud side effect: deletion must always pass through cleanup.
     if (!hasFinalizer(current, FINALIZER)) {
@@ -227,15 +271,28 @@ export class InstanceGroupReconciler {
     // Node bootstrap access: the role in aws-auth, reference-counted.
     if (outcome.roleArn && AWS_AUTH_PROVISIONERS.has(ig.spec.provisioner)) {
       // Recorded before it is mapped, so a deletion always knows what to release.
-      if (current.status?.nodesInstanceRoleArn !== outcome.roleArn) await write({ ...(current.status ?? {}), nodesInstanceRoleArn: outcome.roleArn });
+      if (current.status?.nodesInstanceRoleArn !== outcome.roleArn)
+        await write({ ...(current.status ?? {}), nodesInstanceRoleArn: outcome.roleArn });
       try {
         const mapping = await this.awsAuth.ensure(outcome.roleArn, groupKey(namespace, name));
         if (mapping === 'added' || mapping === 'restored')
-          this.mgr.events.record(current, 'Normal', mapping === 'added' ? 'RoleMapped' : 'RoleMappingRestored', `${outcome.roleArn} ${mapping === 'added' ? 'mapped' : 'mapped again'} in ${AWS_AUTH_NAMESPACE}/${AWS_AUTH_NAME} for nodes`);
+          this.mgr.events.record(
+            current,
+            'Normal',
+            mapping === 'added' ? 'RoleMapped' : 'RoleMappingRestored',
+            `${outcome.roleArn} ${mapping === 'added' ? 'mapped' : 'mapped again'} in ${AWS_AUTH_NAMESPACE}/${AWS_AUTH_NAME} for nodes`,
+          );
       } catch (err) {
         if (!(err instanceof AwsAuthParseError)) throw err;
         // Never rewrite what cannot be read: the group says so, and nodes may not join until a person fixes it.
-        outcome = { ...outcome, phase: 'failed', state: 'Error', message: err.message, failureReason: 'AwsAuthUnreadable', requeueAfterMs: 60_000 };
+        outcome = {
+          ...outcome,
+          phase: 'failed',
+          state: 'Error',
+          message: err.message,
+          failureReason: 'AwsAuthUnreadable',
+          requeueAfterMs: 60_000,
+        };
       }
     }
 
@@ -245,7 +302,9 @@ export class InstanceGroupReconciler {
     let rollingCondition: { status: 'True' | 'False'; reason: string; message: string } | undefined;
     const fields: Partial<InstanceGroupStatus> = { ...outcome.status };
     if (outcome.phase === 'provisioned' && outcome.fleet) {
-      const r = await this.upgradeStage(ig, current, outcome.fleet, ctx, signal, (partial) => write({ ...(current.status ?? {}), ...partial }));
+      const r = await this.upgradeStage(ig, current, outcome.fleet, ctx, signal, (partial) =>
+        write({ ...(current.status ?? {}), ...partial }),
+      );
       upgrade = r.upgrade;
       nodes = r.nodes;
       rollingCondition = r.rollingCondition;
@@ -254,7 +313,8 @@ export class InstanceGroupReconciler {
       nodes = await this.managedNodesReadiness(ig, outcome);
     }
     const decision: GroupDecision = decideGroupState(outcome, upgrade, nodes);
-    const problemMessage = outcome.problems && outcome.problems.length > 0 ? formatProblems(outcome.problems) : undefined;
+    const problemMessage =
+      outcome.problems && outcome.problems.length > 0 ? formatProblems(outcome.problems) : undefined;
     if (problemMessage) decision.message = problemMessage;
     const previousState = current.status?.currentState;
     await write(
@@ -271,10 +331,16 @@ export class InstanceGroupReconciler {
       }),
     );
     if (previousState !== decision.state) {
-      if (decision.state === 'Ready') this.mgr.events.record(current, 'Normal', 'Ready', `InstanceGroup is Ready: ${decision.message}`);
-      else if (decision.state === 'Error') this.mgr.events.record(current, 'Warning', decision.reason, decision.message);
-      else if (decision.state === 'Locked') this.mgr.events.record(current, 'Normal', 'UpgradeLocked', decision.message);
-    } else if (decision.state === 'Error' && decision.reason !== findRuntimeCondition(cached.status, 'Ready')?.reason) {
+      if (decision.state === 'Ready')
+        this.mgr.events.record(current, 'Normal', 'Ready', `InstanceGroup is Ready: ${decision.message}`);
+      else if (decision.state === 'Error')
+        this.mgr.events.record(current, 'Warning', decision.reason, decision.message);
+      else if (decision.state === 'Locked')
+        this.mgr.events.record(current, 'Normal', 'UpgradeLocked', decision.message);
+    } else if (
+      decision.state === 'Error' &&
+      decision.reason !== findRuntimeCondition(cached.status, 'Ready')?.reason
+    ) {
       this.mgr.events.record(current, 'Warning', decision.reason, decision.message);
     }
     return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : undefined;
@@ -287,9 +353,14 @@ export class InstanceGroupReconciler {
     ctx: GroupContext,
     signal: AbortSignal,
     recordFields: (fields: Partial<InstanceGroupStatus>) => Promise<void>,
-  ): Promise<{ upgrade: UpgradeStage; nodes: NodesReadiness; rollingCondition?: { status: 'True' | 'False'; reason: string; message: string }; fields: Partial<InstanceGroupStatus> }> {
+  ): Promise<{
+    upgrade: UpgradeStage;
+    nodes: NodesReadiness;
+    rollingCondition?: { status: 'True' | 'False'; reason: string; message: string };
+    fields: Partial<InstanceGroupStatus>;
+  }> {
     const { group } = fleet;
-    const nodeList = (await this.client.listAll<V1Node>(ResourceTypes.Node)).items;
+    const nodeList = this.controller.cacheOf<V1Node>(ResourceTypes.Node).list();
     const ids = new Set(group.instances.map((i) => i.id));
     const nodes = new Map<string, V1Node>();
     for (const n of nodeList) {
@@ -305,9 +376,16 @@ export class InstanceGroupReconciler {
 
     if (drifted.length > 0 && isUpgradeLocked(ig)) {
       return {
-        upgrade: { phase: 'locked', message: `${drifted.length} instance(s) run an older launch template; upgrades are locked by the ${'instancemgr.keikoproj.io/lock-upgrades'} annotation` },
+        upgrade: {
+          phase: 'locked',
+          message: `${drifted.length} instance(s) run an older launch template; upgrades are locked by the ${'instancemgr.keikoproj.io/lock-upgrades'} annotation`,
+        },
         nodes: readiness,
-        rollingCondition: { status: 'False', reason: 'Locked', message: 'upgrades locked by annotation instancemgr.keikoproj.io/lock-upgrades' },
+        rollingCondition: {
+          status: 'False',
+          reason: 'Locked',
+          message: 'upgrades locked by annotation instancemgr.keikoproj.io/lock-upgrades',
+        },
         fields,
       };
     }
@@ -315,9 +393,17 @@ export class InstanceGroupReconciler {
     if (strategy === 'crd') {
       if (drifted.length === 0) return { upgrade: { phase: 'none', message: '' }, nodes: readiness, fields };
       const crd = ig.spec.strategy?.crd;
-      if (!crd) return { upgrade: { phase: 'failed', message: 'spec.strategy.crd is required' }, nodes: readiness, fields };
+      if (!crd)
+        return {
+          upgrade: { phase: 'failed', message: 'spec.strategy.crd is required' },
+          nodes: readiness,
+          fields,
+        };
       await ctx.record('InitUpgrade', `upgrading ${drifted.length} instance(s) through ${crd.crdName}`);
-      const igForTemplate: InstanceGroup = { ...ig, status: { ...(ig.status ?? {}), ...current.status, activeScalingGroupName: group.name } };
+      const igForTemplate: InstanceGroup = {
+        ...ig,
+        status: { ...(ig.status ?? {}), ...current.status, activeScalingGroupName: group.name },
+      };
       const step = await crdStrategyStep(this.client, {
         ig: igForTemplate,
         strategy: crd,
@@ -335,7 +421,11 @@ export class InstanceGroupReconciler {
         this.opts.metrics.upgradeFinished('crd', 'failed');
         return { upgrade: { phase: 'failed', message: step.message }, nodes: readiness, fields };
       }
-      return { upgrade: { phase: step.phase, message: step.message, requeueAfterMs: 10_000 }, nodes: readiness, fields };
+      return {
+        upgrade: { phase: step.phase, message: step.message, requeueAfterMs: 10_000 },
+        nodes: readiness,
+        fields,
+      };
     }
 
     // rollingUpdate: drain, then terminate, a batch at a time.
@@ -348,7 +438,8 @@ export class InstanceGroupReconciler {
       ...(previous ? { previous } : {}),
       now: Date.now(),
     });
-    if (plan.drain.length > 0 || plan.terminate.length > 0) await ctx.record('InitUpgrade', plan.condition.message);
+    if (plan.drain.length > 0 || plan.terminate.length > 0)
+      await ctx.record('InitUpgrade', plan.condition.message);
     const nodeOfInstance = new Map(instances.filter((i) => i.node).map((i) => [i.id, i.node?.name ?? '']));
     await executeRotation(plan, {
       kube: this.client,
@@ -363,16 +454,29 @@ export class InstanceGroupReconciler {
       event: ctx.event,
       nodeOfInstance,
       onDrained: (state, startedAt) =>
-        this.opts.metrics.drained(state.state === 'failed' ? 'failed' : 'succeeded', ((state.state === 'running' ? Date.now() : state.finishedAt) - startedAt) / 1000),
+        this.opts.metrics.drained(
+          state.state === 'failed' ? 'failed' : 'succeeded',
+          ((state.state === 'running' ? Date.now() : state.finishedAt) - startedAt) / 1000,
+        ),
       onTerminated: () => this.opts.metrics.nodeReplaced(ig.spec.provisioner),
     });
     if (plan.done && (previous?.status === 'True' || previous?.reason === 'Paused')) {
       this.opts.metrics.upgradeFinished('rollingUpdate', 'succeeded');
-      ctx.event('Normal', 'UpgradeComplete', `every instance of ${group.name} runs launch template version ${fleet.launchVersion}`);
+      ctx.event(
+        'Normal',
+        'UpgradeComplete',
+        `every instance of ${group.name} runs launch template version ${fleet.launchVersion}`,
+      );
     }
     const active = plan.drain.length + plan.terminate.length > 0 || !plan.done;
     return {
-      upgrade: plan.done ? { phase: 'none', message: '' } : { phase: active ? 'running' : 'waiting', message: plan.condition.message, ...(plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : {}) },
+      upgrade: plan.done
+        ? { phase: 'none', message: '' }
+        : {
+            phase: active ? 'running' : 'waiting',
+            message: plan.condition.message,
+            ...(plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : {}),
+          },
       nodes: readiness,
       rollingCondition: plan.condition,
       fields,
@@ -384,11 +488,20 @@ export class InstanceGroupReconciler {
     const name = outcome.status.activeScalingGroupName ?? '';
     const want = outcome.status.currentMin ?? ig.spec['eks-managed']?.minSize ?? 0;
     if (want === 0) return { ready: true, reason: 'NoInstances', message: 'the node group wants no nodes' };
-    const nodes = (await this.client.listAll<V1Node>(ResourceTypes.Node, { labelSelector: `${NODEGROUP_LABEL}=${name}` })).items;
-    const ready = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
+    const nodes = this.controller
+      .cacheOf<V1Node>(ResourceTypes.Node)
+      .list()
+      .filter((n) => n.metadata?.labels?.[NODEGROUP_LABEL] === name);
+    const ready = nodes.filter((n) =>
+      n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    ).length;
     return ready >= want
       ? { ready: true, reason: 'NodesReady', message: `${ready} node(s) Ready` }
-      : { ready: false, reason: 'NodesNotReady', message: `${ready} of ${want} node(s) of managed node group ${name} Ready` };
+      : {
+          ready: false,
+          reason: 'NodesNotReady',
+          message: `${ready} of ${want} node(s) of managed node group ${name} Ready`,
+        };
   }
 
   private async finalize(
@@ -420,7 +533,8 @@ export class InstanceGroupReconciler {
     // status names, and any aws-auth still counts this group for.
     const me = groupKey(ctx.namespace, ctx.name);
     const roles = new Set<string>();
-    if (current.status?.nodesInstanceRoleArn) roles.add(normalizeRoleArn(current.status.nodesInstanceRoleArn));
+    if (current.status?.nodesInstanceRoleArn)
+      roles.add(normalizeRoleArn(current.status.nodesInstanceRoleArn));
     if (AWS_AUTH_PROVISIONERS.has(ctx.ig.spec.provisioner)) {
       try {
         for (const arn of await this.awsAuth.rolesOwnedBy(me)) roles.add(arn);
@@ -431,7 +545,12 @@ export class InstanceGroupReconciler {
     for (const roleArn of AWS_AUTH_PROVISIONERS.has(ctx.ig.spec.provisioner) ? roles : []) {
       const others = this.controller.primary
         .list()
-        .filter((g) => groupKey(g.metadata.namespace ?? '', g.metadata.name ?? '') !== me && !isBeingDeleted(g) && normalizeRoleArn(g.status?.nodesInstanceRoleArn ?? '') === roleArn)
+        .filter(
+          (g) =>
+            groupKey(g.metadata.namespace ?? '', g.metadata.name ?? '') !== me &&
+            !isBeingDeleted(g) &&
+            normalizeRoleArn(g.status?.nodesInstanceRoleArn ?? '') === roleArn,
+        )
         .map((g) => groupKey(g.metadata.namespace ?? '', g.metadata.name ?? ''));
       let mapping;
       try {
@@ -440,14 +559,27 @@ export class InstanceGroupReconciler {
         await this.reportFailure(current, ctx.ig, write, err, ctx.ig.spec.provisioner, 'Deleting');
         throw err;
       }
-      if (mapping === 'removed') this.mgr.events.record(current, 'Normal', 'RoleUnmapped', `${roleArn} removed from ${AWS_AUTH_NAMESPACE}/${AWS_AUTH_NAME}`);
-      else if (mapping === 'kept' && others.length > 0) this.mgr.events.record(current, 'Normal', 'RoleKept', `${roleArn} stays in ${AWS_AUTH_NAMESPACE}/${AWS_AUTH_NAME}: used by ${others.join(', ')}`);
+      if (mapping === 'removed')
+        this.mgr.events.record(
+          current,
+          'Normal',
+          'RoleUnmapped',
+          `${roleArn} removed from ${AWS_AUTH_NAMESPACE}/${AWS_AUTH_NAME}`,
+        );
+      else if (mapping === 'kept' && others.length > 0)
+        this.mgr.events.record(
+          current,
+          'Normal',
+          'RoleKept',
+          `${roleArn} stays in ${AWS_AUTH_NAMESPACE}/${AWS_AUTH_NAME}: used by ${others.join(', ')}`,
+        );
     }
     this.mgr.events.record(current, 'Normal', 'Deleted', result.message);
     if (this.opts.dryRun) return;
     // One-time step: confirm against a live read before letting the object go.
     const live = await this.client.get<Stored>(InstanceGroupKind, ctx.namespace, ctx.name);
-    if (live && hasFinalizer(live, FINALIZER)) await removeFinalizer(this.client, InstanceGroupKind, live, FINALIZER);
+    if (live && hasFinalizer(live, FINALIZER))
+      await removeFinalizer(this.client, InstanceGroupKind, live, FINALIZER);
     this.opts.metrics.setState(`${ctx.namespace}/${ctx.name}`, ctx.ig.spec.provisioner, undefined);
   }
 
@@ -468,7 +600,12 @@ export class InstanceGroupReconciler {
         composeStatus({
           previous: current.status,
           ig,
-          decision: { state: state ?? ((current.status?.currentState as ReconcileState | undefined) ?? 'Init'), ready: false, reason: throttled ? 'AwsThrottled' : 'CloudError', message },
+          decision: {
+            state: state ?? (current.status?.currentState as ReconcileState | undefined) ?? 'Init',
+            ready: false,
+            reason: throttled ? 'AwsThrottled' : 'CloudError',
+            message,
+          },
           fields: {},
           specValid: { ok: true, message: 'spec passed validation' },
           now: new Date(),
@@ -499,7 +636,11 @@ export class InstanceGroupReconciler {
       dryRun: this.opts.dryRun,
       now: () => new Date(),
       record,
-      act: async <T>(operation: string, description: string, run: () => Promise<T>): Promise<T | undefined> => {
+      act: async <T>(
+        operation: string,
+        description: string,
+        run: () => Promise<T>,
+      ): Promise<T | undefined> => {
         if (this.opts.dryRun) {
           log.info(`dry run: would ${description}`, { operation });
           this.opts.metrics.cloudOperation(provisioner, operation, 'dry_run');
@@ -527,17 +668,31 @@ export class InstanceGroupReconciler {
   }
 
   /** Defaults and boundaries from the ConfigMap, unless the group's namespace opted out. */
-  private async applyManagedConfig(ig: Stored): Promise<{ object: Stored; hash?: string; overridden: string[] }> {
-    const cm = await this.client.get<V1ConfigMap>(ResourceTypes.ConfigMap, this.opts.configNamespace, this.opts.configName);
+  private async applyManagedConfig(
+    ig: Stored,
+  ): Promise<{ object: Stored; hash?: string; overridden: string[] }> {
+    const cm = await this.client.get<V1ConfigMap>(
+      ResourceTypes.ConfigMap,
+      this.opts.configNamespace,
+      this.opts.configName,
+    );
     const config = parseManagedConfig(cm?.data);
     if (!config) return { object: ig, overridden: [] };
-    const ns = await this.client.get<V1Namespace>(ResourceTypes.Namespace, undefined, ig.metadata.namespace ?? 'default');
-    if ((ns?.metadata?.annotations?.[CONFIG_EXCLUDED_ANNOTATION] ?? '').toLowerCase() === 'true') return { object: ig, overridden: [] };
+    const ns = await this.client.get<V1Namespace>(
+      ResourceTypes.Namespace,
+      undefined,
+      ig.metadata.namespace ?? 'default',
+    );
+    if ((ns?.metadata?.annotations?.[CONFIG_EXCLUDED_ANNOTATION] ?? '').toLowerCase() === 'true')
+      return { object: ig, overridden: [] };
     const applied = applyManagedConfig(ig, config);
     return { object: applied.object, hash: config.hash, overridden: applied.overridden };
   }
 }
 
-export function registerInstanceGroupController(mgr: Manager, opts: InstanceGroupControllerOptions): InstanceGroupReconciler {
+export function registerInstanceGroupController(
+  mgr: Manager,
+  opts: InstanceGroupControllerOptions,
+): InstanceGroupReconciler {
   return new InstanceGroupReconciler(mgr, opts);
 }
