@@ -179,7 +179,7 @@ describe('eks', () => {
     }
   }, 120_000);
 
-  it('with lock-upgrades, a spec change makes a new launch template version but rotates nothing', async () => {
+  it('with lock-upgrades, a spec change makes a new launch template version but rotates nothing; unlocked, every node is replaced', async () => {
     const before = (await world.get('workers')) as InstanceGroup;
     const name = groupNameOf(before);
     const oldNodes = (await groupNodes(world, name)).map((n) => n.metadata?.name).sort();
@@ -210,10 +210,21 @@ describe('eks', () => {
         })
       ).items.some((n) => n.spec?.unschedulable),
     ).toBe(false);
-    // Moto stores versions made by CreateLaunchTemplateVersion with raw user data and then cannot launch
-    // from them, so this group's rotation is not run here; the eks-cf tests rotate (same strategy code).
+
+    // Unlocked, the group rotates: every node is replaced by one launched from version 2, whose user data
+    // carries the new label.
+    const unlocked = structuredClone(ig);
+    delete unlocked.metadata.annotations?.['instancemgr.keikoproj.io/lock-upgrades'];
+    await world.client.replace(InstanceGroupKind, unlocked);
+    await world.waitFor('workers', 'Ready after rotating', isReady, 120_000);
+    const rotated = await groupNodes(world, name);
+    expect(rotated).toHaveLength(2);
+    for (const n of rotated) {
+      expect(oldNodes).not.toContain(n.metadata?.name);
+      expect(n.metadata?.labels).toMatchObject({ tier: 'two' });
+    }
     await world.remove('workers');
-  }, 90_000);
+  }, 180_000);
 });
 
 describe('rollingUpdate', () => {

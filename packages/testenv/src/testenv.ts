@@ -156,9 +156,15 @@ async function startMoto(
   const log = path.join(dir, 'logs', 'moto.log');
   fs.writeFileSync(log, '');
   // AWS managed IAM policies exist in the emulator as in AWS (instance-manager attaches them).
-  const p = startProcess('moto_server', tools.motoServer, ['-H', '127.0.0.1', '-p', String(port)], log, {
-    MOTO_IAM_LOAD_MANAGED_POLICIES: 'true',
-  });
+  const p = startProcess(
+    'moto_server',
+    tools.motoServer.command,
+    [...tools.motoServer.args, '-H', '127.0.0.1', '-p', String(port)],
+    log,
+    {
+      MOTO_IAM_LOAD_MANAGED_POLICIES: 'true',
+    },
+  );
   processes.push(p);
   saveState();
   const endpoint = `http://127.0.0.1:${port}`;

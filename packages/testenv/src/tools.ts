@@ -22,7 +22,8 @@ export interface ToolPaths {
   /** KWOK Stage definitions (the module's "fast" set). */
   kwokStages: string;
   helm: string;
-  motoServer: string;
+  /** The emulator's command line (before its -H/-p flags). */
+  motoServer: { command: string; args: string[] };
 }
 
 export function cacheDir(): string {
@@ -48,9 +49,16 @@ export function toolPaths(): ToolPaths {
   };
 }
 
-function findMotoServer(): string {
+/**
+ * How to start the AWS emulator: packages/testenv/moto/server.py (moto_server plus fixes for the moto bugs
+ * the tests meet) with the python that has moto, else plain moto_server (e.g. moto installed with pipx).
+ */
+function findMotoServer(): { command: string; args: string[] } {
+  const launcher = path.join(repoRoot(import.meta.dirname), 'packages/testenv/moto/server.py');
+  const python = spawnSync('python3', ['-c', 'import moto.server'], { encoding: 'utf8' });
+  if (python.status === 0) return { command: 'python3', args: [launcher] };
   const found = spawnSync('sh', ['-c', 'command -v moto_server'], { encoding: 'utf8' });
-  return found.status === 0 ? found.stdout.trim() : 'moto_server';
+  return { command: found.status === 0 ? found.stdout.trim() : 'moto_server', args: [] };
 }
 
 /**
