@@ -8,7 +8,12 @@ import {
   CreateAutoScalingGroupCommand,
   DescribeAutoScalingGroupsCommand,
 } from '@aws-sdk/client-auto-scaling';
-import { CreateLaunchTemplateCommand, EC2Client } from '@aws-sdk/client-ec2';
+import {
+  CreateLaunchTemplateCommand,
+  CreateLaunchTemplateVersionCommand,
+  DescribeInstanceAttributeCommand,
+  EC2Client,
+} from '@aws-sdk/client-ec2';
 import { createSimulatedNode, kubeConfigFromEnv } from '../src/index';
 
 const kc = kubeConfigFromEnv();
@@ -181,5 +186,51 @@ describe('test cluster', () => {
     expect(instances.every((i) => i.LifecycleState === 'InService' && i.InstanceId?.startsWith('i-'))).toBe(
       true,
     );
+  });
+
+  it('launches from a launch template version made by CreateLaunchTemplateVersion, with its user data', async () => {
+    // moto alone answers HTTP 500 here (packages/testenv/moto/server.py fixes it).
+    const ec2 = new EC2Client({});
+    const asg = new AutoScalingClient({});
+    const name = `${ns}-v2`;
+    const userData = (text: string) => Buffer.from(text).toString('base64');
+    const lt = await ec2.send(
+      new CreateLaunchTemplateCommand({
+        LaunchTemplateName: name,
+        LaunchTemplateData: {
+          ImageId: 'ami-12c6146b',
+          InstanceType: 'm5.large',
+          UserData: userData('#!/bin/bash\necho v1\n'),
+        },
+      }),
+    );
+    const id = lt.LaunchTemplate!.LaunchTemplateId!;
+    const v2 = await ec2.send(
+      new CreateLaunchTemplateVersionCommand({
+        LaunchTemplateId: id,
+        LaunchTemplateData: {
+          ImageId: 'ami-12c6146b',
+          InstanceType: 'm5.xlarge',
+          UserData: userData('#!/bin/bash\necho v2\n'),
+        },
+      }),
+    );
+    expect(v2.LaunchTemplateVersion?.VersionNumber).toBe(2);
+    await asg.send(
+      new CreateAutoScalingGroupCommand({
+        AutoScalingGroupName: name,
+        LaunchTemplate: { LaunchTemplateId: id, Version: '2' },
+        MinSize: 1,
+        MaxSize: 1,
+        AvailabilityZones: ['us-west-2a'],
+      }),
+    );
+    const described = await asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] }));
+    const instance = described.AutoScalingGroups?.[0]?.Instances?.[0];
+    expect(instance?.InstanceType).toBe('m5.xlarge');
+    const attr = await ec2.send(
+      new DescribeInstanceAttributeCommand({ InstanceId: instance?.InstanceId, Attribute: 'userData' }),
+    );
+    expect(Buffer.from(attr.UserData?.Value ?? '', 'base64').toString()).toBe('#!/bin/bash\necho v2\n');
   });
 });
