@@ -65,7 +65,7 @@ export const UpdateStrategySchema = Type.Object(
       StringEnumIgnoreCase(UPGRADE_STRATEGY_TYPES, {
         default: 'randomUpdate',
         description:
-          'How nodes are picked: randomUpdate treats all availability zones as one pool; uniformAcrossAzUpdate takes the same number (or percentage) of nodes from each zone.',
+          'How nodes are picked: randomUpdate takes drifted nodes from all zones as one pool; uniformAcrossAzUpdate spreads each batch over the zones (round robin, fullest zone first). maxUnavailable caps the batch either way.',
       }),
     ),
     mode: Type.Optional(
@@ -88,7 +88,7 @@ export const UpdateStrategySchema = Type.Object(
       Type.Integer({
         minimum: -1,
         description:
-          'Seconds to wait for a drain before terminating the node anyway. -1 (or absent, or 0 as in the original) waits without limit.',
+          'Seconds a drain may take; past it the drain fails: the node is uncordoned and kept, the upgrade goes on with the others and retries it once at the end (ignoreDrainFailures: true terminates it anyway). -1 (or absent, or 0 as in the original) waits without limit.',
       }),
     ),
   },
@@ -113,7 +113,7 @@ export const RollingUpgradeSpecSchema = Type.Object(
     nodeIntervalSeconds: Type.Optional(
       Type.Integer({
         minimum: 0,
-        description: 'Seconds to wait after a node is terminated before the next batch starts.',
+        description: 'Seconds to wait after a batch has completed (its replacements Ready) before the next batch starts.',
       }),
     ),
     preDrain: Type.Optional(
