@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '.nx/**', '.testenv/**', 'coverage/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', '.nx/**', '.testenv/**', '.sandbox/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

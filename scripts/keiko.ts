@@ -14,7 +14,7 @@ if (!cli) {
   console.error(`usage: npm run keiko -- <command> [options]\ncommands: ${Object.keys(commands).join(', ')}`);
   process.exit(2);
 }
-const sandboxKubeconfig = path.join(root, '.testenv', 'kubeconfig');
+const sandboxKubeconfig = path.join(root, '.sandbox', 'kubeconfig');
 const env = { ...process.env };
 if (!env.KUBECONFIG && fs.existsSync(sandboxKubeconfig)) env.KUBECONFIG = sandboxKubeconfig;
 const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, cli), command!, ...rest], {

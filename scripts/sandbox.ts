@@ -24,6 +24,9 @@ import { build } from 'tsup';
 import { bundleOptions } from '../tsup.app';
 
 const root = path.resolve(import.meta.dirname, '..');
+// The sandbox's cluster is its own (.sandbox/), never the one `npm test` or `npm run testenv -- up` use:
+// its controllers watch every namespace, and would act on the tests' objects.
+const stateDir = (process.env.KEIKO_TESTENV_DIR ??= path.join(root, '.sandbox'));
 const opts = new Command('sandbox')
   .option('--until <regex>', 'exit 0 as soon as a printed line matches')
   .option('--timeout <s>', 'with --until: give up (exit 1) after this many seconds', '300')
@@ -97,7 +100,7 @@ async function startControllers(): Promise<void> {
   }
   if (controllers.length === 0) {
     // No tool yet: the runtime's example controller stands in, bundled like an app.
-    const outDir = path.join(root, '.testenv', 'sandbox');
+    const outDir = path.join(stateDir, 'bundles');
     await build({
       ...bundleOptions(
         { 'hello-controller': path.join(root, 'packages/kube-runtime/examples/hello-controller.ts') },
@@ -108,7 +111,7 @@ async function startControllers(): Promise<void> {
     controllers.push({ name: 'hello-controller', bundle: path.join(outDir, 'hello-controller.js') });
   }
   for (const c of controllers) {
-    const log = path.join(root, '.testenv', 'logs', `${c.name}.log`);
+    const log = path.join(stateDir, 'logs', `${c.name}.log`);
     const out = fs.openSync(log, 'w');
     c.proc = spawn(
       process.execPath,
