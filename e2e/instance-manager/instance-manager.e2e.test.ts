@@ -1,5 +1,9 @@
 // instance-manager end to end: the bundled controller (node apps/instance-manager/dist/main.js, leader
-// election on, as deployed) against the test cluster and the AWS emulator. There are no kubelets: the
+// election on, as deployed) against the test cluster and the AWS emulator. It runs as the Helm chart's
+// ServiceAccount with exactly the chart's RBAC (charts/instance-manager: its ClusterRole, the Roles holding
+// kube-system/aws-auth and the managed defaults ConfigMap, the leader-election Role; see chartIdentity in
+// support.ts): a rule missing from the chart fails a scenario here, and the last test fails on any request
+// the apiserver refused. There are no kubelets: the
 // node simulator (apps/instance-manager/sandbox/node-simulator.ts) registers a simulated node for every
 // InService instance of this scenario's scaling groups, with the labels and taints the instance's
 // bootstrap user data gives kubelet, and removes it when the instance goes.
@@ -9,8 +13,21 @@ import path from 'node:path';
 import { InstanceGroupKind, RollingUpgradeKind, type InstanceGroup } from '@keiko/api';
 import { classifyStackStatus } from '@keiko/aws';
 import { ResourceTypes } from '@keiko/kube-runtime';
-import type { KubernetesObject, V1ConfigMap, V1Node, V1Pod } from '@kubernetes/client-node';
-import { build, deleteAllGroups, root, startController, startScenario, waitUntil, type RunningController, type Scenario } from './support';
+import { KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { cleanupWorkspace, findObject, preparedChart, renderChart } from '../../charts/test/support/charts';
+import { serviceAccountUser, whoAmI } from '../../charts/test/support/impersonate';
+import {
+  build,
+  chartIdentity,
+  deleteAllGroups,
+  root,
+  startController,
+  startScenario,
+  waitUntil,
+  type ChartIdentity,
+  type RunningController,
+  type Scenario,
+} from './support';
 
 const ready = (ig: InstanceGroup) => ig.status?.currentState === 'Ready';
 const condition = (ig: InstanceGroup | undefined, type: string) => ig?.status?.conditions?.find((c) => c.type === type);
@@ -18,18 +35,23 @@ const usable = (n: V1Node) => !n.spec?.unschedulable && !!n.status?.conditions?.
 
 let s: Scenario;
 let controller: RunningController;
+/** The chart installed into the scenario's namespace (as `helm install -n <namespace>`): the controller's identity. */
+let identity: ChartIdentity;
 
 beforeAll(async () => {
   const bundle = build('instance-manager');
   s = await startScenario('im-e2e');
-  // Leader election stays on (the default): the Lease lives in the scenario's namespace (POD_NAMESPACE).
-  controller = await startController(bundle, s.namespace, ['--drain-timeout=60']);
+  identity = await chartIdentity(s.namespace);
+  // Leader election stays on (the default), on the chart's Lease in the scenario's namespace.
+  controller = await startController(bundle, s.namespace, ['--drain-timeout=60'], { identity });
 }, 180_000);
 
 afterAll(async () => {
   if (s) await deleteAllGroups(s).catch((err: unknown) => console.error(String(err)));
   await controller?.stop();
+  await identity?.uninstall();
   await s?.close();
+  cleanupWorkspace();
 }, 180_000);
 
 async function awsAuthRoles(): Promise<string> {
@@ -38,8 +60,15 @@ async function awsAuthRoles(): Promise<string> {
 }
 
 describe('instance-manager (bundled, leader election on)', () => {
-  it('takes the lease and serves health and metrics', async () => {
-    const lease = await waitUntil('the leader lease', () => s.client.get<KubernetesObject & { spec?: { holderIdentity?: string } }>(ResourceTypes.Lease, s.namespace, 'instance-manager-leader'));
+  it("acts as the chart's ServiceAccount", async () => {
+    const asChart = new KubeConfig();
+    asChart.loadFromFile(identity.kubeconfig);
+    expect((await whoAmI(asChart)).username).toBe(serviceAccountUser(identity.serviceAccount));
+  });
+
+  it("takes the chart's lease and serves health and metrics", async () => {
+    expect(identity.leaseName).toBeTruthy();
+    const lease = await waitUntil('the leader lease', () => s.client.get<KubernetesObject & { spec?: { holderIdentity?: string } }>(ResourceTypes.Lease, s.namespace, identity.leaseName));
     expect(lease.spec?.holderIdentity).toBeTruthy();
     const readyz = await waitUntil('readyz leading', async () => {
       const res = await fetch(`http://127.0.0.1:${controller.healthPort}/readyz`);
@@ -56,7 +85,7 @@ describe('instance-manager (bundled, leader election on)', () => {
     expect(stored?.spec.rollingUpdate).toEqual({ minInstancesInService: 1, maxBatchSize: 1, pauseTime: 'PT5M' });
     const ig = await s.waitFor('hello-world', 'Error', (g) => g.status?.currentState === 'Error');
     const message = condition(ig, 'Ready')?.message ?? '';
-    for (const id of ['subnet-abb1c79de3EXAMPLE', 'subnet-cdd1c79de3EXAMPLE', 'subnet-eff1c79de3EXAMPLE', 'sg-a04adb633bEXAMPLE']) expect(message).toContain(id);
+    for (const id of ['subnet-abb1c79de3EXAMPLE', 'subnet-cdd1c79de3EXAMPLE', 'subnet-eff1c79de3EXAMPLE', 'sg-a04adb633bEXAMPLE', 'ami-fe2dc743aEXAMPLE']) expect(message).toContain(id);
     expect(message).toMatch(/^spec\.eks-cf\.configuration\.subnets: subnets not found/);
     expect((await s.events('hello-world')).some((e) => e.type === 'Warning' && e.message?.includes('subnet-abb1c79de3EXAMPLE'))).toBe(true);
   }, 60_000);
@@ -227,6 +256,34 @@ describe('instance-manager (bundled, leader election on)', () => {
     expect(condition(ig, 'SpecValid')).toMatchObject({ status: 'False', reason: 'InvalidSpec', message: expect.stringContaining('spec.strategy.type: managed is only for provisioner eks-managed') });
   }, 60_000);
 
+  it("applies the managed defaults ConfigMap the chart renders, read under the chart's Role", async () => {
+    // The chart's own ConfigMap (managedConfig.create), in the release namespace where its Role allows it.
+    const rendered = await renderChart(await preparedChart('instance-manager'), {
+      namespace: s.namespace,
+      args: [
+        '--set', 'managedConfig.create=true',
+        '--set', 'managedConfig.defaults.spec.eks-cf.configuration.clusterName=my-eks-cluster',
+        '--set', 'managedConfig.boundaries.restricted[0]=spec.eks-cf.configuration.clusterName',
+      ],
+    });
+    const cm = findObject<V1ConfigMap>(rendered, 'ConfigMap');
+    await s.apply([cm]);
+    // Watched (every group is re-rendered) and read: a group already Ready records the configuration's hash.
+    const kept = await s.waitFor('general-purpose', 'the managed configuration applied', (g) => !!g.status?.configMD5, 60_000);
+    expect(kept.status?.currentState).toBe('Ready');
+    // A tenant's own clusterName is replaced by the restricted default, and told so.
+    const [talk] = s.manifest('examples/talk/instancegroup-hello-world.yaml') as InstanceGroup[];
+    if (!talk?.spec['eks-cf']?.configuration) throw new Error('fixture');
+    talk.metadata.name = 'restricted';
+    talk.spec['eks-cf'].configuration.clusterName = 'someone-elses-cluster';
+    await s.apply([talk]);
+    await waitUntil('a FieldRestricted event', async () =>
+      (await s.events('restricted')).find((e) => e.reason === 'FieldRestricted' && e.message?.includes('spec.eks-cf.configuration.clusterName')),
+    );
+    const ig = await s.waitFor('restricted', 'configMD5', (g) => !!g.status?.configMD5);
+    expect(ig.status?.configMD5).toBe(kept.status?.configMD5);
+  }, 120_000);
+
   it('exports its metrics, AWS call and throttle counts included', async () => {
     const res = await fetch(`http://127.0.0.1:${controller.metricsPort}/metrics`);
     const text = await res.text();
@@ -242,4 +299,12 @@ describe('instance-manager (bundled, leader election on)', () => {
       expect(text).toContain(m);
     expect(text).toMatch(/keiko_instance_manager_nodes_replaced_total\{provisioner="eks-cf"\} [1-9]/);
   }, 30_000);
+
+  // Last: every scenario above ran under the chart's RBAC; a refused call the controller only logged (an
+  // informer retrying its LIST, an Event it could not record, an aws-auth write) fails here.
+  it("was never refused a request by the apiserver (403) under the chart's RBAC", () => {
+    const log = controller.log();
+    expect(log).not.toBe('');
+    expect(log.split('\n').filter((l) => /\b403\b.*Forbidden|is forbidden/i.test(l))).toEqual([]);
+  });
 });

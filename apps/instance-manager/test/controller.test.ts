@@ -112,7 +112,7 @@ describe('eks-cf', () => {
     await world.apply(talk);
     const ig = await world.waitFor('talk', 'Error', (g) => g.status?.currentState === 'Error');
     expect(condition(ig, 'Ready')?.message).toMatch(
-      /^spec\.eks-cf\.configuration\.subnets: subnets not found (?:in vpc-\w+ )?\(by id or Name tag\): subnet-abb1c79de3EXAMPLE, subnet-cdd1c79de3EXAMPLE, subnet-eff1c79de3EXAMPLE; spec\.eks-cf\.configuration\.securityGroups: security groups not found (?:in vpc-\w+ )?\(by id, group name or Name tag\): sg-a04adb633bEXAMPLE$/,
+      /^spec\.eks-cf\.configuration\.subnets: subnets not found (?:in vpc-\w+ )?\(by id or Name tag\): subnet-abb1c79de3EXAMPLE, subnet-cdd1c79de3EXAMPLE, subnet-eff1c79de3EXAMPLE; spec\.eks-cf\.configuration\.securityGroups: security groups not found (?:in vpc-\w+ )?\(by id, group name or Name tag\): sg-a04adb633bEXAMPLE; spec\.eks-cf\.configuration\.image: AMI not found \(or not shared with this account\): ami-fe2dc743aEXAMPLE$/,
     );
     expect(condition(ig, 'SpecValid')?.status).toBe('True');
     expect(await world.aws.cloudFormation.describeStack(stackNameOf(ig))).toBeUndefined();

@@ -72,6 +72,8 @@ function context(ig: InstanceGroup, cf: ScriptedCloudFormation) {
       describeSecurityGroups: async (ids: string[]) => ids.map((id) => ({ id, tags: {} })),
       describeLaunchTemplate: async () => ({ id: 'lt-1', name: 'lt', defaultVersion: 1, latestVersion: 1, tags: {} }),
       setDefaultLaunchTemplateVersion: async () => {},
+      describeImages: async (ids: string[]) => ids.map((id) => ({ id, state: 'available', architecture: 'x86_64', tags: {} })),
+      describeInstanceTypes: async () => [],
     },
     autoScaling: {
       describeGroup: async () => ({

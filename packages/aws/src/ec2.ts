@@ -1,5 +1,5 @@
-// EC2 port: instances, launch templates, subnets, security groups and spot prices, with Keiko's plain
-// types. AwsEc2 is the SDK adapter.
+// EC2 port: instances, launch templates, subnets, security groups, images, instance types and spot
+// prices, with Keiko's plain types. AwsEc2 is the SDK adapter.
 import {
   CreateLaunchTemplateCommand,
   CreateLaunchTemplateVersionCommand,
@@ -11,7 +11,9 @@ import {
   DescribeLaunchTemplatesCommand,
   ModifyLaunchTemplateCommand,
   TerminateInstancesCommand,
+  paginateDescribeImages,
   paginateDescribeInstances,
+  paginateDescribeInstanceTypes,
   paginateDescribeLaunchTemplateVersions,
   paginateDescribeSecurityGroups,
   paginateDescribeSpotPriceHistory,
@@ -20,7 +22,9 @@ import {
 import type {
   EC2Client,
   Filter as Ec2Filter,
+  Image as SdkImage,
   Instance as SdkInstance,
+  InstanceTypeInfo as SdkInstanceTypeInfo,
   LaunchTemplate as SdkLaunchTemplate,
   LaunchTemplateVersion as SdkLaunchTemplateVersion,
   RequestLaunchTemplateData,
@@ -36,6 +40,10 @@ import { AwsOperationError, callAws, hasAwsErrorCode, listForMessage } from './e
 export type { RequestLaunchTemplateData, ResponseLaunchTemplateData };
 
 const SERVICE = 'ec2';
+/** DescribeImages: results per page (API maximum 1000). */
+const DESCRIBE_IMAGES_PAGE_SIZE = 1000;
+/** DescribeInstanceTypes: results per page (API maximum 100). */
+const DESCRIBE_INSTANCE_TYPES_PAGE_SIZE = 100;
 
 /** The tags EC2 itself puts on an instance launched from a launch template (real AWS and moto). */
 export const LAUNCH_TEMPLATE_ID_TAG = 'aws:ec2launchtemplate:id';
@@ -151,6 +159,36 @@ export interface SpotPrice {
   timestamp?: Date;
 }
 
+/** An AMI as DescribeImages reports it. */
+export interface Ec2Image {
+  id: string;
+  /** `available`, `pending`, `failed`, `deregistered`, `disabled`... Only `available` images launch. */
+  state: string;
+  name?: string;
+  /** `x86_64`, `arm64`, `i386`, `x86_64_mac`, `arm64_mac`. */
+  architecture?: string;
+  /** `windows` for Windows images; undefined for Linux. */
+  platform?: string;
+  ownerId?: string;
+  creationDate?: string;
+  deprecationTime?: string;
+  tags: Record<string, string>;
+}
+
+/** What an instance type offers, from DescribeInstanceTypes. */
+export interface InstanceTypeInfo {
+  instanceType: string;
+  /** Default vCPUs. */
+  vcpus: number;
+  memoryMiB: number;
+  /** Processor architectures the type runs: `x86_64`, `arm64`, `i386`... */
+  architectures: string[];
+  /** `on-demand`, `spot`, `capacity-block`. */
+  usageClasses: string[];
+  currentGeneration?: boolean;
+  bareMetal?: boolean;
+}
+
 export interface Ec2Port {
   /** The instances among `ids` that EC2 knows (recently terminated ones included, state `terminated`). */
   describeInstances(ids: readonly string[]): Promise<Ec2Instance[]>;
@@ -198,6 +236,16 @@ export interface Ec2Port {
     options?: { vpcId?: string },
   ): Promise<SecurityGroup[]>;
   describeSpotPriceHistory(query: SpotPriceQuery): Promise<SpotPrice[]>;
+  /**
+   * The images among `ids` that exist and this account may launch (its own, public or shared with it),
+   * deprecated ones included. Ids that match nothing (malformed ones too) are simply absent: never thrown.
+   */
+  describeImages(ids: readonly string[]): Promise<Ec2Image[]>;
+  /**
+   * The given instance types that this region offers (unknown names are absent, never thrown), or every
+   * type the region offers when `types` is omitted. Sorted by name.
+   */
+  describeInstanceTypes(types?: readonly string[]): Promise<InstanceTypeInfo[]>;
 }
 
 // ---- pure helpers ----------------------------------------------------------------------------------
@@ -231,6 +279,32 @@ export function fromSdkEc2Instance(instance: SdkInstance): Ec2Instance {
     launchTemplate: templateId
       ? definedOnly({ id: templateId, version: tags[LAUNCH_TEMPLATE_VERSION_TAG] })
       : undefined,
+  });
+}
+
+export function fromSdkImage(image: SdkImage): Ec2Image {
+  return definedOnly({
+    id: image.ImageId ?? '',
+    state: image.State ?? 'unknown',
+    name: image.Name,
+    architecture: image.Architecture,
+    platform: image.Platform,
+    ownerId: image.OwnerId,
+    creationDate: image.CreationDate,
+    deprecationTime: image.DeprecationTime,
+    tags: tagsToRecord(image.Tags),
+  });
+}
+
+export function fromSdkInstanceTypeInfo(info: SdkInstanceTypeInfo): InstanceTypeInfo {
+  return definedOnly({
+    instanceType: info.InstanceType ?? '',
+    vcpus: info.VCpuInfo?.DefaultVCpus ?? 0,
+    memoryMiB: info.MemoryInfo?.SizeInMiB ?? 0,
+    architectures: [...(info.ProcessorInfo?.SupportedArchitectures ?? [])],
+    usageClasses: [...(info.SupportedUsageClasses ?? [])],
+    currentGeneration: info.CurrentGeneration,
+    bareMetal: info.BareMetal,
   });
 }
 
@@ -682,6 +756,65 @@ export class AwsEc2 implements Ec2Port {
       },
     );
     return prices;
+  }
+
+  async describeImages(ids: readonly string[]): Promise<Ec2Image[]> {
+    const wanted = unique(ids.map((id) => id.trim()).filter(Boolean));
+    const found = new Map<string, Ec2Image>();
+    // An image-id *filter* (not ImageIds): ImageIds fails the whole call with InvalidAMIID.NotFound (or
+    // .Malformed) when one id does not exist, and the caller wants to know which ones exist.
+    for (const batch of chunk(wanted, AWS_LIMITS.ec2FilterValues)) {
+      await callAws(
+        { service: SERVICE, operation: 'DescribeImages', subject: `images ${listForMessage(batch)}` },
+        async () => {
+          for await (const page of paginateDescribeImages(
+            { client: this.client, pageSize: DESCRIBE_IMAGES_PAGE_SIZE },
+            { Filters: [{ Name: 'image-id', Values: batch }], IncludeDeprecated: true },
+          )) {
+            for (const image of page.Images ?? []) {
+              const mapped = fromSdkImage(image);
+              found.set(mapped.id, mapped);
+            }
+          }
+        },
+      );
+    }
+    return wanted.flatMap((id) => {
+      const image = found.get(id);
+      return image ? [image] : [];
+    });
+  }
+
+  async describeInstanceTypes(types?: readonly string[]): Promise<InstanceTypeInfo[]> {
+    const wanted = types ? unique(types.map((t) => t.trim()).filter(Boolean)) : undefined;
+    if (wanted?.length === 0) return [];
+    // An instance-type filter, not InstanceTypes: that one fails the call (InvalidInstanceType) when a
+    // single name is unknown. Without names, every type of the region (several pages).
+    const filters: Array<Ec2Filter[] | undefined> = wanted
+      ? chunk(wanted, AWS_LIMITS.ec2FilterValues).map((batch) => [{ Name: 'instance-type', Values: batch }])
+      : [undefined];
+    const found = new Map<string, InstanceTypeInfo>();
+    for (const filter of filters) {
+      await callAws(
+        {
+          service: SERVICE,
+          operation: 'DescribeInstanceTypes',
+          subject: filter ? `instance types ${listForMessage(filter[0]?.Values)}` : 'every instance type',
+        },
+        async () => {
+          for await (const page of paginateDescribeInstanceTypes(
+            { client: this.client, pageSize: DESCRIBE_INSTANCE_TYPES_PAGE_SIZE },
+            filter ? { Filters: filter } : {},
+          )) {
+            for (const info of page.InstanceTypes ?? []) {
+              const mapped = fromSdkInstanceTypeInfo(info);
+              if (mapped.instanceType) found.set(mapped.instanceType, mapped);
+            }
+          }
+        },
+      );
+    }
+    return [...found.values()].sort((a, b) => a.instanceType.localeCompare(b.instanceType));
   }
 }
 

@@ -1,10 +1,11 @@
 // Turning what a spec names (cluster, subnets and security groups by id or Name tag, an image as an AMI,
-// `latest` or `ssm://...`) into AWS ids. Anything missing becomes a FieldProblem naming the field and
-// the missing values, so one status message tells the user everything to fix; AWS call failures
-// (throttling, access denied) are not problems with the spec and are rethrown.
+// `latest` or `ssm://...`) into AWS ids, checking that they exist. Anything missing becomes a FieldProblem
+// naming the field and the missing values, so one status message tells the user everything to fix; AWS
+// call failures (throttling, access denied) are not problems with the spec and are rethrown.
 import type { FieldProblem } from '@keiko/api';
-import { AwsOperationError, type EksCluster } from '@keiko/aws';
-import { eksOptimizedAmiParameter, parseImage } from './common';
+import { AwsOperationError, type Ec2Image, type EksCluster, type InstanceTypeInfo } from '@keiko/aws';
+import { parseImage } from './common';
+import { architectureOf, latestImageParameter, osFamilyOf } from './os-family';
 import type { GroupContext } from './types';
 
 export interface Resolution<T> {
@@ -59,8 +60,50 @@ export async function resolveSecurityGroups(
   }
 }
 
-/** The AMI to launch: as given, the EKS-optimized one for the cluster's version, or an SSM parameter's. */
+/**
+ * The AMI to launch: as given, the EKS-optimized one for the cluster's version, or an SSM parameter's —
+ * and it must exist (for this account), be `available`, and run on the instance type's architecture.
+ * A typo is then reported with the other configuration problems, before anything is created, instead
+ * of surfacing as instances that never launch.
+ */
 export async function resolveImage(
+  ctx: GroupContext,
+  image: string | undefined,
+  opts: Parameters<typeof resolveImageReference>[2],
+  field: string,
+): Promise<Resolution<string>> {
+  const resolved = await resolveImageReference(ctx, image, opts, field);
+  if (resolved.value === undefined) return resolved;
+  const id = resolved.value;
+  // `latest` and `ssm://...` say where the id came from: the parameter may be what is wrong.
+  const source = parseImage(image).kind === 'ami' ? '' : ` (from ${image?.trim() ?? ''})`;
+  const [images, types] = await Promise.all([
+    ctx.aws.ec2.describeImages([id]),
+    opts.instanceType ? ctx.aws.ec2.describeInstanceTypes([opts.instanceType]) : Promise.resolve([]),
+  ]);
+  const problem = imageProblem(id, images[0], types[0]);
+  return problem ? { problems: [{ field, message: `${problem}${source}` }] } : resolved;
+}
+
+/**
+ * Why an image cannot launch the group's instances, or undefined when it can. Pure. An instance type
+ * EC2 does not know skips the architecture check (the launch reports an unknown type itself).
+ */
+export function imageProblem(
+  id: string,
+  image: Ec2Image | undefined,
+  instanceType: InstanceTypeInfo | undefined,
+): string | undefined {
+  if (!image) return `AMI not found (or not shared with this account): ${id}`;
+  if (image.state !== 'available') return `AMI ${id} is ${image.state}, not available`;
+  const archs = instanceType?.architectures ?? [];
+  if (image.architecture && archs.length > 0 && !archs.includes(image.architecture))
+    return `AMI ${id} is ${image.architecture}, but instance type ${instanceType?.instanceType} runs ${archs.join('/')}`;
+  return undefined;
+}
+
+/** The AMI id the spec names: as given, the EKS-optimized one for the cluster's version, or an SSM parameter's. */
+async function resolveImageReference(
   ctx: GroupContext,
   image: string | undefined,
   opts: { kubernetesVersion?: string; instanceType?: string },
@@ -75,7 +118,12 @@ export async function resolveImage(
     case 'latest': {
       if (!opts.kubernetesVersion)
         return { problems: [{ field, message: 'latest needs the cluster\'s Kubernetes version, and the cluster was not found' }] };
-      const parameter = eksOptimizedAmiParameter(opts.kubernetesVersion, opts.instanceType);
+      // The EKS-optimized image of the group's operating system family (os-family.ts).
+      const family = osFamilyOf(ctx.ig);
+      if (!family.ok) return { problems: [family.problem] };
+      const latest = latestImageParameter(family.family, opts.kubernetesVersion, architectureOf(opts.instanceType));
+      if ('error' in latest) return { problems: [{ field, message: latest.error }] };
+      const parameter = latest.parameter;
       const value = await ctx.aws.ssm.getParameter(parameter);
       return value ? { value, problems: [] } : { problems: [{ field, message: `latest: SSM parameter ${parameter} not found` }] };
     }
