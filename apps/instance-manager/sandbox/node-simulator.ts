@@ -1,6 +1,7 @@
 // Plays the part of the kubelets that EC2 instances would run: for every InService instance of the
 // watched Auto Scaling groups it registers a simulated node (KWOK keeps it Ready) with the instance's
-// providerID and the labels and taints the instance's bootstrap user data asks kubelet for; when an
+// providerID and the labels and taints the instance's bootstrap user data asks kubelet for (Amazon Linux 2
+// or 2023, Bottlerocket or Windows user data; Windows user data makes a kubernetes.io/os=windows node); when an
 // instance is terminated or leaves its group, its node goes — as the AWS cloud provider does. Managed node
 // groups (which the emulator runs no instances for) get `desiredSize` nodes labelled with their name.
 //
@@ -10,7 +11,8 @@ import type { AutoScalingPort, Ec2Port, EksPort, ScalingGroup } from '@keiko/aws
 import { isNotFound, KubeClient, ResourceTypes } from '@keiko/kube-runtime';
 import { simulatedNodeManifest } from '@keiko/testenv';
 import type * as k8s from '@kubernetes/client-node';
-import { kubeletRegistrationFromUserData } from '../src/provisioners/bootstrap';
+import { kubeletRegistrationFromUserData, userDataFamily } from '../src/provisioners/bootstrap';
+import { isArmInstanceType } from '../src/provisioners/common';
 
 export const SIMULATED_FOR_ANNOTATION = 'keiko.io/simulated-instance';
 export const SIMULATOR_LABEL = 'keiko.io/node-simulator';
@@ -47,7 +49,9 @@ export class AsgNodeSimulator {
     const loop = () => {
       if (this.stopped) return;
       this.running = this.tick()
-        .catch((err: unknown) => this.opts.log?.(`node simulator: ${err instanceof Error ? err.message : String(err)}`))
+        .catch((err: unknown) =>
+          this.opts.log?.(`node simulator: ${err instanceof Error ? err.message : String(err)}`),
+        )
         .finally(() => {
           if (!this.stopped) this.timer = setTimeout(loop, this.opts.intervalMs ?? 1000);
         });
@@ -60,20 +64,29 @@ export class AsgNodeSimulator {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
-    if (opts.deleteNodes) for (const n of await this.ownNodes()) await this.client.delete(ResourceTypes.Node, undefined, n.metadata?.name ?? '');
+    if (opts.deleteNodes)
+      for (const n of await this.ownNodes())
+        await this.client.delete(ResourceTypes.Node, undefined, n.metadata?.name ?? '');
   }
 
   private async ownNodes(): Promise<k8s.V1Node[]> {
-    return (await this.client.listAll<k8s.V1Node>(ResourceTypes.Node, { labelSelector: `${SIMULATOR_LABEL}=${this.opts.id}` })).items;
+    return (
+      await this.client.listAll<k8s.V1Node>(ResourceTypes.Node, {
+        labelSelector: `${SIMULATOR_LABEL}=${this.opts.id}`,
+      })
+    ).items;
   }
 
   /** One pass: register missing nodes, remove nodes whose instance is gone. Exposed for tests. */
   async tick(): Promise<void> {
     const groups = await this.opts.groups();
     const inService = new Map<string, ScalingGroup>();
-    for (const g of groups) for (const i of g.instances) if (i.lifecycleState === 'InService') inService.set(i.id, g);
+    for (const g of groups)
+      for (const i of g.instances) if (i.lifecycleState === 'InService') inService.set(i.id, g);
     const nodes = await this.ownNodes();
-    const byInstance = new Map(nodes.map((n) => [n.metadata?.annotations?.[SIMULATED_FOR_ANNOTATION] ?? '', n]));
+    const byInstance = new Map(
+      nodes.map((n) => [n.metadata?.annotations?.[SIMULATED_FOR_ANNOTATION] ?? '', n]),
+    );
 
     const missing = [...inService.keys()].filter((id) => !byInstance.has(id));
     const ec2 = missing.length > 0 ? await this.opts.ec2.describeInstances(missing) : [];
@@ -87,16 +100,33 @@ export class AsgNodeSimulator {
         providerID: `aws:///${zone}/${instance.id}`,
         zone,
         ...(instance.instanceType ? { instanceType: instance.instanceType } : {}),
-        labels: { ...registration.labels, [SIMULATOR_LABEL]: this.opts.id },
+        // kubelet's own labels: the OS its image runs (Windows user data, Windows node) and the CPU's.
+        labels: {
+          'kubernetes.io/os': registration.os,
+          'kubernetes.io/arch': isArmInstanceType(instance.instanceType) ? 'arm64' : 'amd64',
+          ...registration.labels,
+          [SIMULATOR_LABEL]: this.opts.id,
+        },
         ...(registration.taints.length > 0
-          ? { taints: registration.taints.map((t) => ({ key: t.key, ...(t.value ? { value: t.value } : {}), effect: t.effect })) }
+          ? {
+              taints: registration.taints.map((t) => ({
+                key: t.key,
+                ...(t.value ? { value: t.value } : {}),
+                effect: t.effect,
+              })),
+            }
           : {}),
       });
-      manifest.metadata = { ...manifest.metadata, annotations: { ...manifest.metadata?.annotations, [SIMULATED_FOR_ANNOTATION]: instance.id } };
+      manifest.metadata = {
+        ...manifest.metadata,
+        annotations: { ...manifest.metadata?.annotations, [SIMULATED_FOR_ANNOTATION]: instance.id },
+      };
       try {
         await this.client.create(ResourceTypes.Node, manifest);
         this.registered.add(instance.id);
-        this.opts.log?.(`registered simulated node ${name} for instance ${instance.id} (${inService.get(instance.id)?.name ?? ''})`);
+        this.opts.log?.(
+          `registered simulated node ${name} for instance ${instance.id} (${inService.get(instance.id)?.name ?? ''})`,
+        );
       } catch (err) {
         if (!String(err).includes('AlreadyExists')) throw err;
       }
@@ -106,10 +136,19 @@ export class AsgNodeSimulator {
     for (const [instanceId, node] of byInstance) {
       if (!instanceId || inService.has(instanceId)) continue;
       const [live] = await this.opts.ec2.describeInstances([instanceId]);
-      if (live && (live.state === 'running' || live.state === 'pending') && groups.some((g) => g.instances.some((i) => i.id === instanceId))) continue;
+      if (
+        live &&
+        (live.state === 'running' || live.state === 'pending') &&
+        groups.some((g) => g.instances.some((i) => i.id === instanceId))
+      )
+        continue;
       try {
-        await this.client.delete(ResourceTypes.Node, undefined, node.metadata?.name ?? '', { gracePeriodSeconds: 0 });
-        this.opts.log?.(`removed simulated node ${node.metadata?.name} (instance ${instanceId} ${live?.state ?? 'gone'})`);
+        await this.client.delete(ResourceTypes.Node, undefined, node.metadata?.name ?? '', {
+          gracePeriodSeconds: 0,
+        });
+        this.opts.log?.(
+          `removed simulated node ${node.metadata?.name} (instance ${instanceId} ${live?.state ?? 'gone'})`,
+        );
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
@@ -127,7 +166,11 @@ export class AsgNodeSimulator {
         const nodeName = `${name}-${i}`.toLowerCase().slice(0, 63);
         const manifest = simulatedNodeManifest({
           name: nodeName,
-          labels: { ...(ng?.labels ?? {}), 'eks.amazonaws.com/nodegroup': name, [SIMULATOR_LABEL]: this.opts.id },
+          labels: {
+            ...(ng?.labels ?? {}),
+            'eks.amazonaws.com/nodegroup': name,
+            [SIMULATOR_LABEL]: this.opts.id,
+          },
         });
         try {
           await this.client.create(ResourceTypes.Node, manifest);
@@ -136,21 +179,27 @@ export class AsgNodeSimulator {
           if (!String(err).includes('AlreadyExists')) throw err;
         }
       }
-      for (const extra of have.slice(want)) await this.client.delete(ResourceTypes.Node, undefined, extra.metadata?.name ?? '');
+      for (const extra of have.slice(want))
+        await this.client.delete(ResourceTypes.Node, undefined, extra.metadata?.name ?? '');
     }
   }
 
-  /** What kubelet would register with, from the user data of the instance's launch template version. */
+  /** What kubelet would register with, from the user data (any OS family's) of the instance's launch template version. */
   private async registration(lt: { id: string; version?: string } | undefined) {
-    if (!lt) return { labels: {}, taints: [] };
+    if (!lt) return { labels: {}, taints: [], os: 'linux' };
     const key = `${lt.id}:${lt.version ?? '$Default'}`;
     let data = this.userData.get(key);
     if (data === undefined) {
-      const [v] = await this.opts.ec2.describeLaunchTemplateVersions({ id: lt.id }, [lt.version ?? '$Default']);
+      const [v] = await this.opts.ec2.describeLaunchTemplateVersions({ id: lt.id }, [
+        lt.version ?? '$Default',
+      ]);
       const b64 = v?.data.UserData ?? '';
       data = Buffer.from(b64, 'base64').toString('utf8');
       this.userData.set(key, data);
     }
-    return kubeletRegistrationFromUserData(data);
+    return {
+      ...kubeletRegistrationFromUserData(data),
+      os: userDataFamily(data) === 'windows' ? 'windows' : 'linux',
+    };
   }
 }

@@ -21,7 +21,10 @@ export function instanceManagerPorts(clients: AwsClients, opts: { cacheTtlMs: nu
   return {
     autoScaling,
     ec2,
-    cloudFormation: opts.cacheTtlMs > 0 ? new CachedCloudFormation(cloudFormation, { ttlMs: opts.cacheTtlMs }) : cloudFormation,
+    cloudFormation:
+      opts.cacheTtlMs > 0
+        ? new CachedCloudFormation(cloudFormation, { ttlMs: opts.cacheTtlMs })
+        : cloudFormation,
     iam: new AwsIam(clients.iam),
     eks: opts.cacheTtlMs > 0 ? new CachedEks(eks) : eks,
     ssm: opts.cacheTtlMs > 0 ? new CachedSsm(ssm) : ssm,

@@ -22,15 +22,46 @@ const positiveNumber = (flag: string) => (v: string) => {
   return n;
 };
 
-export function parseOptions(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env): { config: ManagerConfig; options: InstanceManagerOptions } {
+export function parseOptions(
+  argv: string[] = process.argv,
+  env: NodeJS.ProcessEnv = process.env,
+): { config: ManagerConfig; options: InstanceManagerOptions } {
   const { config, extra } = parseManagerConfig('instance-manager', argv, (cmd) => {
     cmd
-      .option('--config-namespace <ns>', 'namespace of the managed defaults/boundaries ConfigMap', env.KEIKO_CONFIG_NAMESPACE ?? 'instance-manager')
-      .option('--config-name <name>', 'name of the managed defaults/boundaries ConfigMap', env.KEIKO_CONFIG_NAME ?? 'instance-manager')
-      .option('--drain-timeout <s>', 'seconds a node drain may take before it is reported failed and retried', positiveNumber('--drain-timeout'), Number(env.KEIKO_DRAIN_TIMEOUT ?? 900))
-      .option('--template-retention <n>', 'launch template versions kept besides the one in use', positiveNumber('--template-retention'), Number(env.KEIKO_TEMPLATE_RETENTION ?? 2))
-      .option('--aws-cache-ttl <s>', 'seconds AWS describes are served from cache (0: no cache)', positiveNumber('--aws-cache-ttl'), Number(env.KEIKO_AWS_CACHE_TTL ?? 5))
-      .option('--resync <s>', 'seconds between periodic re-checks of every group', positiveNumber('--resync'), Number(env.KEIKO_RESYNC ?? 60));
+      .option(
+        '--config-namespace <ns>',
+        'namespace of the managed defaults/boundaries ConfigMap',
+        env.KEIKO_CONFIG_NAMESPACE ?? 'instance-manager',
+      )
+      .option(
+        '--config-name <name>',
+        'name of the managed defaults/boundaries ConfigMap',
+        env.KEIKO_CONFIG_NAME ?? 'instance-manager',
+      )
+      .option(
+        '--drain-timeout <s>',
+        'seconds a node drain may take before it is reported failed and retried',
+        positiveNumber('--drain-timeout'),
+        Number(env.KEIKO_DRAIN_TIMEOUT ?? 900),
+      )
+      .option(
+        '--template-retention <n>',
+        'launch template versions kept besides the one in use',
+        positiveNumber('--template-retention'),
+        Number(env.KEIKO_TEMPLATE_RETENTION ?? 2),
+      )
+      .option(
+        '--aws-cache-ttl <s>',
+        'seconds AWS describes are served from cache (0: no cache)',
+        positiveNumber('--aws-cache-ttl'),
+        Number(env.KEIKO_AWS_CACHE_TTL ?? 5),
+      )
+      .option(
+        '--resync <s>',
+        'seconds between periodic re-checks of every group',
+        positiveNumber('--resync'),
+        Number(env.KEIKO_RESYNC ?? 60),
+      );
   });
   const num = (k: string, d: number) => (typeof extra[k] === 'number' ? (extra[k] as number) : d);
   const str = (k: string, d: string) => (typeof extra[k] === 'string' ? (extra[k] as string) : d);

@@ -20,13 +20,16 @@ const ADMIN = 'arn:aws:iam::111122223333:role/admins';
 const userConfigMap = {
   data: {
     mapRoles: `- rolearn: ${ADMIN}\n  username: admin\n  groups: [system:masters]\n  extra: kept\n`,
-    mapUsers: '- userarn: arn:aws:iam::111122223333:user/alice\n  username: alice\n  groups: [system:masters]\n',
+    mapUsers:
+      '- userarn: arn:aws:iam::111122223333:user/alice\n  username: alice\n  groups: [system:masters]\n',
   },
 };
 
 function roundTrip(doc: AwsAuthDocument): AwsAuthDocument {
   const r = renderAwsAuth(doc);
-  const annotations = Object.fromEntries(Object.entries(r.annotations).filter((e): e is [string, string] => e[1] !== null));
+  const annotations = Object.fromEntries(
+    Object.entries(r.annotations).filter((e): e is [string, string] => e[1] !== null),
+  );
   return parseAwsAuth({ data: { mapRoles: r.mapRoles }, metadata: { annotations } });
 }
 
@@ -38,8 +41,17 @@ describe('aws-auth merge', () => {
     expect(r.changed).toBe(true);
     expect(r.mapping).toBe('added');
     const doc = roundTrip(r.doc);
-    expect(doc.mapRoles[0]).toEqual({ rolearn: ADMIN, username: 'admin', groups: ['system:masters'], extra: 'kept' });
-    expect(doc.mapRoles[1]).toEqual({ rolearn: A, username: 'system:node:{{EC2PrivateDNSName}}', groups: ['system:bootstrappers', 'system:nodes'] });
+    expect(doc.mapRoles[0]).toEqual({
+      rolearn: ADMIN,
+      username: 'admin',
+      groups: ['system:masters'],
+      extra: 'kept',
+    });
+    expect(doc.mapRoles[1]).toEqual({
+      rolearn: A,
+      username: 'system:node:{{EC2PrivateDNSName}}',
+      groups: ['system:bootstrappers', 'system:nodes'],
+    });
     expect(doc.owners).toEqual({ [A]: ['team-a/workers'] });
     // mapUsers is not part of what merge renders: apply.ts writes only data.mapRoles.
     expect(Object.keys(renderAwsAuth(doc))).toEqual(['mapRoles', 'annotations']);
@@ -73,7 +85,7 @@ describe('aws-auth merge', () => {
     expect(r.doc.owners[A]).toEqual(['ns/other']);
   });
 
-  it('only removes the released role, never another group\'s or a user\'s', () => {
+  it("only removes the released role, never another group's or a user's", () => {
     let doc = ensureNodeRole(parseAwsAuth(userConfigMap), A, 'ns/a').doc;
     doc = ensureNodeRole(doc, B, 'ns/b').doc;
     const r = releaseNodeRole(doc, A, 'ns/a');
@@ -81,7 +93,11 @@ describe('aws-auth merge', () => {
   });
 
   it('adopts a mapping that existed before any group used it, and never removes it', () => {
-    const pre = parseAwsAuth({ data: { mapRoles: `- rolearn: ${A}\n  username: system:node:{{EC2PrivateDNSName}}\n  groups: [system:nodes, custom]\n` } });
+    const pre = parseAwsAuth({
+      data: {
+        mapRoles: `- rolearn: ${A}\n  username: system:node:{{EC2PrivateDNSName}}\n  groups: [system:nodes, custom]\n`,
+      },
+    });
     const ensured = ensureNodeRole(pre, A, 'ns/g');
     expect(ensured.mapping).toBe('present');
     expect(ensured.doc.adopted).toEqual([A]);
@@ -101,9 +117,15 @@ describe('aws-auth merge', () => {
   });
 
   it('maps roles without their IAM path (aws-auth does not match paths)', () => {
-    expect(normalizeRoleArn('arn:aws:iam::111122223333:role/teams/platform/nodes')).toBe('arn:aws:iam::111122223333:role/nodes');
+    expect(normalizeRoleArn('arn:aws:iam::111122223333:role/teams/platform/nodes')).toBe(
+      'arn:aws:iam::111122223333:role/nodes',
+    );
     expect(normalizeRoleArn(A)).toBe(A);
-    const doc = ensureNodeRole(parseAwsAuth(undefined), 'arn:aws:iam::111122223333:role/x/nodes-a', 'ns/g').doc;
+    const doc = ensureNodeRole(
+      parseAwsAuth(undefined),
+      'arn:aws:iam::111122223333:role/x/nodes-a',
+      'ns/g',
+    ).doc;
     expect(arns(doc)).toEqual([A]);
     expect(ensureNodeRole(doc, A, 'ns/g').changed).toBe(false);
   });
@@ -111,7 +133,9 @@ describe('aws-auth merge', () => {
   it('refuses to rewrite an aws-auth it cannot read', () => {
     expect(() => parseAwsAuth({ data: { mapRoles: 'rolearn: [unclosed' } })).toThrow(AwsAuthParseError);
     expect(() => parseAwsAuth({ data: { mapRoles: 'just a string' } })).toThrow(/not a list of mappings/);
-    expect(() => parseAwsAuth({ data: {}, metadata: { annotations: { [OWNERS_ANNOTATION]: '{broken' } } })).toThrow(/not valid JSON/);
+    expect(() =>
+      parseAwsAuth({ data: {}, metadata: { annotations: { [OWNERS_ANNOTATION]: '{broken' } } }),
+    ).toThrow(/not valid JSON/);
   });
 
   it('renders YAML that parses back and drops empty bookkeeping', () => {
@@ -120,6 +144,9 @@ describe('aws-auth merge', () => {
     expect(loadYaml(rendered.mapRoles)).toEqual(doc.mapRoles);
     expect(JSON.parse(rendered.annotations[OWNERS_ANNOTATION] ?? '{}')).toEqual({ [A]: ['ns/g'] });
     expect(rendered.annotations[ADOPTED_ANNOTATION]).toBeNull();
-    expect(renderAwsAuth(releaseNodeRole(doc, A, 'ns/g').doc)).toEqual({ mapRoles: '', annotations: { [OWNERS_ANNOTATION]: null, [ADOPTED_ANNOTATION]: null } });
+    expect(renderAwsAuth(releaseNodeRole(doc, A, 'ns/g').doc)).toEqual({
+      mapRoles: '',
+      annotations: { [OWNERS_ANNOTATION]: null, [ADOPTED_ANNOTATION]: null },
+    });
   });
 });

@@ -22,7 +22,14 @@ class ScriptedCloudFormation implements CloudFormationPort {
   async createStack(spec: StackSpec) {
     this.calls.push('CreateStack');
     this.body = spec.templateBody;
-    this.stack = { id: 'arn:stack/s', name: spec.name, status: this.after.create, outputs: {}, parameters: {}, tags: { ...spec.tags } };
+    this.stack = {
+      id: 'arn:stack/s',
+      name: spec.name,
+      status: this.after.create,
+      outputs: {},
+      parameters: {},
+      tags: { ...spec.tags },
+    };
     return this.stack.id;
   }
   async updateStack(spec: StackSpec) {
@@ -45,7 +52,13 @@ class ScriptedCloudFormation implements CloudFormationPort {
     this.stack = {
       ...this.stack,
       status,
-      outputs: { AsgName: 'asg-1', LaunchTemplateId: 'lt-1', LaunchTemplateName: this.stack.name, LaunchTemplateVersion: '1', NodeInstanceRole: 'arn:aws:iam::1:role/nodes' },
+      outputs: {
+        AsgName: 'asg-1',
+        LaunchTemplateId: 'lt-1',
+        LaunchTemplateName: this.stack.name,
+        LaunchTemplateVersion: '1',
+        NodeInstanceRole: 'arn:aws:iam::1:role/nodes',
+      },
     };
   }
   event(logical: string, status: string, reason?: string) {
@@ -53,7 +66,8 @@ class ScriptedCloudFormation implements CloudFormationPort {
       eventId: String(this.events.length),
       stackName: 's',
       logicalResourceId: logical,
-      resourceType: logical === this.stack?.name ? 'AWS::CloudFormation::Stack' : 'AWS::AutoScaling::AutoScalingGroup',
+      resourceType:
+        logical === this.stack?.name ? 'AWS::CloudFormation::Stack' : 'AWS::AutoScaling::AutoScalingGroup',
       resourceStatus: status,
       ...(reason ? { resourceStatusReason: reason } : {}),
       timestamp: new Date(Date.now() + this.events.length),
@@ -66,18 +80,41 @@ function context(ig: InstanceGroup, cf: ScriptedCloudFormation) {
   const events: string[] = [];
   const aws = {
     cloudFormation: cf,
-    eks: { describeCluster: async () => ({ name: 'my-eks-cluster', version: '1.31', subnetIds: [], securityGroupIds: [] }) },
+    eks: {
+      describeCluster: async () => ({
+        name: 'my-eks-cluster',
+        version: '1.31',
+        subnetIds: [],
+        securityGroupIds: [],
+      }),
+    },
     ec2: {
       describeSubnets: async (ids: string[]) => ids.map((id) => ({ id, tags: {} })),
       describeSecurityGroups: async (ids: string[]) => ids.map((id) => ({ id, tags: {} })),
-      describeLaunchTemplate: async () => ({ id: 'lt-1', name: 'lt', defaultVersion: 1, latestVersion: 1, tags: {} }),
+      describeLaunchTemplate: async () => ({
+        id: 'lt-1',
+        name: 'lt',
+        defaultVersion: 1,
+        latestVersion: 1,
+        tags: {},
+      }),
       setDefaultLaunchTemplateVersion: async () => {},
-      describeImages: async (ids: string[]) => ids.map((id) => ({ id, state: 'available', architecture: 'x86_64', tags: {} })),
+      describeImages: async (ids: string[]) =>
+        ids.map((id) => ({ id, state: 'available', architecture: 'x86_64', tags: {} })),
       describeInstanceTypes: async () => [],
     },
     autoScaling: {
       describeGroup: async () => ({
-        name: 'asg-1', minSize: 3, maxSize: 6, desiredCapacity: 3, availabilityZones: [], subnetIds: [], instances: [], tags: {}, tagList: [], suspendedProcesses: [],
+        name: 'asg-1',
+        minSize: 3,
+        maxSize: 6,
+        desiredCapacity: 3,
+        availabilityZones: [],
+        subnetIds: [],
+        instances: [],
+        tags: {},
+        tagList: [],
+        suspendedProcesses: [],
         launchTemplate: { id: 'lt-1', version: '1' },
       }),
       updateGroup: async () => {},
@@ -114,11 +151,17 @@ describe('eks-cf provisioner', () => {
     expect(first).toMatchObject({ phase: 'provisioning', state: 'ReconcileModifying', requeueAfterMs: 5000 });
     cf.event('NodeGroup', 'CREATE_IN_PROGRESS');
     const progress = await p.reconcile(ctx);
-    expect(progress.message).toContain('CREATE_IN_PROGRESS: NodeGroup (AWS::AutoScaling::AutoScalingGroup) CREATE_IN_PROGRESS');
+    expect(progress.message).toContain(
+      'CREATE_IN_PROGRESS: NodeGroup (AWS::AutoScaling::AutoScalingGroup) CREATE_IN_PROGRESS',
+    );
     cf.complete();
     cf.event(cf.stack?.name ?? '', 'CREATE_COMPLETE');
     const done = await p.reconcile(ctx);
-    expect(done).toMatchObject({ phase: 'provisioned', roleArn: 'arn:aws:iam::1:role/nodes', status: { activeScalingGroupName: 'asg-1', latestTemplateVersion: '1', currentMin: 3, currentMax: 6 } });
+    expect(done).toMatchObject({
+      phase: 'provisioned',
+      roleArn: 'arn:aws:iam::1:role/nodes',
+      status: { activeScalingGroupName: 'asg-1', latestTemplateVersion: '1', currentMin: 3, currentMax: 6 },
+    });
     expect(cf.calls).toEqual(['CreateStack']); // nothing changed: no update
     expect(events).toContain(`Normal StackStatus: stack ${cf.stack?.name}: CREATE_COMPLETE`);
   });
@@ -139,13 +182,24 @@ describe('eks-cf provisioner', () => {
     expect(cf.calls).toEqual(['CreateStack', 'DeleteStack']);
     // ... and once it is recorded, the same spec does not loop on delete/create.
     cf.stack = { ...(cf.stack as Stack), status: 'ROLLBACK_COMPLETE' };
-    const recordedFailure = { ...ig, status: { conditions: [{ type: 'Ready', status: 'False' as const, reason: 'StackCreateFailed', observedGeneration: 1 }] } };
+    const recordedFailure = {
+      ...ig,
+      status: {
+        conditions: [
+          { type: 'Ready', status: 'False' as const, reason: 'StackCreateFailed', observedGeneration: 1 },
+        ],
+      },
+    };
     const failed = await p.reconcile(context(recordedFailure, cf).ctx);
     expect(failed).toMatchObject({ phase: 'failed', state: 'Error', failureReason: 'StackCreateFailed' });
-    expect(failed.message).toContain('NodeGroup (AWS::AutoScaling::AutoScalingGroup) CREATE_FAILED: You have requested more instances than your current limit');
+    expect(failed.message).toContain(
+      'NodeGroup (AWS::AutoScaling::AutoScalingGroup) CREATE_FAILED: You have requested more instances than your current limit',
+    );
     expect(cf.calls).toEqual(['CreateStack', 'DeleteStack']);
     // A new generation (the user fixed the spec) replaces it.
-    await p.reconcile(context({ ...recordedFailure, metadata: { ...recordedFailure.metadata, generation: 2 } }, cf).ctx);
+    await p.reconcile(
+      context({ ...recordedFailure, metadata: { ...recordedFailure.metadata, generation: 2 } }, cf).ctx,
+    );
     expect(cf.calls).toEqual(['CreateStack', 'DeleteStack', 'DeleteStack']);
   });
 
@@ -168,10 +222,19 @@ describe('eks-cf provisioner', () => {
       cf.stack.status = 'UPDATE_ROLLBACK_COMPLETE';
       cf.body = 'the old template';
     }
-    const withFailure = { ...changed, status: { conditions: [{ type: 'Ready', status: 'False' as const, reason: 'StackUpdateFailed', observedGeneration: 2 }] } };
+    const withFailure = {
+      ...changed,
+      status: {
+        conditions: [
+          { type: 'Ready', status: 'False' as const, reason: 'StackUpdateFailed', observedGeneration: 2 },
+        ],
+      },
+    };
     const failed = await p.reconcile(context(withFailure, cf).ctx);
     expect(failed).toMatchObject({ phase: 'failed', failureReason: 'StackUpdateFailed' });
-    expect(failed.message).toContain('NodeLaunchTemplate (AWS::AutoScaling::AutoScalingGroup) UPDATE_FAILED: Invalid instance type');
+    expect(failed.message).toContain(
+      'NodeLaunchTemplate (AWS::AutoScaling::AutoScalingGroup) UPDATE_FAILED: Invalid instance type',
+    );
     expect(cf.calls).toEqual(['CreateStack', 'UpdateStack']);
   });
 
@@ -180,20 +243,28 @@ describe('eks-cf provisioner', () => {
     const p = new EksCfProvisioner();
     const { ctx } = context(talkGroup(), cf);
     await p.reconcile(ctx); // CREATE_IN_PROGRESS
-    expect(await p.delete(ctx)).toMatchObject({ done: false, message: expect.stringContaining('DELETE_IN_PROGRESS') });
+    expect(await p.delete(ctx)).toMatchObject({
+      done: false,
+      message: expect.stringContaining('DELETE_IN_PROGRESS'),
+    });
     expect(cf.calls).toEqual(['CreateStack', 'DeleteStack']);
     cf.stack = undefined;
     expect(await p.delete(ctx)).toMatchObject({ done: true });
 
     await p.reconcile(ctx);
     cf.setStatus('UPDATE_IN_PROGRESS');
-    expect(await p.delete(ctx)).toMatchObject({ done: false, message: expect.stringContaining('deleting once it settles') });
+    expect(await p.delete(ctx)).toMatchObject({
+      done: false,
+      message: expect.stringContaining('deleting once it settles'),
+    });
     expect(cf.calls.filter((c) => c === 'DeleteStack')).toHaveLength(1);
 
     cf.setStatus('DELETE_FAILED');
     cf.event('NodeInstanceRole', 'DELETE_FAILED', 'Cannot delete entity, must detach all policies first');
     const retried = await p.delete(ctx);
-    expect(retried.failure).toContain('DELETE_FAILED: NodeInstanceRole (AWS::AutoScaling::AutoScalingGroup) DELETE_FAILED: Cannot delete entity');
+    expect(retried.failure).toContain(
+      'DELETE_FAILED: NodeInstanceRole (AWS::AutoScaling::AutoScalingGroup) DELETE_FAILED: Cannot delete entity',
+    );
     expect(cf.calls.filter((c) => c === 'DeleteStack')).toHaveLength(2);
   });
 });

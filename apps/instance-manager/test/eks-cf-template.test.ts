@@ -20,7 +20,8 @@ class Doc {
   constructor(private readonly root: unknown) {}
   get(path: string): unknown {
     let cur = this.root;
-    for (const seg of path.split('.')) cur = typeof cur === 'object' && cur !== null ? (cur as Record<string, unknown>)[seg] : undefined;
+    for (const seg of path.split('.'))
+      cur = typeof cur === 'object' && cur !== null ? (cur as Record<string, unknown>)[seg] : undefined;
     return cur;
   }
   keys(path: string): string[] {
@@ -36,7 +37,12 @@ function render(ig = talkGroup()) {
 describe('renderEksCfTemplate (the talk example)', () => {
   it('makes a node role, instance profile, launch template and scaling group', () => {
     const { t, createsIam } = render();
-    expect(t.keys('Resources')).toEqual(['NodeGroup', 'NodeInstanceProfile', 'NodeInstanceRole', 'NodeLaunchTemplate']);
+    expect(t.keys('Resources')).toEqual([
+      'NodeGroup',
+      'NodeInstanceProfile',
+      'NodeInstanceRole',
+      'NodeLaunchTemplate',
+    ]);
     expect(createsIam).toBe(true);
     expect(t.get('Resources.NodeInstanceRole.Properties.ManagedPolicyArns')).toEqual([
       'arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy',
@@ -54,11 +60,17 @@ describe('renderEksCfTemplate (the talk example)', () => {
       InstanceType: 'm3.medium',
       KeyName: 'my-key-pair',
       SecurityGroupIds: ['sg-1'],
-      BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeSize: 80, VolumeType: 'gp2', DeleteOnTermination: true } }],
+      BlockDeviceMappings: [
+        { DeviceName: '/dev/xvda', Ebs: { VolumeSize: 80, VolumeType: 'gp2', DeleteOnTermination: true } },
+      ],
       IamInstanceProfile: { Arn: { 'Fn::GetAtt': ['NodeInstanceProfile', 'Arn'] } },
     });
     const asg = t.get('Resources.NodeGroup.Properties');
-    expect(asg).toMatchObject({ MinSize: '3', MaxSize: '6', VPCZoneIdentifier: ['subnet-1', 'subnet-2', 'subnet-3'] });
+    expect(asg).toMatchObject({
+      MinSize: '3',
+      MaxSize: '6',
+      VPCZoneIdentifier: ['subnet-1', 'subnet-2', 'subnet-3'],
+    });
     expect(t.get('Resources.NodeGroup.Properties.LaunchTemplate')).toEqual({
       LaunchTemplateId: { Ref: 'NodeLaunchTemplate' },
       Version: { 'Fn::GetAtt': ['NodeLaunchTemplate', 'LatestVersionNumber'] },
@@ -73,7 +85,15 @@ describe('renderEksCfTemplate (the talk example)', () => {
 
   it('tags the group with ownership, the group identity and the user tags', () => {
     const { t, tags } = render();
-    const asgTags = Object.fromEntries((t.get('Resources.NodeGroup.Properties.Tags') as Array<{ Key: string; Value: string; PropagateAtLaunch: string }>).map((x) => [x.Key, x.Value]));
+    const asgTags = Object.fromEntries(
+      (
+        t.get('Resources.NodeGroup.Properties.Tags') as Array<{
+          Key: string;
+          Value: string;
+          PropagateAtLaunch: string;
+        }>
+      ).map((x) => [x.Key, x.Value]),
+    );
     expect(asgTags).toMatchObject({
       Name: `${resolved.stackName}-Node`,
       'kubernetes.io/cluster/my-eks-cluster': 'owned',
@@ -87,10 +107,15 @@ describe('renderEksCfTemplate (the talk example)', () => {
     expect(tags['my-key']).toBe('my-value');
   });
 
-  it('bootstraps nodes with the group labels and the talk\'s bootstrapArguments inside --kubelet-extra-args', () => {
+  it("bootstraps nodes with the group labels and the talk's bootstrapArguments inside --kubelet-extra-args", () => {
     const { t } = render();
-    const userData = Buffer.from(t.get('Resources.NodeLaunchTemplate.Properties.LaunchTemplateData.UserData') as string, 'base64').toString();
-    expect(userData).toContain("/etc/eks/bootstrap.sh 'my-eks-cluster' --kubelet-extra-args '--node-labels=instancemgr.keikoproj.io/lifecycle=normal,node.kubernetes.io/role=hello-world --node-labels=some-label=true'");
+    const userData = Buffer.from(
+      t.get('Resources.NodeLaunchTemplate.Properties.LaunchTemplateData.UserData') as string,
+      'base64',
+    ).toString();
+    expect(userData).toContain(
+      "/etc/eks/bootstrap.sh 'my-eks-cluster' --kubelet-extra-args '--node-labels=instancemgr.keikoproj.io/lifecycle=normal,node.kubernetes.io/role=hello-world --node-labels=some-label=true'",
+    );
     expect(kubeletRegistrationFromUserData(userData).labels).toEqual({
       'instancemgr.keikoproj.io/lifecycle': 'normal',
       'node.kubernetes.io/role': 'hello-world',
@@ -100,7 +125,13 @@ describe('renderEksCfTemplate (the talk example)', () => {
 
   it('outputs what the controller reads', () => {
     const { t } = render();
-    expect(t.keys('Outputs')).toEqual(['AsgName', 'LaunchTemplateId', 'LaunchTemplateName', 'LaunchTemplateVersion', 'NodeInstanceRole']);
+    expect(t.keys('Outputs')).toEqual([
+      'AsgName',
+      'LaunchTemplateId',
+      'LaunchTemplateName',
+      'LaunchTemplateVersion',
+      'NodeInstanceRole',
+    ]);
     expect(t.get('Outputs.NodeInstanceRole.Value')).toEqual({ 'Fn::GetAtt': ['NodeInstanceRole', 'Arn'] });
   });
 
@@ -118,8 +149,12 @@ describe('renderEksCfTemplate (the talk example)', () => {
     expect(t.get('Resources.NodeInstanceRole')).toBeUndefined();
     expect(t.get('Resources.NodeInstanceProfile')).toBeUndefined();
     expect(createsIam).toBe(false);
-    expect(t.get('Outputs.NodeInstanceRole.Value')).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/shared-nodes' });
-    expect(t.get('Resources.NodeLaunchTemplate.Properties.LaunchTemplateData.IamInstanceProfile.Arn')).toEqual({
+    expect(t.get('Outputs.NodeInstanceRole.Value')).toEqual({
+      'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/shared-nodes',
+    });
+    expect(
+      t.get('Resources.NodeLaunchTemplate.Properties.LaunchTemplateData.IamInstanceProfile.Arn'),
+    ).toEqual({
       'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:instance-profile/shared-nodes-profile',
     });
   });
@@ -133,25 +168,36 @@ describe('renderEksCfTemplate (the talk example)', () => {
     c.metricsCollection = ['GroupInServiceInstances'];
     const { t } = render(ig);
     expect(t.get('Resources.NodeInstanceRole.Properties.ManagedPolicyArns')).toEqual(
-      expect.arrayContaining(['arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore', 'arn:aws:iam::123456789012:policy/team']),
+      expect.arrayContaining([
+        'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore',
+        'arn:aws:iam::123456789012:policy/team',
+      ]),
     );
-    expect(t.get('Resources.NodeLaunchTemplate.Properties.LaunchTemplateData.InstanceMarketOptions')).toEqual({
-      MarketType: 'spot',
-      SpotOptions: { MaxPrice: '0.05', SpotInstanceType: 'one-time' },
-    });
-    expect(t.get('Resources.NodeGroup.Properties.MetricsCollection')).toEqual([{ Granularity: '1Minute', Metrics: ['GroupInServiceInstances'] }]);
+    expect(t.get('Resources.NodeLaunchTemplate.Properties.LaunchTemplateData.InstanceMarketOptions')).toEqual(
+      {
+        MarketType: 'spot',
+        SpotOptions: { MaxPrice: '0.05', SpotInstanceType: 'one-time' },
+      },
+    );
+    expect(t.get('Resources.NodeGroup.Properties.MetricsCollection')).toEqual([
+      { Granularity: '1Minute', Metrics: ['GroupInServiceInstances'] },
+    ]);
   });
 
   it('defaults the root volume to 32 GiB like the original', () => {
     const ig = normalizeInstanceGroup(talkGroup());
     delete ig.spec['eks-cf']?.configuration?.volSize;
-    expect(render(ig).t.get('Resources.NodeLaunchTemplate.Properties.LaunchTemplateData.BlockDeviceMappings')).toMatchObject([{ Ebs: { VolumeSize: 32 } }]);
+    expect(
+      render(ig).t.get('Resources.NodeLaunchTemplate.Properties.LaunchTemplateData.BlockDeviceMappings'),
+    ).toMatchObject([{ Ebs: { VolumeSize: 32 } }]);
   });
 });
 
 describe('stack names', () => {
   it('are <cluster>-<namespace>-<name>, made CloudFormation-safe', () => {
-    expect(stackName('my-eks-cluster', 'instance-manager', 'hello-world')).toBe('my-eks-cluster-instance-manager-hello-world');
+    expect(stackName('my-eks-cluster', 'instance-manager', 'hello-world')).toBe(
+      'my-eks-cluster-instance-manager-hello-world',
+    );
     expect(stackName('c_1', 'ns', 'a.b')).toBe('c-1-ns-a-b');
     expect(stackName('1c', 'ns', 'x')).toMatch(/^ig-1c-ns-x$/);
     const long = stackName('c'.repeat(60), 'n'.repeat(60), 'x'.repeat(60));
@@ -181,6 +227,8 @@ describe('stack events', () => {
     ];
     const op = currentOperation(newestFirst, 's');
     expect(op.map((e) => e.logicalResourceId)).toEqual(['s', 'NodeGroup', 'NodeLaunchTemplate', 's']);
-    expect(failureReason(op, 's')).toBe('NodeGroup (AWS::AutoScaling::AutoScalingGroup) CREATE_FAILED: subnet-x does not exist');
+    expect(failureReason(op, 's')).toBe(
+      'NodeGroup (AWS::AutoScaling::AutoScalingGroup) CREATE_FAILED: subnet-x does not exist',
+    );
   });
 });

@@ -9,13 +9,35 @@ import {
   mountCommands,
   renderUserData,
 } from '../src/provisioners/bootstrap';
-import { eksOptimizedAmiParameter, isArmInstanceType, parseImage, parseIsoDuration, resolveIntOrPercent } from '../src/provisioners/common';
-import { fingerprint, fingerprintOf, renderLaunchTemplateData, versionDescription } from '../src/provisioners/eks/launch-template';
-import { ALL_SCALING_PROCESSES, desiredGroup, groupChanges, hasChanges, MANAGED_HOOKS_TAG } from '../src/provisioners/eks/scaling-group';
+import {
+  eksOptimizedAmiParameter,
+  isArmInstanceType,
+  parseImage,
+  parseIsoDuration,
+  resolveIntOrPercent,
+} from '../src/provisioners/common';
+import {
+  fingerprint,
+  fingerprintOf,
+  renderLaunchTemplateData,
+  versionDescription,
+} from '../src/provisioners/eks/launch-template';
+import {
+  ALL_SCALING_PROCESSES,
+  desiredGroup,
+  groupChanges,
+  hasChanges,
+  MANAGED_HOOKS_TAG,
+} from '../src/provisioners/eks/scaling-group';
 import { example } from './support/fixtures';
 
-const rolling = (): InstanceGroup => normalizeInstanceGroup(example('instance-manager/eks-rolling-update.yaml'));
-const resolved = { imageId: 'ami-1', securityGroupIds: ['sg-1'], instanceProfileArn: 'arn:aws:iam::1:instance-profile/p' };
+const rolling = (): InstanceGroup =>
+  normalizeInstanceGroup(example('instance-manager/eks-rolling-update.yaml'));
+const resolved = {
+  imageId: 'ami-1',
+  securityGroupIds: ['sg-1'],
+  instanceProfileArn: 'arn:aws:iam::1:instance-profile/p',
+};
 
 describe('bootstrap user data', () => {
   it('runs the stages around bootstrap.sh with labels, taints and kubelet flags', () => {
@@ -50,7 +72,12 @@ describe('bootstrap user data', () => {
     expect(
       mountCommands([
         { name: '/dev/xvda', type: 'gp3', size: 50 },
-        { name: '/dev/xvdb', type: 'gp3', size: 100, mountOptions: { fileSystem: 'xfs', mount: '/data', persistance: true } },
+        {
+          name: '/dev/xvdb',
+          type: 'gp3',
+          size: 100,
+          mountOptions: { fileSystem: 'xfs', mount: '/data', persistance: true },
+        },
       ]),
     ).toEqual([
       "if ! blkid '/dev/xvdb'; then mkfs.xfs '/dev/xvdb'; fi",
@@ -61,7 +88,9 @@ describe('bootstrap user data', () => {
   });
 
   it('decodes base64 stage data and leaves plain text alone', () => {
-    expect(decodeStageData(Buffer.from('yum install -y htop').toString('base64'))).toBe('yum install -y htop');
+    expect(decodeStageData(Buffer.from('yum install -y htop').toString('base64'))).toBe(
+      'yum install -y htop',
+    );
     expect(decodeStageData('echo hello')).toBe('echo hello');
     expect(decodeStageData('abcdabcd')).toBe('abcdabcd');
   });
@@ -76,8 +105,12 @@ describe('images', () => {
   });
 
   it('resolves latest to the EKS-optimized parameter of the cluster version and architecture', () => {
-    expect(eksOptimizedAmiParameter('1.31', 'm5.large')).toBe('/aws/service/eks/optimized-ami/1.31/amazon-linux-2/recommended/image_id');
-    expect(eksOptimizedAmiParameter('1.31', 'm6g.large')).toBe('/aws/service/eks/optimized-ami/1.31/amazon-linux-2-arm64/recommended/image_id');
+    expect(eksOptimizedAmiParameter('1.31', 'm5.large')).toBe(
+      '/aws/service/eks/optimized-ami/1.31/amazon-linux-2/recommended/image_id',
+    );
+    expect(eksOptimizedAmiParameter('1.31', 'm6g.large')).toBe(
+      '/aws/service/eks/optimized-ami/1.31/amazon-linux-2-arm64/recommended/image_id',
+    );
     expect(['a1.large', 'c7gn.xlarge', 't4g.small', 'r6gd.large'].every(isArmInstanceType)).toBe(true);
     expect(['m5.large', 'g4dn.xlarge', 'p4d.24xlarge', 'c5n.large'].some(isArmInstanceType)).toBe(false);
   });
@@ -108,7 +141,9 @@ describe('launch template data', () => {
       IamInstanceProfile: { Arn: 'arn:aws:iam::1:instance-profile/p' },
       MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 2 },
     });
-    expect(data.BlockDeviceMappings?.map((b) => [b.DeviceName, b.Ebs?.VolumeSize, b.Ebs?.VolumeType])).toEqual([
+    expect(
+      data.BlockDeviceMappings?.map((b) => [b.DeviceName, b.Ebs?.VolumeSize, b.Ebs?.VolumeType]),
+    ).toEqual([
       ['/dev/xvda', 50, 'gp3'],
       ['/dev/xvdb', 100, 'gp3'],
     ]);
@@ -116,7 +151,11 @@ describe('launch template data', () => {
     expect(data.InstanceMarketOptions).toBeUndefined();
     const userData = Buffer.from(data.UserData ?? '', 'base64').toString();
     expect(kubeletRegistrationFromUserData(userData)).toEqual({
-      labels: { 'instancemgr.keikoproj.io/lifecycle': 'normal', 'node.kubernetes.io/role': 'general-purpose', team: 'platform' },
+      labels: {
+        'instancemgr.keikoproj.io/lifecycle': 'normal',
+        'node.kubernetes.io/role': 'general-purpose',
+        team: 'platform',
+      },
       taints: [{ key: 'dedicated', value: 'platform', effect: 'NoSchedule' }],
     });
     expect(userData).toContain("mount '/dev/xvdb' '/data'");
@@ -136,11 +175,23 @@ describe('launch template data', () => {
 
 describe('scaling group', () => {
   const lt = { id: 'lt-1', version: '3' };
-  const desired = () => desiredGroup(rolling(), { name: 'my-eks-cluster-instance-manager-general-purpose', clusterName: 'my-eks-cluster', subnetIds: ['subnet-a', 'subnet-b'], launchTemplate: lt });
+  const desired = () =>
+    desiredGroup(rolling(), {
+      name: 'my-eks-cluster-instance-manager-general-purpose',
+      clusterName: 'my-eks-cluster',
+      subnetIds: ['subnet-a', 'subnet-b'],
+      launchTemplate: lt,
+    });
 
   it('renders size, mixed instances policy, hooks, processes and tags', () => {
     const d = desired();
-    expect(d).toMatchObject({ minSize: 3, maxSize: 9, subnetIds: ['subnet-a', 'subnet-b'], lifecycle: 'mixed', suspendProcesses: ['AZRebalance'] });
+    expect(d).toMatchObject({
+      minSize: 3,
+      maxSize: 9,
+      subnetIds: ['subnet-a', 'subnet-b'],
+      lifecycle: 'mixed',
+      suspendProcesses: ['AZRebalance'],
+    });
     expect(d.launchTemplate).toBeUndefined();
     expect(d.mixedInstancesPolicy).toEqual({
       launchTemplate: lt,
@@ -161,13 +212,19 @@ describe('scaling group', () => {
         defaultResult: 'CONTINUE',
       },
     ]);
-    expect(d.tags).toMatchObject({ team: 'platform', [MANAGED_HOOKS_TAG]: 'drain-on-terminate', 'instancegroups.keikoproj.io/InstanceGroup': 'general-purpose' });
+    expect(d.tags).toMatchObject({
+      team: 'platform',
+      [MANAGED_HOOKS_TAG]: 'drain-on-terminate',
+      'instancegroups.keikoproj.io/InstanceGroup': 'general-purpose',
+    });
   });
 
   it('suspends every process for [All]', () => {
     const ig = rolling();
     if (ig.spec.eks?.configuration) ig.spec.eks.configuration.suspendProcesses = ['All'];
-    expect(desiredGroup(ig, { name: 'g', clusterName: 'c', subnetIds: [], launchTemplate: lt }).suspendProcesses).toEqual(ALL_SCALING_PROCESSES);
+    expect(
+      desiredGroup(ig, { name: 'g', clusterName: 'c', subnetIds: [], launchTemplate: lt }).suspendProcesses,
+    ).toEqual(ALL_SCALING_PROCESSES);
   });
 
   it('computes only the calls needed to converge an existing group', () => {
@@ -185,7 +242,13 @@ describe('scaling group', () => {
       suspendedProcesses: ['AZRebalance', 'HealthCheck'],
       ...(d.mixedInstancesPolicy ? { mixedInstancesPolicy: d.mixedInstancesPolicy } : {}),
     };
-    const hooks: LifecycleHook[] = [{ groupName: d.name, hookName: 'lifecycle-manager', transition: 'autoscaling:EC2_INSTANCE_TERMINATING' }];
+    const hooks: LifecycleHook[] = [
+      {
+        groupName: d.name,
+        hookName: 'lifecycle-manager',
+        transition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+      },
+    ];
     const c = groupChanges(current, d, hooks);
     expect(c.update).toEqual({ maxSize: 9 });
     expect(c.setTags).toEqual([{ key: 'team', value: 'platform' }]);
@@ -194,7 +257,12 @@ describe('scaling group', () => {
     expect(c.resume).toEqual(['HealthCheck']);
     expect(c.putHooks.map((h) => h.hookName)).toEqual(['drain-on-terminate']);
     expect(c.deleteHooks).toEqual([]); // lifecycle-manager's hook is not ours
-    const converged: ScalingGroup = { ...current, maxSize: 9, tags: d.tags, suspendedProcesses: ['AZRebalance'] };
+    const converged: ScalingGroup = {
+      ...current,
+      maxSize: 9,
+      tags: d.tags,
+      suspendedProcesses: ['AZRebalance'],
+    };
     expect(hasChanges(groupChanges(converged, d, [...d.lifecycleHooks]))).toBe(false);
   });
 
@@ -206,7 +274,15 @@ describe('scaling group', () => {
     }
     const d = desiredGroup(ig, { name: 'g', clusterName: 'c', subnetIds: [], launchTemplate: lt });
     const current: ScalingGroup = {
-      name: 'g', minSize: 3, maxSize: 9, desiredCapacity: 3, availabilityZones: [], subnetIds: [], instances: [], tagList: [], suspendedProcesses: ['AZRebalance'],
+      name: 'g',
+      minSize: 3,
+      maxSize: 9,
+      desiredCapacity: 3,
+      availabilityZones: [],
+      subnetIds: [],
+      instances: [],
+      tagList: [],
+      suspendedProcesses: ['AZRebalance'],
       tags: { ...d.tags, [MANAGED_HOOKS_TAG]: 'drain-on-terminate' },
       ...(d.mixedInstancesPolicy ? { mixedInstancesPolicy: d.mixedInstancesPolicy } : {}),
     };

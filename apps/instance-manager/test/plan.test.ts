@@ -4,19 +4,42 @@ import { describe, expect, it } from '@jest/globals';
 import { normalizeInstanceGroup, type InstanceGroup } from '@keiko/api';
 import type { Ec2Instance, ScalingGroup } from '@keiko/aws';
 import type { V1Node } from '@kubernetes/client-node';
-import { applyManagedConfig, ManagedConfigError, mergeValues, parseManagedConfig } from '../src/config/managed-config';
+import {
+  applyManagedConfig,
+  ManagedConfigError,
+  mergeValues,
+  parseManagedConfig,
+} from '../src/config/managed-config';
 import { nodesReadiness, rotationInstances } from '../src/instancegroup/fleet';
 import { composeStatus, decideGroupState, isUpgradeLocked, rotationPolicy } from '../src/instancegroup/plan';
 import { semanticProblems, validateGroup } from '../src/instancegroup/validation';
 import type { ProvisionOutcome } from '../src/provisioners/types';
-import { CrdTemplateError, renderGoTemplate, renderStrategyResource, retryDecision, strategyResourceOutcome, valueAtPath } from '../src/strategies/crd-template';
+import {
+  CrdTemplateError,
+  renderGoTemplate,
+  renderStrategyResource,
+  retryDecision,
+  strategyResourceOutcome,
+  valueAtPath,
+} from '../src/strategies/crd-template';
 import { example, talkGroup } from './support/fixtures';
 
-const provisioned: ProvisionOutcome = { phase: 'provisioned', state: 'ReconcileModified', message: 'stack ok', status: {} };
+const provisioned: ProvisionOutcome = {
+  phase: 'provisioned',
+  state: 'ReconcileModified',
+  message: 'stack ok',
+  status: {},
+};
 
 describe('rotationPolicy', () => {
-  it('follows CloudFormation\'s rolling update for the talk\'s eks-cf group', () => {
-    expect(rotationPolicy(talkGroup(), 3)).toEqual({ mode: 'minInService', maxUnavailable: 0, minInstancesInService: 1, maxBatchSize: 1, pauseMs: 300_000 });
+  it("follows CloudFormation's rolling update for the talk's eks-cf group", () => {
+    expect(rotationPolicy(talkGroup(), 3)).toEqual({
+      mode: 'minInService',
+      maxUnavailable: 0,
+      minInstancesInService: 1,
+      maxBatchSize: 1,
+      pauseMs: 300_000,
+    });
   });
   it('uses maxUnavailable (a percentage of the group) for eks', () => {
     const ig = normalizeInstanceGroup(example('instance-manager/eks-rolling-update.yaml'));
@@ -27,15 +50,45 @@ describe('rotationPolicy', () => {
 
 describe('decideGroupState', () => {
   it('is Ready only when provisioned, not upgrading and every node is Ready', () => {
-    expect(decideGroupState(provisioned, { phase: 'none', message: '' }, { ready: true, reason: 'NodesReady', message: '3 node(s) Ready' })).toMatchObject({ state: 'Ready', ready: true });
-    expect(decideGroupState(provisioned, { phase: 'none', message: '' }, { ready: false, reason: 'NodesNotReady', message: 'x' })).toMatchObject({ state: 'ReconcileModified', ready: false, requeueAfterMs: 5_000 });
-    expect(decideGroupState(provisioned, { phase: 'running', message: 'draining' }, undefined)).toMatchObject({ state: 'InitUpgrade', reason: 'Upgrading' });
-    expect(decideGroupState(provisioned, { phase: 'locked', message: 'locked' }, undefined)).toMatchObject({ state: 'Locked' });
-    expect(decideGroupState(provisioned, { phase: 'failed', message: 'RollingUpgrade error' }, undefined)).toMatchObject({ state: 'Error', reason: 'UpgradeFailed' });
+    expect(
+      decideGroupState(
+        provisioned,
+        { phase: 'none', message: '' },
+        { ready: true, reason: 'NodesReady', message: '3 node(s) Ready' },
+      ),
+    ).toMatchObject({ state: 'Ready', ready: true });
+    expect(
+      decideGroupState(
+        provisioned,
+        { phase: 'none', message: '' },
+        { ready: false, reason: 'NodesNotReady', message: 'x' },
+      ),
+    ).toMatchObject({ state: 'ReconcileModified', ready: false, requeueAfterMs: 5_000 });
+    expect(decideGroupState(provisioned, { phase: 'running', message: 'draining' }, undefined)).toMatchObject(
+      { state: 'InitUpgrade', reason: 'Upgrading' },
+    );
+    expect(decideGroupState(provisioned, { phase: 'locked', message: 'locked' }, undefined)).toMatchObject({
+      state: 'Locked',
+    });
+    expect(
+      decideGroupState(provisioned, { phase: 'failed', message: 'RollingUpgrade error' }, undefined),
+    ).toMatchObject({ state: 'Error', reason: 'UpgradeFailed' });
   });
   it('passes provisioning states through and retries configuration errors every minute', () => {
-    expect(decideGroupState({ ...provisioned, phase: 'provisioning', state: 'InitCreate', requeueAfterMs: 5000 }, { phase: 'none', message: '' }, undefined)).toMatchObject({ state: 'InitCreate', requeueAfterMs: 5000 });
-    expect(decideGroupState({ ...provisioned, phase: 'failed', state: 'Error', failureReason: 'InvalidConfiguration' }, { phase: 'none', message: '' }, undefined)).toMatchObject({ state: 'Error', reason: 'InvalidConfiguration', requeueAfterMs: 60_000 });
+    expect(
+      decideGroupState(
+        { ...provisioned, phase: 'provisioning', state: 'InitCreate', requeueAfterMs: 5000 },
+        { phase: 'none', message: '' },
+        undefined,
+      ),
+    ).toMatchObject({ state: 'InitCreate', requeueAfterMs: 5000 });
+    expect(
+      decideGroupState(
+        { ...provisioned, phase: 'failed', state: 'Error', failureReason: 'InvalidConfiguration' },
+        { phase: 'none', message: '' },
+        undefined,
+      ),
+    ).toMatchObject({ state: 'Error', reason: 'InvalidConfiguration', requeueAfterMs: 60_000 });
   });
 });
 
@@ -43,11 +96,35 @@ describe('composeStatus', () => {
   it('keeps lastTransitionTime while a condition keeps its status, and records the generation', () => {
     const ig = { ...talkGroup(), metadata: { ...talkGroup().metadata, generation: 4 } };
     const t1 = new Date('2030-01-01T00:00:00Z');
-    const first = composeStatus({ previous: undefined, ig, decision: { state: 'InitCreate', ready: false, reason: 'Provisioning', message: 'a' }, fields: { stackName: 's' }, specValid: { ok: true, message: 'ok' }, now: t1 });
-    const second = composeStatus({ previous: first, ig, decision: { state: 'ReconcileModifying', ready: false, reason: 'Provisioning', message: 'b' }, fields: {}, specValid: { ok: true, message: 'ok' }, now: new Date('2030-01-01T00:05:00Z') });
+    const first = composeStatus({
+      previous: undefined,
+      ig,
+      decision: { state: 'InitCreate', ready: false, reason: 'Provisioning', message: 'a' },
+      fields: { stackName: 's' },
+      specValid: { ok: true, message: 'ok' },
+      now: t1,
+    });
+    const second = composeStatus({
+      previous: first,
+      ig,
+      decision: { state: 'ReconcileModifying', ready: false, reason: 'Provisioning', message: 'b' },
+      fields: {},
+      specValid: { ok: true, message: 'ok' },
+      now: new Date('2030-01-01T00:05:00Z'),
+    });
     const ready = second.conditions?.find((c) => c.type === 'Ready');
-    expect(ready).toMatchObject({ status: 'False', message: 'b', lastTransitionTime: '2030-01-01T00:00:00Z', observedGeneration: 4 });
-    expect(second).toMatchObject({ currentState: 'ReconcileModifying', stackName: 's', provisioner: 'eks-cf', strategy: 'rollingUpdate' });
+    expect(ready).toMatchObject({
+      status: 'False',
+      message: 'b',
+      lastTransitionTime: '2030-01-01T00:00:00Z',
+      observedGeneration: 4,
+    });
+    expect(second).toMatchObject({
+      currentState: 'ReconcileModifying',
+      stackName: 's',
+      provisioner: 'eks-cf',
+      strategy: 'rollingUpdate',
+    });
   });
 });
 
@@ -65,7 +142,9 @@ describe('validation', () => {
     const stored = withSpec((ig) => {
       if (ig.spec['eks-cf']) ig.spec['eks-cf'].minSize = 7;
     });
-    expect(validateGroup(stored, normalizeInstanceGroup(stored))).toEqual([{ field: 'spec.eks-cf.minSize', message: 'minSize must be less than or equal to maxSize' }]);
+    expect(validateGroup(stored, normalizeInstanceGroup(stored))).toEqual([
+      { field: 'spec.eks-cf.minSize', message: 'minSize must be less than or equal to maxSize' },
+    ]);
   });
   it('names an unknown strategy', () => {
     const stored = withSpec((ig) => {
@@ -77,11 +156,34 @@ describe('validation', () => {
   it('refuses strategies that do not fit the provisioner, and a provisioner change', () => {
     const ig = talkGroup();
     expect(semanticProblems({ ...ig, spec: { ...ig.spec, strategy: { type: 'managed' } } })).toEqual([
-      { field: 'spec.strategy.type', message: 'managed is only for provisioner eks-managed (EKS rotates its nodes); use rollingUpdate or crd with eks-cf' },
+      {
+        field: 'spec.strategy.type',
+        message:
+          'managed is only for provisioner eks-managed (EKS rotates its nodes); use rollingUpdate or crd with eks-cf',
+      },
     ]);
-    expect(semanticProblems({ ...ig, status: { provisioner: 'eks', currentState: 'Ready' } })[0]?.field).toBe('spec.provisioner');
+    expect(semanticProblems({ ...ig, status: { provisioner: 'eks', currentState: 'Ready' } })[0]?.field).toBe(
+      'spec.provisioner',
+    );
     const managed = normalizeInstanceGroup(example('instance-manager/eks-managed.yaml'));
-    expect(semanticProblems({ ...managed, spec: { ...managed.spec, strategy: { type: 'crd', crd: { spec: 'x', crdName: 'y', statusJSONPath: '.s', statusSuccessString: 'ok', statusFailureString: 'no' } } } })[0]?.message).toContain('crd needs a scaling group');
+    expect(
+      semanticProblems({
+        ...managed,
+        spec: {
+          ...managed.spec,
+          strategy: {
+            type: 'crd',
+            crd: {
+              spec: 'x',
+              crdName: 'y',
+              statusJSONPath: '.s',
+              statusSuccessString: 'ok',
+              statusFailureString: 'no',
+            },
+          },
+        },
+      })[0]?.message,
+    ).toContain('crd needs a scaling group');
   });
   it('names a crd template that does not render', () => {
     const ig = normalizeInstanceGroup(example('instance-manager/eks-crd-strategy.yaml'));
@@ -96,7 +198,12 @@ describe('lock-upgrades annotation', () => {
   it('locks only when true', () => {
     const ig = talkGroup();
     expect(isUpgradeLocked(ig)).toBe(false);
-    expect(isUpgradeLocked({ ...ig, metadata: { ...ig.metadata, annotations: { 'instancemgr.keikoproj.io/lock-upgrades': 'true' } } })).toBe(true);
+    expect(
+      isUpgradeLocked({
+        ...ig,
+        metadata: { ...ig.metadata, annotations: { 'instancemgr.keikoproj.io/lock-upgrades': 'true' } },
+      }),
+    ).toBe(true);
   });
 });
 
@@ -127,18 +234,31 @@ describe('managed defaults and boundaries', () => {
     expect(c?.clusterName).toBe('prod-1');
     expect(overridden).toEqual(['spec.eks-cf.configuration.clusterName']);
     expect(c?.keyPairName).toBe('my-key-pair'); // the tenant set it: theirs
-    expect(c?.tags).toEqual([{ key: 'my-key', value: 'forced' }, { key: 'billing', value: 'platform' }]); // merge: default wins on a clash
+    expect(c?.tags).toEqual([
+      { key: 'my-key', value: 'forced' },
+      { key: 'billing', value: 'platform' },
+    ]); // merge: default wins on a clash
     expect(c?.securityGroups).toEqual(['sg-a04adb633bEXAMPLE', 'sg-default']);
     expect(config.hash).toMatch(/^[0-9a-f]{32}$/);
   });
   it('merges maps and lists as the original did', () => {
-    expect(mergeValues({ a: '1', b: '2' }, { b: '3', c: '4' }, 'labels', true)).toEqual({ a: '1', b: '3', c: '4' });
-    expect(mergeValues({ a: '1', b: '2' }, { b: '3', c: '4' }, 'labels', false)).toEqual({ a: '1', b: '2', c: '4' });
+    expect(mergeValues({ a: '1', b: '2' }, { b: '3', c: '4' }, 'labels', true)).toEqual({
+      a: '1',
+      b: '3',
+      c: '4',
+    });
+    expect(mergeValues({ a: '1', b: '2' }, { b: '3', c: '4' }, 'labels', false)).toEqual({
+      a: '1',
+      b: '2',
+      c: '4',
+    });
     expect(mergeValues(['x', 'y'], ['y', 'z'], 'subnets', false)).toEqual(['y', 'z', 'x']);
   });
   it('reports a broken ConfigMap instead of guessing', () => {
     expect(() => parseManagedConfig({ defaults: 'spec: [' })).toThrow(ManagedConfigError);
-    expect(() => parseManagedConfig({ boundaries: 'restricted: 3' })).toThrow('data.boundaries.restricted must be a list of field paths');
+    expect(() => parseManagedConfig({ boundaries: 'restricted: 3' })).toThrow(
+      'data.boundaries.restricted must be a list of field paths',
+    );
     expect(parseManagedConfig(undefined)).toBeUndefined();
   });
 });
@@ -150,11 +270,16 @@ describe('crd strategy resource', () => {
     return g;
   };
   it('substitutes Go-template fields of the InstanceGroup', () => {
-    expect(renderGoTemplate('asg: {{ .InstanceGroup.Status.ActiveScalingGroupName }} ns: {{ .InstanceGroup.ObjectMeta.Namespace }} name: {{.InstanceGroup.Name}} type: {{ .InstanceGroup.Spec.EKSSpec.EKSConfiguration.InstanceType }}', ig())).toBe(
-      'asg: my-asg ns: instance-manager name: batch-workers type: c5.xlarge',
-    );
+    expect(
+      renderGoTemplate(
+        'asg: {{ .InstanceGroup.Status.ActiveScalingGroupName }} ns: {{ .InstanceGroup.ObjectMeta.Namespace }} name: {{.InstanceGroup.Name}} type: {{ .InstanceGroup.Spec.EKSSpec.EKSConfiguration.InstanceType }}',
+        ig(),
+      ),
+    ).toBe('asg: my-asg ns: instance-manager name: batch-workers type: c5.xlarge');
     expect(() => renderGoTemplate('{{ .Other }}', ig())).toThrow(CrdTemplateError);
-    expect(() => renderGoTemplate('{{ printf "%s" .InstanceGroup.Name }}', ig())).toThrow(/unsupported template expression/);
+    expect(() => renderGoTemplate('{{ printf "%s" .InstanceGroup.Name }}', ig())).toThrow(
+      /unsupported template expression/,
+    );
   });
   it('names the resource per group and launch template version, annotated with its scope', () => {
     const g = ig();
@@ -163,16 +288,34 @@ describe('crd strategy resource', () => {
     const r = renderStrategyResource(g, crd, { scalingGroupName: 'my-asg', launchVersion: '4' });
     expect(r.name).toMatch(/^rollup-nodes-[0-9a-f]{6}-4$/);
     expect(r.namespace).toBe('instance-manager');
-    expect(r.resourceType).toEqual({ group: 'upgrademgr.keikoproj.io', version: 'v1alpha1', plural: 'rollingupgrades', kind: 'RollingUpgrade', namespaced: true });
-    expect(r.object.spec).toMatchObject({ asgName: 'my-asg', strategy: { type: 'randomUpdate', maxUnavailable: 1 } });
-    expect(r.object.metadata.annotations).toEqual({ 'app.kubernetes.io/managed-by': 'instance-manager', 'instancemgr.keikoproj.io/upgrade-scope': 'my-asg' });
-    expect(renderStrategyResource(g, crd, { scalingGroupName: 'my-asg', launchVersion: '4' }).name).toBe(r.name);
-    expect(renderStrategyResource(g, crd, { scalingGroupName: 'my-asg', launchVersion: '5' }).name).not.toBe(r.name);
+    expect(r.resourceType).toEqual({
+      group: 'upgrademgr.keikoproj.io',
+      version: 'v1alpha1',
+      plural: 'rollingupgrades',
+      kind: 'RollingUpgrade',
+      namespaced: true,
+    });
+    expect(r.object.spec).toMatchObject({
+      asgName: 'my-asg',
+      strategy: { type: 'randomUpdate', maxUnavailable: 1 },
+    });
+    expect(r.object.metadata.annotations).toEqual({
+      'app.kubernetes.io/managed-by': 'instance-manager',
+      'instancemgr.keikoproj.io/upgrade-scope': 'my-asg',
+    });
+    expect(renderStrategyResource(g, crd, { scalingGroupName: 'my-asg', launchVersion: '4' }).name).toBe(
+      r.name,
+    );
+    expect(renderStrategyResource(g, crd, { scalingGroupName: 'my-asg', launchVersion: '5' }).name).not.toBe(
+      r.name,
+    );
   });
   it('reads the status path and decides retries', () => {
     const crd = ig().spec.strategy?.crd;
     if (!crd) throw new Error('fixture');
-    expect(valueAtPath({ status: { currentStatus: 'completed' } }, '.status.currentStatus')).toBe('completed');
+    expect(valueAtPath({ status: { currentStatus: 'completed' } }, '.status.currentStatus')).toBe(
+      'completed',
+    );
     expect(strategyResourceOutcome({ status: { currentStatus: 'Completed' } }, crd)).toBe('succeeded');
     expect(strategyResourceOutcome({ status: { currentStatus: 'error' } }, crd)).toBe('failed');
     expect(strategyResourceOutcome({}, crd)).toBe('running');
@@ -196,8 +339,22 @@ describe('fleet', () => {
     suspendedProcesses: [],
     // The emulator reports every instance with the template's default version; EC2's tags are per instance.
     instances: [
-      { id: 'i-old', availabilityZone: 'a', lifecycleState: 'InService', healthStatus: 'Healthy', protectedFromScaleIn: false, launchTemplate: { id: 'lt-1', version: '2' } },
-      { id: 'i-new', availabilityZone: 'a', lifecycleState: 'InService', healthStatus: 'Healthy', protectedFromScaleIn: false, launchTemplate: { id: 'lt-1', version: '2' } },
+      {
+        id: 'i-old',
+        availabilityZone: 'a',
+        lifecycleState: 'InService',
+        healthStatus: 'Healthy',
+        protectedFromScaleIn: false,
+        launchTemplate: { id: 'lt-1', version: '2' },
+      },
+      {
+        id: 'i-new',
+        availabilityZone: 'a',
+        lifecycleState: 'InService',
+        healthStatus: 'Healthy',
+        protectedFromScaleIn: false,
+        launchTemplate: { id: 'lt-1', version: '2' },
+      },
     ],
   };
   const ec2 = new Map<string, Ec2Instance>([
@@ -209,15 +366,43 @@ describe('fleet', () => {
     spec: { providerID: `aws:///a/${instance}`, ...(cordonedBy ? { unschedulable: true } : {}) },
     status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
   });
-  it('decides drift from EC2\'s per-instance launch template version', () => {
-    const nodes = new Map([['i-old', node('n-old', 'i-old', true, 'instance-manager/ns/g')], ['i-new', node('n-new', 'i-new')]]);
+  it("decides drift from EC2's per-instance launch template version", () => {
+    const nodes = new Map([
+      ['i-old', node('n-old', 'i-old', true, 'instance-manager/ns/g')],
+      ['i-new', node('n-new', 'i-new')],
+    ]);
     const list = rotationInstances({ group, ec2, nodes, resolved: [], owner: 'instance-manager/ns/g' });
-    expect(list.map((i) => [i.id, i.drifted, i.node?.cordonedByUs])).toEqual([['i-old', true, true], ['i-new', false, false]]);
+    expect(list.map((i) => [i.id, i.drifted, i.node?.cordonedByUs])).toEqual([
+      ['i-old', true, true],
+      ['i-new', false, false],
+    ]);
   });
   it('is NodesReady only with every desired instance InService with a Ready node', () => {
-    expect(nodesReadiness(group, new Map([['i-old', node('a', 'i-old')], ['i-new', node('b', 'i-new')]]))).toMatchObject({ ready: true });
-    expect(nodesReadiness(group, new Map([['i-old', node('a', 'i-old')]]))).toMatchObject({ ready: false, message: 'no node yet for i-new' });
-    expect(nodesReadiness(group, new Map([['i-old', node('a', 'i-old')], ['i-new', node('b', 'i-new', false)]]))).toMatchObject({ ready: false, message: 'not Ready: b' });
-    expect(nodesReadiness({ ...group, desiredCapacity: 3 }, new Map())).toMatchObject({ ready: false, reason: 'ScalingInProgress' });
+    expect(
+      nodesReadiness(
+        group,
+        new Map([
+          ['i-old', node('a', 'i-old')],
+          ['i-new', node('b', 'i-new')],
+        ]),
+      ),
+    ).toMatchObject({ ready: true });
+    expect(nodesReadiness(group, new Map([['i-old', node('a', 'i-old')]]))).toMatchObject({
+      ready: false,
+      message: 'no node yet for i-new',
+    });
+    expect(
+      nodesReadiness(
+        group,
+        new Map([
+          ['i-old', node('a', 'i-old')],
+          ['i-new', node('b', 'i-new', false)],
+        ]),
+      ),
+    ).toMatchObject({ ready: false, message: 'not Ready: b' });
+    expect(nodesReadiness({ ...group, desiredCapacity: 3 }, new Map())).toMatchObject({
+      ready: false,
+      reason: 'ScalingInProgress',
+    });
   });
 });

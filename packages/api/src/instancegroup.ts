@@ -63,6 +63,19 @@ function sizeRule() {
   );
 }
 
+/** A launch configuration knows one instance type: mixed instances policies need a launch template. */
+function launchConfigurationRule() {
+  return celRule<{ type?: string; configuration?: { mixedInstancesPolicy?: unknown } }>(
+    {
+      rule: "!has(self.type) || self.type != 'LaunchConfiguration' || !has(self.configuration.mixedInstancesPolicy)",
+      message:
+        'type LaunchConfiguration cannot have configuration.mixedInstancesPolicy (mixed instances need a launch template): use type LaunchTemplate',
+      fieldPath: '.type',
+    },
+    (self) => self.type !== 'LaunchConfiguration' || self.configuration?.mixedInstancesPolicy === undefined,
+  );
+}
+
 const Tags = (what: string) =>
   Type.Array(StringMap(), {
     description: `Tags applied to the ${what}, each as {key: <k>, value: <v>}.`,
@@ -347,7 +360,10 @@ export const EKSConfigurationSchema = Type.Object(
             }),
           ),
           instancePool: Type.Optional(
-            Type.String({ description: 'Pool to derive instance types from, e.g. SubFamilyFlexible.' }),
+            StringEnumIgnoreCase(['SubFamilyFlexible'] as const, {
+              description:
+                'Derives the instance types from instanceType: SubFamilyFlexible = the same family and generation with the same vCPUs, memory and architectures. Ignored when instanceTypes is set.',
+            }),
           ),
           instanceTypes: Type.Optional(
             Type.Array(
@@ -399,24 +415,38 @@ export const EKSSpecSchema = Type.Object(
   {
     maxSize: Type.Optional(Int64({ minimum: 0, description: 'Maximum instances.' })),
     minSize: Type.Optional(Int64({ minimum: 0, description: 'Minimum instances.' })),
+    // No default: an unset type means a launch template.
     type: Type.Optional(
       StringEnum(['LaunchConfiguration', 'LaunchTemplate'] as const, {
-        description: 'Scaling configuration kind; LaunchConfiguration when empty.',
+        description:
+          'What the scaling group launches from: LaunchTemplate when empty; LaunchConfiguration creates a real launch configuration, which AWS no longer offers to accounts created after 2024 — prefer LaunchTemplate.',
       }),
     ),
     warmPool: Type.Optional(
-      Type.Object({
-        maxSize: Type.Optional(
-          Int64({ minimum: -1, description: 'Warm pool maximum; -1 follows the group maximum.' }),
-        ),
-        minSize: Type.Optional(Int64({ minimum: 0, description: 'Warm pool minimum.' })),
-      }),
+      Type.Object(
+        {
+          maxSize: Type.Optional(
+            Int64({
+              minimum: -1,
+              description:
+                'Instances allowed in the warm pool and the group together (MaxGroupPreparedCapacity); -1 or unset follows the group maximum.',
+            }),
+          ),
+          minSize: Type.Optional(
+            Int64({ minimum: 0, description: 'Instances always kept in the warm pool.' }),
+          ),
+        },
+        {
+          description:
+            'A warm pool of pre-initialized, stopped instances the group draws on when it scales out. AWS refuses warm pools for groups with a mixed instances policy or a spot price.',
+        },
+      ),
     ),
     configuration: EKSConfigurationSchema,
   },
   {
     description: 'The eks provisioner: a scaling group of self-managed nodes.',
-    'x-kubernetes-validations': [sizeRule()],
+    'x-kubernetes-validations': [sizeRule(), launchConfigurationRule()],
   },
 );
 

@@ -113,7 +113,8 @@ export const RollingUpgradeSpecSchema = Type.Object(
     nodeIntervalSeconds: Type.Optional(
       Type.Integer({
         minimum: 0,
-        description: 'Seconds to wait after a batch has completed (its replacements Ready) before the next batch starts.',
+        description:
+          'Seconds to wait after a batch has completed (its replacements Ready) before the next batch starts.',
       }),
     ),
     preDrain: Type.Optional(

@@ -4,14 +4,21 @@
 import {
   CompleteLifecycleActionCommand,
   CreateAutoScalingGroupCommand,
+  CreateLaunchConfigurationCommand,
   CreateOrUpdateTagsCommand,
   DeleteAutoScalingGroupCommand,
+  DeleteLaunchConfigurationCommand,
   DeleteLifecycleHookCommand,
   DeleteTagsCommand,
+  DeleteWarmPoolCommand,
   DescribeLifecycleHooksCommand,
+  DescribeWarmPoolCommand,
+  DisableMetricsCollectionCommand,
+  EnableMetricsCollectionCommand,
   EnterStandbyCommand,
   ExitStandbyCommand,
   PutLifecycleHookCommand,
+  PutWarmPoolCommand,
   RecordLifecycleActionHeartbeatCommand,
   ResumeProcessesCommand,
   SetDesiredCapacityCommand,
@@ -20,18 +27,22 @@ import {
   TerminateInstanceInAutoScalingGroupCommand,
   UpdateAutoScalingGroupCommand,
   paginateDescribeAutoScalingGroups,
+  paginateDescribeLaunchConfigurations,
 } from '@aws-sdk/client-auto-scaling';
 import type {
   AutoScalingClient,
   AutoScalingGroup as SdkAutoScalingGroup,
+  BlockDeviceMapping as SdkBlockDeviceMapping,
   CreateAutoScalingGroupCommandInput,
   Filter as SdkAsgFilter,
   Instance as SdkAsgInstance,
+  LaunchConfiguration as SdkLaunchConfiguration,
   LaunchTemplateSpecification as SdkLaunchTemplateSpecification,
   LifecycleHook as SdkLifecycleHook,
   LifecycleState,
   MixedInstancesPolicy as SdkMixedInstancesPolicy,
   UpdateAutoScalingGroupCommandInput,
+  WarmPoolConfiguration as SdkWarmPoolConfiguration,
 } from '@aws-sdk/client-auto-scaling';
 import { AWS_LIMITS, chunk, unique } from './batching';
 import { callAws, hasAwsErrorCode, listForMessage } from './errors';
@@ -39,6 +50,11 @@ import { callAws, hasAwsErrorCode, listForMessage } from './errors';
 export type { LifecycleState };
 
 const SERVICE = 'autoscaling';
+
+/** DescribeLaunchConfigurations: LaunchConfigurationNames per call (API limit 50). */
+const DESCRIBE_LAUNCH_CONFIGURATIONS_NAMES = 50;
+/** DescribeLaunchConfigurations / DescribeWarmPool: records per page (API maximum 100). */
+const PAGE_SIZE = 100;
 
 /**
  * A launch template as an ASG (or one of its instances) refers to it. `version` is what AWS reports:
@@ -110,8 +126,87 @@ export interface ScalingGroup {
   /** The same tags with their propagate-at-launch flag. */
   tagList: GroupTag[];
   suspendedProcesses: string[];
+  /** Names of the metrics CloudWatch collects for the group (EnabledMetrics); absent when AWS lists none. */
+  enabledMetrics?: string[];
+  /** The group's warm pool, when it has one (WarmPoolConfiguration). */
+  warmPool?: WarmPoolConfig;
   /** Set while the group is being deleted (`Delete in progress`). */
   status?: string;
+  createdTime?: Date;
+}
+
+/** A warm pool's configuration, as PutWarmPool takes it and DescribeWarmPool reports it. */
+export interface WarmPoolConfig {
+  /** Instances kept in the pool at least; AWS's default 0. */
+  minSize?: number;
+  /**
+   * Instances allowed in the pool and the group together; -1 (AWS's default, also reported as absent)
+   * means the group's maximum size.
+   */
+  maxGroupPreparedCapacity?: number;
+  /** `Stopped` (AWS's default), `Running` or `Hibernated`. */
+  poolState?: string;
+  /** Whether instances scaled in go back to the pool instead of being terminated. */
+  reuseOnScaleIn?: boolean;
+  /** `PendingDelete` while a deleted pool is being emptied (DescribeWarmPool only). */
+  status?: string;
+}
+
+/** DescribeWarmPool: the configuration and the instances in the pool (`Warmed:*` lifecycle states). */
+export interface WarmPool extends WarmPoolConfig {
+  instances: GroupInstance[];
+}
+
+/** GroupMetrics of EnableMetricsCollection: CloudWatch granularity; AWS knows only `1Minute`. */
+export const METRICS_GRANULARITY = '1Minute';
+
+/** An EBS volume of a launch configuration (Auto Scaling's own shape, not EC2's). */
+export interface LaunchConfigurationBlockDevice {
+  deviceName: string;
+  ebs?: {
+    volumeSize?: number;
+    volumeType?: string;
+    iops?: number;
+    throughput?: number;
+    snapshotId?: string;
+    deleteOnTermination?: boolean;
+    encrypted?: boolean;
+  };
+  /** Suppresses a device the AMI maps. */
+  noDevice?: boolean;
+}
+
+/**
+ * What CreateLaunchConfiguration takes. Launch configurations are immutable: a change is a new one
+ * (under a new name) and the group is moved to it. AWS no longer lets accounts created after 2024 create
+ * them (UnsupportedOperation); launch templates replace them.
+ */
+export interface LaunchConfigurationSpec {
+  name: string;
+  imageId: string;
+  instanceType: string;
+  /** Instance profile name or ARN. */
+  iamInstanceProfile?: string;
+  /** Security group ids. */
+  securityGroups?: string[];
+  /** Base64, as AWS wants it. */
+  userData?: string;
+  keyName?: string;
+  /** Maximum spot price; absent for on-demand. */
+  spotPrice?: string;
+  blockDeviceMappings?: LaunchConfigurationBlockDevice[];
+  metadataOptions?: { httpEndpoint?: string; httpTokens?: string; httpPutResponseHopLimit?: number };
+  /** `default` or `dedicated` (launch configurations know no `host` tenancy). */
+  placementTenancy?: string;
+  associatePublicIpAddress?: boolean;
+  ebsOptimized?: boolean;
+  /** Detailed (1-minute) CloudWatch monitoring of the instances. */
+  instanceMonitoring?: boolean;
+}
+
+/** A launch configuration as DescribeLaunchConfigurations reports it. */
+export interface LaunchConfiguration extends LaunchConfigurationSpec {
+  arn?: string;
   createdTime?: Date;
 }
 
@@ -232,6 +327,36 @@ export interface AutoScalingPort {
   deleteLifecycleHook(groupName: string, hookName: string): Promise<boolean>;
   completeLifecycleAction(action: LifecycleActionRef & { result: LifecycleActionResult }): Promise<void>;
   recordLifecycleActionHeartbeat(action: LifecycleActionRef): Promise<void>;
+  /** The group's warm pool with its instances, or undefined when the group has none. */
+  describeWarmPool(groupName: string): Promise<WarmPool | undefined>;
+  /** Creates or updates the group's warm pool (status is ignored). */
+  putWarmPool(groupName: string, config: WarmPoolConfig): Promise<void>;
+  /**
+   * Deletes the group's warm pool; false when it had none. forceDelete also terminates its instances
+   * without waiting for lifecycle actions.
+   */
+  deleteWarmPool(groupName: string, options?: { forceDelete?: boolean }): Promise<boolean>;
+  /**
+   * Enables CloudWatch group metrics at 1-minute granularity: the named ones, or every metric when
+   * `metrics` is omitted (AWS's meaning of an empty list). An empty list does nothing.
+   */
+  enableMetricsCollection(groupName: string, metrics?: readonly string[]): Promise<void>;
+  /** Disables the named group metrics, or all of them when `metrics` is omitted. An empty list does nothing. */
+  disableMetricsCollection(groupName: string, metrics?: readonly string[]): Promise<void>;
+  /** Creates a launch configuration; AWS refuses accounts created after 2024 (code UnsupportedOperation). */
+  createLaunchConfiguration(spec: LaunchConfigurationSpec): Promise<void>;
+  /** The named launch configurations that exist, in the order of `names`. Empty in, empty out. */
+  describeLaunchConfigurations(names: readonly string[]): Promise<LaunchConfiguration[]>;
+  /**
+   * Every launch configuration in the region, optionally only those whose name starts with `namePrefix`
+   * (AWS filters by exact names only: this pages through all of them).
+   */
+  listLaunchConfigurations(filter?: { namePrefix?: string }): Promise<LaunchConfiguration[]>;
+  /**
+   * Deletes a launch configuration; false when it did not exist. One still attached to a group is refused
+   * by AWS (code ResourceInUse).
+   */
+  deleteLaunchConfiguration(name: string): Promise<boolean>;
   /**
    * Drops any cached view of the group (all groups when omitted) so the next read goes to AWS. A no-op
    * on the uncached adapter; use it before a read that must reflect changes made by someone else.
@@ -366,8 +491,106 @@ export function fromSdkGroup(group: SdkAutoScalingGroup): ScalingGroup {
     suspendedProcesses: (group.SuspendedProcesses ?? []).flatMap((p) =>
       p.ProcessName ? [p.ProcessName] : [],
     ),
+    enabledMetrics: group.EnabledMetrics?.flatMap((m) => (m.Metric ? [m.Metric] : [])),
+    warmPool: group.WarmPoolConfiguration ? fromSdkWarmPoolConfig(group.WarmPoolConfiguration) : undefined,
     status: group.Status,
     createdTime: group.CreatedTime,
+  });
+}
+
+export function fromSdkWarmPoolConfig(config: SdkWarmPoolConfiguration): WarmPoolConfig {
+  return definedOnly({
+    minSize: config.MinSize,
+    maxGroupPreparedCapacity: config.MaxGroupPreparedCapacity,
+    poolState: config.PoolState,
+    reuseOnScaleIn: config.InstanceReusePolicy?.ReuseOnScaleIn,
+    status: config.Status,
+  });
+}
+
+export function toSdkLaunchConfiguration(spec: LaunchConfigurationSpec) {
+  return definedOnly({
+    LaunchConfigurationName: spec.name,
+    ImageId: spec.imageId,
+    InstanceType: spec.instanceType,
+    IamInstanceProfile: spec.iamInstanceProfile,
+    SecurityGroups: spec.securityGroups ? [...spec.securityGroups] : undefined,
+    UserData: spec.userData,
+    KeyName: spec.keyName,
+    SpotPrice: spec.spotPrice,
+    BlockDeviceMappings: spec.blockDeviceMappings?.map((b): SdkBlockDeviceMapping =>
+      definedOnly({
+        DeviceName: b.deviceName,
+        Ebs: b.ebs
+          ? definedOnly({
+              VolumeSize: b.ebs.volumeSize,
+              VolumeType: b.ebs.volumeType,
+              Iops: b.ebs.iops,
+              Throughput: b.ebs.throughput,
+              SnapshotId: b.ebs.snapshotId,
+              DeleteOnTermination: b.ebs.deleteOnTermination,
+              Encrypted: b.ebs.encrypted,
+            })
+          : undefined,
+        NoDevice: b.noDevice,
+      }),
+    ),
+    MetadataOptions: spec.metadataOptions
+      ? definedOnly({
+          HttpEndpoint: spec.metadataOptions.httpEndpoint as 'enabled' | 'disabled' | undefined,
+          HttpTokens: spec.metadataOptions.httpTokens as 'optional' | 'required' | undefined,
+          HttpPutResponseHopLimit: spec.metadataOptions.httpPutResponseHopLimit,
+        })
+      : undefined,
+    PlacementTenancy: spec.placementTenancy,
+    AssociatePublicIpAddress: spec.associatePublicIpAddress,
+    EbsOptimized: spec.ebsOptimized,
+    InstanceMonitoring:
+      spec.instanceMonitoring !== undefined ? { Enabled: spec.instanceMonitoring } : undefined,
+  });
+}
+
+export function fromSdkLaunchConfiguration(lc: SdkLaunchConfiguration): LaunchConfiguration {
+  const metadata = lc.MetadataOptions;
+  return definedOnly({
+    name: lc.LaunchConfigurationName ?? '',
+    arn: lc.LaunchConfigurationARN,
+    imageId: lc.ImageId ?? '',
+    instanceType: lc.InstanceType ?? '',
+    iamInstanceProfile: lc.IamInstanceProfile,
+    securityGroups: lc.SecurityGroups,
+    userData: lc.UserData,
+    keyName: lc.KeyName || undefined,
+    spotPrice: lc.SpotPrice,
+    blockDeviceMappings: lc.BlockDeviceMappings?.map((b) =>
+      definedOnly({
+        deviceName: b.DeviceName ?? '',
+        ebs: b.Ebs
+          ? definedOnly({
+              volumeSize: b.Ebs.VolumeSize,
+              volumeType: b.Ebs.VolumeType,
+              iops: b.Ebs.Iops,
+              throughput: b.Ebs.Throughput,
+              snapshotId: b.Ebs.SnapshotId,
+              deleteOnTermination: b.Ebs.DeleteOnTermination,
+              encrypted: b.Ebs.Encrypted,
+            })
+          : undefined,
+        noDevice: b.NoDevice || undefined,
+      }),
+    ),
+    metadataOptions: metadata
+      ? definedOnly({
+          httpEndpoint: metadata.HttpEndpoint,
+          httpTokens: metadata.HttpTokens,
+          httpPutResponseHopLimit: metadata.HttpPutResponseHopLimit,
+        })
+      : undefined,
+    placementTenancy: lc.PlacementTenancy,
+    associatePublicIpAddress: lc.AssociatePublicIpAddress,
+    ebsOptimized: lc.EbsOptimized,
+    instanceMonitoring: lc.InstanceMonitoring?.Enabled,
+    createdTime: lc.CreatedTime,
   });
 }
 
@@ -801,6 +1024,171 @@ export class AwsAutoScaling implements AutoScalingPort {
           ),
         ),
     );
+  }
+
+  async describeWarmPool(groupName: string): Promise<WarmPool | undefined> {
+    return callAws(
+      { service: SERVICE, operation: 'DescribeWarmPool', subject: `group ${groupName}` },
+      async () => {
+        let config: SdkWarmPoolConfiguration | undefined;
+        const instances: GroupInstance[] = [];
+        let token: string | undefined;
+        do {
+          const page = await this.client.send(
+            new DescribeWarmPoolCommand({
+              AutoScalingGroupName: groupName,
+              MaxRecords: PAGE_SIZE,
+              NextToken: token,
+            }),
+          );
+          config ??= page.WarmPoolConfiguration;
+          instances.push(...(page.Instances ?? []).map(fromSdkGroupInstance));
+          token = page.NextToken || undefined;
+        } while (token);
+        return config ? { ...fromSdkWarmPoolConfig(config), instances } : undefined;
+      },
+    );
+  }
+
+  async putWarmPool(groupName: string, config: WarmPoolConfig): Promise<void> {
+    await callAws({ service: SERVICE, operation: 'PutWarmPool', subject: `group ${groupName}` }, () =>
+      this.client.send(
+        new PutWarmPoolCommand(
+          definedOnly({
+            AutoScalingGroupName: groupName,
+            MinSize: config.minSize,
+            MaxGroupPreparedCapacity: config.maxGroupPreparedCapacity,
+            PoolState: config.poolState as 'Stopped' | 'Running' | 'Hibernated' | undefined,
+            InstanceReusePolicy:
+              config.reuseOnScaleIn !== undefined ? { ReuseOnScaleIn: config.reuseOnScaleIn } : undefined,
+          }),
+        ),
+      ),
+    );
+  }
+
+  async deleteWarmPool(groupName: string, options: { forceDelete?: boolean } = {}): Promise<boolean> {
+    try {
+      await callAws({ service: SERVICE, operation: 'DeleteWarmPool', subject: `group ${groupName}` }, () =>
+        this.client.send(
+          new DeleteWarmPoolCommand({ AutoScalingGroupName: groupName, ForceDelete: options.forceDelete }),
+        ),
+      );
+      return true;
+    } catch (err) {
+      // A group without a warm pool: AWS answers with a ValidationError naming the missing pool.
+      if (hasAwsErrorCode(err, 'ValidationError') && /warm pool/i.test(String((err as Error).message)))
+        return false;
+      throw err;
+    }
+  }
+
+  async enableMetricsCollection(groupName: string, metrics?: readonly string[]): Promise<void> {
+    if (metrics && metrics.length === 0) return;
+    await callAws(
+      {
+        service: SERVICE,
+        operation: 'EnableMetricsCollection',
+        subject: `group ${groupName} metrics ${metrics ? listForMessage(metrics) : 'all'}`,
+      },
+      () =>
+        this.client.send(
+          new EnableMetricsCollectionCommand({
+            AutoScalingGroupName: groupName,
+            Granularity: METRICS_GRANULARITY,
+            Metrics: metrics ? [...metrics] : undefined,
+          }),
+        ),
+    );
+  }
+
+  async disableMetricsCollection(groupName: string, metrics?: readonly string[]): Promise<void> {
+    if (metrics && metrics.length === 0) return;
+    await callAws(
+      {
+        service: SERVICE,
+        operation: 'DisableMetricsCollection',
+        subject: `group ${groupName} metrics ${metrics ? listForMessage(metrics) : 'all'}`,
+      },
+      () =>
+        this.client.send(
+          new DisableMetricsCollectionCommand({
+            AutoScalingGroupName: groupName,
+            Metrics: metrics ? [...metrics] : undefined,
+          }),
+        ),
+    );
+  }
+
+  async createLaunchConfiguration(spec: LaunchConfigurationSpec): Promise<void> {
+    await callAws(
+      {
+        service: SERVICE,
+        operation: 'CreateLaunchConfiguration',
+        subject: `launch configuration ${spec.name}`,
+      },
+      () => this.client.send(new CreateLaunchConfigurationCommand(toSdkLaunchConfiguration(spec))),
+    );
+  }
+
+  async describeLaunchConfigurations(names: readonly string[]): Promise<LaunchConfiguration[]> {
+    // Never send an empty name list: AWS would return every launch configuration in the region.
+    const wanted = unique(names.filter(Boolean));
+    if (wanted.length === 0) return [];
+    const found: LaunchConfiguration[] = [];
+    for (const batch of chunk(wanted, DESCRIBE_LAUNCH_CONFIGURATIONS_NAMES)) {
+      found.push(
+        ...(await this.describeLaunchConfigurationPages(
+          batch,
+          `launch configurations ${listForMessage(batch)}`,
+        )),
+      );
+    }
+    const byName = new Map(found.map((lc) => [lc.name, lc]));
+    return wanted.flatMap((n) => {
+      const lc = byName.get(n);
+      return lc ? [lc] : [];
+    });
+  }
+
+  async listLaunchConfigurations(filter: { namePrefix?: string } = {}): Promise<LaunchConfiguration[]> {
+    const all = await this.describeLaunchConfigurationPages(undefined, 'all launch configurations');
+    const prefix = filter.namePrefix;
+    return prefix ? all.filter((lc) => lc.name.startsWith(prefix)) : all;
+  }
+
+  private describeLaunchConfigurationPages(
+    names: string[] | undefined,
+    subject: string,
+  ): Promise<LaunchConfiguration[]> {
+    return callAws({ service: SERVICE, operation: 'DescribeLaunchConfigurations', subject }, async () => {
+      const out: LaunchConfiguration[] = [];
+      const pages = paginateDescribeLaunchConfigurations(
+        { client: this.client, pageSize: PAGE_SIZE },
+        names ? { LaunchConfigurationNames: names } : {},
+      );
+      for await (const page of pages)
+        out.push(...(page.LaunchConfigurations ?? []).map(fromSdkLaunchConfiguration));
+      return out;
+    });
+  }
+
+  async deleteLaunchConfiguration(name: string): Promise<boolean> {
+    try {
+      await callAws(
+        { service: SERVICE, operation: 'DeleteLaunchConfiguration', subject: `launch configuration ${name}` },
+        () => this.client.send(new DeleteLaunchConfigurationCommand({ LaunchConfigurationName: name })),
+      );
+      return true;
+    } catch (err) {
+      // AWS answers a missing launch configuration with a generic ValidationError; only its message tells.
+      if (
+        hasAwsErrorCode(err, 'ValidationError') &&
+        /not found|does not exist/i.test(String((err as Error).message))
+      )
+        return false;
+      throw err;
+    }
   }
 }
 

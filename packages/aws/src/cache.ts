@@ -11,15 +11,21 @@ import type {
   LifecycleActionRef,
   LifecycleActionResult,
   LifecycleHook,
+  LaunchConfiguration,
+  LaunchConfigurationSpec,
   LifecycleHookSpec,
   ScalingGroup,
   TerminateInstanceResult,
+  WarmPool,
+  WarmPoolConfig,
 } from './autoscaling';
 import type {
   DeleteLaunchTemplateVersionsResult,
+  Ec2Image,
   Ec2Instance,
   Ec2Port,
   InstanceStateChange,
+  InstanceTypeInfo,
   LaunchTemplateInfo,
   LaunchTemplateRef,
   LaunchTemplateVersion,
@@ -214,9 +220,10 @@ export interface CachedAutoScalingOptions {
 
 /**
  * An AutoScalingPort that serves group reads from a short TTL cache, coalesces concurrent reads into
- * batched calls, and invalidates a group whenever it is changed through this port. Lifecycle hooks and
- * listGroups() are passed through (listGroups refreshes the per-group entries it returns). Returned
- * groups are shared between callers: treat them as read-only.
+ * batched calls, and invalidates a group whenever it is changed through this port (warm pool and metrics
+ * changes included). Lifecycle hooks, warm pool reads, launch configurations and listGroups() are passed
+ * through (listGroups refreshes the per-group entries it returns). Returned groups are shared between
+ * callers: treat them as read-only.
  */
 export class CachedAutoScaling implements AutoScalingPort {
   private readonly groups: TtlCache<ScalingGroup | undefined>;
@@ -364,6 +371,44 @@ export class CachedAutoScaling implements AutoScalingPort {
     return this.inner.recordLifecycleActionHeartbeat(action);
   }
 
+  describeWarmPool(groupName: string): Promise<WarmPool | undefined> {
+    return this.inner.describeWarmPool(groupName);
+  }
+
+  // The group's description carries its warm pool and enabled metrics: these change it.
+  putWarmPool(groupName: string, config: WarmPoolConfig): Promise<void> {
+    return this.mutate(groupName, () => this.inner.putWarmPool(groupName, config));
+  }
+
+  deleteWarmPool(groupName: string, options?: { forceDelete?: boolean }): Promise<boolean> {
+    return this.mutate(groupName, () => this.inner.deleteWarmPool(groupName, options));
+  }
+
+  enableMetricsCollection(groupName: string, metrics?: readonly string[]): Promise<void> {
+    return this.mutate(groupName, () => this.inner.enableMetricsCollection(groupName, metrics));
+  }
+
+  disableMetricsCollection(groupName: string, metrics?: readonly string[]): Promise<void> {
+    return this.mutate(groupName, () => this.inner.disableMetricsCollection(groupName, metrics));
+  }
+
+  // Launch configurations are not part of a group's description: passed through, never cached.
+  createLaunchConfiguration(spec: LaunchConfigurationSpec): Promise<void> {
+    return this.inner.createLaunchConfiguration(spec);
+  }
+
+  describeLaunchConfigurations(names: readonly string[]): Promise<LaunchConfiguration[]> {
+    return this.inner.describeLaunchConfigurations(names);
+  }
+
+  listLaunchConfigurations(filter?: { namePrefix?: string }): Promise<LaunchConfiguration[]> {
+    return this.inner.listLaunchConfigurations(filter);
+  }
+
+  deleteLaunchConfiguration(name: string): Promise<boolean> {
+    return this.inner.deleteLaunchConfiguration(name);
+  }
+
   private async mutate<T>(groupName: string, change: () => Promise<T>): Promise<T> {
     // Invalidate even when the call fails: AWS may have applied it before the error (a timeout).
     try {
@@ -386,9 +431,18 @@ export class CachedAutoScaling implements AutoScalingPort {
   }
 }
 
+/** Default freshness of an `available` image: AMIs rarely go away (deregistration, disabling). */
+export const DEFAULT_IMAGE_CACHE_TTL_MS = 5 * 60_000;
+/** Default freshness of instance type descriptions: AWS adds types a few times a year. */
+export const DEFAULT_INSTANCE_TYPE_CACHE_TTL_MS = 6 * 60 * 60_000;
+
 export interface CachedEc2Options {
   /** How long a resolved launch template version is reused; default DEFAULT_GROUP_CACHE_TTL_MS. */
   ttlMs?: number;
+  /** How long an `available` image is reused; default DEFAULT_IMAGE_CACHE_TTL_MS. */
+  imageTtlMs?: number;
+  /** How long instance type descriptions are reused; default DEFAULT_INSTANCE_TYPE_CACHE_TTL_MS. */
+  instanceTypeTtlMs?: number;
   clock?: Clock;
 }
 
@@ -396,11 +450,15 @@ export interface CachedEc2Options {
  * An Ec2Port that caches launch template lookups (resolveLaunchTemplateVersion, describeLaunchTemplate),
  * which upgrade-manager repeats on every reconcile of every group. Any launch template change made through
  * this port drops all cached template entries (a template may be cached under its id and its name).
- * Instance, subnet, security group and spot price reads pass through.
+ * Images are cached per id while `available` (a missing or pending image is asked again each time, so
+ * one created later is seen at once), instance types for hours. Instance, subnet, security group and
+ * spot price reads pass through.
  */
 export class CachedEc2 implements Ec2Port {
   private readonly resolved: TtlCache<ResolvedLaunchTemplate>;
   private readonly templates: TtlCache<LaunchTemplateInfo | undefined>;
+  private readonly images: TtlCache<Ec2Image>;
+  private readonly instanceTypes: TtlCache<InstanceTypeInfo[]>;
 
   constructor(
     private readonly inner: Ec2Port,
@@ -410,6 +468,11 @@ export class CachedEc2 implements Ec2Port {
     const clock = options.clock ?? systemClock;
     this.resolved = new TtlCache({ ttlMs, clock });
     this.templates = new TtlCache({ ttlMs, clock });
+    this.images = new TtlCache({ ttlMs: options.imageTtlMs ?? DEFAULT_IMAGE_CACHE_TTL_MS, clock });
+    this.instanceTypes = new TtlCache({
+      ttlMs: options.instanceTypeTtlMs ?? DEFAULT_INSTANCE_TYPE_CACHE_TTL_MS,
+      clock,
+    });
   }
 
   resolveLaunchTemplateVersion(ref: LaunchTemplateVersionRef): Promise<ResolvedLaunchTemplate> {
@@ -428,8 +491,48 @@ export class CachedEc2 implements Ec2Port {
     this.templates.invalidateAll();
   }
 
-  cacheStats(): { resolved: TtlCacheStats; templates: TtlCacheStats } {
-    return { resolved: this.resolved.stats(), templates: this.templates.stats() };
+  cacheStats(): {
+    resolved: TtlCacheStats;
+    templates: TtlCacheStats;
+    images: TtlCacheStats;
+    instanceTypes: TtlCacheStats;
+  } {
+    return {
+      resolved: this.resolved.stats(),
+      templates: this.templates.stats(),
+      images: this.images.stats(),
+      instanceTypes: this.instanceTypes.stats(),
+    };
+  }
+
+  async describeImages(ids: readonly string[]): Promise<Ec2Image[]> {
+    const wanted = [...new Set(ids.map((id) => id.trim()).filter(Boolean))];
+    const known = new Map<string, Ec2Image>();
+    for (const id of wanted) {
+      const hit = this.images.peek(id);
+      if (hit) known.set(id, hit.value);
+    }
+    const unknown = wanted.filter((id) => !known.has(id));
+    if (unknown.length > 0) {
+      for (const image of await this.inner.describeImages(unknown)) {
+        known.set(image.id, image);
+        if (image.state === 'available') this.images.set(image.id, image);
+      }
+    }
+    return wanted.flatMap((id) => {
+      const image = known.get(id);
+      return image ? [image] : [];
+    });
+  }
+
+  async describeInstanceTypes(types?: readonly string[]): Promise<InstanceTypeInfo[]> {
+    if (types === undefined) return this.instanceTypes.get('*', () => this.inner.describeInstanceTypes());
+    const wanted = [...new Set(types.map((t) => t.trim()).filter(Boolean))].sort();
+    if (wanted.length === 0) return [];
+    // The whole list, when already held, answers any question about some of its types.
+    const all = this.instanceTypes.peek('*')?.value;
+    if (all) return all.filter((t) => wanted.includes(t.instanceType));
+    return this.instanceTypes.get(wanted.join(','), () => this.inner.describeInstanceTypes(wanted));
   }
 
   describeLaunchTemplateVersions(

@@ -192,7 +192,10 @@ export class AwsCloudFormation implements CloudFormationPort {
       return { updated: true };
     } catch (err) {
       // Not a failure: the stack already is what the template says.
-      if (hasAwsErrorCode(err, 'ValidationError') && /no updates are to be performed/i.test(String((err as Error).message)))
+      if (
+        hasAwsErrorCode(err, 'ValidationError') &&
+        /no updates are to be performed/i.test(String((err as Error).message))
+      )
         return { updated: false };
       throw err;
     }
@@ -213,7 +216,9 @@ export class AwsCloudFormation implements CloudFormationPort {
         async () => {
           let next: string | undefined;
           do {
-            const out = await this.client.send(new DescribeStackEventsCommand({ StackName: name, NextToken: next }));
+            const out = await this.client.send(
+              new DescribeStackEventsCommand({ StackName: name, NextToken: next }),
+            );
             events.push(...(out.StackEvents ?? []).map(fromSdkStackEvent));
             next = out.NextToken;
           } while (next && events.length < limit);
@@ -229,8 +234,9 @@ export class AwsCloudFormation implements CloudFormationPort {
 
   async getTemplateBody(name: string): Promise<string | undefined> {
     try {
-      const out = await callAws({ service: SERVICE, operation: 'GetTemplate', subject: `stack ${name}` }, () =>
-        this.client.send(new GetTemplateCommand({ StackName: name })),
+      const out = await callAws(
+        { service: SERVICE, operation: 'GetTemplate', subject: `stack ${name}` },
+        () => this.client.send(new GetTemplateCommand({ StackName: name })),
       );
       return out.TemplateBody;
     } catch (err) {
@@ -257,7 +263,10 @@ export class CachedCloudFormation implements CloudFormationPort {
     private readonly inner: CloudFormationPort,
     options: CachedCloudFormationOptions = {},
   ) {
-    this.stacks = new TtlCache({ ttlMs: options.ttlMs ?? DEFAULT_GROUP_CACHE_TTL_MS, clock: options.clock ?? systemClock });
+    this.stacks = new TtlCache({
+      ttlMs: options.ttlMs ?? DEFAULT_GROUP_CACHE_TTL_MS,
+      clock: options.clock ?? systemClock,
+    });
   }
 
   describeStack(name: string): Promise<Stack | undefined> {

@@ -187,11 +187,19 @@ export function fromSdkNodegroup(n: SdkNodegroup): Nodegroup {
     subnets: n.subnets ?? [],
     labels: n.labels ?? {},
     taints: (n.taints ?? []).map((t) =>
-      definedOnly({ key: t.key ?? '', value: t.value, effect: (t.effect ?? 'NO_SCHEDULE') as NodegroupTaint['effect'] }),
+      definedOnly({
+        key: t.key ?? '',
+        value: t.value,
+        effect: (t.effect ?? 'NO_SCHEDULE') as NodegroupTaint['effect'],
+      }),
     ),
     tags: n.tags ?? {},
     scaling: scaling
-      ? { minSize: scaling.minSize ?? 0, maxSize: scaling.maxSize ?? 0, desiredSize: scaling.desiredSize ?? 0 }
+      ? {
+          minSize: scaling.minSize ?? 0,
+          maxSize: scaling.maxSize ?? 0,
+          desiredSize: scaling.desiredSize ?? 0,
+        }
       : undefined,
     autoScalingGroups: (n.resources?.autoScalingGroups ?? []).flatMap((g) => (g.name ? [g.name] : [])),
     issues: (n.health?.issues ?? []).map((i) => `${i.code ?? 'Issue'}: ${i.message ?? ''}`),
@@ -206,7 +214,9 @@ export function fromSdkFargateProfile(p: SdkFargateProfile): FargateProfile {
     status: p.status ?? 'UNKNOWN',
     podExecutionRoleArn: p.podExecutionRoleArn,
     subnets: p.subnets ?? [],
-    selectors: (p.selectors ?? []).map((s) => definedOnly({ namespace: s.namespace ?? '', labels: s.labels })),
+    selectors: (p.selectors ?? []).map((s) =>
+      definedOnly({ namespace: s.namespace ?? '', labels: s.labels }),
+    ),
     tags: p.tags ?? {},
     issues: (p.health?.issues ?? []).map((i) => `${i.code ?? 'Issue'}: ${i.message ?? ''}`),
   });
@@ -217,8 +227,9 @@ export class AwsEks implements EksPort {
 
   async describeCluster(name: string): Promise<EksCluster | undefined> {
     try {
-      const out = await callAws({ service: SERVICE, operation: 'DescribeCluster', subject: `cluster ${name}` }, () =>
-        this.client.send(new DescribeClusterCommand({ name })),
+      const out = await callAws(
+        { service: SERVICE, operation: 'DescribeCluster', subject: `cluster ${name}` },
+        () => this.client.send(new DescribeClusterCommand({ name })),
       );
       return out.cluster ? fromSdkCluster(out.cluster) : undefined;
     } catch (err) {
@@ -230,7 +241,11 @@ export class AwsEks implements EksPort {
   async describeNodegroup(clusterName: string, name: string): Promise<Nodegroup | undefined> {
     try {
       const out = await callAws(
-        { service: SERVICE, operation: 'DescribeNodegroup', subject: `cluster ${clusterName} node group ${name}` },
+        {
+          service: SERVICE,
+          operation: 'DescribeNodegroup',
+          subject: `cluster ${clusterName} node group ${name}`,
+        },
         () => this.client.send(new DescribeNodegroupCommand({ clusterName, nodegroupName: name })),
       );
       return out.nodegroup ? fromSdkNodegroup(out.nodegroup) : undefined;
@@ -242,7 +257,11 @@ export class AwsEks implements EksPort {
 
   async createNodegroup(spec: CreateNodegroupSpec): Promise<Nodegroup> {
     const out = await callAws(
-      { service: SERVICE, operation: 'CreateNodegroup', subject: `cluster ${spec.clusterName} node group ${spec.name}` },
+      {
+        service: SERVICE,
+        operation: 'CreateNodegroup',
+        subject: `cluster ${spec.clusterName} node group ${spec.name}`,
+      },
       () =>
         this.client.send(
           new CreateNodegroupCommand(
@@ -259,7 +278,11 @@ export class AwsEks implements EksPort {
               releaseVersion: spec.releaseVersion,
               capacityType: spec.capacityType,
               labels: spec.labels ? { ...spec.labels } : undefined,
-              taints: spec.taints?.map((t) => ({ key: t.key, value: t.value, effect: t.effect as TaintEffect })),
+              taints: spec.taints?.map((t) => ({
+                key: t.key,
+                value: t.value,
+                effect: t.effect as TaintEffect,
+              })),
               tags: spec.tags && Object.keys(spec.tags).length > 0 ? { ...spec.tags } : undefined,
               remoteAccess: spec.remoteAccess
                 ? definedOnly({
@@ -277,10 +300,18 @@ export class AwsEks implements EksPort {
     return fromSdkNodegroup(out.nodegroup);
   }
 
-  async updateNodegroupConfig(clusterName: string, name: string, update: NodegroupConfigUpdate): Promise<string> {
+  async updateNodegroupConfig(
+    clusterName: string,
+    name: string,
+    update: NodegroupConfigUpdate,
+  ): Promise<string> {
     const labels = update.labels;
     const out = await callAws(
-      { service: SERVICE, operation: 'UpdateNodegroupConfig', subject: `cluster ${clusterName} node group ${name}` },
+      {
+        service: SERVICE,
+        operation: 'UpdateNodegroupConfig',
+        subject: `cluster ${clusterName} node group ${name}`,
+      },
       () =>
         this.client.send(
           new UpdateNodegroupConfigCommand(
@@ -307,11 +338,20 @@ export class AwsEks implements EksPort {
     update: { version?: string; releaseVersion?: string },
   ): Promise<string> {
     const out = await callAws(
-      { service: SERVICE, operation: 'UpdateNodegroupVersion', subject: `cluster ${clusterName} node group ${name}` },
+      {
+        service: SERVICE,
+        operation: 'UpdateNodegroupVersion',
+        subject: `cluster ${clusterName} node group ${name}`,
+      },
       () =>
         this.client.send(
           new UpdateNodegroupVersionCommand(
-            definedOnly({ clusterName, nodegroupName: name, version: update.version, releaseVersion: update.releaseVersion }),
+            definedOnly({
+              clusterName,
+              nodegroupName: name,
+              version: update.version,
+              releaseVersion: update.releaseVersion,
+            }),
           ),
         ),
     );
@@ -321,7 +361,11 @@ export class AwsEks implements EksPort {
   async deleteNodegroup(clusterName: string, name: string): Promise<boolean> {
     try {
       await callAws(
-        { service: SERVICE, operation: 'DeleteNodegroup', subject: `cluster ${clusterName} node group ${name}` },
+        {
+          service: SERVICE,
+          operation: 'DeleteNodegroup',
+          subject: `cluster ${clusterName} node group ${name}`,
+        },
         () => this.client.send(new DeleteNodegroupCommand({ clusterName, nodegroupName: name })),
       );
       return true;
@@ -334,7 +378,11 @@ export class AwsEks implements EksPort {
   async describeFargateProfile(clusterName: string, name: string): Promise<FargateProfile | undefined> {
     try {
       const out = await callAws(
-        { service: SERVICE, operation: 'DescribeFargateProfile', subject: `cluster ${clusterName} fargate profile ${name}` },
+        {
+          service: SERVICE,
+          operation: 'DescribeFargateProfile',
+          subject: `cluster ${clusterName} fargate profile ${name}`,
+        },
         () => this.client.send(new DescribeFargateProfileCommand({ clusterName, fargateProfileName: name })),
       );
       return out.fargateProfile ? fromSdkFargateProfile(out.fargateProfile) : undefined;
@@ -359,20 +407,27 @@ export class AwsEks implements EksPort {
               fargateProfileName: spec.name,
               podExecutionRoleArn: spec.podExecutionRoleArn,
               subnets: spec.subnets ? [...spec.subnets] : undefined,
-              selectors: spec.selectors.map((s) => definedOnly({ namespace: s.namespace, labels: s.labels ? { ...s.labels } : undefined })),
+              selectors: spec.selectors.map((s) =>
+                definedOnly({ namespace: s.namespace, labels: s.labels ? { ...s.labels } : undefined }),
+              ),
               tags: spec.tags && Object.keys(spec.tags).length > 0 ? { ...spec.tags } : undefined,
             }),
           ),
         ),
     );
-    if (!out.fargateProfile) throw new Error(`eks CreateFargateProfile ${spec.name}: response has no fargateProfile`);
+    if (!out.fargateProfile)
+      throw new Error(`eks CreateFargateProfile ${spec.name}: response has no fargateProfile`);
     return fromSdkFargateProfile(out.fargateProfile);
   }
 
   async deleteFargateProfile(clusterName: string, name: string): Promise<boolean> {
     try {
       await callAws(
-        { service: SERVICE, operation: 'DeleteFargateProfile', subject: `cluster ${clusterName} fargate profile ${name}` },
+        {
+          service: SERVICE,
+          operation: 'DeleteFargateProfile',
+          subject: `cluster ${clusterName} fargate profile ${name}`,
+        },
         () => this.client.send(new DeleteFargateProfileCommand({ clusterName, fargateProfileName: name })),
       );
       return true;
@@ -397,7 +452,10 @@ export class CachedEks implements EksPort {
     private readonly inner: EksPort,
     options: { ttlMs?: number; clock?: Clock } = {},
   ) {
-    this.clusters = new TtlCache({ ttlMs: options.ttlMs ?? DEFAULT_CLUSTER_CACHE_TTL_MS, clock: options.clock ?? systemClock });
+    this.clusters = new TtlCache({
+      ttlMs: options.ttlMs ?? DEFAULT_CLUSTER_CACHE_TTL_MS,
+      clock: options.clock ?? systemClock,
+    });
   }
 
   async describeCluster(name: string): Promise<EksCluster | undefined> {
@@ -415,7 +473,11 @@ export class CachedEks implements EksPort {
   updateNodegroupConfig(clusterName: string, name: string, update: NodegroupConfigUpdate): Promise<string> {
     return this.inner.updateNodegroupConfig(clusterName, name, update);
   }
-  updateNodegroupVersion(clusterName: string, name: string, update: { version?: string; releaseVersion?: string }): Promise<string> {
+  updateNodegroupVersion(
+    clusterName: string,
+    name: string,
+    update: { version?: string; releaseVersion?: string },
+  ): Promise<string> {
     return this.inner.updateNodegroupVersion(clusterName, name, update);
   }
   deleteNodegroup(clusterName: string, name: string): Promise<boolean> {

@@ -53,7 +53,10 @@ export interface IamPort {
   /** False when the policy was not attached. */
   detachRolePolicy(roleName: string, policyArn: string): Promise<boolean>;
   getInstanceProfile(name: string): Promise<IamInstanceProfile | undefined>;
-  createInstanceProfile(name: string, options?: { path?: string; tags?: Readonly<Record<string, string>> }): Promise<IamInstanceProfile>;
+  createInstanceProfile(
+    name: string,
+    options?: { path?: string; tags?: Readonly<Record<string, string>> },
+  ): Promise<IamInstanceProfile>;
   addRoleToInstanceProfile(profileName: string, roleName: string): Promise<void>;
   /** False when the role was not in the profile. */
   removeRoleFromInstanceProfile(profileName: string, roleName: string): Promise<boolean>;
@@ -121,16 +124,18 @@ export class AwsIam implements IamPort {
   }
 
   async createRole(spec: CreateRoleSpec): Promise<IamRole> {
-    const out = await callAws({ service: SERVICE, operation: 'CreateRole', subject: `role ${spec.name}` }, () =>
-      this.client.send(
-        new CreateRoleCommand({
-          RoleName: spec.name,
-          AssumeRolePolicyDocument: spec.assumeRolePolicyDocument,
-          Path: spec.path,
-          Description: spec.description,
-          Tags: tagList(spec.tags),
-        }),
-      ),
+    const out = await callAws(
+      { service: SERVICE, operation: 'CreateRole', subject: `role ${spec.name}` },
+      () =>
+        this.client.send(
+          new CreateRoleCommand({
+            RoleName: spec.name,
+            AssumeRolePolicyDocument: spec.assumeRolePolicyDocument,
+            Path: spec.path,
+            Description: spec.description,
+            Tags: tagList(spec.tags),
+          }),
+        ),
     );
     if (!out.Role) throw new Error(`iam CreateRole role ${spec.name}: response has no Role`);
     return fromSdkRole(out.Role);
@@ -153,7 +158,10 @@ export class AwsIam implements IamPort {
       { service: SERVICE, operation: 'ListAttachedRolePolicies', subject: `role ${roleName}` },
       async () => {
         const arns: string[] = [];
-        for await (const page of paginateListAttachedRolePolicies({ client: this.client }, { RoleName: roleName })) {
+        for await (const page of paginateListAttachedRolePolicies(
+          { client: this.client },
+          { RoleName: roleName },
+        )) {
           for (const p of page.AttachedPolicies ?? []) if (p.PolicyArn) arns.push(p.PolicyArn);
         }
         return arns;
@@ -202,10 +210,15 @@ export class AwsIam implements IamPort {
       { service: SERVICE, operation: 'CreateInstanceProfile', subject: `instance profile ${name}` },
       () =>
         this.client.send(
-          new CreateInstanceProfileCommand({ InstanceProfileName: name, Path: options.path, Tags: tagList(options.tags) }),
+          new CreateInstanceProfileCommand({
+            InstanceProfileName: name,
+            Path: options.path,
+            Tags: tagList(options.tags),
+          }),
         ),
     );
-    if (!out.InstanceProfile) throw new Error(`iam CreateInstanceProfile ${name}: response has no InstanceProfile`);
+    if (!out.InstanceProfile)
+      throw new Error(`iam CreateInstanceProfile ${name}: response has no InstanceProfile`);
     return fromSdkProfile(out.InstanceProfile);
   }
 
@@ -216,7 +229,10 @@ export class AwsIam implements IamPort {
         operation: 'AddRoleToInstanceProfile',
         subject: `instance profile ${profileName} role ${roleName}`,
       },
-      () => this.client.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: profileName, RoleName: roleName })),
+      () =>
+        this.client.send(
+          new AddRoleToInstanceProfileCommand({ InstanceProfileName: profileName, RoleName: roleName }),
+        ),
     );
   }
 
@@ -229,7 +245,12 @@ export class AwsIam implements IamPort {
           subject: `instance profile ${profileName} role ${roleName}`,
         },
         () =>
-          this.client.send(new RemoveRoleFromInstanceProfileCommand({ InstanceProfileName: profileName, RoleName: roleName })),
+          this.client.send(
+            new RemoveRoleFromInstanceProfileCommand({
+              InstanceProfileName: profileName,
+              RoleName: roleName,
+            }),
+          ),
       );
       return true;
     } catch (err) {

@@ -19,8 +19,9 @@ export class AwsSsm implements SsmPort {
 
   async getParameter(name: string): Promise<string | undefined> {
     try {
-      const out = await callAws({ service: SERVICE, operation: 'GetParameter', subject: `parameter ${name}` }, () =>
-        this.client.send(new GetParameterCommand({ Name: name, WithDecryption: true })),
+      const out = await callAws(
+        { service: SERVICE, operation: 'GetParameter', subject: `parameter ${name}` },
+        () => this.client.send(new GetParameterCommand({ Name: name, WithDecryption: true })),
       );
       return out.Parameter?.Value;
     } catch (err) {
@@ -40,7 +41,10 @@ export class CachedSsm implements SsmPort {
     private readonly inner: SsmPort,
     options: { ttlMs?: number; clock?: Clock } = {},
   ) {
-    this.values = new TtlCache({ ttlMs: options.ttlMs ?? DEFAULT_SSM_CACHE_TTL_MS, clock: options.clock ?? systemClock });
+    this.values = new TtlCache({
+      ttlMs: options.ttlMs ?? DEFAULT_SSM_CACHE_TTL_MS,
+      clock: options.clock ?? systemClock,
+    });
   }
 
   async getParameter(name: string): Promise<string | undefined> {

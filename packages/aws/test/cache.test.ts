@@ -163,6 +163,15 @@ function recordingPort(groups: ScalingGroup[]) {
     deleteLifecycleHook: unexpected,
     completeLifecycleAction: async () => undefined,
     recordLifecycleActionHeartbeat: unexpected,
+    describeWarmPool: async () => undefined,
+    putWarmPool: async () => undefined,
+    deleteWarmPool: async () => true,
+    enableMetricsCollection: async () => undefined,
+    disableMetricsCollection: async () => undefined,
+    createLaunchConfiguration: unexpected,
+    describeLaunchConfigurations: unexpected,
+    listLaunchConfigurations: unexpected,
+    deleteLaunchConfiguration: unexpected,
     invalidate: () => undefined,
   };
   return { port, calls, terminated };
@@ -236,6 +245,25 @@ describe('CachedAutoScaling', () => {
     await cached.describeGroup('web');
 
     expect(calls).toHaveLength(4);
+  });
+
+  it('invalidates the group after warm pool and metrics changes (its description carries both)', async () => {
+    const { port, calls } = recordingPort([group('web')]);
+    const cached = new CachedAutoScaling(port, { clock: new ManualClock() });
+
+    await cached.describeGroup('web');
+    await cached.putWarmPool('web', { minSize: 1 });
+    await cached.describeGroup('web');
+    await cached.enableMetricsCollection('web', ['GroupMinSize']);
+    await cached.describeGroup('web');
+    await cached.disableMetricsCollection('web', ['GroupMinSize']);
+    await cached.describeGroup('web');
+    await cached.deleteWarmPool('web', { forceDelete: true });
+    await cached.describeGroup('web');
+    await cached.describeWarmPool('web'); // a read: the group stays cached
+    await cached.describeGroup('web');
+
+    expect(calls).toHaveLength(5);
   });
 
   it('refreshes per-group entries from listGroups', async () => {

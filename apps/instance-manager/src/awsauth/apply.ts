@@ -52,7 +52,9 @@ export class AwsAuth {
 
   /** The current document (for status and tests). */
   async read(): Promise<AwsAuthDocument> {
-    return parseAwsAuth(await this.client.get<V1ConfigMap>(ResourceTypes.ConfigMap, AWS_AUTH_NAMESPACE, AWS_AUTH_NAME));
+    return parseAwsAuth(
+      await this.client.get<V1ConfigMap>(ResourceTypes.ConfigMap, AWS_AUTH_NAMESPACE, AWS_AUTH_NAME),
+    );
   }
 
   private change(decide: (doc: AwsAuthDocument) => MergeResult): Promise<MergeResult['mapping']> {
@@ -63,7 +65,11 @@ export class AwsAuth {
 
   private async changeNow(decide: (doc: AwsAuthDocument) => MergeResult): Promise<MergeResult['mapping']> {
     for (let attempt = 1; ; attempt++) {
-      const cm = await this.client.get<V1ConfigMap>(ResourceTypes.ConfigMap, AWS_AUTH_NAMESPACE, AWS_AUTH_NAME);
+      const cm = await this.client.get<V1ConfigMap>(
+        ResourceTypes.ConfigMap,
+        AWS_AUTH_NAMESPACE,
+        AWS_AUTH_NAME,
+      );
       const result = decide(parseAwsAuth(cm));
       if (!result.changed) return result.mapping;
       if (this.opts.dryRun) {

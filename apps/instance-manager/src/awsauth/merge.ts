@@ -63,12 +63,15 @@ function parseJson<T>(text: string | undefined, what: string, check: (v: unknown
   throw new AwsAuthParseError(`annotation ${what} is not valid JSON of the expected shape`);
 }
 
-const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const isStringArray = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.every((x) => typeof x === 'string');
 const isOwners = (v: unknown): v is Record<string, string[]> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every(isStringArray);
 
 /** Reads the ConfigMap's mapRoles and the controller's bookkeeping. Throws AwsAuthParseError rather than guess. */
-export function parseAwsAuth(cm: { data?: Record<string, string>; metadata?: { annotations?: Record<string, string> } } | undefined): AwsAuthDocument {
+export function parseAwsAuth(
+  cm: { data?: Record<string, string>; metadata?: { annotations?: Record<string, string> } } | undefined,
+): AwsAuthDocument {
   const raw = cm?.data?.mapRoles;
   let mapRoles: RoleMapping[] = [];
   if (raw !== undefined && raw.trim() !== '') {
@@ -76,10 +79,15 @@ export function parseAwsAuth(cm: { data?: Record<string, string>; metadata?: { a
     try {
       parsed = loadYaml<unknown>(raw);
     } catch (err) {
-      throw new AwsAuthParseError(`data.mapRoles is not valid YAML (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+      throw new AwsAuthParseError(
+        `data.mapRoles is not valid YAML (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`,
+      );
     }
     if (parsed === null || parsed === undefined) mapRoles = [];
-    else if (Array.isArray(parsed) && parsed.every((e) => typeof e === 'object' && e !== null && !Array.isArray(e)))
+    else if (
+      Array.isArray(parsed) &&
+      parsed.every((e) => typeof e === 'object' && e !== null && !Array.isArray(e))
+    )
       mapRoles = parsed as RoleMapping[];
     else throw new AwsAuthParseError('data.mapRoles is not a list of mappings');
   }
@@ -173,7 +181,10 @@ export function releaseNodeRole(
 }
 
 /** The ConfigMap fields to write: data.mapRoles and the bookkeeping annotations. */
-export function renderAwsAuth(doc: AwsAuthDocument): { mapRoles: string; annotations: Record<string, string | null> } {
+export function renderAwsAuth(doc: AwsAuthDocument): {
+  mapRoles: string;
+  annotations: Record<string, string | null>;
+} {
   const owners = Object.fromEntries(Object.entries(doc.owners).sort(([a], [b]) => a.localeCompare(b)));
   return {
     mapRoles: doc.mapRoles.length > 0 ? dumpYaml(doc.mapRoles, { lineWidth: -1 }) : '',

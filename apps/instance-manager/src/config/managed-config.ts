@@ -44,7 +44,12 @@ export class ManagedConfigError extends Error {
 }
 
 /** Lists of objects merged by a key field rather than by whole-item equality. */
-const MERGE_KEYS: Record<string, string> = { tags: 'key', volumes: 'name', lifecycleHooks: 'name', taints: 'key' };
+const MERGE_KEYS: Record<string, string> = {
+  tags: 'key',
+  volumes: 'name',
+  lifecycleHooks: 'name',
+  taints: 'key',
+};
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -64,16 +69,21 @@ export function parseManagedConfig(data: Record<string, string> | undefined): Ma
   try {
     defaults = data.defaults ? loadYaml<unknown>(data.defaults) : {};
   } catch (err) {
-    throw new ManagedConfigError(`data.defaults is not valid YAML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    throw new ManagedConfigError(
+      `data.defaults is not valid YAML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+    );
   }
   try {
     boundaries = data.boundaries ? loadYaml<unknown>(data.boundaries) : {};
   } catch (err) {
-    throw new ManagedConfigError(`data.boundaries is not valid YAML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    throw new ManagedConfigError(
+      `data.boundaries is not valid YAML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+    );
   }
   if (defaults === null || defaults === undefined) defaults = {};
   if (boundaries === null || boundaries === undefined) boundaries = {};
-  if (!isObject(defaults)) throw new ManagedConfigError('data.defaults must be a mapping (a partial InstanceGroup)');
+  if (!isObject(defaults))
+    throw new ManagedConfigError('data.defaults must be a mapping (a partial InstanceGroup)');
   if (!isObject(boundaries)) throw new ManagedConfigError('data.boundaries must be a mapping');
   const shared = boundaries.shared ?? {};
   if (!isObject(shared)) throw new ManagedConfigError('data.boundaries.shared must be a mapping');
@@ -115,7 +125,12 @@ function setPath(obj: Record<string, unknown>, path: string[], value: unknown): 
 const splitPath = (p: string) => p.split('.').filter(Boolean);
 
 /** Combines a default and a tenant value; `tenantWins` decides clashes. */
-export function mergeValues(defaultValue: unknown, tenantValue: unknown, lastSegment: string, tenantWins: boolean): unknown {
+export function mergeValues(
+  defaultValue: unknown,
+  tenantValue: unknown,
+  lastSegment: string,
+  tenantWins: boolean,
+): unknown {
   if (Array.isArray(defaultValue) && Array.isArray(tenantValue)) {
     const key = MERGE_KEYS[lastSegment];
     if (key) {
@@ -134,7 +149,8 @@ export function mergeValues(defaultValue: unknown, tenantValue: unknown, lastSeg
       return out;
     }
     const out = [...tenantValue];
-    for (const item of defaultValue) if (!out.some((x) => JSON.stringify(x) === JSON.stringify(item))) out.push(item);
+    for (const item of defaultValue)
+      if (!out.some((x) => JSON.stringify(x) === JSON.stringify(item))) out.push(item);
     return out;
   }
   if (isObject(defaultValue) && isObject(tenantValue)) {

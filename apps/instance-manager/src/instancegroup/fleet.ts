@@ -1,19 +1,44 @@
 // A scaling group's instances joined with what EC2 and Kubernetes say about them: which are drifted from
 // the launch template the group launches now, which have a Ready node. Pure.
-import { instanceDrift, type Ec2Instance, type GroupInstance, type ResolvedLaunchTemplateVersion, type ScalingGroup } from '@keiko/aws';
+import {
+  instanceDrift,
+  type Ec2Instance,
+  type GroupInstance,
+  type ResolvedLaunchTemplateVersion,
+  type ScalingGroup,
+} from '@keiko/aws';
 import { cordonedBy, isNodeReady } from '@keiko/node-ops';
 import type { V1Node } from '@kubernetes/client-node';
+import { LAUNCH_CONFIGURATION_TAG } from '../provisioners/eks/launch-configuration';
 import type { RotationInstance } from '../strategies/rolling-update';
+
+/**
+ * Instances in a group's warm pool (`Warmed:Pending`, `Warmed:Stopped`, `Warmed:Running`...): pre-initialized
+ * beside the group, not in service and not counted in its desired capacity, never nodes to wait for or
+ * to rotate. (AWS lists them through DescribeWarmPool; were they in a group listing, they are skipped.)
+ */
+export function isWarmPoolInstance(instance: { lifecycleState: string }): boolean {
+  return instance.lifecycleState.startsWith('Warmed:');
+}
 
 /**
  * The group instance with its launch template version taken from EC2's aws:ec2launchtemplate:* tags when
  * EC2 has them: those are per instance everywhere, while the emulator reports every group instance with
- * the template's default version (see packages/aws README).
+ * the template's default version (see packages/aws README). Likewise its launch configuration, from the
+ * tag the eks provisioner propagates to a launch-configuration group's instances (the emulator reports
+ * every instance with the group's current configuration, and a template the group moved to). An
+ * instance launched from a template has no launch configuration, and the reverse.
  */
 export function withEc2LaunchTemplate(instance: GroupInstance, ec2: Ec2Instance | undefined): GroupInstance {
   const lt = ec2?.launchTemplate;
-  if (!lt?.version) return instance;
-  return { ...instance, launchTemplate: { ...instance.launchTemplate, id: lt.id, version: lt.version } };
+  if (lt?.version) {
+    const { launchConfigurationName: _fromTemplate, ...rest } = instance;
+    return { ...rest, launchTemplate: { ...instance.launchTemplate, id: lt.id, version: lt.version } };
+  }
+  const lc = ec2?.tags[LAUNCH_CONFIGURATION_TAG];
+  if (!lc) return instance;
+  const { launchTemplate: _fromConfiguration, ...rest } = instance;
+  return { ...rest, launchConfigurationName: lc };
 }
 
 export function rotationInstances(input: {
@@ -23,26 +48,28 @@ export function rotationInstances(input: {
   resolved: readonly ResolvedLaunchTemplateVersion[];
   owner: string;
 }): RotationInstance[] {
-  return input.group.instances.map((i) => {
-    const instance = withEc2LaunchTemplate(i, input.ec2.get(i.id));
-    const drifted = instanceDrift(input.group, instance, input.resolved).drifted;
-    const node = input.nodes.get(i.id);
-    return {
-      id: i.id,
-      lifecycleState: i.lifecycleState,
-      drifted,
-      ...(node
-        ? {
-            node: {
-              name: node.metadata?.name ?? '',
-              ready: isNodeReady(node),
-              cordoned: node.spec?.unschedulable === true,
-              cordonedByUs: node.spec?.unschedulable === true && cordonedBy(node) === input.owner,
-            },
-          }
-        : {}),
-    };
-  });
+  return input.group.instances
+    .filter((i) => !isWarmPoolInstance(i))
+    .map((i) => {
+      const instance = withEc2LaunchTemplate(i, input.ec2.get(i.id));
+      const drifted = instanceDrift(input.group, instance, input.resolved).drifted;
+      const node = input.nodes.get(i.id);
+      return {
+        id: i.id,
+        lifecycleState: i.lifecycleState,
+        drifted,
+        ...(node
+          ? {
+              node: {
+                name: node.metadata?.name ?? '',
+                ready: isNodeReady(node),
+                cordoned: node.spec?.unschedulable === true,
+                cordonedByUs: node.spec?.unschedulable === true && cordonedBy(node) === input.owner,
+              },
+            }
+          : {}),
+      };
+    });
 }
 
 export interface NodesReadiness {
@@ -56,9 +83,11 @@ export interface NodesReadiness {
  * rule: while instances != desired a scaling activity is in progress).
  */
 export function nodesReadiness(group: ScalingGroup, nodes: ReadonlyMap<string, V1Node>): NodesReadiness {
-  const inService = group.instances.filter((i) => i.lifecycleState === 'InService');
-  if (group.desiredCapacity === 0) return { ready: true, reason: 'NoInstances', message: 'the group wants no instances' };
-  if (inService.length !== group.desiredCapacity || group.instances.length !== group.desiredCapacity) {
+  const instances = group.instances.filter((i) => !isWarmPoolInstance(i));
+  const inService = instances.filter((i) => i.lifecycleState === 'InService');
+  if (group.desiredCapacity === 0)
+    return { ready: true, reason: 'NoInstances', message: 'the group wants no instances' };
+  if (inService.length !== group.desiredCapacity || instances.length !== group.desiredCapacity) {
     return {
       ready: false,
       reason: 'ScalingInProgress',
@@ -73,7 +102,9 @@ export function nodesReadiness(group: ScalingGroup, nodes: ReadonlyMap<string, V
   if (missing.length > 0 || notReady.length > 0) {
     const parts = [
       missing.length > 0 ? `no node yet for ${missing.join(', ')}` : '',
-      notReady.length > 0 ? `not Ready: ${notReady.map((i) => nodes.get(i.id)?.metadata?.name ?? i.id).join(', ')}` : '',
+      notReady.length > 0
+        ? `not Ready: ${notReady.map((i) => nodes.get(i.id)?.metadata?.name ?? i.id).join(', ')}`
+        : '',
     ].filter(Boolean);
     return { ready: false, reason: 'NodesNotReady', message: parts.join('; ') };
   }

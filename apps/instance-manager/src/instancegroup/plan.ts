@@ -31,7 +31,10 @@ export function rotationPolicy(ig: InstanceGroup, desiredCapacity: number): Rota
   const r = ig.spec.strategy?.rollingUpdate ?? {};
   const pauseMs = parseIsoDuration(r.pauseTime) ?? 0;
   const cfStyle =
-    r.maxUnavailable === undefined && (ig.spec.provisioner === 'eks-cf' || r.minInstancesInService !== undefined || r.maxBatchSize !== undefined);
+    r.maxUnavailable === undefined &&
+    (ig.spec.provisioner === 'eks-cf' ||
+      r.minInstancesInService !== undefined ||
+      r.maxBatchSize !== undefined);
   if (cfStyle) {
     return {
       mode: 'minInService',
@@ -64,31 +67,75 @@ export interface GroupDecision {
   requeueAfterMs?: number;
 }
 
-export function decideGroupState(outcome: ProvisionOutcome, upgrade: UpgradeStage, nodes: NodesReadiness | undefined): GroupDecision {
+export function decideGroupState(
+  outcome: ProvisionOutcome,
+  upgrade: UpgradeStage,
+  nodes: NodesReadiness | undefined,
+): GroupDecision {
   if (outcome.phase === 'failed') {
     return {
       state: 'Error',
       ready: false,
       reason: outcome.failureReason ?? 'ProvisioningFailed',
       message: outcome.message,
-      requeueAfterMs: outcome.failureReason === 'InvalidConfiguration' ? CONFIG_RETRY_MS : outcome.requeueAfterMs ?? CONFIG_RETRY_MS,
+      requeueAfterMs:
+        outcome.failureReason === 'InvalidConfiguration'
+          ? CONFIG_RETRY_MS
+          : (outcome.requeueAfterMs ?? CONFIG_RETRY_MS),
     };
   }
   if (outcome.phase === 'provisioning')
-    return { state: outcome.state, ready: false, reason: 'Provisioning', message: outcome.message, requeueAfterMs: outcome.requeueAfterMs ?? 10_000 };
+    return {
+      state: outcome.state,
+      ready: false,
+      reason: 'Provisioning',
+      message: outcome.message,
+      requeueAfterMs: outcome.requeueAfterMs ?? 10_000,
+    };
   switch (upgrade.phase) {
     case 'failed':
-      return { state: 'Error', ready: false, reason: 'UpgradeFailed', message: upgrade.message, requeueAfterMs: CONFIG_RETRY_MS };
+      return {
+        state: 'Error',
+        ready: false,
+        reason: 'UpgradeFailed',
+        message: upgrade.message,
+        requeueAfterMs: CONFIG_RETRY_MS,
+      };
     case 'locked':
-      return { state: 'Locked', ready: false, reason: 'UpgradeLocked', message: upgrade.message, requeueAfterMs: RESYNC_MS };
+      return {
+        state: 'Locked',
+        ready: false,
+        reason: 'UpgradeLocked',
+        message: upgrade.message,
+        requeueAfterMs: RESYNC_MS,
+      };
     case 'running':
     case 'waiting':
-      return { state: 'InitUpgrade', ready: false, reason: 'Upgrading', message: upgrade.message, requeueAfterMs: upgrade.requeueAfterMs ?? 10_000 };
+      return {
+        state: 'InitUpgrade',
+        ready: false,
+        reason: 'Upgrading',
+        message: upgrade.message,
+        requeueAfterMs: upgrade.requeueAfterMs ?? 10_000,
+      };
     default:
       break;
   }
-  if (nodes && !nodes.ready) return { state: 'ReconcileModified', ready: false, reason: nodes.reason, message: nodes.message, requeueAfterMs: 5_000 };
-  return { state: 'Ready', ready: true, reason: 'Ready', message: nodes?.message ?? outcome.message, requeueAfterMs: RESYNC_MS };
+  if (nodes && !nodes.ready)
+    return {
+      state: 'ReconcileModified',
+      ready: false,
+      reason: nodes.reason,
+      message: nodes.message,
+      requeueAfterMs: 5_000,
+    };
+  return {
+    state: 'Ready',
+    ready: true,
+    reason: 'Ready',
+    message: nodes?.message ?? outcome.message,
+    requeueAfterMs: RESYNC_MS,
+  };
 }
 
 /** The API's conditions (lastTransitionTime optional) as the runtime's (required). */
@@ -103,7 +150,10 @@ export function runtimeConditions(status: InstanceGroupStatus | undefined): Cond
   }));
 }
 
-export function findRuntimeCondition(status: InstanceGroupStatus | undefined, type: string): Condition | undefined {
+export function findRuntimeCondition(
+  status: InstanceGroupStatus | undefined,
+  type: string,
+): Condition | undefined {
   return runtimeConditions(status).find((c) => c.type === type);
 }
 
@@ -126,21 +176,40 @@ export function composeStatus(input: StatusInput): InstanceGroupStatus {
   let conditions = runtimeConditions(input.previous);
   conditions = setCondition(
     conditions,
-    { type: CONDITION_SPEC_VALID, status: input.specValid.ok ? 'True' : 'False', reason: input.specValid.ok ? 'Valid' : 'InvalidSpec', message: input.specValid.message, ...g },
+    {
+      type: CONDITION_SPEC_VALID,
+      status: input.specValid.ok ? 'True' : 'False',
+      reason: input.specValid.ok ? 'Valid' : 'InvalidSpec',
+      message: input.specValid.message,
+      ...g,
+    },
     input.now,
   );
   conditions = setCondition(
     conditions,
-    { type: CONDITION_READY, status: input.decision.ready ? 'True' : 'False', reason: input.decision.reason, message: truncate(input.decision.message), ...g },
+    {
+      type: CONDITION_READY,
+      status: input.decision.ready ? 'True' : 'False',
+      reason: input.decision.reason,
+      message: truncate(input.decision.message),
+      ...g,
+    },
     input.now,
   );
   if (input.nodes)
     conditions = setCondition(
       conditions,
-      { type: CONDITION_NODES_READY, status: input.nodes.ready ? 'True' : 'False', reason: input.nodes.reason, message: input.nodes.message, ...g },
+      {
+        type: CONDITION_NODES_READY,
+        status: input.nodes.ready ? 'True' : 'False',
+        reason: input.nodes.reason,
+        message: input.nodes.message,
+        ...g,
+      },
       input.now,
     );
-  if (input.rollingUpdate) conditions = setCondition(conditions, { type: 'RollingUpdate', ...input.rollingUpdate, ...g }, input.now);
+  if (input.rollingUpdate)
+    conditions = setCondition(conditions, { type: 'RollingUpdate', ...input.rollingUpdate, ...g }, input.now);
   const strategy = instanceGroupStrategyType(input.ig) ?? input.ig.spec.strategy?.type;
   const status: InstanceGroupStatus = {
     ...input.previous,

@@ -1,8 +1,19 @@
-// Node bootstrap: the user data script an instance runs to join the cluster (Amazon Linux 2 EKS AMIs'
-// /etc/eks/bootstrap.sh), with the group's labels and taints as kubelet flags, user stages before and
-// after, and extra volumes formatted and mounted. Pure.
+// Node bootstrap: the user data an instance runs to join the cluster, with the group's labels and taints,
+// user stages before and after, and extra volumes formatted and mounted. renderUserData is Amazon Linux 2
+// (/etc/eks/bootstrap.sh, what eks-cf and existing eks groups get); renderNodeUserData picks the renderer of
+// a group's operating system family (userdata/: AL2023 nodeadm, Bottlerocket TOML, Windows PowerShell).
+// Pure.
 import type { NodeVolume, Taint } from '@keiko/api';
 import { LIFECYCLE_LABEL, ROLE_LABEL } from '../instancegroup/names';
+import type { OsFamily } from './os-family';
+import { isNodeadmUserData, nodeConfigKubeletFlags, renderNodeadmUserData } from './userdata/al2023';
+import {
+  bottlerocketRegistration,
+  isBottlerocketUserData,
+  renderBottlerocketUserData,
+} from './userdata/bottlerocket';
+import type { KubeletRegistration, RenderedStage } from './userdata/types';
+import { isWindowsUserData, renderWindowsUserData, windowsKubeletExtraArgs } from './userdata/windows';
 
 export interface UserDataStage {
   stage: 'PreBootstrap' | 'PostBootstrap';
@@ -29,10 +40,14 @@ export interface BootstrapInput {
   /** From DescribeCluster; bootstrap.sh looks them up itself when absent. */
   apiServerEndpoint?: string;
   certificateAuthorityData?: string;
+  /** From DescribeCluster; nodeadm (AL2023) needs it, the other families do not use it. */
+  serviceIpv4Cidr?: string;
 }
 
 /** The labels every node of the group gets, plus the group's own (theirs win on a clash). */
-export function nodeLabels(input: Pick<BootstrapInput, 'groupName' | 'spot' | 'labels'>): Record<string, string> {
+export function nodeLabels(
+  input: Pick<BootstrapInput, 'groupName' | 'spot' | 'labels'>,
+): Record<string, string> {
   return {
     [ROLE_LABEL]: input.groupName,
     [LIFECYCLE_LABEL]: input.spot ? 'spot' : 'normal',
@@ -62,8 +77,11 @@ export function decodeStageData(data: string): string {
   if (trimmed.length >= 8 && trimmed.length % 4 === 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) {
     const decoded = Buffer.from(trimmed, 'base64').toString('utf8');
     // Only accept it when it round-trips and reads as text; a plain word like "abcdabcd" stays as is.
-    const printable = [...decoded].every((ch) => ch === '\t' || ch === '\n' || ch === '\r' || (ch >= ' ' && ch <= '~'));
-    if (Buffer.from(decoded, 'utf8').toString('base64') === trimmed && printable && /\s/.test(decoded)) return decoded;
+    const printable = [...decoded].every(
+      (ch) => ch === '\t' || ch === '\n' || ch === '\r' || (ch >= ' ' && ch <= '~'),
+    );
+    if (Buffer.from(decoded, 'utf8').toString('base64') === trimmed && printable && /\s/.test(decoded))
+      return decoded;
   }
   return data;
 }
@@ -85,7 +103,8 @@ export function mountCommands(volumes: readonly NodeVolume[]): string[] {
       `mkdir -p ${shellQuote(opts.mount)}`,
       `mount ${shellQuote(dev)} ${shellQuote(opts.mount)}`,
     );
-    if (opts.persistance) lines.push(`echo ${shellQuote(`${dev} ${opts.mount} ${fs} defaults,nofail 0 2`)} >> /etc/fstab`);
+    if (opts.persistance)
+      lines.push(`echo ${shellQuote(`${dev} ${opts.mount} ${fs} defaults,nofail 0 2`)} >> /etc/fstab`);
   }
   return lines;
 }
@@ -93,7 +112,8 @@ export function mountCommands(volumes: readonly NodeVolume[]): string[] {
 /** The kubelet flags bootstrap.sh passes through --kubelet-extra-args. */
 export function kubeletExtraArgs(input: BootstrapInput): string {
   const parts = [`--node-labels=${labelsFlagValue(nodeLabels(input))}`];
-  if (input.taints && input.taints.length > 0) parts.push(`--register-with-taints=${taintsFlagValue(input.taints)}`);
+  if (input.taints && input.taints.length > 0)
+    parts.push(`--register-with-taints=${taintsFlagValue(input.taints)}`);
   if (input.maxPods !== undefined) parts.push(`--max-pods=${input.maxPods}`);
   if (input.bootstrapArguments?.trim()) parts.push(input.bootstrapArguments.trim());
   return parts.join(' ');
@@ -108,7 +128,8 @@ export function renderUserData(input: BootstrapInput): string {
   lines.push(...mountCommands(input.volumes ?? []));
   const args = [`--kubelet-extra-args ${shellQuote(kubeletExtraArgs(input))}`];
   if (input.apiServerEndpoint) args.push(`--apiserver-endpoint ${shellQuote(input.apiServerEndpoint)}`);
-  if (input.certificateAuthorityData) args.push(`--b64-cluster-ca ${shellQuote(input.certificateAuthorityData)}`);
+  if (input.certificateAuthorityData)
+    args.push(`--b64-cluster-ca ${shellQuote(input.certificateAuthorityData)}`);
   if (input.maxPods !== undefined) args.push('--use-max-pods false');
   if (input.containerRuntime) args.push(`--container-runtime ${input.containerRuntime}`);
   lines.push(`/etc/eks/bootstrap.sh ${shellQuote(input.clusterName)} ${args.join(' ')}`);
@@ -117,28 +138,134 @@ export function renderUserData(input: BootstrapInput): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** A flag string split into arguments as a shell would (quotes and backslashes; no expansion). */
+export function splitArgs(text: string): string[] {
+  const out: string[] = [];
+  let current = '';
+  let inWord = false;
+  let quote: '"' | "'" | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i] ?? '';
+    if (quote === "'") {
+      if (ch === "'") quote = undefined;
+      else current += ch;
+    } else if (quote === '"') {
+      if (ch === '"') quote = undefined;
+      else current += ch === '\\' && i + 1 < text.length ? text[++i] : ch;
+    } else if (/\s/.test(ch)) {
+      if (inWord) out.push(current);
+      current = '';
+      inWord = false;
+    } else {
+      inWord = true;
+      if (ch === "'" || ch === '"') quote = ch;
+      else current += ch === '\\' && i + 1 < text.length ? text[++i] : ch;
+    }
+  }
+  if (inWord) out.push(current);
+  return out;
+}
+
+function stagesOf(input: BootstrapInput, stage: UserDataStage['stage']): RenderedStage[] {
+  return (input.stages ?? [])
+    .filter((s) => s.stage === stage)
+    .map((s) => ({ name: s.name ?? stage, data: decodeStageData(s.data) }));
+}
+
 /**
- * What a kubelet started by this user data would register: labels from every --node-labels and taints
- * from every --register-with-taints in it (repeated flags merge, as kubelet's map flags do). The node
- * simulator plays kubelet with it; tests use it to check the rendering.
+ * The user data of a node of the given operating system family. amazonlinux2 is renderUserData, byte for
+ * byte (existing launch templates get no new version). The others: userdata/al2023.ts (nodeadm),
+ * userdata/bottlerocket.ts (TOML settings), userdata/windows.ts (PowerShell). What a family cannot honour
+ * (os-family.ts osFamilyProblems) is for the caller to refuse first.
  */
-export function kubeletRegistrationFromUserData(userData: string): {
-  labels: Record<string, string>;
-  taints: Array<{ key: string; value?: string; effect: string }>;
-} {
+export function renderNodeUserData(family: OsFamily, input: BootstrapInput): string {
+  const cluster = {
+    clusterName: input.clusterName,
+    ...(input.apiServerEndpoint ? { apiServerEndpoint: input.apiServerEndpoint } : {}),
+    ...(input.certificateAuthorityData ? { certificateAuthorityData: input.certificateAuthorityData } : {}),
+    ...(input.serviceIpv4Cidr ? { serviceIpv4Cidr: input.serviceIpv4Cidr } : {}),
+  };
+  const pre = stagesOf(input, 'PreBootstrap');
+  const post = stagesOf(input, 'PostBootstrap');
+  switch (family) {
+    case 'amazonlinux2':
+      return renderUserData(input);
+    case 'amazonlinux2023': {
+      const flags = [`--node-labels=${labelsFlagValue(nodeLabels(input))}`];
+      if (input.taints && input.taints.length > 0)
+        flags.push(`--register-with-taints=${taintsFlagValue(input.taints)}`);
+      flags.push(...splitArgs(input.bootstrapArguments ?? ''));
+      return renderNodeadmUserData({
+        ...cluster,
+        kubeletFlags: flags,
+        ...(input.maxPods !== undefined ? { maxPods: input.maxPods } : {}),
+        mountCommands: mountCommands(input.volumes ?? []),
+        pre,
+        post,
+      });
+    }
+    case 'bottlerocket':
+      return renderBottlerocketUserData({
+        ...cluster,
+        labels: nodeLabels(input),
+        taints: input.taints ?? [],
+        ...(input.maxPods !== undefined ? { maxPods: input.maxPods } : {}),
+        pre,
+        post,
+      });
+    case 'windows':
+      return renderWindowsUserData({ ...cluster, kubeletExtraArgs: kubeletExtraArgs(input), pre, post });
+  }
+}
+
+/** Which family's format some user data is in (Amazon Linux 2 when it is none of the others). */
+export function userDataFamily(userData: string): OsFamily {
+  if (isWindowsUserData(userData)) return 'windows';
+  if (isNodeadmUserData(userData)) return 'amazonlinux2023';
+  if (!userData.trimStart().startsWith('#!') && isBottlerocketUserData(userData)) return 'bottlerocket';
+  return 'amazonlinux2';
+}
+
+/** Labels and taints from every --node-labels and --register-with-taints in a text of kubelet flags. */
+function registrationFromFlags(text: string): KubeletRegistration {
   const labels: Record<string, string> = {};
-  const taints: Array<{ key: string; value?: string; effect: string }> = [];
-  for (const m of userData.matchAll(/--node-labels[= ]([^\s'"]+)/g)) {
+  const taints: KubeletRegistration['taints'] = [];
+  for (const m of text.matchAll(/--node-labels[= ]([^\s'"]+)/g)) {
     for (const pair of (m[1] ?? '').split(',')) {
       const i = pair.indexOf('=');
       if (i > 0) labels[pair.slice(0, i)] = pair.slice(i + 1);
     }
   }
-  for (const m of userData.matchAll(/--register-with-taints[= ]([^\s'"]+)/g)) {
+  for (const m of text.matchAll(/--register-with-taints[= ]([^\s'"]+)/g)) {
     for (const t of (m[1] ?? '').split(',')) {
       const match = /^([^=:]+)(?:=([^:]*))?:(\w+)$/.exec(t);
-      if (match) taints.push({ key: match[1] ?? '', ...(match[2] ? { value: match[2] } : {}), effect: match[3] ?? '' });
+      if (match)
+        taints.push({
+          key: match[1] ?? '',
+          ...(match[2] ? { value: match[2] } : {}),
+          effect: match[3] ?? '',
+        });
     }
   }
   return { labels, taints };
+}
+
+/**
+ * What a kubelet started by this user data would register, in any of the four formats: labels from every
+ * --node-labels and taints from every --register-with-taints (repeated flags merge, as kubelet's map flags
+ * do) — in bootstrap.sh's arguments (Amazon Linux 2), the NodeConfig's kubelet flags (AL2023), the
+ * -KubeletExtraArgs of Start-EKSBootstrap.ps1 (Windows) — or Bottlerocket's node-labels and node-taints
+ * settings. The node simulator plays kubelet with it; tests use it to check the rendering.
+ */
+export function kubeletRegistrationFromUserData(userData: string): KubeletRegistration {
+  switch (userDataFamily(userData)) {
+    case 'amazonlinux2':
+      return registrationFromFlags(userData);
+    case 'amazonlinux2023':
+      return registrationFromFlags(nodeConfigKubeletFlags(userData).join(' '));
+    case 'windows':
+      return registrationFromFlags(windowsKubeletExtraArgs(userData) ?? '');
+    case 'bottlerocket':
+      return bottlerocketRegistration(userData);
+  }
 }

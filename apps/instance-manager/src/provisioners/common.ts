@@ -10,7 +10,9 @@ import {
 } from '../instancegroup/names';
 
 /** A group's `tags` list: [{key: k, value: v}] (keys matched case-insensitively, as the original did). */
-export function tagListToRecord(tags: ReadonlyArray<Record<string, string>> | undefined): Record<string, string> {
+export function tagListToRecord(
+  tags: ReadonlyArray<Record<string, string>> | undefined,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const t of tags ?? []) {
     let key: string | undefined;
@@ -45,10 +47,7 @@ export function groupTags(input: {
 
 /** How a group names its node image. */
 export type ImageRef =
-  | { kind: 'ami'; id: string }
-  | { kind: 'ssm'; parameter: string }
-  | { kind: 'latest' }
-  | { kind: 'missing' };
+  { kind: 'ami'; id: string } | { kind: 'ssm'; parameter: string } | { kind: 'latest' } | { kind: 'missing' };
 
 export function parseImage(image: string | undefined): ImageRef {
   const v = image?.trim() ?? '';
@@ -65,27 +64,42 @@ export function isArmInstanceType(instanceType: string | undefined): boolean {
 }
 
 /** The public SSM parameter of the EKS-optimized Amazon Linux 2 AMI for a Kubernetes version. */
-export function eksOptimizedAmiParameter(kubernetesVersion: string, instanceType: string | undefined): string {
+export function eksOptimizedAmiParameter(
+  kubernetesVersion: string,
+  instanceType: string | undefined,
+): string {
   const os = isArmInstanceType(instanceType) ? 'amazon-linux-2-arm64' : 'amazon-linux-2';
   return `/aws/service/eks/optimized-ami/${kubernetesVersion}/${os}/recommended/image_id`;
 }
 
 export const IAM_POLICY_PREFIX = 'arn:aws:iam::aws:policy/';
-export const DEFAULT_NODE_POLICIES = ['AmazonEKSWorkerNodePolicy', 'AmazonEKS_CNI_Policy', 'AmazonEC2ContainerRegistryReadOnly'];
+export const DEFAULT_NODE_POLICIES = [
+  'AmazonEKSWorkerNodePolicy',
+  'AmazonEKS_CNI_Policy',
+  'AmazonEC2ContainerRegistryReadOnly',
+];
 
 /**
  * The node role's managed policies: the three every EKS node needs, then the group's own. A bare name
  * is an AWS managed policy; a full ARN (the account's own policy) is kept as is.
  */
 export function managedPolicyArns(extra: readonly string[] | undefined): string[] {
-  const arns = [...DEFAULT_NODE_POLICIES, ...(extra ?? [])].map((p) => (p.startsWith('arn:') ? p : `${IAM_POLICY_PREFIX}${p}`));
+  const arns = [...DEFAULT_NODE_POLICIES, ...(extra ?? [])].map((p) =>
+    p.startsWith('arn:') ? p : `${IAM_POLICY_PREFIX}${p}`,
+  );
   return [...new Set(arns)];
 }
 
 /** EC2 block device mappings for a group's volumes (or one root volume of volSize GiB). */
-export function blockDeviceMappings(volumes: readonly NodeVolume[] | undefined, volSize: number | undefined, defaultSize = 32) {
+export function blockDeviceMappings(
+  volumes: readonly NodeVolume[] | undefined,
+  volSize: number | undefined,
+  defaultSize = 32,
+) {
   const list: NodeVolume[] =
-    volumes && volumes.length > 0 ? [...volumes] : [{ name: '/dev/xvda', type: 'gp2', size: volSize && volSize > 0 ? volSize : defaultSize }];
+    volumes && volumes.length > 0
+      ? [...volumes]
+      : [{ name: '/dev/xvda', type: 'gp2', size: volSize && volSize > 0 ? volSize : defaultSize }];
   return list.map((v) => ({
     DeviceName: v.name,
     Ebs: {
@@ -109,7 +123,11 @@ export function parseIsoDuration(value: string | undefined): number | undefined 
 }
 
 /** `30%` of `total` rounded up (at least 1 when total > 0), or a plain number. */
-export function resolveIntOrPercent(value: number | string | undefined, total: number, fallback: number): number {
+export function resolveIntOrPercent(
+  value: number | string | undefined,
+  total: number,
+  fallback: number,
+): number {
   if (value === undefined || value === '') return fallback;
   if (typeof value === 'number') return value;
   const m = /^(\d+)%$/.exec(value);

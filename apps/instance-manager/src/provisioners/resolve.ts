@@ -18,7 +18,11 @@ function asProblem(field: string, err: unknown): FieldProblem {
   return { field, message: err instanceof Error ? err.message : String(err) };
 }
 
-export async function resolveCluster(ctx: GroupContext, clusterName: string | undefined, field: string): Promise<Resolution<EksCluster>> {
+export async function resolveCluster(
+  ctx: GroupContext,
+  clusterName: string | undefined,
+  field: string,
+): Promise<Resolution<EksCluster>> {
   if (!clusterName) return { problems: [{ field, message: 'required' }] };
   const cluster = await ctx.aws.eks.describeCluster(clusterName);
   if (!cluster) return { problems: [{ field, message: `EKS cluster ${clusterName} not found` }] };
@@ -31,11 +35,14 @@ export async function resolveSubnets(
   vpcId: string | undefined,
   field: string,
 ): Promise<Resolution<string[]>> {
-  if (!entries || entries.length === 0) return { problems: [{ field, message: 'at least one subnet is required' }] };
+  if (!entries || entries.length === 0)
+    return { problems: [{ field, message: 'at least one subnet is required' }] };
   try {
     const subnets = await ctx.aws.ec2.describeSubnets(entries, vpcId ? { vpcId } : {});
     // Keep the spec's order (it decides nothing, but stable renderings do not churn).
-    const ids = entries.map((e) => subnets.find((s) => s.id === e || s.name === e)?.id).filter((id): id is string => !!id);
+    const ids = entries
+      .map((e) => subnets.find((s) => s.id === e || s.name === e)?.id)
+      .filter((id): id is string => !!id);
     return { value: [...new Set(ids)], problems: [] };
   } catch (err) {
     return { problems: [asProblem(field, err)] };
@@ -117,19 +124,34 @@ async function resolveImageReference(
       return { value: ref.id, problems: [] };
     case 'latest': {
       if (!opts.kubernetesVersion)
-        return { problems: [{ field, message: 'latest needs the cluster\'s Kubernetes version, and the cluster was not found' }] };
+        return {
+          problems: [
+            {
+              field,
+              message: "latest needs the cluster's Kubernetes version, and the cluster was not found",
+            },
+          ],
+        };
       // The EKS-optimized image of the group's operating system family (os-family.ts).
       const family = osFamilyOf(ctx.ig);
       if (!family.ok) return { problems: [family.problem] };
-      const latest = latestImageParameter(family.family, opts.kubernetesVersion, architectureOf(opts.instanceType));
+      const latest = latestImageParameter(
+        family.family,
+        opts.kubernetesVersion,
+        architectureOf(opts.instanceType),
+      );
       if ('error' in latest) return { problems: [{ field, message: latest.error }] };
       const parameter = latest.parameter;
       const value = await ctx.aws.ssm.getParameter(parameter);
-      return value ? { value, problems: [] } : { problems: [{ field, message: `latest: SSM parameter ${parameter} not found` }] };
+      return value
+        ? { value, problems: [] }
+        : { problems: [{ field, message: `latest: SSM parameter ${parameter} not found` }] };
     }
     case 'ssm': {
       const value = await ctx.aws.ssm.getParameter(ref.parameter);
-      return value ? { value: value.trim(), problems: [] } : { problems: [{ field, message: `SSM parameter ${ref.parameter} not found` }] };
+      return value
+        ? { value: value.trim(), problems: [] }
+        : { problems: [{ field, message: `SSM parameter ${ref.parameter} not found` }] };
     }
   }
 }

@@ -38,7 +38,8 @@ export class CrdTemplateError extends Error {
 
 function lookup(root: Record<string, unknown>, path: string): string {
   const segments = path.split('.').filter(Boolean);
-  if (segments[0] !== 'InstanceGroup') throw new CrdTemplateError(`template field .${path} must start with .InstanceGroup`);
+  if (segments[0] !== 'InstanceGroup')
+    throw new CrdTemplateError(`template field .${path} must start with .InstanceGroup`);
   let cur: unknown = root.InstanceGroup;
   for (let i = 1; i < segments.length; i++) {
     const seg = segments[i] ?? '';
@@ -60,11 +61,17 @@ function lookup(root: Record<string, unknown>, path: string): string {
 /** Substitutes {{ .InstanceGroup.x.y }} fields (with Go's {{- -}} whitespace trimming). */
 export function renderGoTemplate(template: string, ig: InstanceGroup): string {
   const root = { InstanceGroup: ig as unknown as Record<string, unknown> };
-  return template.replace(/(\s*)\{\{(-?)\s*([^}]*?)\s*(-?)\}\}(\s*)/g, (_m, before: string, trimLeft: string, expr: string, trimRight: string, after: string) => {
-    const e = expr.trim();
-    if (!/^\.[A-Za-z0-9_.-]+$/.test(e)) throw new CrdTemplateError(`unsupported template expression {{ ${e} }} (only fields such as {{ .InstanceGroup.Status.ActiveScalingGroupName }})`);
-    return `${trimLeft ? '' : before}${lookup(root, e.slice(1))}${trimRight ? '' : after}`;
-  });
+  return template.replace(
+    /(\s*)\{\{(-?)\s*([^}]*?)\s*(-?)\}\}(\s*)/g,
+    (_m, before: string, trimLeft: string, expr: string, trimRight: string, after: string) => {
+      const e = expr.trim();
+      if (!/^\.[A-Za-z0-9_.-]+$/.test(e))
+        throw new CrdTemplateError(
+          `unsupported template expression {{ ${e} }} (only fields such as {{ .InstanceGroup.Status.ActiveScalingGroupName }})`,
+        );
+      return `${trimLeft ? '' : before}${lookup(root, e.slice(1))}${trimRight ? '' : after}`;
+    },
+  );
 }
 
 export interface StrategyResource {
@@ -89,21 +96,35 @@ export function renderStrategyResource(
     parsed = loadYaml<unknown>(renderGoTemplate(strategy.spec, ig));
   } catch (err) {
     if (err instanceof CrdTemplateError) throw err;
-    throw new CrdTemplateError(`not valid YAML after rendering (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+    throw new CrdTemplateError(
+      `not valid YAML after rendering (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`,
+    );
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new CrdTemplateError('must render to one object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new CrdTemplateError('must render to one object');
   const obj = parsed as Record<string, unknown>;
   if (typeof obj.apiVersion !== 'string' || typeof obj.kind !== 'string')
     throw new CrdTemplateError('the rendered resource needs apiVersion and kind');
-  const meta = (typeof obj.metadata === 'object' && obj.metadata !== null ? { ...(obj.metadata as Record<string, unknown>) } : {}) as Record<string, unknown>;
-  const base = typeof meta.name === 'string' && meta.name ? meta.name : typeof meta.generateName === 'string' ? meta.generateName.replace(/-$/, '') : '';
+  const meta = (
+    typeof obj.metadata === 'object' && obj.metadata !== null
+      ? { ...(obj.metadata as Record<string, unknown>) }
+      : {}
+  ) as Record<string, unknown>;
+  const base =
+    typeof meta.name === 'string' && meta.name
+      ? meta.name
+      : typeof meta.generateName === 'string'
+        ? meta.generateName.replace(/-$/, '')
+        : '';
   if (!base) throw new CrdTemplateError('the rendered resource needs metadata.name or metadata.generateName');
-  const id = `${md5(`${ig.metadata.namespace}/${ig.metadata.name}`).slice(0, 6)}-${scope.launchVersion}`.toLowerCase();
+  const id =
+    `${md5(`${ig.metadata.namespace}/${ig.metadata.name}`).slice(0, 6)}-${scope.launchVersion}`.toLowerCase();
   let name = `${base}-${id}`;
   if (name.length > 63) name = `instancemgr-${id}`;
   delete meta.generateName;
   meta.name = name;
-  const namespace = typeof meta.namespace === 'string' && meta.namespace ? meta.namespace : DEFAULT_UPGRADE_NAMESPACE;
+  const namespace =
+    typeof meta.namespace === 'string' && meta.namespace ? meta.namespace : DEFAULT_UPGRADE_NAMESPACE;
   meta.namespace = namespace;
   meta.annotations = {
     ...((meta.annotations as Record<string, string> | undefined) ?? {}),
@@ -113,7 +134,13 @@ export function renderStrategyResource(
   const [group, version] = obj.apiVersion.includes('/') ? obj.apiVersion.split('/') : ['', obj.apiVersion];
   return {
     object: { ...obj, apiVersion: obj.apiVersion, kind: obj.kind, metadata: meta },
-    resourceType: { group: group ?? '', version: version ?? '', plural: strategy.crdName, kind: obj.kind, namespaced: true },
+    resourceType: {
+      group: group ?? '',
+      version: version ?? '',
+      plural: strategy.crdName,
+      kind: obj.kind,
+      namespaced: true,
+    },
     name,
     namespace,
   };
@@ -122,7 +149,11 @@ export function renderStrategyResource(
 /** The string at a JSONPath like `.status.currentStatus` ('' when absent). */
 export function valueAtPath(obj: unknown, jsonPath: string): string {
   let cur: unknown = obj;
-  for (const seg of jsonPath.replace(/^\$?\.?/, '').replace(/^\{|\}$/g, '').split('.').filter(Boolean)) {
+  for (const seg of jsonPath
+    .replace(/^\$?\.?/, '')
+    .replace(/^\{|\}$/g, '')
+    .split('.')
+    .filter(Boolean)) {
     if (typeof cur !== 'object' || cur === null) return '';
     cur = (cur as Record<string, unknown>)[seg];
   }
@@ -139,8 +170,13 @@ export function strategyResourceOutcome(obj: unknown, strategy: CRDUpgradeStrate
 }
 
 /** What to do with a failed resource: resubmit (counting the retry) or give up. */
-export function retryDecision(retryCount: number, maxRetries: number | undefined): { retry: boolean; nextCount: number } {
+export function retryDecision(
+  retryCount: number,
+  maxRetries: number | undefined,
+): { retry: boolean; nextCount: number } {
   const max = maxRetries ?? 3;
   if (max === -1) return { retry: true, nextCount: retryCount + 1 };
-  return retryCount < max ? { retry: true, nextCount: retryCount + 1 } : { retry: false, nextCount: retryCount };
+  return retryCount < max
+    ? { retry: true, nextCount: retryCount + 1 }
+    : { retry: false, nextCount: retryCount };
 }

@@ -21,7 +21,11 @@ export interface CrdStepInput {
   launchVersion: string;
   dryRun: boolean;
   /** Records status fields before the resource is created (resumability). */
-  record(status: { strategyResourceName: string; strategyResourceNamespace: string; strategyRetryCount: number }): Promise<void>;
+  record(status: {
+    strategyResourceName: string;
+    strategyResourceNamespace: string;
+    strategyRetryCount: number;
+  }): Promise<void>;
 }
 
 export interface CrdStepResult {
@@ -32,30 +36,56 @@ export interface CrdStepResult {
 
 export async function crdStrategyStep(client: KubeClient, input: CrdStepInput): Promise<CrdStepResult> {
   const { ig, strategy } = input;
-  const rendered = renderStrategyResource(ig, strategy, { scalingGroupName: input.scalingGroupName, launchVersion: input.launchVersion });
+  const rendered = renderStrategyResource(ig, strategy, {
+    scalingGroupName: input.scalingGroupName,
+    launchVersion: input.launchVersion,
+  });
   const where = `${rendered.resourceType.plural}.${rendered.resourceType.group} ${rendered.namespace}/${rendered.name}`;
   const retries = ig.status?.strategyResourceName === rendered.name ? (ig.status.strategyRetryCount ?? 0) : 0;
-  const status = { strategyResourceName: rendered.name, strategyResourceNamespace: rendered.namespace, strategyRetryCount: retries };
+  const status = {
+    strategyResourceName: rendered.name,
+    strategyResourceNamespace: rendered.namespace,
+    strategyRetryCount: retries,
+  };
 
-  const existing = await client.get<KubernetesObject>(rendered.resourceType, rendered.namespace, rendered.name);
+  const existing = await client.get<KubernetesObject>(
+    rendered.resourceType,
+    rendered.namespace,
+    rendered.name,
+  );
   if (existing) {
-    if (existing.metadata?.deletionTimestamp) return { phase: 'waiting', message: `${where} is being deleted; resubmitting after`, status };
+    if (existing.metadata?.deletionTimestamp)
+      return { phase: 'waiting', message: `${where} is being deleted; resubmitting after`, status };
     const outcome = strategyResourceOutcome(existing, strategy);
-    if (outcome === 'succeeded') return { phase: 'succeeded', message: `${where} ${strategy.statusSuccessString}`, status: { ...status, strategyRetryCount: 0 } };
+    if (outcome === 'succeeded')
+      return {
+        phase: 'succeeded',
+        message: `${where} ${strategy.statusSuccessString}`,
+        status: { ...status, strategyRetryCount: 0 },
+      };
     if (outcome === 'running') return { phase: 'running', message: `${where} running`, status };
     const decision = retryDecision(retries, strategy.maxRetries);
     if (!decision.retry)
-      return { phase: 'failed', message: `${where} ${strategy.statusFailureString} after ${retries} retries (maxRetries ${strategy.maxRetries ?? 3})`, status };
+      return {
+        phase: 'failed',
+        message: `${where} ${strategy.statusFailureString} after ${retries} retries (maxRetries ${strategy.maxRetries ?? 3})`,
+        status,
+      };
     const next = { ...status, strategyRetryCount: decision.nextCount };
     await input.record(next);
     if (!input.dryRun) await client.delete(rendered.resourceType, rendered.namespace, rendered.name);
-    return { phase: 'running', message: `${where} ${strategy.statusFailureString}; resubmitting (retry ${decision.nextCount})`, status: next };
+    return {
+      phase: 'running',
+      message: `${where} ${strategy.statusFailureString}; resubmitting (retry ${decision.nextCount})`,
+      status: next,
+    };
   }
 
   if ((strategy.concurrencyPolicy ?? 'Forbid') === 'Forbid') {
     let others: KubernetesObject[] = [];
     try {
-      others = (await client.list<KubernetesObject>(rendered.resourceType, { namespace: rendered.namespace })).items;
+      others = (await client.list<KubernetesObject>(rendered.resourceType, { namespace: rendered.namespace }))
+        .items;
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -67,7 +97,11 @@ export async function crdStrategyStep(client: KubeClient, input: CrdStepInput): 
         strategyResourceOutcome(o, strategy) === 'running',
     );
     if (active.length > 0)
-      return { phase: 'waiting', message: `concurrencyPolicy Forbid: waiting for ${active.map((o) => o.metadata?.name).join(', ')} to finish`, status };
+      return {
+        phase: 'waiting',
+        message: `concurrencyPolicy Forbid: waiting for ${active.map((o) => o.metadata?.name).join(', ')} to finish`,
+        status,
+      };
   }
 
   await input.record(status);
@@ -77,7 +111,11 @@ export async function crdStrategyStep(client: KubeClient, input: CrdStepInput): 
   } catch (err) {
     if (isAlreadyExists(err)) return { phase: 'running', message: `${where} submitted`, status };
     if (err instanceof ApiError && err.statusCode === 404)
-      return { phase: 'failed', message: `cannot submit ${where}: the API has no ${rendered.resourceType.plural}.${rendered.resourceType.group} (is its CRD installed?)`, status };
+      return {
+        phase: 'failed',
+        message: `cannot submit ${where}: the API has no ${rendered.resourceType.plural}.${rendered.resourceType.group} (is its CRD installed?)`,
+        status,
+      };
     throw err;
   }
   return { phase: 'running', message: `submitted ${where}`, status };

@@ -35,7 +35,11 @@ export class DrainTracker {
         onDone?.(done);
       },
       (err: unknown) => {
-        const done: DrainState = { state: 'failed', finishedAt: Date.now(), error: err instanceof Error ? err.message : String(err) };
+        const done: DrainState = {
+          state: 'failed',
+          finishedAt: Date.now(),
+          error: err instanceof Error ? err.message : String(err),
+        };
         this.drains.set(node, done);
         onDone?.(done);
       },
@@ -67,7 +71,8 @@ export interface RotationDeps {
 export async function executeRotation(plan: RotationPlan, deps: RotationDeps): Promise<void> {
   if (deps.dryRun) {
     for (const n of plan.drain) deps.event('Normal', 'DryRun', `would drain node ${n} of ${deps.groupName}`);
-    for (const i of plan.terminate) deps.event('Normal', 'DryRun', `would terminate instance ${i} of ${deps.groupName}`);
+    for (const i of plan.terminate)
+      deps.event('Normal', 'DryRun', `would terminate instance ${i} of ${deps.groupName}`);
     return;
   }
   for (const node of plan.uncordon) {
@@ -88,18 +93,25 @@ export async function executeRotation(plan: RotationPlan, deps: RotationDeps): P
           deleteEmptyDirData: true,
           force: true,
           cordonedBy: deps.owner,
-          ...(deps.settings.gracePeriodSeconds !== undefined ? { gracePeriodSeconds: deps.settings.gracePeriodSeconds } : {}),
+          ...(deps.settings.gracePeriodSeconds !== undefined
+            ? { gracePeriodSeconds: deps.settings.gracePeriodSeconds }
+            : {}),
           logger: deps.log,
           ...(deps.signal ? { signal: deps.signal } : {}),
         });
       },
       (state) => {
         deps.onDrained?.(state, startedAt);
-        if (state.state === 'failed') deps.event('Warning', 'DrainFailed', `drain of node ${node} failed: ${state.error}`);
+        if (state.state === 'failed')
+          deps.event('Warning', 'DrainFailed', `drain of node ${node} failed: ${state.error}`);
         else deps.event('Normal', 'NodeDrained', `drained node ${node}`);
       },
     );
-    deps.event('Normal', 'NodeDraining', `draining node ${node} of ${deps.groupName} before replacing its instance`);
+    deps.event(
+      'Normal',
+      'NodeDraining',
+      `draining node ${node} of ${deps.groupName} before replacing its instance`,
+    );
   }
   if (plan.terminate.length === 0) return;
   // One-time destructive step: confirm against a fresh read that each instance is still in service here.
@@ -108,13 +120,20 @@ export async function executeRotation(plan: RotationPlan, deps: RotationDeps): P
   for (const id of plan.terminate) {
     const instance = group?.instances.find((i) => i.id === id);
     if (!instance || instance.lifecycleState !== 'InService') {
-      deps.log.info('instance no longer in service; not terminating', { instance: id, state: instance?.lifecycleState ?? 'gone' });
+      deps.log.info('instance no longer in service; not terminating', {
+        instance: id,
+        state: instance?.lifecycleState ?? 'gone',
+      });
       continue;
     }
     await deps.autoScaling.terminateInstanceInGroup(id, { decrementDesired: false });
     const node = deps.nodeOfInstance.get(id);
     if (node) deps.drains.forget(node);
     deps.onTerminated?.(id);
-    deps.event('Normal', 'InstanceTerminated', `terminated instance ${id}${node ? ` (node ${node}, drained)` : ''}; the group launches its replacement`);
+    deps.event(
+      'Normal',
+      'InstanceTerminated',
+      `terminated instance ${id}${node ? ` (node ${node}, drained)` : ''}; the group launches its replacement`,
+    );
   }
 }

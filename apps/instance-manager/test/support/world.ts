@@ -2,14 +2,25 @@
 // in-process, scoped to a namespace of its own (so it never touches other tests' groups), and the node
 // simulator playing kubelet for that namespace's scaling groups.
 import { InstanceGroupKind, type InstanceGroup } from '@keiko/api';
-import { AwsAutoScaling, awsClientConfig, AwsEc2, AwsEks, AwsMetrics, createAwsClients, type AwsClients } from '@keiko/aws';
+import {
+  AwsAutoScaling,
+  awsClientConfig,
+  AwsEc2,
+  AwsEks,
+  AwsMetrics,
+  createAwsClients,
+  type AwsClients,
+} from '@keiko/aws';
 import { isNotFound, KubeClient, Manager, ResourceTypes, type Logger } from '@keiko/kube-runtime';
 import { installChartCrds, kubeConfigFromEnv } from '@keiko/testenv';
 import type * as k8s from '@kubernetes/client-node';
 import { AsgNodeSimulator } from '../../sandbox/node-simulator';
 import { seedCluster, seedImage, seedNetwork } from '../../sandbox/seed';
 import { instanceManagerPorts } from '../../src/aws';
-import { registerInstanceGroupController, type InstanceGroupReconciler } from '../../src/instancegroup/controller';
+import {
+  registerInstanceGroupController,
+  type InstanceGroupReconciler,
+} from '../../src/instancegroup/controller';
 import { TAG_NAMESPACE } from '../../src/instancegroup/names';
 import { InstanceManagerMetrics } from '../../src/metrics';
 import { parseOptions } from '../../src/options';
@@ -17,7 +28,12 @@ import type { AwsPortsForGroups } from '../../src/provisioners/types';
 
 export const runId = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 5)}`;
 
-const quiet: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: (m, meta) => console.error(m, JSON.stringify(meta ?? {})) };
+const quiet: Logger = {
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: (m, meta) => console.error(m, JSON.stringify(meta ?? {})),
+};
 
 export interface World {
   namespace: string;
@@ -30,7 +46,12 @@ export interface World {
   simulator: AsgNodeSimulator;
   apply(ig: InstanceGroup): Promise<InstanceGroup>;
   get(name: string): Promise<InstanceGroup | undefined>;
-  waitFor(name: string, what: string, ok: (ig: InstanceGroup) => boolean, timeoutMs?: number): Promise<InstanceGroup>;
+  waitFor(
+    name: string,
+    what: string,
+    ok: (ig: InstanceGroup) => boolean,
+    timeoutMs?: number,
+  ): Promise<InstanceGroup>;
   events(name: string): Promise<k8s.CoreV1Event[]>;
   /** The group's status and recent events, for a failing test's message. */
   explain(name: string): Promise<string>;
@@ -55,21 +76,30 @@ export async function waitUntil<T>(
       last = err;
     }
     if (Date.now() > deadline) {
-      const context = explain ? await explain().catch((err: unknown) => `(could not explain: ${String(err)})`) : '';
-      throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}${context ? `\n${context}` : ''}`);
+      const context = explain
+        ? await explain().catch((err: unknown) => `(could not explain: ${String(err)})`)
+        : '';
+      throw new Error(
+        `timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}${context ? `\n${context}` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
 export async function startWorld(opts: { dryRun?: boolean; prefix?: string } = {}): Promise<World> {
-  if (!process.env.AWS_ENDPOINT_URL) throw new Error('AWS_ENDPOINT_URL is not set: the jest global setup starts the emulator');
+  if (!process.env.AWS_ENDPOINT_URL)
+    throw new Error('AWS_ENDPOINT_URL is not set: the jest global setup starts the emulator');
   const namespace = `${opts.prefix ?? 'im-it'}-${runId()}`;
   const kc = kubeConfigFromEnv();
   const client = new KubeClient(kc);
   // InstanceGroup, and RollingUpgrade for the crd strategy: a fresh cluster has neither.
   await installChartCrds(kc, 'instance-manager', 'upgrade-manager');
-  await client.create(ResourceTypes.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+  await client.create(ResourceTypes.Namespace, {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: namespace },
+  });
   const clients = createAwsClients(awsClientConfig({ userAgentAppId: 'instance-manager-test' }));
   // The sandbox's emulator fixtures (idempotent): cluster my-eks-cluster, subnets/SG by Name tag, image parameter.
   const net = await seedNetwork(clients);
@@ -77,12 +107,22 @@ export async function startWorld(opts: { dryRun?: boolean; prefix?: string } = {
   await seedImage(clients);
 
   const { config, options } = parseOptions(
-    ['node', 'instance-manager', `--namespace=${namespace}`, '--leader-elect=false', '--metrics-port=0', '--health-port=0', `--dry-run=${opts.dryRun ? 'true' : 'false'}`],
+    [
+      'node',
+      'instance-manager',
+      `--namespace=${namespace}`,
+      '--leader-elect=false',
+      '--metrics-port=0',
+      '--health-port=0',
+      `--dry-run=${opts.dryRun ? 'true' : 'false'}`,
+    ],
     {},
   );
   const mgr = new Manager('instance-manager', config, { kubeConfig: kc, logger: quiet });
   const metrics = new AwsMetrics({ registry: mgr.metrics.registry });
-  const instrumented = createAwsClients(awsClientConfig({ userAgentAppId: 'instance-manager-test' }), { metrics });
+  const instrumented = createAwsClients(awsClientConfig({ userAgentAppId: 'instance-manager-test' }), {
+    metrics,
+  });
   const aws = instanceManagerPorts(instrumented, { cacheTtlMs: options.awsCacheTtlMs });
   const reconciler = registerInstanceGroupController(mgr, {
     aws,
@@ -106,7 +146,10 @@ export async function startWorld(opts: { dryRun?: boolean; prefix?: string } = {
     nodegroups: async () =>
       (await client.list<InstanceGroup>(InstanceGroupKind, { namespace })).items
         .filter((g) => g.spec.provisioner === 'eks-managed' && g.status?.activeScalingGroupName)
-        .map((g) => ({ cluster: g.spec['eks-managed']?.configuration.clusterName ?? '', name: g.status?.activeScalingGroupName ?? '' })),
+        .map((g) => ({
+          cluster: g.spec['eks-managed']?.configuration.clusterName ?? '',
+          name: g.status?.activeScalingGroupName ?? '',
+        })),
     intervalMs: 700,
   }).start();
 
@@ -120,7 +163,8 @@ export async function startWorld(opts: { dryRun?: boolean; prefix?: string } = {
     mgr,
     reconciler,
     simulator,
-    apply: (ig) => client.create<InstanceGroup>(InstanceGroupKind, { ...ig, metadata: { ...ig.metadata, namespace } }),
+    apply: (ig) =>
+      client.create<InstanceGroup>(InstanceGroupKind, { ...ig, metadata: { ...ig.metadata, namespace } }),
     get,
     waitFor: (name, what, ok, timeoutMs = 60_000) =>
       waitUntil(
@@ -134,10 +178,17 @@ export async function startWorld(opts: { dryRun?: boolean; prefix?: string } = {
         () => world.explain(name),
       ),
     events: async (name) =>
-      (await client.list<k8s.CoreV1Event>(ResourceTypes.Event, { namespace, fieldSelector: `involvedObject.name=${name}` })).items,
+      (
+        await client.list<k8s.CoreV1Event>(ResourceTypes.Event, {
+          namespace,
+          fieldSelector: `involvedObject.name=${name}`,
+        })
+      ).items,
     explain: async (name) => {
       const ig = await get(name);
-      const events = (await world.events(name)).map((e) => `  ${e.type} ${e.reason}: ${e.message}`).slice(-15);
+      const events = (await world.events(name))
+        .map((e) => `  ${e.type} ${e.reason}: ${e.message}`)
+        .slice(-15);
       return `status: ${JSON.stringify(ig?.status ?? null, null, 1)}\nevents:\n${events.join('\n')}`;
     },
     remove: async (name, timeoutMs = 60_000) => {
@@ -147,7 +198,11 @@ export async function startWorld(opts: { dryRun?: boolean; prefix?: string } = {
     stop: async () => {
       // Groups go through their finalizer (cloud cleanup) while the controller still runs.
       const left = (await client.list<InstanceGroup>(InstanceGroupKind, { namespace })).items;
-      await Promise.all(left.map((g) => world.remove(g.metadata.name ?? '', 90_000).catch((err: unknown) => console.error(String(err)))));
+      await Promise.all(
+        left.map((g) =>
+          world.remove(g.metadata.name ?? '', 90_000).catch((err: unknown) => console.error(String(err))),
+        ),
+      );
       await mgr.stop();
       await simulator.stop({ deleteNodes: true });
       try {

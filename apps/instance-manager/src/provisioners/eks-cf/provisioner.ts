@@ -4,6 +4,7 @@
 import type { InstanceGroup } from '@keiko/api';
 import { classifyStackStatus, describeStackEvent, type Stack } from '@keiko/aws';
 import { stackName as deriveStackName } from '../../instancegroup/names';
+import { osFamilyProblems } from '../os-family';
 import { resolveCluster, resolveImage, resolveSecurityGroups, resolveSubnets } from '../resolve';
 import type { DeleteOutcome, GroupContext, ProvisionOutcome, Provisioner } from '../types';
 import { currentOperation, eventsSince, failureReason, latestProgress } from './stack-events';
@@ -38,7 +39,11 @@ function canonicalJson(text: string | undefined): string | undefined {
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
   if (typeof v === 'object' && v !== null)
-    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
+    );
   return v;
 }
 
@@ -49,7 +54,12 @@ function sameTags(a: Readonly<Record<string, string>>, b: Readonly<Record<string
 /** The controller last recorded a failed stack operation for this very generation of the spec. */
 function failedForThisGeneration(ig: InstanceGroup, reasons: readonly string[]): boolean {
   const ready = ig.status?.conditions?.find((c) => c.type === 'Ready');
-  return !!ready && ready.status === 'False' && reasons.includes(ready.reason ?? '') && ready.observedGeneration === ig.metadata.generation;
+  return (
+    !!ready &&
+    ready.status === 'False' &&
+    reasons.includes(ready.reason ?? '') &&
+    ready.observedGeneration === ig.metadata.generation
+  );
 }
 
 export class EksCfProvisioner implements Provisioner {
@@ -73,9 +83,20 @@ export class EksCfProvisioner implements Provisioner {
     const [subnets, groups, image] = await Promise.all([
       resolveSubnets(ctx, config.subnets, vpcId, `${FIELD}.subnets`),
       resolveSecurityGroups(ctx, config.securityGroups, vpcId, `${FIELD}.securityGroups`),
-      resolveImage(ctx, config.image, { kubernetesVersion: cluster.value?.version, instanceType: config.instanceType }, `${FIELD}.image`),
+      resolveImage(
+        ctx,
+        config.image,
+        { kubernetesVersion: cluster.value?.version, instanceType: config.instanceType },
+        `${FIELD}.image`,
+      ),
     ]);
-    const problems = [...cluster.problems, ...subnets.problems, ...groups.problems, ...image.problems];
+    const problems = [
+      ...cluster.problems,
+      ...subnets.problems,
+      ...groups.problems,
+      ...image.problems,
+      ...osFamilyProblems(ig),
+    ];
     if (!config.instanceType) problems.push({ field: `${FIELD}.instanceType`, message: 'required' });
     if (block?.maxSize === undefined) problems.push({ field: 'spec.eks-cf.maxSize', message: 'required' });
 
@@ -97,7 +118,9 @@ export class EksCfProvisioner implements Provisioner {
       securityGroupIds: groups.value ?? [],
       imageId: image.value ?? '',
       ...(cluster.value?.endpoint ? { apiServerEndpoint: cluster.value.endpoint } : {}),
-      ...(cluster.value?.certificateAuthorityData ? { certificateAuthorityData: cluster.value.certificateAuthorityData } : {}),
+      ...(cluster.value?.certificateAuthorityData
+        ? { certificateAuthorityData: cluster.value.certificateAuthorityData }
+        : {}),
     });
     const spec = {
       name,
@@ -110,9 +133,22 @@ export class EksCfProvisioner implements Provisioner {
       await ctx.record('InitCreate', `creating stack ${name}`);
       await ctx.act('CreateStack', `create stack ${name}`, () => ctx.aws.cloudFormation.createStack(spec));
       ctx.event('Normal', 'StackCreating', `creating CloudFormation stack ${name}`);
-      if (ctx.dryRun) return { phase: 'provisioning', state: 'InitCreate', message: `dry run: would create stack ${name}`, status: base };
+      if (ctx.dryRun)
+        return {
+          phase: 'provisioning',
+          state: 'InitCreate',
+          message: `dry run: would create stack ${name}`,
+          status: base,
+        };
       stack = await ctx.aws.cloudFormation.describeStack(name);
-      if (!stack) return { phase: 'provisioning', state: 'ReconcileModifying', message: `stack ${name} submitted`, status: base, requeueAfterMs: POLL_MS };
+      if (!stack)
+        return {
+          phase: 'provisioning',
+          state: 'ReconcileModifying',
+          message: `stack ${name} submitted`,
+          status: base,
+          requeueAfterMs: POLL_MS,
+        };
     }
 
     await this.reportEvents(ctx, stack);
@@ -134,12 +170,23 @@ export class EksCfProvisioner implements Provisioner {
     if (cls === 'failed' || cls === 'deleted') {
       const reason = (await this.failure(ctx, stack)) ?? stack.statusReason ?? stack.status;
       // A stack that failed to create cannot be updated; once the spec changed, replace it.
-      const recreatable = stack.status === 'ROLLBACK_COMPLETE' || stack.status === 'CREATE_FAILED' || stack.status === 'DELETE_COMPLETE';
+      const recreatable =
+        stack.status === 'ROLLBACK_COMPLETE' ||
+        stack.status === 'CREATE_FAILED' ||
+        stack.status === 'DELETE_COMPLETE';
       const stale = !failedForThisGeneration(ig, ['StackCreateFailed']);
       if (recreatable && stale) {
         await ctx.record('ReconcileModifying', `replacing failed stack ${name}`);
-        await ctx.act('DeleteStack', `delete failed stack ${name} to create it again`, () => ctx.aws.cloudFormation.deleteStack(name));
-        return { phase: 'provisioning', state: 'ReconcileModifying', message: `replacing failed stack ${name}`, status, requeueAfterMs: POLL_MS };
+        await ctx.act('DeleteStack', `delete failed stack ${name} to create it again`, () =>
+          ctx.aws.cloudFormation.deleteStack(name),
+        );
+        return {
+          phase: 'provisioning',
+          state: 'ReconcileModifying',
+          message: `replacing failed stack ${name}`,
+          status,
+          requeueAfterMs: POLL_MS,
+        };
       }
       return {
         phase: 'failed',
@@ -155,26 +202,53 @@ export class EksCfProvisioner implements Provisioner {
     const fingerprint = `${stack.lastUpdatedTime?.getTime() ?? stack.creationTime?.getTime() ?? 0}:${canonicalJson(rendered.body)}`;
     const knownCurrent = this.inSync.get(stack.id) === fingerprint;
     const currentBody = knownCurrent ? rendered.body : await ctx.aws.cloudFormation.getTemplateBody(name);
-    const changed = canonicalJson(currentBody) !== canonicalJson(rendered.body) || !sameTags(stack.tags, rendered.tags);
+    const changed =
+      canonicalJson(currentBody) !== canonicalJson(rendered.body) || !sameTags(stack.tags, rendered.tags);
     if (!changed) this.inSync.set(stack.id, fingerprint);
     if (changed) {
       if (cls === 'rolled-back' && failedForThisGeneration(ig, ['StackUpdateFailed'])) {
         const reason = (await this.failure(ctx, stack)) ?? stack.statusReason ?? stack.status;
-        return { phase: 'failed', state: 'Error', message: `stack ${name} update failed: ${reason}`, status, failureReason: 'StackUpdateFailed' };
+        return {
+          phase: 'failed',
+          state: 'Error',
+          message: `stack ${name} update failed: ${reason}`,
+          status,
+          failureReason: 'StackUpdateFailed',
+        };
       }
       await ctx.record('InitUpdate', `updating stack ${name}`);
-      const result = await ctx.act('UpdateStack', `update stack ${name}`, () => ctx.aws.cloudFormation.updateStack(spec));
-      if (ctx.dryRun) return { phase: 'provisioning', state: 'InitUpdate', message: `dry run: would update stack ${name}`, status };
+      const result = await ctx.act('UpdateStack', `update stack ${name}`, () =>
+        ctx.aws.cloudFormation.updateStack(spec),
+      );
+      if (ctx.dryRun)
+        return {
+          phase: 'provisioning',
+          state: 'InitUpdate',
+          message: `dry run: would update stack ${name}`,
+          status,
+        };
       if (result?.updated) {
         ctx.event('Normal', 'StackUpdating', `updating CloudFormation stack ${name}`);
         const after = await ctx.aws.cloudFormation.describeStack(name);
         if (!after || classifyStackStatus(after.status) === 'in-progress')
-          return { phase: 'provisioning', state: 'ReconcileModifying', message: `stack ${name} ${after?.status ?? 'updating'}`, status, requeueAfterMs: POLL_MS };
+          return {
+            phase: 'provisioning',
+            state: 'ReconcileModifying',
+            message: `stack ${name} ${after?.status ?? 'updating'}`,
+            status,
+            requeueAfterMs: POLL_MS,
+          };
         stack = after;
         await this.reportEvents(ctx, stack);
         if (classifyStackStatus(stack.status) !== 'complete') {
           const reason = (await this.failure(ctx, stack)) ?? stack.statusReason ?? stack.status;
-          return { phase: 'failed', state: 'Error', message: `stack ${name} update failed: ${reason}`, status, failureReason: 'StackUpdateFailed' };
+          return {
+            phase: 'failed',
+            state: 'Error',
+            message: `stack ${name} update failed: ${reason}`,
+            status,
+            failureReason: 'StackUpdateFailed',
+          };
         }
       }
     }
@@ -183,22 +257,41 @@ export class EksCfProvisioner implements Provisioner {
   }
 
   /** The stack is what the spec says: read its outputs and hand its scaling group on. */
-  private async provisioned(ctx: GroupContext, stack: Stack, status: ProvisionOutcome['status']): Promise<ProvisionOutcome> {
+  private async provisioned(
+    ctx: GroupContext,
+    stack: Stack,
+    status: ProvisionOutcome['status'],
+  ): Promise<ProvisionOutcome> {
     const asgName = stack.outputs[OUTPUT_ASG_NAME];
     const templateId = stack.outputs[OUTPUT_LAUNCH_TEMPLATE_ID];
     const version = stack.outputs[OUTPUT_LAUNCH_TEMPLATE_VERSION];
     const roleArn = stack.outputs[OUTPUT_ROLE_ARN];
     if (!asgName || !templateId || !version) {
-      return { phase: 'failed', state: 'Error', message: `stack ${stack.name} has no ${OUTPUT_ASG_NAME}/${OUTPUT_LAUNCH_TEMPLATE_ID}/${OUTPUT_LAUNCH_TEMPLATE_VERSION} outputs`, status, failureReason: 'StackOutputsMissing' };
+      return {
+        phase: 'failed',
+        state: 'Error',
+        message: `stack ${stack.name} has no ${OUTPUT_ASG_NAME}/${OUTPUT_LAUNCH_TEMPLATE_ID}/${OUTPUT_LAUNCH_TEMPLATE_VERSION} outputs`,
+        status,
+        failureReason: 'StackOutputsMissing',
+      };
     }
     let group = await ctx.aws.autoScaling.describeGroup(asgName);
-    if (!group) return { phase: 'provisioning', state: 'ReconcileModifying', message: `scaling group ${asgName} not visible yet`, status, requeueAfterMs: POLL_MS };
+    if (!group)
+      return {
+        phase: 'provisioning',
+        state: 'ReconcileModifying',
+        message: `scaling group ${asgName} not visible yet`,
+        status,
+        requeueAfterMs: POLL_MS,
+      };
 
     // CloudFormation moves the group to the template's new version itself. Emulators that do not
     // re-resolve Fn::GetAtt on update leave it behind; moving it here is a no-op on AWS.
     if (group.launchTemplate?.version !== version) {
-      await ctx.act('UpdateAutoScalingGroup', `move group ${asgName} to launch template version ${version}`, () =>
-        ctx.aws.autoScaling.updateGroup(asgName, { launchTemplate: { id: templateId, version } }),
+      await ctx.act(
+        'UpdateAutoScalingGroup',
+        `move group ${asgName} to launch template version ${version}`,
+        () => ctx.aws.autoScaling.updateGroup(asgName, { launchTemplate: { id: templateId, version } }),
       );
       group = (await ctx.aws.autoScaling.describeGroup(asgName)) ?? group;
     }
@@ -223,7 +316,11 @@ export class EksCfProvisioner implements Provisioner {
         currentMin: group.minSize,
         currentMax: group.maxSize,
       },
-      fleet: { group, resolved: [{ id: templateId, name: info?.name ?? '', version: Number(version) }], launchVersion: version },
+      fleet: {
+        group,
+        resolved: [{ id: templateId, name: info?.name ?? '', version: Number(version) }],
+        launchVersion: version,
+      },
       ...(roleArn ? { roleArn } : {}),
     };
   }
@@ -233,17 +330,28 @@ export class EksCfProvisioner implements Provisioner {
     const stack = await ctx.aws.cloudFormation.describeStack(name);
     if (!stack || stack.status === 'DELETE_COMPLETE') return { done: true, message: `stack ${name} deleted` };
     await this.reportEvents(ctx, stack);
-    if (stack.status === 'DELETE_IN_PROGRESS') return { done: false, message: `stack ${name} DELETE_IN_PROGRESS`, requeueAfterMs: POLL_MS };
+    if (stack.status === 'DELETE_IN_PROGRESS')
+      return { done: false, message: `stack ${name} DELETE_IN_PROGRESS`, requeueAfterMs: POLL_MS };
     // An update cannot be interrupted by a delete; let it finish (or roll back) first.
     if (stack.status.startsWith('UPDATE') && stack.status.endsWith('_IN_PROGRESS'))
-      return { done: false, message: `stack ${name} ${stack.status}; deleting once it settles`, requeueAfterMs: POLL_MS };
+      return {
+        done: false,
+        message: `stack ${name} ${stack.status}; deleting once it settles`,
+        requeueAfterMs: POLL_MS,
+      };
     let failure: string | undefined;
-    if (stack.status === 'DELETE_FAILED') failure = `stack ${name} DELETE_FAILED: ${(await this.failure(ctx, stack)) ?? stack.statusReason ?? ''}; retrying`;
+    if (stack.status === 'DELETE_FAILED')
+      failure = `stack ${name} DELETE_FAILED: ${(await this.failure(ctx, stack)) ?? stack.statusReason ?? ''}; retrying`;
     await ctx.act('DeleteStack', `delete stack ${name}`, () => ctx.aws.cloudFormation.deleteStack(name));
     if (ctx.dryRun) return { done: false, message: `dry run: would delete stack ${name}` };
     const after = await ctx.aws.cloudFormation.describeStack(name);
     if (!after || after.status === 'DELETE_COMPLETE') return { done: true, message: `stack ${name} deleted` };
-    return { done: false, message: `stack ${name} ${after.status}`, requeueAfterMs: POLL_MS, ...(failure ? { failure } : {}) };
+    return {
+      done: false,
+      message: `stack ${name} ${after.status}`,
+      requeueAfterMs: POLL_MS,
+      ...(failure ? { failure } : {}),
+    };
   }
 
   private async failure(ctx: GroupContext, stack: Stack): Promise<string | undefined> {
@@ -257,11 +365,16 @@ export class EksCfProvisioner implements Provisioner {
     if (this.followed.get(stack.id) === state && !stack.status.endsWith('_IN_PROGRESS')) return;
     this.followed.set(stack.id, state);
     const since = this.reported.get(stack.id) ?? this.startedAt;
-    const fresh = eventsSince(await ctx.aws.cloudFormation.describeStackEvents(stack.name, { limit: 50 }), since);
+    const fresh = eventsSince(
+      await ctx.aws.cloudFormation.describeStackEvents(stack.name, { limit: 50 }),
+      since,
+    );
     for (const e of fresh) {
       const stackLevel = e.resourceType === 'AWS::CloudFormation::Stack';
-      if (e.resourceStatus.endsWith('_FAILED')) ctx.event('Warning', 'StackResourceFailed', `stack ${stack.name}: ${describeStackEvent(e)}`);
-      else if (stackLevel && !e.resourceStatus.endsWith('_IN_PROGRESS')) ctx.event('Normal', 'StackStatus', `stack ${stack.name}: ${e.resourceStatus}`);
+      if (e.resourceStatus.endsWith('_FAILED'))
+        ctx.event('Warning', 'StackResourceFailed', `stack ${stack.name}: ${describeStackEvent(e)}`);
+      else if (stackLevel && !e.resourceStatus.endsWith('_IN_PROGRESS'))
+        ctx.event('Normal', 'StackStatus', `stack ${stack.name}: ${e.resourceStatus}`);
       this.reported.set(stack.id, Math.max(this.reported.get(stack.id) ?? 0, e.timestamp.getTime()));
     }
   }

@@ -10,7 +10,12 @@ export function currentOperation(eventsNewestFirst: readonly StackEvent[], stack
   for (const e of eventsNewestFirst) {
     out.push(e);
     const stackLevel = e.logicalResourceId === stackName && e.resourceType === 'AWS::CloudFormation::Stack';
-    if (stackLevel && e.resourceStatus.endsWith('_IN_PROGRESS') && /user initiated/i.test(e.resourceStatusReason ?? '')) break;
+    if (
+      stackLevel &&
+      e.resourceStatus.endsWith('_IN_PROGRESS') &&
+      /user initiated/i.test(e.resourceStatusReason ?? '')
+    )
+      break;
   }
   return out.reverse();
 }
@@ -21,7 +26,9 @@ export function currentOperation(eventsNewestFirst: readonly StackEvent[], stack
  */
 export function failureReason(operation: readonly StackEvent[], stackName: string): string | undefined {
   const failed = operation.filter((e) => e.resourceStatus.endsWith('_FAILED'));
-  const own = failed.find((e) => e.logicalResourceId !== stackName && !/cancell?ed/i.test(e.resourceStatusReason ?? ''));
+  const own = failed.find(
+    (e) => e.logicalResourceId !== stackName && !/cancell?ed/i.test(e.resourceStatusReason ?? ''),
+  );
   const pick = own ?? failed.find((e) => e.logicalResourceId !== stackName) ?? failed[0];
   return pick ? describeStackEvent(pick) : undefined;
 }

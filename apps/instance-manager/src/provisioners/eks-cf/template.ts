@@ -69,7 +69,9 @@ export function renderEksCfTemplate(ig: InstanceGroup, resolved: EksCfResolved):
     spot,
     ...(config.bootstrapArguments ? { bootstrapArguments: config.bootstrapArguments } : {}),
     ...(resolved.apiServerEndpoint ? { apiServerEndpoint: resolved.apiServerEndpoint } : {}),
-    ...(resolved.certificateAuthorityData ? { certificateAuthorityData: resolved.certificateAuthorityData } : {}),
+    ...(resolved.certificateAuthorityData
+      ? { certificateAuthorityData: resolved.certificateAuthorityData }
+      : {}),
   };
   const userData = Buffer.from(renderUserData(bootstrap), 'utf8').toString('base64');
 
@@ -109,7 +111,12 @@ export function renderEksCfTemplate(ig: InstanceGroup, resolved: EksCfResolved):
     UserData: userData,
     ...(config.keyPairName ? { KeyName: config.keyPairName } : {}),
     ...(spot
-      ? { InstanceMarketOptions: { MarketType: 'spot', SpotOptions: { MaxPrice: config.spotPrice, SpotInstanceType: 'one-time' } } }
+      ? {
+          InstanceMarketOptions: {
+            MarketType: 'spot',
+            SpotOptions: { MaxPrice: config.spotPrice, SpotInstanceType: 'one-time' },
+          },
+        }
       : {}),
   };
   resources.NodeLaunchTemplate = {
@@ -152,7 +159,10 @@ export function renderEksCfTemplate(ig: InstanceGroup, resolved: EksCfResolved):
     Outputs: {
       [OUTPUT_ROLE_ARN]: { Description: 'The node instance role', Value: roleArn },
       [OUTPUT_ASG_NAME]: { Description: 'The Auto Scaling group', Value: { Ref: 'NodeGroup' } },
-      [OUTPUT_LAUNCH_TEMPLATE_ID]: { Description: 'The launch template', Value: { Ref: 'NodeLaunchTemplate' } },
+      [OUTPUT_LAUNCH_TEMPLATE_ID]: {
+        Description: 'The launch template',
+        Value: { Ref: 'NodeLaunchTemplate' },
+      },
       [OUTPUT_LAUNCH_TEMPLATE_NAME]: { Description: 'The launch template name', Value: resolved.stackName },
       [OUTPUT_LAUNCH_TEMPLATE_VERSION]: {
         Description: 'The launch template version the group launches',

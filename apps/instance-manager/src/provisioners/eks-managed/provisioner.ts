@@ -21,16 +21,26 @@ export function nodegroupNameOf(ig: InstanceGroup): string {
 }
 
 /** Spec fields EKS cannot change on an existing node group. */
-export function immutableChanges(ig: InstanceGroup, ng: Nodegroup, subnetIds: readonly string[]): FieldProblem[] {
+export function immutableChanges(
+  ig: InstanceGroup,
+  ng: Nodegroup,
+  subnetIds: readonly string[],
+): FieldProblem[] {
   const c = ig.spec['eks-managed']?.configuration;
   const out: FieldProblem[] = [];
-  const msg = (what: string, was: string) => `${what} of managed node group ${ng.name} cannot change (is ${was}); create a new InstanceGroup instead`;
+  const msg = (what: string, was: string) =>
+    `${what} of managed node group ${ng.name} cannot change (is ${was}); create a new InstanceGroup instead`;
   if (c?.instanceType && ng.instanceTypes.length > 0 && !ng.instanceTypes.includes(c.instanceType))
-    out.push({ field: `${FIELD}.instanceType`, message: msg('the instance type', ng.instanceTypes.join(',')) });
-  if (c?.amiType && ng.amiType && c.amiType !== ng.amiType) out.push({ field: `${FIELD}.amiType`, message: msg('the AMI type', ng.amiType) });
+    out.push({
+      field: `${FIELD}.instanceType`,
+      message: msg('the instance type', ng.instanceTypes.join(',')),
+    });
+  if (c?.amiType && ng.amiType && c.amiType !== ng.amiType)
+    out.push({ field: `${FIELD}.amiType`, message: msg('the AMI type', ng.amiType) });
   if (c?.volSize !== undefined && ng.diskSize !== undefined && c.volSize !== ng.diskSize)
     out.push({ field: `${FIELD}.volSize`, message: msg('the disk size', String(ng.diskSize)) });
-  if (c?.nodeRole && ng.nodeRole && c.nodeRole !== ng.nodeRole) out.push({ field: `${FIELD}.nodeRole`, message: msg('the node role', ng.nodeRole) });
+  if (c?.nodeRole && ng.nodeRole && c.nodeRole !== ng.nodeRole)
+    out.push({ field: `${FIELD}.nodeRole`, message: msg('the node role', ng.nodeRole) });
   if (subnetIds.length > 0 && [...subnetIds].sort().join(',') !== [...ng.subnets].sort().join(','))
     out.push({ field: `${FIELD}.subnets`, message: msg('the subnets', ng.subnets.join(',')) });
   return out;
@@ -42,7 +52,11 @@ export class EksManagedProvisioner implements Provisioner {
     const c = block?.configuration;
     const name = nodegroupNameOf(ctx.ig);
     const clusterName = c?.clusterName ?? '';
-    const base = { provisioner: 'eks-managed', activeScalingGroupName: name, ...(c?.nodeRole ? { nodesInstanceRoleArn: c.nodeRole } : {}) };
+    const base = {
+      provisioner: 'eks-managed',
+      activeScalingGroupName: name,
+      ...(c?.nodeRole ? { nodesInstanceRoleArn: c.nodeRole } : {}),
+    };
 
     const cluster = await resolveCluster(ctx, c?.clusterName, `${FIELD}.clusterName`);
     const vpcId = cluster.value?.vpcId;
@@ -51,32 +65,52 @@ export class EksManagedProvisioner implements Provisioner {
       resolveSecurityGroups(ctx, c?.securityGroups, vpcId, `${FIELD}.securityGroups`),
     ]);
     const problems = [...cluster.problems, ...subnets.problems, ...groups.problems];
-    if (!c?.nodeRole) problems.push({ field: `${FIELD}.nodeRole`, message: 'required (the IAM role ARN of the nodes)' });
-    if (problems.length > 0) return { phase: 'failed', state: 'Error', message: `cannot provision managed node group ${name}`, status: base, problems, failureReason: 'InvalidConfiguration' };
+    if (!c?.nodeRole)
+      problems.push({ field: `${FIELD}.nodeRole`, message: 'required (the IAM role ARN of the nodes)' });
+    if (problems.length > 0)
+      return {
+        phase: 'failed',
+        state: 'Error',
+        message: `cannot provision managed node group ${name}`,
+        status: base,
+        problems,
+        failureReason: 'InvalidConfiguration',
+      };
 
     const minSize = block?.minSize ?? 0;
     const maxSize = block?.maxSize ?? minSize;
     let ng = await ctx.aws.eks.describeNodegroup(clusterName, name);
     if (!ng) {
       await ctx.record('InitCreate', `creating managed node group ${name}`);
-      const created = await ctx.act('CreateNodegroup', `create managed node group ${name} in ${clusterName}`, () =>
-        ctx.aws.eks.createNodegroup({
-          clusterName,
-          name,
-          nodeRole: c?.nodeRole ?? '',
-          subnets: subnets.value ?? [],
-          scaling: { minSize, maxSize, desiredSize: minSize },
-          ...(c?.instanceType ? { instanceTypes: [c.instanceType] } : {}),
-          ...(c?.amiType ? { amiType: c.amiType } : {}),
-          ...(c?.volSize ? { diskSize: c.volSize } : {}),
-          ...(c?.version ? { version: c.version } : {}),
-          ...(c?.releaseVersion ? { releaseVersion: c.releaseVersion } : {}),
-          labels: c?.nodeLabels ?? {},
-          tags: tagListToRecord(c?.tags),
-          ...(c?.keyPairName ? { remoteAccess: { ec2SshKey: c.keyPairName, sourceSecurityGroups: groups.value ?? [] } } : {}),
-        }),
+      const created = await ctx.act(
+        'CreateNodegroup',
+        `create managed node group ${name} in ${clusterName}`,
+        () =>
+          ctx.aws.eks.createNodegroup({
+            clusterName,
+            name,
+            nodeRole: c?.nodeRole ?? '',
+            subnets: subnets.value ?? [],
+            scaling: { minSize, maxSize, desiredSize: minSize },
+            ...(c?.instanceType ? { instanceTypes: [c.instanceType] } : {}),
+            ...(c?.amiType ? { amiType: c.amiType } : {}),
+            ...(c?.volSize ? { diskSize: c.volSize } : {}),
+            ...(c?.version ? { version: c.version } : {}),
+            ...(c?.releaseVersion ? { releaseVersion: c.releaseVersion } : {}),
+            labels: c?.nodeLabels ?? {},
+            tags: tagListToRecord(c?.tags),
+            ...(c?.keyPairName
+              ? { remoteAccess: { ec2SshKey: c.keyPairName, sourceSecurityGroups: groups.value ?? [] } }
+              : {}),
+          }),
       );
-      if (!created) return { phase: 'provisioning', state: 'InitCreate', message: `dry run: would create managed node group ${name}`, status: base };
+      if (!created)
+        return {
+          phase: 'provisioning',
+          state: 'InitCreate',
+          message: `dry run: would create managed node group ${name}`,
+          status: base,
+        };
       ctx.event('Normal', 'NodegroupCreating', `creating managed node group ${name}`);
       ng = created;
     }
@@ -87,12 +121,32 @@ export class EksManagedProvisioner implements Provisioner {
       lifecycle: ng.capacityType === 'SPOT' ? 'spot' : 'normal',
     };
     if (ng.status === 'CREATING' || ng.status === 'UPDATING' || ng.status === 'DELETING')
-      return { phase: 'provisioning', state: 'ReconcileModifying', message: `managed node group ${name} ${ng.status}`, status, requeueAfterMs: POLL_MS };
+      return {
+        phase: 'provisioning',
+        state: 'ReconcileModifying',
+        message: `managed node group ${name} ${ng.status}`,
+        status,
+        requeueAfterMs: POLL_MS,
+      };
     if (ng.status === 'CREATE_FAILED' || ng.status === 'DELETE_FAILED' || ng.status === 'DEGRADED')
-      return { phase: 'failed', state: 'Error', message: `managed node group ${name} ${ng.status}: ${ng.issues.join('; ') || 'no details from EKS'}`, status, failureReason: `Nodegroup${ng.status === 'DEGRADED' ? 'Degraded' : 'Failed'}` };
+      return {
+        phase: 'failed',
+        state: 'Error',
+        message: `managed node group ${name} ${ng.status}: ${ng.issues.join('; ') || 'no details from EKS'}`,
+        status,
+        failureReason: `Nodegroup${ng.status === 'DEGRADED' ? 'Degraded' : 'Failed'}`,
+      };
 
     const immutable = immutableChanges(ctx.ig, ng, subnets.value ?? []);
-    if (immutable.length > 0) return { phase: 'failed', state: 'Error', message: `managed node group ${name} cannot be changed that way`, status, problems: immutable, failureReason: 'ImmutableField' };
+    if (immutable.length > 0)
+      return {
+        phase: 'failed',
+        state: 'Error',
+        message: `managed node group ${name} cannot be changed that way`,
+        status,
+        problems: immutable,
+        failureReason: 'ImmutableField',
+      };
 
     // Size and labels: one UpdateNodegroupConfig.
     const scaling = ng.scaling;
@@ -106,23 +160,49 @@ export class EksManagedProvisioner implements Provisioner {
       await ctx.act('UpdateNodegroupConfig', `update size/labels of managed node group ${name}`, () =>
         ctx.aws.eks.updateNodegroupConfig(clusterName, name, {
           ...(sizeChanged ? { scaling: { minSize, maxSize, desiredSize } } : {}),
-          ...(Object.keys(addLabels).length > 0 || removeLabels.length > 0 ? { labels: { addOrUpdate: addLabels, remove: removeLabels } } : {}),
+          ...(Object.keys(addLabels).length > 0 || removeLabels.length > 0
+            ? { labels: { addOrUpdate: addLabels, remove: removeLabels } }
+            : {}),
         }),
       );
-      return { phase: 'provisioning', state: 'ReconcileModifying', message: `updating managed node group ${name}`, status, requeueAfterMs: POLL_MS };
+      return {
+        phase: 'provisioning',
+        state: 'ReconcileModifying',
+        message: `updating managed node group ${name}`,
+        status,
+        requeueAfterMs: POLL_MS,
+      };
     }
     // Kubernetes version / AMI release: EKS rotates the nodes (the managed strategy).
     const wantVersion = c?.version && c.version !== ng.version ? c.version : undefined;
-    const wantRelease = c?.releaseVersion && c.releaseVersion !== ng.releaseVersion ? c.releaseVersion : undefined;
+    const wantRelease =
+      c?.releaseVersion && c.releaseVersion !== ng.releaseVersion ? c.releaseVersion : undefined;
     if (wantVersion || wantRelease) {
       await ctx.record('InitUpgrade', `upgrading managed node group ${name}`);
-      await ctx.act('UpdateNodegroupVersion', `upgrade managed node group ${name} to ${wantVersion ?? ng.version} ${wantRelease ?? ''}`.trim(), () =>
-        ctx.aws.eks.updateNodegroupVersion(clusterName, name, { ...(wantVersion ? { version: wantVersion } : {}), ...(wantRelease ? { releaseVersion: wantRelease } : {}) }),
+      await ctx.act(
+        'UpdateNodegroupVersion',
+        `upgrade managed node group ${name} to ${wantVersion ?? ng.version} ${wantRelease ?? ''}`.trim(),
+        () =>
+          ctx.aws.eks.updateNodegroupVersion(clusterName, name, {
+            ...(wantVersion ? { version: wantVersion } : {}),
+            ...(wantRelease ? { releaseVersion: wantRelease } : {}),
+          }),
       );
       ctx.event('Normal', 'NodegroupUpgrading', `EKS is upgrading managed node group ${name}`);
-      return { phase: 'provisioning', state: 'InitUpgrade', message: `EKS is upgrading managed node group ${name}`, status, requeueAfterMs: POLL_MS };
+      return {
+        phase: 'provisioning',
+        state: 'InitUpgrade',
+        message: `EKS is upgrading managed node group ${name}`,
+        status,
+        requeueAfterMs: POLL_MS,
+      };
     }
-    return { phase: 'provisioned', state: 'ReconcileModified', message: `managed node group ${name} ACTIVE`, status: { ...status, currentMin: minSize, currentMax: maxSize } };
+    return {
+      phase: 'provisioned',
+      state: 'ReconcileModified',
+      message: `managed node group ${name} ACTIVE`,
+      status: { ...status, currentMin: minSize, currentMax: maxSize },
+    };
   }
 
   async delete(ctx: GroupContext): Promise<DeleteOutcome> {
@@ -131,12 +211,21 @@ export class EksManagedProvisioner implements Provisioner {
     const clusterName = c?.clusterName ?? '';
     const ng = await ctx.aws.eks.describeNodegroup(clusterName, name);
     if (!ng) return { done: true, message: `managed node group ${name} deleted` };
-    if (ng.status === 'CREATING' || ng.status === 'UPDATING') return { done: false, message: `managed node group ${name} ${ng.status}; deleting once it settles`, requeueAfterMs: POLL_MS };
+    if (ng.status === 'CREATING' || ng.status === 'UPDATING')
+      return {
+        done: false,
+        message: `managed node group ${name} ${ng.status}; deleting once it settles`,
+        requeueAfterMs: POLL_MS,
+      };
     if (ng.status !== 'DELETING') {
-      await ctx.act('DeleteNodegroup', `delete managed node group ${name}`, () => ctx.aws.eks.deleteNodegroup(clusterName, name));
+      await ctx.act('DeleteNodegroup', `delete managed node group ${name}`, () =>
+        ctx.aws.eks.deleteNodegroup(clusterName, name),
+      );
       if (ctx.dryRun) return { done: false, message: `dry run: would delete managed node group ${name}` };
     }
     const after = await ctx.aws.eks.describeNodegroup(clusterName, name);
-    return after ? { done: false, message: `managed node group ${name} ${after.status}`, requeueAfterMs: POLL_MS } : { done: true, message: `managed node group ${name} deleted` };
+    return after
+      ? { done: false, message: `managed node group ${name} ${after.status}`, requeueAfterMs: POLL_MS }
+      : { done: true, message: `managed node group ${name} deleted` };
   }
 }

@@ -4,11 +4,12 @@
 // version is created exactly when the fingerprint of the latest version differs from the spec's. Comparing
 // fingerprints rather than EC2's echo of the data means AWS-side defaults and reordering never look like
 // drift.
-import type { EKSConfiguration, InstanceGroup } from '@keiko/api';
+import { formatProblems, type EKSConfiguration, type InstanceGroup } from '@keiko/api';
 import type { RequestLaunchTemplateData } from '@keiko/aws';
 import { md5 } from '../../instancegroup/names';
-import { renderUserData, type UserDataStage } from '../bootstrap';
+import { renderNodeUserData, type UserDataStage } from '../bootstrap';
 import { blockDeviceMappings } from '../common';
+import { osFamilyOf, osFamilyProblems } from '../os-family';
 
 export const FINGERPRINT_PREFIX = 'instance-manager ';
 
@@ -18,12 +19,18 @@ export interface LaunchTemplateResolved {
   instanceProfileArn: string;
   apiServerEndpoint?: string;
   certificateAuthorityData?: string;
+  /** The cluster's service CIDR: Amazon Linux 2023 (nodeadm) nodes need it. */
+  serviceIpv4Cidr?: string;
 }
 
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
   if (typeof v === 'object' && v !== null)
-    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
+    );
   return v;
 }
 
@@ -37,17 +44,31 @@ export function versionDescription(data: RequestLaunchTemplateData): string {
 
 /** The fingerprint a version was created with, if this controller created it. */
 export function fingerprintOf(description: string | undefined): string | undefined {
-  return description?.startsWith(FINGERPRINT_PREFIX) ? description.slice(FINGERPRINT_PREFIX.length) : undefined;
+  return description?.startsWith(FINGERPRINT_PREFIX)
+    ? description.slice(FINGERPRINT_PREFIX.length)
+    : undefined;
 }
 
 function stagesOf(config: EKSConfiguration): UserDataStage[] {
-  return (config.userData ?? []).map((u) => ({ stage: u.stage, data: u.data, ...(u.name ? { name: u.name } : {}) }));
+  return (config.userData ?? []).map((u) => ({
+    stage: u.stage,
+    data: u.data,
+    ...(u.name ? { name: u.name } : {}),
+  }));
 }
 
-export function renderLaunchTemplateData(ig: InstanceGroup, resolved: LaunchTemplateResolved): RequestLaunchTemplateData {
+export function renderLaunchTemplateData(
+  ig: InstanceGroup,
+  resolved: LaunchTemplateResolved,
+): RequestLaunchTemplateData {
   const config = ig.spec.eks?.configuration ?? {};
   const mixed = config.mixedInstancesPolicy !== undefined;
-  const userData = renderUserData({
+  // The operating system's user data (amazonlinux2 unless the os-family annotation says otherwise). What
+  // the family cannot honour is refused here too, never rendered into nodes that cannot boot.
+  const family = osFamilyOf(ig);
+  const problems = osFamilyProblems(ig);
+  if (!family.ok || problems.length > 0) throw new Error(formatProblems(problems));
+  const userData = renderNodeUserData(family.family, {
     clusterName: config.clusterName ?? '',
     groupName: ig.metadata.name ?? '',
     spot: !!config.spotPrice && !mixed,
@@ -57,9 +78,14 @@ export function renderLaunchTemplateData(ig: InstanceGroup, resolved: LaunchTemp
     stages: stagesOf(config),
     volumes: config.volumes ?? [],
     ...(config.bootstrapOptions?.maxPods !== undefined ? { maxPods: config.bootstrapOptions.maxPods } : {}),
-    ...(config.bootstrapOptions?.containerRuntime ? { containerRuntime: config.bootstrapOptions.containerRuntime } : {}),
+    ...(config.bootstrapOptions?.containerRuntime
+      ? { containerRuntime: config.bootstrapOptions.containerRuntime }
+      : {}),
     ...(resolved.apiServerEndpoint ? { apiServerEndpoint: resolved.apiServerEndpoint } : {}),
-    ...(resolved.certificateAuthorityData ? { certificateAuthorityData: resolved.certificateAuthorityData } : {}),
+    ...(resolved.certificateAuthorityData
+      ? { certificateAuthorityData: resolved.certificateAuthorityData }
+      : {}),
+    ...(resolved.serviceIpv4Cidr ? { serviceIpv4Cidr: resolved.serviceIpv4Cidr } : {}),
   });
   const metadata = config.metadataOptions;
   const placement = config.placement;
@@ -68,7 +94,10 @@ export function renderLaunchTemplateData(ig: InstanceGroup, resolved: LaunchTemp
     InstanceType: config.instanceType as RequestLaunchTemplateData['InstanceType'],
     IamInstanceProfile: { Arn: resolved.instanceProfileArn },
     SecurityGroupIds: resolved.securityGroupIds,
-    BlockDeviceMappings: blockDeviceMappings(config.volumes, config.volSize) as RequestLaunchTemplateData['BlockDeviceMappings'],
+    BlockDeviceMappings: blockDeviceMappings(
+      config.volumes,
+      config.volSize,
+    ) as RequestLaunchTemplateData['BlockDeviceMappings'],
     UserData: Buffer.from(userData, 'utf8').toString('base64'),
   };
   if (config.keyPairName) data.KeyName = config.keyPairName;
@@ -76,13 +105,18 @@ export function renderLaunchTemplateData(ig: InstanceGroup, resolved: LaunchTemp
     data.MetadataOptions = {
       ...(metadata.httpEndpoint ? { HttpEndpoint: metadata.httpEndpoint } : {}),
       ...(metadata.httpTokens ? { HttpTokens: metadata.httpTokens } : {}),
-      ...(metadata.httpPutHopLimit !== undefined ? { HttpPutResponseHopLimit: metadata.httpPutHopLimit } : {}),
+      ...(metadata.httpPutHopLimit !== undefined
+        ? { HttpPutResponseHopLimit: metadata.httpPutHopLimit }
+        : {}),
     };
   }
   // A mixed instances policy sets spot through the group; a launch template with market options
   // would be refused for such a group.
   if (config.spotPrice && !mixed) {
-    data.InstanceMarketOptions = { MarketType: 'spot', SpotOptions: { MaxPrice: config.spotPrice, SpotInstanceType: 'one-time' } };
+    data.InstanceMarketOptions = {
+      MarketType: 'spot',
+      SpotOptions: { MaxPrice: config.spotPrice, SpotInstanceType: 'one-time' },
+    };
   }
   if (placement && (placement.availabilityZone || placement.hostResourceGroupArn || placement.tenancy)) {
     data.Placement = {
@@ -92,7 +126,9 @@ export function renderLaunchTemplateData(ig: InstanceGroup, resolved: LaunchTemp
     };
   }
   if (config.licenseSpecifications && config.licenseSpecifications.length > 0) {
-    data.LicenseSpecifications = config.licenseSpecifications.map((arn) => ({ LicenseConfigurationArn: arn }));
+    data.LicenseSpecifications = config.licenseSpecifications.map((arn) => ({
+      LicenseConfigurationArn: arn,
+    }));
   }
   return data;
 }

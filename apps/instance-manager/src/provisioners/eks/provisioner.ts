@@ -1,20 +1,48 @@
 // The eks provisioner: the group through the AWS APIs directly — a node IAM role and instance profile
-// (unless the group names its own), a launch template whose versions follow the spec, and an Auto
-// Scaling group with tags, suspended processes, lifecycle hooks and an optional mixed instances policy.
-import type { InstanceGroup } from '@keiko/api';
-import { AwsOperationError, EC2_ASSUME_ROLE_POLICY, hasAwsErrorCode, launchTemplateVersionsToPrune, type LaunchTemplateInfo } from '@keiko/aws';
+// (unless the group names its own), a launch template whose versions follow the spec (or, for type
+// LaunchConfiguration, a launch configuration per rendering), and an Auto Scaling group with tags,
+// suspended processes, lifecycle hooks, an optional mixed instances policy, warm pool and group metrics.
+import type { InstanceGroup, InstanceGroupStatus } from '@keiko/api';
+import {
+  AwsOperationError,
+  EC2_ASSUME_ROLE_POLICY,
+  hasAwsErrorCode,
+  launchTemplateVersionsToPrune,
+  type LaunchTemplateInfo,
+  type RequestLaunchTemplateData,
+} from '@keiko/aws';
 import { roleName as deriveRoleName, resourcePrefix } from '../../instancegroup/names';
 import { DEFAULT_NODE_POLICIES, IAM_POLICY_PREFIX, managedPolicyArns } from '../common';
+import { osFamilyProblems } from '../os-family';
 import { resolveCluster, resolveImage, resolveSecurityGroups, resolveSubnets } from '../resolve';
 import type { DeleteOutcome, GroupContext, ProvisionOutcome, Provisioner } from '../types';
+import {
+  cleanUpLaunchResources,
+  deleteLaunchConfigurations,
+  ensureLaunchConfiguration,
+  ensureMetricsCollection,
+  ensureWarmPool,
+  warnOnce,
+} from './group-features';
+import { resolveInstancePool } from './instance-pool';
+import {
+  launchConfigurationFingerprint,
+  launchConfigurationProblems,
+  usesLaunchConfiguration,
+} from './launch-configuration';
 import { fingerprintOf, renderLaunchTemplateData, versionDescription } from './launch-template';
-import { desiredGroup, groupChanges, hasChanges } from './scaling-group';
+import { desiredMetrics } from './metrics-collection';
+import { desiredGroup, groupChanges, hasChanges, withOwnLaunchDefinition } from './scaling-group';
+import { warmPoolConflicts } from './warm-pool';
 
 const FIELD = 'spec.eks.configuration';
 const POLL_MS = 5_000;
 
 export interface EksProvisionerOptions {
-  /** Launch template versions kept besides the one in use (the original's config retention). */
+  /**
+   * Launch template versions kept besides the one in use (the original's config retention); for type
+   * LaunchConfiguration, older launch configurations kept (when no instance uses them).
+   */
   templateRetention?: number;
 }
 
@@ -30,14 +58,21 @@ export function groupNameOf(ig: InstanceGroup): string {
 function iamNames(ig: InstanceGroup): { role: string; profile: string; managed: boolean } {
   const config = ig.spec.eks?.configuration;
   const existing = config?.roleName?.trim();
-  if (existing) return { role: existing, profile: config?.instanceProfileName?.trim() || existing, managed: false };
-  const derived = deriveRoleName(config?.clusterName ?? '', ig.metadata.namespace ?? 'default', ig.metadata.name ?? '');
+  if (existing)
+    return { role: existing, profile: config?.instanceProfileName?.trim() || existing, managed: false };
+  const derived = deriveRoleName(
+    config?.clusterName ?? '',
+    ig.metadata.namespace ?? 'default',
+    ig.metadata.name ?? '',
+  );
   return { role: derived, profile: derived, managed: true };
 }
 
 export class EksProvisioner implements Provisioner {
   /** Roles already reported as missing node policies (once per process, not once per poll). */
   private readonly warnedMissing = new Set<string>();
+  /** Fields not applied, already reported for a group generation. */
+  private readonly warnedFields = new Set<string>();
 
   constructor(private readonly opts: EksProvisionerOptions = {}) {}
 
@@ -48,25 +83,50 @@ export class EksProvisioner implements Provisioner {
     const name = groupNameOf(ig);
     const warnings = this.unsupported(ig);
     const mixed = config.mixedInstancesPolicy !== undefined;
+    const useLaunchConfiguration = usesLaunchConfiguration(ig);
     const base = {
       provisioner: 'eks',
       activeScalingGroupName: name,
-      activeLaunchTemplateName: name,
+      ...(useLaunchConfiguration ? {} : { activeLaunchTemplateName: name }),
       lifecycle: mixed ? 'mixed' : config.spotPrice ? 'spot' : 'normal',
     };
 
     const cluster = await resolveCluster(ctx, config.clusterName, `${FIELD}.clusterName`);
     const vpcId = cluster.value?.vpcId;
-    const [subnets, groups, image] = await Promise.all([
+    const [subnets, groups, image, pool] = await Promise.all([
       resolveSubnets(ctx, config.subnets, vpcId, `${FIELD}.subnets`),
       resolveSecurityGroups(ctx, config.securityGroups, vpcId, `${FIELD}.securityGroups`),
-      resolveImage(ctx, config.image, { kubernetesVersion: cluster.value?.version, instanceType: config.instanceType }, `${FIELD}.image`),
+      resolveImage(
+        ctx,
+        config.image,
+        { kubernetesVersion: cluster.value?.version, instanceType: config.instanceType },
+        `${FIELD}.image`,
+      ),
+      resolveInstancePool(ctx, FIELD),
     ]);
-    const problems = [...cluster.problems, ...subnets.problems, ...groups.problems, ...image.problems];
+    warnings.push(...pool.warnings);
+    const problems = [
+      ...cluster.problems,
+      ...subnets.problems,
+      ...groups.problems,
+      ...image.problems,
+      ...pool.problems,
+    ];
     if (!config.instanceType) problems.push({ field: `${FIELD}.instanceType`, message: 'required' });
     if (eks?.maxSize === undefined) problems.push({ field: 'spec.eks.maxSize', message: 'required' });
+    const metrics = desiredMetrics(config.metricsCollection);
+    problems.push(...metrics.problems, ...launchConfigurationProblems(ig), ...osFamilyProblems(ig));
+    warnOnce(this.warnedFields, ig, ctx, warmPoolConflicts(ig), 'WarmPoolNotApplied');
     if (problems.length > 0)
-      return { phase: 'failed', state: 'Error', message: `cannot provision scaling group ${name}`, status: base, problems, failureReason: 'InvalidConfiguration', warnings };
+      return {
+        phase: 'failed',
+        state: 'Error',
+        message: `cannot provision scaling group ${name}`,
+        status: base,
+        problems,
+        failureReason: 'InvalidConfiguration',
+        warnings,
+      };
 
     let group = await ctx.aws.autoScaling.describeGroup(name);
     if (!group) await ctx.record('InitCreate', `creating scaling group ${name}`);
@@ -74,25 +134,244 @@ export class EksProvisioner implements Provisioner {
     // 1. The node role and instance profile.
     const iam = await this.ensureIam(ctx, ig);
     if ('problem' in iam)
-      return { phase: 'failed', state: 'Error', message: iam.problem.message, status: base, problems: [iam.problem], failureReason: 'InvalidConfiguration', warnings };
-    if (!iam.profileArn) return { phase: 'provisioning', state: ctx.dryRun ? 'InitCreate' : 'ReconcileModifying', message: `dry run: would create IAM role ${iamNames(ig).role}`, status: base, warnings };
+      return {
+        phase: 'failed',
+        state: 'Error',
+        message: iam.problem.message,
+        status: base,
+        problems: [iam.problem],
+        failureReason: 'InvalidConfiguration',
+        warnings,
+      };
+    if (!iam.profileArn)
+      return {
+        phase: 'provisioning',
+        state: ctx.dryRun ? 'InitCreate' : 'ReconcileModifying',
+        message: `dry run: would create IAM role ${iamNames(ig).role}`,
+        status: base,
+        warnings,
+      };
 
-    // 2. The launch template: a new version whenever the rendering changes.
+    // 2. What instances launch from: the launch template (a new version whenever the rendering changes)
+    //    or, for type LaunchConfiguration, a launch configuration per rendering (they are immutable).
     const data = renderLaunchTemplateData(ig, {
       imageId: image.value ?? '',
       securityGroupIds: groups.value ?? [],
       instanceProfileArn: iam.profileArn,
       ...(cluster.value?.endpoint ? { apiServerEndpoint: cluster.value.endpoint } : {}),
-      ...(cluster.value?.certificateAuthorityData ? { certificateAuthorityData: cluster.value.certificateAuthorityData } : {}),
+      ...(cluster.value?.certificateAuthorityData
+        ? { certificateAuthorityData: cluster.value.certificateAuthorityData }
+        : {}),
+      ...(cluster.value?.serviceIpv4Cidr ? { serviceIpv4Cidr: cluster.value.serviceIpv4Cidr } : {}),
     });
+    let launch: { template: LaunchTemplateInfo; version: number } | { configuration: string };
+    if (useLaunchConfiguration) {
+      const lc = await ensureLaunchConfiguration(ctx, { groupName: name, data, groupExists: !!group });
+      if (!lc.ok) {
+        if (lc.dryRun)
+          return {
+            phase: 'provisioning',
+            state: group ? 'InitUpdate' : 'InitCreate',
+            message: lc.message,
+            status: base,
+            warnings,
+          };
+        return {
+          phase: 'failed',
+          state: 'Error',
+          message: lc.message,
+          status: base,
+          problems: [lc.problem],
+          failureReason: 'LaunchConfigurationUnsupported',
+          warnings,
+        };
+      }
+      launch = { configuration: lc.name };
+    } else {
+      const lt = await this.ensureLaunchTemplate(ctx, {
+        name,
+        data,
+        groupExists: !!group,
+        clusterName: config.clusterName ?? '',
+      });
+      if (!lt)
+        return {
+          phase: 'provisioning',
+          state: 'InitCreate',
+          message: `dry run: would create launch template ${name}`,
+          status: base,
+          warnings,
+        };
+      launch = lt;
+    }
+
+    // 3. The scaling group.
+    const desired = desiredGroup(ig, {
+      name,
+      clusterName: config.clusterName ?? '',
+      subnetIds: subnets.value ?? [],
+      ...('configuration' in launch
+        ? { launchConfigurationName: launch.configuration }
+        : { launchTemplate: { id: launch.template.id, version: String(launch.version) } }),
+      ...(pool.value ? { poolTypes: pool.value } : {}),
+    });
+    if (!group) {
+      await ctx.act('CreateAutoScalingGroup', `create scaling group ${name}`, () =>
+        ctx.aws.autoScaling.createGroup({
+          name,
+          minSize: desired.minSize,
+          maxSize: desired.maxSize,
+          desiredCapacity: desired.minSize,
+          subnetIds: desired.subnetIds,
+          ...(desired.launchConfigurationName
+            ? { launchConfigurationName: desired.launchConfigurationName }
+            : desired.mixedInstancesPolicy
+              ? { mixedInstancesPolicy: desired.mixedInstancesPolicy }
+              : { launchTemplate: desired.launchTemplate }),
+          tags: Object.entries(desired.tags).map(([key, value]) => ({ key, value, propagateAtLaunch: true })),
+        }),
+      );
+      ctx.event('Normal', 'ScalingGroupCreated', `created scaling group ${name}`);
+      if (ctx.dryRun)
+        return {
+          phase: 'provisioning',
+          state: 'InitCreate',
+          message: `dry run: would create scaling group ${name}`,
+          status: base,
+          warnings,
+        };
+      group = await ctx.aws.autoScaling.describeGroup(name);
+      if (!group)
+        return {
+          phase: 'provisioning',
+          state: 'ReconcileModifying',
+          message: `scaling group ${name} not visible yet`,
+          status: base,
+          requeueAfterMs: POLL_MS,
+          warnings,
+        };
+    }
+    const hooks = await ctx.aws.autoScaling.describeLifecycleHooks(name);
+    const changes = groupChanges(group, desired, hooks);
+    if (hasChanges(changes)) {
+      // The launch definition moves first, its per-instance tag after: an instance launched in between
+      // looks drifted (replaced once more), never up to date when it is not.
+      if (changes.update)
+        await ctx.act('UpdateAutoScalingGroup', `update scaling group ${name}`, () =>
+          ctx.aws.autoScaling.updateGroup(name, changes.update ?? {}),
+        );
+      if (changes.setTags.length > 0)
+        await ctx.act('CreateOrUpdateTags', `tag scaling group ${name}`, () =>
+          ctx.aws.autoScaling.createOrUpdateTags(name, changes.setTags),
+        );
+      if (changes.deleteTags.length > 0)
+        await ctx.act('DeleteTags', `untag scaling group ${name}`, () =>
+          ctx.aws.autoScaling.deleteTags(name, changes.deleteTags),
+        );
+      if (changes.suspend.length > 0)
+        await ctx.act('SuspendProcesses', `suspend ${changes.suspend.join(',')} on ${name}`, () =>
+          ctx.aws.autoScaling.suspendProcesses(name, changes.suspend),
+        );
+      if (changes.resume.length > 0)
+        await ctx.act('ResumeProcesses', `resume ${changes.resume.join(',')} on ${name}`, () =>
+          ctx.aws.autoScaling.resumeProcesses(name, changes.resume),
+        );
+      for (const hook of changes.putHooks)
+        await ctx.act('PutLifecycleHook', `lifecycle hook ${hook.hookName} on ${name}`, () =>
+          ctx.aws.autoScaling.putLifecycleHook(hook),
+        );
+      for (const hook of changes.deleteHooks)
+        await ctx.act('DeleteLifecycleHook', `delete lifecycle hook ${hook} on ${name}`, () =>
+          ctx.aws.autoScaling.deleteLifecycleHook(name, hook),
+        );
+      group = (await ctx.aws.autoScaling.describeGroup(name)) ?? group;
+    }
+
+    // 4. Warm pool and CloudWatch group metrics.
+    const warmPool = await ensureWarmPool(ctx, group);
+    group = await ensureMetricsCollection(ctx, group, metrics.metrics);
+
+    // 5. Launch resources no instance uses any more: older launch configurations, and after a switch of
+    //    spec.eks.type the other kind (the status keeps naming it until it is gone).
+    const own = withOwnLaunchDefinition(group, useLaunchConfiguration);
+    const cleanup = await cleanUpLaunchResources(ctx, {
+      group: own,
+      ...('configuration' in launch ? { launchConfigurationName: launch.configuration } : {}),
+      lookForConfigurations: useLaunchConfiguration || !!ig.status?.activeLaunchConfigurationName,
+      ...(useLaunchConfiguration && ig.status?.activeLaunchTemplateName
+        ? { template: await ctx.aws.ec2.describeLaunchTemplate({ name }) }
+        : {}),
+      retain: this.opts.templateRetention ?? 2,
+    });
+
+    const launchFields: Partial<InstanceGroupStatus> =
+      'configuration' in launch
+        ? {
+            activeLaunchConfigurationName: launch.configuration,
+            activeLaunchTemplateName: cleanup.templateLeft ? name : undefined,
+            latestTemplateVersion: cleanup.templateLeft ? ig.status?.latestTemplateVersion : undefined,
+          }
+        : {
+            activeLaunchTemplateName: launch.template.name,
+            latestTemplateVersion: String(launch.version),
+            activeLaunchConfigurationName:
+              cleanup.configurationsLeft.length > 0 ? ig.status?.activeLaunchConfigurationName : undefined,
+          };
+    const using =
+      'configuration' in launch
+        ? `launch configuration ${launch.configuration}`
+        : `launch template version ${launch.version}`;
+    return {
+      phase: 'provisioned',
+      state: 'ReconcileModified',
+      message: [`scaling group ${name} up to date with ${using}`, warmPool.summary]
+        .filter(Boolean)
+        .join('; '),
+      status: {
+        ...base,
+        ...launchFields,
+        nodesInstanceRoleArn: iam.roleArn,
+        currentMin: group.minSize,
+        currentMax: group.maxSize,
+        lifecycle: desired.lifecycle,
+      },
+      fleet:
+        'configuration' in launch
+          ? {
+              group: own,
+              resolved: [],
+              launchVersion:
+                launchConfigurationFingerprint(name, launch.configuration) ?? launch.configuration,
+            }
+          : {
+              group: own,
+              resolved: [{ id: launch.template.id, name: launch.template.name, version: launch.version }],
+              launchVersion: String(launch.version),
+            },
+      roleArn: iam.roleArn,
+      warnings,
+    };
+  }
+
+  /** The launch template with a version for this rendering; undefined in a dry run that would create it. */
+  private async ensureLaunchTemplate(
+    ctx: GroupContext,
+    input: { name: string; data: RequestLaunchTemplateData; groupExists: boolean; clusterName: string },
+  ): Promise<{ template: LaunchTemplateInfo; version: number } | undefined> {
+    const { name, data } = input;
     const description = versionDescription(data);
     let template: LaunchTemplateInfo | undefined = await ctx.aws.ec2.describeLaunchTemplate({ name });
     let version: number;
     if (!template) {
       const created = await ctx.act('CreateLaunchTemplate', `create launch template ${name}`, () =>
-        ctx.aws.ec2.createLaunchTemplate({ name, data, description, tags: { [`kubernetes.io/cluster/${config.clusterName ?? ''}`]: 'owned' } }),
+        ctx.aws.ec2.createLaunchTemplate({
+          name,
+          data,
+          description,
+          tags: { [`kubernetes.io/cluster/${input.clusterName}`]: 'owned' },
+        }),
       );
-      if (!created) return { phase: 'provisioning', state: 'InitCreate', message: `dry run: would create launch template ${name}`, status: base, warnings };
+      if (!created) return undefined;
       template = created;
       version = created.latestVersion;
       ctx.event('Normal', 'LaunchTemplateCreated', `created launch template ${name} version ${version}`);
@@ -100,9 +379,11 @@ export class EksProvisioner implements Provisioner {
       const latest = await ctx.aws.ec2.resolveLaunchTemplateVersion({ id: template.id, version: '$Latest' });
       version = latest.version;
       if (fingerprintOf(latest.description) !== fingerprintOf(description)) {
-        if (group) await ctx.record('InitUpdate', `new launch template version for ${name}`);
-        const created = await ctx.act('CreateLaunchTemplateVersion', `create a new version of launch template ${name}`, () =>
-          ctx.aws.ec2.createLaunchTemplateVersion({ id: template?.id }, { data, description }),
+        if (input.groupExists) await ctx.record('InitUpdate', `new launch template version for ${name}`);
+        const created = await ctx.act(
+          'CreateLaunchTemplateVersion',
+          `create a new version of launch template ${name}`,
+          () => ctx.aws.ec2.createLaunchTemplateVersion({ id: template?.id }, { data, description }),
         );
         if (created) {
           version = created.version;
@@ -117,82 +398,29 @@ export class EksProvisioner implements Provisioner {
         ctx.aws.ec2.setDefaultLaunchTemplateVersion({ id: template?.id }, version),
       );
     }
-
-    // 3. The scaling group.
-    const desired = desiredGroup(ig, {
-      name,
-      clusterName: config.clusterName ?? '',
-      subnetIds: subnets.value ?? [],
-      launchTemplate: { id: template.id, version: String(version) },
-    });
-    if (!group) {
-      await ctx.act('CreateAutoScalingGroup', `create scaling group ${name}`, () =>
-        ctx.aws.autoScaling.createGroup({
-          name,
-          minSize: desired.minSize,
-          maxSize: desired.maxSize,
-          desiredCapacity: desired.minSize,
-          subnetIds: desired.subnetIds,
-          ...(desired.mixedInstancesPolicy ? { mixedInstancesPolicy: desired.mixedInstancesPolicy } : { launchTemplate: desired.launchTemplate }),
-          tags: Object.entries(desired.tags).map(([key, value]) => ({ key, value, propagateAtLaunch: true })),
-        }),
-      );
-      ctx.event('Normal', 'ScalingGroupCreated', `created scaling group ${name}`);
-      if (ctx.dryRun) return { phase: 'provisioning', state: 'InitCreate', message: `dry run: would create scaling group ${name}`, status: base, warnings };
-      group = await ctx.aws.autoScaling.describeGroup(name);
-      if (!group) return { phase: 'provisioning', state: 'ReconcileModifying', message: `scaling group ${name} not visible yet`, status: base, requeueAfterMs: POLL_MS, warnings };
-    }
-    const hooks = await ctx.aws.autoScaling.describeLifecycleHooks(name);
-    const changes = groupChanges(group, desired, hooks);
-    if (hasChanges(changes)) {
-      if (changes.update) await ctx.act('UpdateAutoScalingGroup', `update scaling group ${name}`, () => ctx.aws.autoScaling.updateGroup(name, changes.update ?? {}));
-      if (changes.setTags.length > 0) await ctx.act('CreateOrUpdateTags', `tag scaling group ${name}`, () => ctx.aws.autoScaling.createOrUpdateTags(name, changes.setTags));
-      if (changes.deleteTags.length > 0) await ctx.act('DeleteTags', `untag scaling group ${name}`, () => ctx.aws.autoScaling.deleteTags(name, changes.deleteTags));
-      if (changes.suspend.length > 0) await ctx.act('SuspendProcesses', `suspend ${changes.suspend.join(',')} on ${name}`, () => ctx.aws.autoScaling.suspendProcesses(name, changes.suspend));
-      if (changes.resume.length > 0) await ctx.act('ResumeProcesses', `resume ${changes.resume.join(',')} on ${name}`, () => ctx.aws.autoScaling.resumeProcesses(name, changes.resume));
-      for (const hook of changes.putHooks) await ctx.act('PutLifecycleHook', `lifecycle hook ${hook.hookName} on ${name}`, () => ctx.aws.autoScaling.putLifecycleHook(hook));
-      for (const hook of changes.deleteHooks) await ctx.act('DeleteLifecycleHook', `delete lifecycle hook ${hook} on ${name}`, () => ctx.aws.autoScaling.deleteLifecycleHook(name, hook));
-      group = (await ctx.aws.autoScaling.describeGroup(name)) ?? group;
-    }
-
-    return {
-      phase: 'provisioned',
-      state: 'ReconcileModified',
-      message: `scaling group ${name} up to date with launch template version ${version}`,
-      status: {
-        ...base,
-        activeLaunchTemplateName: template.name,
-        latestTemplateVersion: String(version),
-        nodesInstanceRoleArn: iam.roleArn,
-        currentMin: group.minSize,
-        currentMax: group.maxSize,
-        lifecycle: desired.lifecycle,
-      },
-      fleet: { group, resolved: [{ id: template.id, name: template.name, version }], launchVersion: String(version) },
-      roleArn: iam.roleArn,
-      warnings,
-    };
+    return { template, version };
   }
 
   private unsupported(ig: InstanceGroup): string[] {
-    const eks = ig.spec.eks;
-    const out: string[] = [];
-    if (eks?.warmPool) out.push('spec.eks.warmPool is not applied yet (the Auto Scaling port has no warm pool calls)');
-    if (eks?.configuration?.metricsCollection?.length) out.push('spec.eks.configuration.metricsCollection is not applied yet (the Auto Scaling port has no EnableMetricsCollection)');
-    if (eks?.configuration?.mixedInstancesPolicy?.instancePool) out.push('spec.eks.configuration.mixedInstancesPolicy.instancePool is not applied (list instanceTypes instead)');
-    if ((eks?.type ?? 'LaunchConfiguration') === 'LaunchConfiguration')
-      out.push('type LaunchConfiguration is served by a launch template (AWS no longer offers launch configurations to new accounts)');
-    return out;
+    return warmPoolConflicts(ig).map((p) => `${p.field}: ${p.message}`);
   }
 
-  private async ensureIam(ctx: GroupContext, ig: InstanceGroup): Promise<{ roleArn: string; profileArn?: string } | { problem: { field: string; message: string } }> {
+  private async ensureIam(
+    ctx: GroupContext,
+    ig: InstanceGroup,
+  ): Promise<{ roleArn: string; profileArn?: string } | { problem: { field: string; message: string } }> {
     const names = iamNames(ig);
     const { iam } = ctx.aws;
     let role = await iam.getRole(names.role);
     if (!role) {
-      if (!names.managed) return { problem: { field: `${FIELD}.roleName`, message: `IAM role ${names.role} not found` } };
+      if (!names.managed)
+        return { problem: { field: `${FIELD}.roleName`, message: `IAM role ${names.role} not found` } };
       role = await ctx.act('CreateRole', `create IAM role ${names.role}`, () =>
-        iam.createRole({ name: names.role, assumeRolePolicyDocument: EC2_ASSUME_ROLE_POLICY, description: `nodes of InstanceGroup ${ctx.namespace}/${ctx.name}` }),
+        iam.createRole({
+          name: names.role,
+          assumeRolePolicyDocument: EC2_ASSUME_ROLE_POLICY,
+          description: `nodes of InstanceGroup ${ctx.namespace}/${ctx.name}`,
+        }),
       );
       if (!role) return { roleArn: '' };
       ctx.event('Normal', 'RoleCreated', `created IAM role ${names.role}`);
@@ -203,34 +431,66 @@ export class EksProvisioner implements Provisioner {
       const missing: string[] = [];
       for (const arn of want.filter((a) => !have.includes(a))) {
         try {
-          await ctx.act('AttachRolePolicy', `attach ${arn} to ${names.role}`, () => iam.attachRolePolicy(names.role, arn));
+          await ctx.act('AttachRolePolicy', `attach ${arn} to ${names.role}`, () =>
+            iam.attachRolePolicy(names.role, arn),
+          );
         } catch (err) {
           if (!hasAwsErrorCode(err, 'NoSuchEntity')) throw err;
           missing.push(arn);
         }
       }
-      for (const arn of have.filter((a) => !want.includes(a))) await ctx.act('DetachRolePolicy', `detach ${arn} from ${names.role}`, () => iam.detachRolePolicy(names.role, arn));
-      const requested = missing.filter((a) => !DEFAULT_NODE_POLICIES.some((d) => a === `${IAM_POLICY_PREFIX}${d}`));
+      for (const arn of have.filter((a) => !want.includes(a)))
+        await ctx.act('DetachRolePolicy', `detach ${arn} from ${names.role}`, () =>
+          iam.detachRolePolicy(names.role, arn),
+        );
+      const requested = missing.filter(
+        (a) => !DEFAULT_NODE_POLICIES.some((d) => a === `${IAM_POLICY_PREFIX}${d}`),
+      );
       if (requested.length > 0)
-        return { problem: { field: `${FIELD}.managedPolicies`, message: `policies not found or not attachable: ${requested.join(', ')}` } };
+        return {
+          problem: {
+            field: `${FIELD}.managedPolicies`,
+            message: `policies not found or not attachable: ${requested.join(', ')}`,
+          },
+        };
       // The three EKS node policies exist in every commercial-partition account; an emulator (or another
       // partition) may lack them: say so, and carry on — nodes without them will fail to join, visibly.
       if (missing.length > 0 && !this.warnedMissing.has(names.role)) {
         this.warnedMissing.add(names.role);
-        ctx.event('Warning', 'NodePolicyMissing', `AWS managed policies ${missing.join(', ')} do not exist here; role ${names.role} is without them`);
+        ctx.event(
+          'Warning',
+          'NodePolicyMissing',
+          `AWS managed policies ${missing.join(', ')} do not exist here; role ${names.role} is without them`,
+        );
       }
     }
     let profile = await iam.getInstanceProfile(names.profile);
     if (!profile) {
       if (!names.managed && ig.spec.eks?.configuration?.instanceProfileName)
-        return { problem: { field: `${FIELD}.instanceProfileName`, message: `instance profile ${names.profile} not found` } };
-      profile = await ctx.act('CreateInstanceProfile', `create instance profile ${names.profile}`, () => iam.createInstanceProfile(names.profile));
+        return {
+          problem: {
+            field: `${FIELD}.instanceProfileName`,
+            message: `instance profile ${names.profile} not found`,
+          },
+        };
+      profile = await ctx.act('CreateInstanceProfile', `create instance profile ${names.profile}`, () =>
+        iam.createInstanceProfile(names.profile),
+      );
       if (!profile) return { roleArn: role.arn };
     }
     if (!profile.roleNames.includes(names.role)) {
       if (profile.roleNames.length > 0 && !names.managed)
-        return { problem: { field: `${FIELD}.instanceProfileName`, message: `instance profile ${names.profile} holds role ${profile.roleNames.join(',')}, not ${names.role}` } };
-      await ctx.act('AddRoleToInstanceProfile', `add ${names.role} to instance profile ${names.profile}`, () => iam.addRoleToInstanceProfile(names.profile, names.role));
+        return {
+          problem: {
+            field: `${FIELD}.instanceProfileName`,
+            message: `instance profile ${names.profile} holds role ${profile.roleNames.join(',')}, not ${names.role}`,
+          },
+        };
+      await ctx.act(
+        'AddRoleToInstanceProfile',
+        `add ${names.role} to instance profile ${names.profile}`,
+        () => iam.addRoleToInstanceProfile(names.profile, names.role),
+      );
     }
     return { roleArn: role.arn, profileArn: profile.arn };
   }
@@ -242,10 +502,13 @@ export class EksProvisioner implements Provisioner {
     const prune = launchTemplateVersionsToPrune(all, { retain, keep: [inUse, template.defaultVersion] });
     if (prune.length === 0) return;
     try {
-      const result = await ctx.act('DeleteLaunchTemplateVersions', `delete old versions ${prune.join(',')} of ${template.name}`, () =>
-        ctx.aws.ec2.deleteLaunchTemplateVersions({ id: template.id }, prune),
+      const result = await ctx.act(
+        'DeleteLaunchTemplateVersions',
+        `delete old versions ${prune.join(',')} of ${template.name}`,
+        () => ctx.aws.ec2.deleteLaunchTemplateVersions({ id: template.id }, prune),
       );
-      if (result && result.failed.length > 0) ctx.log.debug('some launch template versions were not deleted', { failed: result.failed });
+      if (result && result.failed.length > 0)
+        ctx.log.debug('some launch template versions were not deleted', { failed: result.failed });
     } catch (err) {
       if (!(err instanceof AwsOperationError)) throw err;
       ctx.log.debug('could not prune launch template versions', { error: err.message });
@@ -258,29 +521,52 @@ export class EksProvisioner implements Provisioner {
     const group = await ctx.aws.autoScaling.describeGroup(name);
     if (group) {
       if (group.status !== 'Delete in progress') {
-        await ctx.act('DeleteAutoScalingGroup', `delete scaling group ${name}`, () => ctx.aws.autoScaling.deleteGroup(name, { forceDelete: true }));
+        // The warm pool first (ForceDelete on the group would take it too; a group left with one is not
+        // deletable without force).
+        if (group.warmPool && group.warmPool.status !== 'PendingDelete')
+          await ctx.act('DeleteWarmPool', `delete the warm pool of ${name}`, () =>
+            ctx.aws.autoScaling.deleteWarmPool(name, { forceDelete: true }),
+          );
+        await ctx.act('DeleteAutoScalingGroup', `delete scaling group ${name}`, () =>
+          ctx.aws.autoScaling.deleteGroup(name, { forceDelete: true }),
+        );
         if (ctx.dryRun) return { done: false, message: `dry run: would delete scaling group ${name}` };
       }
       ctx.aws.autoScaling.invalidate(name);
-      if (await ctx.aws.autoScaling.describeGroup(name)) return { done: false, message: `deleting scaling group ${name}`, requeueAfterMs: POLL_MS };
+      if (await ctx.aws.autoScaling.describeGroup(name))
+        return { done: false, message: `deleting scaling group ${name}`, requeueAfterMs: POLL_MS };
     }
     const ltName = ig.status?.activeLaunchTemplateName ?? name;
     const template = await ctx.aws.ec2.describeLaunchTemplate({ name: ltName });
-    if (template) await ctx.act('DeleteLaunchTemplate', `delete launch template ${ltName}`, () => ctx.aws.ec2.deleteLaunchTemplate({ id: template.id }));
+    if (template)
+      await ctx.act('DeleteLaunchTemplate', `delete launch template ${ltName}`, () =>
+        ctx.aws.ec2.deleteLaunchTemplate({ id: template.id }),
+      );
+    // Launch configurations (type LaunchConfiguration, or left from before a switch), by name.
+    await deleteLaunchConfigurations(ctx, name);
     const names = iamNames(ig);
     if (names.managed) {
       const { iam } = ctx.aws;
       const profile = await iam.getInstanceProfile(names.profile);
       if (profile) {
-        for (const r of profile.roleNames) await ctx.act('RemoveRoleFromInstanceProfile', `remove ${r} from ${names.profile}`, () => iam.removeRoleFromInstanceProfile(names.profile, r));
-        await ctx.act('DeleteInstanceProfile', `delete instance profile ${names.profile}`, () => iam.deleteInstanceProfile(names.profile));
+        for (const r of profile.roleNames)
+          await ctx.act('RemoveRoleFromInstanceProfile', `remove ${r} from ${names.profile}`, () =>
+            iam.removeRoleFromInstanceProfile(names.profile, r),
+          );
+        await ctx.act('DeleteInstanceProfile', `delete instance profile ${names.profile}`, () =>
+          iam.deleteInstanceProfile(names.profile),
+        );
       }
       if (await iam.getRole(names.role)) {
-        for (const arn of await iam.listAttachedRolePolicies(names.role)) await ctx.act('DetachRolePolicy', `detach ${arn}`, () => iam.detachRolePolicy(names.role, arn));
+        for (const arn of await iam.listAttachedRolePolicies(names.role))
+          await ctx.act('DetachRolePolicy', `detach ${arn}`, () => iam.detachRolePolicy(names.role, arn));
         await ctx.act('DeleteRole', `delete IAM role ${names.role}`, () => iam.deleteRole(names.role));
       }
     }
     if (ctx.dryRun) return { done: false, message: `dry run: would delete the group's cloud resources` };
-    return { done: true, message: `scaling group ${name}, launch template and role deleted` };
+    return {
+      done: true,
+      message: `scaling group ${name}, its launch template or configurations and role deleted`,
+    };
   }
 }

@@ -10,6 +10,7 @@ import type {
   ScalingGroup,
 } from '@keiko/aws';
 import { groupTags, resolveIntOrPercent } from '../common';
+import { LAUNCH_CONFIGURATION_TAG } from './launch-configuration';
 
 /** Tag on the group listing the lifecycle hooks this controller made (others — lifecycle-manager's — are left alone). */
 export const MANAGED_HOOKS_TAG = 'instancemgr.keikoproj.io/lifecycle-hooks';
@@ -34,30 +35,47 @@ export interface DesiredGroup {
   subnetIds: string[];
   launchTemplate?: LaunchTemplateSpec;
   mixedInstancesPolicy?: MixedInstancesPolicy;
+  /** type LaunchConfiguration: the group launches from this launch configuration (no template, no policy). */
+  launchConfigurationName?: string;
   tags: Record<string, string>;
   suspendProcesses: string[];
   lifecycleHooks: LifecycleHookSpec[];
   lifecycle: 'normal' | 'spot' | 'mixed';
 }
 
-export function mixedInstancesPolicy(ig: InstanceGroup, template: LaunchTemplateSpec): MixedInstancesPolicy | undefined {
+/**
+ * `poolTypes`: the types `mixedInstancesPolicy.instancePool` stands for (instance-pool.ts), used when the
+ * policy lists no instanceTypes; the instanceType comes first either way.
+ */
+export function mixedInstancesPolicy(
+  ig: InstanceGroup,
+  template: LaunchTemplateSpec,
+  poolTypes?: readonly string[],
+): MixedInstancesPolicy | undefined {
   const config = ig.spec.eks?.configuration;
   const policy = config?.mixedInstancesPolicy;
   if (!policy) return undefined;
   const types = [
     ...(config?.instanceType ? [{ type: config.instanceType }] : []),
-    ...(policy.instanceTypes ?? []),
+    ...(policy.instanceTypes?.length
+      ? policy.instanceTypes
+      : (poolTypes ?? []).map((type): { type: string; weight?: number } => ({ type }))),
   ].filter((t, i, all) => all.findIndex((o) => o.type === t.type) === i);
   const spotPercent = resolveIntOrPercent(policy.spotRatio, 100, 0);
   return {
     launchTemplate: template,
-    overrides: types.map((t) => ({ instanceType: t.type, ...(t.weight !== undefined ? { weightedCapacity: String(t.weight) } : {}) })),
+    overrides: types.map((t) => ({
+      instanceType: t.type,
+      ...(t.weight !== undefined ? { weightedCapacity: String(t.weight) } : {}),
+    })),
     instancesDistribution: {
       onDemandAllocationStrategy: 'prioritized',
       onDemandBaseCapacity: policy.baseCapacity ?? 0,
       onDemandPercentageAboveBaseCapacity: Math.max(0, Math.min(100, 100 - spotPercent)),
       spotAllocationStrategy: policy.strategy === 'LowestPrice' ? 'lowest-price' : 'capacity-optimized',
-      ...(policy.strategy === 'LowestPrice' && policy.spotPools ? { spotInstancePools: policy.spotPools } : {}),
+      ...(policy.strategy === 'LowestPrice' && policy.spotPools
+        ? { spotInstancePools: policy.spotPools }
+        : {}),
     },
   };
 }
@@ -66,7 +84,10 @@ export function lifecycleHookSpecs(ig: InstanceGroup, groupName: string): Lifecy
   return (ig.spec.eks?.configuration?.lifecycleHooks ?? []).map((h) => ({
     groupName,
     hookName: h.name,
-    transition: h.lifecycle.toLowerCase() === 'launch' ? 'autoscaling:EC2_INSTANCE_LAUNCHING' : 'autoscaling:EC2_INSTANCE_TERMINATING',
+    transition:
+      h.lifecycle.toLowerCase() === 'launch'
+        ? 'autoscaling:EC2_INSTANCE_LAUNCHING'
+        : 'autoscaling:EC2_INSTANCE_TERMINATING',
     ...(h.heartbeatTimeout !== undefined ? { heartbeatTimeoutSeconds: h.heartbeatTimeout } : {}),
     defaultResult: (h.defaultResult ?? 'abandon').toLowerCase() === 'continue' ? 'CONTINUE' : 'ABANDON',
     ...(h.notificationArn ? { notificationTargetArn: h.notificationArn } : {}),
@@ -77,13 +98,23 @@ export function lifecycleHookSpecs(ig: InstanceGroup, groupName: string): Lifecy
 
 export function desiredGroup(
   ig: InstanceGroup,
-  input: { name: string; clusterName: string; subnetIds: string[]; launchTemplate: LaunchTemplateSpec },
+  input: {
+    name: string;
+    clusterName: string;
+    subnetIds: string[];
+    /** Exactly one of launchTemplate and launchConfigurationName. */
+    launchTemplate?: LaunchTemplateSpec;
+    launchConfigurationName?: string;
+    poolTypes?: readonly string[];
+  },
 ): DesiredGroup {
   const eks = ig.spec.eks;
   const config = eks?.configuration;
   const minSize = eks?.minSize ?? 0;
   const maxSize = eks?.maxSize ?? minSize;
-  const mixed = mixedInstancesPolicy(ig, input.launchTemplate);
+  const mixed = input.launchTemplate
+    ? mixedInstancesPolicy(ig, input.launchTemplate, input.poolTypes)
+    : undefined;
   const suspend = config?.suspendProcesses ?? [];
   const hooks = lifecycleHookSpecs(ig, input.name);
   const tags = groupTags({
@@ -93,15 +124,28 @@ export function desiredGroup(
     nameTag: input.name,
     userTags: config?.tags,
   });
-  if (hooks.length > 0) tags[MANAGED_HOOKS_TAG] = hooks.map((h) => h.hookName).sort().join(',');
+  if (hooks.length > 0)
+    tags[MANAGED_HOOKS_TAG] = hooks
+      .map((h) => h.hookName)
+      .sort()
+      .join(',');
+  if (input.launchConfigurationName) tags[LAUNCH_CONFIGURATION_TAG] = input.launchConfigurationName;
   return {
     name: input.name,
     minSize,
     maxSize,
     subnetIds: input.subnetIds,
-    ...(mixed ? { mixedInstancesPolicy: mixed } : { launchTemplate: input.launchTemplate }),
+    ...(input.launchConfigurationName
+      ? { launchConfigurationName: input.launchConfigurationName }
+      : mixed
+        ? { mixedInstancesPolicy: mixed }
+        : input.launchTemplate
+          ? { launchTemplate: input.launchTemplate }
+          : {}),
     tags,
-    suspendProcesses: suspend.some((p) => p.toLowerCase() === 'all') ? [...ALL_SCALING_PROCESSES] : [...suspend],
+    suspendProcesses: suspend.some((p) => p.toLowerCase() === 'all')
+      ? [...ALL_SCALING_PROCESSES]
+      : [...suspend],
     lifecycleHooks: hooks,
     lifecycle: mixed ? 'mixed' : config?.spotPrice ? 'spot' : 'normal',
   };
@@ -123,7 +167,10 @@ function sameTemplate(a: LaunchTemplateSpec | undefined, b: LaunchTemplateSpec |
   return sameId && (a.version ?? '') === (b.version ?? '');
 }
 
-function sameMixedPolicy(current: MixedInstancesPolicy | undefined, desired: MixedInstancesPolicy | undefined): boolean {
+function sameMixedPolicy(
+  current: MixedInstancesPolicy | undefined,
+  desired: MixedInstancesPolicy | undefined,
+): boolean {
   if (!current || !desired) return current === desired;
   const d = desired.instancesDistribution ?? {};
   const c = current.instancesDistribution ?? {};
@@ -149,16 +196,31 @@ function sameHook(a: LifecycleHook, b: LifecycleHookSpec): boolean {
 }
 
 /** The calls that turn `current` into `desired`. */
-export function groupChanges(current: ScalingGroup, desired: DesiredGroup, currentHooks: readonly LifecycleHook[]): GroupChanges {
+export function groupChanges(
+  current: ScalingGroup,
+  desired: DesiredGroup,
+  currentHooks: readonly LifecycleHook[],
+): GroupChanges {
   const update: GroupUpdate = {};
   if (current.minSize !== desired.minSize) update.minSize = desired.minSize;
   if (current.maxSize !== desired.maxSize) update.maxSize = desired.maxSize;
   if (current.desiredCapacity < desired.minSize || current.desiredCapacity > desired.maxSize)
     update.desiredCapacity = Math.min(desired.maxSize, Math.max(desired.minSize, current.desiredCapacity));
-  if ([...current.subnetIds].sort().join(',') !== [...desired.subnetIds].sort().join(',')) update.subnetIds = desired.subnetIds;
-  if (desired.mixedInstancesPolicy) {
-    if (!sameMixedPolicy(current.mixedInstancesPolicy, desired.mixedInstancesPolicy)) update.mixedInstancesPolicy = desired.mixedInstancesPolicy;
-  } else if (desired.launchTemplate && (current.mixedInstancesPolicy || !sameTemplate(current.launchTemplate, desired.launchTemplate))) {
+  if ([...current.subnetIds].sort().join(',') !== [...desired.subnetIds].sort().join(','))
+    update.subnetIds = desired.subnetIds;
+  // AWS reports one launch definition per group: setting one replaces the other. (The emulator keeps a
+  // launch configuration after the group moves to a template and the reverse; comparing only the
+  // wanted kind keeps that from looking like a change on every pass.)
+  if (desired.launchConfigurationName) {
+    if (current.launchConfigurationName !== desired.launchConfigurationName)
+      update.launchConfigurationName = desired.launchConfigurationName;
+  } else if (desired.mixedInstancesPolicy) {
+    if (!sameMixedPolicy(current.mixedInstancesPolicy, desired.mixedInstancesPolicy))
+      update.mixedInstancesPolicy = desired.mixedInstancesPolicy;
+  } else if (
+    desired.launchTemplate &&
+    (current.mixedInstancesPolicy || !sameTemplate(current.launchTemplate, desired.launchTemplate))
+  ) {
     update.launchTemplate = desired.launchTemplate;
   }
 
@@ -194,5 +256,31 @@ export function groupChanges(current: ScalingGroup, desired: DesiredGroup, curre
 }
 
 export function hasChanges(c: GroupChanges): boolean {
-  return !!c.update || c.setTags.length + c.deleteTags.length + c.suspend.length + c.resume.length + c.putHooks.length + c.deleteHooks.length > 0;
+  return (
+    !!c.update ||
+    c.setTags.length +
+      c.deleteTags.length +
+      c.suspend.length +
+      c.resume.length +
+      c.putHooks.length +
+      c.deleteHooks.length >
+      0
+  );
+}
+
+/**
+ * The group as the upgrade stage should judge it: with only the launch definition this provisioner set
+ * (a launch configuration for type LaunchConfiguration, a template or mixed policy otherwise). AWS never
+ * reports two; the emulator keeps the previous kind after a switch, which would make drift compare
+ * instances with the old one.
+ */
+export function withOwnLaunchDefinition(group: ScalingGroup, launchConfiguration: boolean): ScalingGroup {
+  const { launchConfigurationName, launchTemplate, mixedInstancesPolicy: policy, ...rest } = group;
+  if (launchConfiguration) return launchConfigurationName ? { ...rest, launchConfigurationName } : group;
+  if (!launchConfigurationName || (!launchTemplate && !policy)) return group;
+  return {
+    ...rest,
+    ...(launchTemplate ? { launchTemplate } : {}),
+    ...(policy ? { mixedInstancesPolicy: policy } : {}),
+  };
 }
