@@ -2,9 +2,9 @@
 // Many InstanceGroups at once, run by the bundled instance-manager as in its container: `groups` copies of
 // the sandbox's eks-cf example (2 instances each, nodes played by the harness's AsgNodeSimulator) are
 // applied together. Measures how long until every group is Ready, what the controller costs at rest (AWS
-// calls per group per minute with the default --aws-cache-ttl, the figure AWS throttling depends on; and
+// calls per group per minute with the default --resync and --aws-cache-ttl, the figure AWS throttling depends on; and
 // memory), and how long deleting them all takes. Prints one line:
-// instance-manager groups=.. ready_s=.. steady_aws_calls_per_group_min=.. rss_mb=.. delete_s=..
+// instance-manager groups=.. ready_s=.. steady_reconciles_per_group_min=.. steady_aws_calls_per_group_min=.. rss_mb=.. delete_s=..
 import { spawn } from 'node:child_process';
 import { InstanceGroupKind, type InstanceGroup } from '@keiko/api';
 import { freePort, startTestEnv } from '@keiko/testenv';
@@ -12,8 +12,7 @@ import { build, deleteAllGroups, startScenario, waitUntil } from '../e2e/instanc
 import { awsCalls, stopUpgradeManager as stopController } from './support/upgrade-controller';
 
 const groups = Number(process.argv[2] ?? 20);
-const steadySeconds = Number(process.argv[3] ?? 60);
-const RESYNC_S = 30;
+const steadySeconds = Number(process.argv[3] ?? 180);
 
 const env = await startTestEnv({ verbose: true });
 Object.assign(process.env, env.env);
@@ -31,17 +30,33 @@ const controller = spawn(
     `--metrics-port=${metricsPort}`,
     '--health-port=0',
     '--bind-address=127.0.0.1',
-    `--resync=${RESYNC_S}`,
     '--log-level=warn',
     '--concurrency=4',
   ],
   { env: { ...process.env, POD_NAMESPACE: scenario.namespace }, stdio: ['ignore', 'ignore', 'inherit'] },
 );
 
-async function metric(name: string): Promise<number> {
+/** keiko_aws_api_calls_total by service and operation. */
+async function callsByOperation(): Promise<Map<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line ? Number(line.split(' ')[1]) : NaN;
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^keiko_aws_api_calls_total\{([^}]*)\} (\d+(?:\.\d+)?)$/.exec(line);
+    if (!m) continue;
+    const labels = Object.fromEntries(
+      [...(m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]),
+    );
+    const key = `${labels.service}:${labels.operation}`;
+    out.set(key, (out.get(key) ?? 0) + Number(m[2]));
+  }
+  return out;
+}
+
+/** The sum of a metric's samples whose line starts with `prefix` (a name, or a name and labels). */
+async function metric(prefix: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const lines = text.split('\n').filter((l) => l.startsWith(prefix) && !l.startsWith('#'));
+  return lines.length === 0 ? NaN : lines.reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 }
 
 try {
@@ -73,11 +88,25 @@ try {
     1_000,
   );
   const readyS = (Date.now() - started) / 1000;
-  say(`all Ready after ${readyS.toFixed(1)} s; measuring ${steadySeconds} s at rest (resync ${RESYNC_S} s)`);
+  say(
+    `all Ready after ${readyS.toFixed(1)} s; measuring ${steadySeconds} s at rest (default --resync and --aws-cache-ttl)`,
+  );
 
-  const before = await awsCalls(metricsPort);
+  const reconcilesBefore = await metric('controller_runtime_reconcile_total{');
+  const before = await callsByOperation();
   await new Promise((r) => setTimeout(r, steadySeconds * 1000));
-  const steadyCalls = (await awsCalls(metricsPort)) - before;
+  const after = await callsByOperation();
+  const delta = [...after]
+    .map(([op, n]) => [op, n - (before.get(op) ?? 0)] as const)
+    .filter(([, n]) => n > 0);
+  const steadyCalls = delta.reduce((sum, [, n]) => sum + n, 0);
+  const reconciles = (await metric('controller_runtime_reconcile_total{')) - reconcilesBefore;
+  say(
+    `at rest, by operation: ${delta
+      .sort((a, b) => b[1] - a[1])
+      .map(([op, n]) => `${op}=${n}`)
+      .join(' ')}`,
+  );
   const rssMb = (await metric('process_resident_memory_bytes')) / 2 ** 20;
 
   const deleting = Date.now();
@@ -85,8 +114,9 @@ try {
   const deleteS = (Date.now() - deleting) / 1000;
 
   const perGroupMin = steadyCalls / groups / (steadySeconds / 60);
+  const reconcilesPerGroupMin = reconciles / groups / (steadySeconds / 60);
   console.log(
-    `instance-manager groups=${groups} ready_s=${readyS.toFixed(1)} steady_aws_calls_per_group_min=${perGroupMin.toFixed(2)} rss_mb=${rssMb.toFixed(0)} delete_s=${deleteS.toFixed(1)}`,
+    `instance-manager groups=${groups} ready_s=${readyS.toFixed(1)} steady_reconciles_per_group_min=${reconcilesPerGroupMin.toFixed(2)} steady_aws_calls_per_group_min=${perGroupMin.toFixed(2)} rss_mb=${rssMb.toFixed(0)} delete_s=${deleteS.toFixed(1)}`,
   );
 } finally {
   await stopController(controller);

@@ -38,6 +38,13 @@ it('every tool chart ships its generated CRDs and an all-features values file', 
   }
 });
 
+it("every tool chart's image is built: its app has the shared Dockerfile the release workflow builds", () => {
+  const unbuilt = toolCharts()
+    .map((c) => c.name)
+    .filter((name) => !fs.existsSync(path.join(repoRoot, 'apps', name, 'Dockerfile')));
+  expect(unbuilt).toEqual([]);
+});
+
 describe('app Dockerfiles', () => {
   const apps = fs.existsSync(path.join(repoRoot, 'apps'))
     ? fs

@@ -56,8 +56,15 @@ describe.each(toolCharts().map((c) => [c.name, c.dir] as const))('helm install %
     );
     expect(manifest.map((o) => o.kind)).toContain('Deployment');
     const names = manifest.map(kubectlName);
-    const found = await kubectl(kc, ['get', ...names, '--namespace', namespace, '-o', 'name']);
-    expect(found.trim().split('\n').sort()).toEqual([...names].sort());
+    // Each in its own namespace: a chart may render objects outside the release's (e.g. a Role in kube-system).
+    const found: string[] = [];
+    for (const ns of new Set(manifest.map((o) => o.metadata?.namespace ?? namespace))) {
+      const here = manifest.filter((o) => (o.metadata?.namespace ?? namespace) === ns).map(kubectlName);
+      found.push(
+        ...(await kubectl(kc, ['get', ...here, '--namespace', ns, '-o', 'name'])).trim().split('\n'),
+      );
+    }
+    expect(found.sort()).toEqual([...names].sort());
 
     const labelled = await objectsWithLabels(`app.kubernetes.io/instance=${release}`);
     expect(labelled).toEqual(

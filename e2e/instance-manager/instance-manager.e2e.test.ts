@@ -2,8 +2,9 @@
 // election on, as deployed) against the test cluster and the AWS emulator. It runs as the Helm chart's
 // ServiceAccount with exactly the chart's RBAC (charts/instance-manager: its ClusterRole, the Roles holding
 // kube-system/aws-auth and the managed defaults ConfigMap, the leader-election Role; see chartIdentity in
-// support.ts): a rule missing from the chart fails a scenario here, and the last test fails on any request
-// the apiserver refused. There are no kubelets: the
+// support.ts), installed in a release namespace of its own — apart from the groups', as a platform team
+// installs it, so the groups' Events need the ClusterRole. A rule missing from the chart fails a scenario
+// here, and the last test fails on any request the apiserver refused. There are no kubelets: the
 // node simulator (apps/instance-manager/sandbox/node-simulator.ts) registers a simulated node for every
 // InService instance of this scenario's scaling groups, with the labels and taints the instance's
 // bootstrap user data gives kubelet, and removes it when the instance goes.
@@ -13,7 +14,14 @@ import path from 'node:path';
 import { InstanceGroupKind, RollingUpgradeKind, type InstanceGroup } from '@keiko/api';
 import { classifyStackStatus } from '@keiko/aws';
 import { ResourceTypes } from '@keiko/kube-runtime';
-import { KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import {
+  KubeConfig,
+  type CoreV1Event,
+  type KubernetesObject,
+  type V1ConfigMap,
+  type V1Node,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { cleanupWorkspace, findObject, preparedChart, renderChart } from '../../charts/test/support/charts';
 import { serviceAccountUser, whoAmI } from '../../charts/test/support/impersonate';
 import {
@@ -30,19 +38,29 @@ import {
 } from './support';
 
 const ready = (ig: InstanceGroup) => ig.status?.currentState === 'Ready';
-const condition = (ig: InstanceGroup | undefined, type: string) => ig?.status?.conditions?.find((c) => c.type === type);
-const usable = (n: V1Node) => !n.spec?.unschedulable && !!n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+const condition = (ig: InstanceGroup | undefined, type: string) =>
+  ig?.status?.conditions?.find((c) => c.type === type);
+const usable = (n: V1Node) =>
+  !n.spec?.unschedulable && !!n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
 
 let s: Scenario;
 let controller: RunningController;
-/** The chart installed into the scenario's namespace (as `helm install -n <namespace>`): the controller's identity. */
+/** The release namespace: the chart's ServiceAccount, Roles, Lease and managed defaults ConfigMap. */
+let systemNs: string;
+/** The chart installed into systemNs (as `helm install -n <systemNs>`): the controller's identity. */
 let identity: ChartIdentity;
 
 beforeAll(async () => {
   const bundle = build('instance-manager');
   s = await startScenario('im-e2e');
-  identity = await chartIdentity(s.namespace);
-  // Leader election stays on (the default), on the chart's Lease in the scenario's namespace.
+  systemNs = `${s.namespace}-system`;
+  await s.client.create(ResourceTypes.Namespace, {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: systemNs },
+  });
+  identity = await chartIdentity(systemNs);
+  // Leader election stays on (the default), on the chart's Lease in the release namespace.
   controller = await startController(bundle, s.namespace, ['--drain-timeout=60'], { identity });
 }, 180_000);
 
@@ -50,6 +68,7 @@ afterAll(async () => {
   if (s) await deleteAllGroups(s).catch((err: unknown) => console.error(String(err)));
   await controller?.stop();
   await identity?.uninstall();
+  if (systemNs) await s?.client.delete(ResourceTypes.Namespace, undefined, systemNs).catch(() => false);
   await s?.close();
   cleanupWorkspace();
 }, 180_000);
@@ -68,7 +87,13 @@ describe('instance-manager (bundled, leader election on)', () => {
 
   it("takes the chart's lease and serves health and metrics", async () => {
     expect(identity.leaseName).toBeTruthy();
-    const lease = await waitUntil('the leader lease', () => s.client.get<KubernetesObject & { spec?: { holderIdentity?: string } }>(ResourceTypes.Lease, s.namespace, identity.leaseName));
+    const lease = await waitUntil('the leader lease', () =>
+      s.client.get<KubernetesObject & { spec?: { holderIdentity?: string } }>(
+        ResourceTypes.Lease,
+        systemNs,
+        identity.leaseName,
+      ),
+    );
     expect(lease.spec?.holderIdentity).toBeTruthy();
     const readyz = await waitUntil('readyz leading', async () => {
       const res = await fetch(`http://127.0.0.1:${controller.healthPort}/readyz`);
@@ -78,19 +103,34 @@ describe('instance-manager (bundled, leader election on)', () => {
     expect(readyz).toContain('leading');
   }, 60_000);
 
-  it('applies the talk\'s example as written, and reports the EXAMPLE subnets and security group it cannot find', async () => {
+  it("applies the talk's example as written, and reports the EXAMPLE subnets and security group it cannot find", async () => {
     const objects = s.manifest('examples/talk/instancegroup-hello-world.yaml');
     expect(await s.apply(objects)).toContain('instancegroup.instancemgr.keikoproj.io/hello-world created');
     const stored = await s.get('hello-world');
-    expect(stored?.spec.rollingUpdate).toEqual({ minInstancesInService: 1, maxBatchSize: 1, pauseTime: 'PT5M' });
+    expect(stored?.spec.rollingUpdate).toEqual({
+      minInstancesInService: 1,
+      maxBatchSize: 1,
+      pauseTime: 'PT5M',
+    });
     const ig = await s.waitFor('hello-world', 'Error', (g) => g.status?.currentState === 'Error');
     const message = condition(ig, 'Ready')?.message ?? '';
-    for (const id of ['subnet-abb1c79de3EXAMPLE', 'subnet-cdd1c79de3EXAMPLE', 'subnet-eff1c79de3EXAMPLE', 'sg-a04adb633bEXAMPLE', 'ami-fe2dc743aEXAMPLE']) expect(message).toContain(id);
+    for (const id of [
+      'subnet-abb1c79de3EXAMPLE',
+      'subnet-cdd1c79de3EXAMPLE',
+      'subnet-eff1c79de3EXAMPLE',
+      'sg-a04adb633bEXAMPLE',
+      'ami-fe2dc743aEXAMPLE',
+    ])
+      expect(message).toContain(id);
     expect(message).toMatch(/^spec\.eks-cf\.configuration\.subnets: subnets not found/);
-    expect((await s.events('hello-world')).some((e) => e.type === 'Warning' && e.message?.includes('subnet-abb1c79de3EXAMPLE'))).toBe(true);
+    expect(
+      (await s.events('hello-world')).some(
+        (e) => e.type === 'Warning' && e.message?.includes('subnet-abb1c79de3EXAMPLE'),
+      ),
+    ).toBe(true);
   }, 60_000);
 
-  it('brings the talk\'s group up with names the emulator has: stack, scaling group and Ready nodes', async () => {
+  it("brings the talk's group up with names the emulator has: stack, scaling group and Ready nodes", async () => {
     await s.apply(s.manifest('examples/instance-manager/hello-world-sandbox.yaml'));
     const ig = await s.waitFor('hello-world-sandbox', 'Ready', ready, 120_000);
     const stack = await s.cloudFormation.describeStack(ig.status?.stackName ?? '');
@@ -101,11 +141,18 @@ describe('instance-manager (bundled, leader election on)', () => {
     expect(group?.instances.filter((i) => i.lifecycleState === 'InService')).toHaveLength(3);
     const nodes = await s.nodesOf(asg);
     expect(nodes.filter(usable)).toHaveLength(3);
-    expect(nodes[0]?.metadata?.labels).toMatchObject({ 'some-label': 'true', 'node.kubernetes.io/role': 'hello-world-sandbox' });
+    expect(nodes[0]?.metadata?.labels).toMatchObject({
+      'some-label': 'true',
+      'node.kubernetes.io/role': 'hello-world-sandbox',
+    });
     expect(await awsAuthRoles()).toContain(ig.status?.nodesInstanceRoleArn?.split('/').pop());
     // printer columns: kubectl get ig
-    const table = await import('@keiko/testenv').then((t) => t.kubectl(s.kc, ['get', 'ig', '-n', s.namespace, 'hello-world-sandbox']));
-    expect(table).toMatch(/hello-world-sandbox\s+Ready\s+3\s+6\s+\S*NodeGroup\S*\s+eks-cf\s+rollingUpdate\s+normal/);
+    const table = await import('@keiko/testenv').then((t) =>
+      t.kubectl(s.kc, ['get', 'ig', '-n', s.namespace, 'hello-world-sandbox']),
+    );
+    expect(table).toMatch(
+      /hello-world-sandbox\s+Ready\s+3\s+6\s+\S*NodeGroup\S*\s+eks-cf\s+rollingUpdate\s+normal/,
+    );
   }, 150_000);
 
   it('changing instanceType replaces every node one batch at a time, draining each first, never below minInstancesInService', async () => {
@@ -121,15 +168,28 @@ describe('instance-manager (bundled, leader election on)', () => {
         selector: { matchLabels: { app: 'hello' } },
         template: {
           metadata: { labels: { app: 'hello' } },
-          spec: { nodeSelector: { 'node.kubernetes.io/role': 'hello-world-sandbox' }, containers: [{ name: 'hello', image: 'registry.invalid/hello:1' }] },
+          spec: {
+            nodeSelector: { 'node.kubernetes.io/role': 'hello-world-sandbox' },
+            containers: [{ name: 'hello', image: 'registry.invalid/hello:1' }],
+          },
         },
       },
     });
-    const pods = async () => (await s.client.list<V1Pod>(ResourceTypes.Pod, { namespace: s.namespace, labelSelector: 'app=hello' })).items;
-    await waitUntil('hello pods Running', async () => (await pods()).filter((p) => p.status?.phase === 'Running').length === 3);
+    const pods = async () =>
+      (await s.client.list<V1Pod>(ResourceTypes.Pod, { namespace: s.namespace, labelSelector: 'app=hello' }))
+        .items;
+    await waitUntil(
+      'hello pods Running',
+      async () => (await pods()).filter((p) => p.status?.phase === 'Running').length === 3,
+    );
 
     // The talk's batch of 1 with a short pause, and a new instance type.
-    await s.client.patch(InstanceGroupKind, s.namespace, 'hello-world-sandbox', { spec: { rollingUpdate: { pauseTime: 'PT2S' }, 'eks-cf': { configuration: { instanceType: 'm3.large' } } } });
+    await s.client.patch(InstanceGroupKind, s.namespace, 'hello-world-sandbox', {
+      spec: {
+        rollingUpdate: { pauseTime: 'PT2S' },
+        'eks-cf': { configuration: { instanceType: 'm3.large' } },
+      },
+    });
     let fewest = Infinity;
     const done = await waitUntil(
       'every node replaced',
@@ -137,7 +197,13 @@ describe('instance-manager (bundled, leader election on)', () => {
         const nodes = await s.nodesOf(asg);
         fewest = Math.min(fewest, nodes.filter(usable).length);
         const ig = await s.get('hello-world-sandbox');
-        return ig && ready(ig) && ig.status?.latestTemplateVersion === '2' && nodes.length === 3 && nodes.every((n) => !oldNodes.includes(n.metadata?.name ?? '')) ? ig : undefined;
+        return ig &&
+          ready(ig) &&
+          ig.status?.latestTemplateVersion === '2' &&
+          nodes.length === 3 &&
+          nodes.every((n) => !oldNodes.includes(n.metadata?.name ?? ''))
+          ? ig
+          : undefined;
       },
       180_000,
       250,
@@ -151,9 +217,13 @@ describe('instance-manager (bundled, leader election on)', () => {
       expect(events.some((e) => e.reason === 'InstanceTerminated' && e.message?.includes(old))).toBe(true);
     }
     const nodes = await s.nodesOf(asg);
-    expect(nodes.every((n) => n.metadata?.labels?.['node.kubernetes.io/instance-type'] === 'm3.large')).toBe(true);
+    expect(nodes.every((n) => n.metadata?.labels?.['node.kubernetes.io/instance-type'] === 'm3.large')).toBe(
+      true,
+    );
     await waitUntil('hello pods on new nodes', async () => {
-      const running = (await pods()).filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
+      const running = (await pods()).filter(
+        (p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp,
+      );
       return running.length === 3 && running.every((p) => !oldNodes.includes(p.spec?.nodeName ?? ''));
     });
     expect(condition(done, 'RollingUpdate')?.reason).toBe('Complete');
@@ -168,11 +238,17 @@ describe('instance-manager (bundled, leader election on)', () => {
     const up = await s.waitFor('general-purpose', 'Ready', ready, 120_000);
     const asg = up.status?.activeScalingGroupName ?? '';
     const hooks = await s.autoScaling.describeLifecycleHooks(asg);
-    expect(hooks.map((h) => `${h.hookName} ${h.transition} ${h.defaultResult} ${h.heartbeatTimeoutSeconds}`)).toEqual(['drain-on-terminate autoscaling:EC2_INSTANCE_TERMINATING CONTINUE 300']);
+    expect(
+      hooks.map((h) => `${h.hookName} ${h.transition} ${h.defaultResult} ${h.heartbeatTimeoutSeconds}`),
+    ).toEqual(['drain-on-terminate autoscaling:EC2_INSTANCE_TERMINATING CONTINUE 300']);
     const nodes = await s.nodesOf(asg);
     expect(nodes).toHaveLength(2);
     for (const n of nodes) {
-      expect(n.metadata?.labels).toMatchObject({ team: 'platform', 'node.kubernetes.io/role': 'general-purpose', 'instancemgr.keikoproj.io/lifecycle': 'normal' });
+      expect(n.metadata?.labels).toMatchObject({
+        team: 'platform',
+        'node.kubernetes.io/role': 'general-purpose',
+        'instancemgr.keikoproj.io/lifecycle': 'normal',
+      });
       expect(n.spec?.taints).toEqual([{ key: 'dedicated', value: 'platform', effect: 'NoSchedule' }]);
     }
     expect(up.status?.lifecycle).toBe('mixed');
@@ -183,9 +259,14 @@ describe('instance-manager (bundled, leader election on)', () => {
     let upgradeManager: RunningController | undefined;
     let played = false;
     try {
-      if (fs.existsSync(upgradeManagerMain)) upgradeManager = await startController(build('upgrade-manager'), s.namespace, ['--leader-elect=false']);
+      if (fs.existsSync(upgradeManagerMain))
+        upgradeManager = await startController(build('upgrade-manager'), s.namespace, [
+          '--leader-elect=false',
+        ]);
     } catch (err) {
-      console.log(`upgrade-manager could not be built or started (${String(err).split('\n')[0]}); this test plays its part`);
+      console.log(
+        `upgrade-manager could not be built or started (${String(err).split('\n')[0]}); this test plays its part`,
+      );
     }
     try {
       // The example's strategy on an eks-cf group: the emulator launches from CloudFormation-made template
@@ -196,27 +277,64 @@ describe('instance-manager (bundled, leader election on)', () => {
       base.metadata = { name: 'batch-workers', namespace: s.namespace };
       delete base.spec.rollingUpdate;
       base.spec.strategy = structuredClone(example.spec.strategy);
-      if (base.spec.strategy.crd) base.spec.strategy.crd.spec = base.spec.strategy.crd.spec.replace('namespace: instance-manager', `namespace: ${s.namespace}`);
+      if (base.spec.strategy.crd)
+        base.spec.strategy.crd.spec = base.spec.strategy.crd.spec.replace(
+          'namespace: instance-manager',
+          `namespace: ${s.namespace}`,
+        );
       base.spec['eks-cf'].minSize = 2;
       await s.apply([base]);
       await s.waitFor('batch-workers', 'Ready', ready, 120_000);
-      await s.client.patch(InstanceGroupKind, s.namespace, 'batch-workers', { spec: { 'eks-cf': { configuration: { instanceType: 'c5.xlarge' } } } });
-      const upgrading = await s.waitFor('batch-workers', 'a RollingUpgrade submitted', (g) => !!g.status?.strategyResourceName && g.status.currentState === 'InitUpgrade');
+      await s.client.patch(InstanceGroupKind, s.namespace, 'batch-workers', {
+        spec: { 'eks-cf': { configuration: { instanceType: 'c5.xlarge' } } },
+      });
+      const upgrading = await s.waitFor(
+        'batch-workers',
+        'a RollingUpgrade submitted',
+        (g) => !!g.status?.strategyResourceName && g.status.currentState === 'InitUpgrade',
+      );
       const name = upgrading.status?.strategyResourceName ?? '';
       const asg = upgrading.status?.activeScalingGroupName ?? '';
-      const ru = await s.client.get<KubernetesObject & { spec?: { asgName?: string } }>(RollingUpgradeKind, s.namespace, name);
+      const ru = await s.client.get<KubernetesObject & { spec?: { asgName?: string } }>(
+        RollingUpgradeKind,
+        s.namespace,
+        name,
+      );
       expect(ru?.spec?.asgName).toBe(asg);
       if (!upgradeManager) {
         played = true;
-        console.log('upgrade-manager is not built yet: this test plays its part (replaces the instances, reports completed)');
-        for (const i of (await s.autoScaling.describeGroup(asg))?.instances ?? []) await s.autoScaling.terminateInstanceInGroup(i.id, { decrementDesired: false });
-        await s.client.patch(RollingUpgradeKind, s.namespace, name, { status: { currentStatus: 'completed' } }, { subresource: 'status' });
+        console.log(
+          'upgrade-manager is not built yet: this test plays its part (replaces the instances, reports completed)',
+        );
+        for (const i of (await s.autoScaling.describeGroup(asg))?.instances ?? [])
+          await s.autoScaling.terminateInstanceInGroup(i.id, { decrementDesired: false });
+        await s.client.patch(
+          RollingUpgradeKind,
+          s.namespace,
+          name,
+          { status: { currentStatus: 'completed' } },
+          { subresource: 'status' },
+        );
       }
-      const done = await s.waitFor('batch-workers', 'Ready after the RollingUpgrade completed', ready, 180_000);
-      const finished = await s.client.get<KubernetesObject & { status?: { currentStatus?: string } }>(RollingUpgradeKind, s.namespace, name);
+      const done = await s.waitFor(
+        'batch-workers',
+        'Ready after the RollingUpgrade completed',
+        ready,
+        180_000,
+      );
+      const finished = await s.client.get<KubernetesObject & { status?: { currentStatus?: string } }>(
+        RollingUpgradeKind,
+        s.namespace,
+        name,
+      );
       expect(finished?.status?.currentStatus).toBe('completed');
       expect(done.status?.strategyResourceName).toBe(name);
-      if (!played) expect((await s.nodesOf(asg)).every((n) => n.metadata?.labels?.['node.kubernetes.io/instance-type'] === 'c5.xlarge')).toBe(true);
+      if (!played)
+        expect(
+          (await s.nodesOf(asg)).every(
+            (n) => n.metadata?.labels?.['node.kubernetes.io/instance-type'] === 'c5.xlarge',
+          ),
+        ).toBe(true);
     } finally {
       await upgradeManager?.stop();
     }
@@ -243,7 +361,9 @@ describe('instance-manager (bundled, leader election on)', () => {
     const tooSmall = structuredClone(talk);
     tooSmall.metadata.name = 'too-small';
     if (tooSmall.spec['eks-cf']) tooSmall.spec['eks-cf'].minSize = 9;
-    await expect(s.apply([tooSmall])).rejects.toThrow(/spec\.eks-cf\.minSize: Invalid value: .*minSize must be less than or equal to maxSize/);
+    await expect(s.apply([tooSmall])).rejects.toThrow(
+      /spec\.eks-cf\.minSize: Invalid value: .*minSize must be less than or equal to maxSize/,
+    );
     const unknown = structuredClone(talk);
     unknown.metadata.name = 'unknown-strategy';
     unknown.spec.strategy = { type: 'blueGreen' };
@@ -253,23 +373,35 @@ describe('instance-manager (bundled, leader election on)', () => {
     wrong.spec.strategy = { type: 'managed' };
     await s.apply([wrong]);
     const ig = await s.waitFor('wrong-strategy', 'Error', (g) => g.status?.currentState === 'Error');
-    expect(condition(ig, 'SpecValid')).toMatchObject({ status: 'False', reason: 'InvalidSpec', message: expect.stringContaining('spec.strategy.type: managed is only for provisioner eks-managed') });
+    expect(condition(ig, 'SpecValid')).toMatchObject({
+      status: 'False',
+      reason: 'InvalidSpec',
+      message: expect.stringContaining('spec.strategy.type: managed is only for provisioner eks-managed'),
+    });
   }, 60_000);
 
   it("applies the managed defaults ConfigMap the chart renders, read under the chart's Role", async () => {
     // The chart's own ConfigMap (managedConfig.create), in the release namespace where its Role allows it.
     const rendered = await renderChart(await preparedChart('instance-manager'), {
-      namespace: s.namespace,
+      namespace: systemNs,
       args: [
-        '--set', 'managedConfig.create=true',
-        '--set', 'managedConfig.defaults.spec.eks-cf.configuration.clusterName=my-eks-cluster',
-        '--set', 'managedConfig.boundaries.restricted[0]=spec.eks-cf.configuration.clusterName',
+        '--set',
+        'managedConfig.create=true',
+        '--set',
+        'managedConfig.defaults.spec.eks-cf.configuration.clusterName=my-eks-cluster',
+        '--set',
+        'managedConfig.boundaries.restricted[0]=spec.eks-cf.configuration.clusterName',
       ],
     });
     const cm = findObject<V1ConfigMap>(rendered, 'ConfigMap');
     await s.apply([cm]);
     // Watched (every group is re-rendered) and read: a group already Ready records the configuration's hash.
-    const kept = await s.waitFor('general-purpose', 'the managed configuration applied', (g) => !!g.status?.configMD5, 60_000);
+    const kept = await s.waitFor(
+      'general-purpose',
+      'the managed configuration applied',
+      (g) => !!g.status?.configMD5,
+      60_000,
+    );
     expect(kept.status?.currentState).toBe('Ready');
     // A tenant's own clusterName is replaced by the restricted default, and told so.
     const [talk] = s.manifest('examples/talk/instancegroup-hello-world.yaml') as InstanceGroup[];
@@ -278,7 +410,9 @@ describe('instance-manager (bundled, leader election on)', () => {
     talk.spec['eks-cf'].configuration.clusterName = 'someone-elses-cluster';
     await s.apply([talk]);
     await waitUntil('a FieldRestricted event', async () =>
-      (await s.events('restricted')).find((e) => e.reason === 'FieldRestricted' && e.message?.includes('spec.eks-cf.configuration.clusterName')),
+      (await s.events('restricted')).find(
+        (e) => e.reason === 'FieldRestricted' && e.message?.includes('spec.eks-cf.configuration.clusterName'),
+      ),
     );
     const ig = await s.waitFor('restricted', 'configMD5', (g) => !!g.status?.configMD5);
     expect(ig.status?.configMD5).toBe(kept.status?.configMD5);
@@ -301,10 +435,15 @@ describe('instance-manager (bundled, leader election on)', () => {
   }, 30_000);
 
   // Last: every scenario above ran under the chart's RBAC; a refused call the controller only logged (an
-  // informer retrying its LIST, an Event it could not record, an aws-auth write) fails here.
-  it("was never refused a request by the apiserver (403) under the chart's RBAC", () => {
+  // informer retrying its LIST, an Event it could not record, an aws-auth write) or reported in an Event
+  // (a drain's refused eviction) fails here.
+  it("was never refused a request by the apiserver (403) under the chart's RBAC", async () => {
     const log = controller.log();
     expect(log).not.toBe('');
-    expect(log.split('\n').filter((l) => /\b403\b.*Forbidden|is forbidden/i.test(l))).toEqual([]);
+    expect(log.split('\n').filter((l) => /\b403\b|forbidden/i.test(l))).toEqual([]);
+    const events = (await s.client.list<CoreV1Event>(ResourceTypes.Event, { namespace: s.namespace })).items;
+    expect(
+      events.filter((e) => /forbidden/i.test(e.message ?? '')).map((e) => `${e.reason}: ${e.message}`),
+    ).toEqual([]);
   });
 });

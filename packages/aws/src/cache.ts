@@ -433,6 +433,8 @@ export class CachedAutoScaling implements AutoScalingPort {
 
 /** Default freshness of an `available` image: AMIs rarely go away (deregistration, disabling). */
 export const DEFAULT_IMAGE_CACHE_TTL_MS = 5 * 60_000;
+/** Subnets and security groups found in full: they rarely change, and every reconcile names them. */
+export const DEFAULT_NETWORK_CACHE_TTL_MS = 5 * 60_000;
 /** Default freshness of instance type descriptions: AWS adds types a few times a year. */
 export const DEFAULT_INSTANCE_TYPE_CACHE_TTL_MS = 6 * 60 * 60_000;
 
@@ -443,6 +445,8 @@ export interface CachedEc2Options {
   imageTtlMs?: number;
   /** How long instance type descriptions are reused; default DEFAULT_INSTANCE_TYPE_CACHE_TTL_MS. */
   instanceTypeTtlMs?: number;
+  /** How long a subnet or security group lookup that found everything is reused; default DEFAULT_NETWORK_CACHE_TTL_MS. */
+  networkTtlMs?: number;
   clock?: Clock;
 }
 
@@ -451,14 +455,38 @@ export interface CachedEc2Options {
  * which upgrade-manager repeats on every reconcile of every group. Any launch template change made through
  * this port drops all cached template entries (a template may be cached under its id and its name).
  * Images are cached per id while `available` (a missing or pending image is asked again each time, so
- * one created later is seen at once), instance types for hours. Instance, subnet, security group and
- * spot price reads pass through.
+ * one created later is seen at once), instance types for hours. Subnet and security group lookups are
+ * cached for minutes when they found every id or name asked for (one that missed something is asked again
+ * each time, so a subnet created later is seen at once). Instance and spot price reads pass through.
  */
+/**
+ * A lookup by ids or names, from `cache` when an earlier identical lookup found every one of them; else
+ * asked, and remembered only if it found them all.
+ */
+async function cachedIfComplete<T>(
+  cache: TtlCache<T[]>,
+  idsOrNames: readonly string[],
+  vpcId: string | undefined,
+  keysOf: (item: T) => Array<string | undefined>,
+  fetch: () => Promise<T[]>,
+): Promise<T[]> {
+  const wanted = [...new Set(idsOrNames.map((v) => v.trim()).filter(Boolean))].sort();
+  const key = `${vpcId ?? '*'}|${wanted.join(',')}`;
+  const hit = cache.peek(key);
+  if (hit) return hit.value;
+  const found = await fetch();
+  const known = new Set(found.flatMap(keysOf));
+  if (wanted.every((v) => known.has(v))) cache.set(key, found);
+  return found;
+}
+
 export class CachedEc2 implements Ec2Port {
   private readonly resolved: TtlCache<ResolvedLaunchTemplate>;
   private readonly templates: TtlCache<LaunchTemplateInfo | undefined>;
   private readonly images: TtlCache<Ec2Image>;
   private readonly instanceTypes: TtlCache<InstanceTypeInfo[]>;
+  private readonly subnets: TtlCache<Subnet[]>;
+  private readonly securityGroups: TtlCache<SecurityGroup[]>;
 
   constructor(
     private readonly inner: Ec2Port,
@@ -473,6 +501,9 @@ export class CachedEc2 implements Ec2Port {
       ttlMs: options.instanceTypeTtlMs ?? DEFAULT_INSTANCE_TYPE_CACHE_TTL_MS,
       clock,
     });
+    const networkTtlMs = options.networkTtlMs ?? DEFAULT_NETWORK_CACHE_TTL_MS;
+    this.subnets = new TtlCache({ ttlMs: networkTtlMs, clock });
+    this.securityGroups = new TtlCache({ ttlMs: networkTtlMs, clock });
   }
 
   resolveLaunchTemplateVersion(ref: LaunchTemplateVersionRef): Promise<ResolvedLaunchTemplate> {
@@ -594,14 +625,26 @@ export class CachedEc2 implements Ec2Port {
   }
 
   describeSubnets(idsOrNames: readonly string[], options?: { vpcId?: string }): Promise<Subnet[]> {
-    return this.inner.describeSubnets(idsOrNames, options);
+    return cachedIfComplete(
+      this.subnets,
+      idsOrNames,
+      options?.vpcId,
+      (s) => [s.id, s.name],
+      () => this.inner.describeSubnets(idsOrNames, options),
+    );
   }
 
   describeSecurityGroups(
     idsOrNames: readonly string[],
     options?: { vpcId?: string },
   ): Promise<SecurityGroup[]> {
-    return this.inner.describeSecurityGroups(idsOrNames, options);
+    return cachedIfComplete(
+      this.securityGroups,
+      idsOrNames,
+      options?.vpcId,
+      (g) => [g.id, g.name, g.groupName],
+      () => this.inner.describeSecurityGroups(idsOrNames, options),
+    );
   }
 
   describeSpotPriceHistory(query: SpotPriceQuery): Promise<SpotPrice[]> {

@@ -129,12 +129,13 @@ export function decideGroupState(
       message: nodes.message,
       requeueAfterMs: 5_000,
     };
+  // Ready: nothing to come back for. Node changes and aws-auth edits wake the group through watches, and the
+  // periodic resync (--resync) re-checks the cloud side for changes made behind the controller's back.
   return {
     state: 'Ready',
     ready: true,
     reason: 'Ready',
     message: nodes?.message ?? outcome.message,
-    requeueAfterMs: RESYNC_MS,
   };
 }
 
