@@ -56,16 +56,14 @@ async function seed(client: KubeClient): Promise<void> {
   const data = { payload: 'x'.repeat(256) };
   for (let i = 0; i < missing.length; i += 50) {
     await Promise.all(
-      missing
-        .slice(i, i + 50)
-        .map((name) =>
-          client.create(ResourceTypes.ConfigMap, {
-            apiVersion: 'v1',
-            kind: 'ConfigMap',
-            metadata: { name, namespace },
-            data,
-          }),
-        ),
+      missing.slice(i, i + 50).map((name) =>
+        client.create(ResourceTypes.ConfigMap, {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name, namespace },
+          data,
+        }),
+      ),
     );
   }
 }

@@ -8,7 +8,12 @@
 // where model_min = ceil(nodes / maxUnavailable) x (postDrainDelay + boot delay).
 import { freePort, startTestEnv } from '@keiko/testenv';
 import { eventually, installCrd, Scenario } from '../apps/upgrade-manager/test/support/scenario';
-import { awsCalls, buildUpgradeManager, startUpgradeManager, stopUpgradeManager } from './support/upgrade-controller';
+import {
+  awsCalls,
+  buildUpgradeManager,
+  startUpgradeManager,
+  stopUpgradeManager,
+} from './support/upgrade-controller';
 
 const nodes = Number(process.argv[2] ?? 50);
 const maxUnavailable = Number(process.argv[3] ?? 5);
@@ -57,7 +62,8 @@ try {
   let peakAll = 0;
   let peakNotReady = 0;
   let sampling = true;
-  const isReady = (n: { status?: { conditions?: { type: string; status: string }[] } }) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  const isReady = (n: { status?: { conditions?: { type: string; status: string }[] } }) =>
+    n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
   let peakCordoned = 0;
   const everReady = new Set<string>();
   const sampler = (async () => {
@@ -67,7 +73,9 @@ try {
       const available = list.filter((n) => !n.spec?.unschedulable && isReady(n)).length;
       // Ready before, NotReady now, and not cordoned: the simulated kubelet lagged; the upgrade never
       // makes a node NotReady. (A replacement not Ready yet is the upgrade's doing and counts.)
-      const notReadyUntouched = list.filter((n) => !n.spec?.unschedulable && !isReady(n) && everReady.has(n.metadata?.name ?? '')).length;
+      const notReadyUntouched = list.filter(
+        (n) => !n.spec?.unschedulable && !isReady(n) && everReady.has(n.metadata?.name ?? ''),
+      ).length;
       peakAll = Math.max(peakAll, nodes - available);
       peakNotReady = Math.max(peakNotReady, notReadyUntouched);
       peakCordoned = Math.max(peakCordoned, list.filter((n) => n.spec?.unschedulable).length);
@@ -76,7 +84,9 @@ try {
     }
   })();
 
-  say(`rolling ${nodes} nodes, maxUnavailable ${maxUnavailable}, postDrainDelaySeconds ${POST_DRAIN_DELAY_S}, boot delay ${BOOT_DELAY_S}s`);
+  say(
+    `rolling ${nodes} nodes, maxUnavailable ${maxUnavailable}, postDrainDelaySeconds ${POST_DRAIN_DELAY_S}, boot delay ${BOOT_DELAY_S}s`,
+  );
   const started = Date.now();
   await scenario.createRollingUpgrade(ns, 'bench', {
     asgName: group.name,
@@ -95,10 +105,15 @@ try {
   const wallS = (Date.now() - started) / 1000;
   sampling = false;
   await sampler;
-  if (done.currentStatus !== 'completed' || done.nodesProcessed !== nodes) throw new Error(`upgrade ended ${done.currentStatus} with ${done.nodesProcessed}/${nodes} nodes`);
+  if (done.currentStatus !== 'completed' || done.nodesProcessed !== nodes)
+    throw new Error(`upgrade ended ${done.currentStatus} with ${done.nodesProcessed}/${nodes} nodes`);
   const calls = (await awsCalls(metricsPort)) - callsBefore;
-  say(`peak counting untouched NotReady nodes too: ${peakAll} (untouched NotReady at peak: ${peakNotReady}); peak cordoned: ${peakCordoned}`);
-  say(`per step (sum over nodes / count): ${(done.statistics ?? []).map((st) => `${st.stepName} ${st.durationSum}/${st.durationCount}`).join(', ')}`);
+  say(
+    `peak counting untouched NotReady nodes too: ${peakAll} (untouched NotReady at peak: ${peakNotReady}); peak cordoned: ${peakCordoned}`,
+  );
+  say(
+    `per step (sum over nodes / count): ${(done.statistics ?? []).map((st) => `${st.stepName} ${st.durationSum}/${st.durationCount}`).join(', ')}`,
+  );
   const modelMinS = Math.ceil(nodes / maxUnavailable) * (POST_DRAIN_DELAY_S + BOOT_DELAY_S);
   console.log(
     `rolling-upgrade nodes=${nodes} max_unavailable=${maxUnavailable} wall_s=${wallS.toFixed(1)} model_min_s=${modelMinS} ratio=${(wallS / modelMinS).toFixed(3)} peak_unavailable=${peak} aws_calls=${calls}`,

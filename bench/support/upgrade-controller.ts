@@ -6,14 +6,22 @@ import path from 'node:path';
 const root = path.resolve(import.meta.dirname, '../..');
 
 export function buildUpgradeManager(): string {
-  const built = spawnSync('npm', ['run', 'build', '--silent', '-w', '@keiko/upgrade-manager'], { cwd: root, stdio: 'pipe', env: process.env });
-  if (built.status !== 0) throw new Error(`building upgrade-manager failed:\n${built.stdout}\n${built.stderr}`);
+  const built = spawnSync('npm', ['run', 'build', '--silent', '-w', '@keiko/upgrade-manager'], {
+    cwd: root,
+    stdio: 'pipe',
+    env: process.env,
+  });
+  if (built.status !== 0)
+    throw new Error(`building upgrade-manager failed:\n${built.stdout}\n${built.stderr}`);
   return path.join(root, 'apps/upgrade-manager/dist/main.js');
 }
 
 export function startUpgradeManager(bundle: string, args: string[]): { proc: ChildProcess; log: string[] } {
   const log: string[] = [];
-  const proc = spawn(process.execPath, [bundle, ...args], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [bundle, ...args], {
+    env: process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const collect = (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean));
   proc.stdout?.on('data', collect);
   proc.stderr?.on('data', collect);

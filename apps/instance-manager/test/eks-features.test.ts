@@ -124,7 +124,9 @@ describe('warm pool', () => {
     });
     expect(warmPoolConflicts(spot)[0]?.message).toContain('spotPrice');
     expect(desiredWarmPool(spot)).toBeUndefined();
-    expect(warmPoolConflicts(plain((ig) => ig.spec.eks && (ig.spec.eks.warmPool = { minSize: 1 })))).toEqual([]);
+    expect(warmPoolConflicts(plain((ig) => ig.spec.eks && (ig.spec.eks.warmPool = { minSize: 1 })))).toEqual(
+      [],
+    );
   });
 
   it('puts a pool that is missing or differs, deletes one the spec dropped, waits for one being deleted', () => {

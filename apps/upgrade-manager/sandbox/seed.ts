@@ -33,7 +33,10 @@ export async function seed(log: (line: string) => void): Promise<void> {
   try {
     await reset(client, aws);
 
-    const lt = await aws.ec2.createLaunchTemplate({ name: TEMPLATE, data: { ImageId: 'ami-12c6146b', InstanceType: 't3.medium' } });
+    const lt = await aws.ec2.createLaunchTemplate({
+      name: TEMPLATE,
+      data: { ImageId: 'ami-12c6146b', InstanceType: 't3.medium' },
+    });
     await aws.autoScaling.createGroup({
       name: GROUP,
       minSize: 1,
@@ -42,22 +45,39 @@ export async function seed(log: (line: string) => void): Promise<void> {
       launchTemplate: { id: lt.id, version: '1' },
       availabilityZones: [`${REGION}a`, `${REGION}b`, `${REGION}c`],
     });
-    simulator = new AsgNodeSimulator({ kubeConfig: kc, groups: [GROUP], region: REGION, bootDelayMs: 3000, pollIntervalMs: 1000, log });
+    simulator = new AsgNodeSimulator({
+      kubeConfig: kc,
+      groups: [GROUP],
+      region: REGION,
+      bootDelayMs: 3000,
+      pollIntervalMs: 1000,
+      log,
+    });
     await simulator.start();
     await eventually(
       '3 Ready nodes for the group',
       async () => {
-        const nodes = (await client.list<k8s.V1Node>(ResourceTypes.Node, { labelSelector: `${ASG_NODE_LABEL}=${GROUP}` })).items;
-        return nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length === 3;
+        const nodes = (
+          await client.list<k8s.V1Node>(ResourceTypes.Node, { labelSelector: `${ASG_NODE_LABEL}=${GROUP}` })
+        ).items;
+        return (
+          nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+            .length === 3
+        );
       },
       60_000,
     );
-    log(`Auto Scaling group ${GROUP}: 3 instances on ${TEMPLATE} version 1, each a simulated node (harness: AsgNodeSimulator plays the kubelet)`);
+    log(
+      `Auto Scaling group ${GROUP}: 3 instances on ${TEMPLATE} version 1, each a simulated node (harness: AsgNodeSimulator plays the kubelet)`,
+    );
 
     await workload(client);
     log(`Deployment ${SHOP}/web: 3 pods on the group's nodes, PodDisruptionBudget maxUnavailable 1`);
 
-    await aws.ec2.createLaunchTemplateVersion({ id: lt.id }, { data: { ImageId: 'ami-12c6146b', InstanceType: 't3.large' }, sourceVersion: 1 });
+    await aws.ec2.createLaunchTemplateVersion(
+      { id: lt.id },
+      { data: { ImageId: 'ami-12c6146b', InstanceType: 't3.large' }, sourceVersion: 1 },
+    );
     // The emulator reports an instance's template version as the template's default version, and
     // tags instances with the default version at launch; making v2 the default keeps both truthful.
     await aws.ec2.setDefaultLaunchTemplateVersion({ id: lt.id }, 2);
@@ -71,17 +91,23 @@ export async function seed(log: (line: string) => void): Promise<void> {
 async function reset(client: KubeClient, aws: ReturnType<typeof createAwsPorts>): Promise<void> {
   await simulator?.stop();
   // RollingUpgrades a previous run left on this group (their status would say completed).
-  const rus = await client.list<RollingUpgrade>(RollingUpgradeKind).catch(() => ({ items: [] as RollingUpgrade[] }));
+  const rus = await client
+    .list<RollingUpgrade>(RollingUpgradeKind)
+    .catch(() => ({ items: [] as RollingUpgrade[] }));
   for (const ru of rus.items.filter((r) => r.spec.asgName === GROUP)) {
     const ns = ru.metadata.namespace ?? '';
     const name = ru.metadata.name ?? '';
-    await client.patch(RollingUpgradeKind, ns, name, { metadata: { finalizers: null } }).catch(() => undefined);
+    await client
+      .patch(RollingUpgradeKind, ns, name, { metadata: { finalizers: null } })
+      .catch(() => undefined);
     await client.delete(RollingUpgradeKind, ns, name);
   }
   await aws.autoScaling.deleteGroup(GROUP, { forceDelete: true });
   const template = await aws.ec2.describeLaunchTemplate({ name: TEMPLATE });
   if (template) await aws.ec2.deleteLaunchTemplate({ id: template.id });
-  const nodes = await client.list<k8s.V1Node>(ResourceTypes.Node, { labelSelector: `${ASG_NODE_LABEL}=${GROUP}` });
+  const nodes = await client.list<k8s.V1Node>(ResourceTypes.Node, {
+    labelSelector: `${ASG_NODE_LABEL}=${GROUP}`,
+  });
   for (const n of nodes.items) await client.delete(ResourceTypes.Node, undefined, n.metadata?.name ?? '');
   if (await client.get(ResourceTypes.Namespace, undefined, SHOP)) {
     await client.delete(ResourceTypes.Deployment, SHOP, 'web');
@@ -91,7 +117,11 @@ async function reset(client: KubeClient, aws: ReturnType<typeof createAwsPorts>)
 
 async function workload(client: KubeClient): Promise<void> {
   if (!(await client.get(ResourceTypes.Namespace, undefined, SHOP))) {
-    await client.create(ResourceTypes.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: SHOP } });
+    await client.create(ResourceTypes.Namespace, {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: SHOP },
+    });
   }
   const labels = { app: 'web' };
   await client.create(ResourceTypes.Deployment, {
@@ -105,7 +135,14 @@ async function workload(client: KubeClient): Promise<void> {
         metadata: { labels },
         spec: {
           nodeSelector: { [ASG_NODE_LABEL]: GROUP },
-          topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: labels } }],
+          topologySpreadConstraints: [
+            {
+              maxSkew: 1,
+              topologyKey: 'kubernetes.io/hostname',
+              whenUnsatisfiable: 'ScheduleAnyway',
+              labelSelector: { matchLabels: labels },
+            },
+          ],
           terminationGracePeriodSeconds: 5,
           containers: [{ name: 'web', image: 'registry.k8s.io/pause:3.10' }],
         },
@@ -122,8 +159,13 @@ async function workload(client: KubeClient): Promise<void> {
   await eventually(
     '3 web pods Running',
     async () => {
-      const pods = await client.list<k8s.V1Pod>(ResourceTypes.Pod, { namespace: SHOP, labelSelector: 'app=web' });
-      return pods.items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp).length === 3;
+      const pods = await client.list<k8s.V1Pod>(ResourceTypes.Pod, {
+        namespace: SHOP,
+        labelSelector: 'app=web',
+      });
+      return (
+        pods.items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp).length === 3
+      );
     },
     60_000,
   );

@@ -79,9 +79,19 @@ export class AwsRegions {
     if (!name) throw new Error('no AWS region: set spec.region or AWS_REGION');
     let entry = this.byRegion.get(name);
     if (!entry) {
-      const clients = createAwsClients(awsClientConfig({ region: name, userAgentAppId: 'upgrade-manager' }), { metrics: this.metrics });
+      const clients = createAwsClients(awsClientConfig({ region: name, userAgentAppId: 'upgrade-manager' }), {
+        metrics: this.metrics,
+      });
       const ports = createAwsPorts(clients, { cacheTtlMs: this.opts.cacheTtlMs });
-      entry = { clients, ports: { region: name, autoScaling: ports.autoScaling, ec2: ports.ec2, launches: new LaunchFacts(ports.ec2) } };
+      entry = {
+        clients,
+        ports: {
+          region: name,
+          autoScaling: ports.autoScaling,
+          ec2: ports.ec2,
+          launches: new LaunchFacts(ports.ec2),
+        },
+      };
       this.byRegion.set(name, entry);
     }
     return entry.ports;

@@ -4,7 +4,8 @@ import type { RollingUpgradeControllerOptions } from './rollingupgrade/controlle
 
 const seconds = (name: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number of seconds, got "${v}"`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new Error(`${name} must be a non-negative number of seconds, got "${v}"`);
   return Math.round(n * 1000);
 };
 
@@ -23,13 +24,19 @@ export function parseConfig(argv: string[] = process.argv): UpgradeManagerConfig
           .default(5_000, '5'),
       )
       .addOption(
-        new Option('--aws-cache-ttl <s>', 'how long a DescribeAutoScalingGroups answer is reused, seconds (0: never)')
+        new Option(
+          '--aws-cache-ttl <s>',
+          'how long a DescribeAutoScalingGroups answer is reused, seconds (0: never)',
+        )
           .env('KEIKO_AWS_CACHE_TTL')
           .argParser(seconds('--aws-cache-ttl'))
           .default(5_000, '5'),
       )
       .addOption(
-        new Option('--lock-requeue <s>', 'how often an upgrade waiting for another one on its group looks again, seconds')
+        new Option(
+          '--lock-requeue <s>',
+          'how often an upgrade waiting for another one on its group looks again, seconds',
+        )
           .env('KEIKO_LOCK_REQUEUE')
           .argParser(seconds('--lock-requeue'))
           .default(30_000, '30'),

@@ -6,7 +6,10 @@ import { AwsOperationError } from '@keiko/aws';
 import { Manager, ResourceTypes } from '@keiko/kube-runtime';
 import { kubeConfigFromEnv } from '@keiko/testenv';
 import { parseConfig } from '../src/config';
-import { addRollingUpgradeController, type RollingUpgradeControllerHandle } from '../src/rollingupgrade/controller';
+import {
+  addRollingUpgradeController,
+  type RollingUpgradeControllerHandle,
+} from '../src/rollingupgrade/controller';
 import { FINALIZER, ownerId } from '../src/rollingupgrade/plan';
 import { eventually, installCrd, RU, Scenario } from './support/scenario';
 
@@ -58,11 +61,15 @@ async function startController(namespace: string, args: string[] = []): Promise<
 
 const statusOf = async (ns: string, name: string) => (await scenario.getRollingUpgrade(ns, name))?.status;
 const completed = (ns: string, name: string, timeoutMs = 90_000) =>
-  eventually(`${ns}/${name} completed`, async () => {
-    const s = await statusOf(ns, name);
-    if (s?.currentStatus === 'error') throw new Error(`upgrade failed: ${JSON.stringify(s.conditions)}`);
-    return s?.currentStatus === 'completed' ? s : undefined;
-  }, timeoutMs);
+  eventually(
+    `${ns}/${name} completed`,
+    async () => {
+      const s = await statusOf(ns, name);
+      if (s?.currentStatus === 'error') throw new Error(`upgrade failed: ${JSON.stringify(s.conditions)}`);
+      return s?.currentStatus === 'completed' ? s : undefined;
+    },
+    timeoutMs,
+  );
 
 beforeAll(async () => {
   await installCrd();
@@ -76,14 +83,22 @@ describe('RollingUpgrade controller (in-process)', () => {
   it('replaces every drifted node, emits the events, records statistics and metrics', async () => {
     const ns = await scenario.namespace('ru-basic');
     const group = await scenario.createGroup('basic', 3);
-    await scenario.workload(ns, group.name, { replicas: 3, pdb: { maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' } });
+    await scenario.workload(ns, group.name, {
+      replicas: 3,
+      pdb: { maxUnavailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow' },
+    });
     const before = await scenario.instances(group.name);
     await scenario.driftGroup(group);
     const ctl = await startController(ns);
     try {
       await scenario.createRollingUpgrade(ns, 'basic', { asgName: group.name, postDrainDelaySeconds: 1 });
       const status = await completed(ns, 'basic');
-      expect(status).toMatchObject({ currentStatus: 'completed', totalNodes: 3, nodesProcessed: 3, completePercentage: '100%' });
+      expect(status).toMatchObject({
+        currentStatus: 'completed',
+        totalNodes: 3,
+        nodesProcessed: 3,
+        completePercentage: '100%',
+      });
       expect(status.startTime).toBeDefined();
       expect(status.endTime).toBeDefined();
       expect(status.conditions?.find((c) => c.type === 'Complete')).toMatchObject({ status: 'True' });
@@ -103,19 +118,36 @@ describe('RollingUpgrade controller (in-process)', () => {
         const list = (await scenario.events(ns, 'basic')).map((e) => e.reason);
         return list.includes('Completed') ? list : undefined;
       });
-      for (const r of ['Started', 'BatchStarted', 'NodeDrained', 'NodeTerminated', 'NodeReplaced', 'BatchCompleted']) expect(reasons).toContain(r);
+      for (const r of [
+        'Started',
+        'BatchStarted',
+        'NodeDrained',
+        'NodeTerminated',
+        'NodeReplaced',
+        'BatchCompleted',
+      ])
+        expect(reasons).toContain(r);
 
       // Metrics too follow the status write (and the gauge reads the informer's cache).
       const text = await eventually('the metrics of the finished upgrade', async () => {
         const t = await ctl.mgr.metrics.registry.metrics();
-        return /keiko_upgrade_manager_rollingupgrades\{status="completed"\} 1/.test(t) && /nodes_processed_total 3/.test(t) ? t : undefined;
+        return /keiko_upgrade_manager_rollingupgrades\{status="completed"\} 1/.test(t) &&
+          /nodes_processed_total 3/.test(t)
+          ? t
+          : undefined;
       });
       expect(text).toMatch(/keiko_upgrade_manager_nodes_processed_total 3/);
       expect(text).toMatch(/keiko_upgrade_manager_node_step_duration_seconds_count\{step="drain"\} 3/);
       expect(text).toMatch(/keiko_upgrade_manager_rollingupgrades\{status="completed"\} 1/);
-      expect(text).toMatch(/keiko_aws_api_calls_total\{service="autoscaling",operation="TerminateInstanceInAutoScalingGroup",outcome="success"\} 3/);
+      expect(text).toMatch(
+        /keiko_aws_api_calls_total\{service="autoscaling",operation="TerminateInstanceInAutoScalingGroup",outcome="success"\} 3/,
+      );
       // finished: the finalizer is released (right after the final status write)
-      await eventually('the finalizer released', async () => !((await scenario.getRollingUpgrade(ns, 'basic'))?.metadata.finalizers ?? []).includes(FINALIZER));
+      await eventually(
+        'the finalizer released',
+        async () =>
+          !((await scenario.getRollingUpgrade(ns, 'basic'))?.metadata.finalizers ?? []).includes(FINALIZER),
+      );
     } finally {
       await ctl.stop();
     }
@@ -126,11 +158,16 @@ describe('RollingUpgrade controller (in-process)', () => {
     const group = await scenario.createGroup('resume', 3);
     await scenario.driftGroup(group);
     const [a, b] = await scenario.instances(group.name);
-    const nodeOf = async (id: string) => (await scenario.nodes(group.name)).find((n) => n.spec?.providerID?.endsWith(`/${id}`))?.metadata?.name ?? '';
+    const nodeOf = async (id: string) =>
+      (await scenario.nodes(group.name)).find((n) => n.spec?.providerID?.endsWith(`/${id}`))?.metadata
+        ?.name ?? '';
     const nodeA = await nodeOf(a!);
     const nodeB = await nodeOf(b!);
     // A previous process recorded both at "terminate", called terminate for A, then died.
-    const ru = await scenario.createRollingUpgrade(ns, 'resume', { asgName: group.name, strategy: { maxUnavailable: 2 } });
+    const ru = await scenario.createRollingUpgrade(ns, 'resume', {
+      asgName: group.name,
+      strategy: { maxUnavailable: 2 },
+    });
     await scenario.client.patch<RollingUpgrade>(RU, ns, 'resume', { metadata: { finalizers: [FINALIZER] } });
     const at = new Date(Date.now() - 5000).toISOString();
     const status: RollingUpgradeStatus = {
@@ -139,8 +176,20 @@ describe('RollingUpgrade controller (in-process)', () => {
       totalNodes: 3,
       nodesProcessed: 0,
       inProcessingNodes: {
-        [nodeA]: { nodeName: nodeA, instanceID: a, stepName: 'terminate', upgradeStartTime: at, stepStartTime: at },
-        [nodeB]: { nodeName: nodeB, instanceID: b, stepName: 'terminate', upgradeStartTime: at, stepStartTime: at },
+        [nodeA]: {
+          nodeName: nodeA,
+          instanceID: a,
+          stepName: 'terminate',
+          upgradeStartTime: at,
+          stepStartTime: at,
+        },
+        [nodeB]: {
+          nodeName: nodeB,
+          instanceID: b,
+          stepName: 'terminate',
+          upgradeStartTime: at,
+          stepStartTime: at,
+        },
       },
     };
     await scenario.client.patch(RU, ns, 'resume', { status }, { subresource: 'status' });
@@ -181,7 +230,10 @@ describe('RollingUpgrade controller (in-process)', () => {
       }
     })();
     try {
-      await scenario.createRollingUpgrade(ns, 'eager', { asgName: group.name, strategy: { mode: 'eager', maxUnavailable: 2 } });
+      await scenario.createRollingUpgrade(ns, 'eager', {
+        asgName: group.name,
+        strategy: { mode: 'eager', maxUnavailable: 2 },
+      });
       const status = await completed(ns, 'eager');
       expect(status.nodesProcessed).toBe(2);
       expect(status.surge).toBeUndefined();
@@ -210,7 +262,9 @@ describe('RollingUpgrade controller (in-process)', () => {
     };
     try {
       await scenario.createRollingUpgrade(ns, 'throttled', { asgName: 'does-not-matter' });
-      const event = await eventually('AwsThrottled event', async () => (await scenario.events(ns, 'throttled')).find((e) => e.reason === 'AwsThrottled'));
+      const event = await eventually('AwsThrottled event', async () =>
+        (await scenario.events(ns, 'throttled')).find((e) => e.reason === 'AwsThrottled'),
+      );
       expect(event.type).toBe('Warning');
       const seen = describes;
       await new Promise((r) => setTimeout(r, 3000));
@@ -227,11 +281,20 @@ describe('RollingUpgrade controller (in-process)', () => {
     const group = await scenario.createGroup('scripts', 1);
     const ctl = await startController(ns);
     try {
-      await scenario.createRollingUpgrade(ns, 'scripts', { asgName: group.name, preDrain: { script: 'echo hi' }, postTerminate: { script: 'rm -rf /' } });
+      await scenario.createRollingUpgrade(ns, 'scripts', {
+        asgName: group.name,
+        preDrain: { script: 'echo hi' },
+        postTerminate: { script: 'rm -rf /' },
+      });
       const status = await completed(ns, 'scripts');
       expect(status.nodesProcessed).toBe(0);
-      expect(status.conditions?.find((c) => c.type === 'ScriptsIgnored')).toMatchObject({ status: 'True', message: expect.stringContaining('spec.preDrain.script') });
-      const warning = await eventually('ScriptsNotExecuted event', async () => (await scenario.events(ns, 'scripts')).find((e) => e.reason === 'ScriptsNotExecuted'));
+      expect(status.conditions?.find((c) => c.type === 'ScriptsIgnored')).toMatchObject({
+        status: 'True',
+        message: expect.stringContaining('spec.preDrain.script'),
+      });
+      const warning = await eventually('ScriptsNotExecuted event', async () =>
+        (await scenario.events(ns, 'scripts')).find((e) => e.reason === 'ScriptsNotExecuted'),
+      );
       expect(warning.type).toBe('Warning');
     } finally {
       await ctl.stop();

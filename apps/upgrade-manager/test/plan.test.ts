@@ -21,7 +21,16 @@ import {
   type DrainState,
 } from '../src/rollingupgrade/plan';
 import { formatGoDuration, parseGoDurationMs } from '../src/rollingupgrade/durations';
-import { group, instance, node, OWNER, planInput, rollingUpgrade, snapshot, TEMPLATE } from './support/fixtures';
+import {
+  group,
+  instance,
+  node,
+  OWNER,
+  planInput,
+  rollingUpgrade,
+  snapshot,
+  TEMPLATE,
+} from './support/fixtures';
 import { run, World } from './support/world';
 
 const NOW = new Date('2026-01-01T01:00:00Z');
@@ -59,7 +68,9 @@ describe('drift', () => {
   });
 
   it('resolves $Latest before comparing', () => {
-    const g = group([instance('i-1', { version: '2' })], { launchTemplate: { ...TEMPLATE, version: '$Latest' } });
+    const g = group([instance('i-1', { version: '2' })], {
+      launchTemplate: { ...TEMPLATE, version: '$Latest' },
+    });
     expect(buildGroupView(ru, snapshot(g), [], undefined).instances[0]?.drifted).toBe(false);
     const newer = { ...snapshot(g), resolved: [{ ...TEMPLATE, version: 3 }] };
     expect(buildGroupView(ru, newer, [], undefined).instances[0]?.drifted).toBe(true);
@@ -67,7 +78,9 @@ describe('drift', () => {
 
   it('refuses to guess when $Latest was not resolved', () => {
     const g = group([instance('i-1')], { launchTemplate: { ...TEMPLATE, version: '$Latest' } });
-    expect(() => buildGroupView(ru, { ...snapshot(g), resolved: [] }, [], undefined)).toThrow(/must be resolved/);
+    expect(() => buildGroupView(ru, { ...snapshot(g), resolved: [] }, [], undefined)).toThrow(
+      /must be resolved/,
+    );
   });
 
   it('never counts a terminating instance as drifted', () => {
@@ -76,7 +89,10 @@ describe('drift', () => {
   });
 
   it('a launch configuration change is drift', () => {
-    const g = group([instance('i-1', { launchTemplate: undefined, launchConfigurationName: 'old' })], { launchTemplate: undefined, launchConfigurationName: 'new' });
+    const g = group([instance('i-1', { launchTemplate: undefined, launchConfigurationName: 'old' })], {
+      launchTemplate: undefined,
+      launchConfigurationName: 'new',
+    });
     expect(instanceDriftFinding(ru, g, g.instances[0]!, [], undefined, undefined).drifted).toBe(true);
   });
 
@@ -84,37 +100,78 @@ describe('drift', () => {
     const g = group([instance('i-1', { version: '2' })]);
     const old = { launchTemplate: { id: TEMPLATE.id, version: '1' } };
     expect(launchTagDrift(g, 'i-1', old, [])?.drifted).toBe(true);
-    expect(launchTagDrift(g, 'i-1', { launchTemplate: { id: TEMPLATE.id, version: '2' } }, [])?.drifted).toBe(false);
+    expect(launchTagDrift(g, 'i-1', { launchTemplate: { id: TEMPLATE.id, version: '2' } }, [])?.drifted).toBe(
+      false,
+    );
     // another template is the group view's business
-    expect(launchTagDrift(g, 'i-1', { launchTemplate: { id: 'lt-other', version: '1' } }, [])).toBeUndefined();
-    expect(instanceDriftFinding(ru, g, g.instances[0]!, [], old, undefined)).toMatchObject({ drifted: true, detail: expect.stringContaining('version 1') });
+    expect(
+      launchTagDrift(g, 'i-1', { launchTemplate: { id: 'lt-other', version: '1' } }, []),
+    ).toBeUndefined();
+    expect(instanceDriftFinding(ru, g, g.instances[0]!, [], old, undefined)).toMatchObject({
+      drifted: true,
+      detail: expect.stringContaining('version 1'),
+    });
   });
 
   it('forceRefresh replaces instances launched before the upgrade started, not after', () => {
     const force = rollingUpgrade({ forceRefresh: true });
     const g = group([instance('i-1', { version: '2' }), instance('i-2', { version: '2' })]);
-    const launches = { 'i-1': { launchTime: '2026-01-01T00:00:00Z' }, 'i-2': { launchTime: '2026-01-01T02:00:00Z' } };
+    const launches = {
+      'i-1': { launchTime: '2026-01-01T00:00:00Z' },
+      'i-2': { launchTime: '2026-01-01T02:00:00Z' },
+    };
     const view = buildGroupView(force, snapshot(g, launches), [], '2026-01-01T01:00:00Z');
     expect(view.instances.map((i) => i.drifted)).toEqual([true, false]);
-    expect(buildGroupView(ru, snapshot(g, launches), [], '2026-01-01T01:00:00Z').instances.map((i) => i.drifted)).toEqual([false, false]);
+    expect(
+      buildGroupView(ru, snapshot(g, launches), [], '2026-01-01T01:00:00Z').instances.map((i) => i.drifted),
+    ).toEqual([false, false]);
   });
 
   it('maps nodes by providerID and refuses an instance two nodes claim', () => {
     const g = group([instance('i-1'), instance('i-2')]);
-    const view = buildGroupView(ru, snapshot(g), [node('a', 'i-1'), node('b', 'i-2'), node('c', 'i-2')], undefined);
+    const view = buildGroupView(
+      ru,
+      snapshot(g),
+      [node('a', 'i-1'), node('b', 'i-2'), node('c', 'i-2')],
+      undefined,
+    );
     expect(view.byId.get('i-1')?.node?.metadata?.name).toBe('a');
     expect(view.byId.get('i-2')).toMatchObject({ node: undefined, ambiguous: true, available: false });
   });
 });
 
 describe('batch selection', () => {
-  const c = (id: string, zone = 'a', extra: Partial<Candidate> = {}): Candidate => ({ id, zone, unavailable: false, failedDrains: 0, ...extra });
+  const c = (id: string, zone = 'a', extra: Partial<Candidate> = {}): Candidate => ({
+    id,
+    zone,
+    unavailable: false,
+    failedDrains: 0,
+    ...extra,
+  });
 
   it('is deterministic for a seed and differs between seeds', () => {
     const cs = Array.from({ length: 10 }, (_, i) => c(`i-${i}`));
-    const one = selectBatch({ candidates: cs, strategy: 'randomUpdate', maxUnavailable: 3, unavailableOthers: 0, seed: 'uid-1' });
-    const again = selectBatch({ candidates: [...cs].reverse(), strategy: 'randomUpdate', maxUnavailable: 3, unavailableOthers: 0, seed: 'uid-1' });
-    const other = selectBatch({ candidates: cs, strategy: 'randomUpdate', maxUnavailable: 3, unavailableOthers: 0, seed: 'uid-2' });
+    const one = selectBatch({
+      candidates: cs,
+      strategy: 'randomUpdate',
+      maxUnavailable: 3,
+      unavailableOthers: 0,
+      seed: 'uid-1',
+    });
+    const again = selectBatch({
+      candidates: [...cs].reverse(),
+      strategy: 'randomUpdate',
+      maxUnavailable: 3,
+      unavailableOthers: 0,
+      seed: 'uid-1',
+    });
+    const other = selectBatch({
+      candidates: cs,
+      strategy: 'randomUpdate',
+      maxUnavailable: 3,
+      unavailableOthers: 0,
+      seed: 'uid-2',
+    });
     expect(one).toHaveLength(3);
     expect(again.map((x) => x.id)).toEqual(one.map((x) => x.id));
     expect(other.map((x) => x.id)).not.toEqual(one.map((x) => x.id));
@@ -122,56 +179,161 @@ describe('batch selection', () => {
 
   it('takes no more than maxUnavailable and subtracts nodes already unavailable', () => {
     const cs = Array.from({ length: 6 }, (_, i) => c(`i-${i}`));
-    expect(selectBatch({ candidates: cs, strategy: 'randomUpdate', maxUnavailable: 2, unavailableOthers: 0, seed: 's' })).toHaveLength(2);
-    expect(selectBatch({ candidates: cs, strategy: 'randomUpdate', maxUnavailable: 3, unavailableOthers: 1, seed: 's' })).toHaveLength(2);
-    expect(selectBatch({ candidates: cs, strategy: 'randomUpdate', maxUnavailable: 2, unavailableOthers: 2, seed: 's' })).toHaveLength(0);
-    expect(selectBatch({ candidates: cs, strategy: 'randomUpdate', maxUnavailable: 1, unavailableOthers: 5, seed: 's' })).toHaveLength(0);
+    expect(
+      selectBatch({
+        candidates: cs,
+        strategy: 'randomUpdate',
+        maxUnavailable: 2,
+        unavailableOthers: 0,
+        seed: 's',
+      }),
+    ).toHaveLength(2);
+    expect(
+      selectBatch({
+        candidates: cs,
+        strategy: 'randomUpdate',
+        maxUnavailable: 3,
+        unavailableOthers: 1,
+        seed: 's',
+      }),
+    ).toHaveLength(2);
+    expect(
+      selectBatch({
+        candidates: cs,
+        strategy: 'randomUpdate',
+        maxUnavailable: 2,
+        unavailableOthers: 2,
+        seed: 's',
+      }),
+    ).toHaveLength(0);
+    expect(
+      selectBatch({
+        candidates: cs,
+        strategy: 'randomUpdate',
+        maxUnavailable: 1,
+        unavailableOthers: 5,
+        seed: 's',
+      }),
+    ).toHaveLength(0);
   });
 
   it('takes an already-unavailable candidate first and without cost, but never beyond maxUnavailable in flight', () => {
     const cs = [c('i-0'), c('i-1', 'a', { unavailable: true }), c('i-2')];
-    const b = selectBatch({ candidates: cs, strategy: 'randomUpdate', maxUnavailable: 1, unavailableOthers: 1, seed: 's' });
+    const b = selectBatch({
+      candidates: cs,
+      strategy: 'randomUpdate',
+      maxUnavailable: 1,
+      unavailableOthers: 1,
+      seed: 's',
+    });
     expect(b.map((x) => x.id)).toEqual(['i-1']);
-    const b2 = selectBatch({ candidates: cs, strategy: 'randomUpdate', maxUnavailable: 2, unavailableOthers: 1, seed: 's' });
+    const b2 = selectBatch({
+      candidates: cs,
+      strategy: 'randomUpdate',
+      maxUnavailable: 2,
+      unavailableOthers: 1,
+      seed: 's',
+    });
     expect(b2.map((x) => x.id)[0]).toBe('i-1');
     expect(b2).toHaveLength(2);
   });
 
   it('picks nodes whose drain failed after every other node', () => {
     const cs = [c('i-0', 'a', { failedDrains: 1 }), c('i-1'), c('i-2'), c('i-3', 'a', { failedDrains: 1 })];
-    const b = selectBatch({ candidates: cs, strategy: 'randomUpdate', maxUnavailable: 3, unavailableOthers: 0, seed: 's' });
-    expect(b.slice(0, 2).map((x) => x.id).sort()).toEqual(['i-1', 'i-2']);
+    const b = selectBatch({
+      candidates: cs,
+      strategy: 'randomUpdate',
+      maxUnavailable: 3,
+      unavailableOthers: 0,
+      seed: 's',
+    });
+    expect(
+      b
+        .slice(0, 2)
+        .map((x) => x.id)
+        .sort(),
+    ).toEqual(['i-1', 'i-2']);
     expect(['i-0', 'i-3']).toContain(b[2]?.id);
   });
 
   it('uniformAcrossAzUpdate balances a batch across zones, the fullest zone first', () => {
-    const cs = [c('a1', 'us-west-2a'), c('a2', 'us-west-2a'), c('a3', 'us-west-2a'), c('b1', 'us-west-2b'), c('c1', 'us-west-2c')];
+    const cs = [
+      c('a1', 'us-west-2a'),
+      c('a2', 'us-west-2a'),
+      c('a3', 'us-west-2a'),
+      c('b1', 'us-west-2b'),
+      c('c1', 'us-west-2c'),
+    ];
     const order = orderCandidates(cs, 'uniformAcrossAzUpdate', 's');
     expect(order.slice(0, 3).map((x) => x.zone)).toEqual(['us-west-2a', 'us-west-2b', 'us-west-2c']);
-    expect(order.map((x) => x.zone)).toEqual(['us-west-2a', 'us-west-2b', 'us-west-2c', 'us-west-2a', 'us-west-2a']);
-    const two = selectBatch({ candidates: cs, strategy: 'uniformAcrossAzUpdate', maxUnavailable: 2, unavailableOthers: 0, seed: 's' });
+    expect(order.map((x) => x.zone)).toEqual([
+      'us-west-2a',
+      'us-west-2b',
+      'us-west-2c',
+      'us-west-2a',
+      'us-west-2a',
+    ]);
+    const two = selectBatch({
+      candidates: cs,
+      strategy: 'uniformAcrossAzUpdate',
+      maxUnavailable: 2,
+      unavailableOthers: 0,
+      seed: 's',
+    });
     expect(new Set(two.map((x) => x.zone)).size).toBe(2);
   });
 
   it('uniformAcrossAzUpdate keeps maxUnavailable a global cap (not per zone)', () => {
     const cs = ['a', 'b', 'c'].flatMap((z) => [c(`${z}1`, z), c(`${z}2`, z), c(`${z}3`, z)]);
-    const batch = selectBatch({ candidates: cs, strategy: 'uniformAcrossAzUpdate', maxUnavailable: 2, unavailableOthers: 0, seed: 's' });
+    const batch = selectBatch({
+      candidates: cs,
+      strategy: 'uniformAcrossAzUpdate',
+      maxUnavailable: 2,
+      unavailableOthers: 0,
+      seed: 's',
+    });
     expect(batch).toHaveLength(2);
-    const batches = planAllBatches({ candidates: cs, strategy: 'uniformAcrossAzUpdate', maxUnavailable: 3, seed: 's' });
-    expect(batches.map((b) => b.map((x) => x.zone).sort().join(''))).toEqual(['abc', 'abc', 'abc']);
+    const batches = planAllBatches({
+      candidates: cs,
+      strategy: 'uniformAcrossAzUpdate',
+      maxUnavailable: 3,
+      seed: 's',
+    });
+    expect(
+      batches.map((b) =>
+        b
+          .map((x) => x.zone)
+          .sort()
+          .join(''),
+      ),
+    ).toEqual(['abc', 'abc', 'abc']);
   });
 
   it('planAllBatches covers every candidate exactly once', () => {
     const cs = Array.from({ length: 7 }, (_, i) => c(`i-${i}`, ['a', 'b'][i % 2]));
-    const batches = planAllBatches({ candidates: cs, strategy: 'randomUpdate', maxUnavailable: 3, seed: 's' });
+    const batches = planAllBatches({
+      candidates: cs,
+      strategy: 'randomUpdate',
+      maxUnavailable: 3,
+      seed: 's',
+    });
     expect(batches.map((b) => b.length)).toEqual([3, 3, 1]);
-    expect(batches.flat().map((x) => x.id).sort()).toEqual(cs.map((x) => x.id).sort());
+    expect(
+      batches
+        .flat()
+        .map((x) => x.id)
+        .sort(),
+    ).toEqual(cs.map((x) => x.id).sort());
   });
 });
 
 describe('one RollingUpgrade per group', () => {
-  const ru = (name: string, created: string, extra: Parameters<typeof rollingUpgrade>[1] = undefined, spec: Parameters<typeof rollingUpgrade>[0] = {}) =>
-    rollingUpgrade(spec, extra, { name, uid: name, creationTimestamp: created });
+  const ru = (
+    name: string,
+    created: string,
+    extra: Parameters<typeof rollingUpgrade>[1] = undefined,
+    spec: Parameters<typeof rollingUpgrade>[0] = {},
+  ) => rollingUpgrade(spec, extra, { name, uid: name, creationTimestamp: created });
 
   it('the oldest unfinished one holds the group; ties by namespace/name', () => {
     const a = ru('a', '2026-01-01T00:00:02Z');
@@ -188,8 +350,13 @@ describe('one RollingUpgrade per group', () => {
     const dry = ru('dry', '2026-01-01T00:00:01Z', undefined, { dryRun: true });
     const other = ru('other', '2026-01-01T00:00:01Z', undefined, { asgName: 'asg-2' });
     const otherRegion = ru('far', '2026-01-01T00:00:01Z', undefined, { region: 'eu-west-1' });
-    const invalid = ru('invalid', '2026-01-01T00:00:01Z', undefined, { strategy: { maxUnavailable: '250%' } });
-    expect(scalingGroupHolder([me, done, failed, dry, other, otherRegion, invalid], me, 'us-west-2', false)?.metadata.name).toBe('me');
+    const invalid = ru('invalid', '2026-01-01T00:00:01Z', undefined, {
+      strategy: { maxUnavailable: '250%' },
+    });
+    expect(
+      scalingGroupHolder([me, done, failed, dry, other, otherRegion, invalid], me, 'us-west-2', false)
+        ?.metadata.name,
+    ).toBe('me');
   });
 
   it('a dry run does not contend at all', () => {
@@ -219,14 +386,25 @@ describe('deletion and stray cordons', () => {
 
   it('finds stray cordons of ours on live instances only', () => {
     const g = group([instance('i-a'), instance('i-b'), instance('i-c', { lifecycleState: 'Terminating' })]);
-    const nodes = [node('a', 'i-a', { unschedulable: true, cordonedBy: OWNER }), node('b', 'i-b', { unschedulable: true, cordonedBy: OWNER }), node('c', 'i-c', { unschedulable: true, cordonedBy: OWNER })];
+    const nodes = [
+      node('a', 'i-a', { unschedulable: true, cordonedBy: OWNER }),
+      node('b', 'i-b', { unschedulable: true, cordonedBy: OWNER }),
+      node('c', 'i-c', { unschedulable: true, cordonedBy: OWNER }),
+    ];
     const view = buildGroupView(rollingUpgrade(), snapshot(g), nodes, undefined);
-    expect(strayCordons({ b: { nodeName: 'b', instanceID: 'i-b', stepName: 'drain' } }, view, OWNER)).toEqual(['a']);
+    expect(strayCordons({ b: { nodeName: 'b', instanceID: 'i-b', stepName: 'drain' } }, view, OWNER)).toEqual(
+      ['a'],
+    );
   });
 });
 
 describe('terminate at most once', () => {
-  const g = group([instance('i-1'), instance('i-2', { lifecycleState: 'Terminating' }), instance('i-3', { lifecycleState: 'Standby' }), instance('i-4', { lifecycleState: 'Terminated' })]);
+  const g = group([
+    instance('i-1'),
+    instance('i-2', { lifecycleState: 'Terminating' }),
+    instance('i-3', { lifecycleState: 'Standby' }),
+    instance('i-4', { lifecycleState: 'Terminated' }),
+  ]);
   it.each([
     ['i-1', 'terminate'],
     ['i-2', 'gone'],
@@ -241,12 +419,26 @@ describe('terminate at most once', () => {
   });
 
   it('resuming at a recorded terminate step asks for a terminate; the live check decides', () => {
-    const ru = rollingUpgrade({}, {
-      currentStatus: 'running',
-      startTime: '2026-01-01T00:00:00Z',
-      inProcessingNodes: { a: { nodeName: 'a', instanceID: 'i-1', stepName: 'terminate', stepStartTime: '2026-01-01T00:59:00Z' } },
-    });
-    const d = decide(planInput(ru, snapshot(group([instance('i-1'), instance('i-2', { version: '2' })])), [node('a', 'i-1', { unschedulable: true, cordonedBy: OWNER })]));
+    const ru = rollingUpgrade(
+      {},
+      {
+        currentStatus: 'running',
+        startTime: '2026-01-01T00:00:00Z',
+        inProcessingNodes: {
+          a: {
+            nodeName: 'a',
+            instanceID: 'i-1',
+            stepName: 'terminate',
+            stepStartTime: '2026-01-01T00:59:00Z',
+          },
+        },
+      },
+    );
+    const d = decide(
+      planInput(ru, snapshot(group([instance('i-1'), instance('i-2', { version: '2' })])), [
+        node('a', 'i-1', { unschedulable: true, cordonedBy: OWNER }),
+      ]),
+    );
     expect(d.actions).toEqual([{ type: 'terminate', key: 'a', instanceId: 'i-1', decrementDesired: false }]);
     const after = recordTermination(d.status, 'a', 'gone', NOW);
     expect(after?.status.inProcessingNodes?.a?.stepName).toBe('post_terminate');
@@ -258,8 +450,17 @@ describe('terminate at most once', () => {
 });
 
 describe('decide', () => {
-  const threeOld = () => group([instance('i-1', { availabilityZone: 'us-west-2a' }), instance('i-2', { availabilityZone: 'us-west-2b' }), instance('i-3', { availabilityZone: 'us-west-2c' })]);
-  const threeNodes = () => [node('n1', 'i-1'), node('n2', 'i-2', { zone: 'us-west-2b' }), node('n3', 'i-3', { zone: 'us-west-2c' })];
+  const threeOld = () =>
+    group([
+      instance('i-1', { availabilityZone: 'us-west-2a' }),
+      instance('i-2', { availabilityZone: 'us-west-2b' }),
+      instance('i-3', { availabilityZone: 'us-west-2c' }),
+    ]);
+  const threeNodes = () => [
+    node('n1', 'i-1'),
+    node('n2', 'i-2', { zone: 'us-west-2b' }),
+    node('n3', 'i-3', { zone: 'us-west-2c' }),
+  ];
 
   it('first pass: running, startTime, Started, and the first batch recorded before anything is done', () => {
     const d = decide(planInput(rollingUpgrade(), snapshot(threeOld()), threeNodes()));
@@ -272,12 +473,17 @@ describe('decide', () => {
     expect(d.actions).toEqual([]);
     expect(d.status.totalNodes).toBe(3);
     expect(d.status.conditions?.find((c) => c.type === 'Complete')).toBeUndefined();
-    expect(d.status.conditions?.find((c) => c.type === 'Progressing')).toMatchObject({ status: 'True', reason: 'RotatingNodes' });
+    expect(d.status.conditions?.find((c) => c.type === 'Progressing')).toMatchObject({
+      status: 'True',
+      reason: 'RotatingNodes',
+    });
   });
 
   it('kickoff -> drain with a drain action; the step is in the status the decision returns', () => {
     const first = decide(planInput(rollingUpgrade(), snapshot(threeOld()), threeNodes()));
-    const d = decide(planInput(rollingUpgrade({}, first.status), snapshot(threeOld()), threeNodes(), { now: at(10) }));
+    const d = decide(
+      planInput(rollingUpgrade({}, first.status), snapshot(threeOld()), threeNodes(), { now: at(10) }),
+    );
     const [key, rec] = Object.entries(d.status.inProcessingNodes ?? {})[0]!;
     expect(rec.stepName).toBe('drain');
     expect(d.actions).toEqual([{ type: 'drain', key, nodeName: key, instanceId: rec.instanceID }]);
@@ -285,11 +491,21 @@ describe('decide', () => {
   });
 
   it('restart while draining: starts the drain again (nothing runs in this process)', () => {
-    const status: RollingUpgradeStatus = { currentStatus: 'running', startTime: '2026-01-01T00:00:00Z', inProcessingNodes: { n1: { nodeName: 'n1', instanceID: 'i-1', stepName: 'drain', stepStartTime: '2026-01-01T00:59:00Z' } } };
+    const status: RollingUpgradeStatus = {
+      currentStatus: 'running',
+      startTime: '2026-01-01T00:00:00Z',
+      inProcessingNodes: {
+        n1: { nodeName: 'n1', instanceID: 'i-1', stepName: 'drain', stepStartTime: '2026-01-01T00:59:00Z' },
+      },
+    };
     const d = decide(planInput(rollingUpgrade({}, status), snapshot(threeOld()), threeNodes()));
     expect(d.actions).toEqual([{ type: 'drain', key: 'n1', nodeName: 'n1', instanceId: 'i-1' }]);
     // and with the drain running, it waits for it
-    const running = decide(planInput(rollingUpgrade({}, status), snapshot(threeOld()), threeNodes(), { drains: new Map([['n1', { state: 'running' }]]) }));
+    const running = decide(
+      planInput(rollingUpgrade({}, status), snapshot(threeOld()), threeNodes(), {
+        drains: new Map([['n1', { state: 'running' }]]),
+      }),
+    );
     expect(running.actions).toEqual([]);
   });
 
@@ -297,7 +513,14 @@ describe('decide', () => {
     const status: RollingUpgradeStatus = {
       currentStatus: 'running',
       startTime: '2026-01-01T00:00:00Z',
-      inProcessingNodes: { n2: { nodeName: 'n2', instanceID: 'i-2', stepName: 'post_wait', stepStartTime: '2026-01-01T00:59:59Z' } },
+      inProcessingNodes: {
+        n2: {
+          nodeName: 'n2',
+          instanceID: 'i-2',
+          stepName: 'post_wait',
+          stepStartTime: '2026-01-01T00:59:59Z',
+        },
+      },
     };
     const ru = rollingUpgrade({ postDrainDelaySeconds: 30, strategy: { maxUnavailable: 3 } }, status);
     const d = decide(planInput(ru, snapshot(threeOld()), threeNodes()));
@@ -305,7 +528,10 @@ describe('decide', () => {
     expect(d.actions).toEqual([]);
     expect(d.requeueAfterMs).toBe(29_000);
     // reads the older status name too
-    const legacy = rollingUpgrade({ postDrainDelaySeconds: 30 }, { ...status, inProcessingNodes: undefined, nodeInProcessing: status.inProcessingNodes });
+    const legacy = rollingUpgrade(
+      { postDrainDelaySeconds: 30 },
+      { ...status, inProcessingNodes: undefined, nodeInProcessing: status.inProcessingNodes },
+    );
     const d2 = decide(planInput(legacy, snapshot(threeOld()), threeNodes()));
     expect(Object.keys(d2.status.inProcessingNodes ?? {})).toEqual(['n2']);
     expect(d2.status.nodeInProcessing).toBeUndefined();
@@ -315,9 +541,18 @@ describe('decide', () => {
     const status: RollingUpgradeStatus = {
       currentStatus: 'running',
       startTime: '2026-01-01T00:00:00Z',
-      inProcessingNodes: { n2: { nodeName: 'n2', instanceID: 'i-2', stepName: 'post_wait', stepStartTime: '2026-01-01T00:59:00Z' } },
+      inProcessingNodes: {
+        n2: {
+          nodeName: 'n2',
+          instanceID: 'i-2',
+          stepName: 'post_wait',
+          stepStartTime: '2026-01-01T00:59:00Z',
+        },
+      },
     };
-    const d = decide(planInput(rollingUpgrade({ postDrainDelaySeconds: 30 }, status), snapshot(threeOld()), threeNodes()));
+    const d = decide(
+      planInput(rollingUpgrade({ postDrainDelaySeconds: 30 }, status), snapshot(threeOld()), threeNodes()),
+    );
     expect(d.status.inProcessingNodes?.n2?.stepName).toBe('terminate');
     expect(d.actions).toEqual([{ type: 'terminate', key: 'n2', instanceId: 'i-2', decrementDesired: false }]);
   });
@@ -326,25 +561,61 @@ describe('decide', () => {
     const status: RollingUpgradeStatus = {
       currentStatus: 'running',
       startTime: '2026-01-01T00:00:00Z',
-      inProcessingNodes: { n1: { nodeName: 'n1', instanceID: 'i-1', stepName: 'post_terminate', stepStartTime: '2026-01-01T00:59:00Z' } },
+      inProcessingNodes: {
+        n1: {
+          nodeName: 'n1',
+          instanceID: 'i-1',
+          stepName: 'post_terminate',
+          stepStartTime: '2026-01-01T00:59:00Z',
+        },
+      },
     };
     const gates = { readinessGates: [{ matchLabels: { ready: 'yes' } }] };
     const withNew = group([instance('i-2'), instance('i-3'), instance('i-9', { version: '2' })]);
-    const oldNodes = [node('n2', 'i-2', { labels: { ready: 'yes' } }), node('n3', 'i-3', { labels: { ready: 'yes' } })];
+    const oldNodes = [
+      node('n2', 'i-2', { labels: { ready: 'yes' } }),
+      node('n3', 'i-3', { labels: { ready: 'yes' } }),
+    ];
     // replacement InService but no node yet
-    expect(decide(planInput(rollingUpgrade(gates, status), snapshot(withNew), oldNodes)).status.inProcessingNodes?.n1?.stepName).toBe('post_terminate');
+    expect(
+      decide(planInput(rollingUpgrade(gates, status), snapshot(withNew), oldNodes)).status.inProcessingNodes
+        ?.n1?.stepName,
+    ).toBe('post_terminate');
     // node Ready but not yet labelled
-    expect(decide(planInput(rollingUpgrade(gates, status), snapshot(withNew), [...oldNodes, node('n9', 'i-9')])).status.inProcessingNodes?.n1?.stepName).toBe('post_terminate');
+    expect(
+      decide(planInput(rollingUpgrade(gates, status), snapshot(withNew), [...oldNodes, node('n9', 'i-9')]))
+        .status.inProcessingNodes?.n1?.stepName,
+    ).toBe('post_terminate');
     // gated: the node completes, and with it the batch — and the next batch starts on the same snapshot
-    const done = decide(planInput(rollingUpgrade(gates, status), snapshot(withNew), [...oldNodes, node('n9', 'i-9', { labels: { ready: 'yes' } })]));
+    const done = decide(
+      planInput(rollingUpgrade(gates, status), snapshot(withNew), [
+        ...oldNodes,
+        node('n9', 'i-9', { labels: { ready: 'yes' } }),
+      ]),
+    );
     expect(done.events.map((e) => e.reason)).toEqual(['NodeReplaced', 'BatchCompleted', 'BatchStarted']);
     expect(done.status.nodesProcessed).toBe(1);
-    expect(Object.values(done.status.inProcessingNodes ?? {})).toEqual([expect.objectContaining({ stepName: 'kickoff' })]);
-    expect(done.transitions).toEqual([expect.objectContaining({ node: 'n1', from: 'post_terminate', to: 'completed' })]);
+    expect(Object.values(done.status.inProcessingNodes ?? {})).toEqual([
+      expect.objectContaining({ stepName: 'kickoff' }),
+    ]);
+    expect(done.transitions).toEqual([
+      expect.objectContaining({ node: 'n1', from: 'post_terminate', to: 'completed' }),
+    ]);
     expect(done.nodesCompleted).toBe(1);
     // the old instance still listed as Terminating (real AWS) counts as gone: it is on its way out
-    const stillThere = group([instance('i-1', { lifecycleState: 'Terminating' }), instance('i-2'), instance('i-3'), instance('i-9', { version: '2' })], { desiredCapacity: 3 });
-    expect(decide(planInput(rollingUpgrade({}, status), snapshot(stillThere), [...oldNodes, node('n9', 'i-9')])).nodesCompleted).toBe(1);
+    const stillThere = group(
+      [
+        instance('i-1', { lifecycleState: 'Terminating' }),
+        instance('i-2'),
+        instance('i-3'),
+        instance('i-9', { version: '2' }),
+      ],
+      { desiredCapacity: 3 },
+    );
+    expect(
+      decide(planInput(rollingUpgrade({}, status), snapshot(stillThere), [...oldNodes, node('n9', 'i-9')]))
+        .nodesCompleted,
+    ).toBe(1);
   });
 
   it('a completed batch is counted, cleared and starts nodeIntervalSeconds', () => {
@@ -355,22 +626,44 @@ describe('decide', () => {
       nodesProcessed: 1,
       inProcessingNodes: { n1: { nodeName: 'n1', instanceID: 'i-1', stepName: 'completed' } },
     };
-    const g = group([instance('i-2'), instance('i-3', { version: '2' }), instance('i-8', { version: '2' }), instance('i-9', { version: '2' })]);
+    const g = group([
+      instance('i-2'),
+      instance('i-3', { version: '2' }),
+      instance('i-8', { version: '2' }),
+      instance('i-9', { version: '2' }),
+    ]);
     const nodes = [node('n2', 'i-2'), node('n3', 'i-3'), node('n8', 'i-8'), node('n9', 'i-9')];
     const ru = rollingUpgrade({ nodeIntervalSeconds: 60 }, status);
     const d = decide(planInput(ru, snapshot(g), nodes));
-    expect(d.status).toMatchObject({ nodesProcessed: 2, completePercentage: '67%', inProcessingNodes: {}, lastBatchEndTime: NOW.toISOString() });
+    expect(d.status).toMatchObject({
+      nodesProcessed: 2,
+      completePercentage: '67%',
+      inProcessingNodes: {},
+      lastBatchEndTime: NOW.toISOString(),
+    });
     expect(d.nodesCompleted).toBe(1);
-    const wait = decide(planInput(rollingUpgrade({ nodeIntervalSeconds: 60 }, d.status), snapshot(g), nodes, { now: at(20_000) }));
+    const wait = decide(
+      planInput(rollingUpgrade({ nodeIntervalSeconds: 60 }, d.status), snapshot(g), nodes, {
+        now: at(20_000),
+      }),
+    );
     expect(wait.status.inProcessingNodes).toEqual({});
     expect(wait.requeueAfterMs).toBe(40_000);
     expect(wait.status.conditions?.find((c) => c.type === 'Progressing')?.reason).toBe('WaitingNodeInterval');
-    const next = decide(planInput(rollingUpgrade({ nodeIntervalSeconds: 60 }, d.status), snapshot(g), nodes, { now: at(60_000) }));
+    const next = decide(
+      planInput(rollingUpgrade({ nodeIntervalSeconds: 60 }, d.status), snapshot(g), nodes, {
+        now: at(60_000),
+      }),
+    );
     expect(Object.keys(next.status.inProcessingNodes ?? {})).toHaveLength(1);
   });
 
   it('waits, and says so, when other unavailable nodes use up maxUnavailable', () => {
-    const nodes = [node('n1', 'i-1'), node('n2', 'i-2', { ready: false }), node('n3', 'i-3', { unschedulable: true, cordonedBy: 'someone' })];
+    const nodes = [
+      node('n1', 'i-1'),
+      node('n2', 'i-2', { ready: false }),
+      node('n3', 'i-3', { unschedulable: true, cordonedBy: 'someone' }),
+    ];
     const g = group([instance('i-1'), instance('i-2', { version: '2' }), instance('i-3', { version: '2' })]);
     const d = decide(planInput(rollingUpgrade({ strategy: { maxUnavailable: 2 } }), snapshot(g), nodes));
     expect(d.status.inProcessingNodes).toEqual({});
@@ -388,14 +681,40 @@ describe('decide', () => {
       pods: ['shop/web-1'],
       podDisruptionBudgets: ['shop/web'],
     };
-    const status: RollingUpgradeStatus = { currentStatus: 'running', startTime: '2026-01-01T00:00:00Z', inProcessingNodes: { n1: { nodeName: 'n1', instanceID: 'i-1', stepName: 'drain' } } };
+    const status: RollingUpgradeStatus = {
+      currentStatus: 'running',
+      startTime: '2026-01-01T00:00:00Z',
+      inProcessingNodes: { n1: { nodeName: 'n1', instanceID: 'i-1', stepName: 'drain' } },
+    };
     const g = threeOld();
-    const d = decide(planInput(rollingUpgrade({}, status), snapshot(g), threeNodes(), { drains: new Map([['n1', failure]]) }));
+    const d = decide(
+      planInput(rollingUpgrade({}, status), snapshot(g), threeNodes(), {
+        drains: new Map([['n1', failure]]),
+      }),
+    );
     expect(d.status.drainFailures).toEqual([
-      expect.objectContaining({ nodeName: 'n1', instanceID: 'i-1', reason: 'DisruptionBudget', pods: ['shop/web-1'], podDisruptionBudgets: ['shop/web'], attempts: 1 }),
+      expect.objectContaining({
+        nodeName: 'n1',
+        instanceID: 'i-1',
+        reason: 'DisruptionBudget',
+        pods: ['shop/web-1'],
+        podDisruptionBudgets: ['shop/web'],
+        attempts: 1,
+      }),
     ]);
-    expect(d.actions).toEqual(expect.arrayContaining([{ type: 'uncordon', nodeName: 'n1' }, { type: 'forgetDrain', key: 'n1' }]));
-    expect(d.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'DrainFailed', message: expect.stringContaining('PodDisruptionBudget shop/web') })]);
+    expect(d.actions).toEqual(
+      expect.arrayContaining([
+        { type: 'uncordon', nodeName: 'n1' },
+        { type: 'forgetDrain', key: 'n1' },
+      ]),
+    );
+    expect(d.events).toEqual([
+      expect.objectContaining({
+        type: 'Warning',
+        reason: 'DrainFailed',
+        message: expect.stringContaining('PodDisruptionBudget shop/web'),
+      }),
+    ]);
     expect(d.drainFailures).toBe(1);
     // no new batch until the uncordon is done and seen
     expect(d.status.inProcessingNodes).toEqual({});
@@ -404,29 +723,72 @@ describe('decide', () => {
     const next = decide(planInput(rollingUpgrade({}, d.status), snapshot(g), threeNodes()));
     expect(Object.values(next.status.inProcessingNodes ?? {})[0]?.instanceID).not.toBe('i-1');
     // only n1 left, it fails again: error
-    const onlyN1 = group([instance('i-1'), instance('i-8', { version: '2' }), instance('i-9', { version: '2' })]);
+    const onlyN1 = group([
+      instance('i-1'),
+      instance('i-8', { version: '2' }),
+      instance('i-9', { version: '2' }),
+    ]);
     const nodes = [node('n1', 'i-1'), node('n8', 'i-8'), node('n9', 'i-9')];
     const retry = decide(planInput(rollingUpgrade({}, d.status), snapshot(onlyN1), nodes));
     expect(Object.keys(retry.status.inProcessingNodes ?? {})).toEqual(['n1']);
-    const failedAgain = decide(planInput(rollingUpgrade({}, { ...retry.status, inProcessingNodes: { n1: { nodeName: 'n1', instanceID: 'i-1', stepName: 'drain' } } }), snapshot(onlyN1), nodes, { drains: new Map([['n1', failure]]) }));
+    const failedAgain = decide(
+      planInput(
+        rollingUpgrade(
+          {},
+          {
+            ...retry.status,
+            inProcessingNodes: { n1: { nodeName: 'n1', instanceID: 'i-1', stepName: 'drain' } },
+          },
+        ),
+        snapshot(onlyN1),
+        nodes,
+        { drains: new Map([['n1', failure]]) },
+      ),
+    );
     expect(failedAgain.status.drainFailures?.[0]?.attempts).toBe(2);
     const end = decide(planInput(rollingUpgrade({}, failedAgain.status), snapshot(onlyN1), nodes));
     expect(end.status.currentStatus).toBe('error');
-    expect(end.status.conditions?.find((c) => c.type === 'Complete')).toMatchObject({ status: 'False', reason: 'DrainFailed', message: expect.stringContaining('shop/web-1') });
+    expect(end.status.conditions?.find((c) => c.type === 'Complete')).toMatchObject({
+      status: 'False',
+      reason: 'DrainFailed',
+      message: expect.stringContaining('shop/web-1'),
+    });
     expect(end.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'Failed' })]);
   });
 
   it('ignoreDrainFailures: a failed drain goes on to terminate', () => {
-    const failure: DrainState = { state: 'failed', reason: 'DisruptionBudget', message: 'blocked by PodDisruptionBudget shop/web', pods: [], podDisruptionBudgets: [] };
-    const status: RollingUpgradeStatus = { currentStatus: 'running', startTime: '2026-01-01T00:00:00Z', inProcessingNodes: { n1: { nodeName: 'n1', instanceID: 'i-1', stepName: 'drain' } } };
-    const d = decide(planInput(rollingUpgrade({ ignoreDrainFailures: true }, status), snapshot(threeOld()), threeNodes(), { drains: new Map([['n1', failure]]) }));
+    const failure: DrainState = {
+      state: 'failed',
+      reason: 'DisruptionBudget',
+      message: 'blocked by PodDisruptionBudget shop/web',
+      pods: [],
+      podDisruptionBudgets: [],
+    };
+    const status: RollingUpgradeStatus = {
+      currentStatus: 'running',
+      startTime: '2026-01-01T00:00:00Z',
+      inProcessingNodes: { n1: { nodeName: 'n1', instanceID: 'i-1', stepName: 'drain' } },
+    };
+    const d = decide(
+      planInput(rollingUpgrade({ ignoreDrainFailures: true }, status), snapshot(threeOld()), threeNodes(), {
+        drains: new Map([['n1', failure]]),
+      }),
+    );
     expect(d.status.inProcessingNodes?.n1?.stepName).toBe('post_wait');
     expect(d.status.drainFailures).toBeUndefined();
-    expect(d.events[0]).toMatchObject({ type: 'Warning', reason: 'DrainFailed', message: expect.stringContaining('terminating') });
+    expect(d.events[0]).toMatchObject({
+      type: 'Warning',
+      reason: 'DrainFailed',
+      message: expect.stringContaining('terminating'),
+    });
   });
 
   it('an instance that left the group mid-step is not terminated', () => {
-    const status: RollingUpgradeStatus = { currentStatus: 'running', startTime: '2026-01-01T00:00:00Z', inProcessingNodes: { n1: { nodeName: 'n1', instanceID: 'i-1', stepName: 'post_wait' } } };
+    const status: RollingUpgradeStatus = {
+      currentStatus: 'running',
+      startTime: '2026-01-01T00:00:00Z',
+      inProcessingNodes: { n1: { nodeName: 'n1', instanceID: 'i-1', stepName: 'post_wait' } },
+    };
     const g = group([instance('i-2'), instance('i-3')]);
     const d = decide(planInput(rollingUpgrade({}, status), snapshot(g), threeNodes().slice(1)));
     expect(d.status.inProcessingNodes?.n1?.stepName).toBe('post_terminate');
@@ -435,54 +797,119 @@ describe('decide', () => {
 
   it('completes when nothing is drifted and nothing is in flight', () => {
     const g = group([instance('i-1', { version: '2' })]);
-    const d = decide(planInput(rollingUpgrade({}, { currentStatus: 'running', startTime: '2026-01-01T00:58:30Z', nodesProcessed: 3, totalNodes: 3 }), snapshot(g), [node('n', 'i-1')]));
-    expect(d.status).toMatchObject({ currentStatus: 'completed', endTime: '2026-01-01T01:00:00Z', totalProcessingTime: '1m30s', completePercentage: '100%' });
-    expect(d.status.conditions?.find((c) => c.type === 'Complete')).toMatchObject({ status: 'True', reason: 'Completed' });
+    const d = decide(
+      planInput(
+        rollingUpgrade(
+          {},
+          { currentStatus: 'running', startTime: '2026-01-01T00:58:30Z', nodesProcessed: 3, totalNodes: 3 },
+        ),
+        snapshot(g),
+        [node('n', 'i-1')],
+      ),
+    );
+    expect(d.status).toMatchObject({
+      currentStatus: 'completed',
+      endTime: '2026-01-01T01:00:00Z',
+      totalProcessingTime: '1m30s',
+      completePercentage: '100%',
+    });
+    expect(d.status.conditions?.find((c) => c.type === 'Complete')).toMatchObject({
+      status: 'True',
+      reason: 'Completed',
+    });
     expect(d.events.map((e) => e.reason)).toEqual(['Completed']);
   });
 
   it('an instance without a node is terminated without a drain', () => {
     const g = group([instance('i-1')]);
     const first = decide(planInput(rollingUpgrade(), snapshot(g), []));
-    expect(first.status.inProcessingNodes).toEqual({ 'i-1': expect.objectContaining({ instanceID: 'i-1', stepName: 'kickoff' }) });
+    expect(first.status.inProcessingNodes).toEqual({
+      'i-1': expect.objectContaining({ instanceID: 'i-1', stepName: 'kickoff' }),
+    });
     expect(first.status.inProcessingNodes?.['i-1']?.nodeName).toBeUndefined();
     const next = decide(planInput(rollingUpgrade({}, first.status), snapshot(g), [], { now: at(10) }));
     expect(next.status.inProcessingNodes?.['i-1']?.stepName).toBe('terminate');
-    expect(next.actions).toEqual([{ type: 'terminate', key: 'i-1', instanceId: 'i-1', decrementDesired: false }]);
+    expect(next.actions).toEqual([
+      { type: 'terminate', key: 'i-1', instanceId: 'i-1', decrementDesired: false },
+    ]);
   });
 
   it('waits, and says why, for a drifted instance it cannot rotate (two nodes claim it)', () => {
     const g = group([instance('i-1')]);
-    const d = decide(planInput(rollingUpgrade({}, { currentStatus: 'running', startTime: '2026-01-01T00:00:00Z' }), snapshot(g), [node('a', 'i-1'), node('b', 'i-1')]));
+    const d = decide(
+      planInput(
+        rollingUpgrade({}, { currentStatus: 'running', startTime: '2026-01-01T00:00:00Z' }),
+        snapshot(g),
+        [node('a', 'i-1'), node('b', 'i-1')],
+      ),
+    );
     expect(d.status.inProcessingNodes).toEqual({});
     expect(d.status.currentStatus).toBe('running');
-    expect(d.status.conditions?.find((c) => c.type === 'Progressing')).toMatchObject({ status: 'False', reason: 'WaitingForInstances', message: expect.stringContaining('a, b all claim instance i-1') });
+    expect(d.status.conditions?.find((c) => c.type === 'Progressing')).toMatchObject({
+      status: 'False',
+      reason: 'WaitingForInstances',
+      message: expect.stringContaining('a, b all claim instance i-1'),
+    });
   });
 
   it('maxUnavailable as a percentage of the group, in a decision', () => {
     const ten = group(Array.from({ length: 10 }, (_, i) => instance(`i-${i}`)));
     const nodes = Array.from({ length: 10 }, (_, i) => node(`n${i}`, `i-${i}`));
-    expect(Object.keys(decide(planInput(rollingUpgrade({ strategy: { maxUnavailable: '35%' } }), snapshot(ten), nodes)).status.inProcessingNodes ?? {})).toHaveLength(3);
-    expect(Object.keys(decide(planInput(rollingUpgrade({ strategy: { maxUnavailable: 0 } }), snapshot(ten), nodes)).status.inProcessingNodes ?? {})).toHaveLength(1);
+    expect(
+      Object.keys(
+        decide(planInput(rollingUpgrade({ strategy: { maxUnavailable: '35%' } }), snapshot(ten), nodes))
+          .status.inProcessingNodes ?? {},
+      ),
+    ).toHaveLength(3);
+    expect(
+      Object.keys(
+        decide(planInput(rollingUpgrade({ strategy: { maxUnavailable: 0 } }), snapshot(ten), nodes)).status
+          .inProcessingNodes ?? {},
+      ),
+    ).toHaveLength(1);
   });
 
   it('uncordons a stray node of ours it no longer tracks', () => {
     const g = group([instance('i-1', { version: '2' }), instance('i-2', { version: '2' })]);
-    const nodes = [node('n1', 'i-1', { unschedulable: true, cordonedBy: OWNER }), node('n2', 'i-2', { unschedulable: true, cordonedBy: 'other' })];
-    const d = decide(planInput(rollingUpgrade({}, { currentStatus: 'running', startTime: '2026-01-01T00:00:00Z' }), snapshot(g), nodes));
+    const nodes = [
+      node('n1', 'i-1', { unschedulable: true, cordonedBy: OWNER }),
+      node('n2', 'i-2', { unschedulable: true, cordonedBy: 'other' }),
+    ];
+    const d = decide(
+      planInput(
+        rollingUpgrade({}, { currentStatus: 'running', startTime: '2026-01-01T00:00:00Z' }),
+        snapshot(g),
+        nodes,
+      ),
+    );
     expect(d.actions).toEqual([{ type: 'uncordon', nodeName: 'n1' }]);
   });
 
   it('dry run: the whole plan in status, nothing recorded in flight, no actions', () => {
-    const six = group(Array.from({ length: 6 }, (_, i) => instance(`i-${i}`, { availabilityZone: ['us-west-2a', 'us-west-2b'][i % 2] })));
-    const nodes = Array.from({ length: 6 }, (_, i) => node(`n${i}`, `i-${i}`, { zone: ['us-west-2a', 'us-west-2b'][i % 2] }));
-    const d = decide(planInput(rollingUpgrade({ dryRun: true, strategy: { maxUnavailable: '50%', type: 'uniformAcrossAzUpdate' } }), snapshot(six), nodes));
+    const six = group(
+      Array.from({ length: 6 }, (_, i) =>
+        instance(`i-${i}`, { availabilityZone: ['us-west-2a', 'us-west-2b'][i % 2] }),
+      ),
+    );
+    const nodes = Array.from({ length: 6 }, (_, i) =>
+      node(`n${i}`, `i-${i}`, { zone: ['us-west-2a', 'us-west-2b'][i % 2] }),
+    );
+    const d = decide(
+      planInput(
+        rollingUpgrade({ dryRun: true, strategy: { maxUnavailable: '50%', type: 'uniformAcrossAzUpdate' } }),
+        snapshot(six),
+        nodes,
+      ),
+    );
     expect(d.actions).toEqual([]);
     expect(d.status.inProcessingNodes).toBeUndefined();
     expect(d.status.currentStatus).toBe('init');
     expect(d.status.plan?.map((b) => b.nodes.length)).toEqual([3, 3]);
     expect(d.status.plan?.flatMap((b) => b.nodes).sort()).toEqual(['n0', 'n1', 'n2', 'n3', 'n4', 'n5']);
-    expect(d.status.conditions?.find((c) => c.type === 'Progressing')).toMatchObject({ status: 'False', reason: 'DryRun' });
+    expect(d.status.conditions?.find((c) => c.type === 'Progressing')).toMatchObject({
+      status: 'False',
+      reason: 'DryRun',
+    });
     expect(d.events.map((e) => e.reason)).toEqual(['DryRun']);
     // the --dry-run flag does the same for any upgrade, and an unchanged plan says nothing new
     const again = decide(planInput(rollingUpgrade({}, d.status), snapshot(six), nodes, { dryRunFlag: true }));
@@ -537,27 +964,46 @@ describe('whole upgrades against an in-memory world', () => {
     [7, 3, 'uniformAcrossAzUpdate'],
     [5, '40%', 'randomUpdate'],
     [4, 1, 'uniformAcrossAzUpdate'],
-  ] as const)('%p nodes, maxUnavailable %p, %s: every drifted node replaced once, never more than maxUnavailable down', (count, maxU, type) => {
-    const world = new World(count);
-    const r = run(world, rollingUpgrade({ strategy: { maxUnavailable: maxU, type } }));
-    const limit = typeof maxU === 'number' ? maxU : Math.floor((parseInt(maxU) * count) / 100);
-    expect(r.ru.status).toMatchObject({ currentStatus: 'completed', nodesProcessed: count, totalNodes: count, completePercentage: '100%' });
-    expect(r.maxUnavailable).toBeLessThanOrEqual(limit);
-    expect(r.maxUnavailable).toBe(limit); // and it does use the budget
-    expect(world.terminateCalls.size).toBe(count);
-    expect([...world.terminateCalls.values()].every((n) => n === 1)).toBe(true);
-    expect(world.group.instances.every((i) => i.launchTemplate?.version === '2')).toBe(true);
-    expect(world.cordoned()).toEqual([]);
-    const stats = Object.fromEntries((r.ru.status?.statistics ?? []).map((s) => [s.stepName, s.durationCount]));
-    expect(stats).toMatchObject({ kickoff: count, drain: count, post_wait: count, terminate: count, post_terminate: count, total: count });
-  });
+  ] as const)(
+    '%p nodes, maxUnavailable %p, %s: every drifted node replaced once, never more than maxUnavailable down',
+    (count, maxU, type) => {
+      const world = new World(count);
+      const r = run(world, rollingUpgrade({ strategy: { maxUnavailable: maxU, type } }));
+      const limit = typeof maxU === 'number' ? maxU : Math.floor((parseInt(maxU) * count) / 100);
+      expect(r.ru.status).toMatchObject({
+        currentStatus: 'completed',
+        nodesProcessed: count,
+        totalNodes: count,
+        completePercentage: '100%',
+      });
+      expect(r.maxUnavailable).toBeLessThanOrEqual(limit);
+      expect(r.maxUnavailable).toBe(limit); // and it does use the budget
+      expect(world.terminateCalls.size).toBe(count);
+      expect([...world.terminateCalls.values()].every((n) => n === 1)).toBe(true);
+      expect(world.group.instances.every((i) => i.launchTemplate?.version === '2')).toBe(true);
+      expect(world.cordoned()).toEqual([]);
+      const stats = Object.fromEntries(
+        (r.ru.status?.statistics ?? []).map((s) => [s.stepName, s.durationCount]),
+      );
+      expect(stats).toMatchObject({
+        kickoff: count,
+        drain: count,
+        post_wait: count,
+        terminate: count,
+        post_terminate: count,
+        total: count,
+      });
+    },
+  );
 
   it('restarts at every step (drain results lost) still finish with one terminate per instance', () => {
     for (let every = 2; every <= 7; every++) {
       // Drains shorter than the time between restarts: a controller restarting faster than it can
       // drain a node makes no progress (and should not).
       const world = new World(5, { drainMs: 5 });
-      const r = run(world, rollingUpgrade({ strategy: { maxUnavailable: 2 } }), { crash: (step) => step % every === 0 });
+      const r = run(world, rollingUpgrade({ strategy: { maxUnavailable: 2 } }), {
+        crash: (step) => step % every === 0,
+      });
       expect(r.ru.status?.currentStatus).toBe('completed');
       expect([...world.terminateCalls.values()].every((n) => n === 1)).toBe(true);
       expect(r.maxUnavailable).toBeLessThanOrEqual(2);
@@ -567,7 +1013,9 @@ describe('whole upgrades against an in-memory world', () => {
   it('crashes after the status write but before acting (the terminate-window) never terminate twice', () => {
     for (let every = 2; every <= 5; every++) {
       const world = new World(4);
-      const r = run(world, rollingUpgrade({ strategy: { maxUnavailable: 2 } }), { crashAfterWrite: (step) => step % every === 1 });
+      const r = run(world, rollingUpgrade({ strategy: { maxUnavailable: 2 } }), {
+        crashAfterWrite: (step) => step % every === 1,
+      });
       expect(r.ru.status?.currentStatus).toBe('completed');
       expect(world.terminateCalls.size).toBe(4);
       expect([...world.terminateCalls.values()].every((n) => n === 1)).toBe(true);
@@ -578,7 +1026,8 @@ describe('whole upgrades against an in-memory world', () => {
     const failure: DrainState = {
       state: 'failed',
       reason: 'DisruptionBudget',
-      message: 'drain node node-i-old1: eviction of pod shop/db-0 blocked by PodDisruptionBudget shop/db for 10s',
+      message:
+        'drain node node-i-old1: eviction of pod shop/db-0 blocked by PodDisruptionBudget shop/db for 10s',
       pods: ['shop/db-0'],
       podDisruptionBudgets: ['shop/db'],
     };
@@ -586,11 +1035,15 @@ describe('whole upgrades against an in-memory world', () => {
     const r = run(world, rollingUpgrade({ strategy: { maxUnavailable: 1 } }));
     expect(r.ru.status?.currentStatus).toBe('error');
     expect(r.ru.status?.nodesProcessed).toBe(3);
-    expect(r.ru.status?.drainFailures).toEqual([expect.objectContaining({ nodeName: 'node-i-old1', attempts: 2, podDisruptionBudgets: ['shop/db'] })]);
+    expect(r.ru.status?.drainFailures).toEqual([
+      expect.objectContaining({ nodeName: 'node-i-old1', attempts: 2, podDisruptionBudgets: ['shop/db'] }),
+    ]);
     expect(world.terminateCalls.has('i-old1')).toBe(false);
     expect(world.cordoned()).toEqual([]);
     // the retry came after every other node
-    const drained = r.decisions.flatMap((d) => d.actions.filter((a) => a.type === 'drain').map((a) => (a as { nodeName: string }).nodeName));
+    const drained = r.decisions.flatMap((d) =>
+      d.actions.filter((a) => a.type === 'drain').map((a) => (a as { nodeName: string }).nodeName),
+    );
     expect(drained.at(-1)).toBe('node-i-old1');
     expect(drained.filter((n) => n === 'node-i-old1')).toHaveLength(2);
   });

@@ -197,6 +197,8 @@ describe('Controller against the real apiserver', () => {
       reconcile: async () => {},
     }).watches(ResourceTypes.ConfigMap, () => []);
     expect(controller.cacheOf(ResourceTypes.ConfigMap).resource).toBe(ResourceTypes.ConfigMap);
-    expect(() => controller.cacheOf(ResourceTypes.Secret)).toThrow('controller caches does not watch secrets.core');
+    expect(() => controller.cacheOf(ResourceTypes.Secret)).toThrow(
+      'controller caches does not watch secrets.core',
+    );
   });
 });

@@ -20,7 +20,11 @@ export function startProcess(
   env: Record<string, string> = {},
 ): ManagedProcess {
   const fd = fs.openSync(log, 'a');
-  const child = spawn(command, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
+  const child = spawn(command, args, {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+    env: { ...process.env, ...env },
+  });
   fs.closeSync(fd);
   if (child.pid === undefined) throw new Error(`could not start ${name} (${command})`);
   child.unref();

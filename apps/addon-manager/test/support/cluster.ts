@@ -76,7 +76,6 @@ export async function deleteNamespaces(...names: string[]): Promise<void> {
   }
 }
 
-
 /** An example manifest from examples/, moved into `namespace` (and its install namespace made unique). */
 export function exampleAddon(file: string, namespace: string, installNamespace?: string): Addon {
   const a = load(fs.readFileSync(path.join(repoRoot, file), 'utf8')) as Addon & {

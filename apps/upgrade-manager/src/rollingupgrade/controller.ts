@@ -10,7 +10,13 @@ import {
   type RollingUpgrade,
   type RollingUpgradeStatus,
 } from '@keiko/api';
-import { AwsOperationError, hasAwsErrorCode, isThrottlingError, launchTemplatesToResolve, type ScalingGroup } from '@keiko/aws';
+import {
+  AwsOperationError,
+  hasAwsErrorCode,
+  isThrottlingError,
+  launchTemplatesToResolve,
+  type ScalingGroup,
+} from '@keiko/aws';
 import {
   addFinalizer,
   hasFinalizer,
@@ -29,7 +35,13 @@ import {
   type ReconcileResult,
   type Request,
 } from '@keiko/kube-runtime';
-import { CORDONED_BY_ANNOTATION, instanceIdOfNode, isNodeReady, NodeNotFoundError, uncordonNode } from '@keiko/node-ops';
+import {
+  CORDONED_BY_ANNOTATION,
+  instanceIdOfNode,
+  isNodeReady,
+  NodeNotFoundError,
+  uncordonNode,
+} from '@keiko/node-ops';
 import type { V1Node } from '@kubernetes/client-node';
 import { AwsRegions, type RegionPorts } from '../aws';
 import { DrainRunner } from './drains';
@@ -100,17 +112,23 @@ function nodeFingerprint(n: V1Node): string {
   ]);
 }
 
-export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeControllerOptions): RollingUpgradeControllerHandle {
+export function addRollingUpgradeController(
+  mgr: Manager,
+  opts: RollingUpgradeControllerOptions,
+): RollingUpgradeControllerHandle {
   const client = mgr.client;
   const log = mgr.log.child?.({ controller: 'rollingupgrade' }) ?? mgr.log;
-  const aws = new AwsRegions({ defaultRegion: opts.defaultRegion, cacheTtlMs: opts.awsCacheTtlMs, registry: mgr.metrics.registry });
+  const aws = new AwsRegions({
+    defaultRegion: opts.defaultRegion,
+    cacheTtlMs: opts.awsCacheTtlMs,
+    registry: mgr.metrics.registry,
+  });
   const lockRequeueMs = opts.lockRequeueMs ?? 30_000;
   /** Instances each upgrade saw in its group last time, to route node events to it. */
   const knownInstances = new Map<string, Set<string>>();
   /** Consecutive throttled reconciles per key: AWS asked us to slow down, so we do. */
   const throttled = new Map<string, number>();
   let signal: AbortSignal | undefined;
-
 
   const drains = new DrainRunner(
     client,
@@ -140,7 +158,13 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
           const delay = Math.min(300_000, 5_000 * 2 ** (n - 1));
           ctx.log.warn('AWS is throttling; backing off', { error: String(err), retryInMs: delay });
           const ru = controller.primary.getByName(req.namespace, req.name);
-          if (ru) await mgr.events.record(ru, 'Warning', 'AwsThrottled', `AWS is throttling (${err instanceof Error ? err.message : String(err)}); retrying in ${Math.round(delay / 1000)}s`);
+          if (ru)
+            await mgr.events.record(
+              ru,
+              'Warning',
+              'AwsThrottled',
+              `AWS is throttling (${err instanceof Error ? err.message : String(err)}); retrying in ${Math.round(delay / 1000)}s`,
+            );
           return { requeueAfterMs: delay };
         }
         throw err;
@@ -176,7 +200,8 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
   const wakeSiblings = (ru: RollingUpgrade) => {
     const group = scalingGroupKey(ru, aws.defaultRegion);
     for (const other of controller.primary.list()) {
-      if (other !== ru && scalingGroupKey(other, aws.defaultRegion) === group) controller.queue.add(objectKey(other));
+      if (other !== ru && scalingGroupKey(other, aws.defaultRegion) === group)
+        controller.queue.add(objectKey(other));
     }
   };
   controller.primary.addEventHandler({
@@ -214,11 +239,23 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
     const status: RollingUpgradeStatus = structuredClone(ru.status ?? {});
     const problems = validateRollingUpgrade(ru);
     const specValid = specValidCondition(problems, ru.metadata.generation);
-    withConditionOn(status, { type: specValid.type, status: specValid.status, reason: specValid.reason ?? '', message: specValid.message ?? '', observedGeneration: ru.metadata.generation });
+    withConditionOn(status, {
+      type: specValid.type,
+      status: specValid.status,
+      reason: specValid.reason ?? '',
+      message: specValid.message ?? '',
+      observedGeneration: ru.metadata.generation,
+    });
     if (problems.length > 0) {
       const message = specValid.message ?? 'invalid spec';
       status.currentStatus = 'error';
-      withConditionOn(status, { type: 'Complete', status: 'False', reason: 'InvalidSpec', message, observedGeneration: ru.metadata.generation });
+      withConditionOn(status, {
+        type: 'Complete',
+        status: 'False',
+        reason: 'InvalidSpec',
+        message,
+        observedGeneration: ru.metadata.generation,
+      });
       await patchStatus(client, RU, ru, status);
       await mgr.events.record(ru, 'Warning', 'InvalidSpec', message);
       if (hasFinalizer(ru, FINALIZER)) await removeFinalizer(client, RU, await refreshed(ru), FINALIZER);
@@ -235,7 +272,12 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
         observedGeneration: ru.metadata.generation,
       });
       if (!hadScriptsCondition) {
-        await mgr.events.record(ru, 'Warning', 'ScriptsNotExecuted', `${scripts.join(', ')} set but never run by upgrade-manager; see docs/upgrade-manager.md`);
+        await mgr.events.record(
+          ru,
+          'Warning',
+          'ScriptsNotExecuted',
+          `${scripts.join(', ')} set but never run by upgrade-manager; see docs/upgrade-manager.md`,
+        );
       }
     } else if (hadScriptsCondition) {
       status.conditions = status.conditions?.filter((c) => c.type !== 'ScriptsIgnored');
@@ -249,9 +291,16 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
         const message = `RollingUpgrade ${objectKey(holder)} is rotating ASG ${ru.spec.asgName}`;
         const before = status.conditions?.find((c) => c.type === 'Progressing');
         status.currentStatus = status.currentStatus ?? 'init';
-        withConditionOn(status, { type: 'Progressing', status: 'False', reason: 'WaitingForScalingGroup', message, observedGeneration: ru.metadata.generation });
+        withConditionOn(status, {
+          type: 'Progressing',
+          status: 'False',
+          reason: 'WaitingForScalingGroup',
+          message,
+          observedGeneration: ru.metadata.generation,
+        });
         await patchStatus(client, RU, ru, status);
-        if (before?.reason !== 'WaitingForScalingGroup' || before.message !== message) await mgr.events.record(ru, 'Normal', 'WaitingForScalingGroup', `${message}; waiting`);
+        if (before?.reason !== 'WaitingForScalingGroup' || before.message !== message)
+          await mgr.events.record(ru, 'Normal', 'WaitingForScalingGroup', `${message}; waiting`);
         return { requeueAfterMs: lockRequeueMs };
       }
     }
@@ -259,13 +308,20 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
     try {
       ports = aws.for(ru.spec.region);
     } catch (err) {
-      withConditionOn(status, { type: 'Progressing', status: 'False', reason: 'AwsConfiguration', message: String(err instanceof Error ? err.message : err), observedGeneration: ru.metadata.generation });
+      withConditionOn(status, {
+        type: 'Progressing',
+        status: 'False',
+        reason: 'AwsConfiguration',
+        message: String(err instanceof Error ? err.message : err),
+        observedGeneration: ru.metadata.generation,
+      });
       await patchStatus(client, RU, ru, status);
       return { requeueAfterMs: lockRequeueMs };
     }
 
     // Before the first side effect, the finalizer: deletion must pass through cleanup.
-    if (!dryRun && !hasFinalizer(ru, FINALIZER)) ru = withRollingUpgradeDefaults(await addFinalizer(client, RU, ru, FINALIZER));
+    if (!dryRun && !hasFinalizer(ru, FINALIZER))
+      ru = withRollingUpgradeDefaults(await addFinalizer(client, RU, ru, FINALIZER));
     // The first decision starts from the status with the conditions set above; writes compare with
     // (and are guarded by) the object as read.
     let pending: RollingUpgradeStatus | undefined = status;
@@ -304,11 +360,13 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
       metrics.nodesCompleted(decision.nodesCompleted);
       metrics.drainFailed(decision.drainFailures);
       await events(ru, decision.events);
-      if (decision.events.length > 0) rlog.info('upgrade progressed', { events: decision.events.map((e) => `${e.reason}: ${e.message}`) });
+      if (decision.events.length > 0)
+        rlog.info('upgrade progressed', { events: decision.events.map((e) => `${e.reason}: ${e.message}`) });
 
       // Then act.
       const actionsKey = JSON.stringify(decision.actions);
-      for (const action of decision.actions) if (action.type !== 'terminate') ru = await act(ru, action, ports, rlog);
+      for (const action of decision.actions)
+        if (action.type !== 'terminate') ru = await act(ru, action, ports, rlog);
       const terminates = decision.actions.filter((a): a is TerminateAction => a.type === 'terminate');
       if (terminates.length > 0) ru = await terminate(ru, terminates, ports, rlog);
       if (isTerminal(ru)) {
@@ -317,7 +375,10 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
         return {};
       }
       const again = decision.actions.length > 0 || decision.requeueAfterMs === 0;
-      if (!again) return decision.requeueAfterMs !== undefined ? { requeueAfterMs: Math.max(1, decision.requeueAfterMs) } : {};
+      if (!again)
+        return decision.requeueAfterMs !== undefined
+          ? { requeueAfterMs: Math.max(1, decision.requeueAfterMs) }
+          : {};
       if (!written && actionsKey === previousActions) {
         // Same actions again with nothing new recorded: our last change is not in the cache yet.
         return { requeueAfterMs: Math.min(250, opts.pollIntervalMs) };
@@ -333,12 +394,20 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
     return withRollingUpgradeDefaults(live);
   }
 
-  async function takeSnapshot(ports: RegionPorts, asgName: string, rlog: Logger): Promise<ScalingGroupSnapshot | undefined> {
+  async function takeSnapshot(
+    ports: RegionPorts,
+    asgName: string,
+    rlog: Logger,
+  ): Promise<ScalingGroupSnapshot | undefined> {
     const group = await ports.autoScaling.describeGroup(asgName);
     if (!group) return undefined;
     const resolved = await Promise.all(
       launchTemplatesToResolve(group).map(async (spec) => {
-        const r = await ports.ec2.resolveLaunchTemplateVersion({ id: spec.id, name: spec.name, version: spec.version ?? '$Default' });
+        const r = await ports.ec2.resolveLaunchTemplateVersion({
+          id: spec.id,
+          name: spec.name,
+          version: spec.version ?? '$Default',
+        });
         return { id: r.id, name: r.name, version: r.version };
       }),
     );
@@ -348,7 +417,9 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
     } catch (err) {
       // Launch facts refine drift (forceRefresh, launch tags); without them the group's view decides.
       if (isThrottlingError(err)) throw err;
-      rlog.warn('could not describe the group instances; deciding drift from the group view only', { error: String(err) });
+      rlog.warn('could not describe the group instances; deciding drift from the group view only', {
+        error: String(err),
+      });
     }
     return { group, resolved, launches };
   }
@@ -359,14 +430,32 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
     const inFlight = Object.keys(status.inProcessingNodes ?? {}).length > 0;
     if (dryRun || inFlight) {
       // A dry run just reports; a group vanishing mid-batch is worth a retry before giving up on it.
-      withConditionOn(status, { type: 'Progressing', status: 'False', reason: 'ScalingGroupNotFound', message, observedGeneration: ru.metadata.generation });
+      withConditionOn(status, {
+        type: 'Progressing',
+        status: 'False',
+        reason: 'ScalingGroupNotFound',
+        message,
+        observedGeneration: ru.metadata.generation,
+      });
       await patchStatus(client, RU, ru, status);
       return { requeueAfterMs: Math.max(opts.pollIntervalMs, 30_000) };
     }
     status.currentStatus = 'error';
     status.endTime = `${new Date().toISOString().slice(0, 19)}Z`;
-    withConditionOn(status, { type: 'Complete', status: 'False', reason: 'ScalingGroupNotFound', message, observedGeneration: ru.metadata.generation });
-    withConditionOn(status, { type: 'Progressing', status: 'False', reason: 'Failed', message, observedGeneration: ru.metadata.generation });
+    withConditionOn(status, {
+      type: 'Complete',
+      status: 'False',
+      reason: 'ScalingGroupNotFound',
+      message,
+      observedGeneration: ru.metadata.generation,
+    });
+    withConditionOn(status, {
+      type: 'Progressing',
+      status: 'False',
+      reason: 'Failed',
+      message,
+      observedGeneration: ru.metadata.generation,
+    });
     await patchStatus(client, RU, ru, status);
     await mgr.events.record(ru, 'Warning', 'Failed', message);
     const latest = await refreshed(ru);
@@ -374,7 +463,12 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
     return {};
   }
 
-  async function act(ru: RollingUpgrade, action: Action, ports: RegionPorts, rlog: Logger): Promise<RollingUpgrade> {
+  async function act(
+    ru: RollingUpgrade,
+    action: Action,
+    ports: RegionPorts,
+    rlog: Logger,
+  ): Promise<RollingUpgrade> {
     const key = objectKey(ru);
     switch (action.type) {
       case 'drain':
@@ -383,7 +477,8 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
           key: action.key,
           nodeName: action.nodeName,
           cordonedBy: ownerId(ru),
-          timeoutMs: (ru.spec.strategy?.drainTimeout ?? 0) > 0 ? (ru.spec.strategy?.drainTimeout ?? 0) * 1000 : 0,
+          timeoutMs:
+            (ru.spec.strategy?.drainTimeout ?? 0) > 0 ? (ru.spec.strategy?.drainTimeout ?? 0) * 1000 : 0,
           pollIntervalMs: Math.min(1000, opts.pollIntervalMs),
         });
         return ru;
@@ -399,9 +494,17 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
         }
         return ru;
       case 'setDesiredCapacity':
-        rlog.info('raising desired capacity for the surge', { group: ru.spec.asgName, desiredCapacity: action.desiredCapacity });
+        rlog.info('raising desired capacity for the surge', {
+          group: ru.spec.asgName,
+          desiredCapacity: action.desiredCapacity,
+        });
         await ports.autoScaling.setDesiredCapacity(ru.spec.asgName, action.desiredCapacity);
-        await mgr.events.record(ru, 'Normal', 'SurgeLaunched', `desired capacity of ${ru.spec.asgName} raised to ${action.desiredCapacity} before draining (eager)`);
+        await mgr.events.record(
+          ru,
+          'Normal',
+          'SurgeLaunched',
+          `desired capacity of ${ru.spec.asgName} raised to ${action.desiredCapacity} before draining (eager)`,
+        );
         return ru;
       case 'terminate':
         return terminate(ru, [action], ports, rlog);
@@ -414,7 +517,12 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
    * a restart between the record and the call — or after the call — never terminates twice. The
    * outcomes are recorded in one status write.
    */
-  async function terminate(ru: RollingUpgrade, actions: TerminateAction[], ports: RegionPorts, rlog: Logger): Promise<RollingUpgrade> {
+  async function terminate(
+    ru: RollingUpgrade,
+    actions: TerminateAction[],
+    ports: RegionPorts,
+    rlog: Logger,
+  ): Promise<RollingUpgrade> {
     const todo = actions.filter((a) => ru.status?.inProcessingNodes?.[a.key]?.stepName === 'terminate');
     if (todo.length === 0) return ru;
     ports.autoScaling.invalidate(ru.spec.asgName);
@@ -436,7 +544,8 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
     const now = new Date();
     const updated = await writeStatus(ru, (current) => {
       let next: RollingUpgradeStatus | undefined;
-      for (const d of done) next = recordTermination(next ?? current, d.action.key, d.outcome, now)?.status ?? next;
+      for (const d of done)
+        next = recordTermination(next ?? current, d.action.key, d.outcome, now)?.status ?? next;
       return next;
     });
     for (const d of done) {
@@ -444,8 +553,16 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
         d.outcome === 'terminated'
           ? `terminated instance ${d.action.instanceId} (node ${d.nodeName ?? 'none'}) in ${ru.spec.asgName}${d.action.decrementDesired ? ', desired capacity decremented' : '; the group launches its replacement'}`
           : `not terminating instance ${d.action.instanceId} (node ${d.nodeName ?? 'none'}): ${d.detail || 'it left the group'}`;
-      await mgr.events.record(updated, 'Normal', d.outcome === 'terminated' ? 'NodeTerminated' : 'TerminateSkipped', message);
-      metrics.stepFinished('terminate', Math.max(0, (now.getTime() - Date.parse(d.since ?? now.toISOString())) / 1000));
+      await mgr.events.record(
+        updated,
+        'Normal',
+        d.outcome === 'terminated' ? 'NodeTerminated' : 'TerminateSkipped',
+        message,
+      );
+      metrics.stepFinished(
+        'terminate',
+        Math.max(0, (now.getTime() - Date.parse(d.since ?? now.toISOString())) / 1000),
+      );
     }
     if (failure) throw failure;
     return updated;
@@ -467,12 +584,22 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
     const base = { action, nodeName: rec?.nodeName, since: rec?.stepStartTime };
     if (verdict.kind === 'gone') return { ...base, outcome: 'gone', detail: verdict.detail };
     try {
-      rlog.info('terminating instance', { instance: action.instanceId, node: rec?.nodeName, decrementDesired: action.decrementDesired });
-      await ports.autoScaling.terminateInstanceInGroup(action.instanceId, { decrementDesired: action.decrementDesired });
+      rlog.info('terminating instance', {
+        instance: action.instanceId,
+        node: rec?.nodeName,
+        decrementDesired: action.decrementDesired,
+      });
+      await ports.autoScaling.terminateInstanceInGroup(action.instanceId, {
+        decrementDesired: action.decrementDesired,
+      });
       return { ...base, outcome: 'terminated', detail: '' };
     } catch (err) {
       // Gone between the describe and the call: the outcome we wanted, without a second terminate.
-      if (err instanceof AwsOperationError && hasAwsErrorCode(err, 'ValidationError') && /not found|not part of|no instance/i.test(err.message)) {
+      if (
+        err instanceof AwsOperationError &&
+        hasAwsErrorCode(err, 'ValidationError') &&
+        /not found|not part of|no instance/i.test(err.message)
+      ) {
         return { ...base, outcome: 'gone', detail: err.message };
       }
       throw err;
@@ -480,7 +607,10 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
   }
 
   /** Applies a status change after an action, re-reading on conflict (the action is done; its record must land). */
-  async function writeStatus(ru: RollingUpgrade, change: (s: RollingUpgradeStatus) => RollingUpgradeStatus | undefined): Promise<RollingUpgrade> {
+  async function writeStatus(
+    ru: RollingUpgrade,
+    change: (s: RollingUpgradeStatus) => RollingUpgradeStatus | undefined,
+  ): Promise<RollingUpgrade> {
     let current = ru;
     for (let attempt = 0; ; attempt++) {
       const next = change(current.status ?? {});
@@ -520,7 +650,12 @@ export function addRollingUpgradeController(mgr: Manager, opts: RollingUpgradeCo
     }
     if (uncordoned.length > 0) {
       rlog.info('deleted: uncordoned nodes', { nodes: uncordoned });
-      await mgr.events.record(ru, 'Normal', 'Uncordoned', `RollingUpgrade deleted: uncordoned ${uncordoned.join(', ')}`);
+      await mgr.events.record(
+        ru,
+        'Normal',
+        'Uncordoned',
+        `RollingUpgrade deleted: uncordoned ${uncordoned.join(', ')}`,
+      );
     }
     const surge = ru.status?.surge;
     if (surge && surge.added > 0) {

@@ -80,21 +80,23 @@ export class DrainRunner {
       signal,
       logger: log,
       pollIntervalMs: req.pollIntervalMs,
-    }).then(
-      (result) => {
-        task.state = { state: 'succeeded', evicted: result.evicted.length };
-        log.info('drain finished', { evicted: result.evicted.length });
-      },
-      (err: unknown) => {
-        if (err instanceof AbortedError || signal.aborted) {
-          // Stopped by shutdown or deletion: nothing to record; the status still says "drain".
-          tasks.delete(req.key);
-          return;
-        }
-        task.state = drainStateOf(err);
-        log.warn('drain failed', { error: err instanceof Error ? err.message : String(err) });
-      },
-    ).finally(() => this.onDone(req.owner));
+    })
+      .then(
+        (result) => {
+          task.state = { state: 'succeeded', evicted: result.evicted.length };
+          log.info('drain finished', { evicted: result.evicted.length });
+        },
+        (err: unknown) => {
+          if (err instanceof AbortedError || signal.aborted) {
+            // Stopped by shutdown or deletion: nothing to record; the status still says "drain".
+            tasks.delete(req.key);
+            return;
+          }
+          task.state = drainStateOf(err);
+          log.warn('drain failed', { error: err instanceof Error ? err.message : String(err) });
+        },
+      )
+      .finally(() => this.onDone(req.owner));
     tasks.set(req.key, task);
   }
 
@@ -119,7 +121,8 @@ export class DrainRunner {
   /** Drains running anywhere (tests, shutdown). */
   running(): number {
     let n = 0;
-    for (const tasks of this.tasks.values()) for (const t of tasks.values()) if (t.state.state === 'running') n++;
+    for (const tasks of this.tasks.values())
+      for (const t of tasks.values()) if (t.state.state === 'running') n++;
     return n;
   }
 }

@@ -170,7 +170,11 @@ function timeMs(text: string | undefined): number | undefined {
 }
 
 function withCondition(status: RollingUpgradeStatus, input: ConditionInput, now: Date): void {
-  status.conditions = setCondition(status.conditions as RuntimeCondition[] | undefined, input, now) as Condition[];
+  status.conditions = setCondition(
+    status.conditions as RuntimeCondition[] | undefined,
+    input,
+    now,
+  ) as Condition[];
 }
 
 function nodeName(node: V1Node): string {
@@ -209,7 +213,9 @@ function wantedVersionNumber(
   spec: LaunchTemplateSpec,
   resolved: readonly ResolvedLaunchTemplateVersion[],
 ): { id?: string; version?: number } {
-  const hit = resolved.find((r) => (spec.id && r.id === spec.id) || (spec.name && r.name.toLowerCase() === spec.name.toLowerCase()));
+  const hit = resolved.find(
+    (r) => (spec.id && r.id === spec.id) || (spec.name && r.name.toLowerCase() === spec.name.toLowerCase()),
+  );
   const id = spec.id ?? hit?.id;
   if (!isSymbolicVersion(spec.version)) {
     const n = Number(spec.version);
@@ -236,7 +242,12 @@ export function launchTagDrift(
   const specs: LaunchTemplateSpec[] = group.launchTemplate
     ? [group.launchTemplate]
     : group.mixedInstancesPolicy
-      ? [group.mixedInstancesPolicy.launchTemplate, ...group.mixedInstancesPolicy.overrides.flatMap((o) => (o.launchTemplate ? [o.launchTemplate] : []))]
+      ? [
+          group.mixedInstancesPolicy.launchTemplate,
+          ...group.mixedInstancesPolicy.overrides.flatMap((o) =>
+            o.launchTemplate ? [o.launchTemplate] : [],
+          ),
+        ]
       : [];
   for (const spec of specs) {
     const wanted = wantedVersionNumber(spec, resolved);
@@ -248,7 +259,10 @@ export function launchTagDrift(
         detail: `instance ${instanceId} was launched from ${spec.name ?? tag.id} version ${tag.version}; group ${group.name} wants version ${wanted.version}`,
       };
     }
-    return { drifted: false, detail: `instance ${instanceId} was launched from ${spec.name ?? tag.id} version ${tag.version}` };
+    return {
+      drifted: false,
+      detail: `instance ${instanceId} was launched from ${spec.name ?? tag.id} version ${tag.version}`,
+    };
   }
   return undefined;
 }
@@ -268,7 +282,8 @@ export function instanceDriftFinding(
   launch: InstanceLaunch | undefined,
   startTime: string | undefined,
 ): DriftFinding {
-  if (isTerminatingState(instance.lifecycleState)) return { drifted: false, detail: `instance ${instance.id} is ${instance.lifecycleState}` };
+  if (isTerminatingState(instance.lifecycleState))
+    return { drifted: false, detail: `instance ${instance.id} is ${instance.lifecycleState}` };
   const verdict = instanceDrift(group, instance, [...resolved]);
   if (verdict.drifted) return { drifted: true, detail: verdict.detail };
   const tag = launchTagDrift(group, instance.id, launch, resolved);
@@ -277,7 +292,10 @@ export function instanceDriftFinding(
     const launched = timeMs(launch?.launchTime);
     const started = timeMs(startTime);
     if (launched !== undefined && started !== undefined && launched < started) {
-      return { drifted: true, detail: `instance ${instance.id} launched ${launch?.launchTime}, before the upgrade started (forceRefresh)` };
+      return {
+        drifted: true,
+        detail: `instance ${instance.id} launched ${launch?.launchTime}, before the upgrade started (forceRefresh)`,
+      };
     }
   }
   return { drifted: false, detail: verdict.detail };
@@ -330,13 +348,22 @@ export function buildGroupView(
     const node = claimed.length === 1 ? claimed[0] : undefined;
     const terminating = isTerminatingState(instance.lifecycleState);
     const inService = instance.lifecycleState === 'InService';
-    const finding = instanceDriftFinding(ru, snapshot.group, instance, snapshot.resolved, snapshot.launches.get(instance.id), startTime);
+    const finding = instanceDriftFinding(
+      ru,
+      snapshot.group,
+      instance,
+      snapshot.resolved,
+      snapshot.launches.get(instance.id),
+      startTime,
+    );
     let unavailableReason: string | undefined;
     if (!inService) unavailableReason = `instance ${instance.id} is ${instance.lifecycleState}`;
-    else if (claimed.length > 1) unavailableReason = `nodes ${claimed.map(nodeName).join(', ')} all claim instance ${instance.id}`;
+    else if (claimed.length > 1)
+      unavailableReason = `nodes ${claimed.map(nodeName).join(', ')} all claim instance ${instance.id}`;
     else if (!node) unavailableReason = `instance ${instance.id} has no node`;
     else if (!isNodeReady(node)) unavailableReason = `node ${nodeName(node)} is NotReady`;
-    else if (isCordoned(node)) unavailableReason = `node ${nodeName(node)} is cordoned${cordonedBy(node) ? ` by ${cordonedBy(node)}` : ''}`;
+    else if (isCordoned(node))
+      unavailableReason = `node ${nodeName(node)} is cordoned${cordonedBy(node) ? ` by ${cordonedBy(node)}` : ''}`;
     return {
       instance,
       id: instance.id,
@@ -355,8 +382,14 @@ export function buildGroupView(
 }
 
 /** InService instances whose node is Ready and carries every readiness gate label. */
-export function readyInServiceCount(view: GroupView, gates: RollingUpgrade['spec']['readinessGates']): number {
-  return view.instances.filter((i) => i.inService && i.node && isNodeReady(i.node) && unmetReadinessGates(i.node, gates ?? []).length === 0).length;
+export function readyInServiceCount(
+  view: GroupView,
+  gates: RollingUpgrade['spec']['readinessGates'],
+): number {
+  return view.instances.filter(
+    (i) =>
+      i.inService && i.node && isNodeReady(i.node) && unmetReadinessGates(i.node, gates ?? []).length === 0,
+  ).length;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -404,7 +437,11 @@ function shuffled<T extends { id: string }>(items: readonly T[], seed: string): 
  * with the zone that has the most left (then by name), each zone in shuffled order — so a batch takes
  * from as many zones as it can and the zones finish together.
  */
-export function orderCandidates<T extends { id: string; zone: string }>(candidates: readonly T[], strategy: UpgradeStrategyType, seed: string): T[] {
+export function orderCandidates<T extends { id: string; zone: string }>(
+  candidates: readonly T[],
+  strategy: UpgradeStrategyType,
+  seed: string,
+): T[] {
   if (strategy !== 'uniformAcrossAzUpdate') return shuffled(candidates, seed);
   const byZone = new Map<string, T[]>();
   for (const c of candidates) byZone.set(c.zone, [...(byZone.get(c.zone) ?? []), c]);
@@ -457,7 +494,11 @@ export function planAllBatches(input: Omit<BatchSelectionInput, 'unavailableOthe
   const batches: Candidate[][] = [];
   while (remaining.length > 0) {
     // Budget for already-unavailable candidates only: the rest of the group is assumed healthy.
-    const batch = selectBatch({ ...input, candidates: remaining, unavailableOthers: remaining.filter((c) => c.unavailable).length });
+    const batch = selectBatch({
+      ...input,
+      candidates: remaining,
+      unavailableOthers: remaining.filter((c) => c.unavailable).length,
+    });
     const fallback = batch.length > 0 ? batch : remaining.slice(0, 1);
     batches.push(fallback);
     const taken = new Set(fallback.map((c) => c.id));
@@ -479,7 +520,8 @@ function contendsForGroup(ru: RollingUpgrade, dryRunFlag: boolean, finalizer: st
   // A dry run never acts, so it neither holds the group nor waits for it.
   if (ru.spec.dryRun && !ru.status?.startTime) return false;
   // Being deleted: it still holds the group until its cleanup (uncordons) is done, if it ever started.
-  if (metadataTimestamp(ru, 'deletionTimestamp') && !(ru.metadata.finalizers ?? []).includes(finalizer)) return false;
+  if (metadataTimestamp(ru, 'deletionTimestamp') && !(ru.metadata.finalizers ?? []).includes(finalizer))
+    return false;
   return validateRollingUpgrade(ru).length === 0;
 }
 
@@ -488,13 +530,26 @@ function contendsForGroup(ru: RollingUpgrade, dryRunFlag: boolean, finalizer: st
  * nor invalid) and name the same group and region, the oldest by creationTimestamp (ties: namespace/
  * name). Undefined when `me` does not contend (it is a dry run, finished or invalid).
  */
-export function scalingGroupHolder(all: readonly RollingUpgrade[], me: RollingUpgrade, defaultRegion: string, dryRunFlag: boolean): RollingUpgrade | undefined {
+export function scalingGroupHolder(
+  all: readonly RollingUpgrade[],
+  me: RollingUpgrade,
+  defaultRegion: string,
+  dryRunFlag: boolean,
+): RollingUpgrade | undefined {
   const key = scalingGroupKey(me, defaultRegion);
-  const contenders = all.filter((r) => scalingGroupKey(r, defaultRegion) === key && contendsForGroup(r, dryRunFlag, FINALIZER));
-  const mine = contenders.some((r) => r.metadata.uid === me.metadata.uid && r.metadata.name === me.metadata.name && r.metadata.namespace === me.metadata.namespace);
+  const contenders = all.filter(
+    (r) => scalingGroupKey(r, defaultRegion) === key && contendsForGroup(r, dryRunFlag, FINALIZER),
+  );
+  const mine = contenders.some(
+    (r) =>
+      r.metadata.uid === me.metadata.uid &&
+      r.metadata.name === me.metadata.name &&
+      r.metadata.namespace === me.metadata.namespace,
+  );
   if (!mine && !contendsForGroup(me, dryRunFlag, FINALIZER)) return undefined;
   if (!mine) contenders.push(me);
-  const created = (r: RollingUpgrade) => timeMs(metadataTimestamp(r, 'creationTimestamp')) ?? Number.MAX_SAFE_INTEGER;
+  const created = (r: RollingUpgrade) =>
+    timeMs(metadataTimestamp(r, 'creationTimestamp')) ?? Number.MAX_SAFE_INTEGER;
   const id = (r: RollingUpgrade) => `${r.metadata.namespace}/${r.metadata.name}`;
   contenders.sort((a, b) => created(a) - created(b) || id(a).localeCompare(id(b)));
   return contenders[0];
@@ -508,7 +563,11 @@ export function scalingGroupHolder(all: readonly RollingUpgrade[], me: RollingUp
  * Nodes to uncordon when the upgrade is deleted: every node this upgrade cordoned (its annotation names
  * the owner) except those recorded at terminate or later — their instances may already be gone.
  */
-export function nodesToUncordonOnDelete(status: RollingUpgradeStatus | undefined, nodes: readonly V1Node[], owner: string): string[] {
+export function nodesToUncordonOnDelete(
+  status: RollingUpgradeStatus | undefined,
+  nodes: readonly V1Node[],
+  owner: string,
+): string[] {
   const inFlight = nodesInProcessing(status);
   const terminating = new Set(
     Object.entries(inFlight)
@@ -522,7 +581,11 @@ export function nodesToUncordonOnDelete(status: RollingUpgradeStatus | undefined
 }
 
 /** Nodes cordoned by this upgrade that it no longer works on, whose instances are still in service. */
-export function strayCordons(inFlight: Record<string, NodeInProcessing>, view: GroupView, owner: string): string[] {
+export function strayCordons(
+  inFlight: Record<string, NodeInProcessing>,
+  view: GroupView,
+  owner: string,
+): string[] {
   const tracked = new Set(Object.entries(inFlight).map(([key, r]) => r.nodeName ?? key));
   return view.instances
     .filter((i) => i.node && !i.terminating && cordonedBy(i.node) === owner && !tracked.has(nodeName(i.node)))
@@ -550,9 +613,12 @@ export type TerminateVerdict =
 export function terminateVerdict(group: ScalingGroup | undefined, instanceId: string): TerminateVerdict {
   const instance = group?.instances.find((i) => i.id === instanceId);
   if (!group) return { kind: 'gone', detail: 'the scaling group no longer exists' };
-  if (!instance) return { kind: 'gone', detail: `instance ${instanceId} is no longer in group ${group.name}` };
-  if (isTerminatingState(instance.lifecycleState)) return { kind: 'gone', detail: `instance ${instanceId} is already ${instance.lifecycleState}` };
-  if (instance.lifecycleState !== 'InService') return { kind: 'wait', detail: `instance ${instanceId} is ${instance.lifecycleState}, not InService` };
+  if (!instance)
+    return { kind: 'gone', detail: `instance ${instanceId} is no longer in group ${group.name}` };
+  if (isTerminatingState(instance.lifecycleState))
+    return { kind: 'gone', detail: `instance ${instanceId} is already ${instance.lifecycleState}` };
+  if (instance.lifecycleState !== 'InService')
+    return { kind: 'wait', detail: `instance ${instanceId} is ${instance.lifecycleState}, not InService` };
   return { kind: 'terminate' };
 }
 
@@ -590,7 +656,11 @@ interface Accumulator {
   transitions: StepTransition[];
 }
 
-export function addStatistic(statistics: readonly Statistic[], step: NonNullable<Statistic['stepName']>, ms: number): Statistic[] {
+export function addStatistic(
+  statistics: readonly Statistic[],
+  step: NonNullable<Statistic['stepName']>,
+  ms: number,
+): Statistic[] {
   const out = statistics.map((s) => ({ ...s }));
   const existing = out.find((s) => s.stepName === step);
   if (existing) {
@@ -602,7 +672,13 @@ export function addStatistic(statistics: readonly Statistic[], step: NonNullable
   return out;
 }
 
-function moveTo(rec: NodeInProcessing, key: string, to: RollingUpgradeStep, now: Date, acc: Accumulator): NodeInProcessing {
+function moveTo(
+  rec: NodeInProcessing,
+  key: string,
+  to: RollingUpgradeStep,
+  now: Date,
+  acc: Accumulator,
+): NodeInProcessing {
   const from = rec.stepName ?? 'kickoff';
   const since = timeMs(rec.stepStartTime) ?? timeMs(rec.upgradeStartTime) ?? now.getTime();
   const ms = Math.max(0, now.getTime() - since);
@@ -634,7 +710,11 @@ export function configuredScripts(spec: RollingUpgrade['spec']): string[] {
 // The decision
 // ---------------------------------------------------------------------------------------------------
 
-function candidatesOf(view: GroupView, inFlight: Record<string, NodeInProcessing>, status: RollingUpgradeStatus): { selectable: Candidate[]; exhausted: InstanceView[]; blocked: InstanceView[] } {
+function candidatesOf(
+  view: GroupView,
+  inFlight: Record<string, NodeInProcessing>,
+  status: RollingUpgradeStatus,
+): { selectable: Candidate[]; exhausted: InstanceView[]; blocked: InstanceView[] } {
   const busy = new Set(Object.values(inFlight).map((r) => r.instanceID));
   const attempts = new Map((status.drainFailures ?? []).map((f) => [f.instanceID ?? '', f.attempts ?? 1]));
   const selectable: Candidate[] = [];
@@ -654,12 +734,16 @@ function candidatesOf(view: GroupView, inFlight: Record<string, NodeInProcessing
 }
 
 /** Nodes of the group unavailable for reasons other than this upgrade's batch. */
-function unavailableOthers(view: GroupView, inFlight: Record<string, NodeInProcessing>): { count: number; reasons: string[] } {
+function unavailableOthers(
+  view: GroupView,
+  inFlight: Record<string, NodeInProcessing>,
+): { count: number; reasons: string[] } {
   const busy = new Set(Object.values(inFlight).map((r) => r.instanceID));
   const live = view.instances.filter((i) => !i.terminating);
   const reasons = live.filter((i) => !busy.has(i.id) && !i.available).map((i) => i.unavailableReason ?? i.id);
   const missing = Math.max(0, view.group.desiredCapacity - live.length);
-  if (missing > 0) reasons.push(`${missing} instance(s) short of desired capacity ${view.group.desiredCapacity}`);
+  if (missing > 0)
+    reasons.push(`${missing} instance(s) short of desired capacity ${view.group.desiredCapacity}`);
   return { count: reasons.length - (missing > 0 ? 1 : 0) + missing, reasons };
 }
 
@@ -675,9 +759,17 @@ function displayName(i: { node?: V1Node; id: string }): string {
 export function decide(input: PlanInput): Decision {
   const { ru, now } = input;
   const status: RollingUpgradeStatus = structuredClone(ru.status ?? {});
-  const decision: Decision = { status, actions: [], events: [], transitions: [], nodesCompleted: 0, drainFailures: 0 };
+  const decision: Decision = {
+    status,
+    actions: [],
+    events: [],
+    transitions: [],
+    nodesCompleted: 0,
+    drainFailures: 0,
+  };
   const wait = (ms: number) => {
-    decision.requeueAfterMs = decision.requeueAfterMs === undefined ? ms : Math.min(decision.requeueAfterMs, ms);
+    decision.requeueAfterMs =
+      decision.requeueAfterMs === undefined ? ms : Math.min(decision.requeueAfterMs, ms);
   };
   const generation = ru.metadata.generation;
   const condition = (type: string, s: 'True' | 'False', reason: string, message: string) =>
@@ -713,16 +805,22 @@ export function decide(input: PlanInput): Decision {
   const eager = strategy.mode === 'eager';
   const surge = status.surge;
   const readyCount = readyInServiceCount(view, gates);
-  const postDrainWaitMs = ((ru.spec.postDrainDelaySeconds ?? 0) + (ru.spec.postDrain?.waitSeconds ?? 0)) * 1000;
+  const postDrainWaitMs =
+    ((ru.spec.postDrainDelaySeconds ?? 0) + (ru.spec.postDrain?.waitSeconds ?? 0)) * 1000;
   const progress: string[] = [];
 
   // eager: the surge recorded for this batch, raised once. Desired capacity is an absolute value, and
   // it is only (re)applied while no node of the batch has got as far as being drained.
   if (surge && surge.added > 0) {
     const target = surge.baseDesired + surge.added;
-    const anyPastWaiting = Object.values(inFlight).some((r) => !['kickoff', 'desired_node_ready'].includes(r.stepName ?? 'kickoff'));
+    const anyPastWaiting = Object.values(inFlight).some(
+      (r) => !['kickoff', 'desired_node_ready'].includes(r.stepName ?? 'kickoff'),
+    );
     if (!anyPastWaiting && view.group.desiredCapacity < target) {
-      decision.actions.push({ type: 'setDesiredCapacity', desiredCapacity: Math.min(target, view.group.maxSize) });
+      decision.actions.push({
+        type: 'setDesiredCapacity',
+        desiredCapacity: Math.min(target, view.group.maxSize),
+      });
     }
   }
 
@@ -741,7 +839,12 @@ export function decide(input: PlanInput): Decision {
         decision.actions.push({ type: 'drain', key, nodeName: node, instanceId: rec.instanceID ?? '' });
       } else {
         move('terminate');
-        decision.actions.push({ type: 'terminate', key, instanceId: rec.instanceID ?? '', decrementDesired: (surge?.added ?? 0) > 0 });
+        decision.actions.push({
+          type: 'terminate',
+          key,
+          instanceId: rec.instanceID ?? '',
+          decrementDesired: (surge?.added ?? 0) > 0,
+        });
       }
     };
     const skipToPostTerminate = () => {
@@ -791,7 +894,11 @@ export function decide(input: PlanInput): Decision {
           move('post_wait');
           status.lastDrainTime = isoMs(now);
           decision.actions.push({ type: 'forgetDrain', key });
-          decision.events.push({ type: 'Normal', reason: 'NodeDrained', message: `drained node ${node} (instance ${rec.instanceID}): ${d.evicted} pod(s) evicted` });
+          decision.events.push({
+            type: 'Normal',
+            reason: 'NodeDrained',
+            message: `drained node ${node} (instance ${rec.instanceID}): ${d.evicted} pod(s) evicted`,
+          });
           if (postDrainWaitMs > 0) wait(postDrainWaitMs);
         } else {
           decision.drainFailures++;
@@ -799,11 +906,19 @@ export function decide(input: PlanInput): Decision {
           if (ru.spec.ignoreDrainFailures) {
             move('post_wait');
             status.lastDrainTime = isoMs(now);
-            decision.events.push({ type: 'Warning', reason: 'DrainFailed', message: `${d.message}; ignoreDrainFailures is set: terminating instance ${rec.instanceID} anyway` });
+            decision.events.push({
+              type: 'Warning',
+              reason: 'DrainFailed',
+              message: `${d.message}; ignoreDrainFailures is set: terminating instance ${rec.instanceID} anyway`,
+            });
             if (postDrainWaitMs > 0) wait(postDrainWaitMs);
           } else {
             // Record the failure, leave the node in service, and go on with the others; it is retried last.
-            acc.statistics = addStatistic(acc.statistics, 'drain', Math.max(0, now.getTime() - (timeMs(rec.stepStartTime) ?? now.getTime())));
+            acc.statistics = addStatistic(
+              acc.statistics,
+              'drain',
+              Math.max(0, now.getTime() - (timeMs(rec.stepStartTime) ?? now.getTime())),
+            );
             delete inFlight[key];
             const failures = (status.drainFailures ?? []).filter((f) => f.instanceID !== rec.instanceID);
             const previous = (status.drainFailures ?? []).find((f) => f.instanceID === rec.instanceID);
@@ -839,13 +954,23 @@ export function decide(input: PlanInput): Decision {
           wait(left);
         } else {
           move('terminate');
-          decision.actions.push({ type: 'terminate', key, instanceId: rec.instanceID ?? '', decrementDesired: (surge?.added ?? 0) > 0 });
+          decision.actions.push({
+            type: 'terminate',
+            key,
+            instanceId: rec.instanceID ?? '',
+            decrementDesired: (surge?.added ?? 0) > 0,
+          });
         }
         break;
       }
       case 'terminate':
         // Recorded but maybe not done (a restart): the controller confirms against a fresh describe.
-        decision.actions.push({ type: 'terminate', key, instanceId: rec.instanceID ?? '', decrementDesired: (surge?.added ?? 0) > 0 });
+        decision.actions.push({
+          type: 'terminate',
+          key,
+          instanceId: rec.instanceID ?? '',
+          decrementDesired: (surge?.added ?? 0) > 0,
+        });
         break;
       case 'post_terminate': {
         const desired = view.group.desiredCapacity;
@@ -857,7 +982,11 @@ export function decide(input: PlanInput): Decision {
             message: `node ${node ?? rec.instanceID} replaced: group ${view.group.name} has ${readyCount}/${desired} InService instances with Ready nodes${gates.length ? ' passing the readiness gates' : ''}`,
           });
         } else {
-          progress.push(gone ? `${key} waiting for replacement (${readyCount}/${desired} Ready)` : `${key} waiting for instance ${rec.instanceID} to leave the group`);
+          progress.push(
+            gone
+              ? `${key} waiting for replacement (${readyCount}/${desired} Ready)`
+              : `${key} waiting for instance ${rec.instanceID} to leave the group`,
+          );
           wait(input.pollIntervalMs);
         }
         break;
@@ -880,7 +1009,10 @@ export function decide(input: PlanInput): Decision {
   const { selectable, exhausted, blocked } = candidatesOf(view, inFlight, status);
   let inFlightKeys = Object.keys(inFlight);
   const processed = status.nodesProcessed ?? 0;
-  status.totalNodes = Math.max(status.totalNodes ?? 0, processed + inFlightKeys.length + selectable.length + exhausted.length + blocked.length);
+  status.totalNodes = Math.max(
+    status.totalNodes ?? 0,
+    processed + inFlightKeys.length + selectable.length + exhausted.length + blocked.length,
+  );
 
   // The batch is done when every node of it is: count it, clear the record, start the interval — and
   // go on to what comes next on the same snapshot (the batch's old instances are gone from it, its
@@ -892,15 +1024,31 @@ export function decide(input: PlanInput): Decision {
     status.lastBatchEndTime = isoMs(now);
     delete status.surge;
     decision.nodesCompleted = inFlightKeys.length;
-    decision.events.push({ type: 'Normal', reason: 'BatchCompleted', message: `replaced ${inFlightKeys.join(', ')}; ${status.nodesProcessed}/${status.totalNodes} nodes done` });
-    condition('Progressing', 'True', 'BatchCompleted', `${status.nodesProcessed}/${status.totalNodes} nodes replaced`);
+    decision.events.push({
+      type: 'Normal',
+      reason: 'BatchCompleted',
+      message: `replaced ${inFlightKeys.join(', ')}; ${status.nodesProcessed}/${status.totalNodes} nodes done`,
+    });
+    condition(
+      'Progressing',
+      'True',
+      'BatchCompleted',
+      `${status.nodesProcessed}/${status.totalNodes} nodes replaced`,
+    );
     inFlightKeys = [];
   } else {
     status.completePercentage = percentage(processed, status.totalNodes);
   }
 
   if (inFlightKeys.length > 0) {
-    condition('Progressing', 'True', 'RotatingNodes', progress.length ? progress.join('; ') : `batch: ${inFlightKeys.map((k) => `${k} (${inFlight[k]?.stepName})`).join(', ')}`);
+    condition(
+      'Progressing',
+      'True',
+      'RotatingNodes',
+      progress.length
+        ? progress.join('; ')
+        : `batch: ${inFlightKeys.map((k) => `${k} (${inFlight[k]?.stepName})`).join(', ')}`,
+    );
     // A finished drain requeues by itself; the poll is a safety net for everything else.
     if (decision.requeueAfterMs === undefined) {
       const draining = Object.values(inFlight).some((r) => r.stepName === 'drain');
@@ -917,30 +1065,54 @@ export function decide(input: PlanInput): Decision {
   }
   if (selectable.length === 0) {
     if (blocked.length > 0) {
-      condition('Progressing', 'False', 'WaitingForInstances', `drifted instances that cannot be rotated yet: ${blocked.map((i) => i.unavailableReason ?? i.id).join('; ')}`);
+      condition(
+        'Progressing',
+        'False',
+        'WaitingForInstances',
+        `drifted instances that cannot be rotated yet: ${blocked.map((i) => i.unavailableReason ?? i.id).join('; ')}`,
+      );
       wait(input.pollIntervalMs);
       return decision;
     }
     if (exhausted.length > 0) {
-      const messages = (status.drainFailures ?? []).filter((f) => exhausted.some((i) => i.id === f.instanceID)).map((f) => f.message ?? `drain of ${f.nodeName} failed`);
+      const messages = (status.drainFailures ?? [])
+        .filter((f) => exhausted.some((i) => i.id === f.instanceID))
+        .map((f) => f.message ?? `drain of ${f.nodeName} failed`);
       const message = `drain failed twice for ${exhausted.map(displayName).join(', ')}: ${messages.join('; ')}`;
       status.currentStatus = 'error';
       status.endTime = isoS(now);
-      status.totalProcessingTime = formatGoDuration(now.getTime() - (timeMs(status.startTime) ?? now.getTime()));
+      status.totalProcessingTime = formatGoDuration(
+        now.getTime() - (timeMs(status.startTime) ?? now.getTime()),
+      );
       condition('Complete', 'False', 'DrainFailed', message);
       condition('Progressing', 'False', 'Failed', message);
-      decision.events.push({ type: 'Warning', reason: 'Failed', message: `upgrade of ${view.group.name} failed: ${message}` });
+      decision.events.push({
+        type: 'Warning',
+        reason: 'Failed',
+        message: `upgrade of ${view.group.name} failed: ${message}`,
+      });
       return decision;
     }
     status.currentStatus = 'completed';
     status.endTime = isoS(now);
-    status.totalProcessingTime = formatGoDuration(now.getTime() - (timeMs(status.startTime) ?? now.getTime()));
+    status.totalProcessingTime = formatGoDuration(
+      now.getTime() - (timeMs(status.startTime) ?? now.getTime()),
+    );
     status.completePercentage = '100%';
     status.totalNodes = Math.max(status.totalNodes, status.nodesProcessed ?? 0);
     status.nodesProcessed = status.nodesProcessed ?? 0;
-    condition('Complete', 'True', 'Completed', `all ${status.nodesProcessed} drifted node(s) of ${view.group.name} replaced`);
+    condition(
+      'Complete',
+      'True',
+      'Completed',
+      `all ${status.nodesProcessed} drifted node(s) of ${view.group.name} replaced`,
+    );
     condition('Progressing', 'False', 'Completed', 'nothing left to rotate');
-    decision.events.push({ type: 'Normal', reason: 'Completed', message: `upgrade of ${view.group.name} completed: ${status.nodesProcessed} node(s) replaced in ${status.totalProcessingTime}` });
+    decision.events.push({
+      type: 'Normal',
+      reason: 'Completed',
+      message: `upgrade of ${view.group.name} completed: ${status.nodesProcessed} node(s) replaced in ${status.totalProcessingTime}`,
+    });
     return decision;
   }
 
@@ -948,7 +1120,12 @@ export function decide(input: PlanInput): Decision {
   const lastEnd = timeMs(status.lastBatchEndTime);
   if (lastEnd !== undefined && now.getTime() - lastEnd < intervalMs) {
     const left = lastEnd + intervalMs - now.getTime();
-    condition('Progressing', 'True', 'WaitingNodeInterval', `next batch in ${Math.ceil(left / 1000)}s (nodeIntervalSeconds ${ru.spec.nodeIntervalSeconds})`);
+    condition(
+      'Progressing',
+      'True',
+      'WaitingNodeInterval',
+      `next batch in ${Math.ceil(left / 1000)}s (nodeIntervalSeconds ${ru.spec.nodeIntervalSeconds})`,
+    );
     wait(left);
     return decision;
   }
@@ -959,9 +1136,20 @@ export function decide(input: PlanInput): Decision {
   if (eager) {
     const room = view.group.maxSize - view.group.desiredCapacity;
     if (room > 0) batchLimit = Math.min(maxUnavailable, room);
-    else decision.events.push({ type: 'Warning', reason: 'NoRoomForSurge', message: `group ${view.group.name} is at maxSize ${view.group.maxSize}: this batch runs without surge (as lazy)` });
+    else
+      decision.events.push({
+        type: 'Warning',
+        reason: 'NoRoomForSurge',
+        message: `group ${view.group.name} is at maxSize ${view.group.maxSize}: this batch runs without surge (as lazy)`,
+      });
   }
-  const batch = selectBatch({ candidates: selectable, strategy: strategy.type, maxUnavailable: batchLimit, unavailableOthers: others.count, seed: ru.metadata.uid ?? ru.metadata.name ?? '' });
+  const batch = selectBatch({
+    candidates: selectable,
+    strategy: strategy.type,
+    maxUnavailable: batchLimit,
+    unavailableOthers: others.count,
+    seed: ru.metadata.uid ?? ru.metadata.name ?? '',
+  });
   if (batch.length === 0) {
     condition(
       'Progressing',
@@ -1013,9 +1201,20 @@ function decideDryRun(
   const { ru } = input;
   const status = decision.status;
   const { selectable, exhausted, blocked } = candidatesOf(view, nodesInProcessing(status), status);
-  const candidates = [...selectable, ...exhausted.map((i) => ({ id: i.id, zone: i.zone, unavailable: !i.available, failedDrains: 0 }))];
-  const batches = planAllBatches({ candidates, strategy, maxUnavailable, seed: ru.metadata.uid ?? ru.metadata.name ?? '' });
-  const plan = batches.map((b, i) => ({ batch: i + 1, nodes: b.map((c) => displayName(view.byId.get(c.id) as InstanceView)) }));
+  const candidates = [
+    ...selectable,
+    ...exhausted.map((i) => ({ id: i.id, zone: i.zone, unavailable: !i.available, failedDrains: 0 })),
+  ];
+  const batches = planAllBatches({
+    candidates,
+    strategy,
+    maxUnavailable,
+    seed: ru.metadata.uid ?? ru.metadata.name ?? '',
+  });
+  const plan = batches.map((b, i) => ({
+    batch: i + 1,
+    nodes: b.map((c) => displayName(view.byId.get(c.id) as InstanceView)),
+  }));
   const changed = JSON.stringify(plan) !== JSON.stringify(status.plan ?? []);
   status.plan = plan;
   status.currentStatus = status.currentStatus ?? 'init';
@@ -1026,7 +1225,12 @@ function decideDryRun(
     `dry run${input.dryRunFlag ? ' (--dry-run)' : ''}: ${total} drifted node(s) of ${view.group.name} in ${plan.length} batch(es) of at most ${maxUnavailable}` +
     `${blocked.length ? `; not plannable now: ${blocked.map((i) => i.unavailableReason ?? i.id).join('; ')}` : ''}; nothing is cordoned, drained or terminated`;
   condition('Progressing', 'False', 'DryRun', message);
-  if (changed) decision.events.push({ type: 'Normal', reason: 'DryRun', message: `${message}. Plan: ${plan.map((b) => `[${b.nodes.join(', ')}]`).join(' ') || 'nothing to do'}` });
+  if (changed)
+    decision.events.push({
+      type: 'Normal',
+      reason: 'DryRun',
+      message: `${message}. Plan: ${plan.map((b) => `[${b.nodes.join(', ')}]`).join(' ') || 'nothing to do'}`,
+    });
   decision.requeueAfterMs = 60_000;
   return decision;
 }

@@ -1,12 +1,20 @@
 // Builders for the plan tests: groups, instances, nodes and RollingUpgrades as plain data.
-import { withRollingUpgradeDefaults, type RollingUpgrade, type RollingUpgradeSpec, type RollingUpgradeStatus } from '@keiko/api';
+import {
+  withRollingUpgradeDefaults,
+  type RollingUpgrade,
+  type RollingUpgradeSpec,
+  type RollingUpgradeStatus,
+} from '@keiko/api';
 import type { GroupInstance, ScalingGroup } from '@keiko/aws';
 import type { V1Node } from '@kubernetes/client-node';
 import type { InstanceLaunch, PlanInput, ScalingGroupSnapshot } from '../../src/rollingupgrade/plan';
 
 export const TEMPLATE = { id: 'lt-0abc', name: 'nodes' };
 
-export function instance(id: string, opts: Partial<GroupInstance> & { version?: string } = {}): GroupInstance {
+export function instance(
+  id: string,
+  opts: Partial<GroupInstance> & { version?: string } = {},
+): GroupInstance {
   const { version, ...rest } = opts;
   return {
     id,
@@ -36,14 +44,23 @@ export function group(instances: GroupInstance[], opts: Partial<ScalingGroup> = 
   };
 }
 
-export function snapshot(g: ScalingGroup, launches: Record<string, InstanceLaunch> = {}): ScalingGroupSnapshot {
+export function snapshot(
+  g: ScalingGroup,
+  launches: Record<string, InstanceLaunch> = {},
+): ScalingGroupSnapshot {
   return { group: g, resolved: [{ ...TEMPLATE, version: 2 }], launches: new Map(Object.entries(launches)) };
 }
 
 export function node(
   name: string,
   instanceId: string,
-  opts: { zone?: string; ready?: boolean; unschedulable?: boolean; cordonedBy?: string; labels?: Record<string, string> } = {},
+  opts: {
+    zone?: string;
+    ready?: boolean;
+    unschedulable?: boolean;
+    cordonedBy?: string;
+    labels?: Record<string, string>;
+  } = {},
 ): V1Node {
   const zone = opts.zone ?? 'us-west-2a';
   return {
@@ -54,7 +71,10 @@ export function node(
       labels: { 'topology.kubernetes.io/zone': zone, ...opts.labels },
       annotations: opts.cordonedBy ? { 'keiko.io/cordoned-by': opts.cordonedBy } : {},
     },
-    spec: { providerID: `aws:///${zone}/${instanceId}`, ...(opts.unschedulable ? { unschedulable: true } : {}) },
+    spec: {
+      providerID: `aws:///${zone}/${instanceId}`,
+      ...(opts.unschedulable ? { unschedulable: true } : {}),
+    },
     status: { conditions: [{ type: 'Ready', status: opts.ready === false ? 'False' : 'True' }] },
   };
 }
@@ -67,7 +87,14 @@ export function rollingUpgrade(
   return withRollingUpgradeDefaults({
     apiVersion: 'upgrademgr.keikoproj.io/v1alpha1',
     kind: 'RollingUpgrade',
-    metadata: { name: 'ru', namespace: 'ns', uid: 'uid-1', generation: 1, creationTimestamp: '2026-01-01T00:00:00Z', ...meta },
+    metadata: {
+      name: 'ru',
+      namespace: 'ns',
+      uid: 'uid-1',
+      generation: 1,
+      creationTimestamp: '2026-01-01T00:00:00Z',
+      ...meta,
+    },
     spec: { asgName: 'asg-1', ...spec },
     ...(status ? { status } : {}),
   });
@@ -75,7 +102,12 @@ export function rollingUpgrade(
 
 export const OWNER = 'upgrade-manager/ns/ru';
 
-export function planInput(ru: RollingUpgrade, snap: ScalingGroupSnapshot, nodes: V1Node[], extra: Partial<PlanInput> = {}): PlanInput {
+export function planInput(
+  ru: RollingUpgrade,
+  snap: ScalingGroupSnapshot,
+  nodes: V1Node[],
+  extra: Partial<PlanInput> = {},
+): PlanInput {
   return {
     ru,
     snapshot: snap,

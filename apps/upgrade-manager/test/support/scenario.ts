@@ -6,9 +6,23 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { RollingUpgradeKind, type RollingUpgrade, type RollingUpgradeSpec } from '@keiko/api';
-import { awsClientConfig, createAwsClients, createAwsPorts, type AwsClients, type AwsPorts } from '@keiko/aws';
+import {
+  awsClientConfig,
+  createAwsClients,
+  createAwsPorts,
+  type AwsClients,
+  type AwsPorts,
+} from '@keiko/aws';
 import { KubeClient, ResourceTypes, type ResourceType } from '@keiko/kube-runtime';
-import { applyManifests, ASG_NODE_LABEL, AsgNodeSimulator, eventually, kubeConfigFromEnv, parseManifests, repoRoot } from '@keiko/testenv';
+import {
+  applyManifests,
+  ASG_NODE_LABEL,
+  AsgNodeSimulator,
+  eventually,
+  kubeConfigFromEnv,
+  parseManifests,
+  repoRoot,
+} from '@keiko/testenv';
 
 export const RU: ResourceType = RollingUpgradeKind;
 
@@ -56,15 +70,26 @@ export class Scenario {
 
   async namespace(prefix: string): Promise<string> {
     const name = uniqueName(prefix);
-    await this.client.create(ResourceTypes.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+    await this.client.create(ResourceTypes.Namespace, {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name },
+    });
     this.namespaces.push(name);
     return name;
   }
 
   /** A launch template and a group of `size` instances on its version 1, with nodes registered. */
-  async createGroup(prefix: string, size: number, opts: { maxSize?: number } = {}): Promise<{ name: string; templateId: string }> {
+  async createGroup(
+    prefix: string,
+    size: number,
+    opts: { maxSize?: number } = {},
+  ): Promise<{ name: string; templateId: string }> {
     const name = uniqueName(prefix);
-    const lt = await this.aws.ec2.createLaunchTemplate({ name, data: { ImageId: 'ami-12c6146b', InstanceType: 't3.medium' } });
+    const lt = await this.aws.ec2.createLaunchTemplate({
+      name,
+      data: { ImageId: 'ami-12c6146b', InstanceType: 't3.medium' },
+    });
     await this.aws.autoScaling.createGroup({
       name,
       minSize: 0,
@@ -86,9 +111,14 @@ export class Scenario {
    * way do the old instances read as version 1 and the replacements as version 2 — see the docs.)
    */
   async driftGroup(group: { name: string; templateId: string }): Promise<void> {
-    await this.aws.ec2.createLaunchTemplateVersion({ id: group.templateId }, { data: { ImageId: 'ami-12c6146b', InstanceType: 't3.large' }, sourceVersion: 1 });
+    await this.aws.ec2.createLaunchTemplateVersion(
+      { id: group.templateId },
+      { data: { ImageId: 'ami-12c6146b', InstanceType: 't3.large' }, sourceVersion: 1 },
+    );
     await this.aws.ec2.setDefaultLaunchTemplateVersion({ id: group.templateId }, 2);
-    await this.aws.autoScaling.updateGroup(group.name, { launchTemplate: { id: group.templateId, version: '2' } });
+    await this.aws.autoScaling.updateGroup(group.name, {
+      launchTemplate: { id: group.templateId, version: '2' },
+    });
   }
 
   async instances(group: string): Promise<string[]> {
@@ -98,15 +128,23 @@ export class Scenario {
 
   /** The group's nodes (registered by the simulator). */
   async nodes(group: string): Promise<k8s.V1Node[]> {
-    return (await this.client.list<k8s.V1Node>(ResourceTypes.Node, { labelSelector: `${ASG_NODE_LABEL}=${group}` })).items;
+    return (
+      await this.client.list<k8s.V1Node>(ResourceTypes.Node, { labelSelector: `${ASG_NODE_LABEL}=${group}` })
+    ).items;
   }
 
   async waitForNodes(group: string, count: number): Promise<k8s.V1Node[]> {
-    return eventually(`${count} Ready nodes for group ${group}`, async () => {
-      const nodes = await this.nodes(group);
-      const ready = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-      return ready.length === count ? ready : undefined;
-    }, 60_000);
+    return eventually(
+      `${count} Ready nodes for group ${group}`,
+      async () => {
+        const nodes = await this.nodes(group);
+        const ready = nodes.filter((n) =>
+          n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+        );
+        return ready.length === count ? ready : undefined;
+      },
+      60_000,
+    );
   }
 
   /** A Deployment whose pods run on the group's nodes, optionally guarded by a PodDisruptionBudget. */
@@ -117,7 +155,11 @@ export class Scenario {
       name?: string;
       replicas: number;
       /** unhealthyPodEvictionPolicy AlwaysAllow lets pods that are not Ready go regardless of the budget. */
-      pdb?: { minAvailable?: number; maxUnavailable?: number; unhealthyPodEvictionPolicy?: 'IfHealthyBudget' | 'AlwaysAllow' };
+      pdb?: {
+        minAvailable?: number;
+        maxUnavailable?: number;
+        unhealthyPodEvictionPolicy?: 'IfHealthyBudget' | 'AlwaysAllow';
+      };
       onePerNode?: boolean;
     },
   ): Promise<void> {
@@ -136,8 +178,25 @@ export class Scenario {
             nodeSelector: { [ASG_NODE_LABEL]: group },
             terminationGracePeriodSeconds: 0,
             ...(opts.onePerNode
-              ? { affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: labels }, topologyKey: 'kubernetes.io/hostname' }] } } }
-              : { topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: labels } }] }),
+              ? {
+                  affinity: {
+                    podAntiAffinity: {
+                      requiredDuringSchedulingIgnoredDuringExecution: [
+                        { labelSelector: { matchLabels: labels }, topologyKey: 'kubernetes.io/hostname' },
+                      ],
+                    },
+                  },
+                }
+              : {
+                  topologySpreadConstraints: [
+                    {
+                      maxSkew: 1,
+                      topologyKey: 'kubernetes.io/hostname',
+                      whenUnsatisfiable: 'ScheduleAnyway',
+                      labelSelector: { matchLabels: labels },
+                    },
+                  ],
+                }),
             containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }],
           },
         },
@@ -151,13 +210,24 @@ export class Scenario {
         spec: { selector: { matchLabels: labels }, ...opts.pdb },
       } as k8s.V1PodDisruptionBudget);
     }
-    await eventually(`${opts.replicas} pods of ${namespace}/${name} Running`, async () => {
-      const pods = await this.client.list<k8s.V1Pod>(ResourceTypes.Pod, { namespace, labelSelector: `app=${name}` });
-      return pods.items.filter((p) => p.status?.phase === 'Running').length >= opts.replicas || undefined;
-    }, 60_000);
+    await eventually(
+      `${opts.replicas} pods of ${namespace}/${name} Running`,
+      async () => {
+        const pods = await this.client.list<k8s.V1Pod>(ResourceTypes.Pod, {
+          namespace,
+          labelSelector: `app=${name}`,
+        });
+        return pods.items.filter((p) => p.status?.phase === 'Running').length >= opts.replicas || undefined;
+      },
+      60_000,
+    );
   }
 
-  async createRollingUpgrade(namespace: string, name: string, spec: Partial<RollingUpgradeSpec> & { asgName: string }): Promise<RollingUpgrade> {
+  async createRollingUpgrade(
+    namespace: string,
+    name: string,
+    spec: Partial<RollingUpgradeSpec> & { asgName: string },
+  ): Promise<RollingUpgrade> {
     return this.client.create<RollingUpgrade>(RU, {
       apiVersion: 'upgrademgr.keikoproj.io/v1alpha1',
       kind: 'RollingUpgrade',
@@ -170,8 +240,14 @@ export class Scenario {
     return this.client.get<RollingUpgrade>(RU, namespace, name);
   }
 
-  async events(namespace: string, name: string): Promise<{ type?: string; reason?: string; message?: string; count?: number }[]> {
-    const list = await this.client.list<k8s.CoreV1Event>(ResourceTypes.Event, { namespace, fieldSelector: `involvedObject.name=${name}` });
+  async events(
+    namespace: string,
+    name: string,
+  ): Promise<{ type?: string; reason?: string; message?: string; count?: number }[]> {
+    const list = await this.client.list<k8s.CoreV1Event>(ResourceTypes.Event, {
+      namespace,
+      fieldSelector: `involvedObject.name=${name}`,
+    });
     return list.items.map((e) => ({ type: e.type, reason: e.reason, message: e.message, count: e.count }));
   }
 
@@ -179,13 +255,18 @@ export class Scenario {
   async cleanUp(): Promise<void> {
     await this.simulator.stop({ deleteNodes: true }).catch(() => undefined);
     for (const ns of this.namespaces) {
-      const rus = await this.client.list<RollingUpgrade>(RU, { namespace: ns }).catch(() => ({ items: [] as RollingUpgrade[] }));
+      const rus = await this.client
+        .list<RollingUpgrade>(RU, { namespace: ns })
+        .catch(() => ({ items: [] as RollingUpgrade[] }));
       for (const ru of rus.items) {
-        await this.client.patch(RU, ns, ru.metadata.name ?? '', { metadata: { finalizers: null } }).catch(() => undefined);
+        await this.client
+          .patch(RU, ns, ru.metadata.name ?? '', { metadata: { finalizers: null } })
+          .catch(() => undefined);
       }
       await this.client.delete(ResourceTypes.Namespace, undefined, ns).catch(() => undefined);
     }
-    for (const g of this.groups) await this.aws.autoScaling.deleteGroup(g, { forceDelete: true }).catch(() => undefined);
+    for (const g of this.groups)
+      await this.aws.autoScaling.deleteGroup(g, { forceDelete: true }).catch(() => undefined);
     this.clients.destroy();
   }
 }

@@ -3,7 +3,14 @@
 import type { RollingUpgrade } from '@keiko/api';
 import type { ScalingGroup } from '@keiko/aws';
 import type { V1Node } from '@kubernetes/client-node';
-import { decide, recordTermination, terminateVerdict, type Decision, type DrainState, type InstanceLaunch } from '../../src/rollingupgrade/plan';
+import {
+  decide,
+  recordTermination,
+  terminateVerdict,
+  type Decision,
+  type DrainState,
+  type InstanceLaunch,
+} from '../../src/rollingupgrade/plan';
 import { node, OWNER, snapshot, TEMPLATE } from './fixtures';
 
 export interface WorldOptions {
@@ -87,10 +94,17 @@ export class World {
           const n = this.nodes.get(action.nodeName);
           if (n && !n.spec?.unschedulable) {
             n.spec = { ...n.spec, unschedulable: true };
-            n.metadata = { ...n.metadata, annotations: { ...n.metadata?.annotations, 'keiko.io/cordoned-by': OWNER } };
+            n.metadata = {
+              ...n.metadata,
+              annotations: { ...n.metadata?.annotations, 'keiko.io/cordoned-by': OWNER },
+            };
           }
           const failure = this.opts.drainFails?.(action.nodeName);
-          this.drains.set(action.key, { state: 'running', doneAt: this.now + (this.opts.drainMs ?? 1000), ...(failure ? { failure } : {}) } as DrainState & { doneAt: number });
+          this.drains.set(action.key, {
+            state: 'running',
+            doneAt: this.now + (this.opts.drainMs ?? 1000),
+            ...(failure ? { failure } : {}),
+          } as DrainState & { doneAt: number });
           break;
         }
         case 'forgetDrain':
@@ -112,7 +126,12 @@ export class World {
           const verdict = terminateVerdict(this.group, action.instanceId);
           if (verdict.kind === 'wait') break;
           if (verdict.kind === 'terminate') this.terminate(action.instanceId, action.decrementDesired);
-          const recorded = recordTermination(current.status ?? {}, action.key, verdict.kind === 'terminate' ? 'terminated' : 'gone', new Date(this.now));
+          const recorded = recordTermination(
+            current.status ?? {},
+            action.key,
+            verdict.kind === 'terminate' ? 'terminated' : 'gone',
+            new Date(this.now),
+          );
           if (recorded) current = { ...current, status: recorded.status };
           break;
         }
@@ -125,14 +144,16 @@ export class World {
     this.terminateCalls.set(instanceId, (this.terminateCalls.get(instanceId) ?? 0) + 1);
     const inst = this.group.instances.find((i) => i.id === instanceId);
     this.group.instances = this.group.instances.filter((i) => i.id !== instanceId);
-    for (const [name, n] of this.nodes) if (n.spec?.providerID?.endsWith(`/${instanceId}`)) this.nodes.delete(name);
+    for (const [name, n] of this.nodes)
+      if (n.spec?.providerID?.endsWith(`/${instanceId}`)) this.nodes.delete(name);
     if (decrementDesired) this.group.desiredCapacity--;
     else this.launch(inst?.availabilityZone ?? (this.zones[0] as string));
   }
 
   setDesired(desired: number): void {
     this.group.desiredCapacity = desired;
-    while (this.group.instances.length < desired) this.launch(this.zones[this.group.instances.length % this.zones.length] as string);
+    while (this.group.instances.length < desired)
+      this.launch(this.zones[this.group.instances.length % this.zones.length] as string);
   }
 
   private launch(zone: string): void {
@@ -159,7 +180,8 @@ export class World {
     for (const p of [...this.pendingNodes]) {
       if (p.readyAt > this.now) continue;
       this.pendingNodes.splice(this.pendingNodes.indexOf(p), 1);
-      if (this.group.instances.some((i) => i.id === p.instanceId)) this.nodes.set(`node-${p.instanceId}`, node(`node-${p.instanceId}`, p.instanceId, { zone: p.zone }));
+      if (this.group.instances.some((i) => i.id === p.instanceId))
+        this.nodes.set(`node-${p.instanceId}`, node(`node-${p.instanceId}`, p.instanceId, { zone: p.zone }));
     }
   }
 
@@ -167,7 +189,11 @@ export class World {
   unavailable(): number {
     const available = this.group.instances.filter((i) => {
       const n = [...this.nodes.values()].find((x) => x.spec?.providerID?.endsWith(`/${i.id}`));
-      return n && !n.spec?.unschedulable && n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      return (
+        n &&
+        !n.spec?.unschedulable &&
+        n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
+      );
     }).length;
     return Math.max(0, this.baseDesired - available);
   }
@@ -193,7 +219,12 @@ export interface RunResult {
 export function run(
   world: World,
   ru: RollingUpgrade,
-  opts: { maxSteps?: number; crash?: (step: number) => boolean; crashAfterWrite?: (step: number) => boolean; dryRunFlag?: boolean } = {},
+  opts: {
+    maxSteps?: number;
+    crash?: (step: number) => boolean;
+    crashAfterWrite?: (step: number) => boolean;
+    dryRunFlag?: boolean;
+  } = {},
 ): RunResult {
   const decisions: Decision[] = [];
   let current = ru;

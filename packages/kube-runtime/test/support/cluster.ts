@@ -19,7 +19,6 @@ export async function deleteNamespace(name: string): Promise<void> {
   await client.delete(ResourceTypes.Namespace, undefined, name);
 }
 
-
 /** A test-only custom resource with a spec, a status subresource and a generation. */
 export const Widget: ResourceType = {
   group: 'test.keiko.io',

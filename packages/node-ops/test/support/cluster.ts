@@ -33,7 +33,6 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
 }
 
-
 /** A namespace with its default ServiceAccount (created by the controller-manager; pods need it). */
 export async function createNamespace(name: string): Promise<void> {
   await client.create(ResourceTypes.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
