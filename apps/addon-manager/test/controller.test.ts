@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
 import { AddonKind, normalizeAddon, type Addon } from '@keiko/api';
 import { Manager, parseManagerConfig, ResourceTypes } from '@keiko/kube-runtime';
-import { applyManifests, kubectl } from '@keiko/testenv';
+import { applyManifests, createSimulatedNode, kubectl } from '@keiko/testenv';
 import { addonChecksum } from '../src/addon/checksum';
 import { ADDON_FINALIZER, ArgoWorkflowResource, WorkflowLabels } from '../src/addon/constants';
 import {
@@ -87,9 +87,13 @@ describe('the Addon controller against the real apiserver', () => {
   let simulator: WorkflowSimulator;
   const extraNamespaces: string[] = [];
 
+  // A node of this suite's own for the add-ons' workloads: other suites' nodes come and go (or are tainted).
+  let node = '';
   beforeAll(async () => {
     await installWorkflowCrd();
     ns = await createNamespace('addon-ctl');
+    node = `${ns}-node`;
+    await createSimulatedNode(kc, { name: node });
     simulator = new WorkflowSimulator({ kubeConfig: kc, namespace: ns, startDelayMs: 50, runMs: 300 });
     await simulator.start();
     controller = await startController(ns);
@@ -98,6 +102,7 @@ describe('the Addon controller against the real apiserver', () => {
     await controller?.stop();
     await simulator?.stop();
     await deleteNamespaces(ns, ...extraNamespaces);
+    if (node) await client.delete(ResourceTypes.Node, undefined, node).catch(() => false);
   });
 
   it("takes the talk's example as written to Succeeded: prereqs, install, delete as Workflows with the addon's parameters", async () => {

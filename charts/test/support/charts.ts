@@ -79,6 +79,11 @@ export function run(
         resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
       },
     );
+    // A program that exits before reading its input (helm refusing its values at once) closes the pipe:
+    // the write then fails with EPIPE, which is the program's business, reported through its exit code.
+    child.stdin?.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') reject(err);
+    });
     child.stdin?.end(opts.input ?? '');
   });
 }

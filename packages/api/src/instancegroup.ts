@@ -209,9 +209,44 @@ export const InstanceGroupStrategySchema = Type.Object(
 // eks
 // ---------------------------------------------------------------------------------------------------
 
+// Node labels and taints reach kubelet's command line (--node-labels, --register-with-taints) through user
+// data, so their syntax is checked at apply time: a space or a comma in a value would otherwise add flags
+// or labels of its own.
+const LABEL_NAME = '[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?';
+const DNS_SUBDOMAIN = '[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*';
+/** A Kubernetes label (or taint) key: an optional DNS-subdomain prefix and `/`, then a name of up to 63. */
+export const LABEL_KEY_PATTERN = `^(${DNS_SUBDOMAIN}/)?${LABEL_NAME}$`;
+/** A Kubernetes label (or taint) value: empty, or up to 63 alphanumerics with `-`, `_`, `.` inside. */
+export const LABEL_VALUE_PATTERN = `^(${LABEL_NAME})?$`;
+const labelKeyRe = new RegExp(LABEL_KEY_PATTERN);
+
+function NodeLabels(description: string) {
+  return Type.Record(Type.String(), Type.String({ maxLength: 63, pattern: LABEL_VALUE_PATTERN }), {
+    description,
+    maxProperties: 64,
+    'x-kubernetes-validations': [
+      celRule<Record<string, string>>(
+        {
+          rule: `self.all(k, size(k) <= 317 && k.matches('${LABEL_KEY_PATTERN.replace(/\\/g, '\\\\')}'))`,
+          message:
+            'label keys must be Kubernetes label keys: [prefix/]name, name up to 63 characters of [A-Za-z0-9-_.]',
+        },
+        (self) => Object.keys(self).every((k) => k.length <= 317 && labelKeyRe.test(k)),
+      ),
+    ],
+  });
+}
+
 export const TaintSchema = Type.Object({
-  key: Type.String({ minLength: 1, description: 'The taint key.' }),
-  value: Type.Optional(Type.String({ description: 'The taint value.' })),
+  key: Type.String({
+    minLength: 1,
+    maxLength: 317,
+    pattern: LABEL_KEY_PATTERN,
+    description: 'The taint key.',
+  }),
+  value: Type.Optional(
+    Type.String({ maxLength: 63, pattern: LABEL_VALUE_PATTERN, description: 'The taint value.' }),
+  ),
   effect: StringEnum(['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const, {
     description: 'What the taint does to pods that do not tolerate it.',
   }),
@@ -281,7 +316,7 @@ export const EKSConfigurationSchema = Type.Object(
       }),
     ),
     tags: Type.Optional(Tags('scaling group')),
-    labels: Type.Optional(StringMap({ description: 'Node labels added through bootstrap arguments.' })),
+    labels: Type.Optional(NodeLabels('Node labels added through bootstrap arguments.')),
     taints: Type.Optional(
       Type.Array(TaintSchema, { description: 'Node taints added through bootstrap arguments.' }),
     ),

@@ -210,6 +210,30 @@ const invalid: [string, string, Mutation, string, RegExp][] = [
     /greater than or equal to 0/,
   ],
   [
+    'node label value that would add a kubelet flag',
+    'instance-manager/eks-rolling-update.yaml',
+    (o) => (o.spec.eks.configuration.labels = { team: 'platform --max-pods=500' }),
+    'spec.eks.configuration.labels.team',
+    /should match/,
+  ],
+  [
+    'node label key that is not a label key',
+    'instance-manager/eks-rolling-update.yaml',
+    (o) => (o.spec.eks.configuration.labels = { 'team,evil': 'x' }),
+    'spec.eks.configuration.labels',
+    /label keys must be Kubernetes label keys/,
+  ],
+  [
+    'taint value with a comma',
+    'instance-manager/eks-rolling-update.yaml',
+    (o) =>
+      (o.spec.eks.configuration.taints = [
+        { key: 'dedicated', value: 'a,b=c:NoSchedule', effect: 'NoSchedule' },
+      ]),
+    'spec.eks.configuration.taints[0].value',
+    /should match/,
+  ],
+  [
     'wrong enum volume type',
     'instance-manager/eks-rolling-update.yaml',
     (o) => (o.spec.eks.configuration.volumes[0].type = 'nvme'),

@@ -360,15 +360,25 @@ export class InstanceGroupReconciler {
     fields: Partial<InstanceGroupStatus>;
   }> {
     const { group } = fleet;
-    const nodeList = this.controller.cacheOf<V1Node>(ResourceTypes.Node).list();
     const ids = new Set(group.instances.map((i) => i.id));
-    const nodes = new Map<string, V1Node>();
-    for (const n of nodeList) {
-      const id = instanceIdOfNode(n);
-      if (id && ids.has(id)) nodes.set(id, n);
-    }
+    const nodesOf = (list: V1Node[]) => {
+      const byInstance = new Map<string, V1Node>();
+      for (const n of list) {
+        const id = instanceIdOfNode(n);
+        if (id && ids.has(id)) byInstance.set(id, n);
+      }
+      return byInstance;
+    };
+    let nodes = nodesOf(this.controller.cacheOf<V1Node>(ResourceTypes.Node).list());
     const ec2 = new Map((await this.opts.aws.ec2.describeInstances([...ids])).map((i) => [i.id, i]));
-    const instances = rotationInstances({ group, ec2, nodes, resolved: fleet.resolved, owner: ctx.owner });
+    let instances = rotationInstances({ group, ec2, nodes, resolved: fleet.resolved, owner: ctx.owner });
+    if (instances.some((i) => i.drifted)) {
+      // A rotation decides from node readiness how many more nodes it may take down: it reads the nodes
+      // fresh, not from a cache a stalled watch could leave behind (the cache wakes the group up; it does
+      // not decide what to drain).
+      nodes = nodesOf((await this.client.listAll<V1Node>(ResourceTypes.Node)).items);
+      instances = rotationInstances({ group, ec2, nodes, resolved: fleet.resolved, owner: ctx.owner });
+    }
     const drifted = instances.filter((i) => i.drifted && i.lifecycleState === 'InService');
     const readiness = nodesReadiness(group, nodes);
     const strategy = instanceGroupStrategyType(ig) ?? 'rollingUpdate';
@@ -378,7 +388,7 @@ export class InstanceGroupReconciler {
       return {
         upgrade: {
           phase: 'locked',
-          message: `${drifted.length} instance(s) run an older launch template; upgrades are locked by the ${'instancemgr.keikoproj.io/lock-upgrades'} annotation`,
+          message: `${drifted.length} instance(s) run an older launch ${group.launchConfigurationName ? 'configuration' : 'template'}; upgrades are locked by the ${'instancemgr.keikoproj.io/lock-upgrades'} annotation`,
         },
         nodes: readiness,
         rollingCondition: {
@@ -465,7 +475,9 @@ export class InstanceGroupReconciler {
       ctx.event(
         'Normal',
         'UpgradeComplete',
-        `every instance of ${group.name} runs launch template version ${fleet.launchVersion}`,
+        group.launchConfigurationName
+          ? `every instance of ${group.name} runs launch configuration ${group.launchConfigurationName}`
+          : `every instance of ${group.name} runs launch template version ${fleet.launchVersion}`,
       );
     }
     const active = plan.drain.length + plan.terminate.length > 0 || !plan.done;

@@ -182,8 +182,12 @@ async function launchesInUse(
   ctx: GroupContext,
   group: ScalingGroup,
 ): Promise<{ configurations: Set<string>; templates: GroupInstance[] }> {
+  // The pool first, then a fresh read of the group: an instance moving from the pool into service in
+  // between is then seen in one or both, never in neither.
   const pool = group.warmPool ? await ctx.aws.autoScaling.describeWarmPool(group.name) : undefined;
-  const listed = [...group.instances, ...(pool?.instances ?? [])];
+  ctx.aws.autoScaling.invalidate(group.name);
+  const fresh = (await ctx.aws.autoScaling.describeGroup(group.name)) ?? group;
+  const listed = [...fresh.instances, ...(pool?.instances ?? [])];
   const ec2 = new Map((await ctx.aws.ec2.describeInstances(listed.map((i) => i.id))).map((i) => [i.id, i]));
   const configurations = new Set<string>();
   const templates: GroupInstance[] = [];
@@ -313,11 +317,21 @@ export async function deleteLaunchConfigurations(ctx: GroupContext, groupName: s
   const owned = (await ctx.aws.autoScaling.listLaunchConfigurations({ namePrefix: `${groupName}-` })).filter(
     (lc) => isOwnLaunchConfiguration(groupName, lc.name),
   );
-  for (const lc of owned)
-    await ctx.act('DeleteLaunchConfiguration', `delete launch configuration ${lc.name}`, () =>
-      ctx.aws.autoScaling.deleteLaunchConfiguration(lc.name),
-    );
-  return owned.map((lc) => lc.name);
+  const deleted: string[] = [];
+  for (const lc of owned) {
+    try {
+      await ctx.act('DeleteLaunchConfiguration', `delete launch configuration ${lc.name}`, () =>
+        ctx.aws.autoScaling.deleteLaunchConfiguration(lc.name),
+      );
+      deleted.push(lc.name);
+    } catch (err) {
+      // In use by a scaling group (a group of another namespace whose name collides with this one's):
+      // AWS refuses, which is right; it must not keep this group's finalizer on for ever.
+      if (!hasAwsErrorCode(err, 'ResourceInUse')) throw err;
+      ctx.log.info('launch configuration still in use; left alone', { launchConfiguration: lc.name });
+    }
+  }
+  return deleted;
 }
 
 /** Warnings for spec fields that are not applied, once per group generation (events, not every poll). */

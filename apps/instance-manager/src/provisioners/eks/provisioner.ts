@@ -33,7 +33,7 @@ import {
 import { fingerprintOf, renderLaunchTemplateData, versionDescription } from './launch-template';
 import { desiredMetrics } from './metrics-collection';
 import { desiredGroup, groupChanges, hasChanges, withOwnLaunchDefinition } from './scaling-group';
-import { warmPoolConflicts } from './warm-pool';
+import { desiredWarmPool, warmPoolConflicts } from './warm-pool';
 
 const FIELD = 'spec.eks.configuration';
 const POLL_MS = 5_000;
@@ -251,6 +251,9 @@ export class EksProvisioner implements Provisioner {
           warnings,
         };
     }
+    // A warm pool the spec no longer has (or cannot have) goes before the group changes: AWS refuses a mixed
+    // instances policy or a spot price on a group that still has one.
+    let warmPool = !desiredWarmPool(ig) && group.warmPool ? await ensureWarmPool(ctx, group) : undefined;
     const hooks = await ctx.aws.autoScaling.describeLifecycleHooks(name);
     const changes = groupChanges(group, desired, hooks);
     if (hasChanges(changes)) {
@@ -288,7 +291,7 @@ export class EksProvisioner implements Provisioner {
     }
 
     // 4. Warm pool and CloudWatch group metrics.
-    const warmPool = await ensureWarmPool(ctx, group);
+    warmPool ??= await ensureWarmPool(ctx, group);
     group = await ensureMetricsCollection(ctx, group, metrics.metrics);
 
     // 5. Launch resources no instance uses any more: older launch configurations, and after a switch of
