@@ -62,9 +62,9 @@ function scalingGroup(over: Partial<ScalingGroup> = {}): ScalingGroup {
   return {
     name: 'g',
     // The example's sizes.
-    minSize: 3,
+    minSize: 4,
     maxSize: 9,
-    desiredCapacity: 3,
+    desiredCapacity: 4,
     availabilityZones: [],
     subnetIds: ['subnet-a'],
     instances: [],

@@ -186,7 +186,7 @@ describe('scaling group', () => {
   it('renders size, mixed instances policy, hooks, processes and tags', () => {
     const d = desired();
     expect(d).toMatchObject({
-      minSize: 3,
+      minSize: 4,
       maxSize: 9,
       subnetIds: ['subnet-a', 'subnet-b'],
       lifecycle: 'mixed',
@@ -231,9 +231,9 @@ describe('scaling group', () => {
     const d = desired();
     const current: ScalingGroup = {
       name: d.name,
-      minSize: 3,
+      minSize: 4,
       maxSize: 6,
-      desiredCapacity: 3,
+      desiredCapacity: 4,
       availabilityZones: [],
       subnetIds: ['subnet-b', 'subnet-a'],
       instances: [],
