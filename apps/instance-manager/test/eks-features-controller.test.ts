@@ -11,6 +11,8 @@ import { InstanceGroupKind, type InstanceGroup } from '@keiko/api';
 import { ResourceTypes } from '@keiko/kube-runtime';
 import type { V1Node } from '@kubernetes/client-node';
 import { SIMULATOR_LABEL } from '../sandbox/node-simulator';
+import { mimeParts } from '../src/provisioners/userdata/al2023';
+import { hasWarmPoolGate, TARGET_LIFECYCLE_STATE_URL } from '../src/provisioners/userdata/warm-pool-gate';
 import { LAUNCH_CONFIGURATION_TAG } from '../src/provisioners/eks/launch-configuration';
 import { groupNameOf } from '../src/provisioners/eks/provisioner';
 import { example } from './support/fixtures';
@@ -46,6 +48,18 @@ async function groupNodes(world: World, groupName: string): Promise<V1Node[]> {
     })
   ).items;
   return nodes.filter((n) => ids.has(n.spec?.providerID?.split('/').pop() ?? ''));
+}
+
+/** The user data of the group's launch template version `version` (as EC2 stores it, decoded). */
+async function templateUserData(
+  world: World,
+  groupName: string,
+  version: string | undefined,
+): Promise<string> {
+  const [v] = await world.aws.ec2.describeLaunchTemplateVersions({ name: groupName }, [
+    version ?? '$Default',
+  ]);
+  return Buffer.from(v?.data.UserData ?? '', 'base64').toString('utf8');
 }
 
 async function change(world: World, name: string, mutate: (ig: InstanceGroup) => void): Promise<void> {
@@ -89,6 +103,20 @@ describe('eks warm pool and metrics collection', () => {
     expect(condition(ig, 'NodesReady')).toMatchObject({ status: 'True', message: '2 node(s) Ready' });
     const reasons = (await world.events('warm')).map((e) => e.reason);
     expect(reasons).toEqual(expect.arrayContaining(['WarmPoolCreated', 'MetricsCollectionEnabled']));
+    // What instances (warm pool ones too) launch with: the cloud-config that runs the script on every boot,
+    // then the script whose gate (the target lifecycle state) comes before bootstrap.sh.
+    const gated = await templateUserData(world, name, ig.status?.latestTemplateVersion);
+    expect(mimeParts(gated)?.map((p) => p.contentType.split(';')[0])).toEqual([
+      'text/cloud-config',
+      'text/x-shellscript',
+    ]);
+    expect(gated).toContain('- [scripts-user, always]');
+    const script = mimeParts(gated)?.[1]?.body ?? '';
+    expect(script.indexOf(TARGET_LIFECYCLE_STATE_URL)).toBeGreaterThan(0);
+    expect(script.indexOf(TARGET_LIFECYCLE_STATE_URL)).toBeLessThan(script.indexOf('/etc/eks/bootstrap.sh'));
+    // The node simulator read the group's labels from that document.
+    const nodes = await groupNodes(world, name);
+    expect(nodes.map((n) => n.metadata?.labels?.['node.kubernetes.io/role'])).toEqual(['warm', 'warm']);
 
     // A bigger pool and one more metric; then no pool at all.
     await change(world, 'warm', (g) => {
@@ -125,7 +153,7 @@ describe('eks warm pool and metrics collection', () => {
       async () => !(await world.aws.autoScaling.describeWarmPool(name)),
       30_000,
     );
-    await world.waitFor(
+    const again = await world.waitFor(
       'warm',
       'Ready again',
       (g) => isReady(g) && (g.metadata.generation ?? 0) === condition(g, 'Ready')?.observedGeneration,
@@ -133,6 +161,10 @@ describe('eks warm pool and metrics collection', () => {
     expect((await world.events('warm')).map((e) => e.reason)).toEqual(
       expect.arrayContaining(['WarmPoolUpdated', 'WarmPoolDeleted']),
     );
+    // Without a pool, the user data is bootstrap.sh's script again, ungated.
+    const plain = await templateUserData(world, name, again.status?.latestTemplateVersion);
+    expect(plain).toMatch(/^#!\/bin\/bash\nset -o xtrace\n/);
+    expect(hasWarmPoolGate(plain)).toBe(false);
     await world.remove('warm', 90_000);
     expect(await world.aws.autoScaling.describeGroup(name)).toBeUndefined();
   }, 180_000);

@@ -28,7 +28,7 @@ import { resolveImage } from '../src/provisioners/resolve';
 import type { GroupContext } from '../src/provisioners/types';
 import { mimeParts } from '../src/provisioners/userdata/al2023';
 import { bottlerocketStageProblem, tomlString } from '../src/provisioners/userdata/bottlerocket';
-import { windowsKubeletExtraArgs, windowsStageProblem } from '../src/provisioners/userdata/windows';
+import { psQuote, windowsKubeletExtraArgs, windowsStageProblem } from '../src/provisioners/userdata/windows';
 import { example } from './support/fixtures';
 import { bashSyntax, parseToml } from './support/parsers';
 
@@ -447,6 +447,13 @@ describe('bottlerocket', () => {
 });
 
 describe('windows', () => {
+  it('quotes for PowerShell, doubling every character PowerShell takes for a single quote', () => {
+    expect(psQuote("it's")).toBe("'it''s'");
+    // U+2019 ends a single-quoted string in PowerShell as ' does: unescaped, this would run Stop-Computer.
+    expect(psQuote('x\u2019; Stop-Computer; \u2018')).toBe("'x\u2019\u2019; Stop-Computer; \u2018\u2018'");
+    expect(psQuote('\u201a\u201b')).toBe("'\u201a\u201a\u201b\u201b'");
+  });
+
   const text = renderNodeUserData(
     'windows',
     input({

@@ -2,17 +2,29 @@
 // user stages before and after, and extra volumes formatted and mounted. renderUserData is Amazon Linux 2
 // (/etc/eks/bootstrap.sh, what eks-cf and existing eks groups get); renderNodeUserData picks the renderer of
 // a group's operating system family (userdata/: AL2023 nodeadm, Bottlerocket TOML, Windows PowerShell).
-// Pure.
+// A group with a warm pool gets user data that joins only on the boot that goes into service
+// (userdata/warm-pool-gate.ts); without one, the user data is what it always was. Pure.
 import type { NodeVolume, Taint } from '@keiko/api';
 import { LIFECYCLE_LABEL, ROLE_LABEL } from '../instancegroup/names';
 import type { OsFamily } from './os-family';
-import { isNodeadmUserData, nodeConfigKubeletFlags, renderNodeadmUserData } from './userdata/al2023';
+import {
+  isNodeadmUserData,
+  mimeParts,
+  nodeConfigKubeletFlags,
+  renderMultipart,
+  renderNodeadmUserData,
+} from './userdata/al2023';
 import {
   bottlerocketRegistration,
   isBottlerocketUserData,
   renderBottlerocketUserData,
 } from './userdata/bottlerocket';
 import type { KubeletRegistration, RenderedStage } from './userdata/types';
+import {
+  CLOUD_CONFIG_CONTENT_TYPE,
+  CLOUD_CONFIG_EVERY_BOOT,
+  shellGateLines,
+} from './userdata/warm-pool-gate';
 import { isWindowsUserData, renderWindowsUserData, windowsKubeletExtraArgs } from './userdata/windows';
 
 export interface UserDataStage {
@@ -42,6 +54,12 @@ export interface BootstrapInput {
   certificateAuthorityData?: string;
   /** From DescribeCluster; nodeadm (AL2023) needs it, the other families do not use it. */
   serviceIpv4Cidr?: string;
+  /**
+   * The group has a warm pool: the user data joins only on the boot whose target lifecycle state is
+   * InService, and runs on every boot to catch it (userdata/warm-pool-gate.ts). Not for Bottlerocket
+   * (os-family.ts refuses the combination).
+   */
+  warmPool?: boolean;
 }
 
 /** The labels every node of the group gets, plus the group's own (theirs win on a clash). */
@@ -119,11 +137,15 @@ export function kubeletExtraArgs(input: BootstrapInput): string {
   return parts.join(' ');
 }
 
-/** The complete user data script (plain text; launch templates want it base64-encoded). */
+/**
+ * The complete user data (plain text; launch templates want it base64-encoded): a bash script, or with a
+ * warm pool a MIME multi-part document — a cloud-config part that has cloud-init run the script on every
+ * boot, and the same script with the warm pool gate first (it exits unless this boot joins the cluster).
+ */
 export function renderUserData(input: BootstrapInput): string {
   const pre = (input.stages ?? []).filter((s) => s.stage === 'PreBootstrap');
   const post = (input.stages ?? []).filter((s) => s.stage === 'PostBootstrap');
-  const lines = ['#!/bin/bash', 'set -o xtrace'];
+  const lines = ['#!/bin/bash', ...(input.warmPool ? shellGateLines() : []), 'set -o xtrace'];
   for (const s of pre) lines.push(`# stage ${s.name ?? 'PreBootstrap'}`, decodeStageData(s.data).trimEnd());
   lines.push(...mountCommands(input.volumes ?? []));
   const args = [`--kubelet-extra-args ${shellQuote(kubeletExtraArgs(input))}`];
@@ -135,6 +157,11 @@ export function renderUserData(input: BootstrapInput): string {
   lines.push(`/etc/eks/bootstrap.sh ${shellQuote(input.clusterName)} ${args.join(' ')}`);
   lines.push('set +o xtrace');
   for (const s of post) lines.push(`# stage ${s.name ?? 'PostBootstrap'}`, decodeStageData(s.data).trimEnd());
+  if (input.warmPool)
+    return renderMultipart([
+      { type: CLOUD_CONFIG_CONTENT_TYPE, body: CLOUD_CONFIG_EVERY_BOOT },
+      { type: 'text/x-shellscript; charset="utf-8"', body: lines.join('\n') },
+    ]);
   return `${lines.join('\n')}\n`;
 }
 
@@ -202,9 +229,15 @@ export function renderNodeUserData(family: OsFamily, input: BootstrapInput): str
         mountCommands: mountCommands(input.volumes ?? []),
         pre,
         post,
+        ...(input.warmPool ? { warmPool: true } : {}),
       });
     }
     case 'bottlerocket':
+      // Settings, no script: nothing could keep an instance launched into a warm pool out of the cluster.
+      if (input.warmPool)
+        throw new Error(
+          'spec.eks.warmPool: bottlerocket user data cannot keep warm pool instances out of the cluster',
+        );
       return renderBottlerocketUserData({
         ...cluster,
         labels: nodeLabels(input),
@@ -214,14 +247,24 @@ export function renderNodeUserData(family: OsFamily, input: BootstrapInput): str
         post,
       });
     case 'windows':
-      return renderWindowsUserData({ ...cluster, kubeletExtraArgs: kubeletExtraArgs(input), pre, post });
+      return renderWindowsUserData({
+        ...cluster,
+        kubeletExtraArgs: kubeletExtraArgs(input),
+        pre,
+        post,
+        ...(input.warmPool ? { warmPool: true } : {}),
+      });
   }
 }
 
-/** Which family's format some user data is in (Amazon Linux 2 when it is none of the others). */
+/**
+ * Which family's format some user data is in (Amazon Linux 2 when it is none of the others). A MIME
+ * document is AL2023 when it holds a NodeConfig, else Amazon Linux 2 (the warm pool rendering).
+ */
 export function userDataFamily(userData: string): OsFamily {
   if (isWindowsUserData(userData)) return 'windows';
   if (isNodeadmUserData(userData)) return 'amazonlinux2023';
+  if (mimeParts(userData)) return 'amazonlinux2';
   if (!userData.trimStart().startsWith('#!') && isBottlerocketUserData(userData)) return 'bottlerocket';
   return 'amazonlinux2';
 }

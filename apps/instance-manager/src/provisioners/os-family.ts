@@ -4,6 +4,7 @@
 import type { FieldProblem, InstanceGroup } from '@keiko/api';
 import { decodeStageData } from './bootstrap';
 import { isArmInstanceType } from './common';
+import { WARM_POOL_FIELD } from './eks/warm-pool';
 import { bottlerocketStageProblem, duplicateTables } from './userdata/bottlerocket';
 import { windowsStageProblem } from './userdata/windows';
 
@@ -86,8 +87,9 @@ export function latestImageParameter(
 /**
  * Fields of an eks group its operating system cannot honour, each named: an unknown family; Bottlerocket
  * stages that are not TOML fragments it can merge, bootstrapArguments (Bottlerocket has no kubelet command
- * line); Windows stages that are not PowerShell, arm64 instance types; volume mounting from user data
- * (Amazon Linux only); the dockerd runtime (Amazon Linux 2 only).
+ * line), a warm pool (spec.eks.warmPool: settings cannot keep a warming instance out of the cluster);
+ * Windows stages that are not PowerShell, arm64 instance types; volume mounting from user data (Amazon
+ * Linux only); the dockerd runtime (Amazon Linux 2 only).
  */
 export function osFamilyProblems(ig: InstanceGroup): FieldProblem[] {
   const result = osFamilyOf(ig);
@@ -130,6 +132,15 @@ export function osFamilyProblems(ig: InstanceGroup): FieldProblem[] {
       out.push({
         field: `${base}.userData`,
         message: `tables declared more than once across stages: ${dup.map((t) => `[${t}]`).join(', ')}`,
+      });
+    // AWS runs user data when it launches an instance into the warm pool; the other families' user data
+    // reads the target lifecycle state and joins only when it is InService. Bottlerocket's is settings: its
+    // warming instances would register as nodes, get pods and be stopped under them.
+    if (ig.spec.eks?.warmPool)
+      out.push({
+        field: WARM_POOL_FIELD,
+        message:
+          'bottlerocket user data is settings, not a script, so it cannot keep an instance launched into the warm pool from joining the cluster (it would get pods and be stopped under them); remove warmPool, or use amazonlinux2, amazonlinux2023 or windows',
       });
   }
   if (family === 'windows') {

@@ -10,6 +10,7 @@ import { md5 } from '../../instancegroup/names';
 import { renderNodeUserData, type UserDataStage } from '../bootstrap';
 import { blockDeviceMappings } from '../common';
 import { osFamilyOf, osFamilyProblems } from '../os-family';
+import { desiredWarmPool } from './warm-pool';
 
 export const FINGERPRINT_PREFIX = 'instance-manager ';
 
@@ -68,6 +69,9 @@ export function renderLaunchTemplateData(
   const family = osFamilyOf(ig);
   const problems = osFamilyProblems(ig);
   if (!family.ok || problems.length > 0) throw new Error(formatProblems(problems));
+  // With a warm pool (one the group gets: not one AWS would refuse), the user data joins the cluster only on
+  // the boot that goes into service; without one it is what it always was (no new template version).
+  const warmPool = desiredWarmPool(ig) !== undefined;
   const userData = renderNodeUserData(family.family, {
     clusterName: config.clusterName ?? '',
     groupName: ig.metadata.name ?? '',
@@ -86,6 +90,7 @@ export function renderLaunchTemplateData(
       ? { certificateAuthorityData: resolved.certificateAuthorityData }
       : {}),
     ...(resolved.serviceIpv4Cidr ? { serviceIpv4Cidr: resolved.serviceIpv4Cidr } : {}),
+    ...(warmPool ? { warmPool } : {}),
   });
   const metadata = config.metadataOptions;
   const placement = config.placement;
