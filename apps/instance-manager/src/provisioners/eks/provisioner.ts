@@ -73,6 +73,13 @@ export class EksProvisioner implements Provisioner {
   private readonly warnedMissing = new Set<string>();
   /** Fields not applied, already reported for a group generation. */
   private readonly warnedFields = new Set<string>();
+  /**
+   * Per launch-configuration group: the configuration it launched from and how many older ones were left at
+   * the last clean-up. Listing launch configurations pages through the whole region's, so it is skipped
+   * while nothing can have become deletable (same configuration, no more left than retained); a restart
+   * forgets this and lists once.
+   */
+  private readonly lastCleanup = new Map<string, { configuration: string; left: number }>();
 
   constructor(private readonly opts: EksProvisionerOptions = {}) {}
 
@@ -297,15 +304,30 @@ export class EksProvisioner implements Provisioner {
     // 5. Launch resources no instance uses any more: older launch configurations, and after a switch of
     //    spec.eks.type the other kind (the status keeps naming it until it is gone).
     const own = withOwnLaunchDefinition(group, useLaunchConfiguration);
-    const cleanup = await cleanUpLaunchResources(ctx, {
-      group: own,
-      ...('configuration' in launch ? { launchConfigurationName: launch.configuration } : {}),
-      lookForConfigurations: useLaunchConfiguration || !!ig.status?.activeLaunchConfigurationName,
-      ...(useLaunchConfiguration && ig.status?.activeLaunchTemplateName
-        ? { template: await ctx.aws.ec2.describeLaunchTemplate({ name }) }
-        : {}),
-      retain: this.opts.templateRetention ?? 2,
-    });
+    const retain = this.opts.templateRetention ?? 2;
+    const last = this.lastCleanup.get(name);
+    const settled =
+      'configuration' in launch &&
+      !ig.status?.activeLaunchTemplateName &&
+      last?.configuration === launch.configuration &&
+      last.left <= retain;
+    const cleanup = settled
+      ? { templateLeft: false, configurationsLeft: [] }
+      : await cleanUpLaunchResources(ctx, {
+          group: own,
+          ...('configuration' in launch ? { launchConfigurationName: launch.configuration } : {}),
+          lookForConfigurations: useLaunchConfiguration || !!ig.status?.activeLaunchConfigurationName,
+          ...(useLaunchConfiguration && ig.status?.activeLaunchTemplateName
+            ? { template: await ctx.aws.ec2.describeLaunchTemplate({ name }) }
+            : {}),
+          retain,
+        });
+    if ('configuration' in launch && !settled && !ctx.dryRun)
+      this.lastCleanup.set(name, {
+        configuration: launch.configuration,
+        left: cleanup.configurationsLeft.length,
+      });
+    else if (!('configuration' in launch)) this.lastCleanup.delete(name);
 
     const launchFields: Partial<InstanceGroupStatus> =
       'configuration' in launch
