@@ -13,6 +13,7 @@ import { simulatedNodeManifest } from '@keiko/testenv';
 import type * as k8s from '@kubernetes/client-node';
 import { kubeletRegistrationFromUserData, userDataFamily } from '../src/provisioners/bootstrap';
 import { isArmInstanceType } from '../src/provisioners/common';
+import { LAUNCH_CONFIGURATION_TAG } from '../src/provisioners/eks/launch-configuration';
 
 export const SIMULATED_FOR_ANNOTATION = 'keiko.io/simulated-instance';
 export const SIMULATOR_LABEL = 'keiko.io/node-simulator';
@@ -92,7 +93,13 @@ export class AsgNodeSimulator {
     const ec2 = missing.length > 0 ? await this.opts.ec2.describeInstances(missing) : [];
     for (const instance of ec2) {
       if (instance.state !== 'running' && instance.state !== 'pending') continue;
-      const registration = await this.registration(instance.launchTemplate);
+      const group = inService.get(instance.id);
+      const configuration =
+        instance.tags[LAUNCH_CONFIGURATION_TAG] ??
+        group?.instances.find((i) => i.id === instance.id)?.launchConfigurationName;
+      const registration = instance.launchTemplate
+        ? await this.registration(instance.launchTemplate)
+        : await this.registrationFromConfiguration(configuration);
       const zone = instance.availabilityZone ?? 'us-west-2a';
       const name = instance.privateDnsName ?? `ip-${instance.id.slice(2)}.${zone}.compute.internal`;
       const manifest = simulatedNodeManifest({
@@ -182,6 +189,25 @@ export class AsgNodeSimulator {
       for (const extra of have.slice(want))
         await this.client.delete(ResourceTypes.Node, undefined, extra.metadata?.name ?? '');
     }
+  }
+
+  /** The same, for an instance launched from a launch configuration (spec.eks.type LaunchConfiguration). */
+  private async registrationFromConfiguration(name: string | undefined) {
+    if (!name) return { labels: {}, taints: [], os: 'linux' };
+    const key = `lc:${name}`;
+    let data = this.userData.get(key);
+    if (data === undefined) {
+      const [lc] = await this.opts.autoScaling.describeLaunchConfigurations([name]);
+      data = Buffer.from(lc?.userData ?? '', 'base64').toString('utf8');
+      // moto answers DescribeLaunchConfigurations with the user data base64-encoded twice.
+      if (/^[A-Za-z0-9+/]+={0,2}$/.test(data.trim()) && !data.includes('\n'))
+        data = Buffer.from(data.trim(), 'base64').toString('utf8');
+      this.userData.set(key, data);
+    }
+    return {
+      ...kubeletRegistrationFromUserData(data),
+      os: userDataFamily(data) === 'windows' ? 'windows' : 'linux',
+    };
   }
 
   /** What kubelet would register with, from the user data (any OS family's) of the instance's launch template version. */

@@ -233,6 +233,9 @@ describe('eks type LaunchConfiguration', () => {
     expect(group?.tags[LAUNCH_CONFIGURATION_TAG]).toBe(first);
     const oldNodes = (await groupNodes(world, name)).map((n) => n.metadata?.name ?? '');
     expect(oldNodes).toHaveLength(2);
+    // The simulated kubelets registered with what the launch configuration's user data says.
+    for (const n of await groupNodes(world, name))
+      expect(n.metadata?.labels).toMatchObject({ team: 'platform', 'node.kubernetes.io/role': 'lc' });
 
     // A new instance type: a new launch configuration, and every node drained and replaced.
     await change(world, 'lc', (g) => g.spec.eks && (g.spec.eks.configuration.instanceType = 't3.medium'));
