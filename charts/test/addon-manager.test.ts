@@ -1,11 +1,12 @@
 // What is addon-manager's own in its chart: the exact ClusterRole, its flags, the optional ServiceAccount
 // its workflows run as — and, acting as each ServiceAccount, the calls they must and must not be able to make.
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ApiError, KubeClient, ResourceTypes } from '@keiko/kube-runtime';
+import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
 import {
   allFeaturesValues,
   cleanupWorkspace,
+  containerOf,
   findObject,
   helmResult,
   preparedChart,
@@ -13,57 +14,13 @@ import {
   renderChart,
 } from './support/charts';
 import { createNamespace, deleteNamespace } from './support/cluster';
-import { kubeConfigAs } from './support/impersonate';
-import { installChartRbac, type ChartRbac } from './support/rbac';
+import { allowed, kubeConfigAs, statusOf } from './support/impersonate';
+import { installChartRbac, type Binding, type ChartRbac, type RoleObject, ruleLines } from './support/rbac';
 
 const CHART = 'addon-manager';
 const WORKFLOW_SA = 'addon-manager-workflow-installer-sa';
 
 afterAll(cleanupWorkspace);
-
-interface Rule {
-  apiGroups?: string[];
-  resources?: string[];
-  resourceNames?: string[];
-  verbs: string[];
-}
-type RoleObject = k8s.KubernetesObject & { rules: Rule[] };
-type Binding = k8s.KubernetesObject & {
-  roleRef: { kind: string; name: string };
-  subjects: { kind: string; name: string; namespace?: string }[];
-};
-
-const ruleLines = (role: RoleObject) =>
-  role.rules.map(
-    (r) => `${r.apiGroups?.join(',') || 'core'} ${r.resources?.join(',')}: ${r.verbs.join(',')}`,
-  );
-const containerOf = (objects: k8s.KubernetesObject[]) =>
-  findObject<k8s.V1Deployment>(objects, 'Deployment').spec!.template.spec!.containers[0]!;
-
-async function statusOf(call: Promise<unknown>): Promise<number> {
-  try {
-    await call;
-    return 200;
-  } catch (err) {
-    if (err instanceof ApiError) return err.statusCode;
-    throw err;
-  }
-}
-
-/** Whether `kc` may do verb on group/resource[/subresource] in namespace (a SelfSubjectAccessReview). */
-async function allowed(
-  kc: k8s.KubeConfig,
-  verb: string,
-  group: string,
-  resource: string,
-  namespace?: string,
-): Promise<boolean> {
-  const [plural, subresource] = resource.split('/');
-  const review = await kc.makeApiClient(k8s.AuthorizationV1Api).createSelfSubjectAccessReview({
-    body: { spec: { resourceAttributes: { verb, group, resource: plural, subresource, namespace } } },
-  });
-  return review.status?.allowed ?? false;
-}
 
 describe('addon-manager chart', () => {
   it('grants exactly what the Addon controller calls', async () => {

@@ -1,50 +1,24 @@
 // The chart's RBAC, for real: its ServiceAccount and roles are applied to the test cluster and the
 // tests act as that ServiceAccount (support/impersonate.ts), through client-node (what the
 // controllers use) and through kubectl. A rule the chart lists is allowed, anything else refused.
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ApiError, KubeClient, ResourceTypes } from '@keiko/kube-runtime';
+import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
 import { kubeConfigFromEnv, toolPaths } from '@keiko/testenv';
 import path from 'node:path';
 import { cleanupWorkspace, run, toolCharts, workspace } from './support/charts';
 import { createNamespace, deleteNamespace } from './support/cluster';
-import { kubeConfigAs, serviceAccountUser, whoAmI, writeKubeConfigAs } from './support/impersonate';
-import { installChartRbac, type ChartRbac } from './support/rbac';
+import {
+  allowed,
+  kubeConfigAs,
+  serviceAccountUser,
+  statusOf,
+  whoAmI,
+  writeKubeConfigAs,
+} from './support/impersonate';
+import { installChartRbac, type ChartRbac, type RoleObject } from './support/rbac';
 
 afterAll(cleanupWorkspace);
-
-interface Rule {
-  apiGroups: string[];
-  resources: string[];
-  verbs: string[];
-  resourceNames?: string[];
-}
-
-/** Whether `kc` may do verb on group/resource[/subresource] (a SelfSubjectAccessReview). */
-async function allowed(
-  kc: k8s.KubeConfig,
-  verb: string,
-  group: string,
-  resource: string,
-  namespace?: string,
-): Promise<boolean> {
-  const [plural, subresource] = resource.split('/');
-  const review = await kc.makeApiClient(k8s.AuthorizationV1Api).createSelfSubjectAccessReview({
-    body: { spec: { resourceAttributes: { verb, group, resource: plural, subresource, namespace } } },
-  });
-  return review.status?.allowed ?? false;
-}
-
-/** The HTTP status of a call: 2xx/404 mean it was authorized, 403 that it was not. */
-async function statusOf(call: Promise<unknown>): Promise<number> {
-  try {
-    await call;
-    return 200;
-  } catch (err) {
-    if (err instanceof ApiError) return err.statusCode;
-    throw err;
-  }
-}
 
 describe.each(toolCharts().map((c) => [c.name] as const))('%s ServiceAccount', (chart) => {
   let namespace: string;
@@ -74,11 +48,11 @@ describe.each(toolCharts().map((c) => [c.name] as const))('%s ServiceAccount', (
   });
 
   it('may do everything its ClusterRole lists', async () => {
-    const role = rbac.objects.find((o) => o.kind === 'ClusterRole') as unknown as { rules: Rule[] };
+    const role = rbac.objects.find((o) => o.kind === 'ClusterRole') as RoleObject;
     const denied: string[] = [];
     for (const rule of role.rules) {
-      for (const group of rule.apiGroups) {
-        for (const resource of rule.resources) {
+      for (const group of rule.apiGroups ?? []) {
+        for (const resource of rule.resources ?? []) {
           for (const verb of rule.verbs) {
             if (!(await allowed(kc, verb, group, resource, namespace)))
               denied.push(`${verb} ${group || 'core'}/${resource}`);

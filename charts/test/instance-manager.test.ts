@@ -2,13 +2,14 @@
 // managed defaults ConfigMap by name, its flags and AWS settings from values, the optional ConfigMap (read
 // back with the controller's own parser) — and, acting as its ServiceAccount, the calls it must and must
 // not be able to make. Its IAM policy is checked in instance-manager-iam.test.ts.
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ApiError, KubeClient, ResourceTypes } from '@keiko/kube-runtime';
+import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
 import { parseManagedConfig } from '../../apps/instance-manager/src/config/managed-config';
 import {
   allFeaturesValues,
   cleanupWorkspace,
+  containerOf,
   findObject,
   helmResult,
   preparedChart,
@@ -16,60 +17,15 @@ import {
   renderChart,
 } from './support/charts';
 import { createNamespace, deleteNamespace } from './support/cluster';
-import { kubeConfigAs } from './support/impersonate';
-import { installChartRbac, type ChartRbac } from './support/rbac';
+import { allowed, kubeConfigAs, statusOf } from './support/impersonate';
+import { installChartRbac, type Binding, type ChartRbac, type RoleObject, ruleLines } from './support/rbac';
 
 const CHART = 'instance-manager';
 
 afterAll(cleanupWorkspace);
 
-interface Rule {
-  apiGroups?: string[];
-  resources?: string[];
-  resourceNames?: string[];
-  verbs: string[];
-}
-type RoleObject = k8s.KubernetesObject & { rules: Rule[] };
-type Binding = k8s.KubernetesObject & {
-  roleRef: { kind: string; name: string };
-  subjects: { kind: string; name: string; namespace?: string }[];
-};
-
-const ruleLines = (role: RoleObject) =>
-  role.rules.map(
-    (r) =>
-      `${r.apiGroups?.join(',') || 'core'} ${r.resources?.join(',')}${r.resourceNames ? `[${r.resourceNames.join(',')}]` : ''}: ${r.verbs.join(',')}`,
-  );
-const containerOf = (objects: k8s.KubernetesObject[]) =>
-  findObject<k8s.V1Deployment>(objects, 'Deployment').spec!.template.spec!.containers[0]!;
 const argOf = (args: string[] | undefined, flag: string) =>
   args?.filter((a) => a.startsWith(`${flag}=`)).map((a) => a.slice(flag.length + 1));
-
-async function statusOf(call: Promise<unknown>): Promise<number> {
-  try {
-    await call;
-    return 200;
-  } catch (err) {
-    if (err instanceof ApiError) return err.statusCode;
-    throw err;
-  }
-}
-
-/** Whether `kc` may do verb on group/resource[/subresource] (optionally one object by name), by SelfSubjectAccessReview. */
-async function allowed(
-  kc: k8s.KubeConfig,
-  verb: string,
-  group: string,
-  resource: string,
-  namespace?: string,
-  name?: string,
-): Promise<boolean> {
-  const [plural, subresource] = resource.split('/');
-  const review = await kc.makeApiClient(k8s.AuthorizationV1Api).createSelfSubjectAccessReview({
-    body: { spec: { resourceAttributes: { verb, group, resource: plural, subresource, namespace, name } } },
-  });
-  return review.status?.allowed ?? false;
-}
 
 describe('instance-manager chart', () => {
   it('grants exactly what the InstanceGroup controller calls, cluster-wide', async () => {

@@ -20,20 +20,9 @@ import {
   toolCharts,
 } from './support/charts';
 import { createNamespace, deleteNamespace, ensureServiceMonitorCrd, uniqueName } from './support/cluster';
+import type { Binding, RoleObject } from './support/rbac';
 
 afterAll(cleanupWorkspace);
-
-interface Rule {
-  apiGroups?: string[];
-  resources?: string[];
-  resourceNames?: string[];
-  verbs: string[];
-}
-type RoleObject = k8s.KubernetesObject & { rules: Rule[] };
-type Binding = k8s.KubernetesObject & {
-  roleRef: { kind: string; name: string };
-  subjects: { kind: string; name: string; namespace?: string }[];
-};
 
 const kindsOf = (objects: k8s.KubernetesObject[]) => objects.map((o) => o.kind).sort();
 /** The objects a tool chart renders by default besides the common ones: its own RBAC by name, elsewhere. */

@@ -2,7 +2,7 @@
 // as its ServiceAccount — the calls a rolling upgrade makes are allowed and others are not.
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ApiError, KubeClient, ResourceTypes } from '@keiko/kube-runtime';
+import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
 import {
   allFeaturesValues,
   cleanupWorkspace,
@@ -11,22 +11,12 @@ import {
   renderChart,
 } from './support/charts';
 import { createNamespace, deleteNamespace } from './support/cluster';
-import { kubeConfigAs } from './support/impersonate';
+import { kubeConfigAs, statusOf } from './support/impersonate';
 import { installChartRbac, type ChartRbac } from './support/rbac';
 
 const CHART = 'upgrade-manager';
 
 afterAll(cleanupWorkspace);
-
-async function statusOf(call: Promise<unknown>): Promise<number> {
-  try {
-    await call;
-    return 200;
-  } catch (err) {
-    if (err instanceof ApiError) return err.statusCode;
-    throw err;
-  }
-}
 
 describe('upgrade-manager chart', () => {
   it('grants exactly what a rolling upgrade needs', async () => {

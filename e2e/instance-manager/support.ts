@@ -21,6 +21,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { AsgNodeSimulator } from '../../apps/instance-manager/sandbox/node-simulator';
 import { seedCluster, seedImage, seedNetwork } from '../../apps/instance-manager/sandbox/seed';
 import { TAG_NAMESPACE } from '../../apps/instance-manager/src/instancegroup/names';
+import { waitUntil } from '../../apps/instance-manager/test/support/world';
 import { findObject, preparedChart, renderChart } from '../../charts/test/support/charts';
 import { writeKubeConfigAs, type ServiceAccountRef } from '../../charts/test/support/impersonate';
 import { installChartRbac, type ChartRbac } from '../../charts/test/support/rbac';
@@ -152,31 +153,8 @@ export async function startController(
   };
 }
 
-export async function waitUntil<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  timeoutMs = 60_000,
-  everyMs = 500,
-  explain?: () => Promise<string>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      const context = explain ? await explain().catch(() => '') : '';
-      throw new Error(
-        `timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}${context ? `\n${context}` : ''}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+// One wait for instance-manager's tests, in-process and end-to-end alike.
+export { waitUntil };
 
 export interface Scenario {
   namespace: string;

@@ -221,6 +221,11 @@ export function findObject<T extends k8s.KubernetesObject>(
   return found as T;
 }
 
+/** The controller container of the chart's Deployment. */
+export function containerOf(objects: k8s.KubernetesObject[]): k8s.V1Container {
+  return findObject<k8s.V1Deployment>(objects, 'Deployment').spec!.template.spec!.containers[0]!;
+}
+
 interface PolicyRuleLike {
   apiGroups?: string[];
   resources?: string[];

@@ -5,6 +5,7 @@
 // The apiserver then authorizes every request as that account, with the groups a real token of it
 // carries (system:serviceaccounts, system:serviceaccounts:<ns>, system:authenticated).
 import * as k8s from '@kubernetes/client-node';
+import { ApiError } from '@keiko/kube-runtime';
 import { kubeConfigFromEnv } from '@keiko/testenv';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -68,4 +69,31 @@ export async function whoAmI(kc: k8s.KubeConfig): Promise<UserInfo> {
   });
   const info = review.status?.userInfo;
   return { username: info?.username ?? '', groups: info?.groups ?? [] };
+}
+
+/** Whether `kc` may do verb on group/resource[/subresource] (optionally in a namespace, on one object by name), by SelfSubjectAccessReview. */
+export async function allowed(
+  kc: k8s.KubeConfig,
+  verb: string,
+  group: string,
+  resource: string,
+  namespace?: string,
+  name?: string,
+): Promise<boolean> {
+  const [plural, subresource] = resource.split('/');
+  const review = await kc.makeApiClient(k8s.AuthorizationV1Api).createSelfSubjectAccessReview({
+    body: { spec: { resourceAttributes: { verb, group, resource: plural, subresource, namespace, name } } },
+  });
+  return review.status?.allowed ?? false;
+}
+
+/** The HTTP status of a call: 2xx/404 mean it was authorized, 403 that it was not. */
+export async function statusOf(call: Promise<unknown>): Promise<number> {
+  try {
+    await call;
+    return 200;
+  } catch (err) {
+    if (err instanceof ApiError) return err.statusCode;
+    throw err;
+  }
 }

@@ -12,6 +12,26 @@ import { applyManifests, kubeConfigFromEnv, kubectl } from '@keiko/testenv';
 import { preparedChart, renderChart, type RenderOptions } from './charts';
 import type { ServiceAccountRef } from './impersonate';
 
+/** A rule of a rendered Role or ClusterRole. */
+export interface Rule {
+  apiGroups?: string[];
+  resources?: string[];
+  resourceNames?: string[];
+  verbs: string[];
+}
+export type RoleObject = k8s.KubernetesObject & { rules: Rule[] };
+export type Binding = k8s.KubernetesObject & {
+  roleRef: { kind: string; name: string };
+  subjects: { kind: string; name: string; namespace?: string }[];
+};
+
+/** A role's rules one line each, `group resources[names]: verbs` (`core` for the core group), for exact comparison. */
+export const ruleLines = (role: RoleObject): string[] =>
+  role.rules.map(
+    (r) =>
+      `${r.apiGroups?.join(',') || 'core'} ${r.resources?.join(',')}${r.resourceNames ? `[${r.resourceNames.join(',')}]` : ''}: ${r.verbs.join(',')}`,
+  );
+
 const IDENTITY_KINDS = new Set([
   'ServiceAccount',
   'Role',
