@@ -90,7 +90,7 @@ describe('addon-manager chart', () => {
       'argoproj.io workflowtaskresults: create,patch',
       'core namespaces,serviceaccounts,configmaps,services: get,list,create,patch,update,delete',
       'apps deployments,daemonsets: get,list,create,patch,update,delete',
-      'rbac.authorization.k8s.io clusterroles,clusterrolebindings: get,patch,update,delete',
+      'rbac.authorization.k8s.io clusterroles,clusterrolebindings[cluster-autoscaler]: get,patch,update,delete',
     ]);
     expect(role.rules.at(-1)?.resourceNames).toEqual(['cluster-autoscaler']);
     expect(
