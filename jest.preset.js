@@ -15,6 +15,9 @@ export function jestProject(dir, opts = {}) {
     displayName: name,
     rootDir: dir,
     testEnvironment: 'node',
+    // Here, not only in the root config: `nx test <project>` runs this file alone. Tests wait on
+    // conditions against a real cluster on a small shared machine; jest's 5 s default is not enough.
+    testTimeout: 120_000,
     testMatch: ['<rootDir>/test/**/*.test.ts', '<rootDir>/src/**/*.test.ts'],
     extensionsToTreatAsEsm: ['.ts'],
     transform: {

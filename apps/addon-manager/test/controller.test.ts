@@ -59,7 +59,10 @@ async function startController(
   const writes: string[] = [];
   mgr.client.onRequest(
     ({ method, path, statusCode }) =>
-      method !== 'GET' && statusCode < 400 && writes.push(`${method} ${path}`),
+      method !== 'GET' &&
+      typeof statusCode === 'number' &&
+      statusCode < 400 &&
+      writes.push(`${method} ${path}`),
   );
   const handle = registerAddonController(mgr, { crdPollMs: 1_000, deleteRetryMs: 2_000, ...opts });
   const done = mgr.start({ handleSignals: false });
@@ -70,7 +73,6 @@ async function startController(
     writes,
     stop: async () => {
       await mgr.stop();
-      await handle.stop();
       await done;
     },
   };

@@ -10,6 +10,7 @@ const { config, options } = parseOptions();
 const mgr = new Manager('instance-manager', config);
 const clients = createAwsClients(awsClientConfig({ userAgentAppId: 'instance-manager' }), {
   metrics: new AwsMetrics({ registry: mgr.metrics.registry }),
+  signal: mgr.signal,
 });
 registerInstanceGroupController(mgr, {
   aws: instanceManagerPorts(clients, { cacheTtlMs: options.awsCacheTtlMs }),

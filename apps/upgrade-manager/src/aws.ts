@@ -61,6 +61,8 @@ export interface AwsOptions {
   cacheTtlMs: number;
   /** The manager's registry: AWS call metrics are exported next to the controller's. */
   registry: RuntimeMetrics['registry'];
+  /** Aborts every AWS call (the manager's leadership signal). */
+  signal?: AbortSignal;
 }
 
 export class AwsRegions {
@@ -81,6 +83,7 @@ export class AwsRegions {
     if (!entry) {
       const clients = createAwsClients(awsClientConfig({ region: name, userAgentAppId: 'upgrade-manager' }), {
         metrics: this.metrics,
+        signal: this.opts.signal,
       });
       const ports = createAwsPorts(clients, { cacheTtlMs: this.opts.cacheTtlMs });
       entry = {

@@ -90,6 +90,25 @@ export interface AwsClients {
 export interface CreateAwsClientsOptions {
   /** Counts every attempt of every call (see metrics.ts). Without it calls are not measured. */
   metrics?: AwsMetrics;
+  /**
+   * Every call is aborted when this aborts (a call after it fails at once): the controller's leadership
+   * signal, so a deposed leader's terminate or update in flight never lands.
+   */
+  signal?: AbortSignal;
+}
+
+/** Joins `signal` to every `send` of `client` (the SDK takes an abortSignal per call only). */
+function bindSignal(client: { send: (...args: never[]) => unknown }, signal: AbortSignal): void {
+  const send = client.send.bind(client) as (
+    command: unknown,
+    options?: { abortSignal?: AbortSignal },
+  ) => unknown;
+  (client as { send: unknown }).send = (command: unknown, options?: { abortSignal?: AbortSignal }) => {
+    if (signal.aborted)
+      return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    const abortSignal = options?.abortSignal ? AbortSignal.any([options.abortSignal, signal]) : signal;
+    return send(command, { ...options, abortSignal });
+  };
 }
 
 /**
@@ -116,6 +135,7 @@ export function createAwsClients(config: AwsClientConfig, options: CreateAwsClie
     metrics.instrument(clients.eks, 'eks');
     metrics.instrument(clients.ssm, 'ssm');
   }
+  if (options.signal) for (const client of Object.values(clients)) bindSignal(client, options.signal);
   return {
     config,
     ...clients,

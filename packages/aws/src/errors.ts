@@ -125,3 +125,31 @@ export async function callAws<T>(ctx: AwsOperationContext, call: () => Promise<T
     throw new AwsOperationError(ctx, err);
   }
 }
+
+/**
+ * A reconcile error policy for controllers that call AWS (the shape of kube-runtime's ErrorPolicy):
+ * a throttled key waits 5 s, 10 s, 20 s ... up to 5 minutes, with a Warning `AwsThrottled` Event on
+ * the object, instead of hammering an API that asked us to slow down. Other errors keep the default.
+ */
+export function awsThrottlingPolicy(
+  opts: { baseMs?: number; maxMs?: number } = {},
+): (
+  err: unknown,
+  req: unknown,
+  failures: number,
+) => { requeueAfterMs: number; event: { reason: string; message: string } } | undefined {
+  const baseMs = opts.baseMs ?? 5_000;
+  const maxMs = opts.maxMs ?? 300_000;
+  return (err, _req, failures) => {
+    if (!isThrottlingError(err)) return undefined;
+    const delay = Math.min(maxMs, baseMs * 2 ** (Math.max(1, failures) - 1));
+    const message = err instanceof Error ? err.message : String(err);
+    return {
+      requeueAfterMs: delay,
+      event: {
+        reason: 'AwsThrottled',
+        message: `AWS is throttling (${message}); retrying in ${Math.round(delay / 1000)}s`,
+      },
+    };
+  };
+}

@@ -1,5 +1,6 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { fetch } from 'undici';
+import { abortableSleep, abortReason, KubeTransport, type TransportOptions } from './transport';
 
 /** Where a kind lives in the API: enough to build every URL without a discovery round trip. */
 export interface ResourceType {
@@ -112,65 +113,226 @@ export type RequestObserver = (request: {
   method: string;
   host: string;
   path: string;
-  statusCode: number;
+  /** `<error>` when no response came (connection refused or reset, timeout, abort). */
+  statusCode: number | '<error>';
+  durationMs: number;
+  /** True for the request that opened a watch. */
+  watch?: boolean;
 }) => void;
+
+export interface ClientOptions extends TransportOptions {
+  /**
+   * Every call of this client (and of clients derived from it) is aborted when this signal aborts; a
+   * call made after it aborted fails at once. The Manager passes its leadership signal here.
+   */
+  signal?: AbortSignal;
+  /** Retries of a failed call (429 always; 5xx and lost connections only when retrying is safe). */
+  maxRetries?: number;
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  /** Give up after this long (default 30s): a hung connection must not stall a controller. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /**
+   * The write is conditional (a resourceVersion or preconditions), so sending it twice cannot apply it
+   * twice: it may be retried after a 5xx or a lost connection. Detected for PUT/PATCH/DELETE bodies
+   * carrying metadata.resourceVersion or preconditions.
+   */
+  guarded?: boolean;
+}
+
+/** How long to wait before retry `attempt` (1-based): client-go's 1s..10s exponential, with jitter. */
+function retryDelayMs(attempt: number): number {
+  return Math.min(10_000, 250 * 2 ** (attempt - 1)) * (0.8 + Math.random() * 0.4);
+}
+
+/** Seconds of a Retry-After header (the apiserver sends whole seconds), in ms; undefined when absent. */
+function retryAfterMs(value: string | null): number | undefined {
+  if (!value) return undefined;
+  const s = Number(value);
+  if (Number.isFinite(s) && s >= 0) return s * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/** A write that cannot be applied twice: reads, and writes carrying a resourceVersion or preconditions. */
+function safeToResend(method: string, opts: RequestOptions): boolean {
+  if (method === 'GET' || method === 'HEAD' || opts.guarded) return true;
+  const body = opts.body as
+    | { metadata?: { resourceVersion?: string }; preconditions?: { resourceVersion?: string; uid?: string } }
+    | undefined;
+  if (method === 'DELETE') return !!(body?.preconditions?.resourceVersion || body?.preconditions?.uid);
+  if (method === 'PUT' || method === 'PATCH') return !!body?.metadata?.resourceVersion;
+  return false;
+}
+
+/** Whether a failed attempt may be sent again, and after how long. */
+function retryDecision(
+  method: string,
+  opts: RequestOptions,
+  outcome: { status?: number; retryAfter?: number; transportError?: boolean },
+  attempt: number,
+): number | undefined {
+  if (outcome.status === 429) return outcome.retryAfter ?? retryDelayMs(attempt);
+  const serverTrouble = outcome.transportError || (outcome.status !== undefined && outcome.status >= 500);
+  if (!serverTrouble || !safeToResend(method, opts)) return undefined;
+  return outcome.retryAfter ?? retryDelayMs(attempt);
+}
+
+function isAbort(err: unknown): boolean {
+  const name = (err as Error)?.name;
+  return name === 'AbortError' || name === 'TimeoutError';
+}
 
 /**
  * A small typed client for any kind, built on @kubernetes/client-node's configuration and
  * authentication. It addresses objects by ResourceType, so custom resources need no generated client
- * and no discovery.
+ * and no discovery. Clients derived with `withSignal` share one connection pool and one rate limit.
  */
 export class KubeClient {
-  private readonly observers: RequestObserver[] = [];
+  readonly transport: KubeTransport;
+  private readonly observers: RequestObserver[];
+  private readonly signal?: AbortSignal;
+  private readonly maxRetries: number;
 
-  constructor(readonly kubeConfig: k8s.KubeConfig) {}
+  constructor(
+    readonly kubeConfig: k8s.KubeConfig,
+    opts: ClientOptions & { transport?: KubeTransport; observers?: RequestObserver[] } = {},
+  ) {
+    this.transport = opts.transport ?? new KubeTransport(kubeConfig, opts);
+    this.observers = opts.observers ?? [];
+    this.signal = opts.signal;
+    this.maxRetries = opts.maxRetries ?? 5;
+  }
+
+  /** A client on the same pool, limiter and observers whose every call is also aborted by `signal`. */
+  withSignal(signal: AbortSignal): KubeClient {
+    const signals = this.signal ? AbortSignal.any([this.signal, signal]) : signal;
+    return new KubeClient(this.kubeConfig, {
+      transport: this.transport,
+      observers: this.observers,
+      signal: signals,
+      maxRetries: this.maxRetries,
+    });
+  }
 
   onRequest(observer: RequestObserver): void {
     this.observers.push(observer);
   }
 
-  async request<T>(
-    method: string,
-    path: string,
-    opts: {
-      query?: Record<string, string | number | boolean | undefined>;
-      body?: unknown;
-      contentType?: string;
-      /** Give up after this long (default 30s): a hung connection must not stall a controller. */
-      timeoutMs?: number;
-      signal?: AbortSignal;
-    } = {},
-  ): Promise<T> {
-    const cluster = this.kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    const url = new URL(cluster.server + path);
-    for (const [k, v] of Object.entries(opts.query ?? {}))
-      if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
-    const ctx = new k8s.RequestContext(url.toString(), method as k8s.HttpMethod);
-    await this.kubeConfig.applySecurityAuthentication(ctx);
-    const headers: Record<string, string> = { ...ctx.getHeaders(), Accept: 'application/json' };
-    let body: string | undefined;
-    if (opts.body !== undefined) {
-      body = JSON.stringify(opts.body);
-      headers['Content-Type'] = opts.contentType ?? 'application/json';
+  /** Closes the connection pools (the process is ending). */
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const url = this.url(path, opts.query);
+    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const signal = this.callSignal(opts.signal);
+    for (let attempt = 1; ; attempt++) {
+      const timeout = AbortSignal.timeout(opts.timeoutMs ?? 30_000);
+      const outcome = await this.attempt(method, url, path, body, opts, AbortSignal.any([signal, timeout]));
+      if ('value' in outcome) return outcome.value as T;
+      const waitMs =
+        attempt <= this.maxRetries && !signal.aborted
+          ? retryDecision(method, opts, outcome, attempt)
+          : undefined;
+      if (waitMs === undefined) throw outcome.error;
+      await abortableSleep(waitMs, signal);
     }
-    const timeout = AbortSignal.timeout(opts.timeoutMs ?? 30_000);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-    const res = await fetch(url, { method, headers, body, dispatcher: ctx.getDispatcher(), signal });
-    for (const o of this.observers) o({ method, host: url.host, path, statusCode: res.status });
-    const text = await res.text();
-    // Errors are not always JSON (an unserved API group answers with a plain-text 404 page).
+  }
+
+  /** One try: the parsed body, or what went wrong (for the retry decision). */
+  private async attempt(
+    method: string,
+    url: URL,
+    path: string,
+    body: string | undefined,
+    opts: RequestOptions,
+    signal: AbortSignal,
+  ): Promise<
+    { value: unknown } | { error: unknown; status?: number; retryAfter?: number; transportError?: boolean }
+  > {
+    const started = performance.now();
+    let res: Response;
+    let text: string;
+    try {
+      await this.transport.limiter.take(signal);
+      const headers = await this.headers(
+        body === undefined ? undefined : (opts.contentType ?? 'application/json'),
+      );
+      res = (await fetch(url, {
+        method,
+        headers,
+        body,
+        dispatcher: await this.transport.dispatcher('requests'),
+        signal,
+      })) as unknown as Response;
+      text = await res.text();
+    } catch (err) {
+      this.observe(method, url, path, '<error>', started);
+      if (signal.aborted || isAbort(err)) return { error: signal.aborted ? abortReason(signal) : err };
+      return {
+        error: new Error(`${method} ${path}: ${errorText(err)}`, { cause: err }),
+        transportError: true,
+      };
+    }
+    this.observe(method, url, path, res.status, started);
     const parsed = parseJson(text);
     if (res.status >= 400) {
       const status =
         parsed && (parsed as k8s.V1Status).kind === 'Status'
           ? (parsed as k8s.V1Status)
           : ({ message: text.slice(0, 200).trim() } as k8s.V1Status);
-      throw new ApiError(method, path, res.status, status);
+      return {
+        error: new ApiError(method, path, res.status, status),
+        status: res.status,
+        retryAfter: retryAfterMs(res.headers.get('retry-after')),
+      };
     }
     if (text && parsed === undefined)
-      throw new Error(`${method} ${path}: response is not JSON: ${text.slice(0, 200)}`);
-    return parsed as T;
+      return { error: new Error(`${method} ${path}: response is not JSON: ${text.slice(0, 200)}`) };
+    return { value: parsed };
+  }
+
+  private url(path: string, query?: RequestOptions['query']): URL {
+    const url = new URL(
+      this.transport.server.origin + this.transport.server.pathname.replace(/\/$/, '') + path,
+    );
+    for (const [k, v] of Object.entries(query ?? {}))
+      if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+    return url;
+  }
+
+  private async headers(contentType?: string): Promise<Record<string, string>> {
+    const headers: Record<string, string> = {
+      ...(await this.transport.headers()),
+      Accept: 'application/json',
+    };
+    if (contentType) headers['Content-Type'] = contentType;
+    return headers;
+  }
+
+  /** The client's own signal joined with the call's; a call after the client's signal aborted fails at once. */
+  private callSignal(signal?: AbortSignal): AbortSignal {
+    const signals = [this.signal, signal].filter((s): s is AbortSignal => !!s);
+    return signals.length === 0 ? new AbortController().signal : AbortSignal.any(signals);
+  }
+
+  private observe(
+    method: string,
+    url: URL,
+    path: string,
+    statusCode: number | '<error>',
+    started: number,
+    watch?: boolean,
+  ): void {
+    const durationMs = performance.now() - started;
+    for (const o of this.observers) o({ method, host: url.host, path, statusCode, durationMs, watch });
   }
 
   /** The object, or undefined when it does not exist. */
@@ -187,9 +349,16 @@ export class KubeClient {
     }
   }
 
-  list<T extends k8s.KubernetesObject>(rt: ResourceType, opts: ListOptions = {}): Promise<KubeList<T>> {
+  /** One page; its items carry apiVersion and kind (a LIST leaves them out of built-in kinds' items). */
+  async list<T extends k8s.KubernetesObject>(rt: ResourceType, opts: ListOptions = {}): Promise<KubeList<T>> {
     const { namespace, ...query } = opts;
-    return this.request<KubeList<T>>('GET', resourcePath(rt, namespace), { query: { ...query } });
+    const list = await this.request<KubeList<T>>('GET', resourcePath(rt, namespace), { query: { ...query } });
+    const apiVersion = apiVersionOf(rt);
+    for (const item of list.items) {
+      item.apiVersion ??= apiVersion;
+      item.kind ??= rt.kind;
+    }
+    return list;
   }
 
   /** Every object, page by page; the resourceVersion is the first page's (a consistent snapshot). */
@@ -268,32 +437,100 @@ export class KubeClient {
   }
 
   /**
-   * Opens a watch; `onEvent` gets each event, `onDone` the end of the stream (err null on a clean close).
-   * Returns the AbortController that ends it.
+   * Opens a watch on the watch pool; `onEvent` gets each event, `onDone` the end of the stream (null on a
+   * clean close, the error otherwise — a throw from `onEvent` ends the watch with that error, so the
+   * caller resumes from the last event it handled). Resolves once the server accepted the watch; returns
+   * the AbortController that ends it.
    */
-  watch<T>(
+  async watch<T>(
     rt: ResourceType,
     opts: ListOptions & {
       allowWatchBookmarks?: boolean;
       timeoutSeconds?: number;
+      /** End the watch when nothing (not even a bookmark) arrived for this long. */
       inactivityTimeoutMs?: number;
+      sendInitialEvents?: boolean;
+      resourceVersionMatch?: string;
     },
     onEvent: (e: WatchEvent<T>) => void,
     onDone: (err: unknown) => void,
   ): Promise<AbortController> {
     const { namespace, inactivityTimeoutMs, ...query } = opts;
-    const w = new k8s.Watch(this.kubeConfig);
-    // The inactivity timeout is not public API in client-node; a watch that outlives it ends cleanly
-    // and the informer resumes from its resourceVersion.
-    if (inactivityTimeoutMs)
-      (w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = inactivityTimeoutMs;
-    return w.watch(
-      resourcePath(rt, namespace),
-      query,
-      (type: string, object: T) => onEvent({ type: type as WatchEvent<T>['type'], object }),
-      onDone,
+    const path = resourcePath(rt, namespace);
+    const url = this.url(path, { ...query, watch: true });
+    const abort = new AbortController();
+    const signal = this.callSignal(abort.signal);
+    const started = performance.now();
+    let res: Response;
+    try {
+      await this.transport.limiter.take(signal);
+      res = (await fetch(url, {
+        method: 'GET',
+        headers: await this.headers(),
+        dispatcher: await this.transport.dispatcher('watches'),
+        signal,
+      })) as unknown as Response;
+    } catch (err) {
+      this.observe('GET', url, path, '<error>', started, true);
+      throw signal.aborted
+        ? abortReason(signal)
+        : new Error(`WATCH ${path}: ${errorText(err)}`, { cause: err });
+    }
+    this.observe('GET', url, path, res.status, started, true);
+    if (res.status >= 400) {
+      const text = await res.text();
+      const parsed = parseJson(text) as k8s.V1Status | undefined;
+      throw new ApiError(
+        'WATCH',
+        path,
+        res.status,
+        parsed?.kind === 'Status' ? parsed : { message: text.slice(0, 200) },
+      );
+    }
+    void readEvents<T>(res, abort, inactivityTimeoutMs, onEvent).then(
+      () => onDone(null),
+      (err: unknown) => onDone(signal.aborted && isAbort(err) ? null : err),
     );
+    return abort;
   }
+}
+
+/** Reads a watch response line by line (one JSON event per line), until it ends or is aborted. */
+async function readEvents<T>(
+  res: Response,
+  abort: AbortController,
+  inactivityTimeoutMs: number | undefined,
+  onEvent: (e: WatchEvent<T>) => void,
+): Promise<void> {
+  let idle: NodeJS.Timeout | undefined;
+  const arm = () => {
+    if (!inactivityTimeoutMs) return;
+    clearTimeout(idle);
+    idle = setTimeout(() => abort.abort(), inactivityTimeoutMs);
+  };
+  const decoder = new TextDecoder();
+  let buffered = '';
+  arm();
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      arm();
+      buffered += decoder.decode(chunk, { stream: true });
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl).trim();
+        buffered = buffered.slice(nl + 1);
+        if (line) onEvent(JSON.parse(line) as WatchEvent<T>);
+      }
+    }
+  } finally {
+    clearTimeout(idle);
+  }
+}
+
+export function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = (err as { cause?: unknown }).cause;
+  return cause instanceof Error ? `${err.message}: ${cause.message}` : err.message;
 }
 
 function parseJson(text: string): unknown {

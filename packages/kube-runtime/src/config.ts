@@ -31,6 +31,17 @@ export interface ManagerConfig {
   kubeconfig: string;
   /** Report what would be done without changing anything, where the controller supports it. */
   dryRun: boolean;
+  /** Client-side rate limit towards the apiserver (controller-runtime's defaults: 20 / 30). */
+  kubeApiQps: number;
+  kubeApiBurst: number;
+  /** How long the caches may take to sync before the process gives up and exits non-zero. */
+  cacheSyncTimeoutMs: number;
+  /** After losing the lease, exit within this long even if work does not stop. */
+  leaderLostExitMs: number;
+  /** Non-leader replicas sync their caches too, so a failover starts with a hot cache. */
+  warmStandby: boolean;
+  /** Every cached object is reconciled again this often (controller-runtime's SyncPeriod). */
+  resyncPeriodMs: number;
 }
 
 const int = (name: string) => (v: string) => {
@@ -157,6 +168,42 @@ export function parseManagerConfig(
         .argParser(bool)
         .default(false),
     )
+    .addOption(
+      new Option('--kube-api-qps <n>', 'requests per second to the apiserver, sustained (0: no limit)')
+        .env('KEIKO_KUBE_API_QPS')
+        .argParser(int('--kube-api-qps'))
+        .default(20),
+    )
+    .addOption(
+      new Option('--kube-api-burst <n>', 'requests to the apiserver allowed at once above the rate')
+        .env('KEIKO_KUBE_API_BURST')
+        .argParser(int('--kube-api-burst'))
+        .default(30),
+    )
+    .addOption(
+      new Option('--cache-sync-timeout <s>', 'how long the caches may take to sync before exiting, seconds')
+        .env('KEIKO_CACHE_SYNC_TIMEOUT')
+        .argParser(seconds('--cache-sync-timeout'))
+        .default(120_000),
+    )
+    .addOption(
+      new Option('--leader-lost-exit-timeout <s>', 'after losing the lease, exit within this long, seconds')
+        .env('KEIKO_LEADER_LOST_EXIT_TIMEOUT')
+        .argParser(seconds('--leader-lost-exit-timeout'))
+        .default(5_000),
+    )
+    .addOption(
+      new Option('--warm-standby <bool>', 'non-leader replicas keep their caches synced, for a fast failover')
+        .env('KEIKO_WARM_STANDBY')
+        .argParser(bool)
+        .default(true),
+    )
+    .addOption(
+      new Option('--resync-period <s>', 'reconcile every cached object again this often, seconds')
+        .env('KEIKO_RESYNC_PERIOD')
+        .argParser(seconds('--resync-period'))
+        .default(36_000_000),
+    )
     .exitOverride();
   extend?.(cmd);
   // A process started with bad flags says what is wrong (commander already printed it) and exits 2;
@@ -200,9 +247,23 @@ export function parseManagerConfig(
     shutdownGraceMs: o.shutdownGrace,
     kubeconfig: o.kubeconfig,
     dryRun: o.dryRun,
+    kubeApiQps: o.kubeApiQps,
+    kubeApiBurst: Math.max(o.kubeApiBurst, 1),
+    cacheSyncTimeoutMs: o.cacheSyncTimeout,
+    leaderLostExitMs: o.leaderLostExitTimeout,
+    warmStandby: o.warmStandby,
+    resyncPeriodMs: o.resyncPeriod,
   };
   const known = new Set(
-    Object.keys(config).concat(['leaseDuration', 'renewDeadline', 'retryPeriod', 'shutdownGrace']),
+    Object.keys(config).concat([
+      'leaseDuration',
+      'renewDeadline',
+      'retryPeriod',
+      'shutdownGrace',
+      'cacheSyncTimeout',
+      'leaderLostExitTimeout',
+      'resyncPeriod',
+    ]),
   );
   const extra = Object.fromEntries(Object.entries(o).filter(([k]) => !known.has(k)));
   return { config, extra };

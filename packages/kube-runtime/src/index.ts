@@ -10,3 +10,5 @@ export * from './manager';
 export * from './metrics';
 export * from './status';
 export * from './workqueue';
+export * from './transport';
+export * from './cache';

@@ -1,5 +1,12 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { ResourceTypes, apiVersionOf, isConflict, isAlreadyExists, type KubeClient } from './client';
+import {
+  ResourceTypes,
+  apiVersionOf,
+  errorText,
+  isConflict,
+  isAlreadyExists,
+  type KubeClient,
+} from './client';
 import { noopLogger, type Logger } from './logger';
 
 /** coordination.k8s.io/v1 LeaseSpec as it travels over the wire (times are MicroTime strings). */
@@ -87,8 +94,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', done, { once: true });
   });
 }
-
-const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /**
  * Leader election on a coordination.k8s.io/v1 Lease with client-go's semantics.

@@ -1,9 +1,16 @@
 import * as k8s from '@kubernetes/client-node';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeClient } from './client';
+import { SharedCache } from './cache';
+import { KubeClient, errorText } from './client';
 import type { ManagerConfig } from './config';
-import { Controller, type ControllerOptions } from './controller';
+import {
+  Controller,
+  type ControllerOptions,
+  type ErrorPolicy,
+  type RunContext,
+  type Runnable,
+} from './controller';
 import { EventRecorder } from './events';
 import { LeaderElector } from './leader';
 import { createLogger, type Logger } from './logger';
@@ -11,17 +18,56 @@ import { RuntimeMetrics } from './metrics';
 
 export type ManagerState = 'starting' | 'standby' | 'leading' | 'stopping' | 'stopped';
 
+export interface ManagerOptions {
+  kubeConfig?: k8s.KubeConfig;
+  logger?: Logger;
+  /** What every controller does with a reconcile error unless it says otherwise. */
+  errorPolicy?: ErrorPolicy;
+  /** How the process ends (tests record it instead). Default: process.exit. */
+  exit?: (code: number) => void;
+}
+
+export interface AddOptions {
+  /** Run only while this process holds the Lease (default true). False: run on every replica. */
+  needLeaderElection?: boolean;
+}
+
+interface Registered {
+  runnable: Runnable;
+  leaderOnly: boolean;
+  running?: Promise<void>;
+}
+
+type ControllerRegistration<T extends k8s.KubernetesObject> = Omit<
+  ControllerOptions<T>,
+  'client' | 'metrics' | 'logger' | 'cache'
+> &
+  Partial<Pick<ControllerOptions<T>, 'logger'>>;
+
 /**
- * Wires a controller process together: client, logs, metrics and health endpoints, leader election,
- * the controllers, and graceful shutdown. Controllers run only while this process holds the Lease;
- * losing it ends the process (a restarted pod rejoins as a candidate) so a deposed leader can never
- * act alongside its successor.
+ * Wires a controller process together: one client (pool, rate limit, retries), one shared informer
+ * cache, logs, metrics and health endpoints, leader election, the runnables (controllers and side
+ * work), and the shutdown order. Leader-only runnables run only while this process holds the Lease.
+ *
+ * Losing the Lease aborts `client`'s every call at once (in flight or new), stops the runnables, and
+ * ends the process within --leader-lost-exit-timeout: a deposed leader never acts beside its successor.
+ * SIGTERM: stop taking work, let in-flight work finish within --shutdown-grace, abort what is left,
+ * release the Lease, exit 0.
  */
 export class Manager {
+  /** Every call aborts when leadership is lost or the shutdown grace ends; give it to all work. */
   readonly client: KubeClient;
+  readonly cache: SharedCache;
   readonly log: Logger;
   readonly metrics: RuntimeMetrics;
   readonly events: EventRecorder;
+  /** Aborts when in-flight work must end now (pass to AWS SDK calls as `abortSignal`). */
+  readonly signal: AbortSignal;
+  /** Not bound to leadership: the elector's own client (it must release the Lease after the abort). */
+  private readonly baseClient: KubeClient;
+  private readonly abortWork = new AbortController();
+  private readonly stopTaking = new AbortController();
+  private readonly runnables: Registered[] = [];
   private readonly controllers: Controller<k8s.KubernetesObject>[] = [];
   private readonly servers = new Map<'metrics' | 'health', http.Server>();
   private elector?: LeaderElector;
@@ -30,38 +76,59 @@ export class Manager {
   private stopping?: Promise<void>;
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
+  private readonly exit: (code: number) => void;
 
   constructor(
     readonly component: string,
     readonly config: ManagerConfig,
-    opts: { kubeConfig?: k8s.KubeConfig; logger?: Logger } = {},
+    private readonly opts: ManagerOptions = {},
   ) {
     this.log =
       opts.logger ??
       createLogger({ level: config.logLevel, format: config.logFormat, fields: { component } });
     const kc = opts.kubeConfig ?? loadKubeConfig(config.kubeconfig);
-    this.client = new KubeClient(kc);
+    this.baseClient = new KubeClient(kc, { qps: config.kubeApiQps ?? 20, burst: config.kubeApiBurst ?? 30 });
+    this.signal = this.abortWork.signal;
+    this.client = this.baseClient.withSignal(this.signal);
     this.metrics = new RuntimeMetrics();
-    this.client.onRequest((r) => this.metrics.observeRequest(r.method, r.statusCode, r.host));
+    this.baseClient.onRequest((r) =>
+      this.metrics.observeRequest(r.method, r.statusCode, r.host, r.durationMs / 1000),
+    );
+    this.cache = new SharedCache(this.client, {
+      logger: this.log,
+      resyncPeriodMs: config.resyncPeriodMs,
+    });
     this.events = new EventRecorder(this.client, { component, logger: this.log });
+    this.exit = opts.exit ?? exitProcess;
     this.done = new Promise((r) => (this.resolveDone = r));
   }
 
-  /** Registers a controller; workers default to --concurrency, namespace scope to --namespace. */
-  addController<T extends k8s.KubernetesObject>(
-    opts: Omit<ControllerOptions<T>, 'client' | 'metrics' | 'logger'> &
-      Partial<Pick<ControllerOptions<T>, 'logger'>>,
-  ): Controller<T> {
+  /** Registers a controller on the shared cache; workers default to --concurrency, scope to --namespace. */
+  addController<T extends k8s.KubernetesObject>(opts: ControllerRegistration<T>): Controller<T> {
     const c = new Controller<T>({
       workers: this.config.concurrency,
       namespace: this.config.namespace || undefined,
+      errorPolicy: this.opts.errorPolicy,
       ...opts,
       client: this.client,
+      cache: this.cache,
+      events: this.events,
       metrics: this.metrics,
       logger: opts.logger ?? this.log,
     });
     this.controllers.push(c as unknown as Controller<k8s.KubernetesObject>);
+    this.add(c);
     return c;
+  }
+
+  /**
+   * Registers work the manager starts and stops: leader-only (the default) runs while this process
+   * leads, after the caches synced; the rest runs from start() on every replica.
+   */
+  add(runnable: Runnable, opts: AddOptions = {}): void {
+    const r: Registered = { runnable, leaderOnly: opts.needLeaderElection ?? true };
+    this.runnables.push(r);
+    if (this.state === 'leading' || (!r.leaderOnly && this.state === 'standby')) this.launch(r);
   }
 
   getState(): ManagerState {
@@ -80,73 +147,55 @@ export class Manager {
   }
 
   /**
-   * Starts endpoints and leader election (or the controllers directly when it is off) and handles
-   * SIGTERM/SIGINT. Resolves when the manager has stopped.
+   * Starts endpoints, the cache (now, or on winning the Lease without warm standby), the runnables that
+   * do not need leadership, and leader election (or leads directly when it is off). Handles SIGTERM and
+   * SIGINT. Resolves when the manager has stopped.
    */
   async start(opts: { handleSignals?: boolean } = {}): Promise<void> {
     if (opts.handleSignals !== false) {
       const onSignal = (sig: NodeJS.Signals) => {
         this.log.info('signal received; shutting down', { signal: sig });
-        void this.stop().then(() => process.exit(0));
+        void this.stop().then(() => this.exit(0));
       };
       process.once('SIGTERM', onSignal);
       process.once('SIGINT', onSignal);
     }
     await this.serveEndpoints();
+    this.state = 'standby';
+    for (const r of this.runnables) if (!r.leaderOnly) this.launch(r);
     if (!this.config.leaderElect) {
       this.log.info('leader election disabled; starting controllers');
-      await this.startLeading();
-    } else {
-      this.state = 'standby';
-      this.elector = new LeaderElector(this.client, {
-        namespace: this.config.leaderElectionNamespace,
-        name: this.config.leaderElectionId,
-        identity: this.config.leaderElectionIdentity,
-        leaseDurationMs: this.config.leaseDurationMs,
-        renewDeadlineMs: this.config.renewDeadlineMs,
-        retryPeriodMs: this.config.retryPeriodMs,
-        logger: this.log,
-        onLeaderChange: (leading: boolean) => this.metrics.setLeader(this.config.leaderElectionId, leading),
-      });
-      this.log.info('waiting to become leader', {
-        lease: `${this.config.leaderElectionNamespace}/${this.config.leaderElectionId}`,
-        identity: this.config.leaderElectionIdentity,
-      });
-      void this.elector
-        .run({
-          onStartedLeading: () => {
-            this.log.info('became leader', { identity: this.config.leaderElectionIdentity });
-            void this.startLeading();
-          },
-          onStoppedLeading: () => {
-            if (this.state === 'stopping' || this.state === 'stopped') return;
-            this.log.error('leadership lost; stopping at once');
-            for (const c of this.controllers) c.abortNow();
-            this.leading = false;
-            process.exitCode = 1;
-            void this.stop();
-          },
-          onNewLeader: (id: string) => this.log.info('leader observed', { leader: id }),
-        })
-        .catch((err: unknown) => {
-          this.log.error('leader election failed', { error: String(err) });
-          process.exitCode = 1;
-          void this.stop();
-        });
+      void this.startLeading();
+      return this.done;
     }
+    if (this.config.warmStandby ?? true) this.cache.start();
+    this.campaign();
     return this.done;
   }
 
-  /** Stops taking work, finishes in-flight reconciles within the grace period, releases the lease. */
+  /**
+   * Stops taking work, waits for in-flight work up to the grace period, aborts what is left (every
+   * client call with it), releases the Lease, closes the endpoints. The order keeps a successor from
+   * acting while this process still does.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.state = 'stopping';
-      await Promise.all(this.controllers.map((c) => c.stop(this.config.shutdownGraceMs)));
+      this.stopTaking.abort();
+      const graceOver = setTimeout(
+        () => this.abortWork.abort(new Error('shutdown grace period over')),
+        this.config.shutdownGraceMs,
+      );
+      await this.runnablesDone();
+      clearTimeout(graceOver);
+      this.abortWork.abort(new Error('manager stopped'));
       this.leading = false;
+      await this.cache.stop();
       await this.elector
         ?.release()
-        .catch((err: unknown) => this.log.warn('could not release the lease', { error: String(err) }));
+        .catch((err: unknown) => this.log.warn('could not release the lease', { error: errorText(err) }));
       await Promise.all([...this.servers.values()].map((s) => new Promise((r) => s.close(r))));
+      await this.baseClient.close().catch(() => undefined);
       this.state = 'stopped';
       this.log.info('stopped');
       this.resolveDone();
@@ -154,23 +203,81 @@ export class Manager {
     return this.stopping;
   }
 
+  private campaign(): void {
+    this.elector = new LeaderElector(this.baseClient, {
+      namespace: this.config.leaderElectionNamespace,
+      name: this.config.leaderElectionId,
+      identity: this.config.leaderElectionIdentity,
+      leaseDurationMs: this.config.leaseDurationMs,
+      renewDeadlineMs: this.config.renewDeadlineMs,
+      retryPeriodMs: this.config.retryPeriodMs,
+      logger: this.log,
+      onLeaderChange: (leading: boolean) => this.metrics.setLeader(this.config.leaderElectionId, leading),
+    });
+    this.log.info('waiting to become leader', {
+      lease: `${this.config.leaderElectionNamespace}/${this.config.leaderElectionId}`,
+      identity: this.config.leaderElectionIdentity,
+    });
+    void this.elector
+      .run({
+        onStartedLeading: () => {
+          this.log.info('became leader', { identity: this.config.leaderElectionIdentity });
+          void this.startLeading();
+        },
+        onStoppedLeading: () => this.leadershipLost(),
+        onNewLeader: (id: string) => this.log.info('leader observed', { leader: id }),
+      })
+      .catch((err: unknown) => this.fail('leader election failed', err));
+  }
+
+  /** Nothing may act any more: abort every call now, stop, and exit within the bound whatever hangs. */
+  private leadershipLost(): void {
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    this.abortWork.abort(new Error('leadership lost'));
+    this.leading = false;
+    this.log.error('leadership lost; stopping at once', { exitWithinMs: this.config.leaderLostExitMs });
+    setTimeout(() => this.exit(1), this.config.leaderLostExitMs ?? 5_000).unref();
+    void this.stop().then(() => this.exit(1));
+  }
+
+  /** Logs, stops, exits non-zero. */
+  private fail(message: string, err: unknown): void {
+    this.log.error(message, { error: errorText(err) });
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    void this.stop().then(() => this.exit(1));
+  }
+
   private async startLeading(): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped') return;
     this.leading = true;
     this.state = 'leading';
+    this.cache.start();
     try {
-      await Promise.all(this.controllers.map((c) => c.start()));
+      await this.cache.waitForSync(this.config.cacheSyncTimeoutMs ?? 120_000, this.stopTaking.signal);
     } catch (err) {
-      this.log.error('controllers failed to start', { error: String(err) });
-      process.exitCode = 1;
-      await this.stop();
+      return this.fail('caches did not sync in time; exiting', err);
     }
+    if (this.state !== 'leading') return;
+    for (const r of this.runnables) if (r.leaderOnly) this.launch(r);
   }
 
-  /** Ready when the controllers' caches are synced — or when standing by as a non-leader replica. */
+  private launch(r: Registered): void {
+    if (r.running) return;
+    const ctx: RunContext = { stopping: this.stopTaking.signal, abort: this.abortWork.signal };
+    r.running = r.runnable.run(ctx).catch((err: unknown) => {
+      if (this.abortWork.signal.aborted) return;
+      this.fail(`${r.runnable.name} failed`, err);
+    });
+  }
+
+  private async runnablesDone(): Promise<void> {
+    await Promise.all(this.runnables.map((r) => r.running));
+  }
+
+  /** Ready when leading with every cache synced, or standing by as a non-leader replica. */
   private ready(): boolean {
     if (this.state === 'standby') return true;
-    return this.state === 'leading' && this.controllers.every((c) => c.primary.hasSynced());
+    return this.state === 'leading' && this.cache.ready();
   }
 
   private async serveEndpoints(): Promise<void> {
@@ -202,6 +309,15 @@ export class Manager {
       else text(res, 404, 'not found\n');
     });
   }
+}
+
+/**
+ * Ends the process with `code`, letting the last log lines reach a piped stdout first: the process
+ * ends by itself once nothing is pending, or after 200 ms whatever is still open.
+ */
+function exitProcess(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 200).unref();
 }
 
 /** --kubeconfig, else $KUBECONFIG, else the in-cluster service account. */

@@ -128,6 +128,7 @@ export class RuntimeMetrics {
   private readonly maxConcurrentReconciles: Gauge<'controller'>;
   private readonly activeWorkersGauge: Gauge<'controller'>;
   private readonly restClientRequests: Counter<'code' | 'method' | 'host'>;
+  private readonly restClientLatency: Histogram<'verb' | 'host'>;
   private readonly leaderStatus: Gauge<'name'>;
 
   private readonly queue: QueueInstruments;
@@ -193,6 +194,14 @@ export class RuntimeMetrics {
       name: 'rest_client_requests_total',
       help: 'Number of HTTP requests, partitioned by status code, method, and host.',
       labelNames: ['code', 'method', 'host'] as const,
+      registers,
+    });
+    // client-go's request latency histogram (its buckets); watches count the time to their headers.
+    this.restClientLatency = new Histogram({
+      name: 'rest_client_request_duration_seconds',
+      help: 'Request latency in seconds. Broken down by verb, and host.',
+      labelNames: ['verb', 'host'] as const,
+      buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0],
       registers,
     });
 
@@ -316,8 +325,9 @@ export class RuntimeMetrics {
    * One API server response. `host` is the API server's host[:port], as client-go reports it;
    * a request that got no response has code `<error>`.
    */
-  observeRequest(method: string, code: number | string, host: string): void {
+  observeRequest(method: string, code: number | string, host: string, seconds?: number): void {
     this.restClientRequests.inc({ code: String(code), method: method.toUpperCase(), host });
+    if (seconds !== undefined) this.restClientLatency.observe({ verb: method.toUpperCase(), host }, seconds);
   }
 
   /** `leaseName` is the Lease's name, as client-go reports it. */

@@ -34,7 +34,10 @@ describe('Controller against the real apiserver', () => {
     // Successful writes only: a write refused as stale (409) changed nothing.
     client.onRequest(
       ({ method, statusCode, path }) =>
-        method !== 'GET' && statusCode < 400 && writes.push(`${method} ${path}`),
+        method !== 'GET' &&
+        typeof statusCode === 'number' &&
+        statusCode < 400 &&
+        writes.push(`${method} ${path}`),
     );
     const metrics = new RuntimeMetrics();
     let reconciles = 0;

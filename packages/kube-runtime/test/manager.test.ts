@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import readline from 'node:readline';
 import { freePort } from '@keiko/testenv';
 import { ResourceTypes } from '../src/client';
 import { client, createNamespace, deleteNamespace, eventually } from './support/cluster';
@@ -48,8 +49,8 @@ async function startReplica(name: string, leaseName: string): Promise<Replica> {
     { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const log: string[] = [];
-  proc.stdout!.on('data', (d: Buffer) => log.push(...d.toString().trim().split('\n')));
-  proc.stderr!.on('data', (d: Buffer) => log.push(...d.toString().trim().split('\n')));
+  for (const stream of [proc.stdout!, proc.stderr!])
+    readline.createInterface({ input: stream }).on('line', (line) => log.push(line));
   const exit = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   const r = { name, proc, healthPort, log, exit };
   replicas.push(r);
@@ -119,6 +120,7 @@ describe('Manager with leader election, two processes', () => {
           )
         )?.data?.greeting === 'Hello, one!' || undefined,
     );
+    await eventually('the leader logs its greeting', () => greeted(leader) > 0);
     expect(greeted(leader)).toBe(1);
     expect(greeted(follower)).toBe(0);
 

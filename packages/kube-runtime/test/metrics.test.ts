@@ -342,6 +342,7 @@ describe('RuntimeMetrics: reconciles', () => {
       workqueue_longest_running_processor_seconds: 'gauge',
       leader_election_master_status: 'gauge',
       rest_client_requests_total: 'counter',
+      rest_client_request_duration_seconds: 'histogram',
     });
   });
 });

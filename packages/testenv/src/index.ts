@@ -7,6 +7,14 @@ export { installTools, toolPaths, VERSIONS } from './tools';
 export { repoRoot, stateDir } from './paths';
 export { kubeConfigFromEnv } from './kubeconfig';
 export { TcpProxy } from './proxy';
+export { ApiFaultProxy } from './fault-proxy';
+export type {
+  ApiFaultProxyOptions,
+  ApiFaultProxyStats,
+  FailShareOptions,
+  FaultStatus,
+  ForwardedRequest,
+} from './fault-proxy';
 export { compactEtcd } from './etcd';
 export { freePort } from './process';
 export { seedDemoCluster, demoWorkload } from './demo';

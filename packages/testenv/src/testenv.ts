@@ -20,6 +20,11 @@ export interface TestEnvInfo {
   awsEndpoint: string;
   /** etcd client URL (absent for an existing cluster): tests use it to force compaction. */
   etcdUrl?: string;
+  /**
+   * The kube-apiserver's --cert-dir (absent for an existing cluster): its self-signed serving pair
+   * apiserver.crt / apiserver.key, which the kubeconfig trusts; ApiFaultProxy serves the same pair.
+   */
+  pkiDir?: string;
   /** Kubernetes version of the control plane. */
   kubernetesVersion: string;
   /** The environment a process needs: KUBECONFIG, AWS_ENDPOINT_URL, AWS_REGION, dummy credentials. */
@@ -140,6 +145,8 @@ function readState(dir: string): State | undefined {
 async function readLiveState(dir: string): Promise<State | undefined> {
   const state = readState(dir);
   if (!state?.info) return undefined;
+  // State written before pkiDir was recorded: the apiserver's --cert-dir is always <dataDir>/pki.
+  if (!state.info.existingCluster) state.info.pkiDir ??= path.join(state.dataDir, 'pki');
   if (!state.processes.every((p) => isAlive(p.pid))) return undefined;
   if (!state.info.existingCluster && !(await apiserverReady(state.info.server, state.info.token ?? '')))
     return undefined;
@@ -333,6 +340,7 @@ async function startControlPlane(
     token,
     awsEndpoint,
     etcdUrl,
+    pkiDir: pki,
     kubernetesVersion: VERSIONS.kubernetes,
     existingCluster: false,
     env: awsEnv(awsEndpoint, kubeconfig),

@@ -7,7 +7,6 @@ import {
   addFinalizer,
   apiVersionOf,
   generationChanged,
-  Informer,
   isAlreadyExists,
   isConflict,
   patchStatus,
@@ -51,8 +50,6 @@ export interface AddonControllerHandle {
   controller: Controller<Addon>;
   workflows: WorkflowSource;
   metrics: AddonMetrics;
-  /** Stops the Workflow and workload watches (the manager stops the controller itself). */
-  stop(): Promise<void>;
 }
 
 const BY_NAME = 'name';
@@ -78,7 +75,7 @@ export function registerAddonController(
       // Our own status writes need no second look; dependents are enqueued by the handler below.
       predicates: [generationChanged],
     },
-    reconcile: (req, ctx) => reconcile(req, ctx.signal),
+    reconcile: (req) => reconcile(req),
   });
   const enqueue = (key: string) => controller.queue.add(key);
 
@@ -116,10 +113,9 @@ export function registerAddonController(
     },
   });
 
-  const workflows = new WorkflowSource(mgr.client, wfRt, {
+  const workflows = new WorkflowSource(mgr.cache, wfRt, {
     namespace: mgr.config.namespace,
     pollMs: crdPollMs,
-    logger: log,
     onWorkflow: enqueue,
     onStateChange: () => controller.primary.keys().forEach(enqueue),
   });
@@ -128,9 +124,8 @@ export function registerAddonController(
   // watching only those keeps these caches small. They live in each addon's params.namespace, not the
   // Addon's, so they are watched in every namespace even when --namespace scopes the Addons.
   const workloads = Object.values(WorkloadResources).map((rt) => {
-    const informer = new Informer<Workload>(mgr.client, rt, {
+    const informer = mgr.cache.informer<Workload>(rt, {
       labelSelector: `${DefaultLabels.managedBy}=${ADDON_GROUP}`,
-      logger: log,
     });
     const toOwners = (obj: Workload) => {
       const partOf = obj.metadata?.labels?.[DefaultLabels.partOf];
@@ -151,23 +146,6 @@ export function registerAddonController(
   });
 
   const metrics = new AddonMetrics(mgr.metrics.registry, () => controller.primary.list());
-
-  // The watches start with the controller (it syncs its Addon cache only while this process leads)
-  // and stop with it.
-  let started = false;
-  let stopped = false;
-  const startWatches = () => {
-    if (started || stopped) return;
-    started = true;
-    workflows.start();
-    for (const w of workloads) w.informer.start();
-  };
-  void controller.primary.waitForSync().then(startWatches);
-  const stop = async () => {
-    stopped = true;
-    await Promise.all([workflows.stop(), ...workloads.map((w) => w.informer.stop())]);
-  };
-  let stopHooked = false;
 
   function observeResources(addon: Addon) {
     if (!workloads.every((w) => w.informer.hasSynced())) return undefined;
@@ -191,12 +169,7 @@ export function registerAddonController(
     return found;
   }
 
-  async function reconcile(req: Request, signal: AbortSignal): Promise<ReconcileResult | void> {
-    if (!stopHooked) {
-      stopHooked = true;
-      signal.addEventListener('abort', () => void stop(), { once: true });
-    }
-    startWatches();
+  async function reconcile(req: Request): Promise<ReconcileResult | void> {
     const addon = controller.primary.getByName(req.namespace, req.name);
     if (!addon) return;
     const ns = addon.metadata.namespace ?? '';
@@ -305,7 +278,7 @@ export function registerAddonController(
     return { requeue: true };
   }
 
-  return { controller, workflows, metrics, stop };
+  return { controller, workflows, metrics };
 }
 
 /** What resource observation needs of an Addon. */

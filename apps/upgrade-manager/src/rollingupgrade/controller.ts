@@ -13,6 +13,7 @@ import {
 import {
   AwsOperationError,
   hasAwsErrorCode,
+  awsThrottlingPolicy,
   isThrottlingError,
   launchTemplatesToResolve,
   type ScalingGroup,
@@ -122,18 +123,16 @@ export function addRollingUpgradeController(
     defaultRegion: opts.defaultRegion,
     cacheTtlMs: opts.awsCacheTtlMs,
     registry: mgr.metrics.registry,
+    signal: mgr.signal,
   });
   const lockRequeueMs = opts.lockRequeueMs ?? 30_000;
   /** Instances each upgrade saw in its group last time, to route node events to it. */
   const knownInstances = new Map<string, Set<string>>();
-  /** Consecutive throttled reconciles per key: AWS asked us to slow down, so we do. */
-  const throttled = new Map<string, number>();
-  let signal: AbortSignal | undefined;
 
   const drains = new DrainRunner(
     client,
     log,
-    () => signal,
+    () => mgr.signal,
     // Runs only once a drain finishes, long after `controller` below is initialised.
     (owner) => controller.queue.add(owner),
   );
@@ -145,31 +144,8 @@ export function addRollingUpgradeController(
   const controller: Controller<RollingUpgrade> = mgr.addController<RollingUpgrade>({
     name: 'rollingupgrade',
     for: RU,
-    reconcile: async (req, ctx) => {
-      signal = ctx.signal;
-      try {
-        const result = await reconcile(req, ctx.log);
-        throttled.delete(req.key);
-        return result;
-      } catch (err) {
-        if (isThrottlingError(err)) {
-          const n = (throttled.get(req.key) ?? 0) + 1;
-          throttled.set(req.key, n);
-          const delay = Math.min(300_000, 5_000 * 2 ** (n - 1));
-          ctx.log.warn('AWS is throttling; backing off', { error: String(err), retryInMs: delay });
-          const ru = controller.primary.getByName(req.namespace, req.name);
-          if (ru)
-            await mgr.events.record(
-              ru,
-              'Warning',
-              'AwsThrottled',
-              `AWS is throttling (${err instanceof Error ? err.message : String(err)}); retrying in ${Math.round(delay / 1000)}s`,
-            );
-          return { requeueAfterMs: delay };
-        }
-        throw err;
-      }
-    },
+    reconcile: (req, ctx) => reconcile(req, ctx.log),
+    errorPolicy: awsThrottlingPolicy(),
   });
 
   // A node event reconciles the upgrades it concerns: those working on it, those whose group holds its
