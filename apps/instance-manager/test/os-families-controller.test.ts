@@ -131,7 +131,10 @@ describe('eks groups of other operating systems', () => {
       'node.kubernetes.io/role': 'windows',
       team: 'data',
     });
-    expect(nodes[0]?.spec?.taints).toEqual([{ key: 'dedicated', value: 'data', effect: 'NoSchedule' }]);
+    // The group's own taints; node.kubernetes.io/not-ready is the node lifecycle controller's, and it may
+    // not have lifted it yet on a busy machine.
+    const taints = (nodes[0]?.spec?.taints ?? []).filter((t) => !t.key.startsWith('node.kubernetes.io/'));
+    expect(taints).toEqual([{ key: 'dedicated', value: 'data', effect: 'NoSchedule' }]);
     await world.remove('windows');
   }, 150_000);
 

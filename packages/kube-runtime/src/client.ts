@@ -1,5 +1,5 @@
 import type * as k8s from '@kubernetes/client-node';
-import { fetch } from 'undici';
+import type { Dispatcher } from 'undici';
 import { abortableSleep, abortReason, KubeTransport, type TransportOptions } from './transport';
 
 /** Where a kind lives in the API: enough to build every URL without a discovery round trip. */
@@ -174,13 +174,25 @@ function safeToResend(method: string, opts: RequestOptions): boolean {
 function retryDecision(
   method: string,
   opts: RequestOptions,
-  outcome: { status?: number; retryAfter?: number; transportError?: boolean },
+  outcome: { error?: unknown; status?: number; retryAfter?: number; transportError?: boolean },
   attempt: number,
 ): number | undefined {
-  if (outcome.status === 429) return outcome.retryAfter ?? retryDelayMs(attempt);
+  if (outcome.status === 429 && !isDisruptionBudgetRefusal(outcome.error))
+    return outcome.retryAfter ?? retryDelayMs(attempt);
   const serverTrouble = outcome.transportError || (outcome.status !== undefined && outcome.status >= 500);
   if (!serverTrouble || !safeToResend(method, opts)) return undefined;
   return outcome.retryAfter ?? retryDelayMs(attempt);
+}
+
+/**
+ * An eviction refused by a PodDisruptionBudget is a 429 too, but an answer, not throttling: the caller
+ * (a drain) decides when to ask again.
+ */
+function isDisruptionBudgetRefusal(err: unknown): boolean {
+  return (
+    err instanceof ApiError &&
+    (err.status?.details?.causes ?? []).some((c) => c.reason === 'DisruptionBudget')
+  );
 }
 
 function isAbort(err: unknown): boolean {
@@ -232,10 +244,25 @@ export class KubeClient {
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const url = this.url(path, opts.query);
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    const signal = this.callSignal(opts.signal);
+    const call = linkedAbort([this.signal, opts.signal]);
+    try {
+      return await this.attempts<T>(method, url, path, body, opts, call.signal);
+    } finally {
+      call.dispose();
+    }
+  }
+
+  private async attempts<T>(
+    method: string,
+    url: URL,
+    path: string,
+    body: string | undefined,
+    opts: RequestOptions,
+    signal: AbortSignal,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const timeout = AbortSignal.timeout(opts.timeoutMs ?? 30_000);
-      const outcome = await this.attempt(method, url, path, body, opts, AbortSignal.any([signal, timeout]));
+      const one = linkedAbort([signal], opts.timeoutMs ?? 30_000);
+      const outcome = await this.attempt(method, url, path, body, opts, one.signal).finally(one.dispose);
       if ('value' in outcome) return outcome.value as T;
       const waitMs =
         attempt <= this.maxRetries && !signal.aborted
@@ -258,21 +285,25 @@ export class KubeClient {
     { value: unknown } | { error: unknown; status?: number; retryAfter?: number; transportError?: boolean }
   > {
     const started = performance.now();
-    let res: Response;
+    let res: Dispatcher.ResponseData;
     let text: string;
     try {
       await this.transport.limiter.take(signal);
       const headers = await this.headers(
         body === undefined ? undefined : (opts.contentType ?? 'application/json'),
       );
-      res = (await fetch(url, {
-        method,
+      // The dispatcher API, not fetch: an abort destroys the connection, so a request the apiserver has
+      // not read yet never reaches it.
+      const pool = await this.transport.dispatcher('requests');
+      res = await pool.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: method as Dispatcher.HttpMethod,
         headers,
         body,
-        dispatcher: await this.transport.dispatcher('requests'),
         signal,
-      })) as unknown as Response;
-      text = await res.text();
+      });
+      text = await res.body.text();
     } catch (err) {
       this.observe(method, url, path, '<error>', started);
       if (signal.aborted || isAbort(err)) return { error: signal.aborted ? abortReason(signal) : err };
@@ -281,17 +312,17 @@ export class KubeClient {
         transportError: true,
       };
     }
-    this.observe(method, url, path, res.status, started);
+    this.observe(method, url, path, res.statusCode, started);
     const parsed = parseJson(text);
-    if (res.status >= 400) {
+    if (res.statusCode >= 400) {
       const status =
         parsed && (parsed as k8s.V1Status).kind === 'Status'
           ? (parsed as k8s.V1Status)
           : ({ message: text.slice(0, 200).trim() } as k8s.V1Status);
       return {
-        error: new ApiError(method, path, res.status, status),
-        status: res.status,
-        retryAfter: retryAfterMs(res.headers.get('retry-after')),
+        error: new ApiError(method, path, res.statusCode, status),
+        status: res.statusCode,
+        retryAfter: retryAfterMs(headerValue(res.headers['retry-after'])),
       };
     }
     if (text && parsed === undefined)
@@ -315,12 +346,6 @@ export class KubeClient {
     };
     if (contentType) headers['Content-Type'] = contentType;
     return headers;
-  }
-
-  /** The client's own signal joined with the call's; a call after the client's signal aborted fails at once. */
-  private callSignal(signal?: AbortSignal): AbortSignal {
-    const signals = [this.signal, signal].filter((s): s is AbortSignal => !!s);
-    return signals.length === 0 ? new AbortController().signal : AbortSignal.any(signals);
   }
 
   private observe(
@@ -459,45 +484,50 @@ export class KubeClient {
     const path = resourcePath(rt, namespace);
     const url = this.url(path, { ...query, watch: true });
     const abort = new AbortController();
-    const signal = this.callSignal(abort.signal);
+    const call = linkedAbort([this.signal, abort.signal]);
+    const signal = call.signal;
     const started = performance.now();
-    let res: Response;
+    let res: Dispatcher.ResponseData;
     try {
       await this.transport.limiter.take(signal);
-      res = (await fetch(url, {
+      const pool = await this.transport.dispatcher('watches');
+      res = await pool.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
         method: 'GET',
         headers: await this.headers(),
-        dispatcher: await this.transport.dispatcher('watches'),
         signal,
-      })) as unknown as Response;
+      });
     } catch (err) {
       this.observe('GET', url, path, '<error>', started, true);
       throw signal.aborted
         ? abortReason(signal)
         : new Error(`WATCH ${path}: ${errorText(err)}`, { cause: err });
     }
-    this.observe('GET', url, path, res.status, started, true);
-    if (res.status >= 400) {
-      const text = await res.text();
+    this.observe('GET', url, path, res.statusCode, started, true);
+    if (res.statusCode >= 400) {
+      const text = await res.body.text();
       const parsed = parseJson(text) as k8s.V1Status | undefined;
       throw new ApiError(
         'WATCH',
         path,
-        res.status,
+        res.statusCode,
         parsed?.kind === 'Status' ? parsed : { message: text.slice(0, 200) },
       );
     }
-    void readEvents<T>(res, abort, inactivityTimeoutMs, onEvent).then(
-      () => onDone(null),
-      (err: unknown) => onDone(signal.aborted && isAbort(err) ? null : err),
-    );
+    void readEvents<T>(res, abort, inactivityTimeoutMs, onEvent)
+      .finally(call.dispose)
+      .then(
+        () => onDone(null),
+        (err: unknown) => onDone(signal.aborted ? null : err),
+      );
     return abort;
   }
 }
 
 /** Reads a watch response line by line (one JSON event per line), until it ends or is aborted. */
 async function readEvents<T>(
-  res: Response,
+  res: Dispatcher.ResponseData,
   abort: AbortController,
   inactivityTimeoutMs: number | undefined,
   onEvent: (e: WatchEvent<T>) => void,
@@ -512,7 +542,7 @@ async function readEvents<T>(
   let buffered = '';
   arm();
   try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
       arm();
       buffered += decoder.decode(chunk, { stream: true });
       let nl: number;
@@ -525,6 +555,43 @@ async function readEvents<T>(
   } finally {
     clearTimeout(idle);
   }
+}
+
+/**
+ * A signal that aborts when any of `signals` does (with its reason) or after `timeoutMs`. Plain
+ * listeners, removed by dispose(), rather than AbortSignal.any: the link must hold for as long as the
+ * call runs, whatever the garbage collector thinks of an intermediate signal.
+ */
+function linkedAbort(
+  signals: (AbortSignal | undefined)[],
+  timeoutMs?: number,
+): { signal: AbortSignal; dispose: () => void } {
+  const ac = new AbortController();
+  const links: [AbortSignal, () => void][] = [];
+  for (const s of signals) {
+    if (!s) continue;
+    if (s.aborted) ac.abort(s.reason);
+    const onAbort = () => ac.abort(s.reason);
+    s.addEventListener('abort', onAbort, { once: true });
+    links.push([s, onAbort]);
+  }
+  const timer = timeoutMs
+    ? setTimeout(
+        () => ac.abort(new DOMException(`no answer within ${timeoutMs}ms`, 'TimeoutError')),
+        timeoutMs,
+      )
+    : undefined;
+  return {
+    signal: ac.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      for (const [s, fn] of links) s.removeEventListener('abort', fn);
+    },
+  };
+}
+
+function headerValue(v: string | string[] | undefined): string | null {
+  return (Array.isArray(v) ? v[0] : v) ?? null;
 }
 
 export function errorText(err: unknown): string {

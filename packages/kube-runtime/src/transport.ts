@@ -69,17 +69,22 @@ export function abortReason(signal: AbortSignal): Error {
 /** The shared part of every KubeClient made from one kubeconfig: pools, rate limit, credentials. */
 export class KubeTransport {
   readonly limiter: TokenBucket;
-  readonly server: URL;
+  private serverUrl?: URL;
   private pools?: Promise<{ requests: Dispatcher; watches: Dispatcher }>;
 
   constructor(
     readonly kubeConfig: k8s.KubeConfig,
     private readonly opts: TransportOptions = {},
   ) {
-    const cluster = kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    this.server = new URL(cluster.server);
     this.limiter = new TokenBucket(opts.qps ?? 20, opts.burst ?? 30);
+  }
+
+  /** The apiserver's URL (read on first use: a client may be made before its kubeconfig is complete). */
+  get server(): URL {
+    if (this.serverUrl) return this.serverUrl;
+    const cluster = this.kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster');
+    return (this.serverUrl = new URL(cluster.server));
   }
 
   /** The pool for ordinary requests, or the one for watches. */

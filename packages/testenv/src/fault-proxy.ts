@@ -46,6 +46,8 @@ export interface ApiFaultProxyStats {
   faulted: number;
   /** Held requests whose client went away before they could be forwarded (never sent). */
   dropped: number;
+  /** Requests whose client went away while they were held (they will be dropped, not forwarded). */
+  abandoned: number;
   /** Forwarded requests and forwarded writes, by User-Agent header ('' when absent). */
   byUserAgent: Record<string, { requests: number; writes: number }>;
 }
@@ -79,6 +81,7 @@ const emptyStats = (): ApiFaultProxyStats => ({
   writesForwarded: 0,
   faulted: 0,
   dropped: 0,
+  abandoned: 0,
   byUserAgent: {},
 });
 
@@ -258,7 +261,11 @@ export class ApiFaultProxy {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     this.counters.requests++;
     let clientGone = false;
-    res.once('close', () => (clientGone = true));
+    let held = true;
+    res.once('close', () => {
+      clientGone = true;
+      if (held) this.counters.abandoned++;
+    });
     // Decided on arrival, so failNext hits the next requests in the order they came in.
     const fault = this.pickFault(req);
     await this.unpaused();
@@ -266,6 +273,7 @@ export class ApiFaultProxy {
       await new Promise((r) => setTimeout(r, this.delayMs));
       await this.unpaused();
     }
+    held = false;
     if (clientGone || req.socket.destroyed) {
       // The client gave up (a deposed leader aborting its write): this request must never land.
       this.counters.dropped++;
