@@ -73,6 +73,7 @@ export class Manager {
   private elector?: LeaderElector;
   private state: ManagerState = 'starting';
   private leading = false;
+  private lost = false;
   private stopping?: Promise<void>;
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -191,9 +192,12 @@ export class Manager {
       this.abortWork.abort(new Error('manager stopped'));
       this.leading = false;
       await this.cache.stop();
-      await this.elector
-        ?.release()
-        .catch((err: unknown) => this.log.warn('could not release the lease', { error: errorText(err) }));
+      // After a lost lease there is nothing of ours to release, and a late write could only race the
+      // successor's.
+      if (!this.lost)
+        await this.elector
+          ?.release()
+          .catch((err: unknown) => this.log.warn('could not release the lease', { error: errorText(err) }));
       await Promise.all([...this.servers.values()].map((s) => new Promise((r) => s.close(r))));
       await this.baseClient.close().catch(() => undefined);
       this.state = 'stopped';
@@ -234,6 +238,7 @@ export class Manager {
   private leadershipLost(): void {
     if (this.state === 'stopping' || this.state === 'stopped') return;
     this.abortWork.abort(new Error('leadership lost'));
+    this.lost = true;
     this.leading = false;
     this.log.error('leadership lost; stopping at once', { exitWithinMs: this.config.leaderLostExitMs });
     setTimeout(() => this.exit(1), this.config.leaderLostExitMs ?? 5_000).unref();
