@@ -23,5 +23,5 @@ registerInstanceGroupController(mgr, {
   resyncMs: options.resyncMs,
 });
 if (config.dryRun) mgr.log.info('dry run: rendering and reporting only; no AWS changes, no aws-auth writes');
+mgr.onStop('aws-clients', () => clients.destroy());
 await mgr.start();
-clients.destroy();

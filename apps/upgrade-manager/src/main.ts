@@ -12,6 +12,5 @@ try {
   process.exit(2);
 }
 const mgr = new Manager('upgrade-manager', config.manager);
-const upgrades = addRollingUpgradeController(mgr, config.controller);
+addRollingUpgradeController(mgr, config.controller);
 await mgr.start();
-await upgrades.stop();

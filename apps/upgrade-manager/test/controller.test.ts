@@ -54,7 +54,6 @@ async function startController(namespace: string, args: string[] = []): Promise<
     async stop() {
       await mgr.stop();
       await done;
-      await handle.stop();
     },
   };
 }

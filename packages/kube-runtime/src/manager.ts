@@ -132,6 +132,27 @@ export class Manager {
     if (this.state === 'leading' || (!r.leaderOnly && this.state === 'standby')) this.launch(r);
   }
 
+  /**
+   * Runs `cleanup` when the manager stops, after the leader-only work ended (AWS clients, files): the
+   * process's side resources are released in one place, not after start() by hand.
+   */
+  onStop(name: string, cleanup: () => void | Promise<void>): void {
+    this.add(
+      {
+        name,
+        run: async ({ stopping }) => {
+          await new Promise<void>((resolve) => {
+            if (stopping.aborted) resolve();
+            else stopping.addEventListener('abort', () => resolve(), { once: true });
+          });
+          await Promise.all(this.runnables.filter((r) => r.leaderOnly).map((r) => r.running));
+          await cleanup();
+        },
+      },
+      { needLeaderElection: false },
+    );
+  }
+
   getState(): ManagerState {
     return this.state;
   }

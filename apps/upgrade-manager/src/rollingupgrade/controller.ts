@@ -82,8 +82,6 @@ export interface RollingUpgradeControllerHandle {
   controller: Controller<RollingUpgrade>;
   aws: AwsRegions;
   drains: DrainRunner;
-  /** Stops what the manager does not own: the AWS clients. */
-  stop(): Promise<void>;
 }
 
 const RU = RollingUpgradeKind;
@@ -646,12 +644,6 @@ export function addRollingUpgradeController(
     knownInstances.delete(key);
   }
 
-  return {
-    controller,
-    aws,
-    drains,
-    async stop() {
-      aws.destroy();
-    },
-  };
+  mgr.onStop('aws-clients', () => aws.destroy());
+  return { controller, aws, drains };
 }
