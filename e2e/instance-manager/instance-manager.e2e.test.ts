@@ -22,6 +22,7 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
+import { registeredTaints } from '@keiko/testenv';
 import { cleanupWorkspace, findObject, preparedChart, renderChart } from '../../charts/test/support/charts';
 import { serviceAccountUser, whoAmI } from '../../charts/test/support/impersonate';
 import {
@@ -249,7 +250,7 @@ describe('instance-manager (bundled, leader election on)', () => {
         'node.kubernetes.io/role': 'general-purpose',
         'instancemgr.keikoproj.io/lifecycle': 'normal',
       });
-      expect(n.spec?.taints).toEqual([{ key: 'dedicated', value: 'platform', effect: 'NoSchedule' }]);
+      expect(registeredTaints(n)).toEqual([{ key: 'dedicated', value: 'platform', effect: 'NoSchedule' }]);
     }
     expect(up.status?.lifecycle).toBe('mixed');
   }, 150_000);

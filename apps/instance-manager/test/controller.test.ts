@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { InstanceGroupKind, RollingUpgradeKind, type InstanceGroup } from '@keiko/api';
 import { classifyStackStatus, EC2_ASSUME_ROLE_POLICY } from '@keiko/aws';
 import { ResourceTypes } from '@keiko/kube-runtime';
+import { registeredTaints } from '@keiko/testenv';
 import type { KubernetesObject, V1ConfigMap, V1Node, V1Pod } from '@kubernetes/client-node';
 import { AwsAuth } from '../src/awsauth/apply';
 import { AWS_AUTH_NAME, AWS_AUTH_NAMESPACE, normalizeRoleArn, OWNERS_ANNOTATION } from '../src/awsauth/merge';
@@ -175,7 +176,7 @@ describe('eks', () => {
     expect(nodes).toHaveLength(2);
     for (const n of nodes) {
       expect(n.metadata?.labels).toMatchObject({ team: 'platform', 'node.kubernetes.io/role': 'workers' });
-      expect(n.spec?.taints).toEqual([{ key: 'dedicated', value: 'platform', effect: 'NoSchedule' }]);
+      expect(registeredTaints(n)).toEqual([{ key: 'dedicated', value: 'platform', effect: 'NoSchedule' }]);
     }
   }, 120_000);
 

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { InstanceGroup } from '@keiko/api';
 import { ResourceTypes } from '@keiko/kube-runtime';
+import { registeredTaints } from '@keiko/testenv';
 import type { V1Node } from '@kubernetes/client-node';
 import { SIMULATOR_LABEL } from '../sandbox/node-simulator';
 import { SANDBOX_CLUSTER, SANDBOX_WINDOWS_IMAGE_PARAMETER } from '../sandbox/seed';
@@ -101,7 +102,7 @@ describe('eks groups of other operating systems', () => {
         'instancemgr.keikoproj.io/lifecycle': 'normal',
         'kubernetes.io/os': 'linux',
       });
-      expect(n.spec?.taints).toEqual([{ key: 'dedicated', value: 'data', effect: 'NoSchedule' }]);
+      expect(registeredTaints(n)).toEqual([{ key: 'dedicated', value: 'data', effect: 'NoSchedule' }]);
     }
     expect(condition(ig, 'NodesReady')).toMatchObject({ status: 'True' });
     await world.remove('rocket');
@@ -131,10 +132,7 @@ describe('eks groups of other operating systems', () => {
       'node.kubernetes.io/role': 'windows',
       team: 'data',
     });
-    // The group's own taints; node.kubernetes.io/not-ready is the node lifecycle controller's, and it may
-    // not have lifted it yet on a busy machine.
-    const taints = (nodes[0]?.spec?.taints ?? []).filter((t) => !t.key.startsWith('node.kubernetes.io/'));
-    expect(taints).toEqual([{ key: 'dedicated', value: 'data', effect: 'NoSchedule' }]);
+    expect(registeredTaints(nodes[0]!)).toEqual([{ key: 'dedicated', value: 'data', effect: 'NoSchedule' }]);
     await world.remove('windows');
   }, 150_000);
 

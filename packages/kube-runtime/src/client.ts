@@ -130,6 +130,11 @@ export interface ClientOptions extends TransportOptions {
   maxRetries?: number;
 }
 
+/** Every typed call takes a signal of its own, joined to the client's. */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
@@ -365,9 +370,10 @@ export class KubeClient {
     rt: ResourceType,
     namespace: string | undefined,
     name: string,
+    opts: CallOptions = {},
   ): Promise<T | undefined> {
     try {
-      return await this.request<T>('GET', resourcePath(rt, namespace, name));
+      return await this.request<T>('GET', resourcePath(rt, namespace, name), { signal: opts.signal });
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -375,9 +381,15 @@ export class KubeClient {
   }
 
   /** One page; its items carry apiVersion and kind (a LIST leaves them out of built-in kinds' items). */
-  async list<T extends k8s.KubernetesObject>(rt: ResourceType, opts: ListOptions = {}): Promise<KubeList<T>> {
-    const { namespace, ...query } = opts;
-    const list = await this.request<KubeList<T>>('GET', resourcePath(rt, namespace), { query: { ...query } });
+  async list<T extends k8s.KubernetesObject>(
+    rt: ResourceType,
+    opts: ListOptions & CallOptions = {},
+  ): Promise<KubeList<T>> {
+    const { namespace, signal, ...query } = opts;
+    const list = await this.request<KubeList<T>>('GET', resourcePath(rt, namespace), {
+      query: { ...query },
+      signal,
+    });
     const apiVersion = apiVersionOf(rt);
     for (const item of list.items) {
       item.apiVersion ??= apiVersion;
@@ -389,7 +401,7 @@ export class KubeClient {
   /** Every object, page by page; the resourceVersion is the first page's (a consistent snapshot). */
   async listAll<T extends k8s.KubernetesObject>(
     rt: ResourceType,
-    opts: ListOptions = {},
+    opts: ListOptions & CallOptions = {},
   ): Promise<KubeList<T>> {
     const items: T[] = [];
     let cont: string | undefined;
@@ -406,22 +418,24 @@ export class KubeClient {
   create<T extends k8s.KubernetesObject>(
     rt: ResourceType,
     obj: T,
-    opts: { fieldManager?: string } = {},
+    opts: { fieldManager?: string } & CallOptions = {},
   ): Promise<T> {
-    return this.request<T>('POST', resourcePath(rt, obj.metadata?.namespace), { body: obj, query: opts });
+    return this.request<T>('POST', resourcePath(rt, obj.metadata?.namespace), {
+      body: obj,
+      query: { fieldManager: opts.fieldManager },
+      signal: opts.signal,
+    });
   }
 
   replace<T extends k8s.KubernetesObject>(
     rt: ResourceType,
     obj: T,
-    opts: { subresource?: string } = {},
+    opts: { subresource?: string } & CallOptions = {},
   ): Promise<T> {
     return this.request<T>(
       'PUT',
       resourcePath(rt, obj.metadata?.namespace, obj.metadata?.name, opts.subresource),
-      {
-        body: obj,
-      },
+      { body: obj, signal: opts.signal },
     );
   }
 
@@ -430,13 +444,19 @@ export class KubeClient {
     namespace: string | undefined,
     name: string,
     patch: unknown,
-    opts: { type?: PatchType; subresource?: string; fieldManager?: string; force?: boolean } = {},
+    opts: {
+      type?: PatchType;
+      subresource?: string;
+      fieldManager?: string;
+      force?: boolean;
+    } & CallOptions = {},
   ): Promise<T> {
     const type = opts.type ?? 'merge';
     return this.request<T>('PATCH', resourcePath(rt, namespace, name, opts.subresource), {
       body: patch,
       contentType: PATCH_CONTENT_TYPE[type],
       query: { fieldManager: opts.fieldManager, force: opts.force },
+      signal: opts.signal,
     });
   }
 
@@ -448,11 +468,13 @@ export class KubeClient {
       propagationPolicy?: 'Background' | 'Foreground' | 'Orphan';
       gracePeriodSeconds?: number;
       preconditions?: { uid?: string; resourceVersion?: string };
-    } = {},
+    } & CallOptions = {},
   ): Promise<boolean> {
+    const { signal, ...deleteOptions } = opts;
     try {
       await this.request('DELETE', resourcePath(rt, namespace, name), {
-        body: { kind: 'DeleteOptions', apiVersion: 'v1', ...opts },
+        body: { kind: 'DeleteOptions', apiVersion: 'v1', ...deleteOptions },
+        signal,
       });
       return true;
     } catch (err) {
@@ -499,6 +521,7 @@ export class KubeClient {
         signal,
       });
     } catch (err) {
+      call.dispose();
       this.observe('GET', url, path, '<error>', started, true);
       throw signal.aborted
         ? abortReason(signal)
@@ -506,6 +529,7 @@ export class KubeClient {
     }
     this.observe('GET', url, path, res.statusCode, started, true);
     if (res.statusCode >= 400) {
+      call.dispose();
       const text = await res.body.text();
       const parsed = parseJson(text) as k8s.V1Status | undefined;
       throw new ApiError(

@@ -81,6 +81,7 @@ export interface Store<T> {
 export type SourceState = 'unknown' | 'available' | 'absent';
 
 const INITIAL_EVENTS_END = 'k8s.io/initial-events-end';
+const INITIAL_EVENTS_TIMEOUT_MS = 120_000;
 
 /**
  * A list+watch cache of one kind. LISTs (paged), then WATCHes from the list's resourceVersion with
@@ -461,10 +462,24 @@ export class Informer<T extends k8s.KubernetesObject> implements Store<T> {
       throw err;
     }
     if (this.stopped) this.watchAbort.abort();
+    // A server that ignores sendInitialEvents never sends the bookmark that ends them: give up on
+    // streaming lists after a while and LIST instead.
+    const noEnd = collecting
+      ? setTimeout(() => {
+          if (!collecting) return;
+          this.log.warn('no end of the streaming list; using paged LIST', {
+            afterMs: INITIAL_EVENTS_TIMEOUT_MS,
+          });
+          this.watchListSupported = false;
+          this.watchAbort?.abort();
+        }, INITIAL_EVENTS_TIMEOUT_MS)
+      : undefined;
     const err = await ended;
+    clearTimeout(noEnd);
     this.watchAbort = undefined;
     if (gone || isGone(err)) return 'gone';
-    if (collecting && !this.stopped) throw new Error('watch ended before its initial events were complete');
+    if (collecting && !this.stopped && this.watchListSupported)
+      throw new Error('watch ended before its initial events were complete');
     if (err && !this.stopped && !['AbortError', 'TimeoutError'].includes((err as Error).name)) throw err;
     return 'closed';
   }
@@ -480,6 +495,7 @@ export class Informer<T extends k8s.KubernetesObject> implements Store<T> {
     }
     if (e.object.metadata?.annotations?.[INITIAL_EVENTS_END] !== 'true') return false;
     this.listCount++;
+    if (!this.synced) this.log.debug('synced by a streaming list', { objects: initial.size });
     this.replace([...initial.values()]);
     initial.clear();
     const rv = e.object.metadata?.resourceVersion;

@@ -134,8 +134,8 @@ export class LeaderElector {
   /** The lease request in flight, so release() does not race it. */
   private inflight: Promise<unknown> = Promise.resolve();
   private newLeaderCallback?: (identity: string) => void;
-  /** The client of the current leading term (its calls abort when the term ends). */
-  private termClient?: KubeClient;
+  /** Aborts when the current leading term ends (its renewals abort with it). */
+  private termSignal?: AbortSignal;
 
   constructor(
     private readonly client: KubeClient,
@@ -273,7 +273,7 @@ export class LeaderElector {
   ): Promise<void> {
     const leadingController = new AbortController();
     const loopController = new AbortController();
-    this.termClient = this.client.withSignal(loopController.signal);
+    this.termSignal = loopController.signal;
     let endReason: LeadEnd | undefined;
     let resolveEnd!: (reason: LeadEnd) => void;
     const ended = new Promise<LeadEnd>((resolve) => (resolveEnd = resolve));
@@ -409,12 +409,13 @@ export class LeaderElector {
   private async tryRenew(): Promise<Attempt> {
     const startedAt = monotonicNow();
     let current = this.observed;
-    // The term's client: a renewal still in flight when the term ends is aborted, so it cannot land
+    // The term's signal: a renewal still in flight when the term ends is aborted, so it cannot land
     // later and renew a lease for a process that has stopped acting.
-    const client = this.termClient ?? this.client;
+    const signal = this.termSignal;
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        if (!current) current = await client.get<Lease>(ResourceTypes.Lease, this.namespace, this.name);
+        if (!current)
+          current = await this.client.get<Lease>(ResourceTypes.Lease, this.namespace, this.name, { signal });
         if (!current) {
           this.log.warn('lease was deleted');
           return { ok: false, startedAt, heldByOther: true };
@@ -423,10 +424,14 @@ export class LeaderElector {
         const spec = current.spec ?? {};
         if ((spec.holderIdentity ?? '') !== this.identity) return { ok: false, startedAt, heldByOther: true };
         const now = formatMicroTime();
-        const written = await client.replace<Lease>(ResourceTypes.Lease, {
-          ...current,
-          spec: { ...spec, ...this.record(spec.acquireTime ?? now, now, spec.leaseTransitions ?? 0) },
-        });
+        const written = await this.client.replace<Lease>(
+          ResourceTypes.Lease,
+          {
+            ...current,
+            spec: { ...spec, ...this.record(spec.acquireTime ?? now, now, spec.leaseTransitions ?? 0) },
+          },
+          { signal },
+        );
         this.observe(written);
         return { ok: true, startedAt };
       } catch (err) {

@@ -204,13 +204,12 @@ export class Manager {
     this.stopping ??= (async () => {
       this.state = 'stopping';
       this.stopTaking.abort();
-      const graceOver = setTimeout(
-        () => this.abortWork.abort(new Error('shutdown grace period over')),
-        this.config.shutdownGraceMs,
-      );
-      await this.runnablesDone();
-      clearTimeout(graceOver);
+      const done = this.runnablesDone();
+      await within(done, this.config.shutdownGraceMs);
       this.abortWork.abort(new Error('manager stopped'));
+      // Work that ignores its abort signal cannot hold the process: every call it makes through
+      // mgr.client fails from here on.
+      await within(done, 5_000);
       this.leading = false;
       await this.cache.stop();
       // After a lost lease there is nothing of ours to release, and a late write could only race the
@@ -335,6 +334,13 @@ export class Manager {
       else text(res, 404, 'not found\n');
     });
   }
+}
+
+/** Waits for `work`, but no longer than `ms`. */
+async function within(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 /**

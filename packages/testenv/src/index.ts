@@ -1,6 +1,12 @@
 export { startTestEnv, stopTestEnv, testEnvStatus, AWS_REGION } from './testenv';
 export type { TestEnv, TestEnvInfo, StartOptions } from './testenv';
-export { createSimulatedNode, simulatedNodeManifest, waitForNodeReady, isNodeReady } from './nodes';
+export {
+  createSimulatedNode,
+  simulatedNodeManifest,
+  waitForNodeReady,
+  isNodeReady,
+  registeredTaints,
+} from './nodes';
 export type { SimulatedNode } from './nodes';
 export { applyManifests, installChartCrds, kubectl, parseManifests, waitForCrdEstablished } from './apply';
 export { installTools, toolPaths, VERSIONS } from './tools';

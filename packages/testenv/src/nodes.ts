@@ -77,3 +77,12 @@ export async function waitForNodeReady(
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/**
+ * The taints a node registered with (the kubelet's --register-with-taints): without those the node
+ * lifecycle controller adds and lifts on its own schedule (node.kubernetes.io/not-ready, unreachable...),
+ * which a busy test machine may not have lifted yet when a node just turned Ready.
+ */
+export function registeredTaints(node: { spec?: { taints?: k8s.V1Taint[] } }): k8s.V1Taint[] {
+  return (node.spec?.taints ?? []).filter((t) => !t.key.startsWith('node.kubernetes.io/'));
+}
