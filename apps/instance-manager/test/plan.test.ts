@@ -41,9 +41,11 @@ describe('rotationPolicy', () => {
       pauseMs: 300_000,
     });
   });
-  it('uses maxUnavailable (a percentage of the group) for eks', () => {
+  it('uses maxUnavailable (a percentage of the desired capacity, rounded down) for eks', () => {
     const ig = normalizeInstanceGroup(example('instance-manager/eks-rolling-update.yaml'));
-    expect(rotationPolicy(ig, 9)).toMatchObject({ mode: 'maxUnavailable', maxUnavailable: 3 });
+    // 30% of 9 is 2.7: the budget rule rounds a safety limit down.
+    expect(rotationPolicy(ig, 9)).toMatchObject({ mode: 'maxUnavailable', maxUnavailable: 2 });
+    expect(rotationPolicy(ig, 10)).toMatchObject({ mode: 'maxUnavailable', maxUnavailable: 3 });
     expect(rotationPolicy(ig, 1)).toMatchObject({ mode: 'maxUnavailable', maxUnavailable: 1 });
   });
 });

@@ -2,7 +2,8 @@
 // drains, resume from a recorded status, eager surge bookkeeping, the terminate-once decision,
 // completion — and whole upgrades replayed against an in-memory world, restarts and crashes included.
 import { describe, expect, it } from '@jest/globals';
-import type { RollingUpgradeStatus } from '@keiko/api';
+import { resolveUpdateStrategy, type RollingUpgradeSpec, type RollingUpgradeStatus } from '@keiko/api';
+import { budgetNodes } from '@keiko/node-ops';
 import {
   buildGroupView,
   decide,
@@ -12,7 +13,6 @@ import {
   orderCandidates,
   planAllBatches,
   recordTermination,
-  resolveMaxUnavailable,
   scalingGroupHolder,
   selectBatch,
   strayCordons,
@@ -36,7 +36,7 @@ import { run, World } from './support/world';
 const NOW = new Date('2026-01-01T01:00:00Z');
 const at = (offsetMs: number) => new Date(NOW.getTime() + offsetMs);
 
-describe('resolveMaxUnavailable', () => {
+describe('maxUnavailable (the CRD field mapped to a budget, then the one budget rule)', () => {
   it.each([
     [undefined, 10, 1],
     [0, 10, 1],
@@ -51,8 +51,11 @@ describe('resolveMaxUnavailable', () => {
     ['1%', 3, 1],
     ['30', 10, 3], // the schema admits a bare percentage
     ['33%', 0, 1],
-  ])('maxUnavailable %p of %p nodes -> %p', (value, size, expected) => {
-    expect(resolveMaxUnavailable(value as number | string | undefined, size)).toBe(expected);
+  ])('maxUnavailable %p of desired capacity %p -> %p', (value, size, expected) => {
+    const { maxUnavailable } = resolveUpdateStrategy({
+      strategy: { maxUnavailable: value as number | string | undefined },
+    } as RollingUpgradeSpec);
+    expect(budgetNodes(maxUnavailable, size)).toBe(expected);
   });
 });
 
@@ -486,7 +489,10 @@ describe('decide', () => {
     );
     const [key, rec] = Object.entries(d.status.inProcessingNodes ?? {})[0]!;
     expect(rec.stepName).toBe('drain');
-    expect(d.actions).toEqual([{ type: 'drain', key, nodeName: key, instanceId: rec.instanceID }]);
+    // No drainTimeout in the spec: the drain carries the default, so a blocking PDB cannot hold it forever.
+    expect(d.actions).toEqual([
+      { type: 'drain', key, nodeName: key, instanceId: rec.instanceID, timeoutMs: 900_000 },
+    ]);
     expect(d.transitions).toEqual([{ node: key, from: 'kickoff', to: 'drain', seconds: 0.01 }]);
   });
 
@@ -499,7 +505,9 @@ describe('decide', () => {
       },
     };
     const d = decide(planInput(rollingUpgrade({}, status), snapshot(threeOld()), threeNodes()));
-    expect(d.actions).toEqual([{ type: 'drain', key: 'n1', nodeName: 'n1', instanceId: 'i-1' }]);
+    expect(d.actions).toEqual([
+      { type: 'drain', key: 'n1', nodeName: 'n1', instanceId: 'i-1', timeoutMs: 900_000 },
+    ]);
     // and with the drain running, it waits for it
     const running = decide(
       planInput(rollingUpgrade({}, status), snapshot(threeOld()), threeNodes(), {

@@ -68,3 +68,4 @@ export {
 } from './render';
 export type { GeneratedFile } from './render';
 export { GENERATED_MARKDOWN_NOTICE, renderKindReference, renderReferenceIndex } from './docs';
+export * from './budget';

@@ -1,6 +1,7 @@
 // InstanceGroup (instancemgr.keikoproj.io/v1alpha1): a group of worker nodes backed by an AWS scaling
 // group, EKS managed node group or Fargate profile. Field-compatible with keikoproj/instance-manager,
 // including the eks-cf provisioner of its early releases that the Keiko talk's example uses.
+import { parseBudget, type DisruptionBudget } from './budget';
 import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
 import { defineKind, kindInfo } from './crd';
@@ -91,7 +92,7 @@ export const RollingUpdateStrategySchema = Type.Object(
       IntOrString({
         maxLength: 8,
         description:
-          'Nodes rotated at a time (eks): a number, or a percentage of the group such as "30%". Defaults to 1.',
+          'Nodes that may be unavailable at once during a rotation (eks), nodes already unavailable included: a number (at least 1), or a percentage of the group\'s desired capacity such as "30%" (rounded down, at least 1). Defaults to 1.',
         'x-kubernetes-validations': [
           celRule<IntOrStringValue>(
             {
@@ -810,4 +811,14 @@ export function instanceGroupSize(ig: InstanceGroup): {
           ? spec['eks-managed']
           : undefined;
   return { minSize: block?.minSize, maxSize: block?.maxSize };
+}
+
+/**
+ * The rollingUpdate strategy's disruption budget: maxUnavailable as a number of nodes or a percentage of
+ * the desired capacity (a bare "3" is 3 nodes), 1 when absent. 0 is refused when the group is applied
+ * (the controller's validation names the field), never read as "nothing may move".
+ */
+export function resolveRollingUpdateBudget(spec: InstanceGroupSpec): DisruptionBudget {
+  const value = spec.strategy?.rollingUpdate?.maxUnavailable;
+  return parseBudget(value, 'spec.strategy.rollingUpdate.maxUnavailable', 'nodes') ?? { nodes: 1 };
 }

@@ -1,5 +1,6 @@
 // RollingUpgrade (upgrademgr.keikoproj.io/v1alpha1): rotate the instances of one auto scaling group,
 // draining each node before terminating it. Field-compatible with keikoproj/upgrade-manager.
+import { DEFAULT_DRAIN_TIMEOUT_SECONDS, parseBudget, type DisruptionBudget } from './budget';
 import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
 import { defineKind, kindInfo } from './crd';
@@ -80,7 +81,7 @@ export const UpdateStrategySchema = Type.Object(
         default: 1,
         maxLength: 8,
         description:
-          'How many nodes may be down at once: a number of nodes, or a percentage of the group such as "20%". 0 is read as 1, as the original controller did.',
+          'How many nodes may be down at once, nodes already unavailable included: a number of nodes, or a percentage of the group\'s desired capacity such as "20%" (rounded down, at least 1). 0 is read as 1, as the original controller did.',
         'x-kubernetes-validations': [maxUnavailableRule],
       }),
     ),
@@ -88,7 +89,7 @@ export const UpdateStrategySchema = Type.Object(
       Type.Integer({
         minimum: -1,
         description:
-          'Seconds a drain may take; past it the drain fails: the node is uncordoned and kept, the upgrade goes on with the others and retries it once at the end (ignoreDrainFailures: true terminates it anyway). -1 (or absent, or 0 as in the original) waits without limit.',
+          'Seconds a drain may take; past it the drain fails: the node is uncordoned and kept, the upgrade goes on with the others and retries it once at the end (ignoreDrainFailures: true terminates it anyway). Absent or 0: 900 seconds (a PodDisruptionBudget that never allows an eviction must not hold a node cordoned forever). -1 waits without limit.',
       }),
     ),
   },
@@ -405,24 +406,31 @@ export function validateRollingUpgrade(ru: unknown): FieldProblem[] {
   return validateKind(RollingUpgradeDefinition, ru);
 }
 
-/** The strategy in canonical spelling with defaults resolved, and the original's 0 values mapped. */
+/** The strategy in canonical spelling with every default resolved, and the original's 0 values mapped. */
 export interface ResolvedUpdateStrategy {
   type: UpgradeStrategyType;
   mode: UpgradeStrategyMode;
-  maxUnavailable: IntOrStringValue;
-  /** Seconds, or undefined for no limit. */
+  maxUnavailable: DisruptionBudget;
+  /** Seconds a node's drain may take, or undefined for no limit (only when asked for: a negative value). */
   drainTimeoutSeconds: number | undefined;
 }
 
+/**
+ * The one place RollingUpgrade's strategy defaults live. maxUnavailable: absent is 1 node, and an
+ * integer 0 reads as one node at a time (the original's meaning). drainTimeout: absent or 0 is
+ * DEFAULT_DRAIN_TIMEOUT_SECONDS — a PodDisruptionBudget that never allows an eviction must not hold a
+ * node cordoned forever — and a negative value (the original's -1) asks for no limit.
+ */
 export function resolveUpdateStrategy(spec: RollingUpgradeSpec): ResolvedUpdateStrategy {
   const s = spec.strategy ?? {};
-  const maxUnavailable = s.maxUnavailable ?? 1;
+  const budget = parseBudget(s.maxUnavailable, 'spec.strategy.maxUnavailable', 'percent') ?? { nodes: 1 };
+  const drainTimeout = s.drainTimeout ?? 0;
   return {
     type: canonicalEnumValue(UPGRADE_STRATEGY_TYPES, s.type) ?? 'randomUpdate',
     mode: canonicalEnumValue(UPGRADE_STRATEGY_MODES, s.mode) ?? 'lazy',
-    // The original controller reads an integer 0 as "one node at a time".
-    maxUnavailable: maxUnavailable === 0 ? 1 : maxUnavailable,
-    drainTimeoutSeconds: s.drainTimeout === undefined || s.drainTimeout <= 0 ? undefined : s.drainTimeout,
+    maxUnavailable: 'nodes' in budget && budget.nodes === 0 ? { nodes: 1 } : budget,
+    drainTimeoutSeconds:
+      drainTimeout < 0 ? undefined : drainTimeout === 0 ? DEFAULT_DRAIN_TIMEOUT_SECONDS : drainTimeout,
   };
 }
 

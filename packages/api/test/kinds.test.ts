@@ -1,4 +1,5 @@
 // Defaulting, cross-field validation and the helpers controllers call, without a cluster.
+import { DEFAULT_DRAIN_TIMEOUT_SECONDS } from '../src/budget';
 import { describe, expect, it } from '@jest/globals';
 import { Value } from '@sinclair/typebox/value';
 import {
@@ -86,10 +87,24 @@ describe('RollingUpgrade', () => {
     expect(resolveUpdateStrategy(ru.spec)).toEqual({
       type: 'uniformAcrossAzUpdate',
       mode: 'eager',
-      maxUnavailable: 1,
-      drainTimeoutSeconds: undefined,
+      maxUnavailable: { nodes: 1 },
+      drainTimeoutSeconds: DEFAULT_DRAIN_TIMEOUT_SECONDS,
     });
     expect(validateRollingUpgrade(ru)).toEqual([]);
+  });
+
+  it.each([
+    [{}, { nodes: 1 }, DEFAULT_DRAIN_TIMEOUT_SECONDS],
+    [{ maxUnavailable: 3, drainTimeout: 60 }, { nodes: 3 }, 60],
+    [{ maxUnavailable: '25%', drainTimeout: -1 }, { percent: 25 }, undefined],
+    [{ maxUnavailable: '30' }, { percent: 30 }, DEFAULT_DRAIN_TIMEOUT_SECONDS], // the original's bare percentage
+  ])('resolves strategy %p to budget %p and drain timeout %p', (strategy, budget, timeout) => {
+    const ru = talk();
+    ru.spec.strategy = strategy;
+    expect(resolveUpdateStrategy(ru.spec)).toMatchObject({
+      maxUnavailable: budget,
+      drainTimeoutSeconds: timeout,
+    });
   });
 
   it.each([

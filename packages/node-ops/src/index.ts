@@ -45,3 +45,4 @@ export type { Labels } from './labels';
 export { AbortedError } from './abort';
 export { formatDuration } from './duration';
 export { listPodsOnNode } from './pods';
+export { budgetNodes } from './budget';

@@ -1,8 +1,14 @@
 // The group's decisions that do not depend on a provisioner: its state after a reconcile, its
 // conditions, how its rolling update is bounded. Pure.
-import { instanceGroupStrategyType, type InstanceGroup, type InstanceGroupStatus } from '@keiko/api';
+import {
+  instanceGroupStrategyType,
+  resolveRollingUpdateBudget,
+  type InstanceGroup,
+  type InstanceGroupStatus,
+} from '@keiko/api';
 import { setCondition, type Condition } from '@keiko/kube-runtime';
-import { parseIsoDuration, resolveIntOrPercent } from '../provisioners/common';
+import { budgetNodes } from '@keiko/node-ops';
+import { parseIsoDuration } from '../provisioners/common';
 import type { ProvisionOutcome, ReconcileState } from '../provisioners/types';
 import type { RotationPolicy } from '../strategies/rolling-update';
 import type { NodesReadiness } from './fleet';
@@ -46,7 +52,7 @@ export function rotationPolicy(ig: InstanceGroup, desiredCapacity: number): Rota
   }
   return {
     mode: 'maxUnavailable',
-    maxUnavailable: Math.max(1, resolveIntOrPercent(r.maxUnavailable, desiredCapacity, 1)),
+    maxUnavailable: budgetNodes(resolveRollingUpdateBudget(ig.spec), desiredCapacity),
     minInstancesInService: 0,
     maxBatchSize: 0,
     pauseMs,

@@ -451,8 +451,7 @@ export function addRollingUpgradeController(
           key: action.key,
           nodeName: action.nodeName,
           cordonedBy: ownerId(ru),
-          timeoutMs:
-            (ru.spec.strategy?.drainTimeout ?? 0) > 0 ? (ru.spec.strategy?.drainTimeout ?? 0) * 1000 : 0,
+          timeoutMs: action.timeoutMs,
           pollIntervalMs: Math.min(1000, opts.pollIntervalMs),
         });
         return ru;

@@ -26,7 +26,14 @@ import {
   type ScalingGroup,
 } from '@keiko/aws';
 import { setCondition, type Condition as RuntimeCondition, type ConditionInput } from '@keiko/kube-runtime';
-import { cordonedBy, instanceIdOfNode, isCordoned, isNodeReady, unmetReadinessGates } from '@keiko/node-ops';
+import {
+  budgetNodes,
+  cordonedBy,
+  instanceIdOfNode,
+  isCordoned,
+  isNodeReady,
+  unmetReadinessGates,
+} from '@keiko/node-ops';
 import type { V1Node } from '@kubernetes/client-node';
 import { formatGoDuration, parseGoDurationMs } from './durations';
 
@@ -83,7 +90,7 @@ export interface PlanInput extends PlanOptions {
 
 export type Action =
   /** Cordon (annotated with the owner) and drain the node, in the background. */
-  | { type: 'drain'; key: string; nodeName: string; instanceId: string }
+  | { type: 'drain'; key: string; nodeName: string; instanceId: string; timeoutMs: number }
   /** The drain's result has been recorded in status; drop it from memory. */
   | { type: 'forgetDrain'; key: string }
   /** Uncordon the node if (and only if) this upgrade cordoned it. */
@@ -184,19 +191,6 @@ function nodeName(node: V1Node): string {
 // ---------------------------------------------------------------------------------------------------
 // maxUnavailable
 // ---------------------------------------------------------------------------------------------------
-
-/**
- * maxUnavailable as a node count for a group of `groupSize` instances: an integer as is (0 reads as 1,
- * as in the original); a percentage ("20%", or "20" — the schema's pattern only admits 1..100) of the
- * group rounded DOWN, never below 1. Rounding down is the safe side: 25% of 6 nodes is 1, not 2.
- */
-export function resolveMaxUnavailable(value: IntOrStringValue | undefined, groupSize: number): number {
-  if (value === undefined) return 1;
-  if (typeof value === 'number') return Math.max(1, Math.floor(value));
-  const percent = Number(value.trim().replace(/%$/, ''));
-  if (!Number.isFinite(percent)) return 1;
-  return Math.max(1, Math.floor((percent * Math.max(0, groupSize)) / 100));
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Drift
@@ -781,7 +775,9 @@ export function decide(input: PlanInput): Decision {
   const view = buildGroupView(ru, input.snapshot, input.nodes, startTime);
   const strategy = resolveUpdateStrategy(ru.spec);
   const groupSize = view.instances.filter((i) => !i.terminating).length;
-  const maxUnavailable = resolveMaxUnavailable(strategy.maxUnavailable, groupSize);
+  const maxUnavailable = budgetNodes(strategy.maxUnavailable, view.group.desiredCapacity);
+  // 0: no limit (asked for with a negative drainTimeout).
+  const drainTimeoutMs = (strategy.drainTimeoutSeconds ?? 0) * 1000;
 
   if (dryRun) return decideDryRun(input, decision, view, maxUnavailable, strategy.type, condition);
   // spec.dryRun set after the upgrade started is ignored (documented): stopping half way would leave
@@ -836,7 +832,13 @@ export function decide(input: PlanInput): Decision {
     const startDrainOrTerminate = () => {
       if (node) {
         move('drain');
-        decision.actions.push({ type: 'drain', key, nodeName: node, instanceId: rec.instanceID ?? '' });
+        decision.actions.push({
+          type: 'drain',
+          key,
+          nodeName: node,
+          instanceId: rec.instanceID ?? '',
+          timeoutMs: drainTimeoutMs,
+        });
       } else {
         move('terminate');
         decision.actions.push({
@@ -886,7 +888,13 @@ export function decide(input: PlanInput): Decision {
           // Recorded as draining but no drain runs here (a restart, a new leader): start it again.
           // Cordon and eviction are idempotent; pods already gone are simply not found.
           if (step !== 'drain') move('drain');
-          decision.actions.push({ type: 'drain', key, nodeName: node, instanceId: rec.instanceID ?? '' });
+          decision.actions.push({
+            type: 'drain',
+            key,
+            nodeName: node,
+            instanceId: rec.instanceID ?? '',
+            timeoutMs: drainTimeoutMs,
+          });
           progress.push(`${key} draining`);
         } else if (d.state === 'running') {
           progress.push(`${key} draining`);
