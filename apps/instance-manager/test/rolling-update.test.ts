@@ -92,18 +92,59 @@ describe('planRotation: minInstancesInService + maxBatchSize (the talk example)'
     expect(p.terminate).toEqual([]);
   });
 
-  it('retries a failed drain after a while and reports it', () => {
+  it('gives a node back when its drain fails, and goes on with the others', () => {
     const drains = new Map<string, DrainState>([
       ['node-i-1', { state: 'failed', finishedAt: 1_000_000 - 5_000, error: 'blocked by PDB web' }],
     ]);
-    const soon = plan([instance('i-1', { cordonedByUs: true }), instance('i-2')], { drains });
-    expect(soon.drain).toEqual([]);
-    expect(soon.drainFailures).toEqual([{ node: 'node-i-1', error: 'blocked by PDB web' }]);
-    const later = plan([instance('i-1', { cordonedByUs: true }), instance('i-2')], {
-      drains,
-      now: 1_000_000 + 60_000,
-    });
-    expect(later.drain).toEqual(['node-i-1']);
+    const p = plan([instance('i-1', { cordonedByUs: true }), instance('i-2'), instance('i-3')], { drains });
+    expect(p.drainFailures).toEqual([{ node: 'node-i-1', error: 'blocked by PDB web', attempts: 1 }]);
+    // Not drained again now; the next node starts instead.
+    expect(p.drain).toEqual(['node-i-2']);
+    expect(p.failed).toBeUndefined();
+  });
+
+  it('tries a node whose drain failed once again only after every other node', () => {
+    const failedOnce = (id: string): RotationInstance => {
+      const i = instance(id);
+      return { ...i, node: { ...i.node!, drainFailure: { attempts: 1, message: 'blocked by PDB web' } } };
+    };
+    const others = plan([failedOnce('i-1'), instance('i-2'), instance('i-3')]);
+    expect(others.drain).toEqual(['node-i-2']);
+    const last = plan([
+      failedOnce('i-1'),
+      instance('i-2', { drifted: false }),
+      instance('i-3', { drifted: false }),
+    ]);
+    expect(last.drain).toEqual(['node-i-1']);
+  });
+
+  it('stops with DrainFailed, nodes in service, after a second failure of the same node', () => {
+    const i1 = instance('i-1', { cordonedByUs: true });
+    const failedOnce: RotationInstance = {
+      ...i1,
+      node: { ...i1.node!, drainFailure: { attempts: 1, message: 'blocked by PDB web' } },
+    };
+    const drains = new Map<string, DrainState>([
+      ['node-i-1', { state: 'failed', finishedAt: 1_000_000, error: 'blocked by PDB web (again)' }],
+    ]);
+    const p = plan([failedOnce, instance('i-2', { drifted: false })], { drains });
+    expect(p.drainFailures).toEqual([{ node: 'node-i-1', error: 'blocked by PDB web (again)', attempts: 2 }]);
+    expect(p.failed).toBe(true);
+    expect(p.drain).toEqual([]);
+    expect(p.terminate).toEqual([]);
+    expect(p.condition).toMatchObject({ status: 'False', reason: 'DrainFailed' });
+    expect(p.condition.message).toContain('node-i-1 (blocked by PDB web (again))');
+
+    // Recorded and given back: it stays failed, and nothing else is touched.
+    const after: RotationInstance = {
+      ...instance('i-1'),
+      node: {
+        ...instance('i-1').node!,
+        drainFailure: { attempts: 2, message: 'blocked by PDB web (again)' },
+      },
+    };
+    const again = plan([after, instance('i-2', { drifted: false })]);
+    expect(again).toMatchObject({ failed: true, drain: [], terminate: [], drainFailures: [] });
   });
 
   it('waits for the replacement before the next batch, then pauses pauseTime', () => {

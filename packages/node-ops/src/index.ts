@@ -46,3 +46,5 @@ export { AbortedError } from './abort';
 export { formatDuration } from './duration';
 export { listPodsOnNode } from './pods';
 export { budgetNodes } from './budget';
+export { DRAIN_FAILURE_ANNOTATION, readDrainFailure, recordDrainFailure } from './drain-record';
+export type { DrainFailureRecord } from './drain-record';

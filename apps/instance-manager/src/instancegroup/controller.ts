@@ -371,13 +371,21 @@ export class InstanceGroupReconciler {
     };
     let nodes = nodesOf(this.controller.cacheOf<V1Node>(ResourceTypes.Node).list());
     const ec2 = new Map((await this.opts.aws.ec2.describeInstances([...ids])).map((i) => [i.id, i]));
-    let instances = rotationInstances({ group, ec2, nodes, resolved: fleet.resolved, owner: ctx.owner });
+    const round = String(ig.metadata.generation ?? 0);
+    let instances = rotationInstances({
+      group,
+      ec2,
+      nodes,
+      resolved: fleet.resolved,
+      owner: ctx.owner,
+      round,
+    });
     if (instances.some((i) => i.drifted)) {
       // A rotation decides from node readiness how many more nodes it may take down: it reads the nodes
       // fresh, not from a cache a stalled watch could leave behind (the cache wakes the group up; it does
       // not decide what to drain).
       nodes = nodesOf((await this.client.listAll<V1Node>(ResourceTypes.Node)).items);
-      instances = rotationInstances({ group, ec2, nodes, resolved: fleet.resolved, owner: ctx.owner });
+      instances = rotationInstances({ group, ec2, nodes, resolved: fleet.resolved, owner: ctx.owner, round });
     }
     const drifted = instances.filter((i) => i.drifted && i.lifecycleState === 'InService');
     const readiness = nodesReadiness(group, nodes);
@@ -457,6 +465,7 @@ export class InstanceGroupReconciler {
       drains: this.drains,
       settings: this.opts.drain,
       owner: ctx.owner,
+      round,
       groupName: group.name,
       log: ctx.log,
       dryRun: this.opts.dryRun,
@@ -479,6 +488,18 @@ export class InstanceGroupReconciler {
           ? `every instance of ${group.name} runs launch configuration ${group.launchConfigurationName}`
           : `every instance of ${group.name} runs launch template version ${fleet.launchVersion}`,
       );
+    }
+    if (plan.failed) {
+      if (previous?.reason !== 'DrainFailed') {
+        this.opts.metrics.upgradeFinished('rollingUpdate', 'failed');
+        ctx.event('Warning', 'UpgradeFailed', plan.condition.message);
+      }
+      return {
+        upgrade: { phase: 'failed', message: plan.condition.message, requeueAfterMs: plan.requeueAfterMs },
+        nodes: readiness,
+        rollingCondition: plan.condition,
+        fields,
+      };
     }
     const active = plan.drain.length + plan.terminate.length > 0 || !plan.done;
     return {

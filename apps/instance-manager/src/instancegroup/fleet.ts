@@ -7,7 +7,7 @@ import {
   type ResolvedLaunchTemplateVersion,
   type ScalingGroup,
 } from '@keiko/aws';
-import { cordonedBy, isNodeReady } from '@keiko/node-ops';
+import { cordonedBy, isNodeReady, readDrainFailure } from '@keiko/node-ops';
 import type { V1Node } from '@kubernetes/client-node';
 import { LAUNCH_CONFIGURATION_TAG } from '../provisioners/eks/launch-configuration';
 import type { RotationInstance } from '../strategies/rolling-update';
@@ -47,6 +47,8 @@ export function rotationInstances(input: {
   nodes: ReadonlyMap<string, V1Node>;
   resolved: readonly ResolvedLaunchTemplateVersion[];
   owner: string;
+  /** The rotation's round (the group's generation): drain failures of earlier rounds do not count. */
+  round?: string;
 }): RotationInstance[] {
   return input.group.instances
     .filter((i) => !isWarmPoolInstance(i))
@@ -65,11 +67,21 @@ export function rotationInstances(input: {
                 ready: isNodeReady(node),
                 cordoned: node.spec?.unschedulable === true,
                 cordonedByUs: node.spec?.unschedulable === true && cordonedBy(node) === input.owner,
+                ...withDrainFailure(node, input.owner, input.round),
               },
             }
           : {}),
       };
     });
+}
+
+function withDrainFailure(
+  node: V1Node,
+  owner: string,
+  round: string | undefined,
+): { drainFailure?: { attempts: number; message: string } } {
+  const failure = round === undefined ? undefined : readDrainFailure(node, owner, round);
+  return failure ? { drainFailure: failure } : {};
 }
 
 export interface NodesReadiness {

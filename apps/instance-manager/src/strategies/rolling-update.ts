@@ -9,7 +9,12 @@
 //  - availability counts what Kubernetes can use: instances InService whose node is Ready and not cordoned.
 //    Pending replacements, terminating instances and in-flight nodes are all unavailable;
 //  - the pause after a batch is measured from the RollingUpdate condition's lastTransitionTime (it turns
-//    False/Paused when a batch finishes).
+//    False/Paused when a batch finishes);
+//  - a drain that fails (a PodDisruptionBudget still refusing at the drain timeout, a refused pod) gives
+//    the node back: it is uncordoned and stays in service, the failure is recorded on the node (so a
+//    restart knows), and the rotation goes on with the other nodes. A node that failed once is tried
+//    again after every other node; after MAX_DRAIN_ATTEMPTS failures the rotation stops with
+//    RollingUpdate=False, reason DrainFailed, naming the nodes and why — never a node left cordoned.
 //
 // Two ways to bound a batch, as the API has them:
 //  - maxUnavailable (eks): at most that many nodes unavailable at once, in flight included;
@@ -17,8 +22,12 @@
 //    and never fewer than minInstancesInService available.
 import type { Condition } from '@keiko/kube-runtime';
 import { isTerminatingState } from '@keiko/aws';
+import { DRAIN_FAILURE_ANNOTATION } from '@keiko/node-ops';
 
 export const ROLLING_UPDATE_CONDITION = 'RollingUpdate';
+
+/** Drains of one node per rotation (the first, and one retry after every other node). */
+export const MAX_DRAIN_ATTEMPTS = 2;
 
 export interface RotationNode {
   name: string;
@@ -27,6 +36,8 @@ export interface RotationNode {
   cordoned: boolean;
   /** Cordoned by this group (the cordoned-by annotation names it). */
   cordonedByUs: boolean;
+  /** Failed drains of this node in the current rotation (recorded on the node). */
+  drainFailure?: { attempts: number; message: string };
 }
 
 export interface RotationInstance {
@@ -60,8 +71,6 @@ export interface RotationInput {
   drains: ReadonlyMap<string, DrainState>;
   previous?: Condition;
   now: number;
-  /** A failed drain is retried this long after it failed. */
-  drainRetryMs?: number;
 }
 
 export interface RotationPlan {
@@ -77,8 +86,10 @@ export interface RotationPlan {
   condition: { status: 'True' | 'False'; reason: string; message: string };
   /** Come back this soon to make progress (undefined when done). */
   requeueAfterMs?: number;
-  /** Failed drains to report. */
-  drainFailures: Array<{ node: string; error: string }>;
+  /** Drains that failed just now: record the failure on the node, then give the node back (uncordon). */
+  drainFailures: Array<{ node: string; error: string; attempts: number }>;
+  /** The rotation cannot finish: nodes whose drains failed MAX_DRAIN_ATTEMPTS times block it. */
+  failed?: boolean;
 }
 
 const IN_SERVICE = 'InService';
@@ -91,9 +102,27 @@ function describe(ids: readonly string[], max = 5): string {
   return ids.length <= max ? ids.join(', ') : `${ids.slice(0, max).join(', ')} (+${ids.length - max} more)`;
 }
 
+/** Why the rotation stopped: each node that failed for good and its latest reason. */
+function drainFailedCondition(
+  driftedCount: number,
+  givenUp: readonly RotationInstance[],
+  justFailed: RotationPlan['drainFailures'],
+): RotationPlan['condition'] {
+  const reason = (i: RotationInstance) =>
+    justFailed.find((f) => f.node === i.node?.name)?.error ?? i.node?.drainFailure?.message ?? 'drain failed';
+  const nodes = describe(
+    givenUp.map((i) => `${i.node?.name} (${reason(i)})`),
+    3,
+  );
+  return {
+    status: 'False',
+    reason: 'DrainFailed',
+    message: `${driftedCount} drifted instance(s) left; the drains of ${nodes} failed ${MAX_DRAIN_ATTEMPTS} times; the nodes are back in service. Fix what blocks them (kubectl get pdb -A), then change the group (or remove the ${DRAIN_FAILURE_ANNOTATION} annotation from the nodes) to try again`,
+  };
+}
+
 export function planRotation(input: RotationInput): RotationPlan {
   const { policy, now } = input;
-  const retryMs = input.drainRetryMs ?? 30_000;
   const live = input.instances.filter((i) => !isTerminatingState(i.lifecycleState));
   const inService = live.filter((i) => i.lifecycleState === IN_SERVICE);
 
@@ -101,7 +130,7 @@ export function planRotation(input: RotationInput): RotationPlan {
   const inFlight = inService.filter((i) => i.drifted && i.node?.cordonedByUs);
   const drain: string[] = [];
   const terminate: string[] = [];
-  const drainFailures: Array<{ node: string; error: string }> = [];
+  const drainFailures: RotationPlan['drainFailures'] = [];
   const progress: string[] = [];
 
   for (const i of inFlight) {
@@ -116,13 +145,29 @@ export function planRotation(input: RotationInput): RotationPlan {
       terminate.push(i.id);
       progress.push(`${i.id} (terminating)`);
     } else {
-      drainFailures.push({ node, error: d.error });
-      if (now - d.finishedAt >= retryMs) drain.push(node);
-      progress.push(`${i.id} (drain of ${node} failed, retrying)`);
+      const attempts = (i.node?.drainFailure?.attempts ?? 0) + 1;
+      drainFailures.push({ node, error: d.error, attempts });
+      progress.push(`${i.id} (drain of ${node} failed; node given back)`);
     }
   }
+  const justFailed = new Set(drainFailures.map((f) => f.node));
 
-  const candidates = inService.filter((i) => i.drifted && !i.node?.cordonedByUs);
+  // Nodes whose drains failed wait until every other node is done; after MAX_DRAIN_ATTEMPTS, for good.
+  const attemptsOf = (i: RotationInstance) => i.node?.drainFailure?.attempts ?? 0;
+  const waiting = inService.filter((i) => i.drifted && !i.node?.cordonedByUs);
+  const fresh = waiting.filter((i) => attemptsOf(i) === 0);
+  const retryable = waiting.filter((i) => attemptsOf(i) > 0 && attemptsOf(i) < MAX_DRAIN_ATTEMPTS);
+  const givenUp = inService.filter(
+    (i) =>
+      i.drifted &&
+      (attemptsOf(i) >= MAX_DRAIN_ATTEMPTS ||
+        (justFailed.has(i.node?.name ?? '') && attemptsOf(i) + 1 >= MAX_DRAIN_ATTEMPTS)),
+  );
+  const settledInFlight = inFlight.filter((i) => !justFailed.has(i.node?.name ?? ''));
+  const candidates =
+    fresh.length > 0 || settledInFlight.length > 0
+      ? fresh
+      : retryable.filter((i) => !justFailed.has(i.node?.name ?? ''));
   const driftedCount = inService.filter((i) => i.drifted).length;
   const availableCount = live.filter(isAvailable).length;
   const unavailable = Math.max(0, input.desiredCapacity - availableCount);
@@ -156,9 +201,12 @@ export function planRotation(input: RotationInput): RotationPlan {
     requeueAfterMs,
   });
 
+  if (givenUp.length > 0 && settledInFlight.length === 0 && fresh.length === 0 && retryable.length === 0)
+    return { ...notDone(drainFailedCondition(driftedCount, givenUp, drainFailures), 300_000), failed: true };
+
   // Batches run one after another: when one is over (nothing in flight), wait until every node is back,
   // then pause, then start the next.
-  const batchRunning = inFlight.length > 0;
+  const batchRunning = settledInFlight.length > 0;
   const settled = unavailable === 0 && pending === 0;
   const previous = input.previous;
   if (!batchRunning && previous?.status === 'True' && previous.reason === 'InProgress') {
@@ -196,7 +244,7 @@ export function planRotation(input: RotationInput): RotationPlan {
   // How many more may start now.
   const batchLimit =
     (policy.mode === 'minInService' ? Math.max(1, policy.maxBatchSize) : Math.max(1, policy.maxUnavailable)) -
-    inFlight.length;
+    settledInFlight.length;
   const availabilityLimit =
     policy.mode === 'minInService'
       ? availableCount - policy.minInstancesInService
@@ -222,8 +270,8 @@ export function planRotation(input: RotationInput): RotationPlan {
     }
   }
 
-  const waiting =
-    start.length === 0 && inFlight.length === 0
+  const waitingFor =
+    start.length === 0 && settledInFlight.length === 0
       ? policy.mode === 'minInService'
         ? `waiting: ${availableCount} instance(s) available, minInstancesInService is ${policy.minInstancesInService}`
         : `waiting: ${unavailable} node(s) unavailable, maxUnavailable is ${policy.maxUnavailable}`
@@ -231,12 +279,16 @@ export function planRotation(input: RotationInput): RotationPlan {
   const message = [
     `${driftedCount} drifted instance(s)`,
     progress.length > 0 ? `replacing ${describe(progress)}` : '',
-    waiting,
+    waitingFor,
   ]
     .filter(Boolean)
     .join('; ');
   return notDone(
-    { status: 'True', reason: start.length > 0 || inFlight.length > 0 ? 'InProgress' : 'Waiting', message },
+    {
+      status: 'True',
+      reason: start.length > 0 || settledInFlight.length > 0 ? 'InProgress' : 'Waiting',
+      message,
+    },
     5_000,
   );
 }

@@ -3,7 +3,7 @@
 // confirmed against a live read of the group first, so an instance is never terminated twice.
 import type { AutoScalingPort } from '@keiko/aws';
 import type { KubeClient, Logger } from '@keiko/kube-runtime';
-import { cordonNode, drainNode, uncordonNode } from '@keiko/node-ops';
+import { cordonNode, drainNode, recordDrainFailure, uncordonNode } from '@keiko/node-ops';
 import type { DrainState, RotationPlan } from './rolling-update';
 
 export interface DrainSettings {
@@ -57,6 +57,8 @@ export interface RotationDeps {
   drains: DrainTracker;
   settings: DrainSettings;
   owner: string;
+  /** The rotation's round (the group's generation), recorded with a failed drain. */
+  round: string;
   groupName: string;
   log: Logger;
   dryRun: boolean;
@@ -66,6 +68,28 @@ export interface RotationDeps {
   nodeOfInstance: ReadonlyMap<string, string>;
   onDrained?(state: DrainState, startedAt: number): void;
   onTerminated?(instanceId: string): void;
+}
+
+/**
+ * A failed drain: record it on the node first (a restart then knows it was tried), then give the node
+ * back — uncordoned, in service — so a blocked drain never leaves capacity cordoned.
+ */
+async function giveBackFailedDrains(plan: RotationPlan, deps: RotationDeps): Promise<void> {
+  for (const f of plan.drainFailures) {
+    await recordDrainFailure(deps.kube, f.node, {
+      owner: deps.owner,
+      round: deps.round,
+      attempts: f.attempts,
+      message: f.error,
+    });
+    await uncordonNode(deps.kube, f.node, { onlyIfCordonedBy: deps.owner });
+    deps.drains.forget(f.node);
+    deps.event(
+      'Warning',
+      'NodeReturned',
+      `drain of node ${f.node} failed (attempt ${f.attempts}): ${f.error}; the node is uncordoned and stays in service`,
+    );
+  }
 }
 
 export async function executeRotation(plan: RotationPlan, deps: RotationDeps): Promise<void> {
@@ -80,6 +104,7 @@ export async function executeRotation(plan: RotationPlan, deps: RotationDeps): P
     deps.drains.forget(node);
     deps.event('Normal', 'NodeUncordoned', `node ${node} runs the current launch template again; uncordoned`);
   }
+  await giveBackFailedDrains(plan, deps);
   for (const node of plan.drain) {
     // The cordon, marked as ours, is the record that this node is being replaced.
     await cordonNode(deps.kube, node, { by: deps.owner });

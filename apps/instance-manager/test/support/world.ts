@@ -87,7 +87,9 @@ export async function waitUntil<T>(
   }
 }
 
-export async function startWorld(opts: { dryRun?: boolean; prefix?: string } = {}): Promise<World> {
+export async function startWorld(
+  opts: { dryRun?: boolean; prefix?: string; drainTimeoutMs?: number } = {},
+): Promise<World> {
   if (!process.env.AWS_ENDPOINT_URL)
     throw new Error('AWS_ENDPOINT_URL is not set: the jest global setup starts the emulator');
   const namespace = `${opts.prefix ?? 'im-it'}-${runId()}`;
@@ -130,7 +132,7 @@ export async function startWorld(opts: { dryRun?: boolean; prefix?: string } = {
     dryRun: config.dryRun,
     configNamespace: namespace,
     configName: 'instance-manager',
-    drain: { timeoutMs: 60_000 },
+    drain: { timeoutMs: opts.drainTimeoutMs ?? 60_000 },
     resyncMs: 10_000,
   });
   void mgr.start({ handleSignals: false });
