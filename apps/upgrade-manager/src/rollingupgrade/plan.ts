@@ -9,7 +9,6 @@ import {
   resolveUpdateStrategy,
   validateRollingUpgrade,
   type Condition,
-  type IntOrStringValue,
   type NodeInProcessing,
   type RollingUpgrade,
   type RollingUpgradeStatus,
