@@ -48,3 +48,10 @@ export { listPodsOnNode } from './pods';
 export { budgetNodes } from './budget';
 export { DRAIN_FAILURE_ANNOTATION, readDrainFailure, recordDrainFailure } from './drain-record';
 export type { DrainFailureRecord } from './drain-record';
+export {
+  DisruptionLocks,
+  disruptionLockName,
+  DEFAULT_DISRUPTION_LOCK_NAMESPACE,
+  DISRUPTION_LOCK_PREFIX,
+} from './group-lock';
+export type { ScalingGroupRef, LockOutcome, DisruptionLockOptions } from './group-lock';

@@ -1,0 +1,57 @@
+// The per-group disruption lock against the real apiserver: one holder at a time, renewals, release,
+// expiry of a holder that stopped renewing, and exactly one winner when two tools race for it.
+import { describe, expect, it } from '@jest/globals';
+import { DisruptionLocks, disruptionLockName } from '../src/group-lock';
+import { client } from './support/cluster';
+
+const group = () => ({
+  region: 'us-west-2',
+  name: `asg-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`,
+});
+
+describe('DisruptionLocks', () => {
+  it('lets one holder at a time disrupt a group, naming the holder to the others', async () => {
+    const locks = new DisruptionLocks(client);
+    const g = group();
+    expect(await locks.acquire(g, 'upgrade-manager/ns/ru-1', 'rolling upgrade')).toEqual({ held: true });
+    expect(await locks.acquire(g, 'instance-manager/ns/ig-1', 'rolling update')).toEqual({
+      held: false,
+      holder: 'upgrade-manager/ns/ru-1',
+      reason: 'rolling upgrade',
+    });
+    // The holder renews; someone else's release changes nothing.
+    expect(await locks.acquire(g, 'upgrade-manager/ns/ru-1', 'rolling upgrade')).toEqual({ held: true });
+    await locks.release(g, 'instance-manager/ns/ig-1');
+    expect(await locks.holder(g)).toBe('upgrade-manager/ns/ru-1');
+
+    await locks.release(g, 'upgrade-manager/ns/ru-1');
+    expect(await locks.holder(g)).toBeUndefined();
+    expect(await locks.acquire(g, 'instance-manager/ns/ig-1', 'rolling update')).toEqual({ held: true });
+    await locks.release(g, 'instance-manager/ns/ig-1');
+  });
+
+  it('frees the lock of a holder that stopped renewing once its lease expired', async () => {
+    const g = group();
+    const old = new DisruptionLocks(client, { leaseDurationSeconds: 60 });
+    expect(await old.acquire(g, 'governor', 'reaping')).toEqual({ held: true });
+    const later = new DisruptionLocks(client, { now: () => new Date(Date.now() + 61_000) });
+    expect(await later.holder(g)).toBeUndefined();
+    expect(await later.acquire(g, 'lifecycle-manager', 'termination')).toEqual({ held: true });
+    expect(await old.acquire(g, 'governor', 'reaping')).toMatchObject({
+      held: false,
+      holder: 'lifecycle-manager',
+    });
+    await later.release(g, 'lifecycle-manager');
+  });
+
+  it('has exactly one winner when several tools race for a free group', async () => {
+    const locks = new DisruptionLocks(client);
+    const g = group();
+    const outcomes = await Promise.all(['a', 'b', 'c', 'd'].map((who) => locks.acquire(g, who, 'race')));
+    expect(outcomes.filter((o) => o.held)).toHaveLength(1);
+    const holder = await locks.holder(g);
+    for (const o of outcomes) if (!o.held) expect(o.holder).toBe(holder);
+    await locks.release(g, holder!);
+    expect(disruptionLockName(g)).toMatch(/^keiko-disruption-[0-9a-f]{20}$/);
+  });
+});
