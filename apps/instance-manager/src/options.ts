@@ -1,12 +1,13 @@
 // instance-manager's own flags, on top of every controller's (see packages/kube-runtime README). Each
 // has a KEIKO_* environment twin; flags win.
 import { parseManagerConfig, type ManagerConfig } from '@keiko/kube-runtime';
+import { DEFAULT_DISRUPTION_LOCK_NAMESPACE, disruptionLockNamespaceOption } from '@keiko/node-ops';
 
 export interface InstanceManagerOptions {
   /** Namespace and name of the ConfigMap with managed defaults and boundaries. */
   configNamespace: string;
   configName: string;
-  /** How long a node drain may take before it is reported failed (and retried). */
+  /** How long a node drain may take before it fails (the node is given back, retried once after the others). */
   drainTimeoutMs: number;
   /** Launch template versions kept besides the one in use (eks provisioner). */
   templateRetention: number;
@@ -14,6 +15,8 @@ export interface InstanceManagerOptions {
   awsCacheTtlMs: number;
   /** Re-check of every group (aws-auth, drift made by someone else). */
   resyncMs: number;
+  /** Where the per-group disruption locks every node tool shares live. */
+  disruptionLockNamespace: string;
 }
 
 const positiveNumber = (flag: string) => (v: string) => {
@@ -40,7 +43,7 @@ export function parseOptions(
       )
       .option(
         '--drain-timeout <s>',
-        'seconds a node drain may take before it is reported failed and retried',
+        'seconds a node drain may take before it fails (the node is given back and retried once after the others)',
         positiveNumber('--drain-timeout'),
         Number(env.KEIKO_DRAIN_TIMEOUT ?? 900),
       )
@@ -61,7 +64,8 @@ export function parseOptions(
         'seconds between periodic re-checks of every group',
         positiveNumber('--resync'),
         Number(env.KEIKO_RESYNC ?? 60),
-      );
+      )
+      .addOption(disruptionLockNamespaceOption());
   });
   const num = (k: string, d: number) => (typeof extra[k] === 'number' ? (extra[k] as number) : d);
   const str = (k: string, d: string) => (typeof extra[k] === 'string' ? (extra[k] as string) : d);
@@ -74,6 +78,7 @@ export function parseOptions(
       templateRetention: Math.floor(num('templateRetention', 2)),
       awsCacheTtlMs: num('awsCacheTtl', 5) * 1000,
       resyncMs: Math.max(1, num('resync', 60)) * 1000,
+      disruptionLockNamespace: str('disruptionLockNamespace', DEFAULT_DISRUPTION_LOCK_NAMESPACE),
     },
   };
 }

@@ -1,4 +1,5 @@
 // upgrade-manager's flags on top of every controller's (kube-runtime's parseManagerConfig).
+import { disruptionLockNamespaceOption } from '@keiko/node-ops';
 import { Option, parseManagerConfig, type ManagerConfig } from '@keiko/kube-runtime';
 import type { RollingUpgradeControllerOptions } from './rollingupgrade/controller';
 
@@ -40,7 +41,8 @@ export function parseConfig(argv: string[] = process.argv): UpgradeManagerConfig
           .env('KEIKO_LOCK_REQUEUE')
           .argParser(seconds('--lock-requeue'))
           .default(30_000, '30'),
-      );
+      )
+      .addOption(disruptionLockNamespaceOption());
   });
   const pollIntervalMs = Math.max(100, Number(extra.pollInterval));
   return {
@@ -49,6 +51,7 @@ export function parseConfig(argv: string[] = process.argv): UpgradeManagerConfig
       pollIntervalMs,
       awsCacheTtlMs: Number(extra.awsCacheTtl),
       lockRequeueMs: Math.max(1000, Number(extra.lockRequeue)),
+      disruptionLockNamespace: String(extra.disruptionLockNamespace),
       dryRun: config.dryRun,
     },
   };

@@ -5,7 +5,7 @@
 // (two tools cannot both win), renewed while the holder works and released when it is done; a holder
 // that dies stops renewing and its lock expires.
 import { createHash } from 'node:crypto';
-import { formatMicroTime, isConflict, ResourceTypes, type KubeClient } from '@keiko/kube-runtime';
+import { formatMicroTime, isConflict, Option, ResourceTypes, type KubeClient } from '@keiko/kube-runtime';
 import type { KubernetesObject } from '@kubernetes/client-node';
 
 /** Where the locks live unless told otherwise: a namespace every cluster has, about node availability. */
@@ -31,6 +31,19 @@ export interface DisruptionLockOptions {
   /** A holder that stops renewing loses the lock after this long (default 10 minutes). */
   leaseDurationSeconds?: number;
   now?: () => Date;
+}
+
+/**
+ * The flag every node tool takes (one definition, so the tools agree): where the locks live. All tools
+ * of a cluster must use the same namespace, or they cannot see each other's locks.
+ */
+export function disruptionLockNamespaceOption(): Option {
+  return new Option(
+    '--disruption-lock-namespace <ns>',
+    'namespace of the per-group disruption locks every Keiko node tool shares (Leases)',
+  )
+    .env('KEIKO_DISRUPTION_LOCK_NAMESPACE')
+    .default(DEFAULT_DISRUPTION_LOCK_NAMESPACE);
 }
 
 /** The Lease name of a group's lock: stable, short, valid whatever the group's name. */

@@ -51,6 +51,7 @@ export type { DrainFailureRecord } from './drain-record';
 export {
   DisruptionLocks,
   disruptionLockName,
+  disruptionLockNamespaceOption,
   DEFAULT_DISRUPTION_LOCK_NAMESPACE,
   DISRUPTION_LOCK_PREFIX,
 } from './group-lock';

@@ -32,7 +32,7 @@ import {
   type ReconcileResult,
   type Request,
 } from '@keiko/kube-runtime';
-import { instanceIdOfNode, isNodeReady } from '@keiko/node-ops';
+import { DisruptionLocks, instanceIdOfNode, isNodeReady } from '@keiko/node-ops';
 import type { V1ConfigMap, V1Namespace, V1Node } from '@kubernetes/client-node';
 import { AwsAuth } from '../awsauth/apply';
 import { AWS_AUTH_NAME, AWS_AUTH_NAMESPACE, AwsAuthParseError, normalizeRoleArn } from '../awsauth/merge';
@@ -77,6 +77,8 @@ export interface InstanceGroupControllerOptions {
   templateRetention?: number;
   /** Informer resync (the periodic re-check of every group). */
   resyncMs?: number;
+  /** The per-group disruption locks every node tool shares: their namespace, and this process's region. */
+  disruptionLock?: { namespace?: string; region?: string };
 }
 
 /** Provisioners whose nodes need their role mapped in aws-auth (EKS maps managed node groups and Fargate itself). */
@@ -92,6 +94,7 @@ export class InstanceGroupReconciler {
   private readonly provisioners: Record<ProvisionerName, Provisioner>;
   private readonly awsAuth: AwsAuth;
   private readonly drains = new DrainTracker();
+  private readonly locks: DisruptionLocks;
   private readonly client: KubeClient;
   private readonly log: Logger;
 
@@ -101,6 +104,7 @@ export class InstanceGroupReconciler {
   ) {
     this.client = mgr.client;
     this.log = mgr.log;
+    this.locks = new DisruptionLocks(this.client, { namespace: opts.disruptionLock?.namespace });
     this.provisioners = {
       'eks-cf': new EksCfProvisioner(),
       eks: new EksProvisioner({ templateRetention: opts.templateRetention ?? 2 }),
@@ -456,6 +460,26 @@ export class InstanceGroupReconciler {
       ...(previous ? { previous } : {}),
       now: Date.now(),
     });
+    // Across tools: the group's disruption lock, held while the rotation has work, given back when not.
+    const lockRef = { region: this.opts.disruptionLock?.region, name: group.name };
+    if (plan.done || plan.failed || this.opts.dryRun) {
+      if (!this.opts.dryRun) await this.locks.release(lockRef, ctx.owner);
+    } else {
+      const lock = await this.locks.acquire(
+        lockRef,
+        ctx.owner,
+        `InstanceGroup ${ctx.namespace}/${ctx.name} rolling update`,
+      );
+      if (!lock.held) {
+        const message = `${lock.holder} is disrupting ${group.name} (${lock.reason}); the rolling update waits`;
+        return {
+          upgrade: { phase: 'waiting', message, requeueAfterMs: 30_000 },
+          nodes: readiness,
+          rollingCondition: { status: 'False', reason: 'WaitingForScalingGroup', message },
+          fields,
+        };
+      }
+    }
     if (plan.drain.length > 0 || plan.terminate.length > 0)
       await ctx.record('InitUpgrade', plan.condition.message);
     const nodeOfInstance = new Map(instances.filter((i) => i.node).map((i) => [i.id, i.node?.name ?? '']));
@@ -609,6 +633,9 @@ export class InstanceGroupReconciler {
     }
     this.mgr.events.record(current, 'Normal', 'Deleted', result.message);
     if (this.opts.dryRun) return;
+    const groupName = current.status?.activeScalingGroupName;
+    if (groupName)
+      await this.locks.release({ region: this.opts.disruptionLock?.region, name: groupName }, ctx.owner);
     // One-time step: confirm against a live read before letting the object go.
     const live = await this.client.get<Stored>(InstanceGroupKind, ctx.namespace, ctx.name);
     if (live && hasFinalizer(live, FINALIZER))

@@ -133,6 +133,7 @@ export async function startWorld(
     configNamespace: namespace,
     configName: 'instance-manager',
     drain: { timeoutMs: opts.drainTimeoutMs ?? 60_000 },
+    disruptionLock: { region: instrumented.config.region },
     resyncMs: 10_000,
   });
   void mgr.start({ handleSignals: false });

@@ -38,6 +38,7 @@ import {
 } from '@keiko/kube-runtime';
 import {
   CORDONED_BY_ANNOTATION,
+  DisruptionLocks,
   instanceIdOfNode,
   isNodeReady,
   NodeNotFoundError,
@@ -76,6 +77,8 @@ export interface RollingUpgradeControllerOptions {
   dryRun: boolean;
   /** How often an upgrade waiting for another one on its group looks again (ms). */
   lockRequeueMs?: number;
+  /** Where the per-group disruption locks every node tool shares live (default kube-node-lease). */
+  disruptionLockNamespace?: string;
 }
 
 export interface RollingUpgradeControllerHandle {
@@ -124,6 +127,16 @@ export function addRollingUpgradeController(
     signal: mgr.signal,
   });
   const lockRequeueMs = opts.lockRequeueMs ?? 30_000;
+  const locks = new DisruptionLocks(client, { namespace: opts.disruptionLockNamespace });
+  const groupOf = (ru: RollingUpgrade) => ({
+    region: ru.spec.region || aws.defaultRegion,
+    name: ru.spec.asgName,
+  });
+  /** Done with the group (finished, failed or deleted): give its disruption lock back, then the finalizer. */
+  const finish = async (ru: RollingUpgrade) => {
+    await locks.release(groupOf(ru), ownerId(ru));
+    if (hasFinalizer(ru, FINALIZER)) await removeFinalizer(client, RU, ru, FINALIZER);
+  };
   /** Instances each upgrade saw in its group last time, to route node events to it. */
   const knownInstances = new Map<string, Set<string>>();
 
@@ -205,7 +218,7 @@ export function addRollingUpgradeController(
       return {};
     }
     if (isTerminal(ru)) {
-      if (hasFinalizer(ru, FINALIZER)) await removeFinalizer(client, RU, ru, FINALIZER);
+      await finish(ru);
       return {};
     }
 
@@ -232,7 +245,7 @@ export function addRollingUpgradeController(
       });
       await patchStatus(client, RU, ru, status);
       await mgr.events.record(ru, 'Warning', 'InvalidSpec', message);
-      if (hasFinalizer(ru, FINALIZER)) await removeFinalizer(client, RU, await refreshed(ru), FINALIZER);
+      await finish(await refreshed(ru));
       return {};
     }
     const scripts = configuredScripts(ru.spec);
@@ -261,22 +274,20 @@ export function addRollingUpgradeController(
     const dryRun = opts.dryRun || (ru.spec.dryRun === true && !status.startTime);
     if (!dryRun) {
       const holder = scalingGroupHolder(controller.primary.list(), ru, aws.defaultRegion, opts.dryRun);
-      if (holder && objectKey(holder) !== req.key) {
-        const message = `RollingUpgrade ${objectKey(holder)} is rotating ASG ${ru.spec.asgName}`;
-        const before = status.conditions?.find((c) => c.type === 'Progressing');
-        status.currentStatus = status.currentStatus ?? 'init';
-        withConditionOn(status, {
-          type: 'Progressing',
-          status: 'False',
-          reason: 'WaitingForScalingGroup',
-          message,
-          observedGeneration: ru.metadata.generation,
-        });
-        await patchStatus(client, RU, ru, status);
-        if (before?.reason !== 'WaitingForScalingGroup' || before.message !== message)
-          await mgr.events.record(ru, 'Normal', 'WaitingForScalingGroup', `${message}; waiting`);
-        return { requeueAfterMs: lockRequeueMs };
-      }
+      if (holder && objectKey(holder) !== req.key)
+        return waitForGroup(
+          ru,
+          status,
+          `RollingUpgrade ${objectKey(holder)} is rotating ASG ${ru.spec.asgName}`,
+        );
+      // Across tools: the group's disruption lock (renewed on every reconcile while this upgrade runs).
+      const lock = await locks.acquire(groupOf(ru), ownerId(ru), `RollingUpgrade ${req.key}`);
+      if (!lock.held)
+        return waitForGroup(
+          ru,
+          status,
+          `${lock.holder} is disrupting ASG ${ru.spec.asgName} (${lock.reason})`,
+        );
     }
     let ports: RegionPorts;
     try {
@@ -344,7 +355,7 @@ export function addRollingUpgradeController(
       const terminates = decision.actions.filter((a): a is TerminateAction => a.type === 'terminate');
       if (terminates.length > 0) ru = await terminate(ru, terminates, ports, rlog);
       if (isTerminal(ru)) {
-        if (hasFinalizer(ru, FINALIZER)) await removeFinalizer(client, RU, await refreshed(ru), FINALIZER);
+        await finish(await refreshed(ru));
         knownInstances.delete(req.key);
         return {};
       }
@@ -432,9 +443,29 @@ export function addRollingUpgradeController(
     });
     await patchStatus(client, RU, ru, status);
     await mgr.events.record(ru, 'Warning', 'Failed', message);
-    const latest = await refreshed(ru);
-    if (hasFinalizer(latest, FINALIZER)) await removeFinalizer(client, RU, latest, FINALIZER);
+    await finish(await refreshed(ru));
     return {};
+  }
+
+  /** Another upgrade or another tool is disrupting the group: say so (once) and look again later. */
+  async function waitForGroup(
+    ru: RollingUpgrade,
+    status: RollingUpgradeStatus,
+    message: string,
+  ): Promise<ReconcileResult> {
+    const before = status.conditions?.find((c) => c.type === 'Progressing');
+    status.currentStatus = status.currentStatus ?? 'init';
+    withConditionOn(status, {
+      type: 'Progressing',
+      status: 'False',
+      reason: 'WaitingForScalingGroup',
+      message,
+      observedGeneration: ru.metadata.generation,
+    });
+    await patchStatus(client, RU, ru, status);
+    if (before?.reason !== 'WaitingForScalingGroup' || before.message !== message)
+      await mgr.events.record(ru, 'Normal', 'WaitingForScalingGroup', `${message}; waiting`);
+    return { requeueAfterMs: lockRequeueMs };
   }
 
   async function act(
@@ -639,7 +670,7 @@ export function addRollingUpgradeController(
         `desired capacity of ${ru.spec.asgName} was raised from ${surge.baseDesired} for the batch in progress and is left as is: lowering it would let the group terminate instances without a drain`,
       );
     }
-    await removeFinalizer(client, RU, ru, FINALIZER);
+    await finish(ru);
     knownInstances.delete(key);
   }
 

@@ -1,11 +1,12 @@
-// A rolling update whose drain a PodDisruptionBudget blocks, against the real apiserver (evictions
-// refused by the real PDB controller's status) and the AWS emulator: the node is never left cordoned,
-// each failure is recorded on the node, the other nodes are replaced, and after a second failure the
-// rotation stops with RollingUpdate=False/DrainFailed and a Warning Event — nothing terminated.
+// Rolling updates that must not take nodes, against the real apiserver and the AWS emulator:
+// - a drain a PodDisruptionBudget blocks (evictions refused by the real PDB status): the node is never
+//   left cordoned, each failure is recorded on the node, the other nodes are replaced, and after a second
+//   failure the rotation stops with RollingUpdate=False/DrainFailed and a Warning Event, nothing terminated;
+// - a group another tool is disrupting (its disruption lock held): nothing starts until it is released.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { InstanceGroupKind, type InstanceGroup } from '@keiko/api';
 import { ResourceTypes } from '@keiko/kube-runtime';
-import { DRAIN_FAILURE_ANNOTATION } from '@keiko/node-ops';
+import { DisruptionLocks, DRAIN_FAILURE_ANNOTATION } from '@keiko/node-ops';
 import type { V1Node, V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-node';
 import { SIMULATOR_LABEL } from '../sandbox/node-simulator';
 import { example } from './support/fixtures';
@@ -18,6 +19,29 @@ beforeAll(async () => {
 afterAll(async () => {
   await world?.stop();
 });
+
+function sandboxGroup(name: string, size: number): InstanceGroup {
+  const ig = structuredClone(example('instance-manager/hello-world-sandbox.yaml')) as InstanceGroup;
+  ig.metadata = { name };
+  delete ig.status;
+  const cf = ig.spec['eks-cf'];
+  if (!cf) throw new Error('fixture: eks-cf');
+  cf.minSize = size;
+  cf.maxSize = size + 1;
+  ig.spec.strategy = { type: 'rollingUpdate', rollingUpdate: { maxUnavailable: 1 } };
+  return ig;
+}
+
+function withNewInstanceType(ig: InstanceGroup): InstanceGroup {
+  const changed = structuredClone(ig);
+  const configuration = changed.spec['eks-cf']?.configuration;
+  if (!configuration) throw new Error('fixture: eks-cf configuration');
+  configuration.instanceType = 'm3.large';
+  return changed;
+}
+
+const rollingCondition = (g: InstanceGroup | undefined) =>
+  g?.status?.conditions?.find((c) => c.type === 'RollingUpdate');
 
 async function groupNodes(groupName: string): Promise<V1Node[]> {
   const group = await world.aws.autoScaling.describeGroup(groupName);
@@ -32,14 +56,7 @@ async function groupNodes(groupName: string): Promise<V1Node[]> {
 
 describe('rollingUpdate with a drain a PodDisruptionBudget blocks', () => {
   it('gives the node back, replaces the others, and stops with DrainFailed after a second failure', async () => {
-    const ig = structuredClone(example('instance-manager/hello-world-sandbox.yaml')) as InstanceGroup;
-    ig.metadata = { name: 'blocked' };
-    delete ig.status;
-    const cf = ig.spec['eks-cf']!;
-    cf.minSize = 2;
-    cf.maxSize = 3;
-    ig.spec.strategy = { type: 'rollingUpdate', rollingUpdate: { maxUnavailable: 1 } };
-    await world.apply(ig);
+    await world.apply(sandboxGroup('blocked', 2));
     const ready = await world.waitFor('blocked', 'Ready', (g) => g.status?.currentState === 'Ready', 90_000);
     const asg = ready.status?.activeScalingGroupName ?? '';
     const [pinned, other] = (await groupNodes(asg)).map((n) => n.metadata?.name ?? '');
@@ -66,18 +83,14 @@ describe('rollingUpdate with a drain a PodDisruptionBudget blocks', () => {
       return pdb?.status?.currentHealthy === 1;
     });
 
-    const changed = structuredClone(ready);
-    const configuration = changed.spec['eks-cf']?.configuration;
-    if (!configuration) throw new Error('fixture: eks-cf configuration');
-    configuration.instanceType = 'm3.large';
-    await world.client.replace(InstanceGroupKind, changed);
+    await world.client.replace(InstanceGroupKind, withNewInstanceType(ready));
 
     const failed = await waitUntil(
       'the rotation to stop with DrainFailed',
       async () => {
         const g = await world.get('blocked');
-        const c = g?.status?.conditions?.find((x) => x.type === 'RollingUpdate');
-        return c?.reason === 'DrainFailed' ? { g: g!, c } : undefined;
+        const c = rollingCondition(g);
+        return g && c?.reason === 'DrainFailed' ? { g, c } : undefined;
       },
       150_000,
       500,
@@ -103,5 +116,40 @@ describe('rollingUpdate with a drain a PodDisruptionBudget blocks', () => {
     await world.client.delete(ResourceTypes.PodDisruptionBudget, world.namespace, 'guarded');
     await world.client.delete(ResourceTypes.Pod, world.namespace, 'guarded', { gracePeriodSeconds: 0 });
     await world.remove('blocked');
+  }, 240_000);
+
+  it("waits while another tool holds the group's disruption lock, then rotates", async () => {
+    await world.apply(sandboxGroup('locked', 1));
+    const ready = await world.waitFor('locked', 'Ready', (g) => g.status?.currentState === 'Ready', 90_000);
+    const asg = ready.status?.activeScalingGroupName ?? '';
+    const [old] = (await groupNodes(asg)).map((n) => n.metadata?.name ?? '');
+    const locks = new DisruptionLocks(world.client);
+    const region = world.clients.config.region;
+    expect(await locks.acquire({ region, name: asg }, 'governor/test', 'reaping a node')).toEqual({
+      held: true,
+    });
+
+    await world.client.replace(InstanceGroupKind, withNewInstanceType(ready));
+    const waiting = await waitUntil('the rotation to wait for the lock', async () => {
+      const c = rollingCondition(await world.get('locked'));
+      return c?.reason === 'WaitingForScalingGroup' ? c : undefined;
+    });
+    expect(waiting.message).toContain('governor/test is disrupting');
+    const node = (await groupNodes(asg)).find((n) => n.metadata?.name === old);
+    expect(node?.spec?.unschedulable ?? false).toBe(false);
+
+    await locks.release({ region, name: asg }, 'governor/test');
+    await waitUntil(
+      'the node replaced once the lock is free',
+      async () => {
+        const g = await world.get('locked');
+        const nodes = await groupNodes(asg);
+        return rollingCondition(g)?.reason === 'Complete' && !nodes.some((n) => n.metadata?.name === old);
+      },
+      120_000,
+    );
+    // Done: instance-manager gave the lock back.
+    expect(await locks.holder({ region, name: asg })).toBeUndefined();
+    await world.remove('locked');
   }, 240_000);
 });
