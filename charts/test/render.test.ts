@@ -26,9 +26,12 @@ afterAll(cleanupWorkspace);
 
 const kindsOf = (objects: k8s.KubernetesObject[]) => objects.map((o) => o.kind).sort();
 /** The objects a tool chart renders by default besides the common ones: its own RBAC by name, elsewhere. */
+const DISRUPTION_LOCK = ['Role', 'RoleBinding'];
 const OWN_DEFAULT_KINDS: Readonly<Record<string, string[]>> = {
-  // kube-system/aws-auth, and the managed defaults ConfigMap (charts/test/instance-manager.test.ts)
-  'instance-manager': ['Role', 'RoleBinding', 'Role', 'RoleBinding'],
+  // kube-system/aws-auth, and the managed defaults ConfigMap (charts/test/instance-manager.test.ts);
+  // the node tools' per-group disruption lock Role (below)
+  'instance-manager': ['Role', 'RoleBinding', 'Role', 'RoleBinding', ...DISRUPTION_LOCK],
+  'upgrade-manager': DISRUPTION_LOCK,
 };
 /** keiko-lib's leader-election Role (a tool chart may render Roles of its own besides). */
 const leaderElectionRole = (objects: k8s.KubernetesObject[]) =>
@@ -297,5 +300,31 @@ describe('the test cluster accepts every rendered object (server-side dry-run)',
     );
     // Every object answered, none refused (kubectl exits non-zero on the first refusal anyway).
     expect(out.trim().split('\n')).toHaveLength(objects.length);
+  });
+});
+
+describe.each([['upgrade-manager'], ['instance-manager']] as const)('%s disruption lock', (chart) => {
+  it('grants the Leases of the shared lock namespace only, and passes the namespace to the controller', async () => {
+    const dir = await preparedChart(chart);
+    const objects = await renderChart(dir, {
+      release: 'keiko',
+      namespace: 'keiko-system',
+      args: ['--set', 'disruptionLock.namespace=keiko-locks'],
+    });
+    const role = findObject<RoleObject>(objects, 'Role', 'keiko-' + chart + '-disruption-lock');
+    expect(role.metadata?.namespace).toBe('keiko-locks');
+    expect(role.rules).toEqual([
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        verbs: ['get', 'create', 'update', 'delete'],
+      },
+    ]);
+    const binding = findObject<Binding>(objects, 'RoleBinding', 'keiko-' + chart + '-disruption-lock');
+    expect(binding.subjects).toEqual([
+      expect.objectContaining({ kind: 'ServiceAccount', namespace: 'keiko-system' }),
+    ]);
+    const args = containerOf(findObject<k8s.V1Deployment>(objects, 'Deployment')).args ?? [];
+    expect(argValue(args, '--disruption-lock-namespace')).toEqual(['keiko-locks']);
   });
 });

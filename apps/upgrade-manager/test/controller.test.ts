@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { RollingUpgrade, RollingUpgradeStatus } from '@keiko/api';
 import { AwsOperationError } from '@keiko/aws';
 import { Manager, ResourceTypes } from '@keiko/kube-runtime';
+import { DisruptionLocks } from '@keiko/node-ops';
 import { kubeConfigFromEnv } from '@keiko/testenv';
 import { parseConfig } from '../src/config';
 import {
@@ -260,7 +261,7 @@ describe('RollingUpgrade controller (in-process)', () => {
       );
     };
     try {
-      await scenario.createRollingUpgrade(ns, 'throttled', { asgName: 'does-not-matter' });
+      await scenario.createRollingUpgrade(ns, 'throttled', { asgName: `does-not-matter-${ns}` });
       const event = await eventually('AwsThrottled event', async () =>
         (await scenario.events(ns, 'throttled')).find((e) => e.reason === 'AwsThrottled'),
       );
@@ -295,6 +296,33 @@ describe('RollingUpgrade controller (in-process)', () => {
         (await scenario.events(ns, 'scripts')).find((e) => e.reason === 'ScriptsNotExecuted'),
       );
       expect(warning.type).toBe('Warning');
+    } finally {
+      await ctl.stop();
+    }
+  });
+
+  it("waits while another tool holds the group's disruption lock, then upgrades and gives it back", async () => {
+    const ns = await scenario.namespace('ru-lock');
+    const group = await scenario.createGroup('locked', 1);
+    await scenario.driftGroup(group);
+    const locks = new DisruptionLocks(scenario.client);
+    const ref = { region: 'us-west-2', name: group.name };
+    expect(await locks.acquire(ref, 'governor/test', 'reaping a node')).toEqual({ held: true });
+    const ctl = await startController(ns);
+    try {
+      await scenario.createRollingUpgrade(ns, 'locked', { asgName: group.name });
+      const waiting = await eventually('the upgrade to wait for the lock', async () => {
+        const c = (await statusOf(ns, 'locked'))?.conditions?.find((x) => x.type === 'Progressing');
+        return c?.reason === 'WaitingForScalingGroup' ? c : undefined;
+      });
+      expect(waiting.message).toContain('governor/test is disrupting');
+      expect(ctl.terminated).toEqual([]);
+
+      await locks.release(ref, 'governor/test');
+      const status = await completed(ns, 'locked');
+      expect(status.nodesProcessed).toBe(1);
+      expect(ctl.terminated).toHaveLength(1);
+      expect(await locks.holder(ref)).toBeUndefined();
     } finally {
       await ctl.stop();
     }

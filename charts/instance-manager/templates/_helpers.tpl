@@ -11,4 +11,5 @@
 - --template-retention={{ int .Values.templateRetention }}
 - --aws-cache-ttl={{ int .Values.awsCacheTtlSeconds }}
 - --resync={{ int .Values.resyncSeconds }}
+- --disruption-lock-namespace={{ .Values.disruptionLock.namespace }}
 {{- end }}

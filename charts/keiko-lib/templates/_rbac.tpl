@@ -98,3 +98,43 @@ subjects:
     namespace: {{ .Release.Namespace }}
 {{- end }}
 {{- end }}
+
+{{/*
+The per-group disruption locks every Keiko node tool shares (packages/node-ops group-lock.ts): Leases
+in one namespace (disruptionLock.namespace, kube-node-lease by default, which every cluster has). Every
+tool of a cluster must use the same namespace. The Lease names are hashes of the groups' names, so
+get/update/delete cannot be limited by name; nothing else in that namespace is touched.
+*/}}
+{{- define "keiko-lib.disruptionLockRbac" -}}
+{{- if .Values.rbac.create }}
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{ include "keiko-lib.fullname" . }}-disruption-lock
+  namespace: {{ .Values.disruptionLock.namespace }}
+  labels:
+    {{- include "keiko-lib.labels" . | nindent 4 }}
+rules:
+  # Take (create, or update a free one with a resourceVersion guard), renew (update), read (get) and
+  # give back (delete with preconditions) a group's lock.
+  - apiGroups: [coordination.k8s.io]
+    resources: [leases]
+    verbs: [get, create, update, delete]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ include "keiko-lib.fullname" . }}-disruption-lock
+  namespace: {{ .Values.disruptionLock.namespace }}
+  labels:
+    {{- include "keiko-lib.labels" . | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{ include "keiko-lib.fullname" . }}-disruption-lock
+subjects:
+  - kind: ServiceAccount
+    name: {{ include "keiko-lib.serviceAccountName" . }}
+    namespace: {{ .Release.Namespace }}
+{{- end }}
+{{- end }}
