@@ -498,15 +498,17 @@ export class KubeClient {
       inactivityTimeoutMs?: number;
       sendInitialEvents?: boolean;
       resourceVersionMatch?: string;
+      /** Ends the watch, also while it is still being opened. */
+      signal?: AbortSignal;
     },
     onEvent: (e: WatchEvent<T>) => void,
     onDone: (err: unknown) => void,
   ): Promise<AbortController> {
-    const { namespace, inactivityTimeoutMs, ...query } = opts;
+    const { namespace, inactivityTimeoutMs, signal: stop, ...query } = opts;
     const path = resourcePath(rt, namespace);
     const url = this.url(path, { ...query, watch: true });
     const abort = new AbortController();
-    const call = linkedAbort([this.signal, abort.signal]);
+    const call = linkedAbort([this.signal, abort.signal, stop]);
     const signal = call.signal;
     const started = performance.now();
     let res: Dispatcher.ResponseData;

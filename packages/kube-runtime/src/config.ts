@@ -1,4 +1,4 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option, type OptionValues } from 'commander';
 
 /** Re-exported so tools add their own flags (with env twins) in `extend` without their own commander. */
 export { Option };
@@ -62,22 +62,9 @@ const bool = (v: string) => {
   throw new InvalidArgumentError(`expected true or false, got "${v}"`);
 };
 
-/**
- * Parses flags (and their KEIKO_* environment twins; flags win) for controller `component`. Extra
- * options a tool needs are added with `extend`, and come back in `extra`.
- */
-export function parseManagerConfig(
-  component: string,
-  argv: string[] = process.argv,
-  extend?: (cmd: Command) => void,
-): { config: ManagerConfig; extra: Record<string, unknown> } {
-  const cmd = new Command(component)
-    .allowExcessArguments(false)
-    .addOption(
-      new Option('--namespace <ns>', 'watch only this namespace (default: all)')
-        .env('KEIKO_NAMESPACE')
-        .default(''),
-    )
+/** Leader election, and what a replica does before and after it leads. */
+function leaderElectionOptions(component: string): Option[] {
+  return new Command()
     .addOption(
       new Option('--leader-elect <bool>', 'run leader election so that only one replica acts')
         .env('KEIKO_LEADER_ELECT')
@@ -119,6 +106,23 @@ export function parseManagerConfig(
         .default(2_000),
     )
     .addOption(
+      new Option('--leader-lost-exit-timeout <s>', 'after losing the lease, exit within this long, seconds')
+        .env('KEIKO_LEADER_LOST_EXIT_TIMEOUT')
+        .argParser(seconds('--leader-lost-exit-timeout'))
+        .default(5_000),
+    )
+    .addOption(
+      new Option('--warm-standby <bool>', 'non-leader replicas keep their caches synced, for a fast failover')
+        .env('KEIKO_WARM_STANDBY')
+        .argParser(bool)
+        .default(true),
+    ).options as Option[];
+}
+
+/** Metrics, health and logs. */
+function endpointOptions(): Option[] {
+  return new Command()
+    .addOption(
       new Option('--metrics-port <port>', 'Prometheus /metrics port (0: off)')
         .env('KEIKO_METRICS_PORT')
         .argParser(int('--metrics-port'))
@@ -146,27 +150,14 @@ export function parseManagerConfig(
         .env('KEIKO_LOG_FORMAT')
         .choices(['json', 'text'])
         .default('json'),
-    )
-    .addOption(
-      new Option('--concurrency <n>', 'workers per controller')
-        .env('KEIKO_CONCURRENCY')
-        .argParser(int('--concurrency'))
-        .default(1),
-    )
-    .addOption(
-      new Option('--shutdown-grace <s>', 'how long in-flight reconciles may finish on SIGTERM, seconds')
-        .env('KEIKO_SHUTDOWN_GRACE')
-        .argParser(seconds('--shutdown-grace'))
-        .default(30_000),
-    )
+    ).options as Option[];
+}
+
+/** How the process talks to the apiserver and keeps its caches. */
+function apiOptions(): Option[] {
+  return new Command()
     .addOption(
       new Option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, else in-cluster)').default(''),
-    )
-    .addOption(
-      new Option('--dry-run <bool>', 'report planned actions without performing them')
-        .env('KEIKO_DRY_RUN')
-        .argParser(bool)
-        .default(false),
     )
     .addOption(
       new Option('--kube-api-qps <n>', 'requests per second to the apiserver, sustained (0: no limit)')
@@ -187,47 +178,49 @@ export function parseManagerConfig(
         .default(120_000),
     )
     .addOption(
-      new Option('--leader-lost-exit-timeout <s>', 'after losing the lease, exit within this long, seconds')
-        .env('KEIKO_LEADER_LOST_EXIT_TIMEOUT')
-        .argParser(seconds('--leader-lost-exit-timeout'))
-        .default(5_000),
-    )
-    .addOption(
-      new Option('--warm-standby <bool>', 'non-leader replicas keep their caches synced, for a fast failover')
-        .env('KEIKO_WARM_STANDBY')
-        .argParser(bool)
-        .default(true),
-    )
-    .addOption(
       new Option('--resync-period <s>', 'reconcile every cached object again this often, seconds')
         .env('KEIKO_RESYNC_PERIOD')
         .argParser(seconds('--resync-period'))
         .default(36_000_000),
+    ).options as Option[];
+}
+
+/** What the controllers work on, and how. */
+function workOptions(): Option[] {
+  return new Command()
+    .addOption(
+      new Option('--namespace <ns>', 'watch only this namespace (default: all)')
+        .env('KEIKO_NAMESPACE')
+        .default(''),
     )
-    .exitOverride();
-  extend?.(cmd);
-  // A process started with bad flags says what is wrong (commander already printed it) and exits 2;
-  // --help exits 0. Callers passing their own argv (tests) get the error thrown instead.
-  const exitOnError = argv === process.argv;
-  try {
-    cmd.parse(argv);
-  } catch (err) {
-    if (!exitOnError || !(err instanceof CommanderError)) throw err;
-    process.exit(err.exitCode === 0 ? 0 : 2);
-  }
-  const o = cmd.opts();
-  const problem =
-    o.concurrency < 1
-      ? '--concurrency must be at least 1'
-      : !(o.leaseDuration > o.renewDeadline && o.renewDeadline > o.retryPeriod)
-        ? 'leader election needs --lease-duration > --renew-deadline > --retry-period'
-        : undefined;
-  if (problem) {
-    if (!exitOnError) throw new InvalidArgumentError(problem);
-    console.error(`error: ${problem}`);
-    process.exit(2);
-  }
-  const config: ManagerConfig = {
+    .addOption(
+      new Option('--concurrency <n>', 'workers per controller')
+        .env('KEIKO_CONCURRENCY')
+        .argParser(int('--concurrency'))
+        .default(1),
+    )
+    .addOption(
+      new Option('--shutdown-grace <s>', 'how long in-flight reconciles may finish on SIGTERM, seconds')
+        .env('KEIKO_SHUTDOWN_GRACE')
+        .argParser(seconds('--shutdown-grace'))
+        .default(30_000),
+    )
+    .addOption(
+      new Option('--dry-run <bool>', 'report planned actions without performing them')
+        .env('KEIKO_DRY_RUN')
+        .argParser(bool)
+        .default(false),
+    ).options as Option[];
+}
+
+/** Every controller's flags, each with a KEIKO_* environment twin (flags win). */
+function runtimeOptions(component: string): Option[] {
+  return [...workOptions(), ...leaderElectionOptions(component), ...endpointOptions(), ...apiOptions()];
+}
+
+/** The parsed runtime flags as a ManagerConfig (the identity defaults to the pod name + a random suffix). */
+function toManagerConfig(o: OptionValues, component: string): ManagerConfig {
+  return {
     namespace: o.namespace,
     leaderElect: o.leaderElect,
     leaderElectionId: o.leaderElectionId,
@@ -254,17 +247,44 @@ export function parseManagerConfig(
     warmStandby: o.warmStandby,
     resyncPeriodMs: o.resyncPeriod,
   };
-  const known = new Set(
-    Object.keys(config).concat([
-      'leaseDuration',
-      'renewDeadline',
-      'retryPeriod',
-      'shutdownGrace',
-      'cacheSyncTimeout',
-      'leaderLostExitTimeout',
-      'resyncPeriod',
-    ]),
-  );
+}
+
+/**
+ * Parses flags (and their KEIKO_* environment twins; flags win) for controller `component`. Extra
+ * options a tool needs are added with `extend`, and come back in `extra`.
+ */
+export function parseManagerConfig(
+  component: string,
+  argv: string[] = process.argv,
+  extend?: (cmd: Command) => void,
+): { config: ManagerConfig; extra: Record<string, unknown> } {
+  const cmd = new Command(component).allowExcessArguments(false).exitOverride();
+  const runtime = runtimeOptions(component);
+  for (const option of runtime) cmd.addOption(option);
+  extend?.(cmd);
+  // A process started with bad flags says what is wrong (commander already printed it) and exits 2;
+  // --help exits 0. Callers passing their own argv (tests) get the error thrown instead.
+  const exitOnError = argv === process.argv;
+  try {
+    cmd.parse(argv);
+  } catch (err) {
+    if (!exitOnError || !(err instanceof CommanderError)) throw err;
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  }
+  const o = cmd.opts();
+  const problem =
+    o.concurrency < 1
+      ? '--concurrency must be at least 1'
+      : !(o.leaseDuration > o.renewDeadline && o.renewDeadline > o.retryPeriod)
+        ? 'leader election needs --lease-duration > --renew-deadline > --retry-period'
+        : undefined;
+  if (problem) {
+    if (!exitOnError) throw new InvalidArgumentError(problem);
+    console.error(`error: ${problem}`);
+    process.exit(2);
+  }
+  const config = toManagerConfig(o, component);
+  const known = new Set(runtime.map((option) => option.attributeName()));
   const extra = Object.fromEntries(Object.entries(o).filter(([k]) => !known.has(k)));
   return { config, extra };
 }

@@ -439,10 +439,14 @@ export class Informer<T extends k8s.KubernetesObject> implements Store<T> {
       else if (collecting) collecting = !this.initialEvent(e, initial!);
       else this.applyEvent(e);
     };
+    const stop = new AbortController();
+    this.watchAbort = stop;
+    if (this.stopped) stop.abort();
     try {
-      this.watchAbort = await this.client.watch<T>(
+      await this.client.watch<T>(
         this.resource,
         {
+          signal: stop.signal,
           ...this.selectors(),
           resourceVersion: this.resourceVersion || undefined,
           allowWatchBookmarks: true,
@@ -461,7 +465,6 @@ export class Informer<T extends k8s.KubernetesObject> implements Store<T> {
       }
       throw err;
     }
-    if (this.stopped) this.watchAbort.abort();
     // A server that ignores sendInitialEvents never sends the bookmark that ends them: give up on
     // streaming lists after a while and LIST instead.
     const noEnd = collecting

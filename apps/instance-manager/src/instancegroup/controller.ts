@@ -51,7 +51,7 @@ import type {
   ReconcileState,
 } from '../provisioners/types';
 import { crdStrategyStep } from '../strategies/crd';
-import { planRotation, ROLLING_UPDATE_CONDITION } from '../strategies/rolling-update';
+import { planRotation, ROLLING_UPDATE_CONDITION, type RotationInstance } from '../strategies/rolling-update';
 import { DrainTracker, executeRotation, type DrainSettings } from '../strategies/rotation';
 import { nodesReadiness, rotationInstances, type NodesReadiness } from './fleet';
 import { CONFIG_EXCLUDED_ANNOTATION, FINALIZER, groupKey, ownerOf, ROLE_LABEL } from './names';
@@ -79,6 +79,14 @@ export interface InstanceGroupControllerOptions {
   resyncMs?: number;
   /** The per-group disruption locks every node tool shares: their namespace, and this process's region. */
   disruptionLock?: { namespace?: string; region?: string };
+}
+
+/** Where a group's upgrade stands after one pass, and what goes into its status. */
+interface StageResult {
+  upgrade: UpgradeStage;
+  nodes: NodesReadiness;
+  rollingCondition?: { status: 'True' | 'False'; reason: string; message: string };
+  fields: Partial<InstanceGroupStatus>;
 }
 
 /** Provisioners whose nodes need their role mapped in aws-auth (EKS maps managed node groups and Fargate itself). */
@@ -357,12 +365,7 @@ export class InstanceGroupReconciler {
     ctx: GroupContext,
     signal: AbortSignal,
     recordFields: (fields: Partial<InstanceGroupStatus>) => Promise<void>,
-  ): Promise<{
-    upgrade: UpgradeStage;
-    nodes: NodesReadiness;
-    rollingCondition?: { status: 'True' | 'False'; reason: string; message: string };
-    fields: Partial<InstanceGroupStatus>;
-  }> {
+  ): Promise<StageResult> {
     const { group } = fleet;
     const ids = new Set(group.instances.map((i) => i.id));
     const nodesOf = (list: V1Node[]) => {
@@ -412,44 +415,74 @@ export class InstanceGroupReconciler {
       };
     }
 
-    if (strategy === 'crd') {
-      if (drifted.length === 0) return { upgrade: { phase: 'none', message: '' }, nodes: readiness, fields };
-      const crd = ig.spec.strategy?.crd;
-      if (!crd)
-        return {
-          upgrade: { phase: 'failed', message: 'spec.strategy.crd is required' },
-          nodes: readiness,
-          fields,
-        };
-      await ctx.record('InitUpgrade', `upgrading ${drifted.length} instance(s) through ${crd.crdName}`);
-      const igForTemplate: InstanceGroup = {
-        ...ig,
-        status: { ...(ig.status ?? {}), ...current.status, activeScalingGroupName: group.name },
-      };
-      const step = await crdStrategyStep(this.client, {
-        ig: igForTemplate,
-        strategy: crd,
-        scalingGroupName: group.name,
-        launchVersion: fleet.launchVersion,
-        dryRun: this.opts.dryRun,
-        record: (s) => recordFields(s),
-      });
-      Object.assign(fields, step.status);
-      if (step.phase === 'succeeded') {
-        this.opts.metrics.upgradeFinished('crd', 'succeeded');
-        return { upgrade: { phase: 'succeeded', message: step.message }, nodes: readiness, fields };
-      }
-      if (step.phase === 'failed') {
-        this.opts.metrics.upgradeFinished('crd', 'failed');
-        return { upgrade: { phase: 'failed', message: step.message }, nodes: readiness, fields };
-      }
+    if (strategy === 'crd')
+      return this.crdStage(ig, current, fleet, ctx, drifted.length, readiness, recordFields);
+    return this.rollingUpdateStage({ ig, current, fleet, ctx, signal, instances, readiness, round });
+  }
+
+  /** The crd strategy: a RollingUpgrade (or another kind) per rotation, rendered from the spec's template. */
+  private async crdStage(
+    ig: InstanceGroup,
+    current: Stored,
+    fleet: Fleet,
+    ctx: GroupContext,
+    driftedCount: number,
+    readiness: NodesReadiness,
+    recordFields: (fields: Partial<InstanceGroupStatus>) => Promise<void>,
+  ): Promise<StageResult> {
+    const { group } = fleet;
+    const fields: Partial<InstanceGroupStatus> = {};
+    if (driftedCount === 0) return { upgrade: { phase: 'none', message: '' }, nodes: readiness, fields };
+    const crd = ig.spec.strategy?.crd;
+    if (!crd)
       return {
-        upgrade: { phase: step.phase, message: step.message, requeueAfterMs: 10_000 },
+        upgrade: { phase: 'failed', message: 'spec.strategy.crd is required' },
         nodes: readiness,
         fields,
       };
+    await ctx.record('InitUpgrade', `upgrading ${driftedCount} instance(s) through ${crd.crdName}`);
+    const igForTemplate: InstanceGroup = {
+      ...ig,
+      status: { ...(ig.status ?? {}), ...current.status, activeScalingGroupName: group.name },
+    };
+    const step = await crdStrategyStep(this.client, {
+      ig: igForTemplate,
+      strategy: crd,
+      scalingGroupName: group.name,
+      launchVersion: fleet.launchVersion,
+      dryRun: this.opts.dryRun,
+      record: (s) => recordFields(s),
+    });
+    Object.assign(fields, step.status);
+    if (step.phase === 'succeeded') {
+      this.opts.metrics.upgradeFinished('crd', 'succeeded');
+      return { upgrade: { phase: 'succeeded', message: step.message }, nodes: readiness, fields };
     }
+    if (step.phase === 'failed') {
+      this.opts.metrics.upgradeFinished('crd', 'failed');
+      return { upgrade: { phase: 'failed', message: step.message }, nodes: readiness, fields };
+    }
+    return {
+      upgrade: { phase: step.phase, message: step.message, requeueAfterMs: 10_000 },
+      nodes: readiness,
+      fields,
+    };
+  }
 
+  /** The rollingUpdate strategy: drain, then terminate, a batch at a time, holding the group's disruption lock. */
+  private async rollingUpdateStage(input: {
+    ig: InstanceGroup;
+    current: Stored;
+    fleet: Fleet;
+    ctx: GroupContext;
+    signal: AbortSignal;
+    instances: RotationInstance[];
+    readiness: NodesReadiness;
+    round: string;
+  }): Promise<StageResult> {
+    const { ig, current, fleet, ctx, signal, instances, readiness, round } = input;
+    const { group } = fleet;
+    const fields: Partial<InstanceGroupStatus> = {};
     // rollingUpdate: drain, then terminate, a batch at a time.
     const previous = findRuntimeCondition(current.status, ROLLING_UPDATE_CONDITION);
     const plan = planRotation({

@@ -121,21 +121,18 @@ function drainFailedCondition(
   };
 }
 
-export function planRotation(input: RotationInput): RotationPlan {
-  const { policy, now } = input;
-  const live = input.instances.filter((i) => !isTerminatingState(i.lifecycleState));
-  const inService = live.filter((i) => i.lifecycleState === IN_SERVICE);
-
-  const uncordon = inService.filter((i) => !i.drifted && i.node?.cordonedByUs).map((i) => i.node?.name ?? '');
-  const inFlight = inService.filter((i) => i.drifted && i.node?.cordonedByUs);
+/** What the nodes in flight (cordoned by us) need next: drain (again), wait, terminate, or give back. */
+function followInFlight(
+  inFlight: readonly RotationInstance[],
+  drains: ReadonlyMap<string, DrainState>,
+): Pick<RotationPlan, 'drain' | 'terminate' | 'drainFailures'> & { progress: string[] } {
   const drain: string[] = [];
   const terminate: string[] = [];
   const drainFailures: RotationPlan['drainFailures'] = [];
   const progress: string[] = [];
-
   for (const i of inFlight) {
     const node = i.node?.name ?? '';
-    const d = input.drains.get(node);
+    const d = drains.get(node);
     if (!d) {
       drain.push(node); // cordoned before a restart: drain again (idempotent)
       progress.push(`${i.id} (draining ${node})`);
@@ -150,46 +147,79 @@ export function planRotation(input: RotationInput): RotationPlan {
       progress.push(`${i.id} (drain of ${node} failed; node given back)`);
     }
   }
-  const justFailed = new Set(drainFailures.map((f) => f.node));
+  return { drain, terminate, drainFailures, progress };
+}
 
-  // Nodes whose drains failed wait until every other node is done; after MAX_DRAIN_ATTEMPTS, for good.
+/**
+ * Which drifted nodes may start next: those never tried first; a node whose drain failed once only
+ * when nothing else is left (and not the moment it failed); after MAX_DRAIN_ATTEMPTS, none (given up).
+ */
+function chooseCandidates(
+  inService: readonly RotationInstance[],
+  inFlight: readonly RotationInstance[],
+  justFailed: ReadonlySet<string>,
+): {
+  candidates: RotationInstance[];
+  givenUp: RotationInstance[];
+  settledInFlight: RotationInstance[];
+  /** Drifted nodes that may still be tried (now or later). */
+  waitingCount: number;
+} {
   const attemptsOf = (i: RotationInstance) => i.node?.drainFailure?.attempts ?? 0;
+  const failedNow = (i: RotationInstance) => justFailed.has(i.node?.name ?? '');
   const waiting = inService.filter((i) => i.drifted && !i.node?.cordonedByUs);
   const fresh = waiting.filter((i) => attemptsOf(i) === 0);
   const retryable = waiting.filter((i) => attemptsOf(i) > 0 && attemptsOf(i) < MAX_DRAIN_ATTEMPTS);
   const givenUp = inService.filter(
     (i) =>
       i.drifted &&
-      (attemptsOf(i) >= MAX_DRAIN_ATTEMPTS ||
-        (justFailed.has(i.node?.name ?? '') && attemptsOf(i) + 1 >= MAX_DRAIN_ATTEMPTS)),
+      (attemptsOf(i) >= MAX_DRAIN_ATTEMPTS || (failedNow(i) && attemptsOf(i) + 1 >= MAX_DRAIN_ATTEMPTS)),
   );
-  const settledInFlight = inFlight.filter((i) => !justFailed.has(i.node?.name ?? ''));
+  const settledInFlight = inFlight.filter((i) => !failedNow(i));
   const candidates =
-    fresh.length > 0 || settledInFlight.length > 0
-      ? fresh
-      : retryable.filter((i) => !justFailed.has(i.node?.name ?? ''));
+    fresh.length > 0 || settledInFlight.length > 0 ? fresh : retryable.filter((i) => !failedNow(i));
+  return { candidates, givenUp, settledInFlight, waitingCount: fresh.length + retryable.length };
+}
+
+/** Nothing drifted: Complete after a rotation, UpToDate when there was none. */
+function upToDate(previous: Condition | undefined): RotationPlan['condition'] {
+  const rotated =
+    previous?.status === 'True' || previous?.reason === 'Paused' || previous?.reason === 'Complete';
+  return {
+    status: 'False',
+    reason: rotated ? 'Complete' : 'UpToDate',
+    message: 'every instance runs the current launch template',
+  };
+}
+
+export function planRotation(input: RotationInput): RotationPlan {
+  const { policy, now } = input;
+  const live = input.instances.filter((i) => !isTerminatingState(i.lifecycleState));
+  const inService = live.filter((i) => i.lifecycleState === IN_SERVICE);
+
+  const uncordon = inService.filter((i) => !i.drifted && i.node?.cordonedByUs).map((i) => i.node?.name ?? '');
+  const inFlight = inService.filter((i) => i.drifted && i.node?.cordonedByUs);
+  const { drain, terminate, drainFailures, progress } = followInFlight(inFlight, input.drains);
+  const justFailed = new Set(drainFailures.map((f) => f.node));
+  const { candidates, givenUp, settledInFlight, waitingCount } = chooseCandidates(
+    inService,
+    inFlight,
+    justFailed,
+  );
   const driftedCount = inService.filter((i) => i.drifted).length;
   const availableCount = live.filter(isAvailable).length;
   const unavailable = Math.max(0, input.desiredCapacity - availableCount);
   const pending = live.filter((i) => i.lifecycleState !== IN_SERVICE).length;
 
-  if (driftedCount === 0) {
-    const condition =
-      input.previous?.status === 'True' ||
-      input.previous?.reason === 'Paused' ||
-      input.previous?.reason === 'Complete'
-        ? {
-            status: 'False' as const,
-            reason: 'Complete',
-            message: 'every instance runs the current launch template',
-          }
-        : {
-            status: 'False' as const,
-            reason: 'UpToDate',
-            message: 'every instance runs the current launch template',
-          };
-    return { done: true, drain: [], terminate: [], uncordon, condition, drainFailures };
-  }
+  if (driftedCount === 0)
+    return {
+      done: true,
+      drain: [],
+      terminate: [],
+      uncordon,
+      condition: upToDate(input.previous),
+      drainFailures,
+    };
 
   const notDone = (condition: RotationPlan['condition'], requeueAfterMs: number): RotationPlan => ({
     done: false,
@@ -201,7 +231,7 @@ export function planRotation(input: RotationInput): RotationPlan {
     requeueAfterMs,
   });
 
-  if (givenUp.length > 0 && settledInFlight.length === 0 && fresh.length === 0 && retryable.length === 0)
+  if (givenUp.length > 0 && settledInFlight.length === 0 && waitingCount === 0)
     return { ...notDone(drainFailedCondition(driftedCount, givenUp, drainFailures), 300_000), failed: true };
 
   // Batches run one after another: when one is over (nothing in flight), wait until every node is back,
