@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { KubeClient, ResourceTypes } from '../src/client';
-import { Controller, generationChanged } from '../src/controller';
+import { Controller, generationChanged, TerminalError } from '../src/controller';
 import { addFinalizer, hasFinalizer, isBeingDeleted, removeFinalizer } from '../src/finalizers';
 import { RuntimeMetrics } from '../src/metrics';
 import { patchStatus, setCondition, type Condition } from '../src/status';
@@ -203,5 +203,59 @@ describe('Controller against the real apiserver', () => {
     expect(() => controller.cacheOf(ResourceTypes.Secret)).toThrow(
       'controller caches does not watch secrets.core',
     );
+  });
+
+  it('counts terminal errors, panics and timeouts, and applies the error policy', async () => {
+    const client = new KubeClient(kc);
+    const metrics = new RuntimeMetrics();
+    const calls: Record<string, number> = {};
+    const policySaw: number[] = [];
+    const controller = new Controller<WidgetObject>({
+      name: 'failures',
+      client: new KubeClient(kc),
+      for: Widget,
+      namespace: ns,
+      metrics,
+      reconcileTimeoutMs: 300,
+      errorPolicy: (err, _req, failures) => {
+        policySaw.push(failures);
+        return err instanceof Error && err.message === 'throttled' ? { requeueAfterMs: 60_000 } : undefined;
+      },
+      reconcile: async ({ name }, { signal }) => {
+        calls[name] = (calls[name] ?? 0) + 1;
+        if (name === 'terminal') throw new TerminalError('spec.size must be positive');
+        if (name === 'panic') (undefined as unknown as { x: number }).x.toFixed();
+        if (name === 'throttled') throw new Error('throttled');
+        if (name === 'slow')
+          await new Promise((_resolve, reject) =>
+            signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
+          );
+      },
+    });
+    await controller.start();
+    try {
+      for (const name of ['terminal', 'panic', 'throttled', 'slow'])
+        await client.create(Widget, widget(ns, name, 1));
+      const value = async (metric: string) => {
+        const line = (await metrics.registry.metrics())
+          .split('\n')
+          .find((l) => l.startsWith(`${metric}{controller="failures"}`));
+        return Number(line?.split(' ').pop());
+      };
+      await eventually(
+        'each kind of failure counted',
+        async () =>
+          (await value('controller_runtime_terminal_reconcile_errors_total')) >= 1 &&
+          (await value('controller_runtime_reconcile_panics_total')) >= 1 &&
+          (await value('controller_runtime_reconcile_timeouts_total')) >= 1,
+      );
+      // A terminal error is not retried; a panic is (with backoff); the policy's requeue holds the key back.
+      await eventually('the panic retried', () => (calls.panic ?? 0) >= 2);
+      expect(calls.terminal).toBe(1);
+      expect(calls.throttled).toBe(1);
+      expect(policySaw.length).toBeGreaterThan(0);
+    } finally {
+      await controller.stop(1000);
+    }
   });
 });
