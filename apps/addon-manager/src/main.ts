@@ -1,14 +1,9 @@
 // addon-manager: the Addon controller (addonmgr.keikoproj.io/v1alpha1) — each addon's prereqs, install,
 // validate and delete run as Argo Workflows, in dependency order.
-import { Manager, parseManagerConfig } from '@keiko/kube-runtime';
+import { flagValue, Manager, parseManagerConfig } from '@keiko/kube-runtime';
 import { registerAddonController } from './addon/controller';
 
-const seconds = (flag: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new Error(`${flag} must be a positive number of seconds, got "${v}"`);
-  return Math.round(n * 1000);
-};
+const seconds = flagValue.seconds;
 
 const { config, extra } = parseManagerConfig('addon-manager', process.argv, (cmd) => {
   cmd

@@ -1,6 +1,6 @@
 // instance-manager's own flags, on top of every controller's (see packages/kube-runtime README). Each
 // has a KEIKO_* environment twin; flags win.
-import { parseManagerConfig, type ManagerConfig } from '@keiko/kube-runtime';
+import { flagValue, parseManagerConfig, type ManagerConfig } from '@keiko/kube-runtime';
 import { DEFAULT_DISRUPTION_LOCK_NAMESPACE, disruptionLockNamespaceOption } from '@keiko/node-ops';
 
 export interface InstanceManagerOptions {
@@ -19,11 +19,7 @@ export interface InstanceManagerOptions {
   disruptionLockNamespace: string;
 }
 
-const positiveNumber = (flag: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} must be a non-negative number, got "${v}"`);
-  return n;
-};
+const positiveNumber = flagValue.number;
 
 export function parseOptions(
   argv: string[] = process.argv,

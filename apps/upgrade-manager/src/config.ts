@@ -1,14 +1,9 @@
 // upgrade-manager's flags on top of every controller's (kube-runtime's parseManagerConfig).
 import { disruptionLockNamespaceOption } from '@keiko/node-ops';
-import { Option, parseManagerConfig, type ManagerConfig } from '@keiko/kube-runtime';
+import { flagValue, Option, parseManagerConfig, type ManagerConfig } from '@keiko/kube-runtime';
 import type { RollingUpgradeControllerOptions } from './rollingupgrade/controller';
 
-const seconds = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0)
-    throw new Error(`${name} must be a non-negative number of seconds, got "${v}"`);
-  return Math.round(n * 1000);
-};
+const seconds = (name: string) => flagValue.seconds(name, { allowZero: true });
 
 export interface UpgradeManagerConfig {
   manager: ManagerConfig;

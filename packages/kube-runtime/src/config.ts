@@ -44,18 +44,39 @@ export interface ManagerConfig {
   resyncPeriodMs: number;
 }
 
-const int = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0)
-    throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${v}"`);
-  return n;
+/**
+ * Flag value parsers every tool shares (for commander's argParser), so a bad value reads the same
+ * everywhere and names its flag.
+ */
+export const flagValue = {
+  /** A non-negative integer. */
+  int: (name: string) => (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0)
+      throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${v}"`);
+    return n;
+  },
+  /** A non-negative number, as given. */
+  number: (name: string) => (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0)
+      throw new InvalidArgumentError(`${name} must be a non-negative number, got "${v}"`);
+    return n;
+  },
+  /** Seconds, returned in milliseconds: positive, or non-negative with allowZero. */
+  seconds:
+    (name: string, opts: { allowZero?: boolean } = {}) =>
+    (v: string) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0 || (n === 0 && !opts.allowZero))
+        throw new InvalidArgumentError(
+          `${name} must be a ${opts.allowZero ? 'non-negative' : 'positive'} number of seconds, got "${v}"`,
+        );
+      return Math.round(n * 1000);
+    },
 };
-const seconds = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new InvalidArgumentError(`${name} must be a positive number of seconds, got "${v}"`);
-  return Math.round(n * 1000);
-};
+const int = flagValue.int;
+const seconds = (name: string) => flagValue.seconds(name);
 const bool = (v: string) => {
   if (['true', '1', 'yes'].includes(v)) return true;
   if (['false', '0', 'no'].includes(v)) return false;

@@ -5,6 +5,13 @@ import { noopLogger, type Logger } from './logger';
 
 export type EventType = 'Normal' | 'Warning';
 
+/** An Event a pure plan asks the controller to record on the object it decided about. */
+export interface PlannedEvent {
+  type: EventType;
+  reason: string;
+  message: string;
+}
+
 /** core/v1 Event as written and read over the wire. */
 export interface CoreEvent extends KubernetesObject {
   involvedObject: {

@@ -4,6 +4,7 @@
 //   validate spec -> dependencies -> remove workflows of an older spec -> wait for dependencies
 //   -> prereqs -> (secrets) -> install -> validate -> Succeeded
 //   deletion: stop running workflows -> delete workflow -> remove the finalizer (retried on failure)
+import type { PlannedEvent } from '@keiko/kube-runtime';
 import {
   addonInstallTimeoutMs,
   metadataTimestamp,
@@ -82,11 +83,7 @@ export type AddonAction =
   | { type: 'deleteWorkflows'; names: string[] }
   | { type: 'submitWorkflow'; step: LifecycleStep; workflow: Workflow };
 
-export interface PlannedEvent {
-  type: 'Normal' | 'Warning';
-  reason: string;
-  message: string;
-}
+export type { PlannedEvent };
 
 /** A workflow that finished, seen for the first time: for the step metrics. */
 export interface StepOutcome {

@@ -3,6 +3,7 @@
 // group, the nodes, the state of drains this process runs, and the time. controller.ts does the I/O:
 // it writes the status a decision returns BEFORE it performs the decision's actions, so whatever it
 // was about to do is on record when a restart or a new leader picks the upgrade up.
+import type { PlannedEvent } from '@keiko/kube-runtime';
 import {
   metadataTimestamp,
   nodesInProcessing,
@@ -99,11 +100,7 @@ export type Action =
   /** eager mode: raise the group's desired capacity to this absolute value. */
   | { type: 'setDesiredCapacity'; desiredCapacity: number };
 
-export interface PlannedEvent {
-  type: 'Normal' | 'Warning';
-  reason: string;
-  message: string;
-}
+export type { PlannedEvent };
 
 export interface StepTransition {
   /** The in-flight key (node name, or instance id for an instance without a node). */
