@@ -12,7 +12,7 @@ import {
   type AwsClients,
 } from '@keiko/aws';
 import { isNotFound, KubeClient, Manager, ResourceTypes, type Logger } from '@keiko/kube-runtime';
-import { installChartCrds, kubeConfigFromEnv } from '@keiko/testenv';
+import { eventually, installChartCrds, kubeConfigFromEnv } from '@keiko/testenv';
 import type * as k8s from '@kubernetes/client-node';
 import { AsgNodeSimulator } from '../../sandbox/node-simulator';
 import { seedCluster, seedImage, seedNetwork } from '../../sandbox/seed';
@@ -59,32 +59,15 @@ export interface World {
   stop(): Promise<void>;
 }
 
-export async function waitUntil<T>(
+/** testenv's eventually with this suite's defaults (a minute, every 300 ms). */
+export function waitUntil<T>(
   what: string,
   probe: () => Promise<T | undefined | false>,
   timeoutMs = 60_000,
   everyMs = 300,
   explain?: () => Promise<string>,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      const context = explain
-        ? await explain().catch((err: unknown) => `(could not explain: ${String(err)})`)
-        : '';
-      throw new Error(
-        `timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}${context ? `\n${context}` : ''}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+  return eventually(what, probe, timeoutMs, everyMs, explain);
 }
 
 export async function startWorld(
