@@ -18,6 +18,8 @@ import {
   type ReconcileResult,
   type Request,
   type ResourceType,
+  type Store,
+  type Informer,
 } from '@keiko/kube-runtime';
 import { addonChecksum } from './checksum';
 import {
@@ -120,30 +122,7 @@ export function registerAddonController(
     onStateChange: () => controller.primary.keys().forEach(enqueue),
   });
 
-  // Workloads the addons' workflows applied carry app.kubernetes.io/managed-by=addonmgr.keikoproj.io:
-  // watching only those keeps these caches small. They live in each addon's params.namespace, not the
-  // Addon's, so they are watched in every namespace even when --namespace scopes the Addons.
-  const workloads = Object.values(WorkloadResources).map((rt) => {
-    const informer = mgr.cache.informer<Workload>(rt, {
-      labelSelector: `${DefaultLabels.managedBy}=${ADDON_GROUP}`,
-    });
-    const toOwners = (obj: Workload) => {
-      const partOf = obj.metadata?.labels?.[DefaultLabels.partOf];
-      if (!partOf) return;
-      for (const a of controller.primary.byIndex(BY_NAME, partOf)) {
-        if (belongsToAddon(addonScope(a), obj)) enqueue(`${a.metadata.namespace}/${a.metadata.name}`);
-      }
-    };
-    informer.addEventHandler({
-      onAdd: toOwners,
-      onUpdate: (o, n) => {
-        toOwners(o);
-        toOwners(n);
-      },
-      onDelete: toOwners,
-    });
-    return { rt, informer };
-  });
+  const workloads = watchWorkloads(mgr, controller.primary, enqueue);
 
   const metrics = new AddonMetrics(mgr.metrics.registry, () => controller.primary.list());
 
@@ -195,56 +174,9 @@ export function registerAddonController(
       actions: plan.actions.map((a) => a.type),
     });
 
-    let current: Addon = addon;
-    for (const action of plan.actions) {
-      switch (action.type) {
-        case 'addFinalizer':
-          current = await addFinalizer(mgr.client, AddonKind, current, ADDON_FINALIZER);
-          break;
-        case 'deleteWorkflows': {
-          // Deleting workflows is decided from the cache: confirm the spec really is the one planned for.
-          const live = await mgr.client.get<Addon>(AddonKind, ns, name);
-          if (
-            !live ||
-            live.metadata.uid !== addon.metadata.uid ||
-            addonChecksum(normalizeAddon(live).spec) !== plan.checksum
-          ) {
-            rlog.info('addon changed since it was read; planning again');
-            return { requeue: true };
-          }
-          for (const wf of action.names) {
-            await mgr.client.delete(wfRt, ns, wf, { propagationPolicy: 'Background' });
-            rlog.info('deleted workflow', { workflow: wf });
-          }
-          break;
-        }
-        case 'submitWorkflow': {
-          const wfName = action.workflow.metadata?.name ?? '';
-          try {
-            await mgr.client.create<Workflow>(wfRt, { ...action.workflow, apiVersion: apiVersionOf(wfRt) });
-            metrics.submitted(action.step);
-            rlog.info('submitted workflow', { workflow: wfName, step: action.step });
-          } catch (err) {
-            if (!isAlreadyExists(err)) return submitFailed(current, plan, action.step, wfName, err);
-          }
-          break;
-        }
-        case 'removeFinalizer': {
-          const live = await mgr.client.get<Addon>(AddonKind, ns, name);
-          if (!live || live.metadata.uid !== addon.metadata.uid) return;
-          if (action.confirmWorkflow) {
-            const wf = await mgr.client.get<Workflow>(wfRt, ns, action.confirmWorkflow);
-            const uid = wf?.metadata?.labels?.[WorkflowLabels.addonUid];
-            if (wf?.status?.phase !== 'Succeeded' || (uid && uid !== addon.metadata.uid))
-              return { requeue: true };
-          }
-          await removeFinalizer(mgr.client, AddonKind, live, ADDON_FINALIZER);
-          rlog.info('finalizer removed');
-          break;
-        }
-      }
-    }
-
+    const acted = await executeAddonActions({ mgr, wfRt, metrics, log }, addon, plan, rlog);
+    if (acted.end) return acted.result;
+    const current = acted.current;
     if (plan.writeStatus) {
       try {
         await patchStatus(mgr.client, AddonKind, current, plan.status);
@@ -257,25 +189,6 @@ export function registerAddonController(
     for (const o of plan.outcomes) metrics.finished(o.step, o.outcome, o.durationSeconds);
     for (const e of plan.events) await mgr.events.record(withKind(addon), e.type, e.reason, e.message);
     return plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
-  }
-
-  /** A submission the apiserver refused: said in the status and an Event, then retried with backoff. */
-  async function submitFailed(
-    addon: Addon,
-    plan: AddonPlan,
-    step: string,
-    wfName: string,
-    err: unknown,
-  ): Promise<ReconcileResult> {
-    const message = `could not submit ${step} workflow ${wfName}: ${err instanceof Error ? err.message : String(err)}`;
-    log.warn(message, { key: `${addon.metadata.namespace}/${addon.metadata.name}` });
-    try {
-      await patchStatus(mgr.client, AddonKind, addon, { ...plan.status, reason: message });
-    } catch (patchErr) {
-      if (!isConflict(patchErr)) throw patchErr;
-    }
-    await mgr.events.record(withKind(addon), 'Warning', 'SubmitFailed', message);
-    return { requeue: true };
   }
 
   return { controller, workflows, metrics };
@@ -295,4 +208,129 @@ function addonScope(a: Addon) {
 /** Objects from a LIST may lack apiVersion/kind; Events need them. */
 function withKind(a: Addon): KubernetesObject {
   return { ...a, apiVersion: AddonKind.apiVersion, kind: AddonKind.kind } as KubernetesObject;
+}
+
+interface ActionDeps {
+  mgr: Manager;
+  wfRt: ResourceType;
+  metrics: AddonMetrics;
+  log: Logger;
+}
+
+/**
+ * Carries out a plan's actions in order (finalizer, workflow deletions and submissions, finalizer
+ * removal), confirming each one-time step against a live read. Returns the object as it now is, or the
+ * result to end the reconcile with (plan again, or nothing more to do).
+ */
+async function executeAddonActions(
+  deps: ActionDeps,
+  addon: Addon,
+  plan: AddonPlan,
+  rlog: Logger,
+): Promise<{ end: false; current: Addon } | { end: true; result?: ReconcileResult }> {
+  const { mgr, wfRt, metrics } = deps;
+  const ns = addon.metadata.namespace ?? '';
+  const name = addon.metadata.name ?? '';
+  let current: Addon = addon;
+  for (const action of plan.actions) {
+    switch (action.type) {
+      case 'addFinalizer':
+        current = await addFinalizer(mgr.client, AddonKind, current, ADDON_FINALIZER);
+        break;
+      case 'deleteWorkflows': {
+        // Deleting workflows is decided from the cache: confirm the spec really is the one planned for.
+        const live = await mgr.client.get<Addon>(AddonKind, ns, name);
+        if (
+          !live ||
+          live.metadata.uid !== addon.metadata.uid ||
+          addonChecksum(normalizeAddon(live).spec) !== plan.checksum
+        ) {
+          rlog.info('addon changed since it was read; planning again');
+          return { end: true, result: { requeue: true } };
+        }
+        for (const wf of action.names) {
+          await mgr.client.delete(wfRt, ns, wf, { propagationPolicy: 'Background' });
+          rlog.info('deleted workflow', { workflow: wf });
+        }
+        break;
+      }
+      case 'submitWorkflow': {
+        const wfName = action.workflow.metadata?.name ?? '';
+        try {
+          await mgr.client.create<Workflow>(wfRt, { ...action.workflow, apiVersion: apiVersionOf(wfRt) });
+          metrics.submitted(action.step);
+          rlog.info('submitted workflow', { workflow: wfName, step: action.step });
+        } catch (err) {
+          if (!isAlreadyExists(err))
+            return { end: true, result: await submitFailed(deps, current, plan, action.step, wfName, err) };
+        }
+        break;
+      }
+      case 'removeFinalizer': {
+        const live = await mgr.client.get<Addon>(AddonKind, ns, name);
+        if (!live || live.metadata.uid !== addon.metadata.uid) return { end: true };
+        if (action.confirmWorkflow) {
+          const wf = await mgr.client.get<Workflow>(wfRt, ns, action.confirmWorkflow);
+          const uid = wf?.metadata?.labels?.[WorkflowLabels.addonUid];
+          if (wf?.status?.phase !== 'Succeeded' || (uid && uid !== addon.metadata.uid))
+            return { end: true, result: { requeue: true } };
+        }
+        await removeFinalizer(mgr.client, AddonKind, live, ADDON_FINALIZER);
+        rlog.info('finalizer removed');
+        break;
+      }
+    }
+  }
+  return { end: false, current };
+}
+
+/** A submission the apiserver refused: said in the status and an Event, then retried with backoff. */
+async function submitFailed(
+  deps: ActionDeps,
+  addon: Addon,
+  plan: AddonPlan,
+  step: string,
+  wfName: string,
+  err: unknown,
+): Promise<ReconcileResult> {
+  const message = `could not submit ${step} workflow ${wfName}: ${err instanceof Error ? err.message : String(err)}`;
+  deps.log.warn(message, { key: `${addon.metadata.namespace}/${addon.metadata.name}` });
+  try {
+    await patchStatus(deps.mgr.client, AddonKind, addon, { ...plan.status, reason: message });
+  } catch (patchErr) {
+    if (!isConflict(patchErr)) throw patchErr;
+  }
+  await deps.mgr.events.record(withKind(addon), 'Warning', 'SubmitFailed', message);
+  return { requeue: true };
+}
+
+// Workloads the addons' workflows applied carry app.kubernetes.io/managed-by=addonmgr.keikoproj.io:
+// watching only those keeps these caches small. They live in each addon's params.namespace, not the
+// Addon's, so they are watched in every namespace even when --namespace scopes the Addons.
+function watchWorkloads(
+  mgr: Manager,
+  addons: Store<Addon>,
+  enqueue: (key: string) => void,
+): { rt: ResourceType; informer: Informer<Workload> }[] {
+  return Object.values(WorkloadResources).map((rt) => {
+    const informer = mgr.cache.informer<Workload>(rt, {
+      labelSelector: `${DefaultLabels.managedBy}=${ADDON_GROUP}`,
+    });
+    const toOwners = (obj: Workload) => {
+      const partOf = obj.metadata?.labels?.[DefaultLabels.partOf];
+      if (!partOf) return;
+      for (const a of addons.byIndex(BY_NAME, partOf)) {
+        if (belongsToAddon(addonScope(a), obj)) enqueue(`${a.metadata.namespace}/${a.metadata.name}`);
+      }
+    };
+    informer.addEventHandler({
+      onAdd: toOwners,
+      onUpdate: (o, n) => {
+        toOwners(o);
+        toOwners(n);
+      },
+      onDelete: toOwners,
+    });
+    return { rt, informer };
+  });
 }

@@ -31,10 +31,12 @@ import {
   type Condition as RuntimeCondition,
   type ConditionInput,
   type Controller,
+  type KubeClient,
   type Logger,
   type Manager,
   type ReconcileResult,
   type Request,
+  type Store,
 } from '@keiko/kube-runtime';
 import {
   CORDONED_BY_ANNOTATION,
@@ -118,111 +120,151 @@ export function addRollingUpgradeController(
   mgr: Manager,
   opts: RollingUpgradeControllerOptions,
 ): RollingUpgradeControllerHandle {
-  const client = mgr.client;
-  const log = mgr.log.child?.({ controller: 'rollingupgrade' }) ?? mgr.log;
-  const aws = new AwsRegions({
-    defaultRegion: opts.defaultRegion,
-    cacheTtlMs: opts.awsCacheTtlMs,
-    registry: mgr.metrics.registry,
-    signal: mgr.signal,
-  });
-  const lockRequeueMs = opts.lockRequeueMs ?? 30_000;
-  const locks = new DisruptionLocks(client, { namespace: opts.disruptionLockNamespace });
-  const groupOf = (ru: RollingUpgrade) => ({
-    region: ru.spec.region || aws.defaultRegion,
-    name: ru.spec.asgName,
-  });
-  /** Done with the group (finished, failed or deleted): give its disruption lock back, then the finalizer. */
-  const finish = async (ru: RollingUpgrade) => {
-    await locks.release(groupOf(ru), ownerId(ru));
-    if (hasFinalizer(ru, FINALIZER)) await removeFinalizer(client, RU, ru, FINALIZER);
-  };
+  const r = new RollingUpgradeReconciler(mgr, opts);
+  mgr.onStop('aws-clients', () => r.aws.destroy());
+  return { controller: r.controller, aws: r.aws, drains: r.drains };
+}
+
+/**
+ * The controller's state and steps. One reconcile: read the live object, check the spec, claim the
+ * group (one upgrade per group, then the cross-tool disruption lock), then rounds of decide -> record
+ * -> act until nothing more can happen now.
+ */
+class RollingUpgradeReconciler {
+  readonly controller: Controller<RollingUpgrade>;
+  readonly aws: AwsRegions;
+  readonly drains: DrainRunner;
+  private readonly client: KubeClient;
+  private readonly log: Logger;
+  private readonly lockRequeueMs: number;
+  private readonly locks: DisruptionLocks;
   /** Instances each upgrade saw in its group last time, to route node events to it. */
-  const knownInstances = new Map<string, Set<string>>();
+  private readonly knownInstances = new Map<string, Set<string>>();
+  private readonly metrics: UpgradeMetrics;
+  private readonly nodes: Store<V1Node>;
 
-  const drains = new DrainRunner(
-    client,
-    log,
-    () => mgr.signal,
-    // Runs only once a drain finishes, long after `controller` below is initialised.
-    (owner) => controller.queue.add(owner),
-  );
-  const metrics = new UpgradeMetrics(mgr.metrics.registry, () => controller.primary.list());
+  constructor(
+    private readonly mgr: Manager,
+    private readonly opts: RollingUpgradeControllerOptions,
+  ) {
+    this.client = mgr.client;
+    this.log = mgr.log.child?.({ controller: 'rollingupgrade' }) ?? mgr.log;
+    this.aws = new AwsRegions({
+      defaultRegion: opts.defaultRegion,
+      cacheTtlMs: opts.awsCacheTtlMs,
+      registry: mgr.metrics.registry,
+      signal: mgr.signal,
+    });
+    this.lockRequeueMs = opts.lockRequeueMs ?? 30_000;
+    this.locks = new DisruptionLocks(this.client, { namespace: opts.disruptionLockNamespace });
+    this.drains = new DrainRunner(
+      this.client,
+      this.log,
+      () => mgr.signal,
+      // Runs only once a drain finishes, long after `controller` below is initialised.
+      (owner) => this.controller.queue.add(owner),
+    );
+    this.metrics = new UpgradeMetrics(mgr.metrics.registry, () => this.controller.primary.list());
+    this.controller = mgr.addController<RollingUpgrade>({
+      name: 'rollingupgrade',
+      for: RU,
+      reconcile: (req, ctx) => this.reconcile(req, ctx.log),
+      errorPolicy: awsThrottlingPolicy(),
+    });
+    // Nodes: watched (heartbeats filtered out) and cached for the reconciler; both start and stop with
+    // the controller, i.e. only while this process leads.
+    this.controller.watches<V1Node>(ResourceTypes.Node, (node) => this.upgradesForNode(node), {
+      predicates: [{ update: (o, n) => nodeFingerprint(o) !== nodeFingerprint(n) }],
+    });
+    this.nodes = this.controller.cacheOf<V1Node>(ResourceTypes.Node);
+    this.controller.primary.addEventHandler({
+      onUpdate: (o, n) => {
+        if (o.status?.currentStatus !== n.status?.currentStatus && isTerminal(n)) this.wakeSiblings(n);
+      },
+      onDelete: (o) => {
+        this.knownInstances.delete(objectKey(o));
+        this.wakeSiblings(o);
+      },
+    });
+  }
 
-  const events = (ru: RollingUpgrade, list: Decision['events']) =>
-    Promise.all(list.map((e) => mgr.events.record(ru, e.type, e.reason, e.message)));
+  private groupOf(ru: RollingUpgrade): { region: string; name: string } {
+    return { region: ru.spec.region || this.aws.defaultRegion, name: ru.spec.asgName };
+  }
 
-  const controller: Controller<RollingUpgrade> = mgr.addController<RollingUpgrade>({
-    name: 'rollingupgrade',
-    for: RU,
-    reconcile: (req, ctx) => reconcile(req, ctx.log),
-    errorPolicy: awsThrottlingPolicy(),
-  });
+  /** Done with the group (finished, failed or deleted): give its disruption lock back, then the finalizer. */
+  private async finish(ru: RollingUpgrade): Promise<void> {
+    await this.locks.release(this.groupOf(ru), ownerId(ru));
+    if (hasFinalizer(ru, FINALIZER)) await removeFinalizer(this.client, RU, ru, FINALIZER);
+  }
 
-  // A node event reconciles the upgrades it concerns: those working on it, those whose group holds its
-  // instance, and those waiting for replacements (a new node may be one).
-  const upgradesForNode = (node: V1Node): string[] => {
+  private events(ru: RollingUpgrade, list: Decision['events']): Promise<void[]> {
+    return Promise.all(list.map((e) => this.mgr.events.record(ru, e.type, e.reason, e.message)));
+  }
+
+  /**
+   * A node event reconciles the upgrades it concerns: those working on it, those whose group holds its
+   * instance, and those waiting for replacements (a new node may be one).
+   */
+  private upgradesForNode(node: V1Node): string[] {
     const id = instanceIdOfNode(node);
     const name = node.metadata?.name ?? '';
     const keys: string[] = [];
-    for (const ru of controller.primary.list()) {
+    for (const ru of this.controller.primary.list()) {
       if (isTerminal(ru) && !isBeingDeleted(ru)) continue;
       const key = objectKey(ru);
       const inFlight = Object.entries(ru.status?.inProcessingNodes ?? ru.status?.nodeInProcessing ?? {});
       const concerned =
         inFlight.some(([k, r]) => k === name || r.nodeName === name || (id && r.instanceID === id)) ||
-        (id !== undefined && knownInstances.get(key)?.has(id)) ||
+        (id !== undefined && this.knownInstances.get(key)?.has(id)) ||
         inFlight.some(([, r]) => r.stepName === 'post_terminate' || r.stepName === 'desired_node_ready');
       if (concerned) keys.push(key);
     }
     return keys;
-  };
-  // Nodes: watched (heartbeats filtered out) and cached for the reconciler; both start and stop with the
-  // controller, i.e. only while this process leads.
-  controller.watches<V1Node>(ResourceTypes.Node, upgradesForNode, {
-    predicates: [{ update: (o, n) => nodeFingerprint(o) !== nodeFingerprint(n) }],
-  });
-  const nodes = controller.cacheOf<V1Node>(ResourceTypes.Node);
-  // When an upgrade finishes or goes away, the next one waiting for its group may start.
-  const wakeSiblings = (ru: RollingUpgrade) => {
-    const group = scalingGroupKey(ru, aws.defaultRegion);
-    for (const other of controller.primary.list()) {
-      if (other !== ru && scalingGroupKey(other, aws.defaultRegion) === group)
-        controller.queue.add(objectKey(other));
-    }
-  };
-  controller.primary.addEventHandler({
-    onUpdate: (o, n) => {
-      if (o.status?.currentStatus !== n.status?.currentStatus && isTerminal(n)) wakeSiblings(n);
-    },
-    onDelete: (o) => {
-      knownInstances.delete(objectKey(o));
-      wakeSiblings(o);
-    },
-  });
+  }
 
-  async function reconcile(req: Request, rlog: Logger): Promise<ReconcileResult> {
-    const cached = controller.primary.getByName(req.namespace, req.name);
+  /** When an upgrade finishes or goes away, the next one waiting for its group may start. */
+  private wakeSiblings(ru: RollingUpgrade): void {
+    const group = scalingGroupKey(ru, this.aws.defaultRegion);
+    for (const other of this.controller.primary.list()) {
+      if (other !== ru && scalingGroupKey(other, this.aws.defaultRegion) === group)
+        this.controller.queue.add(objectKey(other));
+    }
+  }
+
+  private async reconcile(req: Request, rlog: Logger): Promise<ReconcileResult> {
+    const cached = this.controller.primary.getByName(req.namespace, req.name);
     if (!cached) {
-      knownInstances.delete(req.key);
+      this.knownInstances.delete(req.key);
       return {};
     }
     if (isTerminal(cached) && !isBeingDeleted(cached) && !hasFinalizer(cached, FINALIZER)) return {};
     // The cache may lag our own last write: decide on the live object.
-    const live = await client.get<RollingUpgrade>(RU, req.namespace, req.name);
+    const live = await this.client.get<RollingUpgrade>(RU, req.namespace, req.name);
     if (!live) return {};
-    let ru = withRollingUpgradeDefaults(live);
+    const ru = withRollingUpgradeDefaults(live);
 
     if (isBeingDeleted(ru)) {
-      await cleanUp(ru, rlog);
+      await this.cleanUp(ru, rlog);
       return {};
     }
     if (isTerminal(ru)) {
-      await finish(ru);
+      await this.finish(ru);
       return {};
     }
 
-    // Spec checks, recorded whatever happens next.
+    const status = await this.checkSpec(ru);
+    if (!status) return {};
+    const dryRun = this.opts.dryRun || (ru.spec.dryRun === true && !status.startTime);
+    const waiting = await this.claimGroup(req, ru, status, dryRun);
+    if (waiting) return waiting;
+    const ports = await this.portsFor(ru, status);
+    if (!('autoScaling' in ports)) return ports;
+    return this.rotate(req, ru, status, ports, dryRun, rlog);
+  }
+
+  /** Spec checks, recorded whatever happens next: the status to continue with, or undefined (invalid: done). */
+  private async checkSpec(ru: RollingUpgrade): Promise<RollingUpgradeStatus | undefined> {
     const status: RollingUpgradeStatus = structuredClone(ru.status ?? {});
     const problems = validateRollingUpgrade(ru);
     const specValid = specValidCondition(problems, ru.metadata.generation);
@@ -243,10 +285,10 @@ export function addRollingUpgradeController(
         message,
         observedGeneration: ru.metadata.generation,
       });
-      await patchStatus(client, RU, ru, status);
-      await mgr.events.record(ru, 'Warning', 'InvalidSpec', message);
-      await finish(await refreshed(ru));
-      return {};
+      await patchStatus(this.client, RU, ru, status);
+      await this.mgr.events.record(ru, 'Warning', 'InvalidSpec', message);
+      await this.finish(await this.refreshed(ru));
+      return undefined;
     }
     const scripts = configuredScripts(ru.spec);
     const hadScriptsCondition = status.conditions?.some((c) => c.type === 'ScriptsIgnored');
@@ -259,7 +301,7 @@ export function addRollingUpgradeController(
         observedGeneration: ru.metadata.generation,
       });
       if (!hadScriptsCondition) {
-        await mgr.events.record(
+        await this.mgr.events.record(
           ru,
           'Warning',
           'ScriptsNotExecuted',
@@ -269,29 +311,50 @@ export function addRollingUpgradeController(
     } else if (hadScriptsCondition) {
       status.conditions = status.conditions?.filter((c) => c.type !== 'ScriptsIgnored');
     }
+    return status;
+  }
 
-    // One upgrade per group at a time.
-    const dryRun = opts.dryRun || (ru.spec.dryRun === true && !status.startTime);
+  /**
+   * One upgrade per group at a time, then the group's disruption lock across tools (renewed on every
+   * reconcile while this upgrade runs): undefined when this upgrade may act, else the wait to return.
+   */
+  private async claimGroup(
+    req: Request,
+    ru: RollingUpgrade,
+    status: RollingUpgradeStatus,
+    dryRun: boolean,
+  ): Promise<ReconcileResult | undefined> {
     if (!dryRun) {
-      const holder = scalingGroupHolder(controller.primary.list(), ru, aws.defaultRegion, opts.dryRun);
+      const holder = scalingGroupHolder(
+        this.controller.primary.list(),
+        ru,
+        this.aws.defaultRegion,
+        this.opts.dryRun,
+      );
       if (holder && objectKey(holder) !== req.key)
-        return waitForGroup(
+        return this.waitForGroup(
           ru,
           status,
           `RollingUpgrade ${objectKey(holder)} is rotating ASG ${ru.spec.asgName}`,
         );
-      // Across tools: the group's disruption lock (renewed on every reconcile while this upgrade runs).
-      const lock = await locks.acquire(groupOf(ru), ownerId(ru), `RollingUpgrade ${req.key}`);
+      const lock = await this.locks.acquire(this.groupOf(ru), ownerId(ru), `RollingUpgrade ${req.key}`);
       if (!lock.held)
-        return waitForGroup(
+        return this.waitForGroup(
           ru,
           status,
           `${lock.holder} is disrupting ASG ${ru.spec.asgName} (${lock.reason})`,
         );
     }
-    let ports: RegionPorts;
+    return undefined;
+  }
+
+  /** The AWS ports of the upgrade's region, or (recorded in status) the wait to return. */
+  private async portsFor(
+    ru: RollingUpgrade,
+    status: RollingUpgradeStatus,
+  ): Promise<RegionPorts | ReconcileResult> {
     try {
-      ports = aws.for(ru.spec.region);
+      return this.aws.for(ru.spec.region);
     } catch (err) {
       withConditionOn(status, {
         type: 'Progressing',
@@ -300,63 +363,74 @@ export function addRollingUpgradeController(
         message: String(err instanceof Error ? err.message : err),
         observedGeneration: ru.metadata.generation,
       });
-      await patchStatus(client, RU, ru, status);
-      return { requeueAfterMs: lockRequeueMs };
+      await patchStatus(this.client, RU, ru, status);
+      return { requeueAfterMs: this.lockRequeueMs };
     }
+  }
 
+  /** Rounds of decide -> record -> act, until nothing more can happen now. */
+  private async rotate(
+    req: Request,
+    start: RollingUpgrade,
+    status: RollingUpgradeStatus,
+    ports: RegionPorts,
+    dryRun: boolean,
+    rlog: Logger,
+  ): Promise<ReconcileResult> {
+    let ru = start;
     // Before the first side effect, the finalizer: deletion must pass through cleanup.
     if (!dryRun && !hasFinalizer(ru, FINALIZER))
-      ru = withRollingUpgradeDefaults(await addFinalizer(client, RU, ru, FINALIZER));
+      ru = withRollingUpgradeDefaults(await addFinalizer(this.client, RU, ru, FINALIZER));
     // The first decision starts from the status with the conditions set above; writes compare with
     // (and are guarded by) the object as read.
     let pending: RollingUpgradeStatus | undefined = status;
 
     let previousActions = '';
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const snapshot = await takeSnapshot(ports, ru.spec.asgName, rlog);
-      if (!snapshot) return groupNotFound(ru, dryRun);
-      knownInstances.set(req.key, new Set(snapshot.group.instances.map((i) => i.id)));
+      const snapshot = await this.takeSnapshot(ports, ru.spec.asgName, rlog);
+      if (!snapshot) return this.groupNotFound(ru, dryRun);
+      this.knownInstances.set(req.key, new Set(snapshot.group.instances.map((i) => i.id)));
 
       const decision = decide({
         ru: pending ? { ...ru, status: pending } : ru,
         snapshot,
-        nodes: nodes.list(),
-        drains: drains.states(req.key),
+        nodes: this.nodes.list(),
+        drains: this.drains.states(req.key),
         now: new Date(),
         owner: ownerId(ru),
-        dryRunFlag: opts.dryRun,
-        pollIntervalMs: opts.pollIntervalMs,
+        dryRunFlag: this.opts.dryRun,
+        pollIntervalMs: this.opts.pollIntervalMs,
       });
       // Record first.
       let written: RollingUpgrade | undefined;
       try {
-        written = (await patchStatus(client, RU, ru, decision.status)) as RollingUpgrade | undefined;
+        written = (await patchStatus(this.client, RU, ru, decision.status)) as RollingUpgrade | undefined;
       } catch (err) {
         if (!isConflict(err)) throw err;
         // Someone changed the object since we read it (a spec edit): decide again on the new one.
         rlog.debug('status write conflicted; re-reading');
-        ru = await refreshed(ru);
+        ru = await this.refreshed(ru);
         pending = undefined;
         continue;
       }
       pending = undefined;
       ru = written ? withRollingUpgradeDefaults(written) : { ...ru, status: decision.status };
-      for (const t of decision.transitions) metrics.stepFinished(t.from, t.seconds);
-      metrics.nodesCompleted(decision.nodesCompleted);
-      metrics.drainFailed(decision.drainFailures);
-      await events(ru, decision.events);
+      for (const t of decision.transitions) this.metrics.stepFinished(t.from, t.seconds);
+      this.metrics.nodesCompleted(decision.nodesCompleted);
+      this.metrics.drainFailed(decision.drainFailures);
+      await this.events(ru, decision.events);
       if (decision.events.length > 0)
         rlog.info('upgrade progressed', { events: decision.events.map((e) => `${e.reason}: ${e.message}`) });
 
       // Then act.
       const actionsKey = JSON.stringify(decision.actions);
       for (const action of decision.actions)
-        if (action.type !== 'terminate') ru = await act(ru, action, ports, rlog);
+        if (action.type !== 'terminate') ru = await this.act(ru, action, ports, rlog);
       const terminates = decision.actions.filter((a): a is TerminateAction => a.type === 'terminate');
-      if (terminates.length > 0) ru = await terminate(ru, terminates, ports, rlog);
+      if (terminates.length > 0) ru = await this.terminate(ru, terminates, ports, rlog);
       if (isTerminal(ru)) {
-        await finish(await refreshed(ru));
-        knownInstances.delete(req.key);
+        await this.finish(await this.refreshed(ru));
+        this.knownInstances.delete(req.key);
         return {};
       }
       const again = decision.actions.length > 0 || decision.requeueAfterMs === 0;
@@ -366,20 +440,20 @@ export function addRollingUpgradeController(
           : {};
       if (!written && actionsKey === previousActions) {
         // Same actions again with nothing new recorded: our last change is not in the cache yet.
-        return { requeueAfterMs: Math.min(250, opts.pollIntervalMs) };
+        return { requeueAfterMs: Math.min(250, this.opts.pollIntervalMs) };
       }
       previousActions = actionsKey;
     }
-    return { requeueAfterMs: Math.min(250, opts.pollIntervalMs) };
+    return { requeueAfterMs: Math.min(250, this.opts.pollIntervalMs) };
   }
 
-  async function refreshed(ru: RollingUpgrade): Promise<RollingUpgrade> {
-    const live = await client.get<RollingUpgrade>(RU, ru.metadata.namespace, ru.metadata.name ?? '');
+  private async refreshed(ru: RollingUpgrade): Promise<RollingUpgrade> {
+    const live = await this.client.get<RollingUpgrade>(RU, ru.metadata.namespace, ru.metadata.name ?? '');
     if (!live) throw new Error(`RollingUpgrade ${objectKey(ru)} disappeared`);
     return withRollingUpgradeDefaults(live);
   }
 
-  async function takeSnapshot(
+  private async takeSnapshot(
     ports: RegionPorts,
     asgName: string,
     rlog: Logger,
@@ -409,8 +483,8 @@ export function addRollingUpgradeController(
     return { group, resolved, launches };
   }
 
-  async function groupNotFound(ru: RollingUpgrade, dryRun: boolean): Promise<ReconcileResult> {
-    const message = `Auto Scaling group ${ru.spec.asgName} not found in ${ru.spec.region || aws.defaultRegion}`;
+  private async groupNotFound(ru: RollingUpgrade, dryRun: boolean): Promise<ReconcileResult> {
+    const message = `Auto Scaling group ${ru.spec.asgName} not found in ${ru.spec.region || this.aws.defaultRegion}`;
     const status = structuredClone(ru.status ?? {});
     const inFlight = Object.keys(status.inProcessingNodes ?? {}).length > 0;
     if (dryRun || inFlight) {
@@ -422,8 +496,8 @@ export function addRollingUpgradeController(
         message,
         observedGeneration: ru.metadata.generation,
       });
-      await patchStatus(client, RU, ru, status);
-      return { requeueAfterMs: Math.max(opts.pollIntervalMs, 30_000) };
+      await patchStatus(this.client, RU, ru, status);
+      return { requeueAfterMs: Math.max(this.opts.pollIntervalMs, 30_000) };
     }
     status.currentStatus = 'error';
     status.endTime = `${new Date().toISOString().slice(0, 19)}Z`;
@@ -441,14 +515,14 @@ export function addRollingUpgradeController(
       message,
       observedGeneration: ru.metadata.generation,
     });
-    await patchStatus(client, RU, ru, status);
-    await mgr.events.record(ru, 'Warning', 'Failed', message);
-    await finish(await refreshed(ru));
+    await patchStatus(this.client, RU, ru, status);
+    await this.mgr.events.record(ru, 'Warning', 'Failed', message);
+    await this.finish(await this.refreshed(ru));
     return {};
   }
 
   /** Another upgrade or another tool is disrupting the group: say so (once) and look again later. */
-  async function waitForGroup(
+  private async waitForGroup(
     ru: RollingUpgrade,
     status: RollingUpgradeStatus,
     message: string,
@@ -462,13 +536,13 @@ export function addRollingUpgradeController(
       message,
       observedGeneration: ru.metadata.generation,
     });
-    await patchStatus(client, RU, ru, status);
+    await patchStatus(this.client, RU, ru, status);
     if (before?.reason !== 'WaitingForScalingGroup' || before.message !== message)
-      await mgr.events.record(ru, 'Normal', 'WaitingForScalingGroup', `${message}; waiting`);
-    return { requeueAfterMs: lockRequeueMs };
+      await this.mgr.events.record(ru, 'Normal', 'WaitingForScalingGroup', `${message}; waiting`);
+    return { requeueAfterMs: this.lockRequeueMs };
   }
 
-  async function act(
+  private async act(
     ru: RollingUpgrade,
     action: Action,
     ports: RegionPorts,
@@ -477,21 +551,23 @@ export function addRollingUpgradeController(
     const key = objectKey(ru);
     switch (action.type) {
       case 'drain':
-        drains.start({
+        this.drains.start({
           owner: key,
           key: action.key,
           nodeName: action.nodeName,
           cordonedBy: ownerId(ru),
           timeoutMs: action.timeoutMs,
-          pollIntervalMs: Math.min(1000, opts.pollIntervalMs),
+          pollIntervalMs: Math.min(1000, this.opts.pollIntervalMs),
         });
         return ru;
       case 'forgetDrain':
-        drains.forget(key, action.key);
+        this.drains.forget(key, action.key);
         return ru;
       case 'uncordon':
         try {
-          const { changed } = await uncordonNode(client, action.nodeName, { onlyIfCordonedBy: ownerId(ru) });
+          const { changed } = await uncordonNode(this.client, action.nodeName, {
+            onlyIfCordonedBy: ownerId(ru),
+          });
           if (changed) rlog.info('uncordoned node', { node: action.nodeName });
         } catch (err) {
           if (!(err instanceof NodeNotFoundError)) throw err;
@@ -503,7 +579,7 @@ export function addRollingUpgradeController(
           desiredCapacity: action.desiredCapacity,
         });
         await ports.autoScaling.setDesiredCapacity(ru.spec.asgName, action.desiredCapacity);
-        await mgr.events.record(
+        await this.mgr.events.record(
           ru,
           'Normal',
           'SurgeLaunched',
@@ -511,7 +587,7 @@ export function addRollingUpgradeController(
         );
         return ru;
       case 'terminate':
-        return terminate(ru, [action], ports, rlog);
+        return this.terminate(ru, [action], ports, rlog);
     }
   }
 
@@ -521,7 +597,7 @@ export function addRollingUpgradeController(
    * a restart between the record and the call — or after the call — never terminates twice. The
    * outcomes are recorded in one status write.
    */
-  async function terminate(
+  private async terminate(
     ru: RollingUpgrade,
     actions: TerminateAction[],
     ports: RegionPorts,
@@ -537,7 +613,7 @@ export function addRollingUpgradeController(
     // not thread-safe (concurrent terminates in one group make moto scale in other instances).
     for (const action of todo) {
       try {
-        const outcome = await terminateOne(ru, action, live, ports, rlog);
+        const outcome = await this.terminateOne(ru, action, live, ports, rlog);
         if (outcome) done.push(outcome);
       } catch (err) {
         // What succeeded is still recorded below; the rest is retried, with backoff, after a fresh look.
@@ -546,7 +622,7 @@ export function addRollingUpgradeController(
       }
     }
     const now = new Date();
-    const updated = await writeStatus(ru, (current) => {
+    const updated = await this.writeStatus(ru, (current) => {
       let next: RollingUpgradeStatus | undefined;
       for (const d of done)
         next = recordTermination(next ?? current, d.action.key, d.outcome, now)?.status ?? next;
@@ -557,13 +633,13 @@ export function addRollingUpgradeController(
         d.outcome === 'terminated'
           ? `terminated instance ${d.action.instanceId} (node ${d.nodeName ?? 'none'}) in ${ru.spec.asgName}${d.action.decrementDesired ? ', desired capacity decremented' : '; the group launches its replacement'}`
           : `not terminating instance ${d.action.instanceId} (node ${d.nodeName ?? 'none'}): ${d.detail || 'it left the group'}`;
-      await mgr.events.record(
+      await this.mgr.events.record(
         updated,
         'Normal',
         d.outcome === 'terminated' ? 'NodeTerminated' : 'TerminateSkipped',
         message,
       );
-      metrics.stepFinished(
+      this.metrics.stepFinished(
         'terminate',
         Math.max(0, (now.getTime() - Date.parse(d.since ?? now.toISOString())) / 1000),
       );
@@ -572,7 +648,7 @@ export function addRollingUpgradeController(
     return updated;
   }
 
-  async function terminateOne(
+  private async terminateOne(
     ru: RollingUpgrade,
     action: TerminateAction,
     live: ScalingGroup | undefined,
@@ -611,7 +687,7 @@ export function addRollingUpgradeController(
   }
 
   /** Applies a status change after an action, re-reading on conflict (the action is done; its record must land). */
-  async function writeStatus(
+  private async writeStatus(
     ru: RollingUpgrade,
     change: (s: RollingUpgradeStatus) => RollingUpgradeStatus | undefined,
   ): Promise<RollingUpgrade> {
@@ -620,25 +696,25 @@ export function addRollingUpgradeController(
       const next = change(current.status ?? {});
       if (!next) return current;
       try {
-        const written = (await patchStatus(client, RU, current, next)) as RollingUpgrade | undefined;
+        const written = (await patchStatus(this.client, RU, current, next)) as RollingUpgrade | undefined;
         return written ? withRollingUpgradeDefaults(written) : { ...current, status: next };
       } catch (err) {
         if (!isConflict(err) || attempt >= 5) throw err;
-        current = await refreshed(current);
+        current = await this.refreshed(current);
       }
     }
   }
 
-  /** Deletion: stop drains, uncordon what this upgrade cordoned and did not terminate, release the finalizer. */
-  async function cleanUp(ru: RollingUpgrade, rlog: Logger): Promise<void> {
+  /** Deletion: stop this.drains, uncordon what this upgrade cordoned and did not this.terminate, release the finalizer. */
+  private async cleanUp(ru: RollingUpgrade, rlog: Logger): Promise<void> {
     const key = objectKey(ru);
     if (!hasFinalizer(ru, FINALIZER)) return;
-    await drains.abortAll(key);
+    await this.drains.abortAll(key);
     const owner = ownerId(ru);
     const inFlight = ru.status?.inProcessingNodes ?? ru.status?.nodeInProcessing ?? {};
     // The informer may not have seen a cordon made a moment ago; in-flight nodes are checked live too.
     const candidates = new Set([
-      ...nodesToUncordonOnDelete(ru.status, nodes.list(), owner),
+      ...nodesToUncordonOnDelete(ru.status, this.nodes.list(), owner),
       ...Object.entries(inFlight)
         .filter(([, r]) => !isAtOrPastTerminate(r.stepName))
         .map(([k, r]) => r.nodeName ?? k),
@@ -646,7 +722,7 @@ export function addRollingUpgradeController(
     const uncordoned: string[] = [];
     for (const name of [...candidates].sort()) {
       try {
-        const { changed } = await uncordonNode(client, name, { onlyIfCordonedBy: owner });
+        const { changed } = await uncordonNode(this.client, name, { onlyIfCordonedBy: owner });
         if (changed) uncordoned.push(name);
       } catch (err) {
         if (!(err instanceof NodeNotFoundError)) throw err;
@@ -654,7 +730,7 @@ export function addRollingUpgradeController(
     }
     if (uncordoned.length > 0) {
       rlog.info('deleted: uncordoned nodes', { nodes: uncordoned });
-      await mgr.events.record(
+      await this.mgr.events.record(
         ru,
         'Normal',
         'Uncordoned',
@@ -663,17 +739,14 @@ export function addRollingUpgradeController(
     }
     const surge = ru.status?.surge;
     if (surge && surge.added > 0) {
-      await mgr.events.record(
+      await this.mgr.events.record(
         ru,
         'Warning',
         'SurgeLeftInPlace',
         `desired capacity of ${ru.spec.asgName} was raised from ${surge.baseDesired} for the batch in progress and is left as is: lowering it would let the group terminate instances without a drain`,
       );
     }
-    await finish(ru);
-    knownInstances.delete(key);
+    await this.finish(ru);
+    this.knownInstances.delete(key);
   }
-
-  mgr.onStop('aws-clients', () => aws.destroy());
-  return { controller, aws, drains };
 }
