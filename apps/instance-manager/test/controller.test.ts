@@ -48,17 +48,6 @@ function eksGroup(name: string, size = 2): InstanceGroup {
   return ig;
 }
 
-async function groupNodes(world: World, groupName: string): Promise<V1Node[]> {
-  const group = await world.aws.autoScaling.describeGroup(groupName);
-  const ids = new Set(group?.instances.map((i) => i.id));
-  const nodes = (
-    await world.client.listAll<V1Node>(ResourceTypes.Node, {
-      labelSelector: `${SIMULATOR_LABEL}=${world.namespace}`,
-    })
-  ).items;
-  return nodes.filter((n) => ids.has(n.spec?.providerID?.split('/').pop() ?? ''));
-}
-
 async function awsAuthOwners(world: World): Promise<Record<string, string[]>> {
   const cm = await world.client.get<V1ConfigMap>(ResourceTypes.ConfigMap, AWS_AUTH_NAMESPACE, AWS_AUTH_NAME);
   return JSON.parse(cm?.metadata?.annotations?.[OWNERS_ANNOTATION] ?? '{}') as Record<string, string[]>;
@@ -95,7 +84,7 @@ describe('eks-cf', () => {
       latestTemplateVersion: '1',
     });
     expect(condition(ig, 'NodesReady')).toMatchObject({ status: 'True', message: '3 node(s) Ready' });
-    const nodes = await groupNodes(world, ig.status?.activeScalingGroupName ?? '');
+    const nodes = await world.groupNodes(ig.status?.activeScalingGroupName ?? '');
     expect(nodes).toHaveLength(3);
     expect(nodes[0]?.metadata?.labels).toMatchObject({
       'node.kubernetes.io/role': 'hello',
@@ -172,7 +161,7 @@ describe('eks', () => {
     });
     const role = await world.aws.iam.getRole(ig.status?.nodesInstanceRoleArn?.split('/').pop() ?? '');
     expect(role).toBeDefined();
-    const nodes = await groupNodes(world, name);
+    const nodes = await world.groupNodes(name);
     expect(nodes).toHaveLength(2);
     for (const n of nodes) {
       expect(n.metadata?.labels).toMatchObject({ team: 'platform', 'node.kubernetes.io/role': 'workers' });
@@ -183,7 +172,7 @@ describe('eks', () => {
   it('with lock-upgrades, a spec change makes a new launch template version but rotates nothing; unlocked, every node is replaced', async () => {
     const before = (await world.get('workers')) as InstanceGroup;
     const name = groupNameOf(before);
-    const oldNodes = (await groupNodes(world, name)).map((n) => n.metadata?.name).sort();
+    const oldNodes = (await world.groupNodes(name)).map((n) => n.metadata?.name).sort();
     const patched = structuredClone(before);
     patched.metadata.annotations = {
       ...patched.metadata.annotations,
@@ -203,7 +192,7 @@ describe('eks', () => {
     );
     const lt = await world.aws.ec2.describeLaunchTemplate({ name });
     expect(lt).toMatchObject({ latestVersion: 2, defaultVersion: 2 });
-    expect((await groupNodes(world, name)).map((n) => n.metadata?.name).sort()).toEqual(oldNodes);
+    expect((await world.groupNodes(name)).map((n) => n.metadata?.name).sort()).toEqual(oldNodes);
     expect(
       (
         await world.client.listAll<V1Node>(ResourceTypes.Node, {
@@ -218,7 +207,7 @@ describe('eks', () => {
     delete unlocked.metadata.annotations?.['instancemgr.keikoproj.io/lock-upgrades'];
     await world.client.replace(InstanceGroupKind, unlocked);
     await world.waitFor('workers', 'Ready after rotating', isReady, 120_000);
-    const rotated = await groupNodes(world, name);
+    const rotated = await world.groupNodes(name);
     expect(rotated).toHaveLength(2);
     for (const n of rotated) {
       expect(oldNodes).not.toContain(n.metadata?.name);
@@ -235,7 +224,7 @@ describe('rollingUpdate', () => {
     await world.apply(ig);
     const ready = await world.waitFor('rotate', 'Ready', isReady, 90_000);
     const asg = ready.status?.activeScalingGroupName ?? '';
-    const oldNodes = (await groupNodes(world, asg)).map((n) => n.metadata?.name ?? '');
+    const oldNodes = (await world.groupNodes(asg)).map((n) => n.metadata?.name ?? '');
     // Work on the group's nodes, which the drain has to move.
     await world.client.create(ResourceTypes.Deployment, {
       apiVersion: 'apps/v1',
@@ -272,7 +261,7 @@ describe('rollingUpdate', () => {
     const done = await waitUntil(
       'every node replaced',
       async () => {
-        const nodes = await groupNodes(world, asg);
+        const nodes = await world.groupNodes(asg);
         const usable = nodes.filter(
           (n) =>
             !n.spec?.unschedulable &&

@@ -8,9 +8,6 @@
 // launching from the template). Those decisions are unit-tested in eks-features.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { InstanceGroupKind, type InstanceGroup } from '@keiko/api';
-import { ResourceTypes } from '@keiko/kube-runtime';
-import type { V1Node } from '@kubernetes/client-node';
-import { SIMULATOR_LABEL } from '../sandbox/node-simulator';
 import { mimeParts } from '../src/provisioners/userdata/al2023';
 import { hasWarmPoolGate, TARGET_LIFECYCLE_STATE_URL } from '../src/provisioners/userdata/warm-pool-gate';
 import { LAUNCH_CONFIGURATION_TAG } from '../src/provisioners/eks/launch-configuration';
@@ -37,17 +34,6 @@ function eksGroup(name: string, mutate: (ig: InstanceGroup) => void = () => {}):
   ig.spec.strategy = { type: 'rollingUpdate', rollingUpdate: { maxUnavailable: 1 } };
   mutate(ig);
   return ig;
-}
-
-async function groupNodes(world: World, groupName: string): Promise<V1Node[]> {
-  const group = await world.aws.autoScaling.describeGroup(groupName);
-  const ids = new Set(group?.instances.map((i) => i.id));
-  const nodes = (
-    await world.client.listAll<V1Node>(ResourceTypes.Node, {
-      labelSelector: `${SIMULATOR_LABEL}=${world.namespace}`,
-    })
-  ).items;
-  return nodes.filter((n) => ids.has(n.spec?.providerID?.split('/').pop() ?? ''));
 }
 
 /** The user data of the group's launch template version `version` (as EC2 stores it, decoded). */
@@ -115,7 +101,7 @@ describe('eks warm pool and metrics collection', () => {
     expect(script.indexOf(TARGET_LIFECYCLE_STATE_URL)).toBeGreaterThan(0);
     expect(script.indexOf(TARGET_LIFECYCLE_STATE_URL)).toBeLessThan(script.indexOf('/etc/eks/bootstrap.sh'));
     // The node simulator read the group's labels from that document.
-    const nodes = await groupNodes(world, name);
+    const nodes = await world.groupNodes(name);
     expect(nodes.map((n) => n.metadata?.labels?.['node.kubernetes.io/role'])).toEqual(['warm', 'warm']);
 
     // A bigger pool and one more metric; then no pool at all.
@@ -231,10 +217,10 @@ describe('eks type LaunchConfiguration', () => {
     const group = await world.aws.autoScaling.describeGroup(name);
     expect(group?.launchConfigurationName).toBe(first);
     expect(group?.tags[LAUNCH_CONFIGURATION_TAG]).toBe(first);
-    const oldNodes = (await groupNodes(world, name)).map((n) => n.metadata?.name ?? '');
+    const oldNodes = (await world.groupNodes(name)).map((n) => n.metadata?.name ?? '');
     expect(oldNodes).toHaveLength(2);
     // The simulated kubelets registered with what the launch configuration's user data says.
-    for (const n of await groupNodes(world, name))
+    for (const n of await world.groupNodes(name))
       expect(n.metadata?.labels).toMatchObject({ team: 'platform', 'node.kubernetes.io/role': 'lc' });
 
     // A new instance type: a new launch configuration, and every node drained and replaced.
@@ -243,7 +229,7 @@ describe('eks type LaunchConfiguration', () => {
       'every node replaced onto the new launch configuration',
       async () => {
         const g = await world.get('lc');
-        const nodes = await groupNodes(world, name);
+        const nodes = await world.groupNodes(name);
         return g &&
           isReady(g) &&
           g.status?.activeLaunchConfigurationName !== first &&
@@ -273,13 +259,13 @@ describe('eks type LaunchConfiguration', () => {
     ).toEqual([first, second]);
 
     // Switch to a launch template: the group moves, its instances are replaced, the configurations go.
-    const rolledNodes = (await groupNodes(world, name)).map((n) => n.metadata?.name ?? '');
+    const rolledNodes = (await world.groupNodes(name)).map((n) => n.metadata?.name ?? '');
     await change(world, 'lc', (g) => g.spec.eks && (g.spec.eks.type = 'LaunchTemplate'));
     const switched = await waitUntil(
       'the group on a launch template, every node replaced, the launch configurations deleted',
       async () => {
         const g = await world.get('lc');
-        const nodes = await groupNodes(world, name);
+        const nodes = await world.groupNodes(name);
         const left = await world.aws.autoScaling.describeLaunchConfigurations([first, second]);
         return g &&
           isReady(g) &&

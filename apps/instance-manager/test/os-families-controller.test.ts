@@ -5,10 +5,7 @@
 // whose family cannot be served report the field that says so.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { InstanceGroup } from '@keiko/api';
-import { ResourceTypes } from '@keiko/kube-runtime';
 import { registeredTaints } from '@keiko/testenv';
-import type { V1Node } from '@kubernetes/client-node';
-import { SIMULATOR_LABEL } from '../sandbox/node-simulator';
 import { SANDBOX_CLUSTER, SANDBOX_WINDOWS_IMAGE_PARAMETER } from '../sandbox/seed';
 import { groupNameOf } from '../src/provisioners/eks/provisioner';
 import { OS_FAMILY_ANNOTATION } from '../src/provisioners/os-family';
@@ -39,17 +36,6 @@ async function launchUserData(world: World, ig: InstanceGroup): Promise<string> 
     '$Latest',
   ]);
   return Buffer.from(version?.data.UserData ?? '', 'base64').toString('utf8');
-}
-
-async function groupNodes(world: World, ig: InstanceGroup): Promise<V1Node[]> {
-  const group = await world.aws.autoScaling.describeGroup(groupNameOf(ig));
-  const ids = new Set(group?.instances.map((i) => i.id));
-  const nodes = (
-    await world.client.listAll<V1Node>(ResourceTypes.Node, {
-      labelSelector: `${SIMULATOR_LABEL}=${world.namespace}`,
-    })
-  ).items;
-  return nodes.filter((n) => ids.has(n.spec?.providerID?.split('/').pop() ?? ''));
 }
 
 let world: World;
@@ -93,7 +79,7 @@ describe('eks groups of other operating systems', () => {
     });
     expect(cluster?.endpoint).toBeTruthy();
 
-    const nodes = await groupNodes(world, ig);
+    const nodes = await world.groupNodes(groupNameOf(ig));
     expect(nodes).toHaveLength(2);
     for (const n of nodes) {
       expect(n.metadata?.labels).toMatchObject({
@@ -125,7 +111,7 @@ describe('eks groups of other operating systems', () => {
     );
     expect(lines.indexOf('Write-Output "joined"')).toBeGreaterThan(call);
 
-    const nodes = await groupNodes(world, ig);
+    const nodes = await world.groupNodes(groupNameOf(ig));
     expect(nodes).toHaveLength(1);
     expect(nodes[0]?.metadata?.labels).toMatchObject({
       'kubernetes.io/os': 'windows',

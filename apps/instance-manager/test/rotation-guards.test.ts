@@ -7,8 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { InstanceGroupKind, type InstanceGroup } from '@keiko/api';
 import { ResourceTypes } from '@keiko/kube-runtime';
 import { DisruptionLocks, DRAIN_FAILURE_ANNOTATION } from '@keiko/node-ops';
-import type { V1Node, V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-node';
-import { SIMULATOR_LABEL } from '../sandbox/node-simulator';
+import type { V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-node';
 import { example } from './support/fixtures';
 import { startWorld, waitUntil, type World } from './support/world';
 
@@ -43,23 +42,12 @@ function withNewInstanceType(ig: InstanceGroup): InstanceGroup {
 const rollingCondition = (g: InstanceGroup | undefined) =>
   g?.status?.conditions?.find((c) => c.type === 'RollingUpdate');
 
-async function groupNodes(groupName: string): Promise<V1Node[]> {
-  const group = await world.aws.autoScaling.describeGroup(groupName);
-  const ids = new Set(group?.instances.map((i) => i.id));
-  const nodes = (
-    await world.client.listAll<V1Node>(ResourceTypes.Node, {
-      labelSelector: `${SIMULATOR_LABEL}=${world.namespace}`,
-    })
-  ).items;
-  return nodes.filter((n) => ids.has(n.spec?.providerID?.split('/').pop() ?? ''));
-}
-
 describe('rollingUpdate with a drain a PodDisruptionBudget blocks', () => {
   it('gives the node back, replaces the others, and stops with DrainFailed after a second failure', async () => {
     await world.apply(sandboxGroup('blocked', 2));
     const ready = await world.waitFor('blocked', 'Ready', (g) => g.status?.currentState === 'Ready', 90_000);
     const asg = ready.status?.activeScalingGroupName ?? '';
-    const [pinned, other] = (await groupNodes(asg)).map((n) => n.metadata?.name ?? '');
+    const [pinned, other] = (await world.groupNodes(asg)).map((n) => n.metadata?.name ?? '');
 
     // One pod on the first node, protected by a PDB that allows no disruption.
     await world.client.create<V1Pod>(ResourceTypes.Pod, {
@@ -100,7 +88,7 @@ describe('rollingUpdate with a drain a PodDisruptionBudget blocks', () => {
     expect(failed.c.message).toContain(pinned);
     expect(failed.c.message).toContain('guarded');
 
-    const nodes = await groupNodes(asg);
+    const nodes = await world.groupNodes(asg);
     const guardedNode = nodes.find((n) => n.metadata?.name === pinned);
     // The blocked node is still there, in service, with the two failures recorded on it.
     expect(guardedNode?.spec?.unschedulable ?? false).toBe(false);
@@ -122,7 +110,7 @@ describe('rollingUpdate with a drain a PodDisruptionBudget blocks', () => {
     await world.apply(sandboxGroup('locked', 1));
     const ready = await world.waitFor('locked', 'Ready', (g) => g.status?.currentState === 'Ready', 90_000);
     const asg = ready.status?.activeScalingGroupName ?? '';
-    const [old] = (await groupNodes(asg)).map((n) => n.metadata?.name ?? '');
+    const [old] = (await world.groupNodes(asg)).map((n) => n.metadata?.name ?? '');
     const locks = new DisruptionLocks(world.client);
     const region = world.clients.config.region;
     expect(await locks.acquire({ region, name: asg }, 'governor/test', 'reaping a node')).toEqual({
@@ -135,7 +123,7 @@ describe('rollingUpdate with a drain a PodDisruptionBudget blocks', () => {
       return c?.reason === 'WaitingForScalingGroup' ? c : undefined;
     });
     expect(waiting.message).toContain('governor/test is disrupting');
-    const node = (await groupNodes(asg)).find((n) => n.metadata?.name === old);
+    const node = (await world.groupNodes(asg)).find((n) => n.metadata?.name === old);
     expect(node?.spec?.unschedulable ?? false).toBe(false);
 
     await locks.release({ region, name: asg }, 'governor/test');
@@ -143,7 +131,7 @@ describe('rollingUpdate with a drain a PodDisruptionBudget blocks', () => {
       'the node replaced once the lock is free',
       async () => {
         const g = await world.get('locked');
-        const nodes = await groupNodes(asg);
+        const nodes = await world.groupNodes(asg);
         return rollingCondition(g)?.reason === 'Complete' && !nodes.some((n) => n.metadata?.name === old);
       },
       120_000,

@@ -150,6 +150,15 @@ export interface RequestOptions {
   guarded?: boolean;
 }
 
+/** One API call as the retry loop carries it. */
+interface Call {
+  method: string;
+  url: URL;
+  path: string;
+  body: string | undefined;
+  opts: RequestOptions;
+}
+
 /** How long to wait before retry `attempt` (1-based): client-go's 1s..10s exponential, with jitter. */
 function retryDelayMs(attempt: number): number {
   return Math.min(10_000, 250 * 2 ** (attempt - 1)) * (0.8 + Math.random() * 0.4);
@@ -249,29 +258,22 @@ export class KubeClient {
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const url = this.url(path, opts.query);
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    const call = linkedAbort([this.signal, opts.signal]);
+    const linked = linkedAbort([this.signal, opts.signal]);
     try {
-      return await this.attempts<T>(method, url, path, body, opts, call.signal);
+      return await this.attempts<T>({ method, url, path, body, opts }, linked.signal);
     } finally {
-      call.dispose();
+      linked.dispose();
     }
   }
 
-  private async attempts<T>(
-    method: string,
-    url: URL,
-    path: string,
-    body: string | undefined,
-    opts: RequestOptions,
-    signal: AbortSignal,
-  ): Promise<T> {
+  private async attempts<T>(call: Call, signal: AbortSignal): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const one = linkedAbort([signal], opts.timeoutMs ?? 30_000);
-      const outcome = await this.attempt(method, url, path, body, opts, one.signal).finally(one.dispose);
+      const one = linkedAbort([signal], call.opts.timeoutMs ?? 30_000);
+      const outcome = await this.attempt(call, one.signal).finally(one.dispose);
       if ('value' in outcome) return outcome.value as T;
       const waitMs =
         attempt <= this.maxRetries && !signal.aborted
-          ? retryDecision(method, opts, outcome, attempt)
+          ? retryDecision(call.method, call.opts, outcome, attempt)
           : undefined;
       if (waitMs === undefined) throw outcome.error;
       await abortableSleep(waitMs, signal);
@@ -280,11 +282,7 @@ export class KubeClient {
 
   /** One try: the parsed body, or what went wrong (for the retry decision). */
   private async attempt(
-    method: string,
-    url: URL,
-    path: string,
-    body: string | undefined,
-    opts: RequestOptions,
+    { method, url, path, body, opts }: Call,
     signal: AbortSignal,
   ): Promise<
     { value: unknown } | { error: unknown; status?: number; retryAfter?: number; transportError?: boolean }

@@ -14,7 +14,7 @@ import {
 import { isNotFound, KubeClient, Manager, ResourceTypes, type Logger } from '@keiko/kube-runtime';
 import { eventually, installChartCrds, kubeConfigFromEnv } from '@keiko/testenv';
 import type * as k8s from '@kubernetes/client-node';
-import { AsgNodeSimulator } from '../../sandbox/node-simulator';
+import { AsgNodeSimulator, SIMULATOR_LABEL } from '../../sandbox/node-simulator';
 import { seedCluster, seedImage, seedNetwork } from '../../sandbox/seed';
 import { instanceManagerPorts } from '../../src/aws';
 import {
@@ -56,6 +56,8 @@ export interface World {
   /** The group's status and recent events, for a failing test's message. */
   explain(name: string): Promise<string>;
   remove(name: string, timeoutMs?: number): Promise<void>;
+  /** The simulated nodes of a scaling group's instances (this world's simulator registered them). */
+  groupNodes(groupName: string): Promise<k8s.V1Node[]>;
   stop(): Promise<void>;
 }
 
@@ -180,6 +182,16 @@ export async function startWorld(
     remove: async (name, timeoutMs = 60_000) => {
       await client.delete(InstanceGroupKind, namespace, name);
       await waitUntil(`${namespace}/${name} gone`, async () => !(await get(name)), timeoutMs);
+    },
+    groupNodes: async (groupName) => {
+      const group = await aws.autoScaling.describeGroup(groupName);
+      const ids = new Set(group?.instances.map((i) => i.id));
+      const nodes = (
+        await client.listAll<k8s.V1Node>(ResourceTypes.Node, {
+          labelSelector: `${SIMULATOR_LABEL}=${namespace}`,
+        })
+      ).items;
+      return nodes.filter((n) => ids.has(n.spec?.providerID?.split('/').pop() ?? ''));
     },
     stop: async () => {
       // Groups go through their finalizer (cloud cleanup) while the controller still runs.

@@ -816,189 +816,26 @@ export function decide(input: PlanInput): Decision {
     }
   }
 
-  for (const key of Object.keys(inFlight).sort()) {
-    const rec = inFlight[key] as NodeInProcessing;
-    const step = rec.stepName ?? 'kickoff';
-    const inst = rec.instanceID ? view.byId.get(rec.instanceID) : undefined;
-    const gone = !inst || inst.terminating;
-    const node = rec.nodeName;
-    const move = (to: RollingUpgradeStep) => {
-      inFlight[key] = moveTo(inFlight[key] as NodeInProcessing, key, to, now, acc);
-    };
-    const startDrainOrTerminate = () => {
-      if (node) {
-        move('drain');
-        decision.actions.push({
-          type: 'drain',
-          key,
-          nodeName: node,
-          instanceId: rec.instanceID ?? '',
-          timeoutMs: drainTimeoutMs,
-        });
-      } else {
-        move('terminate');
-        decision.actions.push({
-          type: 'terminate',
-          key,
-          instanceId: rec.instanceID ?? '',
-          decrementDesired: (surge?.added ?? 0) > 0,
-        });
-      }
-    };
-    const skipToPostTerminate = () => {
-      if (input.drains.has(key)) decision.actions.push({ type: 'forgetDrain', key });
-      move('post_terminate');
-      decision.events.push({
-        type: 'Normal',
-        reason: 'InstanceGone',
-        message: `instance ${rec.instanceID} (node ${node ?? 'none'}) left group ${view.group.name} before it was terminated; not terminating it`,
-      });
-    };
-
-    if (!isAtOrPastTerminate(step) && gone) {
-      skipToPostTerminate();
-      continue;
-    }
-    switch (step) {
-      case 'kickoff':
-        if (eager && (surge?.added ?? 0) > 0) move('desired_node_ready');
-        else startDrainOrTerminate();
-        break;
-      case 'desired_node_ready': {
-        const target = (surge?.baseDesired ?? 0) + (surge?.added ?? 0);
-        if (!surge || readyCount >= target) startDrainOrTerminate();
-        else {
-          progress.push(`${key} waiting for ${target - readyCount} new node(s) to be Ready`);
-          wait(input.pollIntervalMs);
-        }
-        break;
-      }
-      case 'predrain_script':
-      case 'drain': {
-        const d = input.drains.get(key);
-        if (!node) {
-          startDrainOrTerminate();
-          break;
-        }
-        if (!d) {
-          // Recorded as draining but no drain runs here (a restart, a new leader): start it again.
-          // Cordon and eviction are idempotent; pods already gone are simply not found.
-          if (step !== 'drain') move('drain');
-          decision.actions.push({
-            type: 'drain',
-            key,
-            nodeName: node,
-            instanceId: rec.instanceID ?? '',
-            timeoutMs: drainTimeoutMs,
-          });
-          progress.push(`${key} draining`);
-        } else if (d.state === 'running') {
-          progress.push(`${key} draining`);
-        } else if (d.state === 'succeeded') {
-          move('post_wait');
-          status.lastDrainTime = isoMs(now);
-          decision.actions.push({ type: 'forgetDrain', key });
-          decision.events.push({
-            type: 'Normal',
-            reason: 'NodeDrained',
-            message: `drained node ${node} (instance ${rec.instanceID}): ${d.evicted} pod(s) evicted`,
-          });
-          if (postDrainWaitMs > 0) wait(postDrainWaitMs);
-        } else {
-          decision.drainFailures++;
-          decision.actions.push({ type: 'forgetDrain', key });
-          if (ru.spec.ignoreDrainFailures) {
-            move('post_wait');
-            status.lastDrainTime = isoMs(now);
-            decision.events.push({
-              type: 'Warning',
-              reason: 'DrainFailed',
-              message: `${d.message}; ignoreDrainFailures is set: terminating instance ${rec.instanceID} anyway`,
-            });
-            if (postDrainWaitMs > 0) wait(postDrainWaitMs);
-          } else {
-            // Record the failure, leave the node in service, and go on with the others; it is retried last.
-            acc.statistics = addStatistic(
-              acc.statistics,
-              'drain',
-              Math.max(0, now.getTime() - (timeMs(rec.stepStartTime) ?? now.getTime())),
-            );
-            delete inFlight[key];
-            const failures = (status.drainFailures ?? []).filter((f) => f.instanceID !== rec.instanceID);
-            const previous = (status.drainFailures ?? []).find((f) => f.instanceID === rec.instanceID);
-            const attempts = (previous?.attempts ?? 0) + 1;
-            failures.push({
-              nodeName: node,
-              instanceID: rec.instanceID,
-              reason: d.reason,
-              message: d.message,
-              pods: d.pods,
-              podDisruptionBudgets: d.podDisruptionBudgets,
-              attempts,
-              lastFailureTime: isoMs(now),
-            });
-            status.drainFailures = failures;
-            decision.actions.push({ type: 'uncordon', nodeName: node });
-            decision.events.push({
-              type: 'Warning',
-              reason: 'DrainFailed',
-              message: `${d.message}; node ${node} uncordoned and left in service${attempts < MAX_DRAIN_ATTEMPTS ? ', will retry it after the other nodes' : ''}`,
-            });
-          }
-        }
-        break;
-      }
-      case 'postdrain_script':
-      case 'post_wait': {
-        const since = timeMs(rec.stepStartTime) ?? now.getTime();
-        const left = since + postDrainWaitMs - now.getTime();
-        if (step === 'postdrain_script') move('post_wait');
-        if (left > 0) {
-          progress.push(`${key} waiting ${Math.ceil(left / 1000)}s after drain`);
-          wait(left);
-        } else {
-          move('terminate');
-          decision.actions.push({
-            type: 'terminate',
-            key,
-            instanceId: rec.instanceID ?? '',
-            decrementDesired: (surge?.added ?? 0) > 0,
-          });
-        }
-        break;
-      }
-      case 'terminate':
-        // Recorded but maybe not done (a restart): the controller confirms against a fresh describe.
-        decision.actions.push({
-          type: 'terminate',
-          key,
-          instanceId: rec.instanceID ?? '',
-          decrementDesired: (surge?.added ?? 0) > 0,
-        });
-        break;
-      case 'post_terminate': {
-        const desired = view.group.desiredCapacity;
-        if (gone && readyCount >= desired) {
-          move('completed');
-          decision.events.push({
-            type: 'Normal',
-            reason: 'NodeReplaced',
-            message: `node ${node ?? rec.instanceID} replaced: group ${view.group.name} has ${readyCount}/${desired} InService instances with Ready nodes${gates.length ? ' passing the readiness gates' : ''}`,
-          });
-        } else {
-          progress.push(
-            gone
-              ? `${key} waiting for replacement (${readyCount}/${desired} Ready)`
-              : `${key} waiting for instance ${rec.instanceID} to leave the group`,
-          );
-          wait(input.pollIntervalMs);
-        }
-        break;
-      }
-      case 'completed':
-        break;
-    }
-  }
+  const ctx: DecideContext = {
+    input,
+    ru,
+    now,
+    decision,
+    status,
+    view,
+    inFlight,
+    acc,
+    gates,
+    eager,
+    surge,
+    readyCount,
+    postDrainWaitMs,
+    drainTimeoutMs,
+    progress,
+    wait,
+    condition,
+  };
+  for (const key of Object.keys(inFlight).sort()) advanceNode(ctx, key);
 
   status.statistics = acc.statistics;
   status.inProcessingNodes = inFlight;
@@ -1067,58 +904,7 @@ export function decide(input: PlanInput): Decision {
     wait(0);
     return decision;
   }
-  if (selectable.length === 0) {
-    if (blocked.length > 0) {
-      condition(
-        'Progressing',
-        'False',
-        'WaitingForInstances',
-        `drifted instances that cannot be rotated yet: ${blocked.map((i) => i.unavailableReason ?? i.id).join('; ')}`,
-      );
-      wait(input.pollIntervalMs);
-      return decision;
-    }
-    if (exhausted.length > 0) {
-      const messages = (status.drainFailures ?? [])
-        .filter((f) => exhausted.some((i) => i.id === f.instanceID))
-        .map((f) => f.message ?? `drain of ${f.nodeName} failed`);
-      const message = `drain failed twice for ${exhausted.map(displayName).join(', ')}: ${messages.join('; ')}`;
-      status.currentStatus = 'error';
-      status.endTime = isoS(now);
-      status.totalProcessingTime = formatGoDuration(
-        now.getTime() - (timeMs(status.startTime) ?? now.getTime()),
-      );
-      condition('Complete', 'False', 'DrainFailed', message);
-      condition('Progressing', 'False', 'Failed', message);
-      decision.events.push({
-        type: 'Warning',
-        reason: 'Failed',
-        message: `upgrade of ${view.group.name} failed: ${message}`,
-      });
-      return decision;
-    }
-    status.currentStatus = 'completed';
-    status.endTime = isoS(now);
-    status.totalProcessingTime = formatGoDuration(
-      now.getTime() - (timeMs(status.startTime) ?? now.getTime()),
-    );
-    status.completePercentage = '100%';
-    status.totalNodes = Math.max(status.totalNodes, status.nodesProcessed ?? 0);
-    status.nodesProcessed = status.nodesProcessed ?? 0;
-    condition(
-      'Complete',
-      'True',
-      'Completed',
-      `all ${status.nodesProcessed} drifted node(s) of ${view.group.name} replaced`,
-    );
-    condition('Progressing', 'False', 'Completed', 'nothing left to rotate');
-    decision.events.push({
-      type: 'Normal',
-      reason: 'Completed',
-      message: `upgrade of ${view.group.name} completed: ${status.nodesProcessed} node(s) replaced in ${status.totalProcessingTime}`,
-    });
-    return decision;
-  }
+  if (selectable.length === 0) return finishOrWait(ctx, blocked, exhausted);
 
   const intervalMs = (ru.spec.nodeIntervalSeconds ?? 0) * 1000;
   const lastEnd = timeMs(status.lastBatchEndTime);
@@ -1134,64 +920,344 @@ export function decide(input: PlanInput): Decision {
     return decision;
   }
 
-  const others = unavailableOthers(view, inFlight);
+  return startBatch(ctx, selectable, maxUnavailable, strategy.type);
+}
+
+/** What one decision shares while it steps each in-flight node. */
+interface DecideContext {
+  input: PlanInput;
+  ru: RollingUpgrade;
+  now: Date;
+  decision: Decision;
+  status: RollingUpgradeStatus;
+  view: GroupView;
+  inFlight: Record<string, NodeInProcessing>;
+  acc: Accumulator;
+  gates: NonNullable<RollingUpgrade['spec']['readinessGates']>;
+  eager: boolean;
+  surge: RollingUpgradeStatus['surge'];
+  readyCount: number;
+  postDrainWaitMs: number;
+  drainTimeoutMs: number;
+  progress: string[];
+  wait: (ms: number) => void;
+  condition: (type: string, s: 'True' | 'False', reason: string, message: string) => void;
+}
+
+/** A failed drain: recorded, the node uncordoned and left in service; the upgrade goes on, retrying it last. */
+function onDrainFailed(
+  c: DecideContext,
+  key: string,
+  rec: NodeInProcessing,
+  node: string,
+  d: Extract<DrainState, { state: 'failed' }>,
+): void {
+  // Record the failure, leave the node in service, and go on with the others; it is retried last.
+  c.acc.statistics = addStatistic(
+    c.acc.statistics,
+    'drain',
+    Math.max(0, c.now.getTime() - (timeMs(rec.stepStartTime) ?? c.now.getTime())),
+  );
+  delete c.inFlight[key];
+  const failures = (c.status.drainFailures ?? []).filter((f) => f.instanceID !== rec.instanceID);
+  const previous = (c.status.drainFailures ?? []).find((f) => f.instanceID === rec.instanceID);
+  const attempts = (previous?.attempts ?? 0) + 1;
+  failures.push({
+    nodeName: node,
+    instanceID: rec.instanceID,
+    reason: d.reason,
+    message: d.message,
+    pods: d.pods,
+    podDisruptionBudgets: d.podDisruptionBudgets,
+    attempts,
+    lastFailureTime: isoMs(c.now),
+  });
+  c.status.drainFailures = failures;
+  c.decision.actions.push({ type: 'uncordon', nodeName: node });
+  c.decision.events.push({
+    type: 'Warning',
+    reason: 'DrainFailed',
+    message: `${d.message}; node ${node} uncordoned and left in service${attempts < MAX_DRAIN_ATTEMPTS ? ', will retry it after the other nodes' : ''}`,
+  });
+}
+
+/** Nothing left to start: wait for instances that cannot be rotated yet, fail on drains that failed twice, or complete. */
+function finishOrWait(
+  c: DecideContext,
+  blocked: readonly InstanceView[],
+  exhausted: readonly InstanceView[],
+): Decision {
+  if (blocked.length > 0) {
+    c.condition(
+      'Progressing',
+      'False',
+      'WaitingForInstances',
+      `drifted instances that cannot be rotated yet: ${blocked.map((i) => i.unavailableReason ?? i.id).join('; ')}`,
+    );
+    c.wait(c.input.pollIntervalMs);
+    return c.decision;
+  }
+  if (exhausted.length > 0) {
+    const messages = (c.status.drainFailures ?? [])
+      .filter((f) => exhausted.some((i) => i.id === f.instanceID))
+      .map((f) => f.message ?? `drain of ${f.nodeName} failed`);
+    const message = `drain failed twice for ${exhausted.map(displayName).join(', ')}: ${messages.join('; ')}`;
+    c.status.currentStatus = 'error';
+    c.status.endTime = isoS(c.now);
+    c.status.totalProcessingTime = formatGoDuration(
+      c.now.getTime() - (timeMs(c.status.startTime) ?? c.now.getTime()),
+    );
+    c.condition('Complete', 'False', 'DrainFailed', message);
+    c.condition('Progressing', 'False', 'Failed', message);
+    c.decision.events.push({
+      type: 'Warning',
+      reason: 'Failed',
+      message: `upgrade of ${c.view.group.name} failed: ${message}`,
+    });
+    return c.decision;
+  }
+  c.status.currentStatus = 'completed';
+  c.status.endTime = isoS(c.now);
+  c.status.totalProcessingTime = formatGoDuration(
+    c.now.getTime() - (timeMs(c.status.startTime) ?? c.now.getTime()),
+  );
+  c.status.completePercentage = '100%';
+  c.status.totalNodes = Math.max(c.status.totalNodes ?? 0, c.status.nodesProcessed ?? 0);
+  c.status.nodesProcessed = c.status.nodesProcessed ?? 0;
+  c.condition(
+    'Complete',
+    'True',
+    'Completed',
+    `all ${c.status.nodesProcessed} drifted node(s) of ${c.view.group.name} replaced`,
+  );
+  c.condition('Progressing', 'False', 'Completed', 'nothing left to rotate');
+  c.decision.events.push({
+    type: 'Normal',
+    reason: 'Completed',
+    message: `upgrade of ${c.view.group.name} completed: ${c.status.nodesProcessed} node(s) replaced in ${c.status.totalProcessingTime}`,
+  });
+  return c.decision;
+}
+
+/** Starts the next batch (within the budget, surging first in eager mode), or waits when there is no room. */
+function startBatch(
+  c: DecideContext,
+  selectable: readonly Candidate[],
+  maxUnavailable: number,
+  strategyType: UpgradeStrategyType,
+): Decision {
+  const others = unavailableOthers(c.view, c.inFlight);
   let batchLimit = maxUnavailable;
   let added = 0;
-  if (eager) {
-    const room = view.group.maxSize - view.group.desiredCapacity;
+  if (c.eager) {
+    const room = c.view.group.maxSize - c.view.group.desiredCapacity;
     if (room > 0) batchLimit = Math.min(maxUnavailable, room);
     else
-      decision.events.push({
+      c.decision.events.push({
         type: 'Warning',
         reason: 'NoRoomForSurge',
-        message: `group ${view.group.name} is at maxSize ${view.group.maxSize}: this batch runs without surge (as lazy)`,
+        message: `group ${c.view.group.name} is at maxSize ${c.view.group.maxSize}: this batch runs without c.surge (as lazy)`,
       });
   }
   const batch = selectBatch({
     candidates: selectable,
-    strategy: strategy.type,
+    strategy: strategyType,
     maxUnavailable: batchLimit,
     unavailableOthers: others.count,
-    seed: ru.metadata.uid ?? ru.metadata.name ?? '',
+    seed: c.ru.metadata.uid ?? c.ru.metadata.name ?? '',
   });
   if (batch.length === 0) {
-    condition(
+    c.condition(
       'Progressing',
       'False',
       'NodesUnavailable',
-      `maxUnavailable ${maxUnavailable} leaves no room: ${others.count} node(s) of ${view.group.name} unavailable for other reasons (${others.reasons.join('; ')}); waiting`,
+      `maxUnavailable ${maxUnavailable} leaves no room: ${others.count} node(s) of ${c.view.group.name} unavailable for other reasons (${others.reasons.join('; ')}); waiting`,
     );
-    wait(input.pollIntervalMs);
-    return decision;
+    c.wait(c.input.pollIntervalMs);
+    return c.decision;
   }
-  if (eager && view.group.maxSize - view.group.desiredCapacity > 0) added = batch.length;
+  if (c.eager && c.view.group.maxSize - c.view.group.desiredCapacity > 0) added = batch.length;
 
   const next: Record<string, NodeInProcessing> = {};
-  for (const c of batch) {
-    const inst = view.byId.get(c.id) as InstanceView;
+  for (const candidate of batch) {
+    const inst = c.view.byId.get(candidate.id) as InstanceView;
     const key = inst.node ? nodeName(inst.node) : inst.id;
     next[key] = {
       nodeName: inst.node ? nodeName(inst.node) : undefined,
       instanceID: inst.id,
       stepName: 'kickoff',
-      upgradeStartTime: isoMs(now),
-      stepStartTime: isoMs(now),
+      upgradeStartTime: isoMs(c.now),
+      stepStartTime: isoMs(c.now),
     };
     if (!inst.node) delete next[key]?.nodeName;
   }
-  status.inProcessingNodes = next;
-  status.lastBatchNodes = Object.keys(next);
-  if (eager && added > 0) status.surge = { baseDesired: view.group.desiredCapacity, added };
-  else delete status.surge;
+  c.status.inProcessingNodes = next;
+  c.status.lastBatchNodes = Object.keys(next);
+  if (c.eager && added > 0) c.status.surge = { baseDesired: c.view.group.desiredCapacity, added };
+  else delete c.status.surge;
   const names = Object.keys(next).join(', ');
-  decision.events.push({
+  c.decision.events.push({
     type: 'Normal',
     reason: 'BatchStarted',
-    message: `rotating ${names}${added > 0 ? ` after adding ${added} instance(s) to ${view.group.name}` : ''}`,
+    message: `rotating ${names}${added > 0 ? ` after adding ${added} instance(s) to ${c.view.group.name}` : ''}`,
   });
-  condition('Progressing', 'True', 'RotatingNodes', `batch: ${names}`);
-  wait(0);
-  return decision;
+  c.condition('Progressing', 'True', 'RotatingNodes', `batch: ${names}`);
+  c.wait(0);
+  return c.decision;
+}
+
+/** Steps one in-flight node as far as it can go now (its recorded step, the group, the node, its drain). */
+function advanceNode(c: DecideContext, key: string): void {
+  const rec = c.inFlight[key] as NodeInProcessing;
+  const step = rec.stepName ?? 'kickoff';
+  const inst = rec.instanceID ? c.view.byId.get(rec.instanceID) : undefined;
+  const gone = !inst || inst.terminating;
+  const node = rec.nodeName;
+  const move = (to: RollingUpgradeStep) => {
+    c.inFlight[key] = moveTo(c.inFlight[key] as NodeInProcessing, key, to, c.now, c.acc);
+  };
+  // The drain action carries the resolved timeout (the plan's values, never the raw spec's).
+  const drain = (nodeName: string) =>
+    c.decision.actions.push({
+      type: 'drain',
+      key,
+      nodeName,
+      instanceId: rec.instanceID ?? '',
+      timeoutMs: c.drainTimeoutMs,
+    });
+  const startDrainOrTerminate = () => {
+    if (node) {
+      move('drain');
+      drain(node);
+    } else {
+      move('terminate');
+      c.decision.actions.push({
+        type: 'terminate',
+        key,
+        instanceId: rec.instanceID ?? '',
+        decrementDesired: (c.surge?.added ?? 0) > 0,
+      });
+    }
+  };
+  const skipToPostTerminate = () => {
+    if (c.input.drains.has(key)) c.decision.actions.push({ type: 'forgetDrain', key });
+    move('post_terminate');
+    c.decision.events.push({
+      type: 'Normal',
+      reason: 'InstanceGone',
+      message: `instance ${rec.instanceID} (node ${node ?? 'none'}) left group ${c.view.group.name} before it was terminated; not terminating it`,
+    });
+  };
+
+  if (!isAtOrPastTerminate(step) && gone) {
+    skipToPostTerminate();
+    return;
+  }
+  switch (step) {
+    case 'kickoff':
+      if (c.eager && (c.surge?.added ?? 0) > 0) move('desired_node_ready');
+      else startDrainOrTerminate();
+      break;
+    case 'desired_node_ready': {
+      const target = (c.surge?.baseDesired ?? 0) + (c.surge?.added ?? 0);
+      if (!c.surge || c.readyCount >= target) startDrainOrTerminate();
+      else {
+        c.progress.push(`${key} waiting for ${target - c.readyCount} new node(s) to be Ready`);
+        c.wait(c.input.pollIntervalMs);
+      }
+      break;
+    }
+    case 'predrain_script':
+    case 'drain': {
+      const d = c.input.drains.get(key);
+      if (!node) {
+        startDrainOrTerminate();
+        break;
+      }
+      if (!d) {
+        // Recorded as draining but no drain runs here (a restart, a new leader): start it again.
+        // Cordon and eviction are idempotent; pods already gone are simply not found.
+        if (step !== 'drain') move('drain');
+        drain(node);
+        c.progress.push(`${key} draining`);
+      } else if (d.state === 'running') {
+        c.progress.push(`${key} draining`);
+      } else if (d.state === 'succeeded') {
+        move('post_wait');
+        c.status.lastDrainTime = isoMs(c.now);
+        c.decision.actions.push({ type: 'forgetDrain', key });
+        c.decision.events.push({
+          type: 'Normal',
+          reason: 'NodeDrained',
+          message: `drained node ${node} (instance ${rec.instanceID}): ${d.evicted} pod(s) evicted`,
+        });
+        if (c.postDrainWaitMs > 0) c.wait(c.postDrainWaitMs);
+      } else {
+        c.decision.drainFailures++;
+        c.decision.actions.push({ type: 'forgetDrain', key });
+        if (c.ru.spec.ignoreDrainFailures) {
+          move('post_wait');
+          c.status.lastDrainTime = isoMs(c.now);
+          c.decision.events.push({
+            type: 'Warning',
+            reason: 'DrainFailed',
+            message: `${d.message}; ignoreDrainFailures is set: terminating instance ${rec.instanceID} anyway`,
+          });
+          if (c.postDrainWaitMs > 0) c.wait(c.postDrainWaitMs);
+        } else onDrainFailed(c, key, rec, node, d);
+      }
+      break;
+    }
+    case 'postdrain_script':
+    case 'post_wait': {
+      const since = timeMs(rec.stepStartTime) ?? c.now.getTime();
+      const left = since + c.postDrainWaitMs - c.now.getTime();
+      if (step === 'postdrain_script') move('post_wait');
+      if (left > 0) {
+        c.progress.push(`${key} waiting ${Math.ceil(left / 1000)}s after drain`);
+        c.wait(left);
+      } else {
+        move('terminate');
+        c.decision.actions.push({
+          type: 'terminate',
+          key,
+          instanceId: rec.instanceID ?? '',
+          decrementDesired: (c.surge?.added ?? 0) > 0,
+        });
+      }
+      break;
+    }
+    case 'terminate':
+      // Recorded but maybe not done (a restart): the controller confirms against a fresh describe.
+      c.decision.actions.push({
+        type: 'terminate',
+        key,
+        instanceId: rec.instanceID ?? '',
+        decrementDesired: (c.surge?.added ?? 0) > 0,
+      });
+      break;
+    case 'post_terminate': {
+      const desired = c.view.group.desiredCapacity;
+      if (gone && c.readyCount >= desired) {
+        move('completed');
+        c.decision.events.push({
+          type: 'Normal',
+          reason: 'NodeReplaced',
+          message: `node ${node ?? rec.instanceID} replaced: group ${c.view.group.name} has ${c.readyCount}/${desired} InService instances with Ready nodes${c.gates.length ? ' passing the readiness gates' : ''}`,
+        });
+      } else {
+        c.progress.push(
+          gone
+            ? `${key} waiting for replacement (${c.readyCount}/${desired} Ready)`
+            : `${key} waiting for instance ${rec.instanceID} to leave the group`,
+        );
+        c.wait(c.input.pollIntervalMs);
+      }
+      break;
+    }
+    case 'completed':
+      break;
+  }
 }
 
 function decideDryRun(
