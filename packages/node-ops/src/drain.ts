@@ -13,7 +13,12 @@ import { AbortedError, sleep, throwIfAborted } from './abort';
 import { ConcurrencyLimit } from './concurrency';
 import { cordonNode, NodeNotFoundError } from './cordon';
 import { formatDuration } from './duration';
-import { discoverEvictionApiVersion, evictPod, type EvictionApiVersion } from './eviction';
+import {
+  discoverEvictionApiVersion,
+  evictPod,
+  type EvictionApiVersion,
+  type EvictionOutcome,
+} from './eviction';
 import { matchesLabelSelector } from './labels';
 import { assertNodeName, controllerOf, objectKey, timestampMs } from './objects';
 import { PodDeletionTracker } from './pod-deletion';
@@ -314,298 +319,373 @@ export async function drainNode(
   nodeName: string,
   opts: DrainOptions,
 ): Promise<DrainResult> {
-  const what = `drain node ${nodeName}`;
-  assertNodeName(nodeName, what);
-  const started = Date.now();
-  const deadline =
-    opts.timeoutMs > 0 && Number.isFinite(opts.timeoutMs) ? started + opts.timeoutMs : Infinity;
-  const logger = opts.logger?.child?.({ node: nodeName }) ?? opts.logger ?? noopLogger;
-  const retryIntervalMs = opts.evictionRetryIntervalMs ?? 5000;
-  // Our own controller too: whatever way drainNode exits, work it started stops with it.
-  const stop = new AbortController();
-  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-  const progress = (event: DrainProgress): void => {
-    try {
-      opts.onProgress?.(event);
-    } catch (err) {
-      logger.warn('drain progress callback failed', { error: String(err) });
-    }
-  };
-  const aborted = (): AbortedError => new AbortedError(`${what}: aborted`, { cause: opts.signal?.reason });
+  return new NodeDrain(client, nodeName, opts).run();
+}
 
-  try {
-    throwIfAborted(opts.signal, what);
+/** One drain of one node: its settings, what it has learnt (Eviction version, caches) and its result. */
+class NodeDrain {
+  private readonly what: string;
+  private readonly started = Date.now();
+  private readonly deadline: number;
+  private readonly logger: Logger;
+  private readonly retryIntervalMs: number;
+  /** Our own controller too: whatever way the drain exits, work it started stops with it. */
+  private readonly stop = new AbortController();
+  private readonly signal: AbortSignal;
+  private readonly limit: ConcurrencyLimit;
+  private readonly daemonSetExists = new Map<string, Promise<boolean>>();
+  private readonly budgetsByNamespace = new Map<string, Promise<V1PodDisruptionBudget[]>>();
+  private readonly seen = new Set<string>();
+  private readonly result: DrainResult;
+  private evictionVersion: EvictionApiVersion = 'policy/v1';
+  private tracker!: PodDeletionTracker;
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly nodeName: string,
+    private readonly opts: DrainOptions,
+  ) {
+    this.what = `drain node ${nodeName}`;
+    assertNodeName(nodeName, this.what);
+    this.deadline =
+      opts.timeoutMs > 0 && Number.isFinite(opts.timeoutMs) ? this.started + opts.timeoutMs : Infinity;
+    this.logger = opts.logger?.child?.({ node: nodeName }) ?? opts.logger ?? noopLogger;
+    this.retryIntervalMs = opts.evictionRetryIntervalMs ?? 5000;
+    this.signal = opts.signal ? AbortSignal.any([opts.signal, this.stop.signal]) : this.stop.signal;
+    this.limit = new ConcurrencyLimit(opts.maxConcurrentEvictions ?? 10);
+    this.result = { nodeName, evicted: [], skipped: [], warnings: [] };
+  }
+
+  async run(): Promise<DrainResult> {
     try {
-      const { changed } = await cordonNode(client, nodeName, { by: opts.cordonedBy });
-      if (changed) logger.info('cordoned node', { cordonedBy: opts.cordonedBy });
+      throwIfAborted(this.opts.signal, this.what);
+      await this.cordon();
+      this.evictionVersion = (await discoverEvictionApiVersion(this.client, this.signal)) ?? 'policy/v1';
+      this.tracker = new PodDeletionTracker(this.client, this.nodeName, {
+        pollIntervalMs: this.opts.pollIntervalMs ?? 1000,
+        signal: this.signal,
+        skipWaitForDeleteTimeoutSeconds: this.opts.skipWaitForDeleteTimeoutSeconds,
+        logger: this.logger,
+      });
+      for (let pass = 1; ; pass++) if (!(await this.pass(pass))) break;
+      this.logger.info('drained node', {
+        evicted: this.result.evicted.length,
+        skipped: this.result.skipped.length,
+        tookMs: Date.now() - this.started,
+      });
+      return this.result;
+    } catch (err) {
+      // Whatever failed, an abort by the caller is what they should see.
+      if (this.opts.signal?.aborted && !(err instanceof DrainError)) throw this.aborted();
+      if (err instanceof DrainError || err instanceof AbortedError) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      throw new Error(message.startsWith(this.what) ? message : `${this.what}: ${message}`, { cause: err });
+    } finally {
+      this.stop.abort();
+    }
+  }
+
+  private progress(event: DrainProgress): void {
+    try {
+      this.opts.onProgress?.(event);
+    } catch (err) {
+      this.logger.warn('drain progress callback failed', { error: String(err) });
+    }
+  }
+
+  private aborted(): AbortedError {
+    return new AbortedError(`${this.what}: aborted`, { cause: this.opts.signal?.reason });
+  }
+
+  private async cordon(): Promise<void> {
+    try {
+      const { changed } = await cordonNode(this.client, this.nodeName, { by: this.opts.cordonedBy });
+      if (changed) this.logger.info('cordoned node', { cordonedBy: this.opts.cordonedBy });
     } catch (err) {
       if (err instanceof NodeNotFoundError) {
         throw new DrainError(
-          nodeName,
+          this.nodeName,
           [{ pod: '', reason: 'NodeNotFound', disruptionBudgets: [], message: 'node not found' }],
           [],
         );
       }
       throw err;
     }
-
-    let evictionVersion: EvictionApiVersion =
-      (await discoverEvictionApiVersion(client, signal)) ?? 'policy/v1';
-    const limit = new ConcurrencyLimit(opts.maxConcurrentEvictions ?? 10);
-    const tracker = new PodDeletionTracker(client, nodeName, {
-      pollIntervalMs: opts.pollIntervalMs ?? 1000,
-      signal,
-      skipWaitForDeleteTimeoutSeconds: opts.skipWaitForDeleteTimeoutSeconds,
-      logger,
-    });
-    const daemonSetExists = new Map<string, Promise<boolean>>();
-    const budgetsByNamespace = new Map<string, Promise<V1PodDisruptionBudget[]>>();
-    const seen = new Set<string>();
-    const result: DrainResult = { nodeName, evicted: [], skipped: [], warnings: [] };
-
-    const lookUpDaemonSet = (namespace: string, name: string): Promise<boolean> => {
-      const key = `${namespace}/${name}`;
-      let found = daemonSetExists.get(key);
-      if (!found) {
-        found = client
-          .request('GET', resourcePath(DaemonSetType, namespace, name), { signal })
-          .then(() => true)
-          .catch((err: unknown) => {
-            if (isNotFound(err)) return false;
-            // Unknown is treated as present: the pod is then skipped or refused, never evicted on a guess.
-            logger.warn('cannot read DaemonSet; treating it as present', {
-              daemonSet: key,
-              error: String(err),
-            });
-            return true;
-          });
-        daemonSetExists.set(key, found);
-      }
-      return found;
-    };
-
-    const budgetsSelecting = async (pod: V1Pod): Promise<string[]> => {
-      const namespace = pod.metadata?.namespace ?? '';
-      let budgets = budgetsByNamespace.get(namespace);
-      if (!budgets) {
-        budgets = listBudgets(client, namespace, evictionVersion, signal).catch((err: unknown) => {
-          logger.warn('cannot list PodDisruptionBudgets', { namespace, error: String(err) });
-          return [];
-        });
-        budgetsByNamespace.set(namespace, budgets);
-      }
-      return podDisruptionBudgetsFor(pod, await budgets).map((pdb) => objectKey(pdb.metadata));
-    };
-
-    const drainPod = async (pod: V1Pod): Promise<PodOutcome> => {
-      const key = objectKey(pod.metadata);
-      const fail = (
-        reason: DrainFailureReason,
-        message: string,
-        disruptionBudgets: string[] = [],
-      ): PodOutcome => ({
-        ok: false,
-        failure: { pod: key, reason, disruptionBudgets, message },
-      });
-      let blockedSince: number | undefined;
-      let lastRefusal: Refusal | undefined;
-
-      progress({ type: 'Evicting', pod: key });
-      logger.info('evicting pod', { pod: key });
-      for (;;) {
-        if (signal.aborted) throw aborted();
-        if (Date.now() >= deadline) {
-          if (!lastRefusal)
-            return fail('NotAttempted', `pod ${key} was not evicted before the drain timed out`);
-          const blockedFor = formatDuration(Date.now() - (blockedSince ?? started));
-          if (lastRefusal.byBudget) {
-            return fail('DisruptionBudget', budgetMessage(key, lastRefusal, blockedFor), lastRefusal.budgets);
-          }
-          return fail(
-            'EvictionRetriesExhausted',
-            `eviction of pod ${key} not accepted for ${blockedFor}: ${lastRefusal.message}`,
-          );
-        }
-        const { outcome, version } = await limit.run(async () => {
-          // Read and switch the version while holding the slot, so the next request already uses
-          // what this one learnt.
-          const sentVersion = evictionVersion;
-          const answer = await evictPod(client, pod, {
-            version: sentVersion,
-            gracePeriodSeconds: opts.gracePeriodSeconds,
-            signal,
-            timeoutMs: Math.max(1000, Math.min(30_000, deadline - Date.now())),
-          });
-          if (
-            answer.kind === 'Unsupported' &&
-            sentVersion === 'policy/v1' &&
-            evictionVersion === 'policy/v1'
-          ) {
-            // An older apiserver (< 1.22) only takes policy/v1beta1 Evictions; switch the whole drain.
-            logger.info('policy/v1 Eviction not served; using policy/v1beta1', { reason: answer.message });
-            evictionVersion = 'policy/v1beta1';
-          }
-          return { outcome: answer, version: sentVersion };
-        }, signal);
-        if (outcome.kind === 'Evicted') break;
-        if (outcome.kind === 'Gone') {
-          progress({ type: 'PodGone', pod: key });
-          return { ok: true, pod: key };
-        }
-        if (outcome.kind === 'Unsupported') {
-          if (version === 'policy/v1') continue;
-          return fail('EvictionFailed', `eviction of pod ${key} failed: ${outcome.message}`);
-        }
-        if (outcome.kind === 'Failed')
-          return fail('EvictionFailed', `eviction of pod ${key} failed: ${outcome.message}`);
-
-        const firstRefusal = blockedSince === undefined;
-        blockedSince ??= Date.now();
-        if (outcome.kind === 'Blocked') {
-          const budgets = await budgetsSelecting(pod);
-          const named = budgets.length > 0 ? budgets : budgetNamedIn(pod, outcome.budgetCause);
-          lastRefusal = {
-            message: outcome.message,
-            budgetCause: outcome.budgetCause,
-            budgets: named,
-            multipleBudgets: outcome.multipleBudgets,
-            // A 429 without a DisruptionBudget cause and no PDB selecting the pod is apiserver
-            // throttling, not a budget.
-            byBudget: named.length > 0 || outcome.budgetCause !== undefined || outcome.multipleBudgets,
-          };
-          progress({
-            type: 'EvictionBlocked',
-            pod: key,
-            disruptionBudgets: named,
-            message: outcome.budgetCause ?? outcome.message,
-          });
-          // Said once at info; the retries every few seconds only at debug.
-          (firstRefusal ? logger.info : logger.debug).call(
-            logger,
-            'eviction blocked by PodDisruptionBudget, will retry',
-            {
-              pod: key,
-              disruptionBudgets: named,
-              message: outcome.budgetCause ?? outcome.message,
-            },
-          );
-        } else {
-          lastRefusal = { message: outcome.message, budgets: [], multipleBudgets: false, byBudget: false };
-          (firstRefusal ? logger.warn : logger.debug).call(logger, 'eviction failed, will retry', {
-            pod: key,
-            error: outcome.message,
-          });
-        }
-        await sleep(Math.min(retryIntervalMs, Math.max(0, deadline - Date.now())), signal, what);
-      }
-
-      progress({ type: 'Evicted', pod: key });
-      const gone = await tracker.waitGone(pod, deadline);
-      if (gone === 'TimedOut') {
-        return fail(
-          'NotTerminated',
-          `pod ${key} was evicted but still on the node after ${formatDuration(Date.now() - started)}`,
-        );
-      }
-      if (gone === 'DeletionTimedOut') {
-        result.warnings.push(
-          `pod ${key} still deleting after skipWaitForDeleteTimeoutSeconds; not waiting for it`,
-        );
-      }
-      progress({ type: 'PodGone', pod: key });
-      logger.info('pod evicted', { pod: key });
-      return { ok: true, pod: key };
-    };
-
-    for (let pass = 1; ; pass++) {
-      const pods = (await listPodsOnNode(client, nodeName, { signal })).filter(
-        (p) => !seen.has(p.metadata?.uid ?? objectKey(p.metadata)),
-      );
-      for (const p of pods) seen.add(p.metadata?.uid ?? objectKey(p.metadata));
-
-      const missingDaemonSets = new Set<string>();
-      await Promise.all(
-        pods.map(async (p) => {
-          const controller = controllerOf(p.metadata);
-          const phase = p.status?.phase;
-          if (controller?.kind !== 'DaemonSet' || phase === 'Succeeded' || phase === 'Failed') return;
-          const namespace = p.metadata?.namespace ?? '';
-          if (!(await lookUpDaemonSet(namespace, controller.name)))
-            missingDaemonSets.add(`${namespace}/${controller.name}`);
-        }),
-      );
-      if (signal.aborted) throw aborted();
-
-      const plan = planDrain(pods, nodeName, { ...policyOf(opts), missingDaemonSets });
-      result.skipped.push(...plan.skipped);
-      result.warnings.push(...plan.warnings);
-      for (const warning of plan.warnings) logger.warn(warning);
-      if (plan.refused.length > 0) {
-        throw new DrainError(
-          nodeName,
-          plan.refused.map((r) => ({
-            pod: r.pod,
-            reason: 'Refused',
-            disruptionBudgets: [],
-            message: r.reason,
-          })),
-          result.evicted,
-        );
-      }
-      if (pass === 1) {
-        progress({
-          type: 'Planned',
-          nodeName,
-          evict: plan.evict.map((p) => objectKey(p.metadata)),
-          skipped: plan.skipped,
-          warnings: plan.warnings,
-        });
-        logger.info('draining node', { evict: plan.evict.length, skipped: plan.skipped.length });
-      }
-      if (plan.evict.length === 0) break;
-      if (pass > MAX_PASSES) {
-        throw new DrainError(
-          nodeName,
-          plan.evict.map((p) => ({
-            pod: objectKey(p.metadata),
-            reason: 'NotAttempted',
-            disruptionBudgets: [],
-            message: `pod ${objectKey(p.metadata)} arrived on the node after ${MAX_PASSES} drain passes (is something pinning pods to it with spec.nodeName?)`,
-          })),
-          result.evicted,
-        );
-      }
-      if (pass > 1)
-        logger.info('more pods arrived during the drain; evicting them too', {
-          pass,
-          evict: plan.evict.length,
-        });
-
-      const outcomes = await Promise.all(plan.evict.map(drainPod));
-      const failures: PodDrainFailure[] = [];
-      for (const outcome of outcomes) {
-        if (outcome.ok) result.evicted.push(outcome.pod);
-        else failures.push(outcome.failure);
-      }
-      if (signal.aborted) throw aborted();
-      if (failures.length > 0) throw new DrainError(nodeName, failures, result.evicted);
-    }
-
-    logger.info('drained node', {
-      evicted: result.evicted.length,
-      skipped: result.skipped.length,
-      tookMs: Date.now() - started,
-    });
-    return result;
-  } catch (err) {
-    // Whatever failed, an abort by the caller is what they should see.
-    if (opts.signal?.aborted && !(err instanceof DrainError)) throw aborted();
-    if (err instanceof DrainError || err instanceof AbortedError) throw err;
-    const message = err instanceof Error ? err.message : String(err);
-    throw new Error(message.startsWith(what) ? message : `${what}: ${message}`, { cause: err });
-  } finally {
-    stop.abort();
   }
+
+  /**
+   * One pass: the pods on the node not seen before, planned (skipped, refused, to evict) and evicted.
+   * Returns whether another pass is needed (pods may arrive while the drain runs).
+   */
+  private async pass(pass: number): Promise<boolean> {
+    const pods = (await listPodsOnNode(this.client, this.nodeName, { signal: this.signal })).filter(
+      (p) => !this.seen.has(p.metadata?.uid ?? objectKey(p.metadata)),
+    );
+    for (const p of pods) this.seen.add(p.metadata?.uid ?? objectKey(p.metadata));
+    const missingDaemonSets = await this.missingDaemonSets(pods);
+    if (this.signal.aborted) throw this.aborted();
+
+    const plan = planDrain(pods, this.nodeName, { ...policyOf(this.opts), missingDaemonSets });
+    this.result.skipped.push(...plan.skipped);
+    this.result.warnings.push(...plan.warnings);
+    for (const warning of plan.warnings) this.logger.warn(warning);
+    if (plan.refused.length > 0) {
+      throw new DrainError(
+        this.nodeName,
+        plan.refused.map((r) => ({
+          pod: r.pod,
+          reason: 'Refused',
+          disruptionBudgets: [],
+          message: r.reason,
+        })),
+        this.result.evicted,
+      );
+    }
+    if (pass === 1) {
+      this.progress({
+        type: 'Planned',
+        nodeName: this.nodeName,
+        evict: plan.evict.map((p) => objectKey(p.metadata)),
+        skipped: plan.skipped,
+        warnings: plan.warnings,
+      });
+      this.logger.info('draining node', { evict: plan.evict.length, skipped: plan.skipped.length });
+    }
+    if (plan.evict.length === 0) return false;
+    if (pass > MAX_PASSES) {
+      throw new DrainError(
+        this.nodeName,
+        plan.evict.map((p) => ({
+          pod: objectKey(p.metadata),
+          reason: 'NotAttempted',
+          disruptionBudgets: [],
+          message: `pod ${objectKey(p.metadata)} arrived on the node after ${MAX_PASSES} drain passes (is something pinning pods to it with spec.nodeName?)`,
+        })),
+        this.result.evicted,
+      );
+    }
+    if (pass > 1)
+      this.logger.info('more pods arrived during the drain; evicting them too', {
+        pass,
+        evict: plan.evict.length,
+      });
+
+    const outcomes = await Promise.all(plan.evict.map((p) => this.drainPod(p)));
+    const failures: PodDrainFailure[] = [];
+    for (const outcome of outcomes) {
+      if (outcome.ok) this.result.evicted.push(outcome.pod);
+      else failures.push(outcome.failure);
+    }
+    if (this.signal.aborted) throw this.aborted();
+    if (failures.length > 0) throw new DrainError(this.nodeName, failures, this.result.evicted);
+    return true;
+  }
+
+  /** DaemonSets (of running pods) that no longer exist: their pods are orphans, evicted only with force. */
+  private async missingDaemonSets(pods: V1Pod[]): Promise<Set<string>> {
+    const missing = new Set<string>();
+    await Promise.all(
+      pods.map(async (p) => {
+        const controller = controllerOf(p.metadata);
+        const phase = p.status?.phase;
+        if (controller?.kind !== 'DaemonSet' || phase === 'Succeeded' || phase === 'Failed') return;
+        const namespace = p.metadata?.namespace ?? '';
+        if (!(await this.lookUpDaemonSet(namespace, controller.name)))
+          missing.add(`${namespace}/${controller.name}`);
+      }),
+    );
+    return missing;
+  }
+
+  private lookUpDaemonSet(namespace: string, name: string): Promise<boolean> {
+    const key = `${namespace}/${name}`;
+    let found = this.daemonSetExists.get(key);
+    if (!found) {
+      found = this.client
+        .request('GET', resourcePath(DaemonSetType, namespace, name), { signal: this.signal })
+        .then(() => true)
+        .catch((err: unknown) => {
+          if (isNotFound(err)) return false;
+          // Unknown is treated as present: the pod is then skipped or refused, never evicted on a guess.
+          this.logger.warn('cannot read DaemonSet; treating it as present', {
+            daemonSet: key,
+            error: String(err),
+          });
+          return true;
+        });
+      this.daemonSetExists.set(key, found);
+    }
+    return found;
+  }
+
+  private async budgetsSelecting(pod: V1Pod): Promise<string[]> {
+    const namespace = pod.metadata?.namespace ?? '';
+    let budgets = this.budgetsByNamespace.get(namespace);
+    if (!budgets) {
+      budgets = listBudgets(this.client, namespace, this.evictionVersion, this.signal).catch(
+        (err: unknown) => {
+          this.logger.warn('cannot list PodDisruptionBudgets', { namespace, error: String(err) });
+          return [];
+        },
+      );
+      this.budgetsByNamespace.set(namespace, budgets);
+    }
+    return podDisruptionBudgetsFor(pod, await budgets).map((pdb) => objectKey(pdb.metadata));
+  }
+
+  /** Evicts one pod (retrying while refused, until the deadline), then waits until it is gone. */
+  private async drainPod(pod: V1Pod): Promise<PodOutcome> {
+    const key = objectKey(pod.metadata);
+    this.progress({ type: 'Evicting', pod: key });
+    this.logger.info('evicting pod', { pod: key });
+    const evicted = await this.evictUntilAccepted(pod, key);
+    if (evicted !== 'Evicted') return evicted;
+
+    this.progress({ type: 'Evicted', pod: key });
+    const gone = await this.tracker.waitGone(pod, this.deadline);
+    if (gone === 'TimedOut') {
+      return podFailure(
+        key,
+        'NotTerminated',
+        `pod ${key} was evicted but still on the node after ${formatDuration(Date.now() - this.started)}`,
+      );
+    }
+    if (gone === 'DeletionTimedOut') {
+      this.result.warnings.push(
+        `pod ${key} still deleting after skipWaitForDeleteTimeoutSeconds; not waiting for it`,
+      );
+    }
+    this.progress({ type: 'PodGone', pod: key });
+    this.logger.info('pod evicted', { pod: key });
+    return { ok: true, pod: key };
+  }
+
+  /** Asks for the eviction until it is accepted ('Evicted'), the pod is gone, or it fails for good. */
+  private async evictUntilAccepted(pod: V1Pod, key: string): Promise<PodOutcome | 'Evicted'> {
+    let blockedSince: number | undefined;
+    let lastRefusal: Refusal | undefined;
+    for (;;) {
+      if (this.signal.aborted) throw this.aborted();
+      if (Date.now() >= this.deadline) return this.timedOut(key, lastRefusal, blockedSince);
+      const { outcome, version } = await this.evictOnce(pod);
+      if (outcome.kind === 'Evicted') return 'Evicted';
+      if (outcome.kind === 'Gone') {
+        this.progress({ type: 'PodGone', pod: key });
+        return { ok: true, pod: key };
+      }
+      if (outcome.kind === 'Unsupported') {
+        if (version === 'policy/v1') continue;
+        return podFailure(key, 'EvictionFailed', `eviction of pod ${key} failed: ${outcome.message}`);
+      }
+      if (outcome.kind === 'Failed')
+        return podFailure(key, 'EvictionFailed', `eviction of pod ${key} failed: ${outcome.message}`);
+
+      const firstRefusal = blockedSince === undefined;
+      blockedSince ??= Date.now();
+      lastRefusal = await this.refused(pod, key, outcome, firstRefusal);
+      await sleep(
+        Math.min(this.retryIntervalMs, Math.max(0, this.deadline - Date.now())),
+        this.signal,
+        this.what,
+      );
+    }
+  }
+
+  /** One Eviction request; switches the whole drain to policy/v1beta1 on an apiserver that needs it. */
+  private evictOnce(pod: V1Pod): Promise<{ outcome: EvictionOutcome; version: EvictionApiVersion }> {
+    return this.limit.run(async () => {
+      // Read and switch the version while holding the slot, so the next request already uses what
+      // this one learnt.
+      const sentVersion = this.evictionVersion;
+      const answer = await evictPod(this.client, pod, {
+        version: sentVersion,
+        gracePeriodSeconds: this.opts.gracePeriodSeconds,
+        signal: this.signal,
+        timeoutMs: Math.max(1000, Math.min(30_000, this.deadline - Date.now())),
+      });
+      if (
+        answer.kind === 'Unsupported' &&
+        sentVersion === 'policy/v1' &&
+        this.evictionVersion === 'policy/v1'
+      ) {
+        // An older apiserver (< 1.22) only takes policy/v1beta1 Evictions; switch the whole drain.
+        this.logger.info('policy/v1 Eviction not served; using policy/v1beta1', { reason: answer.message });
+        this.evictionVersion = 'policy/v1beta1';
+      }
+      return { outcome: answer, version: sentVersion };
+    }, this.signal);
+  }
+
+  /** A refused eviction (a budget, or the apiserver): remembered for the timeout's message, reported. */
+  private async refused(
+    pod: V1Pod,
+    key: string,
+    outcome: Extract<EvictionOutcome, { kind: 'Blocked' | 'Retry' }>,
+    firstRefusal: boolean,
+  ): Promise<Refusal> {
+    if (outcome.kind !== 'Blocked') {
+      (firstRefusal ? this.logger.warn : this.logger.debug).call(this.logger, 'eviction failed, will retry', {
+        pod: key,
+        error: outcome.message,
+      });
+      return { message: outcome.message, budgets: [], multipleBudgets: false, byBudget: false };
+    }
+    const budgets = await this.budgetsSelecting(pod);
+    const named = budgets.length > 0 ? budgets : budgetNamedIn(pod, outcome.budgetCause);
+    this.progress({
+      type: 'EvictionBlocked',
+      pod: key,
+      disruptionBudgets: named,
+      message: outcome.budgetCause ?? outcome.message,
+    });
+    // Said once at info; the retries every few seconds only at debug.
+    (firstRefusal ? this.logger.info : this.logger.debug).call(
+      this.logger,
+      'eviction blocked by PodDisruptionBudget, will retry',
+      { pod: key, disruptionBudgets: named, message: outcome.budgetCause ?? outcome.message },
+    );
+    return {
+      message: outcome.message,
+      budgetCause: outcome.budgetCause,
+      budgets: named,
+      multipleBudgets: outcome.multipleBudgets,
+      // A 429 without a DisruptionBudget cause and no PDB selecting the pod is apiserver throttling,
+      // not a budget.
+      byBudget: named.length > 0 || outcome.budgetCause !== undefined || outcome.multipleBudgets,
+    };
+  }
+
+  /** The deadline passed: why this pod is not out, naming the budget that blocked it if one did. */
+  private timedOut(
+    key: string,
+    lastRefusal: Refusal | undefined,
+    blockedSince: number | undefined,
+  ): PodOutcome {
+    if (!lastRefusal)
+      return podFailure(key, 'NotAttempted', `pod ${key} was not evicted before the drain timed out`);
+    const blockedFor = formatDuration(Date.now() - (blockedSince ?? this.started));
+    if (lastRefusal.byBudget)
+      return podFailure(
+        key,
+        'DisruptionBudget',
+        budgetMessage(key, lastRefusal, blockedFor),
+        lastRefusal.budgets,
+      );
+    return podFailure(
+      key,
+      'EvictionRetriesExhausted',
+      `eviction of pod ${key} not accepted for ${blockedFor}: ${lastRefusal.message}`,
+    );
+  }
+}
+
+function podFailure(
+  pod: string,
+  reason: DrainFailureReason,
+  message: string,
+  disruptionBudgets: string[] = [],
+): PodOutcome {
+  return { ok: false, failure: { pod, reason, disruptionBudgets, message } };
 }
 
 function policyOf(opts: DrainOptions): DrainPolicy {
