@@ -347,8 +347,11 @@ describe('aws-auth', () => {
       async () => (await mappedRoles(world)).includes(arn),
       30_000,
     );
-    expect((await world.events('one')).concat(await world.events('two')).map((e) => e.reason)).toContain(
-      'RoleMappingRestored',
+    // The Event follows the write that restored the mapping.
+    await waitUntil('a RoleMappingRestored event', async () =>
+      (await world.events('one'))
+        .concat(await world.events('two'))
+        .some((e) => e.reason === 'RoleMappingRestored'),
     );
 
     await world.remove('one');

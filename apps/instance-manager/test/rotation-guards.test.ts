@@ -96,9 +96,12 @@ describe('rollingUpdate with a drain a PodDisruptionBudget blocks', () => {
     expect(record).toMatchObject({ attempts: 2, round: String(failed.g.metadata.generation) });
     // The other node was replaced meanwhile.
     expect(nodes.map((n) => n.metadata?.name)).not.toContain(other);
-    const events = await world.events('blocked');
+    // Events follow the writes they report.
+    const events = await waitUntil('the UpgradeFailed event', async () => {
+      const list = await world.events('blocked');
+      return list.some((e) => e.reason === 'UpgradeFailed') ? list : undefined;
+    });
     expect(events.filter((e) => e.reason === 'NodeReturned' && e.message?.includes(pinned!))).toHaveLength(2);
-    expect(events.some((e) => e.reason === 'UpgradeFailed')).toBe(true);
     expect(events.some((e) => e.reason === 'InstanceTerminated' && e.message?.includes(pinned!))).toBe(false);
 
     await world.client.delete(ResourceTypes.PodDisruptionBudget, world.namespace, 'guarded');

@@ -10,6 +10,7 @@ import {
   launchTemplateVersionsToPrune,
   type LaunchTemplateInfo,
   type RequestLaunchTemplateData,
+  type ScalingGroup,
 } from '@keiko/aws';
 import { roleName as deriveRoleName, resourcePrefix } from '../../instancegroup/names';
 import { DEFAULT_NODE_POLICIES, IAM_POLICY_PREFIX, managedPolicyArns } from '../common';
@@ -68,6 +69,8 @@ function iamNames(ig: InstanceGroup): { role: string; profile: string; managed: 
   return { role: derived, profile: derived, managed: true };
 }
 
+type Launch = { template: LaunchTemplateInfo; version: number } | { configuration: string };
+
 export class EksProvisioner implements Provisioner {
   /** Roles already reported as missing node policies (once per process, not once per poll). */
   private readonly warnedMissing = new Set<string>();
@@ -98,32 +101,10 @@ export class EksProvisioner implements Provisioner {
       lifecycle: mixed ? 'mixed' : config.spotPrice ? 'spot' : 'normal',
     };
 
-    const cluster = await resolveCluster(ctx, config.clusterName, `${FIELD}.clusterName`);
-    const vpcId = cluster.value?.vpcId;
-    const [subnets, groups, image, pool] = await Promise.all([
-      resolveSubnets(ctx, config.subnets, vpcId, `${FIELD}.subnets`),
-      resolveSecurityGroups(ctx, config.securityGroups, vpcId, `${FIELD}.securityGroups`),
-      resolveImage(
-        ctx,
-        config.image,
-        { kubernetesVersion: cluster.value?.version, instanceType: config.instanceType },
-        `${FIELD}.image`,
-      ),
-      resolveInstancePool(ctx, FIELD),
-    ]);
-    warnings.push(...pool.warnings);
-    const problems = [
-      ...cluster.problems,
-      ...subnets.problems,
-      ...groups.problems,
-      ...image.problems,
-      ...pool.problems,
-    ];
-    if (!config.instanceType) problems.push({ field: `${FIELD}.instanceType`, message: 'required' });
-    if (eks?.maxSize === undefined) problems.push({ field: 'spec.eks.maxSize', message: 'required' });
-    const metrics = desiredMetrics(config.metricsCollection);
-    problems.push(...metrics.problems, ...launchConfigurationProblems(ig), ...osFamilyProblems(ig));
-    warnOnce(this.warnedFields, ig, ctx, warmPoolConflicts(ig), 'WarmPoolNotApplied');
+    const { cluster, subnets, groups, image, pool, metrics, problems } = await this.resolveInputs(
+      ctx,
+      warnings,
+    );
     if (problems.length > 0)
       return {
         phase: 'failed',
@@ -171,46 +152,17 @@ export class EksProvisioner implements Provisioner {
         : {}),
       ...(cluster.value?.serviceIpv4Cidr ? { serviceIpv4Cidr: cluster.value.serviceIpv4Cidr } : {}),
     });
-    let launch: { template: LaunchTemplateInfo; version: number } | { configuration: string };
-    if (useLaunchConfiguration) {
-      const lc = await ensureLaunchConfiguration(ctx, { groupName: name, data, groupExists: !!group });
-      if (!lc.ok) {
-        if (lc.dryRun)
-          return {
-            phase: 'provisioning',
-            state: group ? 'InitUpdate' : 'InitCreate',
-            message: lc.message,
-            status: base,
-            warnings,
-          };
-        return {
-          phase: 'failed',
-          state: 'Error',
-          message: lc.message,
-          status: base,
-          problems: [lc.problem],
-          failureReason: 'LaunchConfigurationUnsupported',
-          warnings,
-        };
-      }
-      launch = { configuration: lc.name };
-    } else {
-      const lt = await this.ensureLaunchTemplate(ctx, {
-        name,
-        data,
-        groupExists: !!group,
-        clusterName: config.clusterName ?? '',
-      });
-      if (!lt)
-        return {
-          phase: 'provisioning',
-          state: 'InitCreate',
-          message: `dry run: would create launch template ${name}`,
-          status: base,
-          warnings,
-        };
-      launch = lt;
-    }
+    const launched = await this.ensureLaunch(ctx, {
+      name,
+      data,
+      groupExists: !!group,
+      clusterName: config.clusterName ?? '',
+      useLaunchConfiguration,
+      base,
+      warnings,
+    });
+    if ('phase' in launched) return launched;
+    const launch = launched;
 
     // 3. The scaling group.
     const desired = desiredGroup(ig, {
@@ -223,21 +175,7 @@ export class EksProvisioner implements Provisioner {
       ...(pool.value ? { poolTypes: pool.value } : {}),
     });
     if (!group) {
-      await ctx.act('CreateAutoScalingGroup', `create scaling group ${name}`, () =>
-        ctx.aws.autoScaling.createGroup({
-          name,
-          minSize: desired.minSize,
-          maxSize: desired.maxSize,
-          desiredCapacity: desired.minSize,
-          subnetIds: desired.subnetIds,
-          ...(desired.launchConfigurationName
-            ? { launchConfigurationName: desired.launchConfigurationName }
-            : desired.mixedInstancesPolicy
-              ? { mixedInstancesPolicy: desired.mixedInstancesPolicy }
-              : { launchTemplate: desired.launchTemplate }),
-          tags: Object.entries(desired.tags).map(([key, value]) => ({ key, value, propagateAtLaunch: true })),
-        }),
-      );
+      await createScalingGroup(ctx, name, desired);
       ctx.event('Normal', 'ScalingGroupCreated', `created scaling group ${name}`);
       if (ctx.dryRun)
         return {
@@ -264,36 +202,7 @@ export class EksProvisioner implements Provisioner {
     const hooks = await ctx.aws.autoScaling.describeLifecycleHooks(name);
     const changes = groupChanges(group, desired, hooks);
     if (hasChanges(changes)) {
-      // The launch definition moves first, its per-instance tag after: an instance launched in between
-      // looks drifted (replaced once more), never up to date when it is not.
-      if (changes.update)
-        await ctx.act('UpdateAutoScalingGroup', `update scaling group ${name}`, () =>
-          ctx.aws.autoScaling.updateGroup(name, changes.update ?? {}),
-        );
-      if (changes.setTags.length > 0)
-        await ctx.act('CreateOrUpdateTags', `tag scaling group ${name}`, () =>
-          ctx.aws.autoScaling.createOrUpdateTags(name, changes.setTags),
-        );
-      if (changes.deleteTags.length > 0)
-        await ctx.act('DeleteTags', `untag scaling group ${name}`, () =>
-          ctx.aws.autoScaling.deleteTags(name, changes.deleteTags),
-        );
-      if (changes.suspend.length > 0)
-        await ctx.act('SuspendProcesses', `suspend ${changes.suspend.join(',')} on ${name}`, () =>
-          ctx.aws.autoScaling.suspendProcesses(name, changes.suspend),
-        );
-      if (changes.resume.length > 0)
-        await ctx.act('ResumeProcesses', `resume ${changes.resume.join(',')} on ${name}`, () =>
-          ctx.aws.autoScaling.resumeProcesses(name, changes.resume),
-        );
-      for (const hook of changes.putHooks)
-        await ctx.act('PutLifecycleHook', `lifecycle hook ${hook.hookName} on ${name}`, () =>
-          ctx.aws.autoScaling.putLifecycleHook(hook),
-        );
-      for (const hook of changes.deleteHooks)
-        await ctx.act('DeleteLifecycleHook', `delete lifecycle hook ${hook} on ${name}`, () =>
-          ctx.aws.autoScaling.deleteLifecycleHook(name, hook),
-        );
+      await applyGroupChanges(ctx, name, changes);
       group = (await ctx.aws.autoScaling.describeGroup(name)) ?? group;
     }
 
@@ -301,8 +210,123 @@ export class EksProvisioner implements Provisioner {
     warmPool ??= await ensureWarmPool(ctx, group);
     group = await ensureMetricsCollection(ctx, group, metrics.metrics);
 
-    // 5. Launch resources no instance uses any more: older launch configurations, and after a switch of
-    //    spec.eks.type the other kind (the status keeps naming it until it is gone).
+    // 5. Launch resources no instance uses any more.
+    const { own, launchFields } = await this.settleLaunches(ctx, {
+      name,
+      group,
+      launch,
+      useLaunchConfiguration,
+    });
+
+    const using =
+      'configuration' in launch
+        ? `launch configuration ${launch.configuration}`
+        : `launch template version ${launch.version}`;
+    return {
+      phase: 'provisioned',
+      state: 'ReconcileModified',
+      message: [`scaling group ${name} up to date with ${using}`, warmPool.summary]
+        .filter(Boolean)
+        .join('; '),
+      status: {
+        ...base,
+        ...launchFields,
+        nodesInstanceRoleArn: iam.roleArn,
+        currentMin: group.minSize,
+        currentMax: group.maxSize,
+        lifecycle: desired.lifecycle,
+      },
+      fleet:
+        'configuration' in launch
+          ? {
+              group: own,
+              resolved: [],
+              launchVersion:
+                launchConfigurationFingerprint(name, launch.configuration) ?? launch.configuration,
+            }
+          : {
+              group: own,
+              resolved: [{ id: launch.template.id, name: launch.template.name, version: launch.version }],
+              launchVersion: String(launch.version),
+            },
+      roleArn: iam.roleArn,
+      warnings,
+    };
+  }
+
+  /**
+   * What instances launch from: the launch template (a new version whenever the rendering changes) or,
+   * for type LaunchConfiguration, a launch configuration per rendering (they are immutable). Or the
+   * outcome to return now (a dry run that would create it, a launch configuration AWS refuses).
+   */
+  private async ensureLaunch(
+    ctx: GroupContext,
+    input: {
+      name: string;
+      data: RequestLaunchTemplateData;
+      groupExists: boolean;
+      clusterName: string;
+      useLaunchConfiguration: boolean;
+      base: ProvisionOutcome['status'];
+      warnings: string[];
+    },
+  ): Promise<Launch | ProvisionOutcome> {
+    if (input.useLaunchConfiguration) {
+      const lc = await ensureLaunchConfiguration(ctx, {
+        groupName: input.name,
+        data: input.data,
+        groupExists: input.groupExists,
+      });
+      if (!lc.ok) {
+        if (lc.dryRun)
+          return {
+            phase: 'provisioning',
+            state: input.groupExists ? 'InitUpdate' : 'InitCreate',
+            message: lc.message,
+            status: input.base,
+            warnings: input.warnings,
+          };
+        return {
+          phase: 'failed',
+          state: 'Error',
+          message: lc.message,
+          status: input.base,
+          problems: [lc.problem],
+          failureReason: 'LaunchConfigurationUnsupported',
+          warnings: input.warnings,
+        };
+      }
+      return { configuration: lc.name };
+    } else {
+      const lt = await this.ensureLaunchTemplate(ctx, {
+        name: input.name,
+        data: input.data,
+        groupExists: input.groupExists,
+        clusterName: input.clusterName,
+      });
+      if (!lt)
+        return {
+          phase: 'provisioning',
+          state: 'InitCreate',
+          message: `dry run: would create launch template ${input.name}`,
+          status: input.base,
+          warnings: input.warnings,
+        };
+      return lt;
+    }
+  }
+
+  /**
+   * Launch resources no instance uses any more: older launch configurations, and after a switch of
+   * spec.eks.type the other kind (the status keeps naming it until it is gone). Returns the group as
+   * its own launch definition sees it, and the status fields naming what launches now.
+   */
+  private async settleLaunches(
+    ctx: GroupContext,
+    input: { name: string; group: ScalingGroup; launch: Launch; useLaunchConfiguration: boolean },
+  ): Promise<{ own: ScalingGroup; launchFields: Partial<InstanceGroupStatus> }> {
+    const { ig } = ctx;
+    const { name, group, launch, useLaunchConfiguration } = input;
     const own = withOwnLaunchDefinition(group, useLaunchConfiguration);
     const retain = this.opts.templateRetention ?? 2;
     const last = this.lastCleanup.get(name);
@@ -342,40 +366,44 @@ export class EksProvisioner implements Provisioner {
             activeLaunchConfigurationName:
               cleanup.configurationsLeft.length > 0 ? ig.status?.activeLaunchConfigurationName : undefined,
           };
-    const using =
-      'configuration' in launch
-        ? `launch configuration ${launch.configuration}`
-        : `launch template version ${launch.version}`;
-    return {
-      phase: 'provisioned',
-      state: 'ReconcileModified',
-      message: [`scaling group ${name} up to date with ${using}`, warmPool.summary]
-        .filter(Boolean)
-        .join('; '),
-      status: {
-        ...base,
-        ...launchFields,
-        nodesInstanceRoleArn: iam.roleArn,
-        currentMin: group.minSize,
-        currentMax: group.maxSize,
-        lifecycle: desired.lifecycle,
-      },
-      fleet:
-        'configuration' in launch
-          ? {
-              group: own,
-              resolved: [],
-              launchVersion:
-                launchConfigurationFingerprint(name, launch.configuration) ?? launch.configuration,
-            }
-          : {
-              group: own,
-              resolved: [{ id: launch.template.id, name: launch.template.name, version: launch.version }],
-              launchVersion: String(launch.version),
-            },
-      roleArn: iam.roleArn,
-      warnings,
-    };
+    return { own, launchFields };
+  }
+
+  /**
+   * Everything the group is made from, looked up (cluster, subnets, security groups, image, instance
+   * pool, metrics), and every problem with the spec found on the way, each naming its field.
+   */
+  private async resolveInputs(ctx: GroupContext, warnings: string[]) {
+    const { ig } = ctx;
+    const eks = ig.spec.eks;
+    const config = eks?.configuration ?? {};
+    const cluster = await resolveCluster(ctx, config.clusterName, `${FIELD}.clusterName`);
+    const vpcId = cluster.value?.vpcId;
+    const [subnets, groups, image, pool] = await Promise.all([
+      resolveSubnets(ctx, config.subnets, vpcId, `${FIELD}.subnets`),
+      resolveSecurityGroups(ctx, config.securityGroups, vpcId, `${FIELD}.securityGroups`),
+      resolveImage(
+        ctx,
+        config.image,
+        { kubernetesVersion: cluster.value?.version, instanceType: config.instanceType },
+        `${FIELD}.image`,
+      ),
+      resolveInstancePool(ctx, FIELD),
+    ]);
+    warnings.push(...pool.warnings);
+    const problems = [
+      ...cluster.problems,
+      ...subnets.problems,
+      ...groups.problems,
+      ...image.problems,
+      ...pool.problems,
+    ];
+    if (!config.instanceType) problems.push({ field: `${FIELD}.instanceType`, message: 'required' });
+    if (eks?.maxSize === undefined) problems.push({ field: 'spec.eks.maxSize', message: 'required' });
+    const metrics = desiredMetrics(config.metricsCollection);
+    problems.push(...metrics.problems, ...launchConfigurationProblems(ig), ...osFamilyProblems(ig));
+    warnOnce(this.warnedFields, ig, ctx, warmPoolConflicts(ig), 'WarmPoolNotApplied');
+    return { cluster, subnets, groups, image, pool, metrics, problems };
   }
 
   /** The launch template with a version for this rendering; undefined in a dry run that would create it. */
@@ -594,4 +622,64 @@ export class EksProvisioner implements Provisioner {
       message: `scaling group ${name}, its launch template or configurations and role deleted`,
     };
   }
+}
+
+/** Brings an existing group to the spec: its settings, tags, suspended processes and lifecycle hooks. */
+async function applyGroupChanges(
+  ctx: GroupContext,
+  name: string,
+  changes: ReturnType<typeof groupChanges>,
+): Promise<void> {
+  // The launch definition moves first, its per-instance tag after: an instance launched in between
+  // looks drifted (replaced once more), never up to date when it is not.
+  if (changes.update)
+    await ctx.act('UpdateAutoScalingGroup', `update scaling group ${name}`, () =>
+      ctx.aws.autoScaling.updateGroup(name, changes.update ?? {}),
+    );
+  if (changes.setTags.length > 0)
+    await ctx.act('CreateOrUpdateTags', `tag scaling group ${name}`, () =>
+      ctx.aws.autoScaling.createOrUpdateTags(name, changes.setTags),
+    );
+  if (changes.deleteTags.length > 0)
+    await ctx.act('DeleteTags', `untag scaling group ${name}`, () =>
+      ctx.aws.autoScaling.deleteTags(name, changes.deleteTags),
+    );
+  if (changes.suspend.length > 0)
+    await ctx.act('SuspendProcesses', `suspend ${changes.suspend.join(',')} on ${name}`, () =>
+      ctx.aws.autoScaling.suspendProcesses(name, changes.suspend),
+    );
+  if (changes.resume.length > 0)
+    await ctx.act('ResumeProcesses', `resume ${changes.resume.join(',')} on ${name}`, () =>
+      ctx.aws.autoScaling.resumeProcesses(name, changes.resume),
+    );
+  for (const hook of changes.putHooks)
+    await ctx.act('PutLifecycleHook', `lifecycle hook ${hook.hookName} on ${name}`, () =>
+      ctx.aws.autoScaling.putLifecycleHook(hook),
+    );
+  for (const hook of changes.deleteHooks)
+    await ctx.act('DeleteLifecycleHook', `delete lifecycle hook ${hook} on ${name}`, () =>
+      ctx.aws.autoScaling.deleteLifecycleHook(name, hook),
+    );
+}
+
+async function createScalingGroup(
+  ctx: GroupContext,
+  name: string,
+  desired: ReturnType<typeof desiredGroup>,
+): Promise<void> {
+  await ctx.act('CreateAutoScalingGroup', `create scaling group ${name}`, () =>
+    ctx.aws.autoScaling.createGroup({
+      name,
+      minSize: desired.minSize,
+      maxSize: desired.maxSize,
+      desiredCapacity: desired.minSize,
+      subnetIds: desired.subnetIds,
+      ...(desired.launchConfigurationName
+        ? { launchConfigurationName: desired.launchConfigurationName }
+        : desired.mixedInstancesPolicy
+          ? { mixedInstancesPolicy: desired.mixedInstancesPolicy }
+          : { launchTemplate: desired.launchTemplate }),
+      tags: Object.entries(desired.tags).map(([key, value]) => ({ key, value, propagateAtLaunch: true })),
+    }),
+  );
 }
