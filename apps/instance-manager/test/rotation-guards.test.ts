@@ -140,7 +140,10 @@ describe('rollingUpdate with a drain a PodDisruptionBudget blocks', () => {
       120_000,
     );
     // Done: instance-manager gave the lock back.
-    expect(await locks.holder({ region, name: asg })).toBeUndefined();
+    await waitUntil(
+      'the lock given back',
+      async () => (await locks.holder({ region, name: asg })) === undefined,
+    );
     await world.remove('locked');
   }, 240_000);
 });

@@ -187,18 +187,7 @@ export class InstanceGroupReconciler {
     const name = current.metadata.name ?? '';
     const provisionerName = current.spec.provisioner;
 
-    // Managed defaults and boundaries (the platform team's ConfigMap).
-    let managed: { object: Stored; hash?: string; overridden: string[]; error?: string };
-    try {
-      managed = await this.applyManagedConfig(current);
-    } catch (err) {
-      if (!(err instanceof ManagedConfigError)) throw err;
-      managed = {
-        object: current,
-        overridden: [],
-        error: `${this.opts.configNamespace}/${this.opts.configName}: ${err.message}`,
-      };
-    }
+    const managed = await this.managedView(current);
     const ig = normalizeInstanceGroup(managed.object);
     const provisioner = this.provisioners[ig.spec.provisioner] as Provisioner | undefined;
 
@@ -256,20 +245,7 @@ export class InstanceGroupReconciler {
         `${field} is set by the cluster configuration ${this.opts.configNamespace}/${this.opts.configName}; the group's own value is ignored`,
       );
 
-    // Before the first cloud side effect: deletion must always pass through cleanup.
-    if (!hasFinalizer(current, FINALIZER)) {
-      if (this.opts.dryRun) log.info('dry run: would add the finalizer');
-      else {
-        try {
-          current = await addFinalizer(this.client, InstanceGroupKind, current, FINALIZER);
-        } catch (err) {
-          // The patch tests what it read: our cached copy is older than the object.
-          if (err instanceof ApiError && (err.statusCode === 409 || err.statusCode === 422))
-            throw new StaleObjectError(`${req.key} changed since it was cached; redoing the reconcile`);
-          throw err;
-        }
-      }
-    }
+    current = await this.ensureFinalizer(current, req.key, log);
 
     let outcome: ProvisionOutcome;
     try {
@@ -281,32 +257,8 @@ export class InstanceGroupReconciler {
     for (const w of outcome.warnings ?? []) log.debug('unsupported field', { warning: w });
 
     // Node bootstrap access: the role in aws-auth, reference-counted.
-    if (outcome.roleArn && AWS_AUTH_PROVISIONERS.has(ig.spec.provisioner)) {
-      // Recorded before it is mapped, so a deletion always knows what to release.
-      if (current.status?.nodesInstanceRoleArn !== outcome.roleArn)
-        await write({ ...(current.status ?? {}), nodesInstanceRoleArn: outcome.roleArn });
-      try {
-        const mapping = await this.awsAuth.ensure(outcome.roleArn, groupKey(namespace, name));
-        if (mapping === 'added' || mapping === 'restored')
-          this.mgr.events.record(
-            current,
-            'Normal',
-            mapping === 'added' ? 'RoleMapped' : 'RoleMappingRestored',
-            `${outcome.roleArn} ${mapping === 'added' ? 'mapped' : 'mapped again'} in ${AWS_AUTH_NAMESPACE}/${AWS_AUTH_NAME} for nodes`,
-          );
-      } catch (err) {
-        if (!(err instanceof AwsAuthParseError)) throw err;
-        // Never rewrite what cannot be read: the group says so, and nodes may not join until a person fixes it.
-        outcome = {
-          ...outcome,
-          phase: 'failed',
-          state: 'Error',
-          message: err.message,
-          failureReason: 'AwsAuthUnreadable',
-          requeueAfterMs: 60_000,
-        };
-      }
-    }
+    if (outcome.roleArn && AWS_AUTH_PROVISIONERS.has(ig.spec.provisioner))
+      outcome = await this.mapNodeRole(current, outcome, outcome.roleArn, groupKey(namespace, name), write);
 
     // Upgrade stage and node readiness.
     let upgrade: UpgradeStage = { phase: 'none', message: '' };
@@ -342,6 +294,52 @@ export class InstanceGroupReconciler {
         now: new Date(),
       }),
     );
+    this.announceState(current, cached, previousState, decision);
+    return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : undefined;
+  }
+
+  /** Maps the group's node role in aws-auth (recorded in status first); an unreadable aws-auth fails the pass. */
+  private async mapNodeRole(
+    current: Stored,
+    outcome: ProvisionOutcome,
+    roleArn: string,
+    owner: string,
+    write: (status: InstanceGroupStatus) => Promise<void>,
+  ): Promise<ProvisionOutcome> {
+    // Recorded before it is mapped, so a deletion always knows what to release.
+    if (current.status?.nodesInstanceRoleArn !== roleArn)
+      await write({ ...(current.status ?? {}), nodesInstanceRoleArn: roleArn });
+    try {
+      const mapping = await this.awsAuth.ensure(roleArn, owner);
+      if (mapping === 'added' || mapping === 'restored')
+        this.mgr.events.record(
+          current,
+          'Normal',
+          mapping === 'added' ? 'RoleMapped' : 'RoleMappingRestored',
+          `${roleArn} ${mapping === 'added' ? 'mapped' : 'mapped again'} in ${AWS_AUTH_NAMESPACE}/${AWS_AUTH_NAME} for nodes`,
+        );
+    } catch (err) {
+      if (!(err instanceof AwsAuthParseError)) throw err;
+      // Never rewrite what cannot be read: the group says so, and nodes may not join until a person fixes it.
+      return {
+        ...outcome,
+        phase: 'failed',
+        state: 'Error',
+        message: err.message,
+        failureReason: 'AwsAuthUnreadable',
+        requeueAfterMs: 60_000,
+      };
+    }
+    return outcome;
+  }
+
+  /** Events for a change of state, and for an Error whose reason changed. */
+  private announceState(
+    current: Stored,
+    cached: Stored,
+    previousState: string | undefined,
+    decision: GroupDecision,
+  ): void {
     if (previousState !== decision.state) {
       if (decision.state === 'Ready')
         this.mgr.events.record(current, 'Normal', 'Ready', `InstanceGroup is Ready: ${decision.message}`);
@@ -355,7 +353,39 @@ export class InstanceGroupReconciler {
     ) {
       this.mgr.events.record(current, 'Warning', decision.reason, decision.message);
     }
-    return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : undefined;
+  }
+
+  /** The group with the platform team's managed defaults and boundaries applied (or why they cannot be). */
+  private async managedView(
+    current: Stored,
+  ): Promise<{ object: Stored; hash?: string; overridden: string[]; error?: string }> {
+    try {
+      return await this.applyManagedConfig(current);
+    } catch (err) {
+      if (!(err instanceof ManagedConfigError)) throw err;
+      return {
+        object: current,
+        overridden: [],
+        error: `${this.opts.configNamespace}/${this.opts.configName}: ${err.message}`,
+      };
+    }
+  }
+
+  /** Before the first cloud side effect: deletion must always pass through cleanup. */
+  private async ensureFinalizer(current: Stored, key: string, log: Logger): Promise<Stored> {
+    if (hasFinalizer(current, FINALIZER)) return current;
+    if (this.opts.dryRun) {
+      log.info('dry run: would add the finalizer');
+      return current;
+    }
+    try {
+      return await addFinalizer(this.client, InstanceGroupKind, current, FINALIZER);
+    } catch (err) {
+      // The patch tests what it read: our cached copy is older than the object.
+      if (err instanceof ApiError && (err.statusCode === 409 || err.statusCode === 422))
+        throw new StaleObjectError(`${key} changed since it was cached; redoing the reconcile`);
+      throw err;
+    }
   }
 
   private async upgradeStage(
