@@ -155,3 +155,34 @@ async function resolveImageReference(
     }
   }
 }
+
+/**
+ * What every self-managed node group launches into, resolved together: the cluster, then (in its VPC)
+ * the subnets, the security groups and the image. `field` is the spec path of the configuration block.
+ */
+export async function resolveLaunchInputs(
+  ctx: GroupContext,
+  config: {
+    clusterName?: string;
+    subnets?: string[];
+    securityGroups?: string[];
+    image?: string;
+    instanceType?: string;
+  },
+  field: string,
+) {
+  const cluster = await resolveCluster(ctx, config.clusterName, `${field}.clusterName`);
+  const vpcId = cluster.value?.vpcId;
+  const [subnets, groups, image] = await Promise.all([
+    resolveSubnets(ctx, config.subnets, vpcId, `${field}.subnets`),
+    resolveSecurityGroups(ctx, config.securityGroups, vpcId, `${field}.securityGroups`),
+    resolveImage(
+      ctx,
+      config.image,
+      { kubernetesVersion: cluster.value?.version, instanceType: config.instanceType },
+      `${field}.image`,
+    ),
+  ]);
+  const problems = [...cluster.problems, ...subnets.problems, ...groups.problems, ...image.problems];
+  return { cluster, subnets, groups, image, problems };
+}

@@ -1125,18 +1125,21 @@ function advanceNode(c: DecideContext, key: string): void {
       instanceId: rec.instanceID ?? '',
       timeoutMs: c.drainTimeoutMs,
     });
+  // A recorded terminate may be sent again (a restart): the controller confirms it against a fresh describe.
+  const terminate = () =>
+    c.decision.actions.push({
+      type: 'terminate',
+      key,
+      instanceId: rec.instanceID ?? '',
+      decrementDesired: (c.surge?.added ?? 0) > 0,
+    });
   const startDrainOrTerminate = () => {
     if (node) {
       move('drain');
       drain(node);
     } else {
       move('terminate');
-      c.decision.actions.push({
-        type: 'terminate',
-        key,
-        instanceId: rec.instanceID ?? '',
-        decrementDesired: (c.surge?.added ?? 0) > 0,
-      });
+      terminate();
     }
   };
   const skipToPostTerminate = () => {
@@ -1218,23 +1221,13 @@ function advanceNode(c: DecideContext, key: string): void {
         c.wait(left);
       } else {
         move('terminate');
-        c.decision.actions.push({
-          type: 'terminate',
-          key,
-          instanceId: rec.instanceID ?? '',
-          decrementDesired: (c.surge?.added ?? 0) > 0,
-        });
+        terminate();
       }
       break;
     }
     case 'terminate':
       // Recorded but maybe not done (a restart): the controller confirms against a fresh describe.
-      c.decision.actions.push({
-        type: 'terminate',
-        key,
-        instanceId: rec.instanceID ?? '',
-        decrementDesired: (c.surge?.added ?? 0) > 0,
-      });
+      terminate();
       break;
     case 'post_terminate': {
       const desired = c.view.group.desiredCapacity;

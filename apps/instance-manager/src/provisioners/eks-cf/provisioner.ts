@@ -5,7 +5,7 @@ import type { InstanceGroup } from '@keiko/api';
 import { classifyStackStatus, describeStackEvent, type Stack } from '@keiko/aws';
 import { stackName as deriveStackName } from '../../instancegroup/names';
 import { osFamilyProblems } from '../os-family';
-import { resolveCluster, resolveImage, resolveSecurityGroups, resolveSubnets } from '../resolve';
+import { resolveLaunchInputs } from '../resolve';
 import type { DeleteOutcome, GroupContext, ProvisionOutcome, Provisioner } from '../types';
 import { currentOperation, eventsSince, failureReason, latestProgress } from './stack-events';
 import {
@@ -78,25 +78,9 @@ export class EksCfProvisioner implements Provisioner {
     const name = stackNameOf(ig);
     const base = { stackName: name, provisioner: 'eks-cf', lifecycle: config.spotPrice ? 'spot' : 'normal' };
 
-    const cluster = await resolveCluster(ctx, config.clusterName, `${FIELD}.clusterName`);
-    const vpcId = cluster.value?.vpcId;
-    const [subnets, groups, image] = await Promise.all([
-      resolveSubnets(ctx, config.subnets, vpcId, `${FIELD}.subnets`),
-      resolveSecurityGroups(ctx, config.securityGroups, vpcId, `${FIELD}.securityGroups`),
-      resolveImage(
-        ctx,
-        config.image,
-        { kubernetesVersion: cluster.value?.version, instanceType: config.instanceType },
-        `${FIELD}.image`,
-      ),
-    ]);
-    const problems = [
-      ...cluster.problems,
-      ...subnets.problems,
-      ...groups.problems,
-      ...image.problems,
-      ...osFamilyProblems(ig),
-    ];
+    const inputs = await resolveLaunchInputs(ctx, config, FIELD);
+    const { cluster, subnets, groups, image } = inputs;
+    const problems = [...inputs.problems, ...osFamilyProblems(ig)];
     if (!config.instanceType) problems.push({ field: `${FIELD}.instanceType`, message: 'required' });
     if (block?.maxSize === undefined) problems.push({ field: 'spec.eks-cf.maxSize', message: 'required' });
 

@@ -15,7 +15,7 @@ import {
 import { roleName as deriveRoleName, resourcePrefix } from '../../instancegroup/names';
 import { DEFAULT_NODE_POLICIES, IAM_POLICY_PREFIX, managedPolicyArns } from '../common';
 import { osFamilyProblems } from '../os-family';
-import { resolveCluster, resolveImage, resolveSecurityGroups, resolveSubnets } from '../resolve';
+import { resolveLaunchInputs } from '../resolve';
 import type { DeleteOutcome, GroupContext, ProvisionOutcome, Provisioner } from '../types';
 import {
   cleanUpLaunchResources,
@@ -377,27 +377,13 @@ export class EksProvisioner implements Provisioner {
     const { ig } = ctx;
     const eks = ig.spec.eks;
     const config = eks?.configuration ?? {};
-    const cluster = await resolveCluster(ctx, config.clusterName, `${FIELD}.clusterName`);
-    const vpcId = cluster.value?.vpcId;
-    const [subnets, groups, image, pool] = await Promise.all([
-      resolveSubnets(ctx, config.subnets, vpcId, `${FIELD}.subnets`),
-      resolveSecurityGroups(ctx, config.securityGroups, vpcId, `${FIELD}.securityGroups`),
-      resolveImage(
-        ctx,
-        config.image,
-        { kubernetesVersion: cluster.value?.version, instanceType: config.instanceType },
-        `${FIELD}.image`,
-      ),
+    const [inputs, pool] = await Promise.all([
+      resolveLaunchInputs(ctx, config, FIELD),
       resolveInstancePool(ctx, FIELD),
     ]);
+    const { cluster, subnets, groups, image } = inputs;
     warnings.push(...pool.warnings);
-    const problems = [
-      ...cluster.problems,
-      ...subnets.problems,
-      ...groups.problems,
-      ...image.problems,
-      ...pool.problems,
-    ];
+    const problems = [...inputs.problems, ...pool.problems];
     if (!config.instanceType) problems.push({ field: `${FIELD}.instanceType`, message: 'required' });
     if (eks?.maxSize === undefined) problems.push({ field: 'spec.eks.maxSize', message: 'required' });
     const metrics = desiredMetrics(config.metricsCollection);
