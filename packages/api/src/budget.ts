@@ -36,16 +36,9 @@ function checked(budget: DisruptionBudget, field: string, raw: number | string):
   return budget;
 }
 
-/** "2 nodes" / "25% of desired capacity", for messages. */
-export function describeBudget(budget: DisruptionBudget): string {
-  return 'nodes' in budget
-    ? `${budget.nodes} node${budget.nodes === 1 ? '' : 's'}`
-    : `${budget.percent}% of desired capacity`;
-}
-
 /**
  * How long a drain may take when the resource sets none. A PodDisruptionBudget that never allows an
  * eviction would otherwise hold a node cordoned forever; past this the drain fails, the node is given
- * back, and the tool reports it (15 minutes, kubectl's and instance-manager's customary default).
+ * back, and the tool reports it (15 minutes, as instance-manager's --drain-timeout has always defaulted to).
  */
 export const DEFAULT_DRAIN_TIMEOUT_SECONDS = 900;
