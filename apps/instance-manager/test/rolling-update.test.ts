@@ -1,9 +1,9 @@
 // Which drifted instances the rollingUpdate strategy replaces next, and when.
 import { describe, expect, it } from '@jest/globals';
 import type { Condition } from '@keiko/kube-runtime';
+import type { DrainState } from '@keiko/node-ops';
 import {
   planRotation,
-  type DrainState,
   type RotationInput,
   type RotationInstance,
   type RotationPolicy,
@@ -24,6 +24,20 @@ const eksPolicy = (maxUnavailable: number): RotationPolicy => ({
   pauseMs: 0,
 });
 
+/** A drain that failed: a PodDisruptionBudget kept refusing. */
+const failed = (finishedAt: number, message: string): DrainState => ({
+  state: 'failed',
+  startedAt: 0,
+  finishedAt,
+  reason: 'DisruptionBudget',
+  message,
+  pods: [],
+  podDisruptionBudgets: [],
+});
+
+/** Instances launch in the order a test creates them: the engine takes the oldest first. */
+let launched = 0;
+
 function instance(
   id: string,
   opts: Partial<RotationInstance> & { ready?: boolean; cordonedByUs?: boolean; noNode?: boolean } = {},
@@ -31,6 +45,7 @@ function instance(
   const { ready = true, cordonedByUs = false, noNode = false, ...rest } = opts;
   return {
     id,
+    launchedAt: ++launched,
     lifecycleState: 'InService',
     drifted: true,
     ...(noNode ? {} : { node: { name: `node-${id}`, ready, cordoned: cordonedByUs, cordonedByUs } }),
@@ -79,7 +94,7 @@ describe('planRotation: minInstancesInService + maxBatchSize (the talk example)'
     });
     expect(running.terminate).toEqual([]);
     expect(running.drain).toEqual([]); // maxBatchSize 1 is taken by the node in flight
-    drains.set('node-i-1', { state: 'succeeded', finishedAt: 1 });
+    drains.set('node-i-1', { state: 'succeeded', startedAt: 0, finishedAt: 1, evicted: 0 });
     const drained = plan([instance('i-1', { cordonedByUs: true }), instance('i-2'), instance('i-3')], {
       drains,
     });
@@ -94,7 +109,7 @@ describe('planRotation: minInstancesInService + maxBatchSize (the talk example)'
 
   it('gives a node back when its drain fails, and goes on with the others', () => {
     const drains = new Map<string, DrainState>([
-      ['node-i-1', { state: 'failed', finishedAt: 1_000_000 - 5_000, error: 'blocked by PDB web' }],
+      ['node-i-1', failed(1_000_000 - 5_000, 'blocked by PDB web')],
     ]);
     const p = plan([instance('i-1', { cordonedByUs: true }), instance('i-2'), instance('i-3')], { drains });
     expect(p.drainFailures).toEqual([{ node: 'node-i-1', error: 'blocked by PDB web', attempts: 1 }]);
@@ -125,7 +140,7 @@ describe('planRotation: minInstancesInService + maxBatchSize (the talk example)'
       node: { ...i1.node!, drainFailure: { attempts: 1, message: 'blocked by PDB web' } },
     };
     const drains = new Map<string, DrainState>([
-      ['node-i-1', { state: 'failed', finishedAt: 1_000_000, error: 'blocked by PDB web (again)' }],
+      ['node-i-1', failed(1_000_000, 'blocked by PDB web (again)')],
     ]);
     const p = plan([failedOnce, instance('i-2', { drifted: false })], { drains });
     expect(p.drainFailures).toEqual([{ node: 'node-i-1', error: 'blocked by PDB web (again)', attempts: 2 }]);

@@ -3,22 +3,16 @@
 // completion — and whole upgrades replayed against an in-memory world, restarts and crashes included.
 import { describe, expect, it } from '@jest/globals';
 import { resolveUpdateStrategy, type RollingUpgradeSpec, type RollingUpgradeStatus } from '@keiko/api';
-import { budgetNodes } from '@keiko/node-ops';
+import { budgetNodes, type DrainState } from '@keiko/node-ops';
 import {
   buildGroupView,
   decide,
   instanceDriftFinding,
   launchTagDrift,
   nodesToUncordonOnDelete,
-  orderCandidates,
-  planAllBatches,
   recordTermination,
   scalingGroupHolder,
-  selectBatch,
   strayCordons,
-  terminateVerdict,
-  type Candidate,
-  type DrainState,
 } from '../src/rollingupgrade/plan';
 import { formatGoDuration, parseGoDurationMs } from '../src/rollingupgrade/durations';
 import {
@@ -143,193 +137,6 @@ describe('drift', () => {
   });
 });
 
-describe('batch selection', () => {
-  const c = (id: string, zone = 'a', extra: Partial<Candidate> = {}): Candidate => ({
-    id,
-    zone,
-    unavailable: false,
-    failedDrains: 0,
-    ...extra,
-  });
-
-  it('is deterministic for a seed and differs between seeds', () => {
-    const cs = Array.from({ length: 10 }, (_, i) => c(`i-${i}`));
-    const one = selectBatch({
-      candidates: cs,
-      strategy: 'randomUpdate',
-      maxUnavailable: 3,
-      unavailableOthers: 0,
-      seed: 'uid-1',
-    });
-    const again = selectBatch({
-      candidates: [...cs].reverse(),
-      strategy: 'randomUpdate',
-      maxUnavailable: 3,
-      unavailableOthers: 0,
-      seed: 'uid-1',
-    });
-    const other = selectBatch({
-      candidates: cs,
-      strategy: 'randomUpdate',
-      maxUnavailable: 3,
-      unavailableOthers: 0,
-      seed: 'uid-2',
-    });
-    expect(one).toHaveLength(3);
-    expect(again.map((x) => x.id)).toEqual(one.map((x) => x.id));
-    expect(other.map((x) => x.id)).not.toEqual(one.map((x) => x.id));
-  });
-
-  it('takes no more than maxUnavailable and subtracts nodes already unavailable', () => {
-    const cs = Array.from({ length: 6 }, (_, i) => c(`i-${i}`));
-    expect(
-      selectBatch({
-        candidates: cs,
-        strategy: 'randomUpdate',
-        maxUnavailable: 2,
-        unavailableOthers: 0,
-        seed: 's',
-      }),
-    ).toHaveLength(2);
-    expect(
-      selectBatch({
-        candidates: cs,
-        strategy: 'randomUpdate',
-        maxUnavailable: 3,
-        unavailableOthers: 1,
-        seed: 's',
-      }),
-    ).toHaveLength(2);
-    expect(
-      selectBatch({
-        candidates: cs,
-        strategy: 'randomUpdate',
-        maxUnavailable: 2,
-        unavailableOthers: 2,
-        seed: 's',
-      }),
-    ).toHaveLength(0);
-    expect(
-      selectBatch({
-        candidates: cs,
-        strategy: 'randomUpdate',
-        maxUnavailable: 1,
-        unavailableOthers: 5,
-        seed: 's',
-      }),
-    ).toHaveLength(0);
-  });
-
-  it('takes an already-unavailable candidate first and without cost, but never beyond maxUnavailable in flight', () => {
-    const cs = [c('i-0'), c('i-1', 'a', { unavailable: true }), c('i-2')];
-    const b = selectBatch({
-      candidates: cs,
-      strategy: 'randomUpdate',
-      maxUnavailable: 1,
-      unavailableOthers: 1,
-      seed: 's',
-    });
-    expect(b.map((x) => x.id)).toEqual(['i-1']);
-    const b2 = selectBatch({
-      candidates: cs,
-      strategy: 'randomUpdate',
-      maxUnavailable: 2,
-      unavailableOthers: 1,
-      seed: 's',
-    });
-    expect(b2.map((x) => x.id)[0]).toBe('i-1');
-    expect(b2).toHaveLength(2);
-  });
-
-  it('picks nodes whose drain failed after every other node', () => {
-    const cs = [c('i-0', 'a', { failedDrains: 1 }), c('i-1'), c('i-2'), c('i-3', 'a', { failedDrains: 1 })];
-    const b = selectBatch({
-      candidates: cs,
-      strategy: 'randomUpdate',
-      maxUnavailable: 3,
-      unavailableOthers: 0,
-      seed: 's',
-    });
-    expect(
-      b
-        .slice(0, 2)
-        .map((x) => x.id)
-        .sort(),
-    ).toEqual(['i-1', 'i-2']);
-    expect(['i-0', 'i-3']).toContain(b[2]?.id);
-  });
-
-  it('uniformAcrossAzUpdate balances a batch across zones, the fullest zone first', () => {
-    const cs = [
-      c('a1', 'us-west-2a'),
-      c('a2', 'us-west-2a'),
-      c('a3', 'us-west-2a'),
-      c('b1', 'us-west-2b'),
-      c('c1', 'us-west-2c'),
-    ];
-    const order = orderCandidates(cs, 'uniformAcrossAzUpdate', 's');
-    expect(order.slice(0, 3).map((x) => x.zone)).toEqual(['us-west-2a', 'us-west-2b', 'us-west-2c']);
-    expect(order.map((x) => x.zone)).toEqual([
-      'us-west-2a',
-      'us-west-2b',
-      'us-west-2c',
-      'us-west-2a',
-      'us-west-2a',
-    ]);
-    const two = selectBatch({
-      candidates: cs,
-      strategy: 'uniformAcrossAzUpdate',
-      maxUnavailable: 2,
-      unavailableOthers: 0,
-      seed: 's',
-    });
-    expect(new Set(two.map((x) => x.zone)).size).toBe(2);
-  });
-
-  it('uniformAcrossAzUpdate keeps maxUnavailable a global cap (not per zone)', () => {
-    const cs = ['a', 'b', 'c'].flatMap((z) => [c(`${z}1`, z), c(`${z}2`, z), c(`${z}3`, z)]);
-    const batch = selectBatch({
-      candidates: cs,
-      strategy: 'uniformAcrossAzUpdate',
-      maxUnavailable: 2,
-      unavailableOthers: 0,
-      seed: 's',
-    });
-    expect(batch).toHaveLength(2);
-    const batches = planAllBatches({
-      candidates: cs,
-      strategy: 'uniformAcrossAzUpdate',
-      maxUnavailable: 3,
-      seed: 's',
-    });
-    expect(
-      batches.map((b) =>
-        b
-          .map((x) => x.zone)
-          .sort()
-          .join(''),
-      ),
-    ).toEqual(['abc', 'abc', 'abc']);
-  });
-
-  it('planAllBatches covers every candidate exactly once', () => {
-    const cs = Array.from({ length: 7 }, (_, i) => c(`i-${i}`, ['a', 'b'][i % 2]));
-    const batches = planAllBatches({
-      candidates: cs,
-      strategy: 'randomUpdate',
-      maxUnavailable: 3,
-      seed: 's',
-    });
-    expect(batches.map((b) => b.length)).toEqual([3, 3, 1]);
-    expect(
-      batches
-        .flat()
-        .map((x) => x.id)
-        .sort(),
-    ).toEqual(cs.map((x) => x.id).sort());
-  });
-});
-
 describe('one RollingUpgrade per group', () => {
   const ru = (
     name: string,
@@ -402,25 +209,6 @@ describe('deletion and stray cordons', () => {
 });
 
 describe('terminate at most once', () => {
-  const g = group([
-    instance('i-1'),
-    instance('i-2', { lifecycleState: 'Terminating' }),
-    instance('i-3', { lifecycleState: 'Standby' }),
-    instance('i-4', { lifecycleState: 'Terminated' }),
-  ]);
-  it.each([
-    ['i-1', 'terminate'],
-    ['i-2', 'gone'],
-    ['i-4', 'gone'],
-    ['i-9', 'gone'],
-    ['i-3', 'wait'],
-  ])('instance %s -> %s', (id, kind) => {
-    expect(terminateVerdict(g, id).kind).toBe(kind);
-  });
-  it('a group that no longer exists terminates nothing', () => {
-    expect(terminateVerdict(undefined, 'i-1').kind).toBe('gone');
-  });
-
   it('resuming at a recorded terminate step asks for a terminate; the live check decides', () => {
     const ru = rollingUpgrade(
       {},
@@ -511,7 +299,7 @@ describe('decide', () => {
     // and with the drain running, it waits for it
     const running = decide(
       planInput(rollingUpgrade({}, status), snapshot(threeOld()), threeNodes(), {
-        drains: new Map([['n1', { state: 'running' }]]),
+        drains: new Map<string, DrainState>([['n1', { state: 'running', startedAt: 0 }]]),
       }),
     );
     expect(running.actions).toEqual([]);
@@ -684,6 +472,8 @@ describe('decide', () => {
   it('a failed drain: recorded with the message, node uncordoned, others go on, retried last; a second failure ends in error', () => {
     const failure: DrainState = {
       state: 'failed',
+      startedAt: 0,
+      finishedAt: 0,
       reason: 'DisruptionBudget',
       message: 'drain node n1: eviction of pod shop/web-1 blocked by PodDisruptionBudget shop/web for 5s',
       pods: ['shop/web-1'],
@@ -767,6 +557,8 @@ describe('decide', () => {
   it('ignoreDrainFailures: a failed drain goes on to terminate', () => {
     const failure: DrainState = {
       state: 'failed',
+      startedAt: 0,
+      finishedAt: 0,
       reason: 'DisruptionBudget',
       message: 'blocked by PodDisruptionBudget shop/web',
       pods: [],
@@ -1033,6 +825,8 @@ describe('whole upgrades against an in-memory world', () => {
   it('a node a PDB pins: everything else is replaced, it is retried last, then the upgrade fails naming pod and PDB', () => {
     const failure: DrainState = {
       state: 'failed',
+      startedAt: 0,
+      finishedAt: 0,
       reason: 'DisruptionBudget',
       message:
         'drain node node-i-old1: eviction of pod shop/db-0 blocked by PodDisruptionBudget shop/db for 10s',

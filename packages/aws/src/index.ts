@@ -23,6 +23,7 @@ export * from './iam';
 export * from './metrics';
 export * from './sqs';
 export * from './ssm';
+export * from './terminate';
 
 export interface AwsPorts {
   /** Cached (CachedAutoScaling) unless cacheTtlMs is 0. */

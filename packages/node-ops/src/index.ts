@@ -56,3 +56,7 @@ export {
   DISRUPTION_LOCK_PREFIX,
 } from './group-lock';
 export type { ScalingGroupRef, LockOutcome, DisruptionLockOptions } from './group-lock';
+export { DrainRunner, failedDrainOf } from './engine/drain-runner';
+export type { DrainState, FailedDrain, DrainRequest, DrainRunnerOptions } from './engine/drain-runner';
+export { MAX_DRAIN_ATTEMPTS, orderCandidates, selectBatch, planAllBatches } from './engine/batch';
+export type { Candidate, CandidateOrder, BatchInput } from './engine/batch';

@@ -6,6 +6,7 @@ import type { V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-node';
 import { ResourceTypes } from '@keiko/kube-runtime';
 import { AbortedError } from '../src/abort';
 import { drainNode, DrainError } from '../src/drain';
+import { DrainRunner, type DrainState } from '../src/engine/drain-runner';
 import {
   cleanUp,
   client,
@@ -22,6 +23,8 @@ const ns = uniqueName('node-ops-pdb');
 const [nodeA, nodeB] = [`${ns}-a`, `${ns}-b`];
 const createdNodes: string[] = [];
 let webOnA: V1Pod;
+
+const quiet = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} };
 
 const policy = {
   deleteEmptyDirData: false,
@@ -100,6 +103,44 @@ describe('a PodDisruptionBudget that allows no disruption', () => {
     expect(err).toBeInstanceOf(AbortedError);
     expect((err as AbortedError).message).toBe(`drain node ${nodeA}: aborted`);
     expect(((err as AbortedError).cause as Error).message).toBe('operator cancelled the upgrade');
+    await expectWebOnAUntouched();
+  });
+
+  it("the engine's DrainRunner reports the blocked drain to its owner, keeps it until forgotten, and aborts on request", async () => {
+    const done: Array<[string, string, DrainState]> = [];
+    const runner = new DrainRunner({
+      client,
+      log: quiet,
+      signal: () => undefined,
+      onDone: (owner, key, state) => done.push([owner, key, state]),
+    });
+    const req = {
+      owner: 'ig/web',
+      key: nodeA,
+      nodeName: nodeA,
+      cordonedBy: 'test/runner',
+      timeoutMs: 3000,
+      pollIntervalMs: 250,
+    };
+    runner.start(req);
+    runner.start(req); // a second start while one runs is a no-op
+    expect(runner.running()).toBe(1);
+    const [owner, key, state] = await eventually('the drain to fail', async () => done[0]);
+    expect([owner, key, done.length]).toEqual(['ig/web', nodeA, 1]);
+    expect(state).toMatchObject({
+      state: 'failed',
+      reason: 'DisruptionBudget',
+      pods: [`${ns}/${webOnA.metadata?.name}`],
+      podDisruptionBudgets: [`${ns}/web-pdb`],
+    });
+    expect(runner.states('ig/web').get(nodeA)?.state).toBe('failed');
+    runner.forget('ig/web', nodeA);
+    expect(runner.states('ig/web').size).toBe(0);
+
+    runner.start({ ...req, timeoutMs: 60_000 });
+    await runner.abort('ig/web', nodeA, 'the node left the plan');
+    expect(runner.states('ig/web').size).toBe(0);
+    expect(done).toHaveLength(1); // an aborted drain reports nothing: its owner's record still says "drain"
     await expectWebOnAUntouched();
   });
 

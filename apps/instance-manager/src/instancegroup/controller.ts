@@ -22,6 +22,7 @@ import {
   hasFinalizer,
   isBeingDeleted,
   isConflict,
+  objectKey,
   patchStatus,
   removeFinalizer,
   ResourceTypes,
@@ -32,7 +33,7 @@ import {
   type ReconcileResult,
   type Request,
 } from '@keiko/kube-runtime';
-import { DisruptionLocks, instanceIdOfNode, isNodeReady } from '@keiko/node-ops';
+import { DisruptionLocks, DrainRunner, instanceIdOfNode, isNodeReady } from '@keiko/node-ops';
 import type { V1ConfigMap, V1Namespace, V1Node } from '@kubernetes/client-node';
 import { AwsAuth } from '../awsauth/apply';
 import { AWS_AUTH_NAME, AWS_AUTH_NAMESPACE, AwsAuthParseError, normalizeRoleArn } from '../awsauth/merge';
@@ -52,7 +53,7 @@ import type {
 } from '../provisioners/types';
 import { crdStrategyStep } from '../strategies/crd';
 import { planRotation, ROLLING_UPDATE_CONDITION, type RotationInstance } from '../strategies/rolling-update';
-import { DrainTracker, executeRotation, type DrainSettings } from '../strategies/rotation';
+import { executeRotation, type DrainSettings } from '../strategies/rotation';
 import { nodesReadiness, rotationInstances, type NodesReadiness } from './fleet';
 import { CONFIG_EXCLUDED_ANNOTATION, FINALIZER, groupKey, ownerOf, ROLE_LABEL } from './names';
 import {
@@ -101,7 +102,7 @@ export class InstanceGroupReconciler {
   readonly controller: Controller<Stored>;
   private readonly provisioners: Record<ProvisionerName, Provisioner>;
   private readonly awsAuth: AwsAuth;
-  private readonly drains = new DrainTracker();
+  private readonly drains: DrainRunner;
   private readonly locks: DisruptionLocks;
   private readonly client: KubeClient;
   private readonly log: Logger;
@@ -113,6 +114,17 @@ export class InstanceGroupReconciler {
     this.client = mgr.client;
     this.log = mgr.log;
     this.locks = new DisruptionLocks(this.client, { namespace: opts.disruptionLock?.namespace });
+    this.drains = new DrainRunner({
+      client: this.client,
+      log: this.log,
+      signal: () => mgr.signal,
+      onDone: (owner, _node, state) => {
+        if (state.state !== 'running')
+          opts.metrics.drained(state.state, (state.finishedAt - state.startedAt) / 1000);
+        // Runs only once a drain finishes, long after `controller` below is initialised.
+        this.controller.queue.add(owner);
+      },
+    });
     this.provisioners = {
       'eks-cf': new EksCfProvisioner(),
       eks: new EksProvisioner({ templateRetention: opts.templateRetention ?? 2 }),
@@ -447,7 +459,7 @@ export class InstanceGroupReconciler {
 
     if (strategy === 'crd')
       return this.crdStage(ig, current, fleet, ctx, drifted.length, readiness, recordFields);
-    return this.rollingUpdateStage({ ig, current, fleet, ctx, signal, instances, readiness, round });
+    return this.rollingUpdateStage({ ig, current, fleet, ctx, instances, readiness, round });
   }
 
   /** The crd strategy: a RollingUpgrade (or another kind) per rotation, rendered from the spec's template. */
@@ -505,12 +517,11 @@ export class InstanceGroupReconciler {
     current: Stored;
     fleet: Fleet;
     ctx: GroupContext;
-    signal: AbortSignal;
     instances: RotationInstance[];
     readiness: NodesReadiness;
     round: string;
   }): Promise<StageResult> {
-    const { ig, current, fleet, ctx, signal, instances, readiness, round } = input;
+    const { ig, current, fleet, ctx, instances, readiness, round } = input;
     const { group } = fleet;
     const fields: Partial<InstanceGroupStatus> = {};
     // rollingUpdate: drain, then terminate, a batch at a time.
@@ -519,7 +530,8 @@ export class InstanceGroupReconciler {
       instances,
       desiredCapacity: group.desiredCapacity,
       policy: rotationPolicy(ig, group.desiredCapacity),
-      drains: this.drains.snapshot(),
+      drains: this.drains.states(objectKey(ig)),
+      seed: ig.metadata.uid ?? objectKey(ig),
       ...(previous ? { previous } : {}),
       now: Date.now(),
     });
@@ -552,18 +564,13 @@ export class InstanceGroupReconciler {
       drains: this.drains,
       settings: this.opts.drain,
       owner: ctx.owner,
+      key: objectKey(ig),
       round,
       groupName: group.name,
       log: ctx.log,
       dryRun: this.opts.dryRun,
-      signal,
       event: ctx.event,
       nodeOfInstance,
-      onDrained: (state, startedAt) =>
-        this.opts.metrics.drained(
-          state.state === 'failed' ? 'failed' : 'succeeded',
-          ((state.state === 'running' ? Date.now() : state.finishedAt) - startedAt) / 1000,
-        ),
       onTerminated: () => this.opts.metrics.nodeReplaced(ig.spec.provisioner),
     });
     if (plan.done && (previous?.status === 'True' || previous?.reason === 'Paused')) {
@@ -637,6 +644,7 @@ export class InstanceGroupReconciler {
       return;
     }
     await ctx.record('Deleting', 'deleting cloud resources');
+    await this.drains.abortAll(objectKey(current), 'the InstanceGroup is being deleted');
     let result;
     try {
       result = await provisioner.delete(ctx);

@@ -56,8 +56,11 @@ export function rotationInstances(input: {
       const instance = withEc2LaunchTemplate(i, input.ec2.get(i.id));
       const drifted = instanceDrift(input.group, instance, input.resolved).drifted;
       const node = input.nodes.get(i.id);
+      const launchedAt = input.ec2.get(i.id)?.launchTime?.getTime();
       return {
         id: i.id,
+        zone: i.availabilityZone,
+        ...(launchedAt !== undefined && Number.isFinite(launchedAt) ? { launchedAt } : {}),
         lifecycleState: i.lifecycleState,
         drifted,
         ...(node

@@ -22,12 +22,15 @@
 //    and never fewer than minInstancesInService available.
 import type { Condition } from '@keiko/kube-runtime';
 import { isTerminatingState } from '@keiko/aws';
-import { DRAIN_FAILURE_ANNOTATION } from '@keiko/node-ops';
+import {
+  DRAIN_FAILURE_ANNOTATION,
+  MAX_DRAIN_ATTEMPTS,
+  selectBatch,
+  type Candidate,
+  type DrainState,
+} from '@keiko/node-ops';
 
 export const ROLLING_UPDATE_CONDITION = 'RollingUpdate';
-
-/** Drains of one node per rotation (the first, and one retry after every other node). */
-export const MAX_DRAIN_ATTEMPTS = 2;
 
 export interface RotationNode {
   name: string;
@@ -42,16 +45,15 @@ export interface RotationNode {
 
 export interface RotationInstance {
   id: string;
+  /** The instance's Availability Zone. */
+  zone?: string;
+  /** Epoch ms EC2 launched it: the oldest drifted instances are replaced first. */
+  launchedAt?: number;
   /** The Auto Scaling lifecycle state: InService, Pending, Terminating... */
   lifecycleState: string;
   drifted: boolean;
   node?: RotationNode;
 }
-
-export type DrainState =
-  | { state: 'running'; startedAt: number }
-  | { state: 'succeeded'; finishedAt: number }
-  | { state: 'failed'; finishedAt: number; error: string };
 
 export interface RotationPolicy {
   mode: 'maxUnavailable' | 'minInService';
@@ -69,6 +71,8 @@ export interface RotationInput {
   policy: RotationPolicy;
   /** Drains known to this process, by node name (none after a restart). */
   drains: ReadonlyMap<string, DrainState>;
+  /** Breaks ties in the candidate order reproducibly: the InstanceGroup's uid. */
+  seed?: string;
   previous?: Condition;
   now: number;
 }
@@ -96,6 +100,17 @@ const IN_SERVICE = 'InService';
 
 function isAvailable(i: RotationInstance): boolean {
   return i.lifecycleState === IN_SERVICE && !!i.node && i.node.ready && !i.node.cordoned;
+}
+
+function asCandidate(i: RotationInstance): Candidate {
+  return {
+    id: i.id,
+    zone: i.zone ?? '',
+    unavailable: !i.node || !i.node.ready,
+    // chooseCandidates already holds retries back until nothing else is left.
+    failedDrains: 0,
+    ...(i.launchedAt !== undefined ? { launchedAt: i.launchedAt } : {}),
+  };
 }
 
 function describe(ids: readonly string[], max = 5): string {
@@ -143,7 +158,7 @@ function followInFlight(
       progress.push(`${i.id} (terminating)`);
     } else {
       const attempts = (i.node?.drainFailure?.attempts ?? 0) + 1;
-      drainFailures.push({ node, error: d.error, attempts });
+      drainFailures.push({ node, error: d.message, attempts });
       progress.push(`${i.id} (drain of ${node} failed; node given back)`);
     }
   }
@@ -279,17 +294,16 @@ export function planRotation(input: RotationInput): RotationPlan {
     policy.mode === 'minInService'
       ? availableCount - policy.minInstancesInService
       : policy.maxUnavailable - unavailable;
-  // Instances Kubernetes cannot use anyway (no node, node not Ready) cost no availability: replace those first.
-  const broken = candidates.filter((i) => !i.node || !i.node.ready).sort((a, b) => a.id.localeCompare(b.id));
-  const healthy = candidates.filter((i) => i.node?.ready).sort((a, b) => a.id.localeCompare(b.id));
-  const start: RotationInstance[] = [];
-  for (const i of broken) if (start.length < batchLimit) start.push(i);
-  let healthyStarted = 0;
-  for (const i of healthy) {
-    if (start.length >= batchLimit || healthyStarted >= availabilityLimit) break;
-    start.push(i);
-    healthyStarted++;
-  }
+  // The engine's selection: oldest first; instances Kubernetes cannot use anyway (no node, node not
+  // Ready) cost no availability and go first.
+  const byId = new Map(candidates.map((i) => [i.id, i]));
+  const start = selectBatch({
+    candidates: candidates.map(asCandidate),
+    order: 'oldestFirst',
+    seed: input.seed ?? '',
+    maxBatch: batchLimit,
+    budget: availabilityLimit,
+  }).map((c) => byId.get(c.id) as RotationInstance);
   for (const i of start) {
     if (i.node) {
       drain.push(i.node.name);

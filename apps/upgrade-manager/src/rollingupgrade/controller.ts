@@ -11,12 +11,11 @@ import {
   type RollingUpgradeStatus,
 } from '@keiko/api';
 import {
-  AwsOperationError,
-  hasAwsErrorCode,
   awsThrottlingPolicy,
   isThrottlingError,
   launchTemplatesToResolve,
-  type ScalingGroup,
+  terminateConfirmed,
+  type TerminateOutcome,
 } from '@keiko/aws';
 import {
   addFinalizer,
@@ -41,6 +40,7 @@ import {
 import {
   CORDONED_BY_ANNOTATION,
   DisruptionLocks,
+  DrainRunner,
   instanceIdOfNode,
   isNodeReady,
   NodeNotFoundError,
@@ -48,7 +48,6 @@ import {
 } from '@keiko/node-ops';
 import type { V1Node } from '@kubernetes/client-node';
 import { AwsRegions, type RegionPorts } from '../aws';
-import { DrainRunner } from './drains';
 import { UpgradeMetrics } from './metrics';
 import {
   configuredScripts,
@@ -61,7 +60,6 @@ import {
   recordTermination,
   scalingGroupHolder,
   scalingGroupKey,
-  terminateVerdict,
   type Action,
   type Decision,
   type InstanceLaunch,
@@ -91,13 +89,6 @@ export interface RollingUpgradeControllerHandle {
 
 const RU = RollingUpgradeKind;
 type TerminateAction = Extract<Action, { type: 'terminate' }>;
-interface TerminateOutcome {
-  action: TerminateAction;
-  outcome: 'terminated' | 'gone';
-  detail: string;
-  nodeName?: string;
-  since?: string;
-}
 /** Decisions acted on in one reconcile before yielding the worker. */
 const MAX_ROUNDS = 25;
 
@@ -157,13 +148,13 @@ class RollingUpgradeReconciler {
     });
     this.lockRequeueMs = opts.lockRequeueMs ?? 30_000;
     this.locks = new DisruptionLocks(this.client, { namespace: opts.disruptionLockNamespace });
-    this.drains = new DrainRunner(
-      this.client,
-      this.log,
-      () => mgr.signal,
+    this.drains = new DrainRunner({
+      client: this.client,
+      log: this.log,
+      signal: () => mgr.signal,
       // Runs only once a drain finishes, long after `controller` below is initialised.
-      (owner) => this.controller.queue.add(owner),
-    );
+      onDone: (owner) => this.controller.queue.add(owner),
+    });
     this.metrics = new UpgradeMetrics(mgr.metrics.registry, () => this.controller.primary.list());
     this.controller = mgr.addController<RollingUpgrade>({
       name: 'rollingupgrade',
@@ -592,10 +583,10 @@ class RollingUpgradeReconciler {
   }
 
   /**
-   * The one place instances are terminated. The status already says "terminate" for each; one fresh
-   * describe of the group decides, per instance, whether the call is made at all (terminateVerdict), so
-   * a restart between the record and the call — or after the call — never terminates twice. The
-   * outcomes are recorded in one status write.
+   * The one place instances are terminated. The status already says "terminate" for each; the engine's
+   * terminateConfirmed makes one fresh describe of the group and calls AWS only for instances InService
+   * in it, so a restart between the record and the call — or after the call — never terminates twice.
+   * The outcomes are recorded in one status write, before a failure is rethrown (retried with backoff).
    */
   private async terminate(
     ru: RollingUpgrade,
@@ -605,85 +596,54 @@ class RollingUpgradeReconciler {
   ): Promise<RollingUpgrade> {
     const todo = actions.filter((a) => ru.status?.inProcessingNodes?.[a.key]?.stepName === 'terminate');
     if (todo.length === 0) return ru;
-    ports.autoScaling.invalidate(ru.spec.asgName);
-    const live = await ports.autoScaling.describeGroup(ru.spec.asgName);
-    const done: TerminateOutcome[] = [];
-    let failure: unknown;
-    // One call after another: AWS would take them concurrently, but the emulator's group bookkeeping is
-    // not thread-safe (concurrent terminates in one group make moto scale in other instances).
-    for (const action of todo) {
-      try {
-        const outcome = await this.terminateOne(ru, action, live, ports, rlog);
-        if (outcome) done.push(outcome);
-      } catch (err) {
-        // What succeeded is still recorded below; the rest is retried, with backoff, after a fresh look.
-        failure = err;
-        break;
-      }
-    }
+    rlog.info('terminating instances', { instances: todo.map((a) => a.instanceId) });
+    const { outcomes, error } = await terminateConfirmed(ports.autoScaling, ru.spec.asgName, todo);
+    const done = outcomes.flatMap((o) => {
+      const action = todo.find((a) => a.instanceId === o.instanceId) as TerminateAction;
+      if (o.outcome === 'wait')
+        rlog.info('not terminating yet', { instance: o.instanceId, reason: o.detail });
+      return o.outcome === 'wait' ? [] : [{ action, o, rec: ru.status?.inProcessingNodes?.[action.key] }];
+    });
     const now = new Date();
     const updated = await this.writeStatus(ru, (current) => {
       let next: RollingUpgradeStatus | undefined;
       for (const d of done)
-        next = recordTermination(next ?? current, d.action.key, d.outcome, now)?.status ?? next;
+        next =
+          recordTermination(
+            next ?? current,
+            d.action.key,
+            d.o.outcome === 'terminated' ? 'terminated' : 'gone',
+            now,
+          )?.status ?? next;
       return next;
     });
-    for (const d of done) {
-      const message =
-        d.outcome === 'terminated'
-          ? `terminated instance ${d.action.instanceId} (node ${d.nodeName ?? 'none'}) in ${ru.spec.asgName}${d.action.decrementDesired ? ', desired capacity decremented' : '; the group launches its replacement'}`
-          : `not terminating instance ${d.action.instanceId} (node ${d.nodeName ?? 'none'}): ${d.detail || 'it left the group'}`;
-      await this.mgr.events.record(
-        updated,
-        'Normal',
-        d.outcome === 'terminated' ? 'NodeTerminated' : 'TerminateSkipped',
-        message,
-      );
-      this.metrics.stepFinished(
-        'terminate',
-        Math.max(0, (now.getTime() - Date.parse(d.since ?? now.toISOString())) / 1000),
-      );
-    }
-    if (failure) throw failure;
+    for (const d of done) await this.terminated(updated, d.o, d.rec?.nodeName, d.rec?.stepStartTime, now);
+    if (error) throw error;
     return updated;
   }
 
-  private async terminateOne(
+  /** The Event and step metric of one terminate outcome. */
+  private async terminated(
     ru: RollingUpgrade,
-    action: TerminateAction,
-    live: ScalingGroup | undefined,
-    ports: RegionPorts,
-    rlog: Logger,
-  ): Promise<TerminateOutcome | undefined> {
-    const rec = ru.status?.inProcessingNodes?.[action.key];
-    const verdict = terminateVerdict(live, action.instanceId);
-    if (verdict.kind === 'wait') {
-      rlog.info('not terminating yet', { instance: action.instanceId, reason: verdict.detail });
-      return undefined;
-    }
-    const base = { action, nodeName: rec?.nodeName, since: rec?.stepStartTime };
-    if (verdict.kind === 'gone') return { ...base, outcome: 'gone', detail: verdict.detail };
-    try {
-      rlog.info('terminating instance', {
-        instance: action.instanceId,
-        node: rec?.nodeName,
-        decrementDesired: action.decrementDesired,
-      });
-      await ports.autoScaling.terminateInstanceInGroup(action.instanceId, {
-        decrementDesired: action.decrementDesired,
-      });
-      return { ...base, outcome: 'terminated', detail: '' };
-    } catch (err) {
-      // Gone between the describe and the call: the outcome we wanted, without a second terminate.
-      if (
-        err instanceof AwsOperationError &&
-        hasAwsErrorCode(err, 'ValidationError') &&
-        /not found|not part of|no instance/i.test(err.message)
-      ) {
-        return { ...base, outcome: 'gone', detail: err.message };
-      }
-      throw err;
-    }
+    o: TerminateOutcome,
+    nodeName: string | undefined,
+    since: string | undefined,
+    now: Date,
+  ): Promise<void> {
+    const message =
+      o.outcome === 'terminated'
+        ? `terminated instance ${o.instanceId} (node ${nodeName ?? 'none'}) in ${ru.spec.asgName}${o.decrementDesired ? ', desired capacity decremented' : '; the group launches its replacement'}`
+        : `not terminating instance ${o.instanceId} (node ${nodeName ?? 'none'}): ${o.detail || 'it left the group'}`;
+    await this.mgr.events.record(
+      ru,
+      'Normal',
+      o.outcome === 'terminated' ? 'NodeTerminated' : 'TerminateSkipped',
+      message,
+    );
+    this.metrics.stepFinished(
+      'terminate',
+      Math.max(0, (now.getTime() - Date.parse(since ?? now.toISOString())) / 1000),
+    );
   }
 
   /** Applies a status change after an action, re-reading on conflict (the action is done; its record must land). */
@@ -709,7 +669,7 @@ class RollingUpgradeReconciler {
   private async cleanUp(ru: RollingUpgrade, rlog: Logger): Promise<void> {
     const key = objectKey(ru);
     if (!hasFinalizer(ru, FINALIZER)) return;
-    await this.drains.abortAll(key);
+    await this.drains.abortAll(key, 'the RollingUpgrade is being deleted');
     const owner = ownerId(ru);
     const inFlight = ru.status?.inProcessingNodes ?? ru.status?.nodeInProcessing ?? {};
     // The informer may not have seen a cordon made a moment ago; in-flight nodes are checked live too.

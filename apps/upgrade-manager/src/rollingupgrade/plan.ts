@@ -32,7 +32,14 @@ import {
   instanceIdOfNode,
   isCordoned,
   isNodeReady,
+  MAX_DRAIN_ATTEMPTS,
+  planAllBatches,
+  selectBatch,
   unmetReadinessGates,
+  type Candidate,
+  type CandidateOrder,
+  type DrainState,
+  type FailedDrain,
 } from '@keiko/node-ops';
 import type { V1Node } from '@kubernetes/client-node';
 import { formatGoDuration, parseGoDurationMs } from './durations';
@@ -56,19 +63,6 @@ export interface ScalingGroupSnapshot {
   /** By instance id; instances EC2 has not described (yet) are absent. */
   launches: ReadonlyMap<string, InstanceLaunch>;
 }
-
-/** A drain this process runs in the background, by in-flight key. */
-export type DrainState =
-  | { state: 'running' }
-  | { state: 'succeeded'; evicted: number }
-  | {
-      state: 'failed';
-      /** DisruptionBudget, Refused, EvictionFailed, NotTerminated, NotAttempted, NodeNotFound, Error. */
-      reason: string;
-      message: string;
-      pods: string[];
-      podDisruptionBudgets: string[];
-    };
 
 export interface PlanOptions {
   /** The value of the keiko.io/cordoned-by annotation this upgrade writes: `upgrade-manager/<ns>/<name>`. */
@@ -158,8 +152,6 @@ const STEP_ORDER: readonly RollingUpgradeStep[] = [
 export function isAtOrPastTerminate(step: RollingUpgradeStep | undefined): boolean {
   return STEP_ORDER.indexOf(step ?? 'kickoff') >= STEP_ORDER.indexOf('terminate');
 }
-
-const MAX_DRAIN_ATTEMPTS = 2;
 
 /** RFC 3339 with milliseconds, for per-node step times. */
 const isoMs = (d: Date): string => d.toISOString();
@@ -383,118 +375,12 @@ export function readyInServiceCount(
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Batch selection
+// Batch selection: the engine's (node-ops), in the order the upgrade's strategy names
 // ---------------------------------------------------------------------------------------------------
 
-export interface Candidate {
-  id: string;
-  zone: string;
-  /** Already unavailable (cordoned by someone else, NotReady, no node): taking it costs no budget. */
-  unavailable: boolean;
-  /** Failed drains so far: 0 first, then 1 (retried last). */
-  failedDrains: number;
-}
-
-export interface BatchSelectionInput {
-  candidates: readonly Candidate[];
-  strategy: UpgradeStrategyType;
-  /** maxUnavailable resolved to a count. */
-  maxUnavailable: number;
-  /** Nodes of the group unavailable for other reasons (not in flight), candidates among them included. */
-  unavailableOthers: number;
-  /** Orders candidates deterministically, so a restart picks the same batch: the RollingUpgrade's uid. */
-  seed: string;
-}
-
-/** FNV-1a, 32 bits: a stable pseudo-random rank. */
-function rank(seed: string, id: string): number {
-  let h = 0x811c9dc5;
-  const s = `${seed}/${id}`;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
-
-function shuffled<T extends { id: string }>(items: readonly T[], seed: string): T[] {
-  return [...items].sort((a, b) => rank(seed, a.id) - rank(seed, b.id) || a.id.localeCompare(b.id));
-}
-
-/**
- * The candidates in the order a strategy takes them. randomUpdate: a deterministic shuffle (seeded,
- * so every pass and every restart agrees). uniformAcrossAzUpdate: round robin over the zones, starting
- * with the zone that has the most left (then by name), each zone in shuffled order — so a batch takes
- * from as many zones as it can and the zones finish together.
- */
-export function orderCandidates<T extends { id: string; zone: string }>(
-  candidates: readonly T[],
-  strategy: UpgradeStrategyType,
-  seed: string,
-): T[] {
-  if (strategy !== 'uniformAcrossAzUpdate') return shuffled(candidates, seed);
-  const byZone = new Map<string, T[]>();
-  for (const c of candidates) byZone.set(c.zone, [...(byZone.get(c.zone) ?? []), c]);
-  const zones = [...byZone.entries()]
-    .map(([zone, items]) => ({ zone, items: shuffled(items, seed) }))
-    .sort((a, b) => b.items.length - a.items.length || a.zone.localeCompare(b.zone));
-  const out: T[] = [];
-  for (let round = 0; out.length < candidates.length; round++) {
-    for (const z of zones) {
-      const item = z.items[round];
-      if (item) out.push(item);
-    }
-  }
-  return out;
-}
-
-/**
- * The next batch. Never more than maxUnavailable nodes (a global cap, whatever the strategy); nodes
- * of the group already unavailable for other reasons use up the budget first; a candidate that is
- * itself already unavailable costs nothing and goes first (replacing it can only help). Nodes whose
- * drain failed before come after every other, in the same strategy order.
- */
-export function selectBatch(input: BatchSelectionInput): Candidate[] {
-  const budget = input.maxUnavailable - input.unavailableOthers;
-  const tiers = [...new Set(input.candidates.map((c) => c.failedDrains))].sort((a, b) => a - b);
-  const ordered: Candidate[] = [];
-  for (const tier of tiers) {
-    const inTier = orderCandidates(
-      input.candidates.filter((c) => c.failedDrains === tier),
-      input.strategy,
-      input.seed,
-    );
-    ordered.push(...inTier.filter((c) => c.unavailable), ...inTier.filter((c) => !c.unavailable));
-  }
-  const batch: Candidate[] = [];
-  let spent = 0;
-  for (const c of ordered) {
-    if (batch.length >= input.maxUnavailable) break;
-    const cost = c.unavailable ? 0 : 1;
-    if (spent + cost > budget) continue;
-    batch.push(c);
-    spent += cost;
-  }
-  return batch;
-}
-
-/** Every batch the upgrade would run, in order, assuming each batch's replacements come up healthy. */
-export function planAllBatches(input: Omit<BatchSelectionInput, 'unavailableOthers'>): Candidate[][] {
-  let remaining = [...input.candidates];
-  const batches: Candidate[][] = [];
-  while (remaining.length > 0) {
-    // Budget for already-unavailable candidates only: the rest of the group is assumed healthy.
-    const batch = selectBatch({
-      ...input,
-      candidates: remaining,
-      unavailableOthers: remaining.filter((c) => c.unavailable).length,
-    });
-    const fallback = batch.length > 0 ? batch : remaining.slice(0, 1);
-    batches.push(fallback);
-    const taken = new Set(fallback.map((c) => c.id));
-    remaining = remaining.filter((c) => !taken.has(c.id));
-  }
-  return batches;
+/** randomUpdate and uniformAcrossAzUpdate, as the engine's candidate orders. */
+export function candidateOrder(strategy: UpgradeStrategyType): CandidateOrder {
+  return strategy === 'uniformAcrossAzUpdate' ? 'uniformAcrossAz' : 'random';
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -584,33 +470,8 @@ export function strayCordons(
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Terminate, confirmed against live state
+// Terminate: the engine confirms each against live state (@keiko/aws terminateConfirmed); this records it
 // ---------------------------------------------------------------------------------------------------
-
-export type TerminateVerdict =
-  /** InService in the group: terminate it (the only case that calls AWS). */
-  | { kind: 'terminate' }
-  /** Not in the group any more, or already on its way out: never call terminate again. */
-  | { kind: 'gone'; detail: string }
-  /** In the group but not InService (Standby, Pending...): do not terminate; look again later. */
-  | { kind: 'wait'; detail: string };
-
-/**
- * Decides, from a describe made just now, whether TerminateInstanceInAutoScalingGroup may be called
- * for the instance. This is what makes a restart between "recorded terminate" and "called terminate"
- * safe: whatever the record says, an instance that is not InService in its group is never terminated.
- */
-export function terminateVerdict(group: ScalingGroup | undefined, instanceId: string): TerminateVerdict {
-  const instance = group?.instances.find((i) => i.id === instanceId);
-  if (!group) return { kind: 'gone', detail: 'the scaling group no longer exists' };
-  if (!instance)
-    return { kind: 'gone', detail: `instance ${instanceId} is no longer in group ${group.name}` };
-  if (isTerminatingState(instance.lifecycleState))
-    return { kind: 'gone', detail: `instance ${instanceId} is already ${instance.lifecycleState}` };
-  if (instance.lifecycleState !== 'InService')
-    return { kind: 'wait', detail: `instance ${instanceId} is ${instance.lifecycleState}, not InService` };
-  return { kind: 'terminate' };
-}
 
 /**
  * The status after the terminate step ran: the node moves to post_terminate, with lastTerminationTime
@@ -950,7 +811,7 @@ function onDrainFailed(
   key: string,
   rec: NodeInProcessing,
   node: string,
-  d: Extract<DrainState, { state: 'failed' }>,
+  d: FailedDrain,
 ): void {
   // Record the failure, leave the node in service, and go on with the others; it is retried last.
   c.acc.statistics = addStatistic(
@@ -1061,9 +922,9 @@ function startBatch(
   }
   const batch = selectBatch({
     candidates: selectable,
-    strategy: strategyType,
-    maxUnavailable: batchLimit,
-    unavailableOthers: others.count,
+    order: candidateOrder(strategyType),
+    maxBatch: batchLimit,
+    budget: batchLimit - others.count,
     seed: c.ru.metadata.uid ?? c.ru.metadata.name ?? '',
   });
   if (batch.length === 0) {
@@ -1270,8 +1131,8 @@ function decideDryRun(
   ];
   const batches = planAllBatches({
     candidates,
-    strategy,
-    maxUnavailable,
+    order: candidateOrder(strategy),
+    maxBatch: maxUnavailable,
     seed: ru.metadata.uid ?? ru.metadata.name ?? '',
   });
   const plan = batches.map((b, i) => ({

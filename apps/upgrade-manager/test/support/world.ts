@@ -1,16 +1,10 @@
 // A pure, in-memory stand-in for AWS + the cluster that executes the plan's actions the way the
 // controller does, so whole upgrades (restarts and crashes included) can be replayed in unit tests.
 import type { RollingUpgrade } from '@keiko/api';
-import type { ScalingGroup } from '@keiko/aws';
+import { terminateVerdict, type ScalingGroup } from '@keiko/aws';
+import type { DrainState } from '@keiko/node-ops';
 import type { V1Node } from '@kubernetes/client-node';
-import {
-  decide,
-  recordTermination,
-  terminateVerdict,
-  type Decision,
-  type DrainState,
-  type InstanceLaunch,
-} from '../../src/rollingupgrade/plan';
+import { decide, recordTermination, type Decision, type InstanceLaunch } from '../../src/rollingupgrade/plan';
 import { node, OWNER, snapshot, TEMPLATE } from './fixtures';
 
 export interface WorldOptions {
@@ -102,6 +96,7 @@ export class World {
           const failure = this.opts.drainFails?.(action.nodeName);
           this.drains.set(action.key, {
             state: 'running',
+            startedAt: this.now,
             doneAt: this.now + (this.opts.drainMs ?? 1000),
             ...(failure ? { failure } : {}),
           } as DrainState & { doneAt: number });
@@ -174,7 +169,10 @@ export class World {
     for (const [key, d] of this.drains) {
       const running = d as DrainState & { doneAt?: number; failure?: DrainState };
       if (running.state === 'running' && running.doneAt !== undefined && running.doneAt <= this.now) {
-        this.drains.set(key, running.failure ?? { state: 'succeeded', evicted: 2 });
+        this.drains.set(
+          key,
+          running.failure ?? { state: 'succeeded', startedAt: 0, finishedAt: this.now, evicted: 2 },
+        );
       }
     }
     for (const p of [...this.pendingNodes]) {
