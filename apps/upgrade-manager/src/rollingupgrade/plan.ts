@@ -628,55 +628,22 @@ export function decide(input: PlanInput): Decision {
 
   const started = Boolean(status.startTime);
   const dryRun = input.dryRunFlag || (ru.spec.dryRun === true && !started);
-  const startTime = status.startTime ?? isoS(now);
-  const view = buildGroupView(ru, input.snapshot, input.nodes, startTime);
+  const view = buildGroupView(ru, input.snapshot, input.nodes, status.startTime ?? isoS(now));
   const strategy = resolveUpdateStrategy(ru.spec);
-  const groupSize = view.instances.filter((i) => !i.terminating).length;
   const maxUnavailable = budgetNodes(strategy.maxUnavailable, view.group.desiredCapacity);
-  // 0: no limit (asked for with a negative drainTimeout).
-  const drainTimeoutMs = (strategy.drainTimeoutSeconds ?? 0) * 1000;
 
   if (dryRun) return decideDryRun(input, decision, view, maxUnavailable, strategy.type, condition);
   // spec.dryRun set after the upgrade started is ignored (documented): stopping half way would leave
   // nodes cordoned; deleting the RollingUpgrade is the way to stop it cleanly.
-
-  if (!started) {
-    status.currentStatus = 'running';
-    status.startTime = startTime;
-    decision.events.push({
-      type: 'Normal',
-      reason: 'Started',
-      message: `rotating drifted instances of ${view.group.name}: ${view.instances.filter((i) => i.drifted).length} of ${groupSize}, at most ${maxUnavailable} at a time (${strategy.type}, ${strategy.mode})`,
-    });
-  }
-  status.currentStatus = 'running';
-  delete status.plan;
+  markRunning(
+    status,
+    decision,
+    view,
+    now,
+    `at most ${maxUnavailable} at a time (${strategy.type}, ${strategy.mode})`,
+  );
 
   const inFlight: Record<string, NodeInProcessing> = { ...nodesInProcessing(status) };
-  const acc: Accumulator = { statistics: status.statistics ?? [], transitions: decision.transitions };
-  const gates = ru.spec.readinessGates ?? [];
-  const eager = strategy.mode === 'eager';
-  const surge = status.surge;
-  const readyCount = readyInServiceCount(view, gates);
-  const postDrainWaitMs =
-    ((ru.spec.postDrainDelaySeconds ?? 0) + (ru.spec.postDrain?.waitSeconds ?? 0)) * 1000;
-  const progress: string[] = [];
-
-  // eager: the surge recorded for this batch, raised once. Desired capacity is an absolute value, and
-  // it is only (re)applied while no node of the batch has got as far as being drained.
-  if (surge && surge.added > 0) {
-    const target = surge.baseDesired + surge.added;
-    const anyPastWaiting = Object.values(inFlight).some(
-      (r) => !['kickoff', 'desired_node_ready'].includes(r.stepName ?? 'kickoff'),
-    );
-    if (!anyPastWaiting && view.group.desiredCapacity < target) {
-      decision.actions.push({
-        type: 'setDesiredCapacity',
-        desiredCapacity: Math.min(target, view.group.maxSize),
-      });
-    }
-  }
-
   const ctx: DecideContext = {
     input,
     ru,
@@ -685,78 +652,34 @@ export function decide(input: PlanInput): Decision {
     status,
     view,
     inFlight,
-    acc,
-    gates,
-    eager,
-    surge,
-    readyCount,
-    postDrainWaitMs,
-    drainTimeoutMs,
-    progress,
+    acc: { statistics: status.statistics ?? [], transitions: decision.transitions },
+    gates: ru.spec.readinessGates ?? [],
+    eager: strategy.mode === 'eager',
+    surge: status.surge,
+    readyCount: readyInServiceCount(view, ru.spec.readinessGates ?? []),
+    postDrainWaitMs: ((ru.spec.postDrainDelaySeconds ?? 0) + (ru.spec.postDrain?.waitSeconds ?? 0)) * 1000,
+    // 0: no limit (asked for with a negative drainTimeout).
+    drainTimeoutMs: (strategy.drainTimeoutSeconds ?? 0) * 1000,
+    progress: [],
     wait,
     condition,
   };
+  reapplySurge(ctx);
   for (const key of Object.keys(inFlight).sort()) advanceNode(ctx, key);
-
-  status.statistics = acc.statistics;
+  status.statistics = ctx.acc.statistics;
   status.inProcessingNodes = inFlight;
   delete status.nodeInProcessing;
-
-  const uncordoning = new Set(decision.actions.flatMap((a) => (a.type === 'uncordon' ? [a.nodeName] : [])));
-  for (const stray of strayCordons(inFlight, view, input.owner)) {
-    if (!uncordoning.has(stray)) decision.actions.push({ type: 'uncordon', nodeName: stray });
-    uncordoning.add(stray);
-  }
+  const uncordoning = uncordonStrays(ctx);
 
   const { selectable, exhausted, blocked } = candidatesOf(view, inFlight, status);
-  let inFlightKeys = Object.keys(inFlight);
   const processed = status.nodesProcessed ?? 0;
   status.totalNodes = Math.max(
     status.totalNodes ?? 0,
-    processed + inFlightKeys.length + selectable.length + exhausted.length + blocked.length,
+    processed + Object.keys(inFlight).length + selectable.length + exhausted.length + blocked.length,
   );
-
-  // The batch is done when every node of it is: count it, clear the record, start the interval — and
-  // go on to what comes next on the same snapshot (the batch's old instances are gone from it, its
-  // replacements Ready in it).
-  if (inFlightKeys.length > 0 && inFlightKeys.every((k) => inFlight[k]?.stepName === 'completed')) {
-    status.nodesProcessed = processed + inFlightKeys.length;
-    status.completePercentage = percentage(status.nodesProcessed, status.totalNodes);
-    status.inProcessingNodes = {};
-    status.lastBatchEndTime = isoMs(now);
-    delete status.surge;
-    decision.nodesCompleted = inFlightKeys.length;
-    decision.events.push({
-      type: 'Normal',
-      reason: 'BatchCompleted',
-      message: `replaced ${inFlightKeys.join(', ')}; ${status.nodesProcessed}/${status.totalNodes} nodes done`,
-    });
-    condition(
-      'Progressing',
-      'True',
-      'BatchCompleted',
-      `${status.nodesProcessed}/${status.totalNodes} nodes replaced`,
-    );
-    inFlightKeys = [];
-  } else {
+  if (!closeBatchIfDone(ctx)) {
     status.completePercentage = percentage(processed, status.totalNodes);
-  }
-
-  if (inFlightKeys.length > 0) {
-    condition(
-      'Progressing',
-      'True',
-      'RotatingNodes',
-      progress.length
-        ? progress.join('; ')
-        : `batch: ${inFlightKeys.map((k) => `${k} (${inFlight[k]?.stepName})`).join(', ')}`,
-    );
-    // A finished drain requeues by itself; the poll is a safety net for everything else.
-    if (decision.requeueAfterMs === undefined) {
-      const draining = Object.values(inFlight).some((r) => r.stepName === 'drain');
-      wait(draining ? Math.max(30_000, input.pollIntervalMs) : input.pollIntervalMs);
-    }
-    return decision;
+    return reportInFlight(ctx);
   }
 
   // Nothing in flight: finished, failed, waiting, or the next batch. A node being uncordoned right now
@@ -766,22 +689,126 @@ export function decide(input: PlanInput): Decision {
     return decision;
   }
   if (selectable.length === 0) return finishOrWait(ctx, blocked, exhausted);
-
-  const intervalMs = (ru.spec.nodeIntervalSeconds ?? 0) * 1000;
-  const lastEnd = timeMs(status.lastBatchEndTime);
-  if (lastEnd !== undefined && now.getTime() - lastEnd < intervalMs) {
-    const left = lastEnd + intervalMs - now.getTime();
-    condition(
-      'Progressing',
-      'True',
-      'WaitingNodeInterval',
-      `next batch in ${Math.ceil(left / 1000)}s (nodeIntervalSeconds ${ru.spec.nodeIntervalSeconds})`,
-    );
-    wait(left);
-    return decision;
-  }
-
+  if (waitNodeInterval(ctx)) return decision;
   return startBatch(ctx, selectable, maxUnavailable, strategy.type);
+}
+
+/** The first decision of an upgrade starts it; every later one keeps it running. */
+function markRunning(
+  status: RollingUpgradeStatus,
+  decision: Decision,
+  view: GroupView,
+  now: Date,
+  limits: string,
+): void {
+  if (!status.startTime) {
+    status.startTime = isoS(now);
+    const groupSize = view.instances.filter((i) => !i.terminating).length;
+    decision.events.push({
+      type: 'Normal',
+      reason: 'Started',
+      message: `rotating drifted instances of ${view.group.name}: ${view.instances.filter((i) => i.drifted).length} of ${groupSize}, ${limits}`,
+    });
+  }
+  status.currentStatus = 'running';
+  delete status.plan;
+}
+
+/**
+ * eager: the surge recorded for this batch, raised once. Desired capacity is an absolute value, and
+ * it is only (re)applied while no node of the batch has got as far as being drained.
+ */
+function reapplySurge(c: DecideContext): void {
+  const surge = c.surge;
+  if (!surge || surge.added <= 0) return;
+  const target = surge.baseDesired + surge.added;
+  const anyPastWaiting = Object.values(c.inFlight).some(
+    (r) => !['kickoff', 'desired_node_ready'].includes(r.stepName ?? 'kickoff'),
+  );
+  if (!anyPastWaiting && c.view.group.desiredCapacity < target)
+    c.decision.actions.push({
+      type: 'setDesiredCapacity',
+      desiredCapacity: Math.min(target, c.view.group.maxSize),
+    });
+}
+
+/** Nodes this upgrade cordoned that no record holds (a crash between cordon and record): given back. */
+function uncordonStrays(c: DecideContext): Set<string> {
+  const uncordoning = new Set(c.decision.actions.flatMap((a) => (a.type === 'uncordon' ? [a.nodeName] : [])));
+  for (const stray of strayCordons(c.inFlight, c.view, c.input.owner)) {
+    if (!uncordoning.has(stray)) c.decision.actions.push({ type: 'uncordon', nodeName: stray });
+    uncordoning.add(stray);
+  }
+  return uncordoning;
+}
+
+/**
+ * The batch is done when every node of it is: count it, clear the record, start the interval — and
+ * go on to what comes next on the same snapshot (the batch's old instances are gone from it, its
+ * replacements Ready in it). True when nothing is in flight any more.
+ */
+function closeBatchIfDone(c: DecideContext): boolean {
+  const keys = Object.keys(c.inFlight);
+  const status = c.status;
+  if (keys.length === 0) {
+    status.completePercentage = percentage(status.nodesProcessed ?? 0, status.totalNodes ?? 0);
+    return true;
+  }
+  if (!keys.every((k) => c.inFlight[k]?.stepName === 'completed')) return false;
+  status.nodesProcessed = (status.nodesProcessed ?? 0) + keys.length;
+  status.completePercentage = percentage(status.nodesProcessed, status.totalNodes ?? 0);
+  status.inProcessingNodes = {};
+  status.lastBatchEndTime = isoMs(c.now);
+  delete status.surge;
+  c.decision.nodesCompleted = keys.length;
+  c.decision.events.push({
+    type: 'Normal',
+    reason: 'BatchCompleted',
+    message: `replaced ${keys.join(', ')}; ${status.nodesProcessed}/${status.totalNodes} nodes done`,
+  });
+  c.condition(
+    'Progressing',
+    'True',
+    'BatchCompleted',
+    `${status.nodesProcessed}/${status.totalNodes} nodes replaced`,
+  );
+  return true;
+}
+
+/** A batch in flight: say where each node is; look again when something is due. */
+function reportInFlight(c: DecideContext): Decision {
+  c.condition(
+    'Progressing',
+    'True',
+    'RotatingNodes',
+    c.progress.length
+      ? c.progress.join('; ')
+      : `batch: ${Object.keys(c.inFlight)
+          .map((k) => `${k} (${c.inFlight[k]?.stepName})`)
+          .join(', ')}`,
+  );
+  // A finished drain requeues by itself; the poll is a safety net for everything else.
+  if (c.decision.requeueAfterMs === undefined) {
+    const draining = Object.values(c.inFlight).some((r) => r.stepName === 'drain');
+    c.wait(draining ? Math.max(30_000, c.input.pollIntervalMs) : c.input.pollIntervalMs);
+  }
+  return c.decision;
+}
+
+/** nodeIntervalSeconds between batches: true while it runs. */
+function waitNodeInterval(c: DecideContext): boolean {
+  const intervalMs = (c.ru.spec.nodeIntervalSeconds ?? 0) * 1000;
+  const lastEnd = timeMs(c.status.lastBatchEndTime);
+  if (lastEnd === undefined || c.now.getTime() - lastEnd >= intervalMs) return false;
+  const left = lastEnd + intervalMs - c.now.getTime();
+  c.condition(
+    'Progressing',
+    'True',
+    'WaitingNodeInterval',
+    `next batch in ${Math.ceil(left / 1000)}s (nodeIntervalSeconds ${c.ru.spec.nodeIntervalSeconds})`,
+  );
+  c.wait(left);
+  return true;
 }
 
 /** What one decision shares while it steps each in-flight node. */
@@ -967,64 +994,78 @@ function startBatch(
   return c.decision;
 }
 
+/** One in-flight node while a decision steps it: its record, its instance and what it may do next. */
+interface NodeStep {
+  c: DecideContext;
+  key: string;
+  rec: NodeInProcessing;
+  step: RollingUpgradeStep;
+  /** The instance left the group or is on its way out. */
+  gone: boolean;
+  node: string | undefined;
+  move(to: RollingUpgradeStep): void;
+  /** Asks for a terminate (again after a restart: the controller confirms against a fresh describe). */
+  terminate(): void;
+  /** Drains the node, or terminates an instance without one. */
+  startDrainOrTerminate(): void;
+}
+
+function nodeStep(c: DecideContext, key: string): NodeStep {
+  const rec = c.inFlight[key] as NodeInProcessing;
+  const inst = rec.instanceID ? c.view.byId.get(rec.instanceID) : undefined;
+  const n: NodeStep = {
+    c,
+    key,
+    rec,
+    step: rec.stepName ?? 'kickoff',
+    gone: !inst || inst.terminating,
+    node: rec.nodeName,
+    move: (to) => {
+      c.inFlight[key] = moveTo(c.inFlight[key] as NodeInProcessing, key, to, c.now, c.acc);
+    },
+    terminate: () =>
+      c.decision.actions.push({
+        type: 'terminate',
+        key,
+        instanceId: rec.instanceID ?? '',
+        decrementDesired: (c.surge?.added ?? 0) > 0,
+      }),
+    startDrainOrTerminate: () => {
+      if (n.node) {
+        n.move('drain');
+        drainAction(n, n.node);
+      } else {
+        n.move('terminate');
+        n.terminate();
+      }
+    },
+  };
+  return n;
+}
+
+/** The drain action carries the resolved timeout (the plan's values, never the raw spec's). */
+function drainAction(n: NodeStep, nodeName: string): void {
+  n.c.decision.actions.push({
+    type: 'drain',
+    key: n.key,
+    nodeName,
+    instanceId: n.rec.instanceID ?? '',
+    timeoutMs: n.c.drainTimeoutMs,
+  });
+}
+
 /** Steps one in-flight node as far as it can go now (its recorded step, the group, the node, its drain). */
 function advanceNode(c: DecideContext, key: string): void {
-  const rec = c.inFlight[key] as NodeInProcessing;
-  const step = rec.stepName ?? 'kickoff';
-  const inst = rec.instanceID ? c.view.byId.get(rec.instanceID) : undefined;
-  const gone = !inst || inst.terminating;
-  const node = rec.nodeName;
-  const move = (to: RollingUpgradeStep) => {
-    c.inFlight[key] = moveTo(c.inFlight[key] as NodeInProcessing, key, to, c.now, c.acc);
-  };
-  // The drain action carries the resolved timeout (the plan's values, never the raw spec's).
-  const drain = (nodeName: string) =>
-    c.decision.actions.push({
-      type: 'drain',
-      key,
-      nodeName,
-      instanceId: rec.instanceID ?? '',
-      timeoutMs: c.drainTimeoutMs,
-    });
-  // A recorded terminate may be sent again (a restart): the controller confirms it against a fresh describe.
-  const terminate = () =>
-    c.decision.actions.push({
-      type: 'terminate',
-      key,
-      instanceId: rec.instanceID ?? '',
-      decrementDesired: (c.surge?.added ?? 0) > 0,
-    });
-  const startDrainOrTerminate = () => {
-    if (node) {
-      move('drain');
-      drain(node);
-    } else {
-      move('terminate');
-      terminate();
-    }
-  };
-  const skipToPostTerminate = () => {
-    if (c.input.drains.has(key)) c.decision.actions.push({ type: 'forgetDrain', key });
-    move('post_terminate');
-    c.decision.events.push({
-      type: 'Normal',
-      reason: 'InstanceGone',
-      message: `instance ${rec.instanceID} (node ${node ?? 'none'}) left group ${c.view.group.name} before it was terminated; not terminating it`,
-    });
-  };
-
-  if (!isAtOrPastTerminate(step) && gone) {
-    skipToPostTerminate();
-    return;
-  }
-  switch (step) {
+  const n = nodeStep(c, key);
+  if (!isAtOrPastTerminate(n.step) && n.gone) return skipToPostTerminate(n);
+  switch (n.step) {
     case 'kickoff':
-      if (c.eager && (c.surge?.added ?? 0) > 0) move('desired_node_ready');
-      else startDrainOrTerminate();
+      if (c.eager && (c.surge?.added ?? 0) > 0) n.move('desired_node_ready');
+      else n.startDrainOrTerminate();
       break;
     case 'desired_node_ready': {
       const target = (c.surge?.baseDesired ?? 0) + (c.surge?.added ?? 0);
-      if (!c.surge || c.readyCount >= target) startDrainOrTerminate();
+      if (!c.surge || c.readyCount >= target) n.startDrainOrTerminate();
       else {
         c.progress.push(`${key} waiting for ${target - c.readyCount} new node(s) to be Ready`);
         c.wait(c.input.pollIntervalMs);
@@ -1032,86 +1073,113 @@ function advanceNode(c: DecideContext, key: string): void {
       break;
     }
     case 'predrain_script':
-    case 'drain': {
-      const d = c.input.drains.get(key);
-      if (!node) {
-        startDrainOrTerminate();
-        break;
-      }
-      if (!d) {
-        // Recorded as draining but no drain runs here (a restart, a new leader): start it again.
-        // Cordon and eviction are idempotent; pods already gone are simply not found.
-        if (step !== 'drain') move('drain');
-        drain(node);
-        c.progress.push(`${key} draining`);
-      } else if (d.state === 'running') {
-        c.progress.push(`${key} draining`);
-      } else if (d.state === 'succeeded') {
-        move('post_wait');
-        c.status.lastDrainTime = isoMs(c.now);
-        c.decision.actions.push({ type: 'forgetDrain', key });
-        c.decision.events.push({
-          type: 'Normal',
-          reason: 'NodeDrained',
-          message: `drained node ${node} (instance ${rec.instanceID}): ${d.evicted} pod(s) evicted`,
-        });
-        if (c.postDrainWaitMs > 0) c.wait(c.postDrainWaitMs);
-      } else {
-        c.decision.drainFailures++;
-        c.decision.actions.push({ type: 'forgetDrain', key });
-        if (c.ru.spec.ignoreDrainFailures) {
-          move('post_wait');
-          c.status.lastDrainTime = isoMs(c.now);
-          c.decision.events.push({
-            type: 'Warning',
-            reason: 'DrainFailed',
-            message: `${d.message}; ignoreDrainFailures is set: terminating instance ${rec.instanceID} anyway`,
-          });
-          if (c.postDrainWaitMs > 0) c.wait(c.postDrainWaitMs);
-        } else onDrainFailed(c, key, rec, node, d);
-      }
-      break;
-    }
+    case 'drain':
+      return followDrain(n);
     case 'postdrain_script':
-    case 'post_wait': {
-      const since = timeMs(rec.stepStartTime) ?? c.now.getTime();
-      const left = since + c.postDrainWaitMs - c.now.getTime();
-      if (step === 'postdrain_script') move('post_wait');
-      if (left > 0) {
-        c.progress.push(`${key} waiting ${Math.ceil(left / 1000)}s after drain`);
-        c.wait(left);
-      } else {
-        move('terminate');
-        terminate();
-      }
-      break;
-    }
+    case 'post_wait':
+      return afterDrainWait(n);
     case 'terminate':
       // Recorded but maybe not done (a restart): the controller confirms against a fresh describe.
-      terminate();
-      break;
-    case 'post_terminate': {
-      const desired = c.view.group.desiredCapacity;
-      if (gone && c.readyCount >= desired) {
-        move('completed');
-        c.decision.events.push({
-          type: 'Normal',
-          reason: 'NodeReplaced',
-          message: `node ${node ?? rec.instanceID} replaced: group ${c.view.group.name} has ${c.readyCount}/${desired} InService instances with Ready nodes${c.gates.length ? ' passing the readiness gates' : ''}`,
-        });
-      } else {
-        c.progress.push(
-          gone
-            ? `${key} waiting for replacement (${c.readyCount}/${desired} Ready)`
-            : `${key} waiting for instance ${rec.instanceID} to leave the group`,
-        );
-        c.wait(c.input.pollIntervalMs);
-      }
-      break;
-    }
+      return n.terminate();
+    case 'post_terminate':
+      return awaitReplacement(n);
     case 'completed':
       break;
   }
+}
+
+/** The instance left the group before this upgrade terminated it: never terminate it. */
+function skipToPostTerminate(n: NodeStep): void {
+  const { c } = n;
+  if (c.input.drains.has(n.key)) c.decision.actions.push({ type: 'forgetDrain', key: n.key });
+  n.move('post_terminate');
+  c.decision.events.push({
+    type: 'Normal',
+    reason: 'InstanceGone',
+    message: `instance ${n.rec.instanceID} (node ${n.node ?? 'none'}) left group ${c.view.group.name} before it was terminated; not terminating it`,
+  });
+}
+
+/** drain: (re)start the drain, wait for it, or record its outcome. */
+function followDrain(n: NodeStep): void {
+  const { c, key, rec, node } = n;
+  const d = c.input.drains.get(key);
+  if (!node) return n.startDrainOrTerminate();
+  if (!d) {
+    // Recorded as draining but no drain runs here (a restart, a new leader): start it again.
+    // Cordon and eviction are idempotent; pods already gone are simply not found.
+    if (n.step !== 'drain') n.move('drain');
+    drainAction(n, node);
+    c.progress.push(`${key} draining`);
+  } else if (d.state === 'running') {
+    c.progress.push(`${key} draining`);
+  } else if (d.state === 'succeeded') {
+    drained(
+      n,
+      'Normal',
+      'NodeDrained',
+      `drained node ${node} (instance ${rec.instanceID}): ${d.evicted} pod(s) evicted`,
+    );
+  } else {
+    c.decision.drainFailures++;
+    if (c.ru.spec.ignoreDrainFailures)
+      drained(
+        n,
+        'Warning',
+        'DrainFailed',
+        `${d.message}; ignoreDrainFailures is set: terminating instance ${rec.instanceID} anyway`,
+      );
+    else {
+      c.decision.actions.push({ type: 'forgetDrain', key });
+      onDrainFailed(c, key, rec, node, d);
+    }
+  }
+}
+
+/** The drain is over (or its failure ignored): on to the post-drain wait. */
+function drained(n: NodeStep, type: 'Normal' | 'Warning', reason: string, message: string): void {
+  const { c } = n;
+  n.move('post_wait');
+  c.status.lastDrainTime = isoMs(c.now);
+  c.decision.actions.push({ type: 'forgetDrain', key: n.key });
+  c.decision.events.push({ type, reason, message });
+  if (c.postDrainWaitMs > 0) c.wait(c.postDrainWaitMs);
+}
+
+/** post_wait: postDrainDelaySeconds + postDrain.waitSeconds after the drain, then terminate. */
+function afterDrainWait(n: NodeStep): void {
+  const { c, key } = n;
+  const since = timeMs(n.rec.stepStartTime) ?? c.now.getTime();
+  const left = since + c.postDrainWaitMs - c.now.getTime();
+  if (n.step === 'postdrain_script') n.move('post_wait');
+  if (left > 0) {
+    c.progress.push(`${key} waiting ${Math.ceil(left / 1000)}s after drain`);
+    c.wait(left);
+  } else {
+    n.move('terminate');
+    n.terminate();
+  }
+}
+
+/** post_terminate: done once the instance is gone and the group has its desired Ready nodes again. */
+function awaitReplacement(n: NodeStep): void {
+  const { c, key, rec } = n;
+  const desired = c.view.group.desiredCapacity;
+  if (n.gone && c.readyCount >= desired) {
+    n.move('completed');
+    c.decision.events.push({
+      type: 'Normal',
+      reason: 'NodeReplaced',
+      message: `node ${n.node ?? rec.instanceID} replaced: group ${c.view.group.name} has ${c.readyCount}/${desired} InService instances with Ready nodes${c.gates.length ? ' passing the readiness gates' : ''}`,
+    });
+    return;
+  }
+  c.progress.push(
+    n.gone
+      ? `${key} waiting for replacement (${c.readyCount}/${desired} Ready)`
+      : `${key} waiting for instance ${rec.instanceID} to leave the group`,
+  );
+  c.wait(c.input.pollIntervalMs);
 }
 
 function decideDryRun(
