@@ -434,6 +434,32 @@ export function resolveUpdateStrategy(spec: RollingUpgradeSpec): ResolvedUpdateS
   };
 }
 
+/** Everything the upgrade's plan reads from the spec, every default resolved: plans never read the raw spec. */
+export interface ResolvedRollingUpgrade {
+  strategy: ResolvedUpdateStrategy;
+  /** postDrainDelaySeconds + postDrain.waitSeconds: how long after a drain before the terminate. */
+  postDrainWaitSeconds: number;
+  /** The pause between batches. */
+  nodeIntervalSeconds: number;
+  readinessGates: NonNullable<RollingUpgradeSpec['readinessGates']>;
+  /** Terminate a node whose drain failed anyway. */
+  ignoreDrainFailures: boolean;
+  /** spec.dryRun: plan only (honoured until the upgrade starts). */
+  dryRun: boolean;
+}
+
+/** The one resolve step of a RollingUpgrade's spec. */
+export function resolveRollingUpgrade(spec: RollingUpgradeSpec): ResolvedRollingUpgrade {
+  return {
+    strategy: resolveUpdateStrategy(spec),
+    postDrainWaitSeconds: Math.max(0, (spec.postDrainDelaySeconds ?? 0) + (spec.postDrain?.waitSeconds ?? 0)),
+    nodeIntervalSeconds: Math.max(0, spec.nodeIntervalSeconds ?? 0),
+    readinessGates: spec.readinessGates ?? [],
+    ignoreDrainFailures: spec.ignoreDrainFailures === true,
+    dryRun: spec.dryRun === true,
+  };
+}
+
 /** The per-node progress map, whichever of its two names the status uses. */
 export function nodesInProcessing(
   status: RollingUpgradeStatus | undefined,

@@ -25,6 +25,7 @@ import { ALL_KINDS } from '../src/kinds';
 import { validatePodCheckpoint } from '../src/podcheckpoint';
 import {
   nodesInProcessing,
+  resolveRollingUpgrade,
   resolveUpdateStrategy,
   validateRollingUpgrade,
   withRollingUpgradeDefaults,
@@ -91,6 +92,24 @@ describe('RollingUpgrade', () => {
       drainTimeoutSeconds: DEFAULT_DRAIN_TIMEOUT_SECONDS,
     });
     expect(validateRollingUpgrade(ru)).toEqual([]);
+  });
+
+  it('resolves the whole spec once: waits summed, defaults for what is absent', () => {
+    const ru = talk();
+    ru.spec = {
+      asgName: 'g',
+      postDrainDelaySeconds: 30,
+      postDrain: { waitSeconds: 15 },
+      ignoreDrainFailures: true,
+    };
+    expect(resolveRollingUpgrade(ru.spec)).toEqual({
+      strategy: resolveUpdateStrategy(ru.spec),
+      postDrainWaitSeconds: 45,
+      nodeIntervalSeconds: 0,
+      readinessGates: [],
+      ignoreDrainFailures: true,
+      dryRun: false,
+    });
   });
 
   it.each([

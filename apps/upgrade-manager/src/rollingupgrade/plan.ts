@@ -7,10 +7,11 @@ import type { PlannedEvent } from '@keiko/kube-runtime';
 import {
   metadataTimestamp,
   nodesInProcessing,
-  resolveUpdateStrategy,
+  resolveRollingUpgrade,
   validateRollingUpgrade,
   type Condition,
   type NodeInProcessing,
+  type ResolvedRollingUpgrade,
   type RollingUpgrade,
   type RollingUpgradeStatus,
   type RollingUpgradeStep,
@@ -626,10 +627,11 @@ export function decide(input: PlanInput): Decision {
   const condition = (type: string, s: 'True' | 'False', reason: string, message: string) =>
     withCondition(status, { type, status: s, reason, message, observedGeneration: generation }, now);
 
+  const spec = resolveRollingUpgrade(ru.spec);
+  const strategy = spec.strategy;
   const started = Boolean(status.startTime);
-  const dryRun = input.dryRunFlag || (ru.spec.dryRun === true && !started);
+  const dryRun = input.dryRunFlag || (spec.dryRun && !started);
   const view = buildGroupView(ru, input.snapshot, input.nodes, status.startTime ?? isoS(now));
-  const strategy = resolveUpdateStrategy(ru.spec);
   const maxUnavailable = budgetNodes(strategy.maxUnavailable, view.group.desiredCapacity);
 
   if (dryRun) return decideDryRun(input, decision, view, maxUnavailable, strategy.type, condition);
@@ -647,17 +649,18 @@ export function decide(input: PlanInput): Decision {
   const ctx: DecideContext = {
     input,
     ru,
+    spec,
     now,
     decision,
     status,
     view,
     inFlight,
     acc: { statistics: status.statistics ?? [], transitions: decision.transitions },
-    gates: ru.spec.readinessGates ?? [],
+    gates: spec.readinessGates,
     eager: strategy.mode === 'eager',
     surge: status.surge,
-    readyCount: readyInServiceCount(view, ru.spec.readinessGates ?? []),
-    postDrainWaitMs: ((ru.spec.postDrainDelaySeconds ?? 0) + (ru.spec.postDrain?.waitSeconds ?? 0)) * 1000,
+    readyCount: readyInServiceCount(view, spec.readinessGates),
+    postDrainWaitMs: spec.postDrainWaitSeconds * 1000,
     // 0: no limit (asked for with a negative drainTimeout).
     drainTimeoutMs: (strategy.drainTimeoutSeconds ?? 0) * 1000,
     progress: [],
@@ -797,7 +800,7 @@ function reportInFlight(c: DecideContext): Decision {
 
 /** nodeIntervalSeconds between batches: true while it runs. */
 function waitNodeInterval(c: DecideContext): boolean {
-  const intervalMs = (c.ru.spec.nodeIntervalSeconds ?? 0) * 1000;
+  const intervalMs = c.spec.nodeIntervalSeconds * 1000;
   const lastEnd = timeMs(c.status.lastBatchEndTime);
   if (lastEnd === undefined || c.now.getTime() - lastEnd >= intervalMs) return false;
   const left = lastEnd + intervalMs - c.now.getTime();
@@ -805,7 +808,7 @@ function waitNodeInterval(c: DecideContext): boolean {
     'Progressing',
     'True',
     'WaitingNodeInterval',
-    `next batch in ${Math.ceil(left / 1000)}s (nodeIntervalSeconds ${c.ru.spec.nodeIntervalSeconds})`,
+    `next batch in ${Math.ceil(left / 1000)}s (nodeIntervalSeconds ${c.spec.nodeIntervalSeconds})`,
   );
   c.wait(left);
   return true;
@@ -815,6 +818,8 @@ function waitNodeInterval(c: DecideContext): boolean {
 interface DecideContext {
   input: PlanInput;
   ru: RollingUpgrade;
+  /** The spec, resolved once: what the decision reads instead of ru.spec. */
+  spec: ResolvedRollingUpgrade;
   now: Date;
   decision: Decision;
   status: RollingUpgradeStatus;
@@ -1122,7 +1127,7 @@ function followDrain(n: NodeStep): void {
     );
   } else {
     c.decision.drainFailures++;
-    if (c.ru.spec.ignoreDrainFailures)
+    if (c.spec.ignoreDrainFailures)
       drained(
         n,
         'Warning',
