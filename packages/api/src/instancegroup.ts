@@ -26,7 +26,7 @@ export const PROVISIONERS = ['eks-cf', 'eks', 'eks-managed', 'eks-fargate'] as c
 export type Provisioner = (typeof PROVISIONERS)[number];
 export const INSTANCE_GROUP_STRATEGIES = ['rollingUpdate', 'crd', 'managed'] as const;
 export type InstanceGroupStrategyType = (typeof INSTANCE_GROUP_STRATEGIES)[number];
-export const CONCURRENCY_POLICIES = ['Forbid', 'Allow'] as const;
+export const CONCURRENCY_POLICIES = ['Forbid', 'Allow', 'Replace'] as const;
 export type ConcurrencyPolicy = (typeof CONCURRENCY_POLICIES)[number];
 
 /** Values of status.currentState, as the original controller wrote them. */
@@ -151,7 +151,7 @@ export const CRDUpgradeStrategySchema = Type.Object(
       StringEnumIgnoreCase(CONCURRENCY_POLICIES, {
         default: 'Forbid',
         description:
-          'Forbid waits for a running upgrade resource to finish before submitting another; Allow does not.',
+          'Forbid waits for a running upgrade resource of the same scaling group to finish before submitting another; Replace deletes it (its controller stops it cleanly) and submits the new one; Allow does neither.',
       }),
     ),
     statusJSONPath: Type.String({

@@ -34,6 +34,30 @@ export interface CrdStepResult {
   status: { strategyResourceName?: string; strategyResourceNamespace?: string; strategyRetryCount?: number };
 }
 
+/** Running resources this controller submitted for the same scaling group, other than `name` (being deleted included). */
+async function activeOthers(
+  client: KubeClient,
+  input: CrdStepInput,
+  type: ReturnType<typeof renderStrategyResource>['resourceType'],
+  namespace: string,
+  name: string,
+): Promise<KubernetesObject[]> {
+  let others: KubernetesObject[] = [];
+  try {
+    others = (await client.list<KubernetesObject>(type, { namespace })).items;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  return others.filter(
+    (o) =>
+      o.metadata?.name !== name &&
+      o.metadata?.annotations?.[MANAGED_BY_ANNOTATION] === MANAGED_BY_VALUE &&
+      o.metadata.annotations[SCOPE_ANNOTATION] === input.scalingGroupName &&
+      (o.metadata.deletionTimestamp !== undefined ||
+        strategyResourceOutcome(o, input.strategy) === 'running'),
+  );
+}
+
 export async function crdStrategyStep(client: KubeClient, input: CrdStepInput): Promise<CrdStepResult> {
   const { ig, strategy } = input;
   const rendered = renderStrategyResource(ig, strategy, {
@@ -81,27 +105,38 @@ export async function crdStrategyStep(client: KubeClient, input: CrdStepInput): 
     };
   }
 
-  if ((strategy.concurrencyPolicy ?? 'Forbid') === 'Forbid') {
-    let others: KubernetesObject[] = [];
-    try {
-      others = (await client.list<KubernetesObject>(rendered.resourceType, { namespace: rendered.namespace }))
-        .items;
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    const active = others.filter(
-      (o) =>
-        o.metadata?.name !== rendered.name &&
-        o.metadata?.annotations?.[MANAGED_BY_ANNOTATION] === MANAGED_BY_VALUE &&
-        o.metadata.annotations[SCOPE_ANNOTATION] === input.scalingGroupName &&
-        strategyResourceOutcome(o, strategy) === 'running',
+  const policy = strategy.concurrencyPolicy ?? 'Forbid';
+  if (policy !== 'Allow') {
+    const active = await activeOthers(
+      client,
+      input,
+      rendered.resourceType,
+      rendered.namespace,
+      rendered.name,
     );
-    if (active.length > 0)
+    const names = active.map((o) => o.metadata?.name ?? '').join(', ');
+    if (active.length > 0 && policy === 'Forbid')
       return {
         phase: 'waiting',
-        message: `concurrencyPolicy Forbid: waiting for ${active.map((o) => o.metadata?.name).join(', ')} to finish`,
+        message: `concurrencyPolicy Forbid: waiting for ${names} to finish`,
         status,
       };
+    if (active.length > 0) {
+      // Replace: the older upgrades go first; their controller stops them cleanly on deletion (drains
+      // aborted, its cordons given back). The new one is submitted once they are gone.
+      if (!input.dryRun)
+        for (const o of active)
+          await client
+            .delete(rendered.resourceType, rendered.namespace, o.metadata?.name ?? '')
+            .catch((err: unknown) => {
+              if (!isNotFound(err)) throw err;
+            });
+      return {
+        phase: 'waiting',
+        message: `concurrencyPolicy Replace: ${input.dryRun ? 'would delete' : 'deleted'} ${names}; submitting ${rendered.name} once they are gone`,
+        status,
+      };
+    }
   }
 
   await input.record(status);
