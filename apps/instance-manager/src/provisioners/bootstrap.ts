@@ -5,7 +5,7 @@
 // A group with a warm pool gets user data that joins only on the boot that goes into service
 // (userdata/warm-pool-gate.ts); without one, the user data is what it always was. Pure.
 import type { NodeVolume, Taint } from '@keiko/api';
-import { LIFECYCLE_LABEL, ROLE_LABEL } from '../instancegroup/names';
+import { LIFECYCLE_LABEL, ROLE_LABEL } from '../names';
 import type { OsFamily } from './os-family';
 import {
   isNodeadmUserData,

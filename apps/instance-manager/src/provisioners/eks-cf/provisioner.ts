@@ -3,7 +3,7 @@
 // group's status and Events, and hands the stack's scaling group to the upgrade stage.
 import type { InstanceGroup } from '@keiko/api';
 import { classifyStackStatus, describeStackEvent, type Stack } from '@keiko/aws';
-import { stackName as deriveStackName } from '../../instancegroup/names';
+import { stackName as deriveStackName } from '../../names';
 import { osFamilyProblems } from '../os-family';
 import { resolveLaunchInputs } from '../resolve';
 import type { DeleteOutcome, GroupContext, ProvisionOutcome, Provisioner } from '../types';

@@ -3,7 +3,7 @@
 // version in line with the spec, and deletes it.
 import type { FieldProblem, InstanceGroup } from '@keiko/api';
 import type { Nodegroup } from '@keiko/aws';
-import { resourcePrefix } from '../../instancegroup/names';
+import { resourcePrefix } from '../../names';
 import { tagListToRecord } from '../common';
 import { resolveCluster, resolveSecurityGroups, resolveSubnets } from '../resolve';
 import type { DeleteOutcome, GroupContext, ProvisionOutcome, Provisioner } from '../types';

@@ -12,7 +12,7 @@
 // fails with UnsupportedOperation, reported naming spec.eks.type.
 import type { FieldProblem, InstanceGroup } from '@keiko/api';
 import type { LaunchConfiguration, LaunchConfigurationSpec, RequestLaunchTemplateData } from '@keiko/aws';
-import { md5 } from '../../instancegroup/names';
+import { md5 } from '../../names';
 
 export const TYPE_FIELD = 'spec.eks.type';
 

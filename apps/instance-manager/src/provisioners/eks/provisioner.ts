@@ -12,7 +12,7 @@ import {
   type RequestLaunchTemplateData,
   type ScalingGroup,
 } from '@keiko/aws';
-import { roleName as deriveRoleName, resourcePrefix } from '../../instancegroup/names';
+import { roleName as deriveRoleName, resourcePrefix } from '../../names';
 import { DEFAULT_NODE_POLICIES, IAM_POLICY_PREFIX, managedPolicyArns } from '../common';
 import { osFamilyProblems } from '../os-family';
 import { resolveLaunchInputs } from '../resolve';
