@@ -2,7 +2,7 @@
 // (unless the group names its own), a launch template whose versions follow the spec (or, for type
 // LaunchConfiguration, a launch configuration per rendering), and an Auto Scaling group with tags,
 // suspended processes, lifecycle hooks, an optional mixed instances policy, warm pool and group metrics.
-import type { InstanceGroup, InstanceGroupStatus } from '@keiko/api';
+import type { FieldProblem, InstanceGroup, InstanceGroupStatus } from '@keiko/api';
 import {
   AwsOperationError,
   EC2_ASSUME_ROLE_POLICY,
@@ -329,94 +329,73 @@ export class EksProvisioner implements Provisioner {
     return warmPoolConflicts(ig).map((p) => `${p.field}: ${p.message}`);
   }
 
+  /**
+   * The node role, its managed policies and the instance profile holding it: created when the group
+   * owns them (no roleName in the spec), only checked when the spec names its own. `profileArn` is absent
+   * in a dry run that would create something; a problem names the field to fix.
+   */
   private async ensureIam(
     ctx: GroupContext,
     ig: InstanceGroup,
-  ): Promise<{ roleArn: string; profileArn?: string } | { problem: { field: string; message: string } }> {
+  ): Promise<{ roleArn: string; profileArn?: string } | { problem: FieldProblem }> {
     const names = iamNames(ig);
-    const { iam } = ctx.aws;
-    let role = await iam.getRole(names.role);
-    if (!role) {
-      if (!names.managed)
-        return { problem: { field: `${FIELD}.roleName`, message: `IAM role ${names.role} not found` } };
-      role = await ctx.act('CreateRole', `create IAM role ${names.role}`, () =>
-        iam.createRole({
-          name: names.role,
-          assumeRolePolicyDocument: EC2_ASSUME_ROLE_POLICY,
-          description: `nodes of InstanceGroup ${ctx.namespace}/${ctx.name}`,
-        }),
-      );
-      if (!role) return { roleArn: '' };
-      ctx.event('Normal', 'RoleCreated', `created IAM role ${names.role}`);
-    }
+    const role = await ensureRole(ctx, names);
+    if (!role) return { roleArn: '' };
+    if ('problem' in role) return role;
     if (names.managed) {
-      const want = managedPolicyArns(ig.spec.eks?.configuration?.managedPolicies);
-      const have = await iam.listAttachedRolePolicies(names.role);
-      const missing: string[] = [];
-      for (const arn of want.filter((a) => !have.includes(a))) {
-        try {
-          await ctx.act('AttachRolePolicy', `attach ${arn} to ${names.role}`, () =>
-            iam.attachRolePolicy(names.role, arn),
-          );
-        } catch (err) {
-          if (!hasAwsErrorCode(err, 'NoSuchEntity')) throw err;
-          missing.push(arn);
-        }
-      }
-      for (const arn of have.filter((a) => !want.includes(a)))
-        await ctx.act('DetachRolePolicy', `detach ${arn} from ${names.role}`, () =>
-          iam.detachRolePolicy(names.role, arn),
+      const problem = await this.syncManagedPolicies(ctx, ig, names.role);
+      if (problem) return { problem };
+    }
+    return ensureInstanceProfile(ctx, ig, names, role.arn);
+  }
+
+  /**
+   * Attaches the policies the spec asks for (the three EKS node policies and managedPolicies) and
+   * detaches the others. A policy the spec names that cannot be attached is a problem; a missing EKS
+   * node policy (an emulator, another partition) is a Warning once per role, and the role goes on.
+   */
+  private async syncManagedPolicies(
+    ctx: GroupContext,
+    ig: InstanceGroup,
+    roleName: string,
+  ): Promise<FieldProblem | undefined> {
+    const { iam } = ctx.aws;
+    const want = managedPolicyArns(ig.spec.eks?.configuration?.managedPolicies);
+    const have = await iam.listAttachedRolePolicies(roleName);
+    const missing: string[] = [];
+    for (const arn of want.filter((a) => !have.includes(a))) {
+      try {
+        await ctx.act('AttachRolePolicy', `attach ${arn} to ${roleName}`, () =>
+          iam.attachRolePolicy(roleName, arn),
         );
-      const requested = missing.filter(
-        (a) => !DEFAULT_NODE_POLICIES.some((d) => a === `${IAM_POLICY_PREFIX}${d}`),
-      );
-      if (requested.length > 0)
-        return {
-          problem: {
-            field: `${FIELD}.managedPolicies`,
-            message: `policies not found or not attachable: ${requested.join(', ')}`,
-          },
-        };
-      // The three EKS node policies exist in every commercial-partition account; an emulator (or another
-      // partition) may lack them: say so, and carry on — nodes without them will fail to join, visibly.
-      if (missing.length > 0 && !this.warnedMissing.has(names.role)) {
-        this.warnedMissing.add(names.role);
-        ctx.event(
-          'Warning',
-          'NodePolicyMissing',
-          `AWS managed policies ${missing.join(', ')} do not exist here; role ${names.role} is without them`,
-        );
+      } catch (err) {
+        if (!hasAwsErrorCode(err, 'NoSuchEntity')) throw err;
+        missing.push(arn);
       }
     }
-    let profile = await iam.getInstanceProfile(names.profile);
-    if (!profile) {
-      if (!names.managed && ig.spec.eks?.configuration?.instanceProfileName)
-        return {
-          problem: {
-            field: `${FIELD}.instanceProfileName`,
-            message: `instance profile ${names.profile} not found`,
-          },
-        };
-      profile = await ctx.act('CreateInstanceProfile', `create instance profile ${names.profile}`, () =>
-        iam.createInstanceProfile(names.profile),
+    for (const arn of have.filter((a) => !want.includes(a)))
+      await ctx.act('DetachRolePolicy', `detach ${arn} from ${roleName}`, () =>
+        iam.detachRolePolicy(roleName, arn),
       );
-      if (!profile) return { roleArn: role.arn };
-    }
-    if (!profile.roleNames.includes(names.role)) {
-      if (profile.roleNames.length > 0 && !names.managed)
-        return {
-          problem: {
-            field: `${FIELD}.instanceProfileName`,
-            message: `instance profile ${names.profile} holds role ${profile.roleNames.join(',')}, not ${names.role}`,
-          },
-        };
-      await ctx.act(
-        'AddRoleToInstanceProfile',
-        `add ${names.role} to instance profile ${names.profile}`,
-        () => iam.addRoleToInstanceProfile(names.profile, names.role),
+    const requested = missing.filter(
+      (a) => !DEFAULT_NODE_POLICIES.some((d) => a === `${IAM_POLICY_PREFIX}${d}`),
+    );
+    if (requested.length > 0)
+      return {
+        field: `${FIELD}.managedPolicies`,
+        message: `policies not found or not attachable: ${requested.join(', ')}`,
+      };
+    // The three EKS node policies exist in every commercial-partition account; an emulator (or another
+    // partition) may lack them: say so, and carry on — nodes without them will fail to join, visibly.
+    if (missing.length > 0 && !this.warnedMissing.has(roleName)) {
+      this.warnedMissing.add(roleName);
+      ctx.event(
+        'Warning',
+        'NodePolicyMissing',
+        `AWS managed policies ${missing.join(', ')} do not exist here; role ${roleName} is without them`,
       );
     }
-    return { roleArn: role.arn, profileArn: profile.arn };
+    return undefined;
   }
 
   /** Drops versions beyond the retention (never the one in use); best effort, the emulator cannot. */
@@ -613,6 +592,73 @@ function provisionedGroup(input: {
           },
     roleArn: iam.roleArn,
   };
+}
+
+type IamNames = ReturnType<typeof iamNames>;
+
+/**
+ * The node role: created when the group owns it; one the spec names must exist. Undefined in a dry run
+ * that would create it.
+ */
+async function ensureRole(
+  ctx: GroupContext,
+  names: IamNames,
+): Promise<{ arn: string } | { problem: FieldProblem } | undefined> {
+  const { iam } = ctx.aws;
+  const role = await iam.getRole(names.role);
+  if (role) return role;
+  if (!names.managed)
+    return { problem: { field: `${FIELD}.roleName`, message: `IAM role ${names.role} not found` } };
+  const created = await ctx.act('CreateRole', `create IAM role ${names.role}`, () =>
+    iam.createRole({
+      name: names.role,
+      assumeRolePolicyDocument: EC2_ASSUME_ROLE_POLICY,
+      description: `nodes of InstanceGroup ${ctx.namespace}/${ctx.name}`,
+    }),
+  );
+  if (created) ctx.event('Normal', 'RoleCreated', `created IAM role ${names.role}`);
+  return created;
+}
+
+/**
+ * The instance profile, holding the node role: created when the group owns it or the spec names none;
+ * one the spec names must exist, and may not hold another role. `profileArn` is absent in a dry run that
+ * would create it.
+ */
+async function ensureInstanceProfile(
+  ctx: GroupContext,
+  ig: InstanceGroup,
+  names: IamNames,
+  roleArn: string,
+): Promise<{ roleArn: string; profileArn?: string } | { problem: FieldProblem }> {
+  const { iam } = ctx.aws;
+  let profile = await iam.getInstanceProfile(names.profile);
+  if (!profile) {
+    if (!names.managed && ig.spec.eks?.configuration?.instanceProfileName)
+      return {
+        problem: {
+          field: `${FIELD}.instanceProfileName`,
+          message: `instance profile ${names.profile} not found`,
+        },
+      };
+    profile = await ctx.act('CreateInstanceProfile', `create instance profile ${names.profile}`, () =>
+      iam.createInstanceProfile(names.profile),
+    );
+    if (!profile) return { roleArn };
+  }
+  if (!profile.roleNames.includes(names.role)) {
+    if (profile.roleNames.length > 0 && !names.managed)
+      return {
+        problem: {
+          field: `${FIELD}.instanceProfileName`,
+          message: `instance profile ${names.profile} holds role ${profile.roleNames.join(',')}, not ${names.role}`,
+        },
+      };
+    await ctx.act('AddRoleToInstanceProfile', `add ${names.role} to instance profile ${names.profile}`, () =>
+      iam.addRoleToInstanceProfile(names.profile, names.role),
+    );
+  }
+  return { roleArn, profileArn: profile.arn };
 }
 
 /** Brings an existing group to the spec: its settings, tags, suspended processes and lifecycle hooks. */
