@@ -27,7 +27,7 @@ import {
   type AwsClients,
 } from '@keiko/aws';
 import { kubeConfigFromEnv } from '@keiko/testenv';
-import { TAG_CLUSTER_NAME } from '../src/instancegroup/names';
+import { TAG_CLUSTER_NAME } from '../src/names';
 import { AsgNodeSimulator } from './node-simulator';
 
 export const SANDBOX_CLUSTER = 'my-eks-cluster';

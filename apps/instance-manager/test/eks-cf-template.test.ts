@@ -4,7 +4,7 @@ import { normalizeInstanceGroup } from '@keiko/api';
 import { kubeletRegistrationFromUserData } from '../src/provisioners/bootstrap';
 import { renderEksCfTemplate, type EksCfResolved } from '../src/provisioners/eks-cf/template';
 import { currentOperation, failureReason } from '../src/provisioners/eks-cf/stack-events';
-import { stackName } from '../src/instancegroup/names';
+import { stackName } from '../src/names';
 import { talkGroup } from './support/fixtures';
 
 const resolved: EksCfResolved = {

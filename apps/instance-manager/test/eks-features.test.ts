@@ -10,12 +10,7 @@ import {
   type ScalingGroup,
 } from '@keiko/aws';
 import type { V1Node } from '@kubernetes/client-node';
-import {
-  isWarmPoolInstance,
-  nodesReadiness,
-  rotationInstances,
-  withEc2LaunchTemplate,
-} from '../src/instancegroup/fleet';
+import { isWarmPoolInstance, nodesReadiness, rotationInstances } from '../src/instancegroup/fleet';
 import {
   isOwnLaunchConfiguration,
   LAUNCH_CONFIGURATION_TAG,
@@ -24,6 +19,7 @@ import {
   launchConfigurationSpec,
   launchConfigurationsToDelete,
   usesLaunchConfiguration,
+  withEc2LaunchTemplate,
 } from '../src/provisioners/eks/launch-configuration';
 import { renderLaunchTemplateData } from '../src/provisioners/eks/launch-template';
 import {

@@ -4,7 +4,6 @@ import { describe, expect, it } from '@jest/globals';
 import { normalizeInstanceGroup, type InstanceGroup } from '@keiko/api';
 import type { LifecycleHook, ScalingGroup } from '@keiko/aws';
 import {
-  decodeStageData,
   kubeletRegistrationFromUserData,
   mountCommands,
   renderUserData,
@@ -29,6 +28,7 @@ import {
   hasChanges,
   MANAGED_HOOKS_TAG,
 } from '../src/provisioners/eks/scaling-group';
+import { decodeStageData } from '../src/provisioners/userdata/stage-data';
 import { example } from './support/fixtures';
 
 const rolling = (): InstanceGroup =>

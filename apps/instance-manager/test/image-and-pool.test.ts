@@ -3,7 +3,7 @@
 // into every region: the sandbox's image parameter points at one of those AMIs (ami-ekslinux, x86_64).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { InstanceGroup } from '@keiko/api';
-import { roleName } from '../src/instancegroup/names';
+import { roleName } from '../src/names';
 import { stackNameOf } from '../src/provisioners/eks-cf/provisioner';
 import { groupNameOf } from '../src/provisioners/eks/provisioner';
 import { example } from './support/fixtures';

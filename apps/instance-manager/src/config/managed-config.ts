@@ -22,7 +22,7 @@
 // Only the listed paths are touched. Namespaces annotated instancemgr.keikoproj.io/config-excluded=true
 // are left alone. Pure.
 import { loadYaml } from '@kubernetes/client-node';
-import { md5 } from '../instancegroup/names';
+import { md5 } from '../names';
 
 export interface Boundaries {
   restricted: string[];

@@ -55,7 +55,7 @@ import { crdStrategyStep } from '../strategies/crd';
 import { planRotation, ROLLING_UPDATE_CONDITION, type RotationInstance } from '../strategies/rolling-update';
 import { executeRotation, type DrainSettings } from '../strategies/rotation';
 import { nodesReadiness, rotationInstances, type NodesReadiness } from './fleet';
-import { CONFIG_EXCLUDED_ANNOTATION, FINALIZER, groupKey, ownerOf, ROLE_LABEL } from './names';
+import { CONFIG_EXCLUDED_ANNOTATION, FINALIZER, groupKey, ownerOf, ROLE_LABEL } from '../names';
 import {
   composeStatus,
   decideGroupState,

@@ -3,13 +3,12 @@
 import {
   instanceDrift,
   type Ec2Instance,
-  type GroupInstance,
   type ResolvedLaunchTemplateVersion,
   type ScalingGroup,
 } from '@keiko/aws';
 import { cordonedBy, isNodeReady, readDrainFailure } from '@keiko/node-ops';
 import type { V1Node } from '@kubernetes/client-node';
-import { LAUNCH_CONFIGURATION_TAG } from '../provisioners/eks/launch-configuration';
+import { withEc2LaunchTemplate } from '../provisioners/eks/launch-configuration';
 import type { RotationInstance } from '../strategies/rolling-update';
 
 /**
@@ -19,26 +18,6 @@ import type { RotationInstance } from '../strategies/rolling-update';
  */
 export function isWarmPoolInstance(instance: { lifecycleState: string }): boolean {
   return instance.lifecycleState.startsWith('Warmed:');
-}
-
-/**
- * The group instance with its launch template version taken from EC2's aws:ec2launchtemplate:* tags when
- * EC2 has them: those are per instance everywhere, while the emulator reports every group instance with
- * the template's default version (see packages/aws README). Likewise its launch configuration, from the
- * tag the eks provisioner propagates to a launch-configuration group's instances (the emulator reports
- * every instance with the group's current configuration, and a template the group moved to). An
- * instance launched from a template has no launch configuration, and the reverse.
- */
-export function withEc2LaunchTemplate(instance: GroupInstance, ec2: Ec2Instance | undefined): GroupInstance {
-  const lt = ec2?.launchTemplate;
-  if (lt?.version) {
-    const { launchConfigurationName: _fromTemplate, ...rest } = instance;
-    return { ...rest, launchTemplate: { ...instance.launchTemplate, id: lt.id, version: lt.version } };
-  }
-  const lc = ec2?.tags[LAUNCH_CONFIGURATION_TAG];
-  if (!lc) return instance;
-  const { launchTemplate: _fromConfiguration, ...rest } = instance;
-  return { ...rest, launchConfigurationName: lc };
 }
 
 export function rotationInstances(input: {

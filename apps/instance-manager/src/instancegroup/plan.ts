@@ -12,7 +12,7 @@ import { parseIsoDuration } from '../provisioners/common';
 import type { ProvisionOutcome, ReconcileState } from '../provisioners/types';
 import type { RotationPolicy } from '../strategies/rolling-update';
 import type { NodesReadiness } from './fleet';
-import { LOCK_UPGRADES_ANNOTATION } from './names';
+import { LOCK_UPGRADES_ANNOTATION } from '../names';
 
 export const CONDITION_READY = 'Ready';
 export const CONDITION_NODES_READY = 'NodesReady';

@@ -5,7 +5,7 @@
 // A group with a warm pool gets user data that joins only on the boot that goes into service
 // (userdata/warm-pool-gate.ts); without one, the user data is what it always was. Pure.
 import type { NodeVolume, Taint } from '@keiko/api';
-import { LIFECYCLE_LABEL, ROLE_LABEL } from '../instancegroup/names';
+import { LIFECYCLE_LABEL, ROLE_LABEL } from '../names';
 import type { OsFamily } from './os-family';
 import {
   isNodeadmUserData,
@@ -19,6 +19,7 @@ import {
   isBottlerocketUserData,
   renderBottlerocketUserData,
 } from './userdata/bottlerocket';
+import { decodeStageData } from './userdata/stage-data';
 import type { KubeletRegistration, RenderedStage } from './userdata/types';
 import {
   CLOUD_CONFIG_CONTENT_TYPE,
@@ -87,21 +88,6 @@ export function taintsFlagValue(taints: readonly Taint[]): string {
     .map((t) => `${t.key}=${t.value ?? ''}:${t.effect}`)
     .sort()
     .join(',');
-}
-
-/** A stage's data: plain text, or base64 of text (the original accepted both). */
-export function decodeStageData(data: string): string {
-  const trimmed = data.trim();
-  if (trimmed.length >= 8 && trimmed.length % 4 === 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) {
-    const decoded = Buffer.from(trimmed, 'base64').toString('utf8');
-    // Only accept it when it round-trips and reads as text; a plain word like "abcdabcd" stays as is.
-    const printable = [...decoded].every(
-      (ch) => ch === '\t' || ch === '\n' || ch === '\r' || (ch >= ' ' && ch <= '~'),
-    );
-    if (Buffer.from(decoded, 'utf8').toString('base64') === trimmed && printable && /\s/.test(decoded))
-      return decoded;
-  }
-  return data;
 }
 
 function shellQuote(s: string): string {

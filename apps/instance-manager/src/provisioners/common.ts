@@ -7,7 +7,7 @@ import {
   TAG_INSTANCE_GROUP,
   TAG_KUBERNETES_CLUSTER,
   TAG_NAMESPACE,
-} from '../instancegroup/names';
+} from '../names';
 
 /** A group's `tags` list: [{key: k, value: v}] (keys matched case-insensitively, as the original did). */
 export function tagListToRecord(

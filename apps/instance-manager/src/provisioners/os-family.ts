@@ -2,10 +2,10 @@
 // `instancemgr.keikoproj.io/os-family` (amazonlinux2 when absent), and what follows from it: which public
 // SSM parameter `image: latest` reads, and which spec fields the family cannot honour. Pure.
 import type { FieldProblem, InstanceGroup } from '@keiko/api';
-import { decodeStageData } from './bootstrap';
 import { isArmInstanceType } from './common';
 import { WARM_POOL_FIELD } from './eks/warm-pool';
 import { bottlerocketStageProblem, duplicateTables } from './userdata/bottlerocket';
+import { decodeStageData } from './userdata/stage-data';
 import { windowsStageProblem } from './userdata/windows';
 
 export const OS_FAMILY_ANNOTATION = 'instancemgr.keikoproj.io/os-family';

@@ -157,8 +157,38 @@ async function resolveImageReference(
 }
 
 /**
- * What every self-managed node group launches into, resolved together: the cluster, then (in its VPC)
- * the subnets, the security groups and the image. `field` is the spec path of the configuration block.
+ * Where any node group's instances go: the cluster, then (in its VPC) the subnets and the security groups.
+ * `field` is the spec path of the configuration block. eks-managed needs no more than this.
+ */
+export async function resolveNetwork(
+  ctx: GroupContext,
+  config: { clusterName?: string; subnets?: string[]; securityGroups?: string[] },
+  field: string,
+) {
+  const cluster = await resolveCluster(ctx, config.clusterName, `${field}.clusterName`);
+  const { subnets, groups } = await resolveInVpc(ctx, config, cluster.value?.vpcId, field);
+  const problems = [...cluster.problems, ...subnets.problems, ...groups.problems];
+  return { cluster, subnets, groups, problems };
+}
+
+/** The subnets and security groups a configuration names, looked up together in the cluster's VPC. */
+async function resolveInVpc(
+  ctx: GroupContext,
+  config: { subnets?: string[]; securityGroups?: string[] },
+  vpcId: string | undefined,
+  field: string,
+) {
+  const [subnets, groups] = await Promise.all([
+    resolveSubnets(ctx, config.subnets, vpcId, `${field}.subnets`),
+    resolveSecurityGroups(ctx, config.securityGroups, vpcId, `${field}.securityGroups`),
+  ]);
+  return { subnets, groups };
+}
+
+/**
+ * What every self-managed node group (eks, eks-cf) launches into, resolved together: the cluster, then
+ * (in its VPC) the subnets, the security groups and the image. `field` is the spec path of the
+ * configuration block.
  */
 export async function resolveLaunchInputs(
   ctx: GroupContext,
@@ -173,9 +203,8 @@ export async function resolveLaunchInputs(
 ) {
   const cluster = await resolveCluster(ctx, config.clusterName, `${field}.clusterName`);
   const vpcId = cluster.value?.vpcId;
-  const [subnets, groups, image] = await Promise.all([
-    resolveSubnets(ctx, config.subnets, vpcId, `${field}.subnets`),
-    resolveSecurityGroups(ctx, config.securityGroups, vpcId, `${field}.securityGroups`),
+  const [{ subnets, groups }, image] = await Promise.all([
+    resolveInVpc(ctx, config, vpcId, field),
     resolveImage(
       ctx,
       config.image,
@@ -185,4 +214,19 @@ export async function resolveLaunchInputs(
   ]);
   const problems = [...cluster.problems, ...subnets.problems, ...groups.problems, ...image.problems];
   return { cluster, subnets, groups, image, problems };
+}
+
+/**
+ * The fields a self-managed group (eks, eks-cf) cannot do without and the schema leaves optional:
+ * `configuration.instanceType` and `maxSize`. `block` is the spec path of the provisioner's block.
+ */
+export function requiredFieldProblems(
+  spec: { maxSize?: number; configuration?: { instanceType?: string } } | undefined,
+  block: string,
+): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  if (!spec?.configuration?.instanceType)
+    problems.push({ field: `${block}.configuration.instanceType`, message: 'required' });
+  if (spec?.maxSize === undefined) problems.push({ field: `${block}.maxSize`, message: 'required' });
+  return problems;
 }

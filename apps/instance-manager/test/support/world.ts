@@ -21,7 +21,7 @@ import {
   registerInstanceGroupController,
   type InstanceGroupReconciler,
 } from '../../src/instancegroup/controller';
-import { TAG_NAMESPACE } from '../../src/instancegroup/names';
+import { TAG_NAMESPACE } from '../../src/names';
 import { InstanceManagerMetrics } from '../../src/metrics';
 import { parseOptions } from '../../src/options';
 import type { AwsPortsForGroups } from '../../src/provisioners/types';

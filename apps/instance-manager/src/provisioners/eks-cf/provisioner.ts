@@ -2,10 +2,11 @@
 // template, Auto Scaling group). Creates, updates and deletes the stack, follows its events into the
 // group's status and Events, and hands the stack's scaling group to the upgrade stage.
 import type { InstanceGroup } from '@keiko/api';
-import { classifyStackStatus, describeStackEvent, type Stack } from '@keiko/aws';
-import { stackName as deriveStackName } from '../../instancegroup/names';
+import { classifyStackStatus, describeStackEvent, type CloudFormationPort, type Stack } from '@keiko/aws';
+import { stackName as deriveStackName } from '../../names';
 import { osFamilyProblems } from '../os-family';
-import { resolveLaunchInputs } from '../resolve';
+import { dryRunStop, failed, invalidConfiguration, pollAgain } from '../outcomes';
+import { requiredFieldProblems, resolveLaunchInputs } from '../resolve';
 import type { DeleteOutcome, GroupContext, ProvisionOutcome, Provisioner } from '../types';
 import { currentOperation, eventsSince, failureReason, latestProgress } from './stack-events';
 import {
@@ -15,6 +16,7 @@ import {
   OUTPUT_LAUNCH_TEMPLATE_VERSION,
   OUTPUT_ROLE_ARN,
   renderEksCfTemplate,
+  type RenderedStack,
 } from './template';
 
 const FIELD = 'spec.eks-cf.configuration';
@@ -62,6 +64,28 @@ function failedForThisGeneration(ig: InstanceGroup, reasons: readonly string[]):
   );
 }
 
+type StackSpec = Parameters<CloudFormationPort['createStack']>[0];
+
+/** The group's stack template, rendered from the spec and what was resolved for it. */
+function renderStack(
+  ig: InstanceGroup,
+  stackName: string,
+  inputs: Awaited<ReturnType<typeof resolveLaunchInputs>>,
+): RenderedStack {
+  const { cluster, subnets, groups, image } = inputs;
+  return renderEksCfTemplate(ig, {
+    stackName,
+    clusterName: ig.spec['eks-cf']?.configuration?.clusterName ?? '',
+    subnetIds: subnets.value ?? [],
+    securityGroupIds: groups.value ?? [],
+    imageId: image.value ?? '',
+    ...(cluster.value?.endpoint ? { apiServerEndpoint: cluster.value.endpoint } : {}),
+    ...(cluster.value?.certificateAuthorityData
+      ? { certificateAuthorityData: cluster.value.certificateAuthorityData }
+      : {}),
+  });
+}
+
 export class EksCfProvisioner implements Provisioner {
   /** Per stack, the newest event already reported as a Kubernetes Event (this process's memory only). */
   private readonly reported = new Map<string, number>();
@@ -71,41 +95,29 @@ export class EksCfProvisioner implements Provisioner {
   private readonly followed = new Map<string, string>();
   private readonly startedAt = Date.now();
 
+  /**
+   * The group's stack in order: created when missing, followed while CloudFormation works, replaced when
+   * it failed to create, updated to the rendered template; then its scaling group is handed on.
+   */
   async reconcile(ctx: GroupContext): Promise<ProvisionOutcome> {
     const { ig } = ctx;
     const block = ig.spec['eks-cf'];
-    const config = block?.configuration ?? {};
     const name = stackNameOf(ig);
-    const base = { stackName: name, provisioner: 'eks-cf', lifecycle: config.spotPrice ? 'spot' : 'normal' };
-
-    const inputs = await resolveLaunchInputs(ctx, config, FIELD);
-    const { cluster, subnets, groups, image } = inputs;
-    const problems = [...inputs.problems, ...osFamilyProblems(ig)];
-    if (!config.instanceType) problems.push({ field: `${FIELD}.instanceType`, message: 'required' });
-    if (block?.maxSize === undefined) problems.push({ field: 'spec.eks-cf.maxSize', message: 'required' });
-
-    let stack = await ctx.aws.cloudFormation.describeStack(name);
-    if (problems.length > 0) {
-      return {
-        phase: 'failed',
-        state: 'Error',
-        message: `cannot provision stack ${name}`,
-        status: base,
-        problems,
-        failureReason: 'InvalidConfiguration',
-      };
-    }
-    const rendered = renderEksCfTemplate(ig, {
+    const base = {
       stackName: name,
-      clusterName: config.clusterName ?? '',
-      subnetIds: subnets.value ?? [],
-      securityGroupIds: groups.value ?? [],
-      imageId: image.value ?? '',
-      ...(cluster.value?.endpoint ? { apiServerEndpoint: cluster.value.endpoint } : {}),
-      ...(cluster.value?.certificateAuthorityData
-        ? { certificateAuthorityData: cluster.value.certificateAuthorityData }
-        : {}),
-    });
+      provisioner: 'eks-cf',
+      lifecycle: block?.configuration?.spotPrice ? 'spot' : 'normal',
+    };
+
+    const inputs = await resolveLaunchInputs(ctx, block?.configuration ?? {}, FIELD);
+    const problems = [
+      ...inputs.problems,
+      ...osFamilyProblems(ig),
+      ...requiredFieldProblems(block, 'spec.eks-cf'),
+    ];
+    const existing = await ctx.aws.cloudFormation.describeStack(name);
+    if (problems.length > 0) return invalidConfiguration(`cannot provision stack ${name}`, base, problems);
+    const rendered = renderStack(ig, name, inputs);
     const spec = {
       name,
       templateBody: rendered.body,
@@ -113,131 +125,128 @@ export class EksCfProvisioner implements Provisioner {
       capabilities: rendered.createsIam ? (['CAPABILITY_IAM'] as const) : [],
     };
 
-    if (!stack) {
-      await ctx.record('InitCreate', `creating stack ${name}`);
-      await ctx.act('CreateStack', `create stack ${name}`, () => ctx.aws.cloudFormation.createStack(spec));
-      ctx.event('Normal', 'StackCreating', `creating CloudFormation stack ${name}`);
-      if (ctx.dryRun)
-        return {
-          phase: 'provisioning',
-          state: 'InitCreate',
-          message: `dry run: would create stack ${name}`,
-          status: base,
-        };
-      stack = await ctx.aws.cloudFormation.describeStack(name);
-      if (!stack)
-        return {
-          phase: 'provisioning',
-          state: 'ReconcileModifying',
-          message: `stack ${name} submitted`,
-          status: base,
-          requeueAfterMs: POLL_MS,
-        };
-    }
-
+    const stack = existing ?? (await this.createStack(ctx, spec, base));
+    if ('phase' in stack) return stack;
     await this.reportEvents(ctx, stack);
-    const cls = classifyStackStatus(stack.status);
     const status = { ...base, stackName: stack.name };
+    const cls = classifyStackStatus(stack.status);
+    if (cls === 'in-progress') return this.followStackOperation(ctx, stack, status);
+    if (cls === 'failed' || cls === 'deleted') return this.planFailedStack(ctx, stack, status);
+    // complete, or rolled back after a failed update: bring it to the rendered template.
+    const current = await this.updateStack(ctx, { stack, rendered, spec, status });
+    if ('phase' in current) return current;
+    return this.provisioned(ctx, current, status);
+  }
 
-    if (cls === 'in-progress') {
-      const events = await ctx.aws.cloudFormation.describeStackEvents(name, { limit: 5 });
-      const detail = latestProgress(events);
-      return {
-        phase: 'provisioning',
-        state: stack.status.startsWith('DELETE') ? 'Deleting' : 'ReconcileModifying',
-        message: `stack ${name} ${stack.status}${detail ? `: ${detail}` : ''}`,
-        status,
-        requeueAfterMs: POLL_MS,
-      };
+  /** Creates the stack; a dry run stops there, and so does a stack not visible yet. */
+  private async createStack(
+    ctx: GroupContext,
+    spec: StackSpec,
+    base: ProvisionOutcome['status'],
+  ): Promise<Stack | ProvisionOutcome> {
+    const { name } = spec;
+    await ctx.record('InitCreate', `creating stack ${name}`);
+    await ctx.act('CreateStack', `create stack ${name}`, () => ctx.aws.cloudFormation.createStack(spec));
+    ctx.event('Normal', 'StackCreating', `creating CloudFormation stack ${name}`);
+    if (ctx.dryRun) return dryRunStop('InitCreate', `dry run: would create stack ${name}`, base);
+    const stack = await ctx.aws.cloudFormation.describeStack(name);
+    return stack ?? pollAgain('ReconcileModifying', `stack ${name} submitted`, base, POLL_MS);
+  }
+
+  /** CloudFormation is at work on the stack: say what it does now, and look again. */
+  private async followStackOperation(
+    ctx: GroupContext,
+    stack: Stack,
+    status: ProvisionOutcome['status'],
+  ): Promise<ProvisionOutcome> {
+    const events = await ctx.aws.cloudFormation.describeStackEvents(stack.name, { limit: 5 });
+    const detail = latestProgress(events);
+    return pollAgain(
+      stack.status.startsWith('DELETE') ? 'Deleting' : 'ReconcileModifying',
+      `stack ${stack.name} ${stack.status}${detail ? `: ${detail}` : ''}`,
+      status,
+      POLL_MS,
+    );
+  }
+
+  /**
+   * A failed or deleted stack. One that failed to create cannot be updated: once the spec changed since
+   * that failure, it is deleted to be created again; until then the failure is the answer.
+   */
+  private async planFailedStack(
+    ctx: GroupContext,
+    stack: Stack,
+    status: ProvisionOutcome['status'],
+  ): Promise<ProvisionOutcome> {
+    const { name } = stack;
+    const reason = (await this.failure(ctx, stack)) ?? stack.statusReason ?? stack.status;
+    const recreatable =
+      stack.status === 'ROLLBACK_COMPLETE' ||
+      stack.status === 'CREATE_FAILED' ||
+      stack.status === 'DELETE_COMPLETE';
+    const stale = !failedForThisGeneration(ctx.ig, ['StackCreateFailed']);
+    if (recreatable && stale) {
+      await ctx.record('ReconcileModifying', `replacing failed stack ${name}`);
+      await ctx.act('DeleteStack', `delete failed stack ${name} to create it again`, () =>
+        ctx.aws.cloudFormation.deleteStack(name),
+      );
+      return pollAgain('ReconcileModifying', `replacing failed stack ${name}`, status, POLL_MS);
     }
+    return failed(
+      `stack ${name} ${stack.status}: ${reason}`,
+      status,
+      stack.status.startsWith('UPDATE') ? 'StackUpdateFailed' : 'StackCreateFailed',
+    );
+  }
 
-    if (cls === 'failed' || cls === 'deleted') {
-      const reason = (await this.failure(ctx, stack)) ?? stack.statusReason ?? stack.status;
-      // A stack that failed to create cannot be updated; once the spec changed, replace it.
-      const recreatable =
-        stack.status === 'ROLLBACK_COMPLETE' ||
-        stack.status === 'CREATE_FAILED' ||
-        stack.status === 'DELETE_COMPLETE';
-      const stale = !failedForThisGeneration(ig, ['StackCreateFailed']);
-      if (recreatable && stale) {
-        await ctx.record('ReconcileModifying', `replacing failed stack ${name}`);
-        await ctx.act('DeleteStack', `delete failed stack ${name} to create it again`, () =>
-          ctx.aws.cloudFormation.deleteStack(name),
-        );
-        return {
-          phase: 'provisioning',
-          state: 'ReconcileModifying',
-          message: `replacing failed stack ${name}`,
-          status,
-          requeueAfterMs: POLL_MS,
-        };
-      }
-      return {
-        phase: 'failed',
-        state: 'Error',
-        message: `stack ${name} ${stack.status}: ${reason}`,
-        status,
-        failureReason: stack.status.startsWith('UPDATE') ? 'StackUpdateFailed' : 'StackCreateFailed',
-      };
-    }
-
-    // complete, or rolled back after a failed update: bring it to the rendered template. The stack's
-    // template is fetched only when this process has not seen it match already (one call per restart).
+  /**
+   * Brings a settled stack to the rendered template (and tags). The stack's template is fetched only when
+   * this process has not seen it match already (one call per restart). An update that failed for this
+   * very generation is not tried again. Returns the stack once it is current, or the answer to give now.
+   */
+  private async updateStack(
+    ctx: GroupContext,
+    input: { stack: Stack; rendered: RenderedStack; spec: StackSpec; status: ProvisionOutcome['status'] },
+  ): Promise<Stack | ProvisionOutcome> {
+    const { stack, rendered, spec, status } = input;
+    const { name } = stack;
     const fingerprint = `${stack.lastUpdatedTime?.getTime() ?? stack.creationTime?.getTime() ?? 0}:${canonicalJson(rendered.body)}`;
     const knownCurrent = this.inSync.get(stack.id) === fingerprint;
     const currentBody = knownCurrent ? rendered.body : await ctx.aws.cloudFormation.getTemplateBody(name);
     const changed =
       canonicalJson(currentBody) !== canonicalJson(rendered.body) || !sameTags(stack.tags, rendered.tags);
-    if (!changed) this.inSync.set(stack.id, fingerprint);
-    if (changed) {
-      if (cls === 'rolled-back' && failedForThisGeneration(ig, ['StackUpdateFailed'])) {
-        const reason = (await this.failure(ctx, stack)) ?? stack.statusReason ?? stack.status;
-        return {
-          phase: 'failed',
-          state: 'Error',
-          message: `stack ${name} update failed: ${reason}`,
-          status,
-          failureReason: 'StackUpdateFailed',
-        };
-      }
-      await ctx.record('InitUpdate', `updating stack ${name}`);
-      const result = await ctx.act('UpdateStack', `update stack ${name}`, () =>
-        ctx.aws.cloudFormation.updateStack(spec),
-      );
-      if (ctx.dryRun)
-        return {
-          phase: 'provisioning',
-          state: 'InitUpdate',
-          message: `dry run: would update stack ${name}`,
-          status,
-        };
-      if (result?.updated) {
-        ctx.event('Normal', 'StackUpdating', `updating CloudFormation stack ${name}`);
-        const after = await ctx.aws.cloudFormation.describeStack(name);
-        if (!after || classifyStackStatus(after.status) === 'in-progress')
-          return {
-            phase: 'provisioning',
-            state: 'ReconcileModifying',
-            message: `stack ${name} ${after?.status ?? 'updating'}`,
-            status,
-            requeueAfterMs: POLL_MS,
-          };
-        stack = after;
-        await this.reportEvents(ctx, stack);
-        if (classifyStackStatus(stack.status) !== 'complete') {
-          const reason = (await this.failure(ctx, stack)) ?? stack.statusReason ?? stack.status;
-          return {
-            phase: 'failed',
-            state: 'Error',
-            message: `stack ${name} update failed: ${reason}`,
-            status,
-            failureReason: 'StackUpdateFailed',
-          };
-        }
-      }
+    if (!changed) {
+      this.inSync.set(stack.id, fingerprint);
+      return stack;
     }
+    if (
+      classifyStackStatus(stack.status) === 'rolled-back' &&
+      failedForThisGeneration(ctx.ig, ['StackUpdateFailed'])
+    )
+      return this.updateFailed(ctx, stack, status);
+    await ctx.record('InitUpdate', `updating stack ${name}`);
+    const result = await ctx.act('UpdateStack', `update stack ${name}`, () =>
+      ctx.aws.cloudFormation.updateStack(spec),
+    );
+    if (ctx.dryRun) return dryRunStop('InitUpdate', `dry run: would update stack ${name}`, status);
+    if (!result?.updated) return stack;
+    ctx.event('Normal', 'StackUpdating', `updating CloudFormation stack ${name}`);
+    const after = await ctx.aws.cloudFormation.describeStack(name);
+    if (!after || classifyStackStatus(after.status) === 'in-progress')
+      return pollAgain('ReconcileModifying', `stack ${name} ${after?.status ?? 'updating'}`, status, POLL_MS);
+    await this.reportEvents(ctx, after);
+    if (classifyStackStatus(after.status) !== 'complete') return this.updateFailed(ctx, after, status);
+    return after;
+  }
 
-    return this.provisioned(ctx, stack, status);
+  /** The stack's update failed: the answer names why, from its events. */
+  private async updateFailed(
+    ctx: GroupContext,
+    stack: Stack,
+    status: ProvisionOutcome['status'],
+  ): Promise<ProvisionOutcome> {
+    const reason = (await this.failure(ctx, stack)) ?? stack.statusReason ?? stack.status;
+    return failed(`stack ${stack.name} update failed: ${reason}`, status, 'StackUpdateFailed');
   }
 
   /** The stack is what the spec says: read its outputs and hand its scaling group on. */

@@ -2,7 +2,7 @@
 // none). Profiles cannot be changed in place, so a changed spec replaces the profile: delete, wait, create.
 import type { EKSFargateSpec, InstanceGroup } from '@keiko/api';
 import type { FargateProfile } from '@keiko/aws';
-import { resourcePrefix, roleName } from '../../instancegroup/names';
+import { resourcePrefix, roleName } from '../../names';
 import { tagListToRecord } from '../common';
 import { resolveCluster, resolveSubnets } from '../resolve';
 import type { DeleteOutcome, GroupContext, ProvisionOutcome, Provisioner } from '../types';

@@ -3,9 +3,10 @@
 // version in line with the spec, and deletes it.
 import type { FieldProblem, InstanceGroup } from '@keiko/api';
 import type { Nodegroup } from '@keiko/aws';
-import { resourcePrefix } from '../../instancegroup/names';
+import { resourcePrefix } from '../../names';
 import { tagListToRecord } from '../common';
-import { resolveCluster, resolveSecurityGroups, resolveSubnets } from '../resolve';
+import { dryRunStop, failed, invalidConfiguration, pollAgain } from '../outcomes';
+import { resolveNetwork } from '../resolve';
 import type { DeleteOutcome, GroupContext, ProvisionOutcome, Provisioner } from '../types';
 
 const FIELD = 'spec.eks-managed.configuration';
@@ -46,163 +47,190 @@ export function immutableChanges(
   return out;
 }
 
+/**
+ * EKS is still at work on the node group (look again), or left it failed or degraded (the answer names
+ * EKS's issues); undefined when it is ACTIVE.
+ */
+function settlingOrFailed(ng: Nodegroup, status: ProvisionOutcome['status']): ProvisionOutcome | undefined {
+  if (ng.status === 'CREATING' || ng.status === 'UPDATING' || ng.status === 'DELETING')
+    return pollAgain('ReconcileModifying', `managed node group ${ng.name} ${ng.status}`, status, POLL_MS);
+  if (ng.status === 'CREATE_FAILED' || ng.status === 'DELETE_FAILED' || ng.status === 'DEGRADED')
+    return failed(
+      `managed node group ${ng.name} ${ng.status}: ${ng.issues.join('; ') || 'no details from EKS'}`,
+      status,
+      `Nodegroup${ng.status === 'DEGRADED' ? 'Degraded' : 'Failed'}`,
+    );
+  return undefined;
+}
+
+/** Spec fields EKS cannot change on an existing node group refuse the change; undefined when none differs. */
+function immutableRefusal(
+  ig: InstanceGroup,
+  ng: Nodegroup,
+  subnetIds: readonly string[],
+  status: ProvisionOutcome['status'],
+): ProvisionOutcome | undefined {
+  const immutable = immutableChanges(ig, ng, subnetIds);
+  if (immutable.length === 0) return undefined;
+  return failed(
+    `managed node group ${ng.name} cannot be changed that way`,
+    status,
+    'ImmutableField',
+    immutable,
+  );
+}
+
+type ManagedBlock = NonNullable<InstanceGroup['spec']['eks-managed']>;
+type ManagedConfig = ManagedBlock['configuration'];
+
+/** The size the spec asks for: maxSize defaults to minSize, minSize to 0. */
+function sizeOf(block: ManagedBlock | undefined): { minSize: number; maxSize: number } {
+  const minSize = block?.minSize ?? 0;
+  return { minSize, maxSize: block?.maxSize ?? minSize };
+}
+
 export class EksManagedProvisioner implements Provisioner {
+  /**
+   * The managed node group in order: created when missing, followed while EKS works on it, then its size
+   * and labels, then its Kubernetes version and AMI release, each changed the way EKS allows.
+   */
   async reconcile(ctx: GroupContext): Promise<ProvisionOutcome> {
     const block = ctx.ig.spec['eks-managed'];
     const c = block?.configuration;
     const name = nodegroupNameOf(ctx.ig);
-    const clusterName = c?.clusterName ?? '';
     const base = {
       provisioner: 'eks-managed',
       activeScalingGroupName: name,
       ...(c?.nodeRole ? { nodesInstanceRoleArn: c.nodeRole } : {}),
     };
 
-    const cluster = await resolveCluster(ctx, c?.clusterName, `${FIELD}.clusterName`);
-    const vpcId = cluster.value?.vpcId;
-    const [subnets, groups] = await Promise.all([
-      resolveSubnets(ctx, c?.subnets, vpcId, `${FIELD}.subnets`),
-      resolveSecurityGroups(ctx, c?.securityGroups, vpcId, `${FIELD}.securityGroups`),
-    ]);
-    const problems = [...cluster.problems, ...subnets.problems, ...groups.problems];
+    const network = await resolveNetwork(ctx, c ?? {}, FIELD);
+    const problems = [...network.problems];
     if (!c?.nodeRole)
       problems.push({ field: `${FIELD}.nodeRole`, message: 'required (the IAM role ARN of the nodes)' });
     if (problems.length > 0)
-      return {
-        phase: 'failed',
-        state: 'Error',
-        message: `cannot provision managed node group ${name}`,
-        status: base,
-        problems,
-        failureReason: 'InvalidConfiguration',
-      };
+      return invalidConfiguration(`cannot provision managed node group ${name}`, base, problems);
 
-    const minSize = block?.minSize ?? 0;
-    const maxSize = block?.maxSize ?? minSize;
-    let ng = await ctx.aws.eks.describeNodegroup(clusterName, name);
-    if (!ng) {
-      await ctx.record('InitCreate', `creating managed node group ${name}`);
-      const created = await ctx.act(
-        'CreateNodegroup',
-        `create managed node group ${name} in ${clusterName}`,
-        () =>
-          ctx.aws.eks.createNodegroup({
-            clusterName,
-            name,
-            nodeRole: c?.nodeRole ?? '',
-            subnets: subnets.value ?? [],
-            scaling: { minSize, maxSize, desiredSize: minSize },
-            ...(c?.instanceType ? { instanceTypes: [c.instanceType] } : {}),
-            ...(c?.amiType ? { amiType: c.amiType } : {}),
-            ...(c?.volSize ? { diskSize: c.volSize } : {}),
-            ...(c?.version ? { version: c.version } : {}),
-            ...(c?.releaseVersion ? { releaseVersion: c.releaseVersion } : {}),
-            labels: c?.nodeLabels ?? {},
-            tags: tagListToRecord(c?.tags),
-            ...(c?.keyPairName
-              ? { remoteAccess: { ec2SshKey: c.keyPairName, sourceSecurityGroups: groups.value ?? [] } }
-              : {}),
-          }),
-      );
-      if (!created)
-        return {
-          phase: 'provisioning',
-          state: 'InitCreate',
-          message: `dry run: would create managed node group ${name}`,
-          status: base,
-        };
-      ctx.event('Normal', 'NodegroupCreating', `creating managed node group ${name}`);
-      ng = created;
-    }
+    const size = sizeOf(block);
+    const subnetIds = network.subnets.value ?? [];
+    const ng = await this.ensureNodegroup(ctx, { name, subnetIds, groups: network.groups.value ?? [], base });
+    if ('phase' in ng) return ng;
     const status = {
       ...base,
-      currentMin: ng.scaling?.minSize ?? minSize,
-      currentMax: ng.scaling?.maxSize ?? maxSize,
+      currentMin: ng.scaling?.minSize ?? size.minSize,
+      currentMax: ng.scaling?.maxSize ?? size.maxSize,
       lifecycle: ng.capacityType === 'SPOT' ? 'spot' : 'normal',
     };
-    if (ng.status === 'CREATING' || ng.status === 'UPDATING' || ng.status === 'DELETING')
-      return {
-        phase: 'provisioning',
-        state: 'ReconcileModifying',
-        message: `managed node group ${name} ${ng.status}`,
-        status,
-        requeueAfterMs: POLL_MS,
-      };
-    if (ng.status === 'CREATE_FAILED' || ng.status === 'DELETE_FAILED' || ng.status === 'DEGRADED')
-      return {
-        phase: 'failed',
-        state: 'Error',
-        message: `managed node group ${name} ${ng.status}: ${ng.issues.join('; ') || 'no details from EKS'}`,
-        status,
-        failureReason: `Nodegroup${ng.status === 'DEGRADED' ? 'Degraded' : 'Failed'}`,
-      };
+    return (
+      settlingOrFailed(ng, status) ??
+      immutableRefusal(ctx.ig, ng, subnetIds, status) ??
+      (await this.updateConfig(ctx, ng, size, status)) ??
+      (await this.upgradeVersion(ctx, ng, status)) ?? {
+        phase: 'provisioned',
+        state: 'ReconcileModified',
+        message: `managed node group ${name} ACTIVE`,
+        status: { ...status, currentMin: size.minSize, currentMax: size.maxSize },
+      }
+    );
+  }
 
-    const immutable = immutableChanges(ctx.ig, ng, subnets.value ?? []);
-    if (immutable.length > 0)
-      return {
-        phase: 'failed',
-        state: 'Error',
-        message: `managed node group ${name} cannot be changed that way`,
-        status,
-        problems: immutable,
-        failureReason: 'ImmutableField',
-      };
-
-    // Size and labels: one UpdateNodegroupConfig.
-    const scaling = ng.scaling;
-    const wantLabels = c?.nodeLabels ?? {};
-    const addLabels = Object.fromEntries(Object.entries(wantLabels).filter(([k, v]) => ng?.labels[k] !== v));
-    const removeLabels = Object.keys(ng.labels).filter((k) => !(k in wantLabels));
-    const sizeChanged = !scaling || scaling.minSize !== minSize || scaling.maxSize !== maxSize;
-    if (sizeChanged || Object.keys(addLabels).length > 0 || removeLabels.length > 0) {
-      await ctx.record('InitUpdate', `updating managed node group ${name}`);
-      const desiredSize = Math.min(maxSize, Math.max(minSize, scaling?.desiredSize ?? minSize));
-      await ctx.act('UpdateNodegroupConfig', `update size/labels of managed node group ${name}`, () =>
-        ctx.aws.eks.updateNodegroupConfig(clusterName, name, {
-          ...(sizeChanged ? { scaling: { minSize, maxSize, desiredSize } } : {}),
-          ...(Object.keys(addLabels).length > 0 || removeLabels.length > 0
-            ? { labels: { addOrUpdate: addLabels, remove: removeLabels } }
+  /** The node group as EKS has it: created when missing (a dry run stops there). */
+  private async ensureNodegroup(
+    ctx: GroupContext,
+    input: { name: string; subnetIds: string[]; groups: string[]; base: ProvisionOutcome['status'] },
+  ): Promise<Nodegroup | ProvisionOutcome> {
+    const { name, base } = input;
+    const block = ctx.ig.spec['eks-managed'];
+    const c: Partial<ManagedConfig> = block?.configuration ?? {};
+    const clusterName = c.clusterName ?? '';
+    const existing = await ctx.aws.eks.describeNodegroup(clusterName, name);
+    if (existing) return existing;
+    const { minSize, maxSize } = sizeOf(block);
+    await ctx.record('InitCreate', `creating managed node group ${name}`);
+    const created = await ctx.act(
+      'CreateNodegroup',
+      `create managed node group ${name} in ${clusterName}`,
+      () =>
+        ctx.aws.eks.createNodegroup({
+          clusterName,
+          name,
+          nodeRole: c.nodeRole ?? '',
+          subnets: input.subnetIds,
+          scaling: { minSize, maxSize, desiredSize: minSize },
+          ...(c.instanceType ? { instanceTypes: [c.instanceType] } : {}),
+          ...(c.amiType ? { amiType: c.amiType } : {}),
+          ...(c.volSize ? { diskSize: c.volSize } : {}),
+          ...(c.version ? { version: c.version } : {}),
+          ...(c.releaseVersion ? { releaseVersion: c.releaseVersion } : {}),
+          labels: c.nodeLabels ?? {},
+          tags: tagListToRecord(c.tags),
+          ...(c.keyPairName
+            ? { remoteAccess: { ec2SshKey: c.keyPairName, sourceSecurityGroups: input.groups } }
             : {}),
         }),
-      );
-      return {
-        phase: 'provisioning',
-        state: 'ReconcileModifying',
-        message: `updating managed node group ${name}`,
-        status,
-        requeueAfterMs: POLL_MS,
-      };
-    }
-    // Kubernetes version / AMI release: EKS rotates the nodes (the managed strategy).
+    );
+    if (!created) return dryRunStop('InitCreate', `dry run: would create managed node group ${name}`, base);
+    ctx.event('Normal', 'NodegroupCreating', `creating managed node group ${name}`);
+    return created;
+  }
+
+  /**
+   * Size and labels, in one UpdateNodegroupConfig when either differs from the spec (the desired size
+   * kept within the new bounds); undefined when both match.
+   */
+  private async updateConfig(
+    ctx: GroupContext,
+    ng: Nodegroup,
+    size: { minSize: number; maxSize: number },
+    status: ProvisionOutcome['status'],
+  ): Promise<ProvisionOutcome | undefined> {
+    const { minSize, maxSize } = size;
+    const c = ctx.ig.spec['eks-managed']?.configuration;
+    const { name, scaling } = ng;
+    const wantLabels = c?.nodeLabels ?? {};
+    const addLabels = Object.fromEntries(Object.entries(wantLabels).filter(([k, v]) => ng.labels[k] !== v));
+    const removeLabels = Object.keys(ng.labels).filter((k) => !(k in wantLabels));
+    const labelsChanged = Object.keys(addLabels).length > 0 || removeLabels.length > 0;
+    const sizeChanged = !scaling || scaling.minSize !== minSize || scaling.maxSize !== maxSize;
+    if (!sizeChanged && !labelsChanged) return undefined;
+    await ctx.record('InitUpdate', `updating managed node group ${name}`);
+    const desiredSize = Math.min(maxSize, Math.max(minSize, scaling?.desiredSize ?? minSize));
+    await ctx.act('UpdateNodegroupConfig', `update size/labels of managed node group ${name}`, () =>
+      ctx.aws.eks.updateNodegroupConfig(c?.clusterName ?? '', name, {
+        ...(sizeChanged ? { scaling: { minSize, maxSize, desiredSize } } : {}),
+        ...(labelsChanged ? { labels: { addOrUpdate: addLabels, remove: removeLabels } } : {}),
+      }),
+    );
+    return pollAgain('ReconcileModifying', `updating managed node group ${name}`, status, POLL_MS);
+  }
+
+  /**
+   * Kubernetes version and AMI release: one UpdateNodegroupVersion when either differs from the spec,
+   * after which EKS rotates the nodes itself (the managed strategy); undefined when both match.
+   */
+  private async upgradeVersion(
+    ctx: GroupContext,
+    ng: Nodegroup,
+    status: ProvisionOutcome['status'],
+  ): Promise<ProvisionOutcome | undefined> {
+    const c = ctx.ig.spec['eks-managed']?.configuration;
+    const { name } = ng;
     const wantVersion = c?.version && c.version !== ng.version ? c.version : undefined;
     const wantRelease =
       c?.releaseVersion && c.releaseVersion !== ng.releaseVersion ? c.releaseVersion : undefined;
-    if (wantVersion || wantRelease) {
-      await ctx.record('InitUpgrade', `upgrading managed node group ${name}`);
-      await ctx.act(
-        'UpdateNodegroupVersion',
-        `upgrade managed node group ${name} to ${wantVersion ?? ng.version} ${wantRelease ?? ''}`.trim(),
-        () =>
-          ctx.aws.eks.updateNodegroupVersion(clusterName, name, {
-            ...(wantVersion ? { version: wantVersion } : {}),
-            ...(wantRelease ? { releaseVersion: wantRelease } : {}),
-          }),
-      );
-      ctx.event('Normal', 'NodegroupUpgrading', `EKS is upgrading managed node group ${name}`);
-      return {
-        phase: 'provisioning',
-        state: 'InitUpgrade',
-        message: `EKS is upgrading managed node group ${name}`,
-        status,
-        requeueAfterMs: POLL_MS,
-      };
-    }
-    return {
-      phase: 'provisioned',
-      state: 'ReconcileModified',
-      message: `managed node group ${name} ACTIVE`,
-      status: { ...status, currentMin: minSize, currentMax: maxSize },
-    };
+    if (!wantVersion && !wantRelease) return undefined;
+    await ctx.record('InitUpgrade', `upgrading managed node group ${name}`);
+    await ctx.act(
+      'UpdateNodegroupVersion',
+      `upgrade managed node group ${name} to ${wantVersion ?? ng.version} ${wantRelease ?? ''}`.trim(),
+      () =>
+        ctx.aws.eks.updateNodegroupVersion(c?.clusterName ?? '', name, {
+          ...(wantVersion ? { version: wantVersion } : {}),
+          ...(wantRelease ? { releaseVersion: wantRelease } : {}),
+        }),
+    );
+    ctx.event('Normal', 'NodegroupUpgrading', `EKS is upgrading managed node group ${name}`);
+    return pollAgain('InitUpgrade', `EKS is upgrading managed node group ${name}`, status, POLL_MS);
   }
 
   async delete(ctx: GroupContext): Promise<DeleteOutcome> {

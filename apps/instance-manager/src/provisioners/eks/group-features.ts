@@ -26,7 +26,6 @@ import {
   type RequestLaunchTemplateData,
   type ScalingGroup,
 } from '@keiko/aws';
-import { withEc2LaunchTemplate } from '../../instancegroup/fleet';
 import type { GroupContext } from '../types';
 import {
   isOwnLaunchConfiguration,
@@ -34,6 +33,7 @@ import {
   launchConfigurationSpec,
   launchConfigurationsToDelete,
   TYPE_FIELD,
+  withEc2LaunchTemplate,
 } from './launch-configuration';
 import { metricsChanges } from './metrics-collection';
 import { describeWarmPool, desiredWarmPool, warmPoolAction, type DesiredWarmPool } from './warm-pool';

@@ -11,8 +11,14 @@
 // AWS no longer lets accounts created after 2024 create launch configurations: CreateLaunchConfiguration
 // fails with UnsupportedOperation, reported naming spec.eks.type.
 import type { FieldProblem, InstanceGroup } from '@keiko/api';
-import type { LaunchConfiguration, LaunchConfigurationSpec, RequestLaunchTemplateData } from '@keiko/aws';
-import { md5 } from '../../instancegroup/names';
+import type {
+  Ec2Instance,
+  GroupInstance,
+  LaunchConfiguration,
+  LaunchConfigurationSpec,
+  RequestLaunchTemplateData,
+} from '@keiko/aws';
+import { md5 } from '../../names';
 
 export const TYPE_FIELD = 'spec.eks.type';
 
@@ -20,9 +26,29 @@ export const TYPE_FIELD = 'spec.eks.type';
  * Tag (propagated at launch) on a launch-configuration group naming its launch configuration: every
  * instance then carries the name of the configuration it was launched from, in EC2. The group's own
  * per-instance LaunchConfigurationName says the same on AWS; the emulator (moto) reports every instance
- * with the group's current configuration, so drift reads this tag (instancegroup/fleet.ts).
+ * with the group's current configuration, so drift reads this tag (withEc2LaunchTemplate, below).
  */
 export const LAUNCH_CONFIGURATION_TAG = 'instancemgr.keikoproj.io/launch-configuration';
+
+/**
+ * The group instance with its launch template version taken from EC2's aws:ec2launchtemplate:* tags when
+ * EC2 has them: those are per instance everywhere, while the emulator reports every group instance with
+ * the template's default version (see packages/aws README). Likewise its launch configuration, from the
+ * tag the eks provisioner propagates to a launch-configuration group's instances (the emulator reports
+ * every instance with the group's current configuration, and a template the group moved to). An
+ * instance launched from a template has no launch configuration, and the reverse.
+ */
+export function withEc2LaunchTemplate(instance: GroupInstance, ec2: Ec2Instance | undefined): GroupInstance {
+  const lt = ec2?.launchTemplate;
+  if (lt?.version) {
+    const { launchConfigurationName: _fromTemplate, ...rest } = instance;
+    return { ...rest, launchTemplate: { ...instance.launchTemplate, id: lt.id, version: lt.version } };
+  }
+  const lc = ec2?.tags[LAUNCH_CONFIGURATION_TAG];
+  if (!lc) return instance;
+  const { launchTemplate: _fromConfiguration, ...rest } = instance;
+  return { ...rest, launchConfigurationName: lc };
+}
 
 /** AWS's CreateLaunchConfiguration error for accounts that can no longer create launch configurations. */
 export const LAUNCH_CONFIGURATION_UNSUPPORTED = 'UnsupportedOperation';

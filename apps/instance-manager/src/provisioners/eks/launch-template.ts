@@ -6,7 +6,7 @@
 // drift.
 import { formatProblems, type EKSConfiguration, type InstanceGroup } from '@keiko/api';
 import type { RequestLaunchTemplateData } from '@keiko/aws';
-import { md5 } from '../../instancegroup/names';
+import { md5 } from '../../names';
 import { renderNodeUserData, type UserDataStage } from '../bootstrap';
 import { blockDeviceMappings } from '../common';
 import { osFamilyOf, osFamilyProblems } from '../os-family';

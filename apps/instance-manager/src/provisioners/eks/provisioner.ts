@@ -2,7 +2,7 @@
 // (unless the group names its own), a launch template whose versions follow the spec (or, for type
 // LaunchConfiguration, a launch configuration per rendering), and an Auto Scaling group with tags,
 // suspended processes, lifecycle hooks, an optional mixed instances policy, warm pool and group metrics.
-import type { InstanceGroup, InstanceGroupStatus } from '@keiko/api';
+import type { FieldProblem, InstanceGroup, InstanceGroupStatus } from '@keiko/api';
 import {
   AwsOperationError,
   EC2_ASSUME_ROLE_POLICY,
@@ -12,10 +12,11 @@ import {
   type RequestLaunchTemplateData,
   type ScalingGroup,
 } from '@keiko/aws';
-import { roleName as deriveRoleName, resourcePrefix } from '../../instancegroup/names';
+import { roleName as deriveRoleName, resourcePrefix } from '../../names';
 import { DEFAULT_NODE_POLICIES, IAM_POLICY_PREFIX, managedPolicyArns } from '../common';
+import { dryRunStop, failed, invalidConfiguration, pollAgain } from '../outcomes';
 import { osFamilyProblems } from '../os-family';
-import { resolveLaunchInputs } from '../resolve';
+import { requiredFieldProblems, resolveLaunchInputs } from '../resolve';
 import type { DeleteOutcome, GroupContext, ProvisionOutcome, Provisioner } from '../types';
 import {
   cleanUpLaunchResources,
@@ -24,6 +25,7 @@ import {
   ensureMetricsCollection,
   ensureWarmPool,
   warnOnce,
+  type WarmPoolResult,
 } from './group-features';
 import { resolveInstancePool } from './instance-pool';
 import {
@@ -86,172 +88,83 @@ export class EksProvisioner implements Provisioner {
 
   constructor(private readonly opts: EksProvisionerOptions = {}) {}
 
+  /** Every answer carries the warnings about fields this provisioner does not apply. */
   async reconcile(ctx: GroupContext): Promise<ProvisionOutcome> {
+    const warnings = this.unsupported(ctx.ig);
+    return { ...(await this.provision(ctx, warnings)), warnings };
+  }
+
+  /**
+   * The group's resources in order: the node role, what instances launch from, the scaling group, its
+   * warm pool and metrics, then clean-up of launch resources no instance uses. Each step may answer
+   * early (a spec to fix, a dry run, AWS still at work).
+   */
+  private async provision(ctx: GroupContext, warnings: string[]): Promise<ProvisionOutcome> {
     const { ig } = ctx;
-    const eks = ig.spec.eks;
-    const config = eks?.configuration ?? {};
+    const clusterName = ig.spec.eks?.configuration?.clusterName ?? '';
     const name = groupNameOf(ig);
-    const warnings = this.unsupported(ig);
-    const mixed = config.mixedInstancesPolicy !== undefined;
     const useLaunchConfiguration = usesLaunchConfiguration(ig);
-    const base = {
-      provisioner: 'eks',
-      activeScalingGroupName: name,
-      ...(useLaunchConfiguration ? {} : { activeLaunchTemplateName: name }),
-      lifecycle: mixed ? 'mixed' : config.spotPrice ? 'spot' : 'normal',
-    };
+    const base = baseStatus(ig, name, useLaunchConfiguration);
 
-    const { cluster, subnets, groups, image, pool, metrics, problems } = await this.resolveInputs(
-      ctx,
-      warnings,
-    );
-    if (problems.length > 0)
-      return {
-        phase: 'failed',
-        state: 'Error',
-        message: `cannot provision scaling group ${name}`,
-        status: base,
-        problems,
-        failureReason: 'InvalidConfiguration',
-        warnings,
-      };
+    const inputs = await this.resolveInputs(ctx, warnings);
+    if (inputs.problems.length > 0)
+      return invalidConfiguration(`cannot provision scaling group ${name}`, base, inputs.problems);
+    const existing = await ctx.aws.autoScaling.describeGroup(name);
+    if (!existing) await ctx.record('InitCreate', `creating scaling group ${name}`);
 
-    let group = await ctx.aws.autoScaling.describeGroup(name);
-    if (!group) await ctx.record('InitCreate', `creating scaling group ${name}`);
-
-    // 1. The node role and instance profile.
-    const iam = await this.ensureIam(ctx, ig);
-    if ('problem' in iam)
-      return {
-        phase: 'failed',
-        state: 'Error',
-        message: iam.problem.message,
-        status: base,
-        problems: [iam.problem],
-        failureReason: 'InvalidConfiguration',
-        warnings,
-      };
-    if (!iam.profileArn)
-      return {
-        phase: 'provisioning',
-        state: ctx.dryRun ? 'InitCreate' : 'ReconcileModifying',
-        message: `dry run: would create IAM role ${iamNames(ig).role}`,
-        status: base,
-        warnings,
-      };
-
-    // 2. What instances launch from: the launch template (a new version whenever the rendering changes)
-    //    or, for type LaunchConfiguration, a launch configuration per rendering (they are immutable).
-    const data = renderLaunchTemplateData(ig, {
-      imageId: image.value ?? '',
-      securityGroupIds: groups.value ?? [],
-      instanceProfileArn: iam.profileArn,
-      ...(cluster.value?.endpoint ? { apiServerEndpoint: cluster.value.endpoint } : {}),
-      ...(cluster.value?.certificateAuthorityData
-        ? { certificateAuthorityData: cluster.value.certificateAuthorityData }
-        : {}),
-      ...(cluster.value?.serviceIpv4Cidr ? { serviceIpv4Cidr: cluster.value.serviceIpv4Cidr } : {}),
-    });
-    const launched = await this.ensureLaunch(ctx, {
+    const iam = await this.ensureNodeRole(ctx, base);
+    if ('phase' in iam) return iam;
+    const launch = await this.ensureLaunch(ctx, {
       name,
-      data,
-      groupExists: !!group,
-      clusterName: config.clusterName ?? '',
+      data: launchTemplateDataOf(ig, inputs, iam.profileArn),
+      groupExists: !!existing,
+      clusterName,
       useLaunchConfiguration,
       base,
-      warnings,
     });
-    if ('phase' in launched) return launched;
-    const launch = launched;
+    if ('phase' in launch) return launch;
 
-    // 3. The scaling group.
     const desired = desiredGroup(ig, {
       name,
-      clusterName: config.clusterName ?? '',
-      subnetIds: subnets.value ?? [],
+      clusterName,
+      subnetIds: inputs.subnets.value ?? [],
       ...('configuration' in launch
         ? { launchConfigurationName: launch.configuration }
         : { launchTemplate: { id: launch.template.id, version: String(launch.version) } }),
-      ...(pool.value ? { poolTypes: pool.value } : {}),
+      ...(inputs.pool.value ? { poolTypes: inputs.pool.value } : {}),
     });
-    if (!group) {
-      await createScalingGroup(ctx, name, desired);
-      ctx.event('Normal', 'ScalingGroupCreated', `created scaling group ${name}`);
-      if (ctx.dryRun)
-        return {
-          phase: 'provisioning',
-          state: 'InitCreate',
-          message: `dry run: would create scaling group ${name}`,
-          status: base,
-          warnings,
-        };
-      group = await ctx.aws.autoScaling.describeGroup(name);
-      if (!group)
-        return {
-          phase: 'provisioning',
-          state: 'ReconcileModifying',
-          message: `scaling group ${name} not visible yet`,
-          status: base,
-          requeueAfterMs: POLL_MS,
-          warnings,
-        };
-    }
-    // A warm pool the spec no longer has (or cannot have) goes before the group changes: AWS refuses a mixed
-    // instances policy or a spot price on a group that still has one.
-    let warmPool = !desiredWarmPool(ig) && group.warmPool ? await ensureWarmPool(ctx, group) : undefined;
-    const hooks = await ctx.aws.autoScaling.describeLifecycleHooks(name);
-    const changes = groupChanges(group, desired, hooks);
-    if (hasChanges(changes)) {
-      await applyGroupChanges(ctx, name, changes);
-      group = (await ctx.aws.autoScaling.describeGroup(name)) ?? group;
-    }
+    const ensured = await ensureScalingGroup(ctx, { name, existing, desired, base });
+    if ('phase' in ensured) return ensured;
+    const warmPool = ensured.warmPool ?? (await ensureWarmPool(ctx, ensured.group));
+    const group = await ensureMetricsCollection(ctx, ensured.group, inputs.metrics.metrics);
 
-    // 4. Warm pool and CloudWatch group metrics.
-    warmPool ??= await ensureWarmPool(ctx, group);
-    group = await ensureMetricsCollection(ctx, group, metrics.metrics);
-
-    // 5. Launch resources no instance uses any more.
     const { own, launchFields } = await this.settleLaunches(ctx, {
       name,
       group,
       launch,
       useLaunchConfiguration,
     });
+    return provisionedGroup({ name, base, launch, launchFields, group, own, desired, iam, warmPool });
+  }
 
-    const using =
-      'configuration' in launch
-        ? `launch configuration ${launch.configuration}`
-        : `launch template version ${launch.version}`;
-    return {
-      phase: 'provisioned',
-      state: 'ReconcileModified',
-      message: [`scaling group ${name} up to date with ${using}`, warmPool.summary]
-        .filter(Boolean)
-        .join('; '),
-      status: {
-        ...base,
-        ...launchFields,
-        nodesInstanceRoleArn: iam.roleArn,
-        currentMin: group.minSize,
-        currentMax: group.maxSize,
-        lifecycle: desired.lifecycle,
-      },
-      fleet:
-        'configuration' in launch
-          ? {
-              group: own,
-              resolved: [],
-              launchVersion:
-                launchConfigurationFingerprint(name, launch.configuration) ?? launch.configuration,
-            }
-          : {
-              group: own,
-              resolved: [{ id: launch.template.id, name: launch.template.name, version: launch.version }],
-              launchVersion: String(launch.version),
-            },
-      roleArn: iam.roleArn,
-      warnings,
-    };
+  /**
+   * The node role and instance profile, or the answer to give now: a role or profile the spec names
+   * that is missing or holds another role, policies that cannot be attached, a dry run that would
+   * create them.
+   */
+  private async ensureNodeRole(
+    ctx: GroupContext,
+    base: ProvisionOutcome['status'],
+  ): Promise<{ roleArn: string; profileArn: string } | ProvisionOutcome> {
+    const iam = await this.ensureIam(ctx, ctx.ig);
+    if ('problem' in iam) return invalidConfiguration(iam.problem.message, base, [iam.problem]);
+    if (!iam.profileArn)
+      return dryRunStop(
+        ctx.dryRun ? 'InitCreate' : 'ReconcileModifying',
+        `dry run: would create IAM role ${iamNames(ctx.ig).role}`,
+        base,
+      );
+    return { roleArn: iam.roleArn, profileArn: iam.profileArn };
   }
 
   /**
@@ -268,7 +181,6 @@ export class EksProvisioner implements Provisioner {
       clusterName: string;
       useLaunchConfiguration: boolean;
       base: ProvisionOutcome['status'];
-      warnings: string[];
     },
   ): Promise<Launch | ProvisionOutcome> {
     if (input.useLaunchConfiguration) {
@@ -277,43 +189,18 @@ export class EksProvisioner implements Provisioner {
         data: input.data,
         groupExists: input.groupExists,
       });
-      if (!lc.ok) {
-        if (lc.dryRun)
-          return {
-            phase: 'provisioning',
-            state: input.groupExists ? 'InitUpdate' : 'InitCreate',
-            message: lc.message,
-            status: input.base,
-            warnings: input.warnings,
-          };
-        return {
-          phase: 'failed',
-          state: 'Error',
-          message: lc.message,
-          status: input.base,
-          problems: [lc.problem],
-          failureReason: 'LaunchConfigurationUnsupported',
-          warnings: input.warnings,
-        };
-      }
-      return { configuration: lc.name };
-    } else {
-      const lt = await this.ensureLaunchTemplate(ctx, {
-        name: input.name,
-        data: input.data,
-        groupExists: input.groupExists,
-        clusterName: input.clusterName,
-      });
-      if (!lt)
-        return {
-          phase: 'provisioning',
-          state: 'InitCreate',
-          message: `dry run: would create launch template ${input.name}`,
-          status: input.base,
-          warnings: input.warnings,
-        };
-      return lt;
+      if (lc.ok) return { configuration: lc.name };
+      if (lc.dryRun)
+        return dryRunStop(input.groupExists ? 'InitUpdate' : 'InitCreate', lc.message, input.base);
+      return failed(lc.message, input.base, 'LaunchConfigurationUnsupported', [lc.problem]);
     }
+    const lt = await this.ensureLaunchTemplate(ctx, {
+      name: input.name,
+      data: input.data,
+      groupExists: input.groupExists,
+      clusterName: input.clusterName,
+    });
+    return lt ?? dryRunStop('InitCreate', `dry run: would create launch template ${input.name}`, input.base);
   }
 
   /**
@@ -383,9 +270,7 @@ export class EksProvisioner implements Provisioner {
     ]);
     const { cluster, subnets, groups, image } = inputs;
     warnings.push(...pool.warnings);
-    const problems = [...inputs.problems, ...pool.problems];
-    if (!config.instanceType) problems.push({ field: `${FIELD}.instanceType`, message: 'required' });
-    if (eks?.maxSize === undefined) problems.push({ field: 'spec.eks.maxSize', message: 'required' });
+    const problems = [...inputs.problems, ...pool.problems, ...requiredFieldProblems(eks, 'spec.eks')];
     const metrics = desiredMetrics(config.metricsCollection);
     problems.push(...metrics.problems, ...launchConfigurationProblems(ig), ...osFamilyProblems(ig));
     warnOnce(this.warnedFields, ig, ctx, warmPoolConflicts(ig), 'WarmPoolNotApplied');
@@ -444,94 +329,73 @@ export class EksProvisioner implements Provisioner {
     return warmPoolConflicts(ig).map((p) => `${p.field}: ${p.message}`);
   }
 
+  /**
+   * The node role, its managed policies and the instance profile holding it: created when the group
+   * owns them (no roleName in the spec), only checked when the spec names its own. `profileArn` is absent
+   * in a dry run that would create something; a problem names the field to fix.
+   */
   private async ensureIam(
     ctx: GroupContext,
     ig: InstanceGroup,
-  ): Promise<{ roleArn: string; profileArn?: string } | { problem: { field: string; message: string } }> {
+  ): Promise<{ roleArn: string; profileArn?: string } | { problem: FieldProblem }> {
     const names = iamNames(ig);
-    const { iam } = ctx.aws;
-    let role = await iam.getRole(names.role);
-    if (!role) {
-      if (!names.managed)
-        return { problem: { field: `${FIELD}.roleName`, message: `IAM role ${names.role} not found` } };
-      role = await ctx.act('CreateRole', `create IAM role ${names.role}`, () =>
-        iam.createRole({
-          name: names.role,
-          assumeRolePolicyDocument: EC2_ASSUME_ROLE_POLICY,
-          description: `nodes of InstanceGroup ${ctx.namespace}/${ctx.name}`,
-        }),
-      );
-      if (!role) return { roleArn: '' };
-      ctx.event('Normal', 'RoleCreated', `created IAM role ${names.role}`);
-    }
+    const role = await ensureRole(ctx, names);
+    if (!role) return { roleArn: '' };
+    if ('problem' in role) return role;
     if (names.managed) {
-      const want = managedPolicyArns(ig.spec.eks?.configuration?.managedPolicies);
-      const have = await iam.listAttachedRolePolicies(names.role);
-      const missing: string[] = [];
-      for (const arn of want.filter((a) => !have.includes(a))) {
-        try {
-          await ctx.act('AttachRolePolicy', `attach ${arn} to ${names.role}`, () =>
-            iam.attachRolePolicy(names.role, arn),
-          );
-        } catch (err) {
-          if (!hasAwsErrorCode(err, 'NoSuchEntity')) throw err;
-          missing.push(arn);
-        }
-      }
-      for (const arn of have.filter((a) => !want.includes(a)))
-        await ctx.act('DetachRolePolicy', `detach ${arn} from ${names.role}`, () =>
-          iam.detachRolePolicy(names.role, arn),
+      const problem = await this.syncManagedPolicies(ctx, ig, names.role);
+      if (problem) return { problem };
+    }
+    return ensureInstanceProfile(ctx, ig, names, role.arn);
+  }
+
+  /**
+   * Attaches the policies the spec asks for (the three EKS node policies and managedPolicies) and
+   * detaches the others. A policy the spec names that cannot be attached is a problem; a missing EKS
+   * node policy (an emulator, another partition) is a Warning once per role, and the role goes on.
+   */
+  private async syncManagedPolicies(
+    ctx: GroupContext,
+    ig: InstanceGroup,
+    roleName: string,
+  ): Promise<FieldProblem | undefined> {
+    const { iam } = ctx.aws;
+    const want = managedPolicyArns(ig.spec.eks?.configuration?.managedPolicies);
+    const have = await iam.listAttachedRolePolicies(roleName);
+    const missing: string[] = [];
+    for (const arn of want.filter((a) => !have.includes(a))) {
+      try {
+        await ctx.act('AttachRolePolicy', `attach ${arn} to ${roleName}`, () =>
+          iam.attachRolePolicy(roleName, arn),
         );
-      const requested = missing.filter(
-        (a) => !DEFAULT_NODE_POLICIES.some((d) => a === `${IAM_POLICY_PREFIX}${d}`),
-      );
-      if (requested.length > 0)
-        return {
-          problem: {
-            field: `${FIELD}.managedPolicies`,
-            message: `policies not found or not attachable: ${requested.join(', ')}`,
-          },
-        };
-      // The three EKS node policies exist in every commercial-partition account; an emulator (or another
-      // partition) may lack them: say so, and carry on — nodes without them will fail to join, visibly.
-      if (missing.length > 0 && !this.warnedMissing.has(names.role)) {
-        this.warnedMissing.add(names.role);
-        ctx.event(
-          'Warning',
-          'NodePolicyMissing',
-          `AWS managed policies ${missing.join(', ')} do not exist here; role ${names.role} is without them`,
-        );
+      } catch (err) {
+        if (!hasAwsErrorCode(err, 'NoSuchEntity')) throw err;
+        missing.push(arn);
       }
     }
-    let profile = await iam.getInstanceProfile(names.profile);
-    if (!profile) {
-      if (!names.managed && ig.spec.eks?.configuration?.instanceProfileName)
-        return {
-          problem: {
-            field: `${FIELD}.instanceProfileName`,
-            message: `instance profile ${names.profile} not found`,
-          },
-        };
-      profile = await ctx.act('CreateInstanceProfile', `create instance profile ${names.profile}`, () =>
-        iam.createInstanceProfile(names.profile),
+    for (const arn of have.filter((a) => !want.includes(a)))
+      await ctx.act('DetachRolePolicy', `detach ${arn} from ${roleName}`, () =>
+        iam.detachRolePolicy(roleName, arn),
       );
-      if (!profile) return { roleArn: role.arn };
-    }
-    if (!profile.roleNames.includes(names.role)) {
-      if (profile.roleNames.length > 0 && !names.managed)
-        return {
-          problem: {
-            field: `${FIELD}.instanceProfileName`,
-            message: `instance profile ${names.profile} holds role ${profile.roleNames.join(',')}, not ${names.role}`,
-          },
-        };
-      await ctx.act(
-        'AddRoleToInstanceProfile',
-        `add ${names.role} to instance profile ${names.profile}`,
-        () => iam.addRoleToInstanceProfile(names.profile, names.role),
+    const requested = missing.filter(
+      (a) => !DEFAULT_NODE_POLICIES.some((d) => a === `${IAM_POLICY_PREFIX}${d}`),
+    );
+    if (requested.length > 0)
+      return {
+        field: `${FIELD}.managedPolicies`,
+        message: `policies not found or not attachable: ${requested.join(', ')}`,
+      };
+    // The three EKS node policies exist in every commercial-partition account; an emulator (or another
+    // partition) may lack them: say so, and carry on — nodes without them will fail to join, visibly.
+    if (missing.length > 0 && !this.warnedMissing.has(roleName)) {
+      this.warnedMissing.add(roleName);
+      ctx.event(
+        'Warning',
+        'NodePolicyMissing',
+        `AWS managed policies ${missing.join(', ')} do not exist here; role ${roleName} is without them`,
       );
     }
-    return { roleArn: role.arn, profileArn: profile.arn };
+    return undefined;
   }
 
   /** Drops versions beyond the retention (never the one in use); best effort, the emulator cannot. */
@@ -608,6 +472,193 @@ export class EksProvisioner implements Provisioner {
       message: `scaling group ${name}, its launch template or configurations and role deleted`,
     };
   }
+}
+
+/** The status fields known before anything is looked up: the group's names and lifecycle. */
+function baseStatus(
+  ig: InstanceGroup,
+  name: string,
+  useLaunchConfiguration: boolean,
+): Partial<InstanceGroupStatus> {
+  const config = ig.spec.eks?.configuration ?? {};
+  const mixed = config.mixedInstancesPolicy !== undefined;
+  return {
+    provisioner: 'eks',
+    activeScalingGroupName: name,
+    ...(useLaunchConfiguration ? {} : { activeLaunchTemplateName: name }),
+    lifecycle: mixed ? 'mixed' : config.spotPrice ? 'spot' : 'normal',
+  };
+}
+
+/** The launch template data of this rendering: the spec, what was resolved, and the node's instance profile. */
+function launchTemplateDataOf(
+  ig: InstanceGroup,
+  inputs: Pick<Awaited<ReturnType<typeof resolveLaunchInputs>>, 'cluster' | 'groups' | 'image'>,
+  instanceProfileArn: string,
+): RequestLaunchTemplateData {
+  const cluster = inputs.cluster.value;
+  return renderLaunchTemplateData(ig, {
+    imageId: inputs.image.value ?? '',
+    securityGroupIds: inputs.groups.value ?? [],
+    instanceProfileArn,
+    ...(cluster?.endpoint ? { apiServerEndpoint: cluster.endpoint } : {}),
+    ...(cluster?.certificateAuthorityData
+      ? { certificateAuthorityData: cluster.certificateAuthorityData }
+      : {}),
+    ...(cluster?.serviceIpv4Cidr ? { serviceIpv4Cidr: cluster.serviceIpv4Cidr } : {}),
+  });
+}
+
+/**
+ * The scaling group as desired: created when missing (a dry run stops there, and so does a group not
+ * visible yet), else brought to the spec. A warm pool the spec no longer has (or cannot have) goes before
+ * the group changes: AWS refuses a mixed instances policy or a spot price on a group that still has one.
+ * Returns the group as AWS has it now, and the warm pool's outcome when it was removed.
+ */
+async function ensureScalingGroup(
+  ctx: GroupContext,
+  input: {
+    name: string;
+    existing: ScalingGroup | undefined;
+    desired: ReturnType<typeof desiredGroup>;
+    base: ProvisionOutcome['status'];
+  },
+): Promise<{ group: ScalingGroup; warmPool?: WarmPoolResult } | ProvisionOutcome> {
+  const { name, desired, base } = input;
+  let group = input.existing;
+  if (!group) {
+    await createScalingGroup(ctx, name, desired);
+    ctx.event('Normal', 'ScalingGroupCreated', `created scaling group ${name}`);
+    if (ctx.dryRun) return dryRunStop('InitCreate', `dry run: would create scaling group ${name}`, base);
+    group = await ctx.aws.autoScaling.describeGroup(name);
+    if (!group)
+      return pollAgain('ReconcileModifying', `scaling group ${name} not visible yet`, base, POLL_MS);
+  }
+  const warmPool = !desiredWarmPool(ctx.ig) && group.warmPool ? await ensureWarmPool(ctx, group) : undefined;
+  const hooks = await ctx.aws.autoScaling.describeLifecycleHooks(name);
+  const changes = groupChanges(group, desired, hooks);
+  if (hasChanges(changes)) {
+    await applyGroupChanges(ctx, name, changes);
+    group = (await ctx.aws.autoScaling.describeGroup(name)) ?? group;
+  }
+  return { group, ...(warmPool ? { warmPool } : {}) };
+}
+
+/**
+ * The answer once the group matches the spec: what it launches from, its size and node role, and the
+ * fleet (the group as its own launch definition sees it) for the upgrade stage.
+ */
+function provisionedGroup(input: {
+  name: string;
+  base: Partial<InstanceGroupStatus>;
+  launch: Launch;
+  launchFields: Partial<InstanceGroupStatus>;
+  group: ScalingGroup;
+  own: ScalingGroup;
+  desired: ReturnType<typeof desiredGroup>;
+  iam: { roleArn: string };
+  warmPool: WarmPoolResult;
+}): ProvisionOutcome {
+  const { name, launch, group, own, iam } = input;
+  const using =
+    'configuration' in launch
+      ? `launch configuration ${launch.configuration}`
+      : `launch template version ${launch.version}`;
+  return {
+    phase: 'provisioned',
+    state: 'ReconcileModified',
+    message: [`scaling group ${name} up to date with ${using}`, input.warmPool.summary]
+      .filter(Boolean)
+      .join('; '),
+    status: {
+      ...input.base,
+      ...input.launchFields,
+      nodesInstanceRoleArn: iam.roleArn,
+      currentMin: group.minSize,
+      currentMax: group.maxSize,
+      lifecycle: input.desired.lifecycle,
+    },
+    fleet:
+      'configuration' in launch
+        ? {
+            group: own,
+            resolved: [],
+            launchVersion: launchConfigurationFingerprint(name, launch.configuration) ?? launch.configuration,
+          }
+        : {
+            group: own,
+            resolved: [{ id: launch.template.id, name: launch.template.name, version: launch.version }],
+            launchVersion: String(launch.version),
+          },
+    roleArn: iam.roleArn,
+  };
+}
+
+type IamNames = ReturnType<typeof iamNames>;
+
+/**
+ * The node role: created when the group owns it; one the spec names must exist. Undefined in a dry run
+ * that would create it.
+ */
+async function ensureRole(
+  ctx: GroupContext,
+  names: IamNames,
+): Promise<{ arn: string } | { problem: FieldProblem } | undefined> {
+  const { iam } = ctx.aws;
+  const role = await iam.getRole(names.role);
+  if (role) return role;
+  if (!names.managed)
+    return { problem: { field: `${FIELD}.roleName`, message: `IAM role ${names.role} not found` } };
+  const created = await ctx.act('CreateRole', `create IAM role ${names.role}`, () =>
+    iam.createRole({
+      name: names.role,
+      assumeRolePolicyDocument: EC2_ASSUME_ROLE_POLICY,
+      description: `nodes of InstanceGroup ${ctx.namespace}/${ctx.name}`,
+    }),
+  );
+  if (created) ctx.event('Normal', 'RoleCreated', `created IAM role ${names.role}`);
+  return created;
+}
+
+/**
+ * The instance profile, holding the node role: created when the group owns it or the spec names none;
+ * one the spec names must exist, and may not hold another role. `profileArn` is absent in a dry run that
+ * would create it.
+ */
+async function ensureInstanceProfile(
+  ctx: GroupContext,
+  ig: InstanceGroup,
+  names: IamNames,
+  roleArn: string,
+): Promise<{ roleArn: string; profileArn?: string } | { problem: FieldProblem }> {
+  const { iam } = ctx.aws;
+  let profile = await iam.getInstanceProfile(names.profile);
+  if (!profile) {
+    if (!names.managed && ig.spec.eks?.configuration?.instanceProfileName)
+      return {
+        problem: {
+          field: `${FIELD}.instanceProfileName`,
+          message: `instance profile ${names.profile} not found`,
+        },
+      };
+    profile = await ctx.act('CreateInstanceProfile', `create instance profile ${names.profile}`, () =>
+      iam.createInstanceProfile(names.profile),
+    );
+    if (!profile) return { roleArn };
+  }
+  if (!profile.roleNames.includes(names.role)) {
+    if (profile.roleNames.length > 0 && !names.managed)
+      return {
+        problem: {
+          field: `${FIELD}.instanceProfileName`,
+          message: `instance profile ${names.profile} holds role ${profile.roleNames.join(',')}, not ${names.role}`,
+        },
+      };
+    await ctx.act('AddRoleToInstanceProfile', `add ${names.role} to instance profile ${names.profile}`, () =>
+      iam.addRoleToInstanceProfile(names.profile, names.role),
+    );
+  }
+  return { roleArn, profileArn: profile.arn };
 }
 
 /** Brings an existing group to the spec: its settings, tags, suspended processes and lifecycle hooks. */

@@ -1,0 +1,54 @@
+// Names of everything instance-manager creates for a group. Deterministic from the group's identity
+// (cluster, namespace, name), so a restarted controller — or a deletion that arrives before any status
+// was written — finds every resource again without having recorded it.
+import { createHash } from 'node:crypto';
+
+/** Tags on every cloud resource of a group (the original instance-manager's keys, so existing resources are found). */
+export const TAG_CLUSTER_NAME = 'instancegroups.keikoproj.io/ClusterName';
+export const TAG_INSTANCE_GROUP = 'instancegroups.keikoproj.io/InstanceGroup';
+export const TAG_NAMESPACE = 'instancegroups.keikoproj.io/Namespace';
+export const TAG_KUBERNETES_CLUSTER = 'KubernetesCluster';
+export const clusterOwnershipTag = (clusterName: string) => `kubernetes.io/cluster/${clusterName}`;
+
+/** Annotations and labels the controller reads or writes. */
+export const FINALIZER = 'finalizer.instancegroups.keikoproj.io';
+export const LOCK_UPGRADES_ANNOTATION = 'instancemgr.keikoproj.io/lock-upgrades';
+export const CONFIG_EXCLUDED_ANNOTATION = 'instancemgr.keikoproj.io/config-excluded';
+export const ROLE_LABEL = 'node.kubernetes.io/role';
+export const LIFECYCLE_LABEL = 'instancemgr.keikoproj.io/lifecycle';
+export const INSTANCE_GROUP_LABEL = 'instancemgr.keikoproj.io/instancegroup';
+
+export function md5(text: string): string {
+  return createHash('md5').update(text).digest('hex');
+}
+
+/** `<cluster>-<namespace>-<name>`: the original's resource prefix (scaling group, role, stack). */
+export function resourcePrefix(clusterName: string, namespace: string, name: string): string {
+  return `${clusterName}-${namespace}-${name}`;
+}
+
+/**
+ * CloudFormation stack names: [a-zA-Z][-a-zA-Z0-9]*, at most 128 characters. Anything else becomes a
+ * dash; an over-long name keeps its start and gets a hash suffix so two long names never collide.
+ */
+export function stackName(clusterName: string, namespace: string, name: string): string {
+  let n = resourcePrefix(clusterName, namespace, name).replace(/[^a-zA-Z0-9-]/g, '-');
+  if (!/^[a-zA-Z]/.test(n)) n = `ig-${n}`;
+  return n.length <= 128 ? n : `${n.slice(0, 119)}-${md5(n).slice(0, 8)}`;
+}
+
+/** IAM role and instance profile names: at most 64 characters (the original hashed longer ones). */
+export function roleName(clusterName: string, namespace: string, name: string): string {
+  const n = resourcePrefix(clusterName, namespace, name).replace(/[^\w+=,.@-]/g, '-');
+  return n.length <= 63 ? n : md5(n);
+}
+
+/** The owner string put on nodes this controller cordons, and on aws-auth reference counts. */
+export function ownerOf(namespace: string, name: string): string {
+  return `instance-manager/${namespace}/${name}`;
+}
+
+/** `namespace/name`. */
+export function groupKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
