@@ -207,11 +207,121 @@ function upToDate(previous: Condition | undefined): RotationPlan['condition'] {
   };
 }
 
+/** What one plan observed of the group, counted once. */
+interface GroupCounts {
+  driftedCount: number;
+  availableCount: number;
+  /** Desired capacity minus the nodes Kubernetes can use. */
+  unavailable: number;
+  /** Live instances not InService (launching replacements, Standby...). */
+  pending: number;
+}
+
+function countGroup(input: RotationInput, live: readonly RotationInstance[]): GroupCounts {
+  const availableCount = live.filter(isAvailable).length;
+  return {
+    driftedCount: live.filter((i) => i.lifecycleState === IN_SERVICE && i.drifted).length,
+    availableCount,
+    unavailable: Math.max(0, input.desiredCapacity - availableCount),
+    pending: live.filter((i) => i.lifecycleState !== IN_SERVICE).length,
+  };
+}
+
+/**
+ * Batches run one after another: when one is over (nothing in flight), wait until every node is back,
+ * then pause, then start the next. The condition to hold meanwhile, or undefined when the next batch
+ * may start.
+ */
+function betweenBatches(
+  input: RotationInput,
+  counts: GroupCounts,
+): { condition: RotationPlan['condition']; requeueAfterMs: number } | undefined {
+  const { policy, previous } = input;
+  if (previous?.status === 'True' && previous.reason === 'InProgress') {
+    if (counts.unavailable > 0 || counts.pending > 0)
+      return {
+        condition: {
+          status: 'True',
+          reason: 'InProgress',
+          message: `${counts.driftedCount} drifted instance(s) left; waiting for replacements (${counts.unavailable} node(s) unavailable)`,
+        },
+        requeueAfterMs: 5_000,
+      };
+    if (policy.pauseMs > 0)
+      return {
+        condition: {
+          status: 'False',
+          reason: 'Paused',
+          message: `batch done; ${counts.driftedCount} drifted instance(s) left; next batch after a pause of ${policy.pauseMs / 1000}s`,
+        },
+        requeueAfterMs: policy.pauseMs,
+      };
+  }
+  if (previous?.reason === 'Paused' && policy.pauseMs > 0) {
+    const since = Date.parse(previous.lastTransitionTime);
+    const left = Number.isFinite(since) ? since + policy.pauseMs - input.now : 0;
+    if (left > 0)
+      return {
+        condition: { status: 'False', reason: 'Paused', message: previous.message },
+        requeueAfterMs: Math.min(left, 60_000),
+      };
+  }
+  return undefined;
+}
+
+/**
+ * The engine's selection within the policy's limits: oldest first; instances Kubernetes cannot use
+ * anyway (no node, node not Ready) cost no availability and go first.
+ */
+function nextBatch(
+  input: RotationInput,
+  candidates: readonly RotationInstance[],
+  inFlight: number,
+  counts: GroupCounts,
+): RotationInstance[] {
+  const { policy } = input;
+  const batchLimit =
+    (policy.mode === 'minInService' ? Math.max(1, policy.maxBatchSize) : Math.max(1, policy.maxUnavailable)) -
+    inFlight;
+  const availabilityLimit =
+    policy.mode === 'minInService'
+      ? counts.availableCount - policy.minInstancesInService
+      : policy.maxUnavailable - counts.unavailable;
+  const byId = new Map(candidates.map((i) => [i.id, i]));
+  return selectBatch({
+    candidates: candidates.map(asCandidate),
+    order: 'oldestFirst',
+    seed: input.seed ?? '',
+    maxBatch: batchLimit,
+    budget: availabilityLimit,
+  }).map((c) => byId.get(c.id) as RotationInstance);
+}
+
+/** The RollingUpdate condition while a rotation runs: what is replaced, or what it waits for. */
+function progressCondition(
+  policy: RotationPolicy,
+  counts: GroupCounts,
+  progress: readonly string[],
+  moving: boolean,
+): RotationPlan['condition'] {
+  const waitingFor = moving
+    ? ''
+    : policy.mode === 'minInService'
+      ? `waiting: ${counts.availableCount} instance(s) available, minInstancesInService is ${policy.minInstancesInService}`
+      : `waiting: ${counts.unavailable} node(s) unavailable, maxUnavailable is ${policy.maxUnavailable}`;
+  const message = [
+    `${counts.driftedCount} drifted instance(s)`,
+    progress.length > 0 ? `replacing ${describe(progress)}` : '',
+    waitingFor,
+  ]
+    .filter(Boolean)
+    .join('; ');
+  return { status: 'True', reason: moving ? 'InProgress' : 'Waiting', message };
+}
+
 export function planRotation(input: RotationInput): RotationPlan {
-  const { policy, now } = input;
   const live = input.instances.filter((i) => !isTerminatingState(i.lifecycleState));
   const inService = live.filter((i) => i.lifecycleState === IN_SERVICE);
-
   const uncordon = inService.filter((i) => !i.drifted && i.node?.cordonedByUs).map((i) => i.node?.name ?? '');
   const inFlight = inService.filter((i) => i.drifted && i.node?.cordonedByUs);
   const { drain, terminate, drainFailures, progress } = followInFlight(inFlight, input.drains);
@@ -221,12 +331,8 @@ export function planRotation(input: RotationInput): RotationPlan {
     inFlight,
     justFailed,
   );
-  const driftedCount = inService.filter((i) => i.drifted).length;
-  const availableCount = live.filter(isAvailable).length;
-  const unavailable = Math.max(0, input.desiredCapacity - availableCount);
-  const pending = live.filter((i) => i.lifecycleState !== IN_SERVICE).length;
-
-  if (driftedCount === 0)
+  const counts = countGroup(input, live);
+  if (counts.driftedCount === 0)
     return {
       done: true,
       drain: [],
@@ -245,65 +351,15 @@ export function planRotation(input: RotationInput): RotationPlan {
     condition,
     requeueAfterMs,
   });
-
   if (givenUp.length > 0 && settledInFlight.length === 0 && waitingCount === 0)
-    return { ...notDone(drainFailedCondition(driftedCount, givenUp, drainFailures), 300_000), failed: true };
+    return {
+      ...notDone(drainFailedCondition(counts.driftedCount, givenUp, drainFailures), 300_000),
+      failed: true,
+    };
+  const hold = settledInFlight.length > 0 ? undefined : betweenBatches(input, counts);
+  if (hold) return notDone(hold.condition, hold.requeueAfterMs);
 
-  // Batches run one after another: when one is over (nothing in flight), wait until every node is back,
-  // then pause, then start the next.
-  const batchRunning = settledInFlight.length > 0;
-  const settled = unavailable === 0 && pending === 0;
-  const previous = input.previous;
-  if (!batchRunning && previous?.status === 'True' && previous.reason === 'InProgress') {
-    if (!settled) {
-      return notDone(
-        {
-          status: 'True',
-          reason: 'InProgress',
-          message: `${driftedCount} drifted instance(s) left; waiting for replacements (${unavailable} node(s) unavailable)`,
-        },
-        5_000,
-      );
-    }
-    if (policy.pauseMs > 0) {
-      return notDone(
-        {
-          status: 'False',
-          reason: 'Paused',
-          message: `batch done; ${driftedCount} drifted instance(s) left; next batch after a pause of ${policy.pauseMs / 1000}s`,
-        },
-        policy.pauseMs,
-      );
-    }
-  }
-  if (!batchRunning && previous?.reason === 'Paused' && policy.pauseMs > 0) {
-    const since = Date.parse(previous.lastTransitionTime);
-    const left = Number.isFinite(since) ? since + policy.pauseMs - now : 0;
-    if (left > 0)
-      return notDone(
-        { status: 'False', reason: 'Paused', message: previous.message },
-        Math.min(left, 60_000),
-      );
-  }
-
-  // How many more may start now.
-  const batchLimit =
-    (policy.mode === 'minInService' ? Math.max(1, policy.maxBatchSize) : Math.max(1, policy.maxUnavailable)) -
-    settledInFlight.length;
-  const availabilityLimit =
-    policy.mode === 'minInService'
-      ? availableCount - policy.minInstancesInService
-      : policy.maxUnavailable - unavailable;
-  // The engine's selection: oldest first; instances Kubernetes cannot use anyway (no node, node not
-  // Ready) cost no availability and go first.
-  const byId = new Map(candidates.map((i) => [i.id, i]));
-  const start = selectBatch({
-    candidates: candidates.map(asCandidate),
-    order: 'oldestFirst',
-    seed: input.seed ?? '',
-    maxBatch: batchLimit,
-    budget: availabilityLimit,
-  }).map((c) => byId.get(c.id) as RotationInstance);
+  const start = nextBatch(input, candidates, settledInFlight.length, counts);
   for (const i of start) {
     if (i.node) {
       drain.push(i.node.name);
@@ -313,26 +369,6 @@ export function planRotation(input: RotationInput): RotationPlan {
       progress.push(`${i.id} (no node; terminating)`);
     }
   }
-
-  const waitingFor =
-    start.length === 0 && settledInFlight.length === 0
-      ? policy.mode === 'minInService'
-        ? `waiting: ${availableCount} instance(s) available, minInstancesInService is ${policy.minInstancesInService}`
-        : `waiting: ${unavailable} node(s) unavailable, maxUnavailable is ${policy.maxUnavailable}`
-      : '';
-  const message = [
-    `${driftedCount} drifted instance(s)`,
-    progress.length > 0 ? `replacing ${describe(progress)}` : '',
-    waitingFor,
-  ]
-    .filter(Boolean)
-    .join('; ');
-  return notDone(
-    {
-      status: 'True',
-      reason: start.length > 0 || settledInFlight.length > 0 ? 'InProgress' : 'Waiting',
-      message,
-    },
-    5_000,
-  );
+  const moving = start.length > 0 || settledInFlight.length > 0;
+  return notDone(progressCondition(input.policy, counts, progress, moving), 5_000);
 }
