@@ -307,3 +307,38 @@ async function httpOk(url: string): Promise<boolean> {
   const res = await fetch(url, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
   return res?.ok ?? false;
 }
+
+/**
+ * What a cluster admin grants the ServiceAccount a namespace's workflows run as (Argo's pods run under
+ * spec.serviceAccountName, `default` when unset): ClusterRole `edit` in `namespaces` (Argo aggregates
+ * workflowtaskresults into it, the executor's minimum) — or `clusterRole` cluster-wide. Idempotent.
+ */
+export async function grantWorkflowServiceAccount(
+  kc: k8s.KubeConfig,
+  namespace: string,
+  o: { serviceAccount?: string; namespaces?: string[]; clusterRole?: string } = {},
+): Promise<void> {
+  const sa = o.serviceAccount ?? 'default';
+  const subjects = [{ kind: 'ServiceAccount', name: sa, namespace }];
+  const objects: k8s.KubernetesObject[] = [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace } } as k8s.KubernetesObject,
+  ];
+  for (const ns of o.namespaces ?? [namespace]) {
+    objects.push({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: `workflows-${namespace}-${sa}`, namespace: ns },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+      subjects,
+    } as k8s.KubernetesObject);
+  }
+  if (o.clusterRole)
+    objects.push({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: `workflows-${namespace}-${sa}` },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: o.clusterRole },
+      subjects,
+    } as k8s.KubernetesObject);
+  await applyManifests(kc, objects);
+}
