@@ -119,8 +119,9 @@ async function runResource(pod: k8s.V1Pod, r: NonNullable<Template['resource']>)
     const kubeconfig = await podKubeconfig(pod, dir);
     const manifest = path.join(dir, 'manifest.yaml');
     fs.writeFileSync(manifest, r.manifest ?? '');
-    const ns = ['-n', pod.metadata?.namespace ?? 'default'];
-    const res = await kubectl(kubeconfig, [...resourceArgs(r, manifest), ...ns]);
+    // The pod's namespace is the kubeconfig's default, as the mounted token's namespace is in-cluster
+    // (no --namespace flag: a manifest naming another namespace goes there).
+    const res = await kubectl(kubeconfig, resourceArgs(r, manifest));
     if (!res.ok) return { code: 1, message: res.err };
     if (r.action === 'delete') return { code: 0 };
     const obj = JSON.parse(res.out) as k8s.KubernetesObject;
@@ -130,7 +131,7 @@ async function runResource(pod: k8s.V1Pod, r: NonNullable<Template['resource']>)
         message: 'Kind and name are both required but at least one of them is missing from the manifest',
       };
     if (!r.successCondition && !r.failureCondition) return { code: 0 };
-    return await waitConditions(kubeconfig, obj, r, ns);
+    return await waitConditions(kubeconfig, obj, r);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -141,11 +142,11 @@ async function waitConditions(
   kubeconfig: string,
   obj: k8s.KubernetesObject,
   r: NonNullable<Template['resource']>,
-  ns: string[],
 ): Promise<Outcome> {
+  const ns = obj.metadata?.namespace ? ['-n', obj.metadata.namespace] : [];
   const ref = `${obj.kind}${obj.apiVersion?.includes('/') ? `.${obj.apiVersion.split('/')[1]}.${obj.apiVersion.split('/')[0]}` : ''}/${obj.metadata?.name}`;
   for (;;) {
-    const got = await kubectl(kubeconfig, ['get', ref, '-o', 'json', ...(obj.metadata?.namespace ? ns : [])]);
+    const got = await kubectl(kubeconfig, ['get', ref, '-o', 'json', ...ns]);
     if (got.ok) {
       const verdict = evaluateConditions(JSON.parse(got.out) as Obj, r.successCondition, r.failureCondition);
       if (verdict === 'failed') return { code: 1, message: `failure condition '${r.failureCondition}' met` };
@@ -181,7 +182,7 @@ async function reportOutputs(pod: k8s.V1Pod, t: Template, outcome: Outcome): Pro
     };
     const file = path.join(dir, 'result.json');
     fs.writeFileSync(file, JSON.stringify(result));
-    const res = await kubectl(kubeconfig, ['apply', '-f', file, '-n', pod.metadata?.namespace ?? '']);
+    const res = await kubectl(kubeconfig, ['apply', '-f', file]);
     if (!res.ok) log(`could not report outputs of ${pod.metadata?.name}: ${res.err}`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -219,7 +219,9 @@ export async function startWorkflowController(o: ControllerProcessOptions): Prom
       '--loglevel=info',
     ],
     o.log,
-    { LEADER_ELECTION_DISABLE: 'true' },
+    // One replica, no leader election; the workflow queue's requeue (Argo's documented
+    // DEFAULT_REQUEUE_TIME, 10s) shortened so that steps follow each other within a test's patience.
+    { LEADER_ELECTION_DISABLE: 'true', DEFAULT_REQUEUE_TIME: '2s' },
   );
   o.track(p);
   await waitFor('workflow-controller', () => httpOk(`http://127.0.0.1:${o.metricsPort}/metrics`), {
