@@ -447,11 +447,13 @@ describe('the Addon controller without Argo Workflows', () => {
       (await events(ns, 'patient')).some((e) => e.type === 'Warning' && e.reason === 'WorkflowCRDNotFound'),
     );
 
-    // Argo's Workflow CRD under this suite's own group: no workflow-controller runs that group, so the
-    // addon goes as far as submitting its first workflow.
+    // A Workflow CRD under this suite's own group: no workflow-controller runs that group, so the addon
+    // goes as far as submitting its first workflow.
     // (kubectl wait may see the new CRD before it has any condition: apply again until Established)
-    await eventually('the private Workflow CRD to be Established', () =>
-      applyManifests(kc, [crd]).then(() => true),
+    await eventually(
+      'the private Workflow CRD to be Established',
+      () => applyManifests(kc, [crd]).then(() => true),
+      120_000,
     );
     const submitted = await eventually(
       'the prereqs workflow to be submitted',

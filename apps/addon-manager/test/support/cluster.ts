@@ -15,7 +15,6 @@ import {
   MESSAGE_ANNOTATION,
   parseManifests,
   requireArgo,
-  toolPaths,
 } from '@keiko/testenv';
 import { ADDON_FINALIZER } from '../../src/addon/constants';
 
@@ -48,17 +47,30 @@ export async function prepareCluster(): Promise<void> {
 }
 
 /**
- * Argo's Workflow CRD (its full schema, from the module the test cluster's controller is built from)
- * under a group of its own: lets a test add and remove "Argo" without touching others. No
- * workflow-controller runs workflows of that group.
+ * A Workflow CRD under a group of its own: lets a test add and remove "Argo" without touching others.
+ * No workflow-controller runs that group, and no workflow is validated there — so its schema is a
+ * minimal one (Argo's full schema is the test cluster's argoproj.io CRD, which every other test uses).
  */
 export function privateWorkflowCrd(group: string): { rt: ResourceType; crd: k8s.KubernetesObject } {
-  const file = path.join(toolPaths().argoManifests, 'crds', 'argoproj.io_workflows.yaml');
-  const crd = parseManifests(fs.readFileSync(file, 'utf8'))[0] as k8s.KubernetesObject & {
-    spec: { group: string };
-  };
-  crd.metadata = { name: `workflows.${group}` };
-  crd.spec.group = group;
+  const crd = {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `workflows.${group}` },
+    spec: {
+      group,
+      names: { kind: 'Workflow', listKind: 'WorkflowList', plural: 'workflows', singular: 'workflow' },
+      scope: 'Namespaced',
+      versions: [
+        {
+          name: 'v1alpha1',
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+        },
+      ],
+    },
+  } as k8s.KubernetesObject;
   return { rt: { group, version: 'v1alpha1', plural: 'workflows', kind: 'Workflow', namespaced: true }, crd };
 }
 
