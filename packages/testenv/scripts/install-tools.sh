@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the real test-cluster components from Go modules, once, into a cache keyed by version:
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (k8s.io/kubernetes),
-#   etcd (go.etcd.io/etcd/server/v3), kwok (sigs.k8s.io/kwok), helm (helm.sh/helm/v3),
+#   etcd (go.etcd.io/etcd/server/v3), kwok (sigs.k8s.io/kwok), helm (helm.sh/helm/v3), Argo's
+#   workflow-controller (github.com/argoproj/argo-workflows/v4, with its CRDs and RBAC manifests),
 #   and the moto AWS emulator (PyPI) when moto_server is not on PATH.
 # Versions come from packages/testenv/src/tools.ts (VERSIONS), which passes them in.
 # Idempotent: a component whose binary is already cached is skipped. Prints the bin dir last.
