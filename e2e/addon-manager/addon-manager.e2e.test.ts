@@ -232,17 +232,26 @@ describe('addon-manager (bundled) end to end', () => {
   });
 
   it('a dependent addon waits (Pending, with the reason) until its dependency Succeeded, then installs', async () => {
-    await kubectlApply(testAddon(ns, 'metrics', { pkgName: `${ns}/metrics` }));
+    // metrics cannot succeed until the test fixes it (its install fails first): dashboards' wait is a
+    // state, not a race against how fast Argo runs metrics.
+    await kubectlApply(testAddon(ns, 'metrics', { pkgName: `${ns}/metrics`, fail: { install: 'not yet' } }));
     await kubectlApply(testAddon(ns, 'dashboards', { deps: { [`${ns}/metrics`]: '*' } }));
-    const waiting = await eventually('dashboards to wait', async () => {
-      const a = await getAddon(ns, 'dashboards');
-      return a?.status?.reason === `waiting for dependencies: ${ns}/metrics (Pending)` ? a : undefined;
-    });
+    const waiting = await eventually(
+      'dashboards to wait',
+      async () => {
+        const a = await getAddon(ns, 'dashboards');
+        return a?.status?.reason?.startsWith(`waiting for dependencies: ${ns}/metrics (`) ? a : undefined;
+      },
+      120_000,
+    );
     expect(waiting.status?.lifecycle?.installed).toBe('Pending');
+    await addonPhase(ns, 'metrics', 'Failed');
+    expect((await getAddon(ns, 'dashboards'))?.status?.reason).toMatch(/^waiting for dependencies: /);
     expect(await workflowNames(ns, 'dashboards')).toEqual([]);
+    await kubectlApply(testAddon(ns, 'metrics', { pkgName: `${ns}/metrics` }));
     await addonPhase(ns, 'metrics', 'Succeeded');
     await addonPhase(ns, 'dashboards', 'Succeeded');
-  });
+  }, 480_000);
 
   it('a failing install workflow gives Failed, with the reason', async () => {
     await kubectlApply(testAddon(ns, 'ingress', { fail: { install: 'chart not found' } }));
