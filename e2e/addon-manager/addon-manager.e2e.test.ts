@@ -4,9 +4,10 @@
 // and leader-election Role, charts/test/support/rbac.ts) and leader election on: a rule missing from
 // charts/addon-manager/templates/clusterrole.yaml fails a scenario here, and the last test fails on any
 // request the apiserver refused.
-// Argo's workflow-controller cannot be built here (its Go module is not served by this project's
-// proxy), so the workflow simulator (apps/addon-manager/test/support) plays its part: it runs every
-// Workflow to Succeeded — or Failed when the test annotates it — and applies what it would apply.
+// The test cluster runs Argo's real workflow-controller (packages/testenv): it validates and runs the
+// Workflows the controller submits; only the step containers are played by testenv's stand-ins (a
+// KWOK Stage ends the pods, the executor stand-in performs resource templates as the workflow's
+// ServiceAccount). A test makes a step fail with testenv's exit-code annotation.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,9 +16,10 @@ import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { Addon } from '@keiko/api';
 import { ResourceTypes } from '@keiko/kube-runtime';
-import { createSimulatedNode, freePort, kubectl } from '@keiko/testenv';
+import { createSimulatedNode, freePort, grantWorkflowServiceAccount, kubectl } from '@keiko/testenv';
 import {
   addonPhase,
+  ARGO_WORKFLOWS,
   client,
   createNamespace,
   deleteNamespaces,
@@ -25,17 +27,12 @@ import {
   events,
   exampleAddon,
   getAddon,
-  installWorkflowCrd,
   kc,
+  prepareCluster,
   repoRoot,
+  resourceWorkflow,
   testAddon,
-} from '../../apps/addon-manager/test/support/cluster';
-import {
-  ARGO_WORKFLOWS,
-  SIMULATE_ANNOTATION,
-  SIMULATE_MESSAGE_ANNOTATION,
-  WorkflowSimulator,
-} from '../../apps/addon-manager/test/support/workflow-simulator';
+} from './support/addons';
 import { cleanupWorkspace } from '../../charts/test/support/charts';
 import { serviceAccountUser, whoAmI, writeKubeConfigAs } from '../../charts/test/support/impersonate';
 import { installChartRbac, type ChartRbac } from '../../charts/test/support/rbac';
@@ -64,30 +61,29 @@ const workflowNames = async (ns: string, addon: string) =>
 const leaseOf = (namespace: string, name: string) =>
   client.get<k8s.V1Lease>(ResourceTypes.Lease, namespace, name);
 
-/** An install step applying a Deployment and a Service into the add-on's params.namespace. */
-const workloadsTemplate = (name: string) =>
-  [
-    'apiVersion: argoproj.io/v1alpha1',
-    'kind: Workflow',
+/**
+ * An install step applying a Deployment and a Service into the add-on's params.namespace: two resource
+ * steps, since an Argo resource template applies exactly one object.
+ */
+const workloadsTemplate = (name: string) => {
+  const deployment = resourceWorkflow('apply', [
+    'apiVersion: apps/v1',
+    'kind: Deployment',
+    'metadata:',
+    `  name: ${name}`,
+    '  namespace: "{{workflow.parameters.namespace}}"',
     'spec:',
-    '  entrypoint: entry',
-    '  templates:',
-    '    - name: entry',
+    '  replicas: 1',
+    `  selector: {matchLabels: {app: ${name}}}`,
+    '  template:',
+    `    metadata: {labels: {app: ${name}}}`,
+    `    spec: {containers: [{name: ${name}, image: registry.k8s.io/pause:3.10}]}`,
+  ]);
+  const service = [
+    '    - name: service',
     '      resource:',
     '        action: apply',
     '        manifest: |',
-    '          apiVersion: apps/v1',
-    '          kind: Deployment',
-    '          metadata:',
-    `            name: ${name}`,
-    '            namespace: "{{workflow.parameters.namespace}}"',
-    '          spec:',
-    '            replicas: 1',
-    `            selector: {matchLabels: {app: ${name}}}`,
-    '            template:',
-    `              metadata: {labels: {app: ${name}}}`,
-    `              spec: {containers: [{name: ${name}, image: registry.k8s.io/pause:3.10}]}`,
-    '          ---',
     '          apiVersion: v1',
     '          kind: Service',
     '          metadata:',
@@ -96,8 +92,17 @@ const workloadsTemplate = (name: string) =>
     '          spec:',
     `            selector: {app: ${name}}`,
     '            ports: [{port: 80}]',
+  ];
+  return [
+    ...deployment.replace('entrypoint: entry', 'entrypoint: main').trimEnd().split('\n'),
+    ...service,
+    '    - name: main',
+    '      steps:',
+    '        - - {name: deployment, template: entry}',
+    '        - - {name: service, template: service}',
     '',
   ].join('\n');
+};
 
 describe('addon-manager (bundled) end to end', () => {
   /** The Addons' namespace. */
@@ -110,7 +115,6 @@ describe('addon-manager (bundled) end to end', () => {
   let tmp: string;
   let kubeconfig: string;
   let controller: ChildProcess;
-  let simulator: WorkflowSimulator;
   let metricsPort: number;
   let nodeName = '';
   let log = '';
@@ -122,7 +126,7 @@ describe('addon-manager (bundled) end to end', () => {
       encoding: 'utf8',
     });
     if (built.status !== 0) throw new Error(`build failed: ${built.stderr}`);
-    await installWorkflowCrd();
+    await prepareCluster();
     ns = await createNamespace('addon-e2e');
     // The harness plays a kubelet joining, so the add-ons' workloads have a (simulated) node to run on
     // even on a cluster that has no other nodes.
@@ -133,12 +137,12 @@ describe('addon-manager (bundled) end to end', () => {
     // The chart's identity, as `helm install -n <systemNs>` would create it: its ServiceAccount,
     // ClusterRole and leader-election Role (which also allows Events, but only in systemNs: the Addons
     // live elsewhere, so their Events need the ClusterRole), and a kubeconfig acting as that
-    // ServiceAccount. The simulator (Argo's part) keeps the admin kubeconfig.
+    // ServiceAccount. The workflows run as the Addons' namespace's default ServiceAccount, granted what
+    // a cluster admin grants it: edit in the Addons' namespace and in the add-ons' params.namespace.
     rbac = await installChartRbac('addon-manager', { namespace: systemNs });
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'addon-e2e-'));
     kubeconfig = writeKubeConfigAs(rbac.serviceAccount, path.join(tmp, 'kubeconfig'));
-    simulator = new WorkflowSimulator({ kubeConfig: kc, namespace: ns, startDelayMs: 100, runMs: 400 });
-    await simulator.start();
+    await grantWorkflowServiceAccount(kc, ns, { namespaces: [ns, appsNs] });
     metricsPort = await freePort();
     const healthPort = await freePort();
     controller = spawn(
@@ -183,7 +187,6 @@ describe('addon-manager (bundled) end to end', () => {
       controller.kill('SIGTERM');
       await exited;
     }
-    await simulator?.stop();
     await rbac?.uninstall();
     if (ns) await deleteNamespaces(ns);
     if (appsNs) await deleteNamespaces(appsNs);
@@ -206,6 +209,12 @@ describe('addon-manager (bundled) end to end', () => {
   it("the talk's example, applied as written, reaches Succeeded and shows in kubectl get addons", async () => {
     await kubectlApply(exampleAddon('examples/talk/addon-cluster-autoscaler.yaml', ns));
     const done = await addonPhase(ns, 'cluster-autoscaler', 'Succeeded');
+    // Argo ran them: the elided specs as the documented no-op
+    const wfs = await client.list<k8s.KubernetesObject & { status?: { phase?: string } }>(ARGO_WORKFLOWS, {
+      namespace: ns,
+      labelSelector: 'addonmgr.keikoproj.io/addon=cluster-autoscaler',
+    });
+    expect(wfs.items.map((w) => w.status?.phase)).toEqual(['Succeeded', 'Succeeded']);
     expect(done.status?.lifecycle?.prereqs).toBe('Succeeded');
     expect(await workflowNames(ns, 'cluster-autoscaler')).toEqual([
       `cluster-autoscaler-install-${done.status?.checksum}-wf`,
@@ -223,38 +232,36 @@ describe('addon-manager (bundled) end to end', () => {
   });
 
   it('a dependent addon waits (Pending, with the reason) until its dependency Succeeded, then installs', async () => {
-    await kubectlApply(
-      testAddon(ns, 'metrics', {
-        pkgName: `${ns}/metrics`,
-        annotations: { install: { 'workflows.keiko.io/simulate-duration': '3000' } },
-      }),
-    );
+    // metrics cannot succeed until the test fixes it (its install fails first): dashboards' wait is a
+    // state, not a race against how fast Argo runs metrics.
+    await kubectlApply(testAddon(ns, 'metrics', { pkgName: `${ns}/metrics`, fail: { install: 'not yet' } }));
     await kubectlApply(testAddon(ns, 'dashboards', { deps: { [`${ns}/metrics`]: '*' } }));
-    const waiting = await eventually('dashboards to wait', async () => {
-      const a = await getAddon(ns, 'dashboards');
-      return a?.status?.reason === `waiting for dependencies: ${ns}/metrics (Pending)` ? a : undefined;
-    });
+    const waiting = await eventually(
+      'dashboards to wait',
+      async () => {
+        const a = await getAddon(ns, 'dashboards');
+        return a?.status?.reason?.startsWith(`waiting for dependencies: ${ns}/metrics (`) ? a : undefined;
+      },
+      120_000,
+    );
     expect(waiting.status?.lifecycle?.installed).toBe('Pending');
+    await addonPhase(ns, 'metrics', 'Failed');
+    expect((await getAddon(ns, 'dashboards'))?.status?.reason).toMatch(/^waiting for dependencies: /);
     expect(await workflowNames(ns, 'dashboards')).toEqual([]);
+    await kubectlApply(testAddon(ns, 'metrics', { pkgName: `${ns}/metrics` }));
     await addonPhase(ns, 'metrics', 'Succeeded');
     await addonPhase(ns, 'dashboards', 'Succeeded');
-  });
+  }, 480_000);
 
   it('a failing install workflow gives Failed, with the reason', async () => {
-    await kubectlApply(
-      testAddon(ns, 'ingress', {
-        annotations: {
-          install: { [SIMULATE_ANNOTATION]: 'fail', [SIMULATE_MESSAGE_ANNOTATION]: 'chart not found' },
-        },
-      }),
-    );
+    await kubectlApply(testAddon(ns, 'ingress', { fail: { install: 'chart not found' } }));
     const failed = await addonPhase(ns, 'ingress', 'Failed');
     expect(failed.status?.reason).toBe(
-      `install workflow ingress-install-${failed.status?.checksum}-wf failed: Failed: chart not found`,
+      `install workflow ingress-install-${failed.status?.checksum}-wf failed: Failed: main: Error (exit code 1): chart not found`,
     );
     const table = await kubectl(kc, ['get', 'addon', 'ingress', '-n', ns]);
     expect(table).toMatch(
-      /ingress\s+\S+\s+v1\s+Failed\s+install workflow ingress-install-\w+-wf failed: Failed: chart not found/,
+      /ingress\s+\S+\s+v1\s+Failed\s+install workflow ingress-install-\w+-wf failed: Failed: main: Error \(exit code 1\): chart not found/,
     );
   });
 
@@ -264,12 +271,16 @@ describe('addon-manager (bundled) end to end', () => {
     const changed = testAddon(ns, 'dns');
     changed.spec.pkgVersion = 'v2';
     await kubectlApply(changed);
-    const v2 = await eventually('the new spec to Succeed', async () => {
-      const a = await getAddon(ns, 'dns');
-      return a?.status?.checksum !== v1.status?.checksum && a?.status?.lifecycle?.installed === 'Succeeded'
-        ? a
-        : undefined;
-    });
+    const v2 = await eventually(
+      'the new spec to Succeed',
+      async () => {
+        const a = await getAddon(ns, 'dns');
+        return a?.status?.checksum !== v1.status?.checksum && a?.status?.lifecycle?.installed === 'Succeeded'
+          ? a
+          : undefined;
+      },
+      180_000,
+    );
     expect(v2.spec.pkgVersion).toBe('v2');
     expect(await workflowNames(ns, 'dns')).toEqual([
       `dns-install-${v2.status?.checksum}-wf`,
@@ -285,14 +296,15 @@ describe('addon-manager (bundled) end to end', () => {
     await eventually(
       'the Addon to be gone',
       async () => (await getAddon(ns, 'logging')) === undefined,
-      30_000,
+      180_000,
     );
-    expect(simulator.runs.find((r) => r.name === `logging-delete-${done.status?.checksum}-wf`)).toMatchObject(
-      {
-        phase: 'Succeeded',
-        operations: [`delete ConfigMap/${ns}/logging-install`],
-      },
+    const del = await client.get<k8s.KubernetesObject & { status?: { phase?: string } }>(
+      ARGO_WORKFLOWS,
+      ns,
+      `logging-delete-${done.status?.checksum}-wf`,
     );
+    expect(del?.status?.phase).toBe('Succeeded');
+    expect(await client.get(ResourceTypes.ConfigMap, ns, 'logging-install')).toBeUndefined();
   });
 
   it('a dependency cycle is rejected', async () => {
@@ -322,7 +334,7 @@ describe('addon-manager (bundled) end to end', () => {
         const r = a?.status?.resources ?? [];
         return r.length === 2 && r.every((x) => x.status === 'Ready') ? a : undefined;
       },
-      60_000,
+      120_000,
     );
     expect(done.status?.resources).toEqual([
       {
@@ -334,7 +346,7 @@ describe('addon-manager (bundled) end to end', () => {
       },
       expect.objectContaining({ kind: 'Service', name: 'web', status: 'Ready' }),
     ]);
-  }, 90_000);
+  }, 300_000);
 
   it("waits for the Secrets in spec.secrets to exist in the add-on's namespace before installing", async () => {
     const vault = testAddon(ns, 'vault', { installNamespace: appsNs });
@@ -384,19 +396,15 @@ describe('addon-manager (bundled) end to end', () => {
 
   // After the /metrics test, which counts exactly one delete submission.
   it('a failing delete shows Delete Failed and runs again (its Event counting the attempts) until the template is fixed', async () => {
-    await kubectlApply(
-      testAddon(ns, 'sticky', {
-        annotations: {
-          delete: { [SIMULATE_ANNOTATION]: 'fail', [SIMULATE_MESSAGE_ANNOTATION]: 'cleanup refused' },
-        },
-      }),
-    );
+    await kubectlApply(testAddon(ns, 'sticky', { fail: { delete: 'cleanup refused' } }));
     const installed = await addonPhase(ns, 'sticky', 'Succeeded');
     await kubectl(kc, ['delete', 'addon', 'sticky', '-n', ns, '--wait=false']);
     const failed = await addonPhase(ns, 'sticky', 'Delete Failed');
     const wfName = `sticky-delete-${installed.status?.checksum}-wf`;
     expect(failed.status?.reason).toMatch(
-      new RegExp(`^delete workflow ${wfName} failed: Failed: cleanup refused; it runs again at `),
+      new RegExp(
+        `^delete workflow ${wfName} failed: Failed: main: Error \\(exit code 1\\): cleanup refused; it runs again at `,
+      ),
     );
     // A repeated Event is patched (count), not created again: the chart's events patch.
     const repeated = await eventually(
@@ -408,9 +416,11 @@ describe('addon-manager (bundled) end to end', () => {
         });
         return list.items.find((e) => e.reason === 'DeleteFailed' && (e.count ?? 0) >= 2);
       },
-      30_000,
+      120_000,
     );
-    expect(repeated.message).toBe(`delete workflow ${wfName} failed: Failed: cleanup refused`);
+    expect(repeated.message).toBe(
+      `delete workflow ${wfName} failed: Failed: main: Error (exit code 1): cleanup refused`,
+    );
     expect(await getAddon(ns, 'sticky')).toBeDefined();
     // Fixing spec.lifecycle.delete while deleting is allowed: the next attempt succeeds and the Addon goes.
     const fixed = testAddon(ns, 'sticky');
@@ -427,9 +437,9 @@ describe('addon-manager (bundled) end to end', () => {
     await eventually(
       'the Addon to be gone',
       async () => (await getAddon(ns, 'sticky')) === undefined,
-      30_000,
+      180_000,
     );
-  }, 90_000);
+  }, 480_000);
 
   // Last: every scenario above ran under the chart's RBAC; a refused call that the controller only
   // logged (an informer retrying its LIST, an Event it could not record) fails here.

@@ -1,24 +1,25 @@
-// Sandbox seed for the addon-manager: the Argo Workflow CRD and, in place of Argo's workflow-controller
-// (a Go module this project cannot build), the workflow simulator, running inside the sandbox process
-// for as long as it runs. The example Addons then go Pending -> Succeeded as their workflows "run".
-import fs from 'node:fs';
-import path from 'node:path';
-import { applyManifests, kubeConfigFromEnv, parseManifests } from '@keiko/testenv';
-import { WorkflowSimulator } from '../test/support/workflow-simulator';
+// Sandbox seed for the addon-manager. The sandbox's test cluster runs Argo's real workflow-controller
+// (packages/testenv, with its CRDs); this grants the ServiceAccount the examples' workflows name
+// (addon-manager-workflow-installer-sa, what the chart's workflowServiceAccount creates) in the
+// examples' namespace. The grant is cluster-admin: a local throwaway cluster whose example add-ons
+// create namespaces and cluster RBAC; the chart's default is far narrower.
+import { applyManifests, grantWorkflowServiceAccount, kubeConfigFromEnv, requireArgo } from '@keiko/testenv';
+import type * as k8s from '@kubernetes/client-node';
+
+const NAMESPACE = 'addon-manager-system';
+const WORKFLOW_SA = 'addon-manager-workflow-installer-sa';
 
 export async function seed(log: (line: string) => void): Promise<void> {
+  requireArgo();
   const kc = kubeConfigFromEnv();
-  const crd = fs.readFileSync(path.join(import.meta.dirname, 'argo-workflow-crd.yaml'), 'utf8');
-  await applyManifests(kc, parseManifests(crd));
-  log('installed the Argo Workflow CRD (workflows.argoproj.io, minimal schema)');
-  const simulator = new WorkflowSimulator({
-    kubeConfig: kc,
-    startDelayMs: 500,
-    runMs: 2_000,
-    log: (line) => log(`workflow simulator: ${line}`),
+  await applyManifests(kc, [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } } as k8s.KubernetesObject,
+  ]);
+  await grantWorkflowServiceAccount(kc, NAMESPACE, {
+    serviceAccount: WORKFLOW_SA,
+    clusterRole: 'cluster-admin',
   });
-  await simulator.start();
   log(
-    "workflow simulator started in place of Argo's workflow-controller: workflows go Running, then Succeeded (or Failed when annotated workflows.keiko.io/simulate: fail)",
+    `Argo's workflow-controller runs the add-ons' workflows; ${NAMESPACE}/${WORKFLOW_SA} may do what the examples' workflows do`,
   );
 }

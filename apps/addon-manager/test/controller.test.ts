@@ -1,10 +1,10 @@
-// The Addon controller in-process against the real test cluster, with the workflow simulator playing
-// Argo's workflow-controller.
+// The Addon controller in-process against the real test cluster, whose Argo workflow-controller runs
+// the workflows it submits (the step containers played by packages/testenv's stand-ins).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
 import { AddonKind, normalizeAddon, type Addon } from '@keiko/api';
 import { Manager, parseManagerConfig, ResourceTypes } from '@keiko/kube-runtime';
-import { applyManifests, createSimulatedNode, kubectl } from '@keiko/testenv';
+import { applyManifests, createSimulatedNode, grantWorkflowServiceAccount, kubectl } from '@keiko/testenv';
 import { addonChecksum } from '../src/addon/checksum';
 import { ADDON_FINALIZER, ArgoWorkflowResource, WorkflowLabels } from '../src/addon/constants';
 import {
@@ -22,16 +22,11 @@ import {
   events,
   exampleAddon,
   getAddon,
-  installWorkflowCrd,
   kc,
+  prepareCluster,
   privateWorkflowCrd,
   testAddon,
 } from './support/cluster';
-import {
-  SIMULATE_ANNOTATION,
-  SIMULATE_MESSAGE_ANNOTATION,
-  WorkflowSimulator,
-} from './support/workflow-simulator';
 
 interface Running {
   mgr: Manager;
@@ -86,23 +81,21 @@ const checksumOf = (a: Addon) => addonChecksum(normalizeAddon(a).spec);
 describe('the Addon controller against the real apiserver', () => {
   let ns: string;
   let controller: Running;
-  let simulator: WorkflowSimulator;
   const extraNamespaces: string[] = [];
 
   // A node of this suite's own for the add-ons' workloads: other suites' nodes come and go (or are tainted).
   let node = '';
   beforeAll(async () => {
-    await installWorkflowCrd();
+    await prepareCluster();
     ns = await createNamespace('addon-ctl');
     node = `${ns}-node`;
     await createSimulatedNode(kc, { name: node });
-    simulator = new WorkflowSimulator({ kubeConfig: kc, namespace: ns, startDelayMs: 50, runMs: 300 });
-    await simulator.start();
+    // The test addons' workflows run as the namespace's default ServiceAccount: what an admin grants.
+    await grantWorkflowServiceAccount(kc, ns);
     controller = await startController(ns);
   });
   afterAll(async () => {
     await controller?.stop();
-    await simulator?.stop();
     await deleteNamespaces(ns, ...extraNamespaces);
     if (node) await client.delete(ResourceTypes.Node, undefined, node).catch(() => false);
   });
@@ -110,7 +103,7 @@ describe('the Addon controller against the real apiserver', () => {
   it("takes the talk's example as written to Succeeded: prereqs, install, delete as Workflows with the addon's parameters", async () => {
     const talk = exampleAddon('examples/talk/addon-cluster-autoscaler.yaml', ns);
     await apply(talk);
-    const done = await addonPhase(ns, 'cluster-autoscaler', 'Succeeded');
+    const done = await addonPhase(ns, 'cluster-autoscaler', 'Succeeded', 180_000);
     const checksum = checksumOf(done);
     expect(done.status).toMatchObject({
       checksum,
@@ -147,10 +140,22 @@ describe('the Addon controller against the real apiserver', () => {
       ttlStrategy: { secondsAfterCompletion: 259200 },
       activeDeadlineSeconds: 3600,
     });
+    // Argo ran the elided spec as the documented no-op, and a Warning says so.
+    expect(install.status?.phase).toBe('Succeeded');
+    expect(install.spec?.entrypoint).toBe('elided-spec-noop');
     await eventually('the lifecycle events', async () => {
-      const reasons = (await events(ns, 'cluster-autoscaler')).map((e) => e.reason);
-      return ['WorkflowSubmitted', 'PrereqsSucceeded', 'InstallSucceeded', 'Installed'].every((r) =>
-        reasons.includes(r),
+      const all = await events(ns, 'cluster-autoscaler');
+      const reasons = all.map((e) => e.reason);
+      return (
+        ['WorkflowSubmitted', 'PrereqsSucceeded', 'InstallSucceeded', 'Installed'].every((r) =>
+          reasons.includes(r),
+        ) &&
+        all.some(
+          (e) =>
+            e.type === 'Warning' &&
+            e.reason === 'WorkflowRendered' &&
+            /elided\?\); submitted as a no-op/.test(e.message ?? ''),
+        )
       );
     });
     // printer columns: the single pane view
@@ -159,7 +164,7 @@ describe('the Addon controller against the real apiserver', () => {
     expect(table.split('\n')[1]).toMatch(
       /^cluster-autoscaler\s+cluster-autoscaler-addon\s+v0\.1\s+Succeeded\s+\S+$/,
     );
-  });
+  }, 240_000);
 
   it('converges: once Succeeded it writes nothing more', async () => {
     await addonPhase(ns, 'cluster-autoscaler', 'Succeeded');
@@ -175,10 +180,26 @@ describe('the Addon controller against the real apiserver', () => {
   it("applies the full example's manifests with the default labels and reports its workloads in params.namespace", async () => {
     const installNs = `${ns}-ca`;
     extraNamespaces.push(installNs);
+    // The prereqs step is a kubectl container; no container runs under KWOK (its pod just exits 0), so
+    // the test applies what it would have: the install namespace and the Deployment's ServiceAccount.
+    await client.create(ResourceTypes.Namespace, {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: installNs },
+    });
+    await client.create(ResourceTypes.ServiceAccount, {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'cluster-autoscaler', namespace: installNs },
+    });
+    await grantWorkflowServiceAccount(kc, ns, {
+      serviceAccount: 'addon-manager-workflow-installer-sa',
+      namespaces: [ns, installNs],
+    });
     const full = exampleAddon('examples/addon-manager/cluster-autoscaler.yaml', ns, installNs);
     full.metadata.name = 'ca-full';
     await apply(full);
-    const done = await addonPhase(ns, 'ca-full', 'Succeeded', 60_000);
+    const done = await addonPhase(ns, 'ca-full', 'Succeeded', 240_000);
     expect(done.status?.conditions?.find((c) => c.type === 'Validated')).toMatchObject({
       status: 'True',
       reason: 'ValidateSucceeded',
@@ -195,12 +216,6 @@ describe('the Addon controller against the real apiserver', () => {
       'app.kubernetes.io/version': 'v0.1',
       'app.kubernetes.io/managed-by': 'addonmgr.keikoproj.io',
     });
-    const sa = await client.get<k8s.V1ServiceAccount>(
-      ResourceTypes.ServiceAccount,
-      installNs,
-      'cluster-autoscaler',
-    );
-    expect(sa?.metadata?.labels?.['app.kubernetes.io/part-of']).toBe('ca-full');
     // KWOK runs the pods: the Deployment becomes Ready in status.resources
     const withResources = await eventually(
       'the Deployment to show Ready in status.resources',
@@ -219,15 +234,10 @@ describe('the Addon controller against the real apiserver', () => {
         status: 'Ready',
       },
     ]);
-  }, 120_000);
+  }, 360_000);
 
   it('waits for a dependency to Succeed, then installs', async () => {
-    await apply(
-      testAddon(ns, 'base', {
-        pkgName: `${ns}/base`,
-        annotations: { install: { 'workflows.keiko.io/simulate-duration': '2500' } },
-      }),
-    );
+    await apply(testAddon(ns, 'base', { pkgName: `${ns}/base` }));
     await apply(testAddon(ns, 'app', { deps: { [`${ns}/base`]: '*' } }));
     const waiting = await eventually('app to wait for base', async () => {
       const a = await getAddon(ns, 'app');
@@ -239,7 +249,7 @@ describe('the Addon controller against the real apiserver', () => {
       (await workflowsOf(ns)).filter((w) => w.metadata?.labels?.[WorkflowLabels.addon] === 'app'),
     ).toEqual([]);
     const base = await addonPhase(ns, 'base', 'Succeeded');
-    const app = await addonPhase(ns, 'app', 'Succeeded');
+    const app = await addonPhase(ns, 'app', 'Succeeded', 180_000);
     expect(app.status?.conditions?.find((c) => c.type === 'DependenciesReady')).toMatchObject({
       status: 'True',
       reason: 'DependenciesSucceeded',
@@ -253,22 +263,13 @@ describe('the Addon controller against the real apiserver', () => {
     expect(Date.parse(String(appPrereqs?.metadata?.creationTimestamp))).toBeGreaterThanOrEqual(
       Date.parse(String(baseInstall?.status?.finishedAt)) - 1_000,
     );
-  });
+  }, 360_000);
 
   it('a failing install workflow gives Failed with its message, an Event and a failure count', async () => {
-    await apply(
-      testAddon(ns, 'broken', {
-        annotations: {
-          install: {
-            [SIMULATE_ANNOTATION]: 'fail',
-            [SIMULATE_MESSAGE_ANNOTATION]: 'helm upgrade: timed out',
-          },
-        },
-      }),
-    );
-    const failed = await addonPhase(ns, 'broken', 'Failed');
+    await apply(testAddon(ns, 'broken', { fail: { install: 'helm upgrade: timed out' } }));
+    const failed = await addonPhase(ns, 'broken', 'Failed', 180_000);
     expect(failed.status?.reason).toBe(
-      `install workflow broken-install-${checksumOf(failed)}-wf failed: Failed: helm upgrade: timed out`,
+      `install workflow broken-install-${checksumOf(failed)}-wf failed: Failed: main: Error (exit code 1): helm upgrade: timed out`,
     );
     expect(failed.status?.lifecycle?.prereqs).toBe('Succeeded');
     await eventually('an InstallFailed event', async () =>
@@ -283,7 +284,7 @@ describe('the Addon controller against the real apiserver', () => {
     expect(metrics).toMatch(
       /keiko_addon_manager_lifecycle_step_duration_seconds_count\{step="prereqs"\} [1-9]/,
     );
-  });
+  }, 240_000);
 
   it('a spec change removes the old workflows and runs the lifecycle again under a new checksum', async () => {
     const v1 = testAddon(ns, 'upgrade');
@@ -291,12 +292,16 @@ describe('the Addon controller against the real apiserver', () => {
     const first = await addonPhase(ns, 'upgrade', 'Succeeded');
     const oldChecksum = first.status!.checksum!;
     await client.patch(AddonKind, ns, 'upgrade', { spec: { pkgVersion: 'v2' } });
-    const second = await eventually('the new spec to Succeed', async () => {
-      const a = await getAddon(ns, 'upgrade');
-      return a?.status?.checksum !== oldChecksum && a?.status?.lifecycle?.installed === 'Succeeded'
-        ? a
-        : undefined;
-    });
+    const second = await eventually(
+      'the new spec to Succeed',
+      async () => {
+        const a = await getAddon(ns, 'upgrade');
+        return a?.status?.checksum !== oldChecksum && a?.status?.lifecycle?.installed === 'Succeeded'
+          ? a
+          : undefined;
+      },
+      180_000,
+    );
     expect(second.status?.checksum).toBe(checksumOf(second));
     const names = (await workflowsOf(ns))
       .filter((w) => w.metadata?.labels?.[WorkflowLabels.addon] === 'upgrade')
@@ -308,40 +313,48 @@ describe('the Addon controller against the real apiserver', () => {
     await eventually('a SpecChanged event', async () =>
       (await events(ns, 'upgrade')).some((e) => e.reason === 'SpecChanged'),
     );
-  });
+  }, 420_000);
 
   it('deletes through the delete workflow, and removes the finalizer only after it succeeds', async () => {
     await apply(testAddon(ns, 'gone'));
     const done = await addonPhase(ns, 'gone', 'Succeeded');
     expect(await client.get(ResourceTypes.ConfigMap, ns, 'gone-install')).toBeDefined();
     await client.delete(AddonKind, ns, 'gone');
-    await eventually('the Addon to be deleted', async () => (await getAddon(ns, 'gone')) === undefined);
-    const del = simulator.runs.find((r) => r.name === `gone-delete-${checksumOf(done)}-wf`);
-    expect(del).toMatchObject({ phase: 'Succeeded', operations: [`delete ConfigMap/${ns}/gone-install`] });
+    await eventually(
+      'the Addon to be deleted',
+      async () => (await getAddon(ns, 'gone')) === undefined,
+      180_000,
+    );
+    const del = (await workflowsOf(ns)).find(
+      (w) => w.metadata?.name === `gone-delete-${checksumOf(done)}-wf`,
+    );
+    expect(del?.status?.phase).toBe('Succeeded');
     expect(await client.get(ResourceTypes.ConfigMap, ns, 'gone-install')).toBeUndefined();
-  });
+  }, 360_000);
 
   it('a failing delete shows Delete Failed and is run again until it succeeds — never dropped', async () => {
-    await apply(
-      testAddon(ns, 'sticky', {
-        annotations: {
-          delete: { [SIMULATE_ANNOTATION]: 'fail', [SIMULATE_MESSAGE_ANNOTATION]: 'forbidden' },
-        },
-      }),
-    );
+    await apply(testAddon(ns, 'sticky', { fail: { delete: 'forbidden' } }));
     const installed = await addonPhase(ns, 'sticky', 'Succeeded');
     await client.delete(AddonKind, ns, 'sticky');
-    const failed = await addonPhase(ns, 'sticky', 'Delete Failed');
+    const failed = await addonPhase(ns, 'sticky', 'Delete Failed', 180_000);
     const wfName = `sticky-delete-${checksumOf(installed)}-wf`;
     expect(failed.status?.reason).toMatch(
-      new RegExp(`^delete workflow ${wfName} failed: Failed: forbidden; it runs again at `),
+      new RegExp(
+        `^delete workflow ${wfName} failed: Failed: main: Error \\(exit code 1\\): forbidden; it runs again at `,
+      ),
     );
     expect(failed.metadata.finalizers).toEqual([ADDON_FINALIZER]);
-    // retried: the simulator sees the same delete workflow fail a second time
+    // retried: Argo runs the same delete workflow again and it fails a second time (the Event counts it)
     await eventually(
       'a second attempt',
-      () => simulator.runs.filter((r) => r.name === wfName).length >= 2,
-      20_000,
+      async () => {
+        const list = await client.list<k8s.CoreV1Event>(ResourceTypes.Event, {
+          namespace: ns,
+          fieldSelector: 'involvedObject.name=sticky',
+        });
+        return list.items.some((e) => e.reason === 'DeleteFailed' && (e.count ?? 0) >= 2);
+      },
+      120_000,
     );
     expect(await getAddon(ns, 'sticky')).toBeDefined();
     // fix the delete template: the Addon goes away
@@ -350,9 +363,9 @@ describe('the Addon controller against the real apiserver', () => {
     await eventually(
       'the Addon to be deleted',
       async () => (await getAddon(ns, 'sticky')) === undefined,
-      30_000,
+      180_000,
     );
-  }, 60_000);
+  }, 480_000);
 
   it('rejects a dependency cycle on both addons, and submits nothing', async () => {
     await apply(testAddon(ns, 'cyc-a', { pkgName: `${ns}/cyc-a`, deps: { [`${ns}/cyc-b`]: '*' } }));
@@ -387,8 +400,8 @@ describe('the Addon controller against the real apiserver', () => {
       `spec.pkgDeps.core-dns: no Addon with pkgName core-dns, and no Addon named core-dns in namespace ${ns}`,
     );
     await apply(testAddon(ns, 'core-dns'));
-    await addonPhase(ns, 'needs-dns', 'Succeeded');
-  });
+    await addonPhase(ns, 'needs-dns', 'Succeeded', 240_000);
+  }, 300_000);
 });
 
 describe('the Addon controller without Argo Workflows', () => {
@@ -396,15 +409,13 @@ describe('the Addon controller without Argo Workflows', () => {
   const group = `wf${Date.now().toString(36)}.test.keiko.io`;
   const { rt, crd } = privateWorkflowCrd(group);
   let controller: Running | undefined;
-  let simulator: WorkflowSimulator | undefined;
 
   beforeAll(async () => {
-    await installWorkflowCrd();
+    await prepareCluster();
     ns = await createNamespace('addon-nocrd');
   });
   afterAll(async () => {
     await controller?.stop();
-    await simulator?.stop();
     await deleteNamespaces(ns);
     await client.delete(
       {
@@ -419,7 +430,7 @@ describe('the Addon controller without Argo Workflows', () => {
     );
   });
 
-  it('says plainly that the Workflow CRD is missing, then proceeds once it is installed', async () => {
+  it('says plainly that the Workflow CRD is missing, then submits once it is installed', async () => {
     controller = await startController(ns, { workflowResource: rt });
     await apply(testAddon(ns, 'patient'));
     const waiting = await eventually('the reason to name the missing CRD', async () => {
@@ -436,19 +447,28 @@ describe('the Addon controller without Argo Workflows', () => {
       (await events(ns, 'patient')).some((e) => e.type === 'Warning' && e.reason === 'WorkflowCRDNotFound'),
     );
 
-    await applyManifests(kc, [crd]);
-    simulator = new WorkflowSimulator({
-      kubeConfig: kc,
-      resource: rt,
-      namespace: ns,
-      startDelayMs: 50,
-      runMs: 200,
-    });
-    await simulator.start();
-    const done = await addonPhase(ns, 'patient', 'Succeeded', 30_000);
-    expect(done.status?.conditions?.find((c) => c.type === 'WorkflowsAvailable')).toMatchObject({
+    // A Workflow CRD under this suite's own group: no workflow-controller runs that group, so the addon
+    // goes as far as submitting its first workflow.
+    // (kubectl wait may see the new CRD before it has any condition: apply again until Established)
+    await eventually(
+      'the private Workflow CRD to be Established',
+      () => applyManifests(kc, [crd]).then(() => true),
+      120_000,
+    );
+    const submitted = await eventually(
+      'the prereqs workflow to be submitted',
+      async () => {
+        const a = await getAddon(ns, 'patient');
+        return a?.status?.reason?.startsWith('prereqs workflow') ? a : undefined;
+      },
+      60_000,
+    );
+    expect(submitted.status?.conditions?.find((c) => c.type === 'WorkflowsAvailable')).toMatchObject({
       status: 'True',
     });
+    expect((await workflowsOf(ns, rt)).map((w) => w.metadata?.name)).toEqual([
+      `patient-prereqs-${checksumOf(submitted)}-wf`,
+    ]);
   });
 });
 
@@ -457,7 +477,7 @@ describe('the Addon controller in dry-run', () => {
   let controller: Running | undefined;
 
   beforeAll(async () => {
-    await installWorkflowCrd();
+    await prepareCluster();
     ns = await createNamespace('addon-dry');
   });
   afterAll(async () => {

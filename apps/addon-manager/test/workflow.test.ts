@@ -58,10 +58,12 @@ describe('workflow templates', () => {
     ).toBe('spec.lifecycle.install.namePrefix');
   });
 
-  it("accepts the talk's elided `spec: ...` and renders it with the parameters only", () => {
+  it("accepts the talk's elided `spec: ...` and renders it as a no-op with the parameters", () => {
     const talk = example('examples/talk/addon-cluster-autoscaler.yaml');
     const { workflow, notes } = render(talk, 'prereqs');
     expect(workflow.spec).toEqual({
+      entrypoint: 'elided-spec-noop',
+      templates: [{ name: 'elided-spec-noop', suspend: { duration: '0' } }],
       arguments: {
         parameters: [
           { name: 'namespace', value: 'addon-cluster-autoscaler-ns' },
@@ -73,7 +75,7 @@ describe('workflow templates', () => {
       activeDeadlineSeconds: 3600,
     });
     expect(notes).toEqual([
-      "the prereqs template's spec is not a mapping (elided?); submitted with the addon parameters only",
+      "the prereqs template's spec is not a mapping (elided?); submitted as a no-op (one suspend step of 0s) with the addon parameters",
     ]);
   });
 
@@ -122,7 +124,7 @@ describe('workflow templates', () => {
       'kind: Workflow',
       'metadata:',
       '  labels: { team: platform }',
-      '  annotations: { workflows.keiko.io/simulate: fail }',
+      '  annotations: { example.com/owner: platform }',
       'spec:',
       '  ttlStrategy: { secondsAfterSuccess: 60 }',
       '  activeDeadlineSeconds: 120',
@@ -139,7 +141,7 @@ describe('workflow templates', () => {
       (workflow.spec!.arguments as { parameters: { name: string }[] }).parameters.map((p) => p.name),
     ).toEqual(['chart', 'namespace', 'clusterName', 'clusterRegion']);
     expect(workflow.metadata?.labels?.team).toBe('platform');
-    expect(workflow.metadata?.annotations).toEqual({ 'workflows.keiko.io/simulate': 'fail' });
+    expect(workflow.metadata?.annotations).toEqual({ 'example.com/owner': 'platform' });
   });
 
   it('the delete workflow has no owner: it must outlive the Addon it deletes', () => {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the real test-cluster components from Go modules, once, into a cache keyed by version:
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (k8s.io/kubernetes),
-#   etcd (go.etcd.io/etcd/server/v3), kwok (sigs.k8s.io/kwok), helm (helm.sh/helm/v3),
+#   etcd (go.etcd.io/etcd/server/v3), kwok (sigs.k8s.io/kwok), helm (helm.sh/helm/v3), Argo's
+#   workflow-controller (github.com/argoproj/argo-workflows/v4, with its CRDs and RBAC manifests),
 #   and the moto AWS emulator (PyPI) when moto_server is not on PATH.
 # Versions come from packages/testenv/src/tools.ts (VERSIONS), which passes them in.
 # Idempotent: a component whose binary is already cached is skipped. Prints the bin dir last.
@@ -13,6 +14,7 @@ ETCD_VERSION="${KEIKO_ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${KEIKO_KWOK_VERSION:-v0.8.0}"
 HELM_VERSION="${KEIKO_HELM_VERSION:-v3.22.0}"
 MOTO_VERSION="${KEIKO_MOTO_VERSION:-5.2.1}"
+ARGO_VERSION="${KEIKO_ARGO_VERSION:-v4.0.5}"
 
 CACHE="${KEIKO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keiko}"
 BIN="$CACHE/bin"
@@ -107,14 +109,35 @@ install_kwok_stages() {
   log "wrote kwok stages $out"
 }
 
+# Argo's workflow-controller (github.com/argoproj/argo-workflows/v4, served by the module proxy; v3 is not)
+# and, beside it, the module's manifests the test cluster installs: the full CRDs (not the minimal ones
+# that keep unknown fields), the controller's ServiceAccount and RBAC (cluster-install's). Copied out of the module cache so the test
+# cluster never needs Go at run time. KEIKO_ARGO=false skips it (a machine that cannot build it).
+install_argo() {
+  [ "${KEIKO_ARGO:-true}" = false ] && { log "KEIKO_ARGO=false: not building Argo's workflow-controller"; return 0; }
+  GOFLAGS="$GOFLAGS -mod=mod" build_wrapped workflow-controller "$ARGO_VERSION" \
+    github.com/argoproj/argo-workflows/v4 github.com/argoproj/argo-workflows/v4/cmd/workflow-controller
+  local out="$BIN/argo-manifests-$ARGO_VERSION"
+  [ -d "$out" ] && return 0
+  local dir
+  dir=$(cd "$CACHE/src/workflow-controller-$ARGO_VERSION" && go list -m -f '{{.Dir}}' github.com/argoproj/argo-workflows/v4)
+  rm -rf "$out.tmp" && mkdir -p "$out.tmp/crds" "$out.tmp/controller"
+  cp "$dir"/manifests/base/crds/full/argoproj.io_*.yaml "$out.tmp/crds/"
+  cp "$dir"/manifests/cluster-install-no-crds/workflow-controller-rbac/workflow-*.yaml \
+     "$dir"/manifests/base/workflow-controller/workflow-controller-sa.yaml "$out.tmp/controller/"
+  chmod -R u+w "$out.tmp" && mv "$out.tmp" "$out"
+  log "copied Argo $ARGO_VERSION CRDs and RBAC to $out"
+}
+
 components=("$@")
-[ ${#components[@]} -eq 0 ] && components=(moto etcd kubernetes kwok helm)
+[ ${#components[@]} -eq 0 ] && components=(moto etcd kubernetes kwok helm argo)
 for c in "${components[@]}"; do
   case "$c" in
     kubernetes) build_kubernetes ;;
     etcd) build_wrapped etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 ;;
     kwok) build_wrapped kwok "$KWOK_VERSION" sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok && install_kwok_stages ;;
     moto) install_moto ;;
+    argo) install_argo ;;
     helm) build_wrapped helm "$HELM_VERSION" helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm ;;
     *) log "unknown component $c"; exit 2 ;;
   esac

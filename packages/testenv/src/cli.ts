@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { demoWorkload, seedDemoCluster } from './demo';
 import { kubeConfigFromEnv } from './kubeconfig';
 import { stateDir } from './paths';
-import { startTestEnv, stopTestEnv, testEnvStatus } from './testenv';
+import { startTestEnv, stopTestEnv, testEnvStatus, type TestEnvInfo } from './testenv';
 import { installTools, toolPaths, VERSIONS } from './tools';
 
 const program = new Command('testenv').description(
@@ -16,8 +16,10 @@ program
   .action(() => {
     installTools();
     const paths = toolPaths();
+    const argo =
+      process.env.KEIKO_ARGO === 'false' ? 'argo: left out (KEIKO_ARGO=false)' : `argo ${VERSIONS.argo}`;
     console.log(
-      `testenv components ready: kubernetes ${VERSIONS.kubernetes}, etcd ${VERSIONS.etcd}, kwok ${VERSIONS.kwok}, helm ${VERSIONS.helm}`,
+      `testenv components ready: kubernetes ${VERSIONS.kubernetes}, etcd ${VERSIONS.etcd}, kwok ${VERSIONS.kwok}, helm ${VERSIONS.helm}, ${argo}`,
     );
     console.log(`  kubectl: ${paths.kubectl}`);
   });
@@ -56,9 +58,12 @@ program
     printInfo(info);
   });
 
-function printInfo(info: { server: string; awsEndpoint: string; kubernetesVersion: string }) {
+function printInfo(info: TestEnvInfo) {
   const dir = stateDir();
   console.log(`kubernetes ${info.kubernetesVersion} at ${info.server}`);
+  if (info.argo)
+    console.log(`argo workflow-controller ${info.argo.version} running (namespace ${info.argo.namespace})`);
+  else console.log('argo workflow-controller: not running');
   console.log(`AWS emulator at ${info.awsEndpoint}`);
   console.log(`use it:  export KUBECONFIG=${dir}/kubeconfig   (or: . ${dir}/env)`);
 }

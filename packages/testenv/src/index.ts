@@ -26,3 +26,15 @@ export { freePort } from './process';
 export { seedDemoCluster, demoWorkload } from './demo';
 export { AsgNodeSimulator, ASG_NODE_LABEL, type AsgNodeSimulatorOptions } from './asg-nodes';
 export { eventually } from './eventually';
+export {
+  ARGO_NAMESPACE,
+  ARGO_NODE,
+  ArgoWorkflows,
+  EXIT_CODE_ANNOTATION,
+  MESSAGE_ANNOTATION,
+  grantWorkflowServiceAccount,
+  requireArgo,
+  startArgo,
+  type ArgoInfo,
+  type ArgoOptions,
+} from './argo';

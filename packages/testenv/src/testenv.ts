@@ -4,7 +4,8 @@ import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { stateDir } from './paths';
+import { ARGO_ENV, argoEnabled, startArgo, type ArgoInfo } from './argo';
+import { repoRoot, stateDir } from './paths';
 import { freePort, isAlive, startProcess, stopProcess, waitFor, type ManagedProcess } from './process';
 import { installTools, VERSIONS, type ToolPaths } from './tools';
 
@@ -31,6 +32,8 @@ export interface TestEnvInfo {
   env: Record<string, string>;
   /** True when the control plane is the user's cluster (KEIKO_USE_EXISTING_CLUSTER=true). */
   existingCluster: boolean;
+  /** Argo's workflow-controller in the test cluster (absent with KEIKO_ARGO=false or an existing cluster). */
+  argo?: ArgoInfo;
 }
 
 export interface TestEnv extends TestEnvInfo {
@@ -47,6 +50,8 @@ export interface StartOptions {
   apiserverArgs?: string[];
   /** Print progress to stderr. */
   verbose?: boolean;
+  /** The workflow-controller's instanceID (default none; also KEIKO_ARGO_INSTANCE_ID). */
+  argoInstanceID?: string;
 }
 
 interface State {
@@ -183,6 +188,22 @@ async function startMoto(
   return endpoint;
 }
 
+/** What the control plane's start steps share: where things go, and how a component is started. */
+interface PlaneCtx {
+  tools: ToolPaths;
+  dataDir: string;
+  logs: string;
+  opts: StartOptions;
+  say: (msg: string) => void;
+  /** Starts a component logging to logs/<name>.log, recorded in the state at once. */
+  run: (name: string, bin: string, args: string[]) => ManagedProcess;
+  track: (p: ManagedProcess) => void;
+}
+
+/**
+ * The control plane in named steps: etcd, kube-apiserver (with its kubeconfigs), controller-manager
+ * and scheduler, KWOK, then Argo's workflow-controller unless KEIKO_ARGO=false.
+ */
 async function startControlPlane(
   tools: ToolPaths,
   dir: string,
@@ -194,24 +215,51 @@ async function startControlPlane(
   say: (msg: string) => void,
 ): Promise<TestEnvInfo> {
   const logs = path.join(dir, 'logs');
-  const logFile = (name: string) => {
-    const f = path.join(logs, `${name}.log`);
-    fs.writeFileSync(f, '');
-    return f;
-  };
-  const run = (name: string, bin: string, args: string[]) => {
-    const p = startProcess(name, bin, args, logFile(name));
+  const track = (p: ManagedProcess) => {
     processes.push(p);
     saveState();
+  };
+  const run = (name: string, bin: string, args: string[]) => {
+    const p = startProcess(name, bin, args, logFile(logs, name));
+    track(p);
     return p;
   };
+  const ctx: PlaneCtx = { tools, dataDir, logs, opts, say, run, track };
+  const etcdUrl = await startEtcd(ctx);
+  const api = await startApiserver(ctx, etcdUrl);
+  const kubeconfig = path.join(dir, 'kubeconfig');
+  fs.writeFileSync(kubeconfig, kubeconfigYaml(api.server, api.token, fs.readFileSync(api.caFile)));
+  const componentKubeconfig = path.join(api.pki, 'admin.kubeconfig');
+  fs.copyFileSync(kubeconfig, componentKubeconfig);
+  await startKubeControllers(ctx, api, componentKubeconfig);
+  await startKwok(ctx, componentKubeconfig);
+  const argo = await startArgoIfEnabled(ctx, componentKubeconfig);
+  return {
+    kubeconfig,
+    server: api.server,
+    token: api.token,
+    awsEndpoint,
+    etcdUrl,
+    pkiDir: api.pki,
+    kubernetesVersion: VERSIONS.kubernetes,
+    existingCluster: false,
+    env: { ...awsEnv(awsEndpoint, kubeconfig), ...(argo ? { [ARGO_ENV]: argo.namespace } : {}) },
+    ...(argo ? { argo } : {}),
+  };
+}
 
-  // etcd
-  const [etcdPort, etcdPeerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+function logFile(logs: string, name: string): string {
+  const f = path.join(logs, `${name}.log`);
+  fs.writeFileSync(f, '');
+  return f;
+}
+
+async function startEtcd(ctx: PlaneCtx): Promise<string> {
+  const [etcdPort, etcdPeerPort] = [await freePort(), await freePort()];
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
   const peerUrl = `http://127.0.0.1:${etcdPeerPort}`;
-  const etcd = run('etcd', tools.etcd, [
-    `--data-dir=${path.join(dataDir, 'etcd')}`,
+  const etcd = ctx.run('etcd', ctx.tools.etcd, [
+    `--data-dir=${path.join(ctx.dataDir, 'etcd')}`,
     `--listen-client-urls=${etcdUrl}`,
     `--advertise-client-urls=${etcdUrl}`,
     `--listen-peer-urls=${peerUrl}`,
@@ -225,9 +273,20 @@ async function startControlPlane(
     process: etcd,
     log: etcd.log,
   });
-  say(`etcd ${VERSIONS.etcd} at ${etcdUrl}`);
+  ctx.say(`etcd ${VERSIONS.etcd} at ${etcdUrl}`);
+  return etcdUrl;
+}
 
-  // kube-apiserver: RBAC on, an admin token, service-account signing keys.
+interface Apiserver {
+  server: string;
+  token: string;
+  pki: string;
+  caFile: string;
+  saKey: string;
+}
+
+/** Service-account signing keys and an admin token for the apiserver, in <dataDir>/pki. */
+function writePki(dataDir: string): { pki: string; saKey: string; saPub: string; token: string } {
   const pki = path.join(dataDir, 'pki');
   fs.mkdirSync(pki, { recursive: true });
   const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -237,12 +296,19 @@ async function startControlPlane(
   fs.writeFileSync(saPub, publicKey.export({ type: 'spki', format: 'pem' }));
   const token = crypto.randomBytes(24).toString('hex');
   fs.writeFileSync(path.join(pki, 'tokens.csv'), `${token},admin,admin,system:masters\n`);
+  return { pki, saKey, saPub, token };
+}
+
+/** kube-apiserver: RBAC on, an admin token, service-account signing keys. */
+async function startApiserver(ctx: PlaneCtx, etcdUrl: string): Promise<Apiserver> {
+  const { pki, saKey, saPub, token } = writePki(ctx.dataDir);
+  const apiPort = await freePort();
   const server = `https://127.0.0.1:${apiPort}`;
   const extraArgs = [
-    ...(opts.apiserverArgs ?? []),
+    ...(ctx.opts.apiserverArgs ?? []),
     ...(process.env.KEIKO_TESTENV_APISERVER_ARGS?.split(/\s+/).filter(Boolean) ?? []),
   ];
-  const apiserver = run('kube-apiserver', tools.kubeApiserver, [
+  const apiserver = ctx.run('kube-apiserver', ctx.tools.kubeApiserver, [
     `--etcd-servers=${etcdUrl}`,
     `--secure-port=${apiPort}`,
     '--bind-address=127.0.0.1',
@@ -266,29 +332,28 @@ async function startControlPlane(
     process: apiserver,
     log: apiserver.log,
   });
-  say(`kube-apiserver ${VERSIONS.kubernetes} at ${server}`);
+  ctx.say(`kube-apiserver ${VERSIONS.kubernetes} at ${server}`);
+  return { server, token, pki, caFile: path.join(pki, 'apiserver.crt'), saKey };
+}
 
-  const caFile = path.join(pki, 'apiserver.crt');
-  const kubeconfig = path.join(dir, 'kubeconfig');
-  fs.writeFileSync(kubeconfig, kubeconfigYaml(server, token, fs.readFileSync(caFile)));
-  const componentKubeconfig = path.join(pki, 'admin.kubeconfig');
-  fs.copyFileSync(kubeconfig, componentKubeconfig);
+/**
+ * kube-controller-manager: ReplicaSets, Jobs, garbage collection, namespaces, service accounts,
+ * node lifecycle. kube-scheduler binds pods to nodes.
+ */
+async function startKubeControllers(ctx: PlaneCtx, api: Apiserver, kubeconfig: string): Promise<void> {
   const kc = [
-    `--kubeconfig=${componentKubeconfig}`,
-    `--authentication-kubeconfig=${componentKubeconfig}`,
-    `--authorization-kubeconfig=${componentKubeconfig}`,
+    `--kubeconfig=${kubeconfig}`,
+    `--authentication-kubeconfig=${kubeconfig}`,
+    `--authorization-kubeconfig=${kubeconfig}`,
   ];
-
-  // kube-controller-manager: ReplicaSets, Jobs, garbage collection, namespaces, service accounts,
-  // node lifecycle. kube-scheduler binds pods to nodes.
   const kcmPort = await freePort();
-  const kcm = run('kube-controller-manager', tools.kubeControllerManager, [
+  const kcm = ctx.run('kube-controller-manager', ctx.tools.kubeControllerManager, [
     ...kc,
     '--leader-elect=false',
     '--bind-address=127.0.0.1',
     `--secure-port=${kcmPort}`,
-    `--service-account-private-key-file=${saKey}`,
-    `--root-ca-file=${caFile}`,
+    `--service-account-private-key-file=${api.saKey}`,
+    `--root-ca-file=${api.caFile}`,
     '--use-service-account-credentials=false',
     '--controllers=*,-nodeipam,-csrsigning,-csrapproving,-csrcleaner,-bootstrapsigner,-tokencleaner',
     '--concurrent-gc-syncs=5',
@@ -297,30 +362,37 @@ async function startControlPlane(
     '--node-monitor-grace-period=2m',
   ]);
   const schedPort = await freePort();
-  const sched = run('kube-scheduler', tools.kubeScheduler, [
+  const sched = ctx.run('kube-scheduler', ctx.tools.kubeScheduler, [
     ...kc,
     '--leader-elect=false',
     '--bind-address=127.0.0.1',
     `--secure-port=${schedPort}`,
   ]);
-  await waitFor('kube-controller-manager', () => httpsOk(`https://127.0.0.1:${kcmPort}/healthz`), {
-    timeoutMs: 60_000,
-    process: kcm,
-    log: kcm.log,
-  });
-  await waitFor('kube-scheduler', () => httpsOk(`https://127.0.0.1:${schedPort}/healthz`), {
-    timeoutMs: 60_000,
-    process: sched,
-    log: sched.log,
-  });
-  say('kube-controller-manager and kube-scheduler running');
+  for (const [p, port] of [
+    [kcm, kcmPort],
+    [sched, schedPort],
+  ] as const) {
+    await waitFor(p.name, () => httpsOk(`https://127.0.0.1:${port}/healthz`), {
+      timeoutMs: 60_000,
+      process: p,
+      log: p.log,
+    });
+  }
+  ctx.say('kube-controller-manager and kube-scheduler running');
+}
 
-  // KWOK plays every kubelet: all nodes are simulated. A node annotated kwok.x-k8s.io/status=custom
-  // keeps the status a test gives it (e.g. NotReady).
+/**
+ * KWOK plays every kubelet: all nodes are simulated. A node annotated kwok.x-k8s.io/status=custom
+ * keeps the status a test gives it (e.g. NotReady). Its Stages: the module's "fast" set, and the
+ * stand-in that ends Argo's step pods (kwok/argo-stages.yaml).
+ */
+async function startKwok(ctx: PlaneCtx, kubeconfig: string): Promise<void> {
   const kwokPort = await freePort();
-  const kwok = run('kwok', tools.kwok, [
-    `--kubeconfig=${componentKubeconfig}`,
-    `--config=${tools.kwokStages}`,
+  const argoStages = path.join(repoRoot(import.meta.dirname), 'packages/testenv/kwok/argo-stages.yaml');
+  const kwok = ctx.run('kwok', ctx.tools.kwok, [
+    `--kubeconfig=${kubeconfig}`,
+    `--config=${ctx.tools.kwokStages}`,
+    `--config=${argoStages}`,
     '--manage-all-nodes=true',
     '--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom',
     '--cidr=10.244.0.0/16',
@@ -332,19 +404,24 @@ async function startControlPlane(
     process: kwok,
     log: kwok.log,
   });
-  say(`kwok ${VERSIONS.kwok} simulating nodes`);
+  ctx.say(`kwok ${VERSIONS.kwok} simulating nodes`);
+}
 
-  return {
-    kubeconfig,
-    server,
-    token,
-    awsEndpoint,
-    etcdUrl,
-    pkiDir: pki,
-    kubernetesVersion: VERSIONS.kubernetes,
-    existingCluster: false,
-    env: awsEnv(awsEndpoint, kubeconfig),
-  };
+/** Argo's workflow-controller and its stand-ins (argo.ts), unless KEIKO_ARGO=false. */
+async function startArgoIfEnabled(ctx: PlaneCtx, kubeconfig: string): Promise<ArgoInfo | undefined> {
+  if (!argoEnabled()) {
+    ctx.say('KEIKO_ARGO=false: no Argo workflow-controller (tests that need it will fail, saying so)');
+    return undefined;
+  }
+  return startArgo({
+    tools: ctx.tools,
+    adminKubeconfig: kubeconfig,
+    dataDir: ctx.dataDir,
+    logDir: ctx.logs,
+    track: ctx.track,
+    say: ctx.say,
+    instanceID: ctx.opts.argoInstanceID ?? process.env.KEIKO_ARGO_INSTANCE_ID,
+  });
 }
 
 function awsEnv(awsEndpoint: string, kubeconfig: string): Record<string, string> {

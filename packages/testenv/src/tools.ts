@@ -10,6 +10,7 @@ export const VERSIONS = {
   kwok: 'v0.8.0',
   helm: 'v3.22.0',
   moto: '5.2.1',
+  argo: 'v4.0.5',
 } as const;
 
 export interface ToolPaths {
@@ -22,6 +23,10 @@ export interface ToolPaths {
   /** KWOK Stage definitions (the module's "fast" set). */
   kwokStages: string;
   helm: string;
+  /** Argo's workflow-controller (absent with KEIKO_ARGO=false). */
+  workflowController: string;
+  /** Argo's manifests from its module: crds/ (full schemas) and controller/ (ServiceAccount, RBAC). */
+  argoManifests: string;
   /** The emulator's command line (before its -H/-p flags). */
   motoServer: { command: string; args: string[] };
 }
@@ -45,6 +50,8 @@ export function toolPaths(): ToolPaths {
     kwok: path.join(bin, `kwok-${VERSIONS.kwok}`),
     kwokStages: path.join(bin, `kwok-stages-${VERSIONS.kwok}.yaml`),
     helm: path.join(bin, `helm-${VERSIONS.helm}`),
+    workflowController: path.join(bin, `workflow-controller-${VERSIONS.argo}`),
+    argoManifests: path.join(bin, `argo-manifests-${VERSIONS.argo}`),
     motoServer: findMotoServer(),
   };
 }
@@ -77,6 +84,7 @@ export function installTools(): ToolPaths {
       KEIKO_KWOK_VERSION: VERSIONS.kwok,
       KEIKO_HELM_VERSION: VERSIONS.helm,
       KEIKO_MOTO_VERSION: VERSIONS.moto,
+      KEIKO_ARGO_VERSION: VERSIONS.argo,
     },
   });
   return toolPaths();

@@ -43,7 +43,8 @@ export interface WorkflowTemplate {
   spec: Obj;
   /**
    * The template's spec was not a mapping — the Keiko talk's slide elides it as `spec: ...`. Such a
-   * workflow is submitted with only the injected parameters; Argo then reports what it makes of it.
+   * workflow is submitted as a documented no-op (one suspend step of 0s) with the injected parameters,
+   * and a Warning event says so.
    */
   elided: boolean;
 }
@@ -156,10 +157,10 @@ export function renderWorkflow(input: RenderInput): RenderedWorkflow {
   const { addon, spec: addonSpec, step, checksum, wt, template } = input;
   const name = addon.metadata.name ?? '';
   const notes: string[] = [];
-  const spec = structuredClone(template.spec);
+  const spec = template.elided ? elidedNoop() : structuredClone(template.spec);
   if (template.elided)
     notes.push(
-      `the ${step} template's spec is not a mapping (elided?); submitted with the addon parameters only`,
+      `the ${step} template's spec is not a mapping (elided?); submitted as a no-op (one suspend step of 0s) with the addon parameters`,
     );
 
   const params = addonParameters(addonSpec);
@@ -225,6 +226,20 @@ export function renderWorkflow(input: RenderInput): RenderedWorkflow {
     spec,
   };
   return { workflow, notes };
+}
+
+/** The entry template of the no-op that stands for an elided spec. */
+export const ELIDED_NOOP_TEMPLATE = 'elided-spec-noop';
+
+/**
+ * What an elided `spec: ...` (the Keiko talk's slides) is submitted as: a valid Argo workflow doing
+ * nothing — one suspend step of 0 seconds, which Argo completes at once without a pod.
+ */
+function elidedNoop(): Obj {
+  return {
+    entrypoint: ELIDED_NOOP_TEMPLATE,
+    templates: [{ name: ELIDED_NOOP_TEMPLATE, suspend: { duration: '0' } }],
+  };
 }
 
 /**

@@ -1,23 +1,28 @@
-import { eventually } from '@keiko/testenv';
-
-export { eventually };
 // Helpers for the addon-manager's tests against the real test cluster (packages/testenv's jest global
-// setup starts or reuses it): namespaces that clean up after themselves, the Argo Workflow CRD,
-// Addons from the examples, and waiting.
+// setup starts or reuses it, with Argo's workflow-controller): namespaces that clean up after
+// themselves, Addons from the examples, small Addons whose steps are resource templates, and waiting.
 import fs from 'node:fs';
 import path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { load } from 'js-yaml';
 import { AddonKind, type Addon } from '@keiko/api';
 import { KubeClient, ResourceTypes, type ResourceType } from '@keiko/kube-runtime';
-import { applyManifests, kubeConfigFromEnv, parseManifests } from '@keiko/testenv';
+import {
+  applyManifests,
+  eventually,
+  EXIT_CODE_ANNOTATION,
+  kubeConfigFromEnv,
+  MESSAGE_ANNOTATION,
+  parseManifests,
+  requireArgo,
+} from '@keiko/testenv';
 import { ADDON_FINALIZER } from '../../src/addon/constants';
+
+export { eventually };
 
 export const repoRoot = path.resolve(import.meta.dirname, '../../../..');
 export const kc = kubeConfigFromEnv();
 export const client = new KubeClient(kc);
-
-export const WORKFLOW_CRD_FILE = path.join(import.meta.dirname, '../fixtures/argo-workflow-crd.yaml');
 
 const CRDS: ResourceType = {
   group: 'apiextensions.k8s.io',
@@ -28,27 +33,44 @@ const CRDS: ResourceType = {
 };
 
 /**
- * Installs the minimal Argo Workflow CRD and the Addon CRD when they are missing. Only when missing:
- * other suites (packages/api) apply the generated CRDs in parallel and check the apply is idempotent.
+ * Fails unless the test cluster runs Argo's workflow-controller (with its CRDs), and installs the
+ * Addon CRD when it is missing. Only when missing: other suites (packages/api) apply the generated
+ * CRDs in parallel and check the apply is idempotent.
  */
-export async function installWorkflowCrd(): Promise<void> {
-  const addonCrd = path.join(repoRoot, 'charts/addon-manager/crds/addonmgr.keikoproj.io_addons.yaml');
-  for (const file of [WORKFLOW_CRD_FILE, addonCrd]) {
-    const objects = parseManifests(fs.readFileSync(file, 'utf8'));
-    const missing = [];
-    for (const o of objects)
-      if (!(await client.get(CRDS, undefined, o.metadata?.name ?? ''))) missing.push(o);
-    if (missing.length) await applyManifests(kc, missing);
-  }
+export async function prepareCluster(): Promise<void> {
+  requireArgo();
+  const file = path.join(repoRoot, 'charts/addon-manager/crds/addonmgr.keikoproj.io_addons.yaml');
+  const objects = parseManifests(fs.readFileSync(file, 'utf8'));
+  const missing = [];
+  for (const o of objects) if (!(await client.get(CRDS, undefined, o.metadata?.name ?? ''))) missing.push(o);
+  if (missing.length) await applyManifests(kc, missing);
 }
 
-/** A Workflow CRD under a group of its own: lets a test add and remove "Argo" without touching others. */
+/**
+ * A Workflow CRD under a group of its own: lets a test add and remove "Argo" without touching others.
+ * No workflow-controller runs that group, and no workflow is validated there — so its schema is a
+ * minimal one (Argo's full schema is the test cluster's argoproj.io CRD, which every other test uses).
+ */
 export function privateWorkflowCrd(group: string): { rt: ResourceType; crd: k8s.KubernetesObject } {
-  const crd = parseManifests(fs.readFileSync(WORKFLOW_CRD_FILE, 'utf8'))[0] as k8s.KubernetesObject & {
-    spec: { group: string };
-  };
-  crd.metadata = { name: `workflows.${group}` };
-  crd.spec.group = group;
+  const crd = {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `workflows.${group}` },
+    spec: {
+      group,
+      names: { kind: 'Workflow', listKind: 'WorkflowList', plural: 'workflows', singular: 'workflow' },
+      scope: 'Namespaced',
+      versions: [
+        {
+          name: 'v1alpha1',
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+        },
+      ],
+    },
+  } as k8s.KubernetesObject;
   return { rt: { group, version: 'v1alpha1', plural: 'workflows', kind: 'Workflow', namespaced: true }, crd };
 }
 
@@ -89,7 +111,14 @@ export function exampleAddon(file: string, namespace: string, installNamespace?:
   return a;
 }
 
-/** A small Addon whose steps are resource templates; annotations steer the workflow simulator. */
+type Step = 'prereqs' | 'install' | 'validate' | 'delete';
+
+/**
+ * A small Addon whose steps are resource templates: prereqs/install/validate apply a ConfigMap
+ * `<name>-<step>` into the workflow's namespace, delete deletes `<name>-install`. Argo runs them as the
+ * namespace's `default` ServiceAccount (grant it with grantWorkflowServiceAccount). `fail` makes a step's
+ * `main` container exit 1 with that message instead of running (testenv's EXIT_CODE_ANNOTATION).
+ */
 export function testAddon(
   namespace: string,
   name: string,
@@ -97,22 +126,27 @@ export function testAddon(
     pkgName?: string;
     deps?: Record<string, string>;
     installNamespace?: string;
-    annotations?: Partial<Record<'prereqs' | 'install' | 'validate' | 'delete', Record<string, string>>>;
-    steps?: ('prereqs' | 'install' | 'validate' | 'delete')[];
+    fail?: Partial<Record<Step, string>>;
+    steps?: Step[];
   } = {},
 ): Addon {
   const template = (step: string) => {
-    const annotations = o.annotations?.[step as 'install'];
+    const fail = o.fail?.[step as Step];
     return [
       'apiVersion: argoproj.io/v1alpha1',
       'kind: Workflow',
-      ...(annotations
-        ? ['metadata:', '  annotations:', ...Object.entries(annotations).map(([k, v]) => `    ${k}: "${v}"`)]
-        : []),
       'spec:',
       '  entrypoint: entry',
       '  templates:',
       '    - name: entry',
+      ...(fail !== undefined
+        ? [
+            '      metadata:',
+            '        annotations:',
+            `          ${EXIT_CODE_ANNOTATION}: "1"`,
+            `          ${MESSAGE_ANNOTATION}: ${JSON.stringify(fail)}`,
+          ]
+        : []),
       '      resource:',
       `        action: ${step === 'delete' ? 'delete' : 'apply'}`,
       '        manifest: |',
@@ -157,7 +191,7 @@ export function addonPhase(
   namespace: string,
   name: string,
   phase: string,
-  timeoutMs = 30_000,
+  timeoutMs = 120_000,
 ): Promise<Addon> {
   return eventually(
     `Addon ${namespace}/${name} to be ${phase}`,
