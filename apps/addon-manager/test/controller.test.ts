@@ -180,21 +180,11 @@ describe('the Addon controller against the real apiserver', () => {
   it("applies the full example's manifests with the default labels and reports its workloads in params.namespace", async () => {
     const installNs = `${ns}-ca`;
     extraNamespaces.push(installNs);
-    // The prereqs step is a kubectl container; no container runs under KWOK (its pod just exits 0), so
-    // the test applies what it would have: the install namespace and the Deployment's ServiceAccount.
-    await client.create(ResourceTypes.Namespace, {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: installNs },
-    });
-    await client.create(ResourceTypes.ServiceAccount, {
-      apiVersion: 'v1',
-      kind: 'ServiceAccount',
-      metadata: { name: 'cluster-autoscaler', namespace: installNs },
-    });
+    // The prereqs create the install namespace, a ServiceAccount and cluster RBAC: the workflow's
+    // ServiceAccount needs cluster-wide rights for that (as the chart's installer role gives it).
     await grantWorkflowServiceAccount(kc, ns, {
       serviceAccount: 'addon-manager-workflow-installer-sa',
-      namespaces: [ns, installNs],
+      clusterRole: 'cluster-admin',
     });
     const full = exampleAddon('examples/addon-manager/cluster-autoscaler.yaml', ns, installNs);
     full.metadata.name = 'ca-full';
@@ -216,6 +206,13 @@ describe('the Addon controller against the real apiserver', () => {
       'app.kubernetes.io/version': 'v0.1',
       'app.kubernetes.io/managed-by': 'addonmgr.keikoproj.io',
     });
+    // Made by the prereqs workflow's resource steps (Argo's executor part played by the testenv stand-in).
+    const sa = await client.get<k8s.V1ServiceAccount>(
+      ResourceTypes.ServiceAccount,
+      installNs,
+      'cluster-autoscaler',
+    );
+    expect(sa?.metadata?.labels).toMatchObject({ 'k8s-app': 'cluster-autoscaler' });
     // KWOK runs the pods: the Deployment becomes Ready in status.resources
     const withResources = await eventually(
       'the Deployment to show Ready in status.resources',

@@ -34,7 +34,16 @@ describe('startTestEnv / stop', () => {
         processes: { name: string; pid: number }[];
       };
       expect(state.processes.map((p) => p.name).sort()).toEqual(
-        ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'moto_server'].sort(),
+        [
+          'etcd',
+          'kube-apiserver',
+          'kube-controller-manager',
+          'kube-scheduler',
+          'kwok',
+          'moto_server',
+          'workflow-controller',
+          'argo-executor-stand-in',
+        ].sort(),
       );
       expect(state.processes.every((p) => isAlive(p.pid))).toBe(true);
       expect((await testEnvStatus())?.server).toBe(env.server);
