@@ -19,7 +19,7 @@ import {
   renderChart,
   toolCharts,
 } from './support/charts';
-import { createNamespace, deleteNamespace, ensureServiceMonitorCrd, uniqueName } from './support/cluster';
+import { createNamespace, deleteNamespace, ensureMonitoringCrds, uniqueName } from './support/cluster';
 import type { Binding, RoleObject } from './support/rbac';
 
 afterAll(cleanupWorkspace);
@@ -265,7 +265,7 @@ describe('the test cluster accepts every rendered object (server-side dry-run)',
 
   beforeAll(async () => {
     namespace = await createNamespace('charts-dryrun');
-    removeCrd = await ensureServiceMonitorCrd();
+    removeCrd = await ensureMonitoringCrds();
   });
   afterAll(async () => {
     await deleteNamespace(namespace);

@@ -4,8 +4,6 @@ import { applyManifests, kubeConfigFromEnv, kubectl, parseManifests } from '@kei
 import fs from 'node:fs';
 import path from 'node:path';
 
-const SERVICE_MONITOR_CRD = 'servicemonitors.monitoring.coreos.com';
-
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
 }
@@ -21,23 +19,34 @@ export async function deleteNamespace(name: string): Promise<void> {
   await kubectl(kubeConfigFromEnv(), ['delete', 'namespace', name, '--ignore-not-found', '--wait=false']);
 }
 
+/** The prometheus-operator CRDs a chart's optional objects need, and the stand-in fixture of each. */
+const MONITORING_CRDS = [
+  { name: 'servicemonitors.monitoring.coreos.com', fixture: 'servicemonitor-crd.yaml' },
+  { name: 'prometheusrules.monitoring.coreos.com', fixture: 'prometheusrule-crd.yaml' },
+];
+
 /**
- * Makes sure the cluster serves monitoring.coreos.com/v1 ServiceMonitor. Returns a function that
- * removes the CRD again if this call installed it (a real prometheus-operator CRD is left alone).
+ * Makes sure the cluster serves monitoring.coreos.com/v1 ServiceMonitor and PrometheusRule. Returns a
+ * function that removes again the CRDs this call installed (a real prometheus-operator CRD is left alone).
  */
-export async function ensureServiceMonitorCrd(): Promise<() => Promise<void>> {
+export async function ensureMonitoringCrds(): Promise<() => Promise<void>> {
   const kc = kubeConfigFromEnv();
-  const existing = await kubectl(kc, ['get', 'crd', SERVICE_MONITOR_CRD, '--ignore-not-found', '-o', 'name']);
-  if (existing.trim()) return async () => {};
-  const fixture = fs.readFileSync(
-    path.join(import.meta.dirname, '..', 'fixtures', 'servicemonitor-crd.yaml'),
-    'utf8',
-  );
-  await applyManifests(kc, parseManifests(fixture));
+  const installed: string[] = [];
+  for (const crd of MONITORING_CRDS) {
+    const existing = await kubectl(kc, ['get', 'crd', crd.name, '--ignore-not-found', '-o', 'name']);
+    if (existing.trim()) continue;
+    const fixture = fs.readFileSync(path.join(import.meta.dirname, '..', 'fixtures', crd.fixture), 'utf8');
+    await applyManifests(kc, parseManifests(fixture));
+    installed.push(crd.name);
+  }
   return async () => {
-    await kubectl(kc, ['delete', 'crd', SERVICE_MONITOR_CRD, '--ignore-not-found', '--wait=false']);
+    for (const name of installed)
+      await kubectl(kc, ['delete', 'crd', name, '--ignore-not-found', '--wait=false']);
   };
 }
+
+/** ensureMonitoringCrds under its former name. */
+export const ensureServiceMonitorCrd = ensureMonitoringCrds;
 
 let listable: Promise<string[]> | undefined;
 
