@@ -261,6 +261,43 @@ export function directSdkActions(files: SourceFile[]): { action: string; at: str
   return out;
 }
 
+/**
+ * The exported functions of the port files that call port methods themselves (e.g. terminateConfirmed:
+ * describe, then terminate each instance): calling one from the app reaches those methods too.
+ */
+export function helperFunctions(model: PortModel, portFiles: SourceFile[]): Map<string, PortCall[]> {
+  const out = new Map<string, PortCall[]>();
+  for (const f of portFiles) {
+    const sf = parse(f);
+    for (const st of sf.statements) {
+      if (!ts.isFunctionDeclaration(st) || !st.name || !st.body) continue;
+      if (!st.modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) continue;
+      const body = { name: `${f.name} ${st.name.text}`, text: st.getText(sf) };
+      const calls = portCalls(model, [body]);
+      if (calls.length > 0) out.set(st.name.text, calls);
+    }
+  }
+  return out;
+}
+
+/** Calls of the helper functions in the app's sources: `name(...)` with a plain identifier. */
+function helperCalls(helpers: Map<string, PortCall[]>, files: SourceFile[]): PortCall[] {
+  const out: PortCall[] = [];
+  for (const f of files) {
+    const sf = parse(f);
+    const visit = (n: ts.Node): void => {
+      if (ts.isCallExpression(n) && ts.isIdentifier(n.expression)) {
+        const line = sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1;
+        for (const c of helpers.get(n.expression.text) ?? [])
+          out.push({ ...c, at: `${f.name}:${line} via ${n.expression.text}` });
+      }
+      ts.forEachChild(n, visit);
+    };
+    visit(sf);
+  }
+  return out;
+}
+
 export interface RequiredAction {
   action: string;
   /** `Port.method (file:line)` of the first call that needs it. */
@@ -274,7 +311,8 @@ export function requiredActions(
 ): { required: RequiredAction[]; model: PortModel } {
   const model = portModel(portFiles);
   const found = new Map<string, string>();
-  for (const call of portCalls(model, appFiles))
+  const helpers = helperFunctions(model, portFiles);
+  for (const call of [...portCalls(model, appFiles), ...helperCalls(helpers, appFiles)])
     for (const a of actionsOfPortMethod(model, call.port, call.method))
       if (!found.has(a)) found.set(a, `${call.port}.${call.method} (${call.at})`);
   for (const d of directSdkActions(appFiles))

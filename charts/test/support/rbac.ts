@@ -7,8 +7,10 @@
 //   const mgr = new Manager('upgrade-manager', config, { kubeConfig: kubeConfigAs(rbac.serviceAccount) });
 //   ...
 //   await rbac.uninstall();
+import fs from 'node:fs';
+import path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
-import { applyManifests, kubeConfigFromEnv, kubectl } from '@keiko/testenv';
+import { applyManifests, installChartCrds, kubeConfigFromEnv, kubectl, repoRoot } from '@keiko/testenv';
 import { preparedChart, renderChart, type RenderOptions } from './charts';
 import type { ServiceAccountRef } from './impersonate';
 
@@ -67,6 +69,9 @@ export async function installChartRbac(chart: string, opts: InstallChartRbacOpti
   const sa = objects.find((o) => o.kind === 'ServiceAccount');
   if (!sa?.metadata?.name) throw new Error(`installChartRbac: chart ${chart} renders no ServiceAccount`);
   const kc = kubeConfigFromEnv();
+  // The chart's own CRDs (as `helm install` puts them first): its roles name their resources.
+  if (fs.existsSync(path.join(repoRoot(import.meta.dirname), 'charts', chart, 'crds')))
+    await installChartCrds(kc, chart);
   await applyManifests(kc, objects);
   const deployment = rendered.find((o) => o.kind === 'Deployment') as k8s.V1Deployment | undefined;
   const leaseArg = deployment?.spec?.template.spec?.containers[0]?.args?.find((a) =>
