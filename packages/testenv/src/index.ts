@@ -24,5 +24,14 @@ export type {
 export { compactEtcd } from './etcd';
 export { freePort } from './process';
 export { seedDemoCluster, demoWorkload } from './demo';
-export { AsgNodeSimulator, ASG_NODE_LABEL, type AsgNodeSimulatorOptions } from './asg-nodes';
+export {
+  AsgNodeSimulator,
+  ASG_NODE_LABEL,
+  INSTANCE_ANNOTATION,
+  SIMULATOR_LABEL,
+  instanceRuns,
+  type AsgNodeSimulatorOptions,
+  type ManagedNodegroup,
+} from './asg-nodes';
+export { kubeletRegistration, type KubeletRegistration, type RegisteredTaint } from './kubelet-registration';
 export { eventually } from './eventually';
