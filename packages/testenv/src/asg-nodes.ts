@@ -24,8 +24,10 @@ import {
   EC2Client,
   type Instance,
 } from '@aws-sdk/client-ec2';
+import { DescribeNodegroupCommand, EKSClient } from '@aws-sdk/client-eks';
 import * as k8s from '@kubernetes/client-node';
 import { kubeletRegistration, type KubeletRegistration } from './kubelet-registration';
+import { emulatorConfig } from './aws-fixtures';
 import { simulatedNodeManifest } from './nodes';
 
 /** Every node the simulator registers for an instance carries this label, valued with its group's name. */
@@ -42,9 +44,8 @@ export interface AsgNodeSimulatorOptions {
   /** Also every group carrying all of these tags (found anew on every poll). */
   groupTags?: Record<string, string>;
   /**
-   * EKS managed node groups (the emulator runs no instances for them), called on every poll: each gets
-   * `desiredSize` nodes, labelled eks.amazonaws.com/nodegroup=<name> and with the group's labels. The
-   * caller describes them (desiredSize 0 unless the node group is ACTIVE).
+   * EKS managed node groups (the emulator runs no instances for them), called on every poll: each ACTIVE
+   * one gets `desiredSize` nodes, labelled eks.amazonaws.com/nodegroup=<name> and with its labels.
    */
   nodegroups?: () => Promise<ManagedNodegroup[]>;
   /** The value of SIMULATOR_LABEL on its nodes: tells apart simulators sharing a cluster (default random). */
@@ -65,9 +66,8 @@ export interface AsgNodeSimulatorOptions {
 }
 
 export interface ManagedNodegroup {
+  cluster: string;
   name: string;
-  desiredSize: number;
-  labels?: Record<string, string>;
 }
 
 interface LiveInstance {
@@ -99,6 +99,7 @@ export class AsgNodeSimulator {
   private readonly core: k8s.CoreV1Api;
   private readonly asg: AutoScalingClient;
   private readonly ec2: EC2Client;
+  private readonly eks: EKSClient;
   readonly id: string;
   private readonly firstSeen = new Map<string, number>();
   /** instance id -> node name, for nodes this simulator registered or adopted. */
@@ -118,17 +119,10 @@ export class AsgNodeSimulator {
     this.groups = new Set(opts.groups ?? []);
     this.id = opts.id ?? `sim-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
     this.core = opts.kubeConfig.makeApiClient(k8s.CoreV1Api);
-    const endpoint = opts.endpoint ?? process.env.AWS_ENDPOINT_URL;
-    const config = {
-      region: opts.region ?? process.env.AWS_REGION ?? 'us-west-2',
-      ...(endpoint ? { endpoint } : {}),
-      credentials: {
-        accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'testing',
-        secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'testing',
-      },
-    };
+    const config = emulatorConfig(opts);
     this.asg = new AutoScalingClient(config);
     this.ec2 = new EC2Client(config);
+    this.eks = new EKSClient(config);
   }
 
   addGroup(name: string): void {
@@ -169,6 +163,7 @@ export class AsgNodeSimulator {
       for (const n of await this.ourNodes()) await this.deleteNode(n.metadata?.name ?? '', 'stopped');
     this.asg.destroy();
     this.ec2.destroy();
+    this.eks.destroy();
   }
 
   private log(line: string): void {
@@ -376,10 +371,17 @@ export class AsgNodeSimulator {
     }
   }
 
-  /** Managed node groups: `desiredSize` nodes labelled with the group's name and labels. */
+  /** Managed node groups: `desiredSize` nodes labelled with the group's name and labels while ACTIVE. */
   private async syncNodegroups(nodes: k8s.V1Node[]): Promise<void> {
     if (!this.opts.nodegroups) return;
-    for (const { name, desiredSize: want, labels: ngLabels } of await this.opts.nodegroups()) {
+    for (const { cluster, name } of await this.opts.nodegroups()) {
+      const ng = (
+        await this.eks
+          .send(new DescribeNodegroupCommand({ clusterName: cluster, nodegroupName: name }))
+          .catch(() => undefined)
+      )?.nodegroup;
+      const want = ng?.status === 'ACTIVE' ? (ng.scalingConfig?.desiredSize ?? 0) : 0;
+      const ngLabels = ng?.labels;
       const have = nodes.filter((n) => n.metadata?.labels?.['eks.amazonaws.com/nodegroup'] === name);
       for (let i = have.length; i < want; i++) {
         const nodeName = `${name}-${i}`.toLowerCase().slice(0, 63);
