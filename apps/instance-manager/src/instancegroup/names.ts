@@ -3,10 +3,8 @@
 // was written — finds every resource again without having recorded it.
 import { createHash } from 'node:crypto';
 
-/** Tags on every cloud resource of a group (the original instance-manager's keys, so existing resources are found). */
-export const TAG_CLUSTER_NAME = 'instancegroups.keikoproj.io/ClusterName';
-export const TAG_INSTANCE_GROUP = 'instancegroups.keikoproj.io/InstanceGroup';
-export const TAG_NAMESPACE = 'instancegroups.keikoproj.io/Namespace';
+/** Tags on every cloud resource of a group: packages/api holds them (other tools and tests read them too). */
+export { TAG_CLUSTER_NAME, TAG_INSTANCE_GROUP, TAG_NAMESPACE } from '@keiko/api';
 export const TAG_KUBERNETES_CLUSTER = 'KubernetesCluster';
 export const clusterOwnershipTag = (clusterName: string) => `kubernetes.io/cluster/${clusterName}`;
 
