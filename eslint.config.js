@@ -16,6 +16,47 @@ export default tseslint.config(
     },
   },
   {
+    // e2e/, bench/ and charts/ reach the product through its packages only: never an app's src internals,
+    // its tests' support or its sandbox (shared test support lives in packages/testenv). bench imports
+    // nothing from e2e/.
+    files: ['e2e/**/*.ts', 'bench/**/*.ts', 'charts/**/*.ts'],
+    // e2e/addon-manager still imports its app's test support: moved with the Argo work (issue 13).
+    ignores: ['e2e/addon-manager/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '(^|/)apps/[^/]+/(src|test|sandbox)(/|$)',
+              message: 'import shared test support from @keiko/testenv and product code from a package',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['bench/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '(^|/)apps/[^/]+/(src|test|sandbox)(/|$)',
+              message: 'import shared test support from @keiko/testenv and product code from a package',
+            },
+            {
+              regex: '(^|/)e2e(/|$)',
+              message: 'bench imports nothing from e2e/: shared support lives in @keiko/testenv',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
