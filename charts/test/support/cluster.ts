@@ -1,25 +1,10 @@
-// The shared test cluster from the chart tests' side: throwaway namespaces, the ServiceMonitor CRD a
-// dry-run needs, and finding whatever a release left behind.
+// The shared test cluster from the chart tests' side: the ServiceMonitor CRD a dry-run needs, and finding
+// whatever a release left behind (throwaway namespaces and waits come from packages/testenv).
 import { applyManifests, kubeConfigFromEnv, kubectl, parseManifests } from '@keiko/testenv';
 import fs from 'node:fs';
 import path from 'node:path';
 
 const SERVICE_MONITOR_CRD = 'servicemonitors.monitoring.coreos.com';
-
-export function uniqueName(prefix: string): string {
-  return `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
-}
-
-/** Creates a namespace with a unique name: test files run in parallel against one cluster. */
-export async function createNamespace(prefix: string): Promise<string> {
-  const name = uniqueName(prefix);
-  await kubectl(kubeConfigFromEnv(), ['create', 'namespace', name]);
-  return name;
-}
-
-export async function deleteNamespace(name: string): Promise<void> {
-  await kubectl(kubeConfigFromEnv(), ['delete', 'namespace', name, '--ignore-not-found', '--wait=false']);
-}
 
 /**
  * Makes sure the cluster serves monitoring.coreos.com/v1 ServiceMonitor. Returns a function that
@@ -83,19 +68,5 @@ export async function objectsWithLabels(selector: string): Promise<string[]> {
         throw err;
       listable = undefined;
     }
-  }
-}
-
-/** Polls until `check` returns true; resolves false on timeout (the caller asserts with its own message). */
-export async function eventually(
-  check: () => Promise<boolean>,
-  timeoutMs = 30_000,
-  intervalMs = 500,
-): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
