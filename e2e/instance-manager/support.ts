@@ -186,7 +186,8 @@ export async function startScenario(prefix: string): Promise<Scenario> {
     explain: async (name) => {
       const ig = await get(name);
       const events = (await s.events(name)).map((e) => `  ${e.type} ${e.reason}: ${e.message}`).slice(-15);
-      return `status: ${JSON.stringify(ig?.status ?? null)}\nevents:\n${events.join('\n')}`;
+      const refused = [...base.simulator.refused].map(([id, why]) => `  ${id}: ${why}`);
+      return `status: ${JSON.stringify(ig?.status ?? null)}\nevents:\n${events.join('\n')}${refused.length ? `\nkubelets that would not start:\n${refused.join('\n')}` : ''}`;
     },
     events: async (name) =>
       (

@@ -4,7 +4,7 @@ import { describe, expect, it, beforeAll, afterAll, afterEach } from '@jest/glob
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { eventually, kubeConfigFromEnv } from '@keiko/testenv';
+import { createNamespace, eventually, kubeConfigFromEnv } from '@keiko/testenv';
 import { KubeClient, ResourceTypes, isConflict } from '../src/client';
 import {
   LEADER_ELECTION_JITTER_FACTOR,
@@ -157,11 +157,7 @@ function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: Nod
 }
 
 beforeAll(async () => {
-  await client.create(ResourceTypes.Namespace, {
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: { name: ns },
-  });
+  await createNamespace(ns, { exact: true });
 });
 
 afterEach(async () => {

@@ -262,10 +262,13 @@ function bottlerocket(text: string): Pick<KubeletRegistration, 'labels' | 'taint
     if (eq < 0) continue;
     const path = [...tomlKeyPath(table), ...tomlKeyPath(line.slice(0, eq))];
     const [key, owner] = [path.pop() ?? '', path.join('.')];
-    const value = tomlValue(line.slice(eq + 1).trim());
-    if (owner === 'settings.kubernetes.node-labels') labels[key] = String(value);
-    if (owner === 'settings.kubernetes.node-taints')
+    // Only the two node tables are read: other settings hold numbers, booleans and tables.
+    if (owner === 'settings.kubernetes.node-labels')
+      labels[key] = String(tomlValue(line.slice(eq + 1).trim()));
+    if (owner === 'settings.kubernetes.node-taints') {
+      const value = tomlValue(line.slice(eq + 1).trim());
       for (const v of Array.isArray(value) ? value : [value]) taints.push(...parseTaints(`${key}=${v}`));
+    }
   }
   return { labels, taints };
 }

@@ -154,7 +154,8 @@ export async function startWorld(
       const events = (await world.events(name))
         .map((e) => `  ${e.type} ${e.reason}: ${e.message}`)
         .slice(-15);
-      return `status: ${JSON.stringify(ig?.status ?? null, null, 1)}\nevents:\n${events.join('\n')}`;
+      const refused = [...simulator.refused].map(([id, why]) => `  ${id}: ${why}`);
+      return `status: ${JSON.stringify(ig?.status ?? null, null, 1)}\nevents:\n${events.join('\n')}${refused.length ? `\nkubelets that would not start:\n${refused.join('\n')}` : ''}`;
     },
     remove: async (name, timeoutMs = 60_000) => {
       await client.delete(InstanceGroupKind, namespace, name);
