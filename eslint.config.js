@@ -2,6 +2,12 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** An app's src internals, test support or sandbox: e2e/, bench/ and charts/ reach none of them. */
+const APP_INTERNALS = {
+  regex: '(^|/)apps/[^/]+/(src|test|sandbox)(/|$)',
+  message: 'import shared test support from @keiko/testenv and product code from a package',
+};
+
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', '.nx/**', '.testenv/**', '.sandbox/**', 'coverage/**'] },
   js.configs.recommended,
@@ -26,12 +32,7 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          patterns: [
-            {
-              regex: '(^|/)apps/[^/]+/(src|test|sandbox)(/|$)',
-              message: 'import shared test support from @keiko/testenv and product code from a package',
-            },
-          ],
+          patterns: [APP_INTERNALS],
         },
       ],
     },
@@ -43,10 +44,7 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            {
-              regex: '(^|/)apps/[^/]+/(src|test|sandbox)(/|$)',
-              message: 'import shared test support from @keiko/testenv and product code from a package',
-            },
+            APP_INTERNALS,
             {
               regex: '(^|/)e2e(/|$)',
               message: 'bench imports nothing from e2e/: shared support lives in @keiko/testenv',
