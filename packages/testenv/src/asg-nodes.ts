@@ -30,7 +30,10 @@ import { kubeletRegistration, type KubeletRegistration } from './kubelet-registr
 import { emulatorConfig } from './aws-fixtures';
 import { simulatedNodeManifest } from './nodes';
 
-/** Every node the simulator registers for an instance carries this label, valued with its group's name. */
+/**
+ * Every node the simulator registers for an instance carries this annotation, and (when the name is a valid
+ * label value) this label, valued with its group's name.
+ */
 export const ASG_NODE_LABEL = 'testenv.keiko.io/asg';
 /** Every node a simulator registers carries this label, valued with the simulator's id. */
 export const SIMULATOR_LABEL = 'testenv.keiko.io/simulator';
@@ -76,6 +79,8 @@ interface LiveInstance {
   instanceType?: string;
   state: string;
 }
+
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 
 /** Auto Scaling lifecycle states after which the instance no longer runs (its kubelet is gone). */
 const ENDED_LIFECYCLE = new Set(['Terminating:Proceed', 'Terminated']);
@@ -277,8 +282,10 @@ export class AsgNodeSimulator {
       const instance = ec2.get(id);
       const inst = live.get(id);
       if (!inst || !instance || !RUNNING_EC2.has(instance.State?.Name ?? '')) continue;
-      const registration = await this.registration(id);
-      if (registration) await this.register(instance, inst, registration);
+      // One instance failing (the emulator, the apiserver) holds up no other.
+      await this.registration(id)
+        .then((registration) => registration && this.register(instance, inst, registration))
+        .catch((err: unknown) => this.log(`instance ${id}: registering its node failed: ${errorText(err)}`));
     }
   }
 
@@ -339,14 +346,19 @@ export class AsgNodeSimulator {
         ...(zone ? { 'topology.kubernetes.io/region': zone.replace(/[a-z]$/, '') } : {}),
         ...reg.labels,
         ...this.opts.labels,
-        [ASG_NODE_LABEL]: inst.group,
+        // Group names longer than a label value allows (CloudFormation's) are in the annotation only.
+        ...(LABEL_VALUE.test(inst.group) ? { [ASG_NODE_LABEL]: inst.group } : {}),
         [SIMULATOR_LABEL]: this.id,
       },
       ...(reg.taints.length > 0 ? { taints: reg.taints } : {}),
     });
     manifest.metadata = {
       ...manifest.metadata,
-      annotations: { ...manifest.metadata?.annotations, [INSTANCE_ANNOTATION]: id },
+      annotations: {
+        ...manifest.metadata?.annotations,
+        [INSTANCE_ANNOTATION]: id,
+        [ASG_NODE_LABEL]: inst.group,
+      },
     };
     return manifest;
   }

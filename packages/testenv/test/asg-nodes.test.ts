@@ -17,7 +17,8 @@ import { isNodeReady, registeredTaints } from '../src/nodes';
 const aws = { region: process.env.AWS_REGION ?? 'us-west-2', endpoint: process.env.AWS_ENDPOINT_URL };
 const asg = new AutoScalingClient(aws);
 const ec2 = new EC2Client(aws);
-const group = `sim-${Date.now().toString(36)}`;
+// Longer than a label value may be (as CloudFormation's group names are): the group is in an annotation.
+const group = `sim-${Date.now().toString(36)}-${'x'.repeat(60)}`;
 const userData = [
   '#!/bin/bash',
   "/etc/eks/bootstrap.sh my-cluster --kubelet-extra-args '--node-labels=team=data --register-with-taints=dedicated=data:NoSchedule'",
@@ -27,7 +28,7 @@ let simulator: AsgNodeSimulator;
 beforeAll(async () => {
   const lt = await ec2.send(
     new CreateLaunchTemplateCommand({
-      LaunchTemplateName: group,
+      LaunchTemplateName: group.slice(0, 100),
       LaunchTemplateData: {
         ImageId: 'ami-ekslinux',
         InstanceType: 't3.medium',
@@ -61,7 +62,9 @@ afterAll(async () => {
 
 const core = kubeConfigFromEnv().makeApiClient(k8s.CoreV1Api);
 const nodes = async (): Promise<k8s.V1Node[]> =>
-  (await core.listNode({ labelSelector: `${ASG_NODE_LABEL}=${group}` })).items;
+  (await core.listNode({ labelSelector: simulator.selector })).items.filter(
+    (n) => n.metadata?.annotations?.[ASG_NODE_LABEL] === group,
+  );
 
 describe('AsgNodeSimulator', () => {
   it('registers a Ready node per InService instance, with the kubelet labels and the user data flags', async () => {
@@ -89,6 +92,7 @@ describe('AsgNodeSimulator', () => {
       });
       expect(registeredTaints(n)).toMatchObject([{ key: 'dedicated', value: 'data', effect: 'NoSchedule' }]);
       expect(simulator.nodeFor(id)).toBe(n.metadata?.name);
+      expect(n.metadata?.labels?.[ASG_NODE_LABEL]).toBeUndefined();
     }
   });
 

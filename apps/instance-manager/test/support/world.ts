@@ -1,6 +1,8 @@
 // A controller under test: the real test cluster and AWS emulator, the InstanceGroup controller running
 // in-process, scoped to a namespace of its own (so it never touches other tests' groups), and testenv's
 // node simulator (the kubelet stand-in) playing kubelet for that namespace's scaling groups.
+import fs from 'node:fs';
+import path from 'node:path';
 import { InstanceGroupKind, type InstanceGroup } from '@keiko/api';
 import { awsClientConfig, AwsMetrics, createAwsClients, type AwsClients } from '@keiko/aws';
 import { isNotFound, KubeClient, Manager, ResourceTypes, type Logger } from '@keiko/kube-runtime';
@@ -10,6 +12,7 @@ import {
   eventually,
   installChartCrds,
   kubeConfigFromEnv,
+  repoRoot,
   seedNodeToolFixtures,
   SIMULATOR_LABEL,
 } from '@keiko/testenv';
@@ -104,6 +107,9 @@ export async function startWorld(
   });
   void mgr.start({ handleSignals: false });
 
+  // The kubelet stand-in's log: .testenv/logs/node-simulator-<namespace>.log.
+  const simulatorLog = path.join(repoRoot(), '.testenv', 'logs', `node-simulator-${namespace}.log`);
+  fs.mkdirSync(path.dirname(simulatorLog), { recursive: true });
   const simulator = await new AsgNodeSimulator({
     kubeConfig: kc,
     id: namespace,
@@ -116,6 +122,7 @@ export async function startWorld(
           name: g.status?.activeScalingGroupName ?? '',
         })),
     pollIntervalMs: 700,
+    log: (line) => fs.appendFileSync(simulatorLog, `${new Date().toISOString()} ${line}\n`),
   }).start();
 
   const get = (name: string) => client.get<InstanceGroup>(InstanceGroupKind, namespace, name);
