@@ -291,10 +291,13 @@ describe('instance-manager (bundled, leader election on)', () => {
       );
       const name = upgrading.status?.strategyResourceName ?? '';
       const asg = upgrading.status?.activeScalingGroupName ?? '';
-      const ru = await s.client.get<KubernetesObject & { spec?: { asgName?: string } }>(
-        RollingUpgradeKind,
-        s.namespace,
-        name,
+      // The controller records the name in the status before it creates the resource: wait for it.
+      const ru = await eventually(`the RollingUpgrade ${name}`, () =>
+        s.client.get<KubernetesObject & { spec?: { asgName?: string } }>(
+          RollingUpgradeKind,
+          s.namespace,
+          name,
+        ),
       );
       expect(ru?.spec?.asgName).toBe(asg);
       if (!upgradeManager) {
