@@ -10,7 +10,7 @@ import path from 'node:path';
 import { build } from 'tsup';
 import { bundleOptions } from '../tsup.app';
 import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
-import { kubeConfigFromEnv, startTestEnv, toolPaths } from '@keiko/testenv';
+import { createNamespace, kubeConfigFromEnv, startTestEnv, toolPaths } from '@keiko/testenv';
 
 const count = Number(process.argv[2] ?? 10_000);
 const namespace = `bench-informer-${count}`;
@@ -42,13 +42,8 @@ try {
 
 /** Creates the ConfigMaps once; a reused test cluster keeps them for the next run. */
 async function seed(client: KubeClient): Promise<void> {
-  if (!(await client.get(ResourceTypes.Namespace, undefined, namespace))) {
-    await client.create(ResourceTypes.Namespace, {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: namespace },
-    });
-  }
+  if (!(await client.get(ResourceTypes.Namespace, undefined, namespace)))
+    await createNamespace(namespace, { exact: true });
   const existing = new Set(
     (await client.listAll(ResourceTypes.ConfigMap, { namespace })).items.map((c) => c.metadata?.name),
   );

@@ -5,11 +5,17 @@
 // calls per group per minute with the default --resync and --aws-cache-ttl, the figure AWS throttling depends on; and
 // memory), and how long deleting them all takes. Prints one line:
 // instance-manager groups=.. ready_s=.. steady_reconciles_per_group_min=.. steady_aws_calls_per_group_min=.. rss_mb=.. delete_s=..
-import { spawn } from 'node:child_process';
-import { InstanceGroupKind, type InstanceGroup } from '@keiko/api';
-import { freePort, startTestEnv } from '@keiko/testenv';
-import { build, deleteAllGroups, startScenario, waitUntil } from '../e2e/instance-manager/support';
-import { awsCalls, stopUpgradeManager as stopController } from './support/upgrade-controller';
+import { InstanceGroupKind, TAG_NAMESPACE, type InstanceGroup } from '@keiko/api';
+import { KubeClient } from '@keiko/kube-runtime';
+import {
+  buildApp,
+  ControllerProcess,
+  eventually,
+  freePort,
+  startTestEnv,
+  startToolScenario,
+} from '@keiko/testenv';
+import { awsCalls } from './support/metrics';
 
 const groups = Number(process.argv[2] ?? 20);
 const steadySeconds = Number(process.argv[3] ?? 180);
@@ -18,13 +24,16 @@ const env = await startTestEnv({ verbose: true });
 Object.assign(process.env, env.env);
 const say = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 
-const bundle = build('instance-manager');
-const scenario = await startScenario('bench-im');
+const bundle = buildApp('instance-manager');
+const scenario = await startToolScenario('bench-im', {
+  crds: ['instance-manager', 'upgrade-manager'],
+  groupTags: (namespace) => ({ [TAG_NAMESPACE]: namespace }),
+});
+const client = new KubeClient(scenario.kc);
 const metricsPort = await freePort();
-const controller = spawn(
-  process.execPath,
-  [
-    bundle,
+const controller = new ControllerProcess({
+  bundle,
+  args: [
     `--namespace=${scenario.namespace}`,
     '--leader-elect=false',
     `--metrics-port=${metricsPort}`,
@@ -33,8 +42,8 @@ const controller = spawn(
     '--log-level=warn',
     '--concurrency=4',
   ],
-  { env: { ...process.env, POD_NAMESPACE: scenario.namespace }, stdio: ['ignore', 'ignore', 'inherit'] },
-);
+  env: { POD_NAMESPACE: scenario.namespace },
+}).start();
 
 /** keiko_aws_api_calls_total by service and operation. */
 async function callsByOperation(): Promise<Map<string, number>> {
@@ -60,7 +69,7 @@ async function metric(prefix: string): Promise<number> {
 }
 
 try {
-  await waitUntil('controller metrics endpoint', () => awsCalls(metricsPort).then(() => true), 30_000);
+  await eventually('controller metrics endpoint', () => awsCalls(metricsPort).then(() => true), 30_000);
   const [template] = scenario.manifest(
     'examples/instance-manager/hello-world-sandbox.yaml',
   ) as InstanceGroup[];
@@ -76,12 +85,11 @@ try {
   say(`applying ${groups} eks-cf groups of 2 instances in ${scenario.namespace}`);
   const started = Date.now();
   await scenario.apply(objects);
-  await waitUntil(
+  await eventually(
     `all ${groups} groups Ready`,
     async () => {
-      const list = (
-        await scenario.client.list<InstanceGroup>(InstanceGroupKind, { namespace: scenario.namespace })
-      ).items;
+      const list = (await client.list<InstanceGroup>(InstanceGroupKind, { namespace: scenario.namespace }))
+        .items;
       return list.length === groups && list.every((g) => g.status?.currentState === 'Ready');
     },
     groups * 30_000,
@@ -110,7 +118,7 @@ try {
   const rssMb = (await metric('process_resident_memory_bytes')) / 2 ** 20;
 
   const deleting = Date.now();
-  await deleteAllGroups(scenario, groups * 30_000);
+  await scenario.deleteAll(InstanceGroupKind, groups * 30_000);
   const deleteS = (Date.now() - deleting) / 1000;
 
   const perGroupMin = steadyCalls / groups / (steadySeconds / 60);
@@ -119,7 +127,7 @@ try {
     `instance-manager groups=${groups} ready_s=${readyS.toFixed(1)} steady_reconciles_per_group_min=${reconcilesPerGroupMin.toFixed(2)} steady_aws_calls_per_group_min=${perGroupMin.toFixed(2)} rss_mb=${rssMb.toFixed(0)} delete_s=${deleteS.toFixed(1)}`,
   );
 } finally {
-  await stopController(controller);
+  await controller.stop();
   await scenario.close();
   await env.stop();
 }

@@ -6,14 +6,18 @@
 // joining. Prints one line:
 // rolling-upgrade nodes=50 max_unavailable=5 wall_s=.. model_min_s=.. ratio=.. peak_unavailable=.. aws_calls=..
 // where model_min = ceil(nodes / maxUnavailable) x (postDrainDelay + boot delay).
-import { freePort, startTestEnv } from '@keiko/testenv';
-import { eventually, installCrd, Scenario } from '../apps/upgrade-manager/test/support/scenario';
+import type { RollingUpgrade } from '@keiko/api';
 import {
-  awsCalls,
-  buildUpgradeManager,
-  startUpgradeManager,
-  stopUpgradeManager,
-} from './support/upgrade-controller';
+  AsgScenario,
+  buildApp,
+  ControllerProcess,
+  eventually,
+  freePort,
+  installChartCrds,
+  kubeConfigFromEnv,
+  startTestEnv,
+} from '@keiko/testenv';
+import { awsCalls } from './support/metrics';
 
 const nodes = Number(process.argv[2] ?? 50);
 const maxUnavailable = Number(process.argv[3] ?? 5);
@@ -23,11 +27,11 @@ const BOOT_DELAY_S = 5;
 const env = await startTestEnv({ verbose: true });
 Object.assign(process.env, env.env);
 const say = (m: string) => process.stderr.write(`[bench] ${m}\n`);
-const scenario = new Scenario({ bootDelayMs: BOOT_DELAY_S * 1000, pollIntervalMs: 100 });
-let controller: ReturnType<typeof startUpgradeManager> | undefined;
+const scenario = new AsgScenario<RollingUpgrade>({ bootDelayMs: BOOT_DELAY_S * 1000, pollIntervalMs: 100 });
+let controller: ControllerProcess | undefined;
 try {
-  const bundle = buildUpgradeManager();
-  await installCrd();
+  const bundle = buildApp('upgrade-manager');
+  await installChartCrds(kubeConfigFromEnv(), 'upgrade-manager');
   await scenario.start();
   const ns = await scenario.namespace('bench-upgrade');
   say(`creating a group of ${nodes} instances and their nodes`);
@@ -40,16 +44,19 @@ try {
   await scenario.driftGroup(group);
 
   const metricsPort = await freePort();
-  controller = startUpgradeManager(bundle, [
-    `--namespace=${ns}`,
-    '--leader-elect=false',
-    `--metrics-port=${metricsPort}`,
-    '--health-port=0',
-    '--bind-address=127.0.0.1',
-    '--poll-interval=0.1',
-    '--aws-cache-ttl=1',
-    '--log-level=warn',
-  ]);
+  controller = new ControllerProcess({
+    bundle,
+    args: [
+      `--namespace=${ns}`,
+      '--leader-elect=false',
+      `--metrics-port=${metricsPort}`,
+      '--health-port=0',
+      '--bind-address=127.0.0.1',
+      '--poll-interval=0.1',
+      '--aws-cache-ttl=1',
+      '--log-level=warn',
+    ],
+  }).start();
   await eventually('controller metrics endpoint', () => awsCalls(metricsPort).then(() => true), 30_000);
   const callsBefore = await awsCalls(metricsPort);
 
@@ -119,7 +126,7 @@ try {
     `rolling-upgrade nodes=${nodes} max_unavailable=${maxUnavailable} wall_s=${wallS.toFixed(1)} model_min_s=${modelMinS} ratio=${(wallS / modelMinS).toFixed(3)} peak_unavailable=${peak} aws_calls=${calls}`,
   );
 } finally {
-  if (controller) await stopUpgradeManager(controller.proc);
+  await controller?.stop(10_000);
   await scenario.cleanUp();
   await env.stop();
 }

@@ -13,6 +13,7 @@ import { ALL_KINDS, kindInfo } from '@keiko/api';
 import { Informer, KubeClient, ResourceTypes, type ResourceType } from '@keiko/kube-runtime';
 import {
   applyManifests,
+  createNamespace,
   freePort,
   kubeConfigFromEnv,
   parseManifests,
@@ -211,13 +212,8 @@ async function applyExamples(kc: ReturnType<typeof kubeConfigFromEnv>, client: K
   const objects = files.flatMap((f) => parseManifests(fs.readFileSync(f, 'utf8')));
   // The examples name the namespaces they live in (the talk's: instance-manager, addon-manager-system).
   for (const ns of new Set(objects.map((o) => o.metadata?.namespace).filter((n): n is string => !!n))) {
-    if (!(await client.get(ResourceTypes.Namespace, undefined, ns))) {
-      await client.create(ResourceTypes.Namespace, {
-        apiVersion: 'v1',
-        kind: 'Namespace',
-        metadata: { name: ns },
-      });
-    }
+    if (!(await client.get(ResourceTypes.Namespace, undefined, ns)))
+      await createNamespace(ns, { kubeConfig: kc, exact: true });
   }
   await applyManifests(kc, objects);
   say(`applied ${objects.length} example resources from ${files.length} files`);

@@ -2,6 +2,7 @@
 // its workflows run as — and, acting as each ServiceAccount, the calls they must and must not be able to make.
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createNamespace, deleteNamespace } from '@keiko/testenv';
 import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
 import {
   allFeaturesValues,
@@ -13,7 +14,6 @@ import {
   renderArgs,
   renderChart,
 } from './support/charts';
-import { createNamespace, deleteNamespace } from './support/cluster';
 import { allowed, kubeConfigAs, statusOf } from './support/impersonate';
 import { installChartRbac, type Binding, type ChartRbac, type RoleObject, ruleLines } from './support/rbac';
 

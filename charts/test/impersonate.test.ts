@@ -4,10 +4,9 @@
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
-import { kubeConfigFromEnv, toolPaths } from '@keiko/testenv';
+import { createNamespace, deleteNamespace, kubeConfigFromEnv, toolPaths } from '@keiko/testenv';
 import path from 'node:path';
 import { cleanupWorkspace, run, toolCharts, workspace } from './support/charts';
-import { createNamespace, deleteNamespace } from './support/cluster';
 import {
   allowed,
   kubeConfigAs,

@@ -3,17 +3,19 @@
 // helm never deletes. (No kubelet pulls images here; KWOK plays the nodes, so the test asserts the
 // objects, not a running controller — the e2e suites run the controller under the chart's RBAC.)
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { kubeConfigFromEnv, kubectl, parseManifests } from '@keiko/testenv';
-import fs from 'node:fs';
-import path from 'node:path';
-import { cleanupWorkspace, helm, preparedChart, toolCharts } from './support/charts';
 import {
   createNamespace,
   deleteNamespace,
   eventually,
-  objectsWithLabels,
+  kubeConfigFromEnv,
+  kubectl,
+  parseManifests,
   uniqueName,
-} from './support/cluster';
+} from '@keiko/testenv';
+import fs from 'node:fs';
+import path from 'node:path';
+import { cleanupWorkspace, helm, preparedChart, toolCharts } from './support/charts';
+import { objectsWithLabels } from './support/cluster';
 
 afterAll(cleanupWorkspace);
 
@@ -85,15 +87,17 @@ describe.each(toolCharts().map((c) => [c.name, c.dir] as const))('helm install %
     });
 
     // Pods, ReplicaSets and EndpointSlices go through the garbage collector: give it a moment.
-    let left: string[] = [];
-    const clean = await eventually(async () => {
-      left = [
-        ...(await objectsWithLabels(`app.kubernetes.io/instance=${release}`)),
-        ...(await objectsWithLabels(`owner=helm,name=${release}`)), // helm's release record
-      ];
-      return left.length === 0;
-    }, 60_000);
-    expect(clean ? [] : left).toEqual([]);
+    const leftovers = async () => [
+      ...(await objectsWithLabels(`app.kubernetes.io/instance=${release}`)),
+      ...(await objectsWithLabels(`owner=helm,name=${release}`)), // helm's release record
+    ];
+    await eventually(
+      `nothing of release ${release} left`,
+      async () => (await leftovers()).length === 0,
+      60_000,
+      500,
+      async () => `left: ${(await leftovers()).join(', ')}`,
+    );
 
     const crds = await kubectl(kc, ['get', ...crdNames, '-o', 'name']);
     expect(crds.trim().split('\n').sort()).toEqual([...crdNames].sort());

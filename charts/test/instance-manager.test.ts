@@ -4,8 +4,9 @@
 // not be able to make. Its IAM policy is checked in instance-manager-iam.test.ts.
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createNamespace, deleteNamespace } from '@keiko/testenv';
 import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
-import { parseManagedConfig } from '../../apps/instance-manager/src/config/managed-config';
+import { parseManagedConfig } from '@keiko/api';
 import {
   allFeaturesValues,
   cleanupWorkspace,
@@ -16,7 +17,6 @@ import {
   renderArgs,
   renderChart,
 } from './support/charts';
-import { createNamespace, deleteNamespace } from './support/cluster';
 import { allowed, kubeConfigAs, statusOf } from './support/impersonate';
 import { installChartRbac, type Binding, type ChartRbac, type RoleObject, ruleLines } from './support/rbac';
 

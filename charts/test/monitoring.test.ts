@@ -4,7 +4,7 @@
 // alerts — and every metric either of them queries is served by the real controller: each tool's bundle
 // (apps/<tool>/dist/main.js, as in its image) runs against the test cluster and its /metrics is scraped.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { eventually, freePort, repoRoot } from '@keiko/testenv';
+import { createNamespace, deleteNamespace, eventually, freePort, repoRoot } from '@keiko/testenv';
 import type * as k8s from '@kubernetes/client-node';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,7 +16,6 @@ import {
   toolCharts,
   type RenderOptions,
 } from './support/charts';
-import { createNamespace, deleteNamespace } from './support/cluster';
 import {
   dashboardQueries,
   metricNames,

@@ -3,7 +3,7 @@
 // and the apiserver of the test cluster accepts every object (server-side dry-run, strict fields).
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { kubeConfigFromEnv, kubectl } from '@keiko/testenv';
+import { createNamespace, deleteNamespace, kubeConfigFromEnv, kubectl, uniqueName } from '@keiko/testenv';
 import fs from 'node:fs';
 import path from 'node:path';
 import { load } from 'js-yaml';
@@ -19,7 +19,7 @@ import {
   renderChart,
   toolCharts,
 } from './support/charts';
-import { createNamespace, deleteNamespace, ensureMonitoringCrds, uniqueName } from './support/cluster';
+import { ensureMonitoringCrds } from './support/cluster';
 import type { Binding, RoleObject } from './support/rbac';
 
 afterAll(cleanupWorkspace);

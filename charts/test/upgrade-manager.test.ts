@@ -2,6 +2,7 @@
 // as its ServiceAccount — the calls a rolling upgrade makes are allowed and others are not.
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createNamespace, deleteNamespace } from '@keiko/testenv';
 import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
 import {
   allFeaturesValues,
@@ -10,7 +11,6 @@ import {
   preparedChart,
   renderChart,
 } from './support/charts';
-import { createNamespace, deleteNamespace } from './support/cluster';
 import { kubeConfigAs, statusOf } from './support/impersonate';
 import { installChartRbac, type ChartRbac } from './support/rbac';
 

@@ -4,6 +4,7 @@
 // uses is deleted at once. There are no kubelets: the node simulator registers a simulated node for every
 // InService instance of this scenario's scaling groups and removes it when the instance goes.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { eventually } from '@keiko/testenv';
 import { InstanceGroupKind, type InstanceGroup } from '@keiko/api';
 import type { V1Node } from '@kubernetes/client-node';
 import {
@@ -11,7 +12,6 @@ import {
   deleteAllGroups,
   startController,
   startScenario,
-  waitUntil,
   type RunningController,
   type Scenario,
 } from './support';
@@ -88,14 +88,14 @@ describe('instance-manager eks features (bundled)', () => {
     const oldNodes = (await s.nodesOf(asg)).map((n) => n.metadata?.name ?? '');
     expect(oldNodes).toHaveLength(2);
 
-    await waitUntil('the instance type changed', async () => {
+    await eventually('the instance type changed', async () => {
       const ig = await s.get('classic');
       if (!ig?.spec.eks) return false;
       ig.spec.eks.configuration.instanceType = 't3.medium';
       await s.client.replace(InstanceGroupKind, ig);
       return true;
     });
-    const done = await waitUntil(
+    const done = await eventually(
       'every node on the new launch configuration and the old one deleted',
       async () => {
         const ig = await s.get('classic');

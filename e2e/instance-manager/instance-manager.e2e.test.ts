@@ -5,7 +5,7 @@
 // support.ts), installed in a release namespace of its own — apart from the groups', as a platform team
 // installs it, so the groups' Events need the ClusterRole. A rule missing from the chart fails a scenario
 // here, and the last test fails on any request the apiserver refused. There are no kubelets: the
-// node simulator (apps/instance-manager/sandbox/node-simulator.ts) registers a simulated node for every
+// node simulator (packages/testenv's AsgNodeSimulator, the kubelet stand-in) registers a simulated node for every
 // InService instance of this scenario's scaling groups, with the labels and taints the instance's
 // bootstrap user data gives kubelet, and removes it when the instance goes.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -22,7 +22,7 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { registeredTaints } from '@keiko/testenv';
+import { createNamespace, eventually, registeredTaints } from '@keiko/testenv';
 import { cleanupWorkspace, findObject, preparedChart, renderChart } from '../../charts/test/support/charts';
 import { serviceAccountUser, whoAmI } from '../../charts/test/support/impersonate';
 import {
@@ -32,7 +32,6 @@ import {
   root,
   startController,
   startScenario,
-  waitUntil,
   type ChartIdentity,
   type RunningController,
   type Scenario,
@@ -55,11 +54,7 @@ beforeAll(async () => {
   const bundle = build('instance-manager');
   s = await startScenario('im-e2e');
   systemNs = `${s.namespace}-system`;
-  await s.client.create(ResourceTypes.Namespace, {
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: { name: systemNs },
-  });
+  await createNamespace(systemNs, { exact: true });
   identity = await chartIdentity(systemNs);
   // Leader election stays on (the default), on the chart's Lease in the release namespace.
   controller = await startController(bundle, s.namespace, ['--drain-timeout=60'], { identity });
@@ -88,7 +83,7 @@ describe('instance-manager (bundled, leader election on)', () => {
 
   it("takes the chart's lease and serves health and metrics", async () => {
     expect(identity.leaseName).toBeTruthy();
-    const lease = await waitUntil('the leader lease', () =>
+    const lease = await eventually('the leader lease', () =>
       s.client.get<KubernetesObject & { spec?: { holderIdentity?: string } }>(
         ResourceTypes.Lease,
         systemNs,
@@ -96,7 +91,7 @@ describe('instance-manager (bundled, leader election on)', () => {
       ),
     );
     expect(lease.spec?.holderIdentity).toBeTruthy();
-    const readyz = await waitUntil('readyz leading', async () => {
+    const readyz = await eventually('readyz leading', async () => {
       const res = await fetch(`http://127.0.0.1:${controller.healthPort}/readyz`);
       const body = await res.text();
       return res.status === 200 && body.includes('leading') ? body : undefined;
@@ -179,7 +174,7 @@ describe('instance-manager (bundled, leader election on)', () => {
     const pods = async () =>
       (await s.client.list<V1Pod>(ResourceTypes.Pod, { namespace: s.namespace, labelSelector: 'app=hello' }))
         .items;
-    await waitUntil(
+    await eventually(
       'hello pods Running',
       async () => (await pods()).filter((p) => p.status?.phase === 'Running').length === 3,
     );
@@ -192,7 +187,7 @@ describe('instance-manager (bundled, leader election on)', () => {
       },
     });
     let fewest = Infinity;
-    const done = await waitUntil(
+    const done = await eventually(
       'every node replaced',
       async () => {
         const nodes = await s.nodesOf(asg);
@@ -221,7 +216,7 @@ describe('instance-manager (bundled, leader election on)', () => {
     expect(nodes.every((n) => n.metadata?.labels?.['node.kubernetes.io/instance-type'] === 'm3.large')).toBe(
       true,
     );
-    await waitUntil('hello pods on new nodes', async () => {
+    await eventually('hello pods on new nodes', async () => {
       const running = (await pods()).filter(
         (p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp,
       );
@@ -296,10 +291,13 @@ describe('instance-manager (bundled, leader election on)', () => {
       );
       const name = upgrading.status?.strategyResourceName ?? '';
       const asg = upgrading.status?.activeScalingGroupName ?? '';
-      const ru = await s.client.get<KubernetesObject & { spec?: { asgName?: string } }>(
-        RollingUpgradeKind,
-        s.namespace,
-        name,
+      // The controller records the name in the status before it creates the resource: wait for it.
+      const ru = await eventually(`the RollingUpgrade ${name}`, () =>
+        s.client.get<KubernetesObject & { spec?: { asgName?: string } }>(
+          RollingUpgradeKind,
+          s.namespace,
+          name,
+        ),
       );
       expect(ru?.spec?.asgName).toBe(asg);
       if (!upgradeManager) {
@@ -348,7 +346,7 @@ describe('instance-manager (bundled, leader election on)', () => {
     const keptRole = kept.status?.nodesInstanceRoleArn?.split('/').pop() ?? '';
     expect(await awsAuthRoles()).toContain(goneRole);
     await s.client.delete(InstanceGroupKind, s.namespace, 'hello-world-sandbox');
-    await waitUntil('hello-world-sandbox gone', async () => !(await s.get('hello-world-sandbox')), 90_000);
+    await eventually('hello-world-sandbox gone', async () => !(await s.get('hello-world-sandbox')), 90_000);
     expect(await s.cloudFormation.describeStack(gone.status?.stackName ?? '')).toBeUndefined();
     expect(await s.autoScaling.describeGroup(gone.status?.activeScalingGroupName ?? '')).toBeUndefined();
     const roles = await awsAuthRoles();
@@ -410,7 +408,7 @@ describe('instance-manager (bundled, leader election on)', () => {
     talk.metadata.name = 'restricted';
     talk.spec['eks-cf'].configuration.clusterName = 'someone-elses-cluster';
     await s.apply([talk]);
-    await waitUntil('a FieldRestricted event', async () =>
+    await eventually('a FieldRestricted event', async () =>
       (await s.events('restricted')).find(
         (e) => e.reason === 'FieldRestricted' && e.message?.includes('spec.eks-cf.configuration.clusterName'),
       ),

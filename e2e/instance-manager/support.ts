@@ -2,10 +2,9 @@
 // its container) — optionally as the Helm chart's ServiceAccount, with exactly the chart's RBAC
 // (chartIdentity) —, a namespace of their own, the AWS emulator's fixtures, and the node simulator playing
 // kubelet for the namespace's scaling groups.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { InstanceGroupKind, type InstanceGroup } from '@keiko/api';
+import { InstanceGroupKind, TAG_NAMESPACE, type InstanceGroup } from '@keiko/api';
 import {
   AwsAutoScaling,
   awsClientConfig,
@@ -16,26 +15,25 @@ import {
   type AwsClients,
 } from '@keiko/aws';
 import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
-import { freePort, installChartCrds, kubeConfigFromEnv, kubectl, parseManifests } from '@keiko/testenv';
+import {
+  buildApp,
+  ControllerProcess,
+  eventually,
+  freePort,
+  repoRoot,
+  startToolScenario,
+  type ToolScenario,
+  type ControllerIdentity,
+} from '@keiko/testenv';
 import type * as k8s from '@kubernetes/client-node';
-import { AsgNodeSimulator } from '../../apps/instance-manager/sandbox/node-simulator';
-import { seedCluster, seedImage, seedNetwork } from '../../apps/instance-manager/sandbox/seed';
-import { TAG_NAMESPACE } from '../../apps/instance-manager/src/instancegroup/names';
-import { waitUntil } from '../../apps/instance-manager/test/support/world';
 import { findObject, preparedChart, renderChart } from '../../charts/test/support/charts';
 import { writeKubeConfigAs, type ServiceAccountRef } from '../../charts/test/support/impersonate';
 import { installChartRbac, type ChartRbac } from '../../charts/test/support/rbac';
 
-export const root = path.resolve(import.meta.dirname, '../..');
+export const root = repoRoot();
 
-export function build(app: string): string {
-  const out = spawnSync('npm', ['run', 'build', '--silent', '-w', `apps/${app}`], {
-    cwd: root,
-    encoding: 'utf8',
-  });
-  if (out.status !== 0) throw new Error(`building ${app} failed:\n${out.stdout}\n${out.stderr}`);
-  return path.join(root, 'apps', app, 'dist', 'main.js');
-}
+/** The app bundled by its tsup build, as in its image (testenv's launcher). */
+export const build = buildApp;
 
 /**
  * charts/instance-manager's identity, as `helm install <release> -n <namespace>` creates it: its
@@ -44,12 +42,11 @@ export function build(app: string): string {
  * chart's Deployment does: a kubeconfig impersonating the ServiceAccount, the chart's Lease, the chart's
  * --config-namespace/--config-name. A request the chart does not allow is refused (403).
  */
-export interface ChartIdentity {
+export interface ChartIdentity extends ControllerIdentity {
   serviceAccount: ServiceAccountRef;
   rbac: ChartRbac;
-  kubeconfig: string;
   leaseName: string;
-  /** --kubeconfig, --leader-election-id/-namespace and the chart's own --config-namespace/--config-name. */
+  /** --leader-election-id/-namespace and the chart's own --config-namespace/--config-name. */
   args: string[];
   /** Deletes the ServiceAccount and RBAC (stop the controller first). */
   uninstall(): Promise<void>;
@@ -83,8 +80,9 @@ export async function chartIdentity(
     serviceAccount: rbac.serviceAccount,
     rbac,
     kubeconfig,
+    namespace: rbac.serviceAccount.namespace,
     leaseName: rbac.leaseName ?? '',
-    args: [`--kubeconfig=${kubeconfig}`, ...own],
+    args: own,
     uninstall: async () => {
       await rbac.uninstall();
       fs.rmSync(kubeconfig, { force: true });
@@ -93,7 +91,7 @@ export async function chartIdentity(
 }
 
 export interface RunningController {
-  proc: ChildProcess;
+  proc: ControllerProcess['proc'];
   metricsPort: number;
   healthPort: number;
   log: () => string;
@@ -101,10 +99,9 @@ export interface RunningController {
 }
 
 /**
- * Starts a bundled controller with plain node, as its container does, scoped to `namespace`. With
- * `identity` it acts as the chart's ServiceAccount and runs in the chart's release namespace (POD_NAMESPACE;
- * its flags come first, so `args` can still override them); without, it uses the test cluster's admin
- * kubeconfig and runs in `namespace`.
+ * Starts a bundled controller with testenv's launcher, scoped to `namespace`. With `identity` it acts as
+ * the chart's ServiceAccount and runs in the chart's release namespace (its flags come first, so `args`
+ * can still override them); without, it uses the test cluster's admin kubeconfig and runs in `namespace`.
  */
 export async function startController(
   bundle: string,
@@ -114,62 +111,38 @@ export async function startController(
 ): Promise<RunningController> {
   const metricsPort = await freePort();
   const healthPort = await freePort();
-  const logFile = path.join(
-    root,
-    '.testenv',
-    'logs',
-    `${path.basename(path.dirname(path.dirname(bundle)))}-e2e-${namespace}.log`,
-  );
-  fs.mkdirSync(path.dirname(logFile), { recursive: true });
-  const out = fs.openSync(logFile, 'w');
-  const proc = spawn(
-    process.execPath,
-    [
-      bundle,
-      ...(opts.identity?.args ?? []),
+  const app = path.basename(path.dirname(path.dirname(bundle)));
+  const logFile = path.join(root, '.testenv', 'logs', `${app}-e2e-${namespace}.log`);
+  const controller = new ControllerProcess({
+    bundle,
+    args: [
       `--namespace=${namespace}`,
       `--metrics-port=${metricsPort}`,
       `--health-port=${healthPort}`,
       '--bind-address=127.0.0.1',
       ...args,
     ],
-    {
-      env: { ...process.env, POD_NAMESPACE: opts.identity?.serviceAccount.namespace ?? namespace },
-      stdio: ['ignore', out, out],
-    },
-  );
+    ...(opts.identity ? { identity: opts.identity } : { env: { POD_NAMESPACE: namespace } }),
+    logFile,
+  }).start();
   return {
-    proc,
+    proc: controller.proc,
     metricsPort,
     healthPort,
-    log: () => fs.readFileSync(logFile, 'utf8'),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (proc.exitCode !== null) return resolve();
-        proc.once('exit', () => resolve());
-        proc.kill('SIGTERM');
-        setTimeout(() => proc.kill('SIGKILL'), 15_000).unref();
-      }),
+    log: () => controller.log.join('\n'),
+    stop: async () => {
+      await controller.stop();
+    },
   };
 }
 
-// One wait for instance-manager's tests, in-process and end-to-end alike.
-export { waitUntil };
-
-export interface Scenario {
-  namespace: string;
-  kc: k8s.KubeConfig;
+export interface Scenario extends ToolScenario {
   client: KubeClient;
   clients: AwsClients;
   autoScaling: AwsAutoScaling;
   ec2: AwsEc2;
   cloudFormation: AwsCloudFormation;
   iam: AwsIam;
-  simulator: AsgNodeSimulator;
-  /** Objects from a manifest file (relative to the repo), moved into the scenario's namespace. */
-  manifest(file: string): k8s.KubernetesObject[];
-  /** `kubectl apply -f -` (client-side, strict validation: what a user runs). */
-  apply(objects: k8s.KubernetesObject[]): Promise<string>;
   get(name: string): Promise<InstanceGroup | undefined>;
   waitFor(
     name: string,
@@ -179,54 +152,28 @@ export interface Scenario {
   ): Promise<InstanceGroup>;
   explain(name: string): Promise<string>;
   events(name: string): Promise<k8s.CoreV1Event[]>;
-  nodesOf(groupName: string): Promise<k8s.V1Node[]>;
-  close(): Promise<void>;
 }
 
 export async function startScenario(prefix: string): Promise<Scenario> {
-  const namespace = `${prefix}-${Date.now().toString(36)}`;
-  const kc = kubeConfigFromEnv();
-  const client = new KubeClient(kc);
-  await installChartCrds(kc, 'instance-manager', 'upgrade-manager');
-  await client.create(ResourceTypes.Namespace, {
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: { name: namespace },
+  const base = await startToolScenario(prefix, {
+    crds: ['instance-manager', 'upgrade-manager'],
+    groupTags: (namespace) => ({ [TAG_NAMESPACE]: namespace }),
   });
+  const { namespace, kc } = base;
+  const client = new KubeClient(kc);
   const clients = createAwsClients(awsClientConfig({ userAgentAppId: 'instance-manager-e2e' }));
-  const net = await seedNetwork(clients);
-  await seedCluster(clients, net.subnetIds, net.securityGroupId);
-  await seedImage(clients);
-  const autoScaling = new AwsAutoScaling(clients.autoScaling);
-  const ec2 = new AwsEc2(clients.ec2);
-  const simulator = new AsgNodeSimulator({
-    kubeConfig: kc,
-    autoScaling,
-    ec2,
-    id: namespace,
-    groups: () => autoScaling.listGroups({ tags: { [TAG_NAMESPACE]: namespace } }),
-    intervalMs: 700,
-  }).start();
   const get = (name: string) => client.get<InstanceGroup>(InstanceGroupKind, namespace, name);
   const s: Scenario = {
-    namespace,
-    kc,
+    ...base,
     client,
     clients,
-    autoScaling,
-    ec2,
+    autoScaling: new AwsAutoScaling(clients.autoScaling),
+    ec2: new AwsEc2(clients.ec2),
     cloudFormation: new AwsCloudFormation(clients.cloudFormation),
     iam: new AwsIam(clients.iam),
-    simulator,
-    manifest: (file) =>
-      parseManifests(fs.readFileSync(path.join(root, file), 'utf8')).map((o) => ({
-        ...o,
-        metadata: { ...o.metadata, namespace },
-      })),
-    apply: (objects) => kubectl(kc, ['apply', '-f', '-'], objects),
     get,
     waitFor: (name, what, ok, timeoutMs = 90_000) =>
-      waitUntil(
+      eventually(
         `${namespace}/${name} ${what}`,
         async () => {
           const ig = await get(name);
@@ -239,7 +186,8 @@ export async function startScenario(prefix: string): Promise<Scenario> {
     explain: async (name) => {
       const ig = await get(name);
       const events = (await s.events(name)).map((e) => `  ${e.type} ${e.reason}: ${e.message}`).slice(-15);
-      return `status: ${JSON.stringify(ig?.status ?? null)}\nevents:\n${events.join('\n')}`;
+      const refused = [...base.simulator.refused].map(([id, why]) => `  ${id}: ${why}`);
+      return `status: ${JSON.stringify(ig?.status ?? null)}\nevents:\n${events.join('\n')}${refused.length ? `\nkubelets that would not start:\n${refused.join('\n')}` : ''}`;
     },
     events: async (name) =>
       (
@@ -248,19 +196,8 @@ export async function startScenario(prefix: string): Promise<Scenario> {
           fieldSelector: `involvedObject.name=${name}`,
         })
       ).items,
-    nodesOf: async (groupName) => {
-      const group = await autoScaling.describeGroup(groupName);
-      const ids = new Set(group?.instances.map((i) => i.id));
-      const nodes = (
-        await client.listAll<k8s.V1Node>(ResourceTypes.Node, {
-          labelSelector: `keiko.io/node-simulator=${namespace}`,
-        })
-      ).items;
-      return nodes.filter((n) => ids.has(n.spec?.providerID?.split('/').pop() ?? ''));
-    },
     close: async () => {
-      await simulator.stop({ deleteNodes: true });
-      await client.delete(ResourceTypes.Namespace, undefined, namespace).catch(() => false);
+      await base.close();
       clients.destroy();
     },
   };
@@ -269,12 +206,5 @@ export async function startScenario(prefix: string): Promise<Scenario> {
 
 /** Deletes every group in the namespace (the controller must still run to finalize them). */
 export async function deleteAllGroups(s: Scenario, timeoutMs = 120_000): Promise<void> {
-  const groups = (await s.client.list<InstanceGroup>(InstanceGroupKind, { namespace: s.namespace })).items;
-  for (const g of groups) await s.client.delete(InstanceGroupKind, s.namespace, g.metadata.name ?? '');
-  await waitUntil(
-    'every group finalized',
-    async () =>
-      (await s.client.list<InstanceGroup>(InstanceGroupKind, { namespace: s.namespace })).items.length === 0,
-    timeoutMs,
-  );
+  await s.deleteAll(InstanceGroupKind, timeoutMs);
 }

@@ -10,15 +10,24 @@ import type { RollingUpgrade } from '@keiko/api';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '@keiko/testenv';
+import {
+  AsgScenario,
+  buildApp,
+  ControllerProcess,
+  eventually,
+  freePort,
+  installChartCrds,
+  kubeConfigFromEnv,
+} from '@keiko/testenv';
+import { KubeClient } from '@keiko/kube-runtime';
 import { cleanupWorkspace } from '../../charts/test/support/charts';
 import { writeKubeConfigAs } from '../../charts/test/support/impersonate';
 import { installChartRbac, type ChartRbac } from '../../charts/test/support/rbac';
-import { eventually, installCrd, Scenario } from '../../apps/upgrade-manager/test/support/scenario';
 import { AwsCallRecorder } from './support/aws-recorder';
-import { buildBundle, ControllerProcess } from './support/controller';
 
-const scenario = new Scenario({ bootDelayMs: 500 });
+const scenario = new AsgScenario<RollingUpgrade>({ bootDelayMs: 500 });
+const client = new KubeClient(scenario.kc);
+let bundle: string;
 const recorder = new AwsCallRecorder(process.env.AWS_ENDPOINT_URL ?? '');
 let ns: string;
 let controller: ControllerProcess;
@@ -27,10 +36,12 @@ let rbac: ChartRbac;
 let tmp: string;
 let kubeconfig: string;
 
+/** The bundled controller as the chart's ServiceAccount (testenv's launcher), talking to AWS through the recorder. */
 async function startController(): Promise<ControllerProcess> {
-  const c = new ControllerProcess(
-    [
-      `--kubeconfig=${kubeconfig}`,
+  return new ControllerProcess({
+    bundle,
+    identity: { kubeconfig, namespace: rbac.serviceAccount.namespace },
+    args: [
       `--namespace=${ns}`,
       '--leader-elect=false',
       `--metrics-port=${await freePort()}`,
@@ -41,10 +52,8 @@ async function startController(): Promise<ControllerProcess> {
       '--lock-requeue=1',
       '--shutdown-grace=2',
     ],
-    { AWS_ENDPOINT_URL: recorder.endpoint },
-  );
-  c.start();
-  return c;
+    env: { AWS_ENDPOINT_URL: recorder.endpoint },
+  }).start();
 }
 
 const ready = (n: k8s.V1Node) =>
@@ -103,8 +112,8 @@ function sampleUnavailable(
 }
 
 beforeAll(async () => {
-  buildBundle();
-  await installCrd();
+  bundle = buildApp('upgrade-manager');
+  await installChartCrds(kubeConfigFromEnv(), 'upgrade-manager');
   await recorder.start();
   await scenario.start();
   ns = await scenario.namespace('um-e2e');
@@ -116,7 +125,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await controller?.stop();
+  await controller?.stop(10_000);
   await scenario.cleanUp();
   await recorder.stop();
   await rbac?.uninstall();
@@ -179,7 +188,7 @@ describe('upgrade-manager (bundled controller)', () => {
     const group = await scenario.createGroup('pdb', 2);
     await scenario.workload(ns, group.name, { name: 'db', replicas: 1, pdb: { minAvailable: 1 } });
     const pinned = (
-      await scenario.client.list<k8s.V1Pod>(
+      await client.list<k8s.V1Pod>(
         { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true },
         { namespace: ns, labelSelector: 'app=db' },
       )
@@ -272,7 +281,7 @@ describe('upgrade-manager (bundled controller)', () => {
           n.metadata?.annotations?.['keiko.io/cordoned-by'] === `upgrade-manager/${ns}/delete`,
       ),
     );
-    await scenario.client.delete(
+    await client.delete(
       {
         group: 'upgrademgr.keikoproj.io',
         version: 'v1alpha1',

@@ -1,254 +1,39 @@
-// `npm run sandbox`: creates in the AWS emulator what examples/instance-manager/* refer to — an EKS cluster
-// (my-eks-cluster), subnets and a node security group found by their Name tags, the node image as an SSM
-// parameter — and runs the node simulator for their groups, so those examples reach Ready. The talk's
-// own example (examples/talk/instancegroup-hello-world.yaml) keeps its EXAMPLE ids, which exist nowhere:
-// it reports an error naming them.
-import { createHash } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+// `npm run sandbox`: creates in the AWS emulator what examples/instance-manager/* refer to (packages/testenv's
+// node-tool fixtures: an EKS cluster my-eks-cluster, subnets and a node security group found by their Name
+// tags, the node images as SSM parameters) and runs testenv's node simulator — the kubelet stand-in — for
+// their groups, so those examples reach Ready. The talk's own example
+// (examples/talk/instancegroup-hello-world.yaml) keeps its EXAMPLE ids, which exist nowhere: it reports an
+// error naming them.
 import {
-  CreateSecurityGroupCommand,
-  CreateSubnetCommand,
-  CreateTagsCommand,
-  CreateVpcCommand,
-  DescribeSecurityGroupsCommand,
-  DescribeSubnetsCommand,
-  DescribeVpcsCommand,
-} from '@aws-sdk/client-ec2';
-import { CreateClusterCommand, DescribeClusterCommand } from '@aws-sdk/client-eks';
-import { PutParameterCommand } from '@aws-sdk/client-ssm';
-import {
-  AwsAutoScaling,
-  AwsEc2,
-  AwsEks,
-  awsClientConfig,
-  createAwsClients,
-  type AwsClients,
-} from '@keiko/aws';
-import { kubeConfigFromEnv } from '@keiko/testenv';
+  AsgNodeSimulator,
+  emulatorClients,
+  kubeConfigFromEnv,
+  SANDBOX_CLUSTER,
+  SANDBOX_IMAGE_PARAMETER,
+  SANDBOX_KUBERNETES_VERSION,
+  SANDBOX_SECURITY_GROUP,
+  SANDBOX_SUBNETS,
+  seedNodeToolFixtures,
+} from '@keiko/testenv';
 import { TAG_CLUSTER_NAME } from '../src/names';
-import { AsgNodeSimulator } from './node-simulator';
-
-export const SANDBOX_CLUSTER = 'my-eks-cluster';
-export const SANDBOX_KUBERNETES_VERSION = '1.31';
-export const SANDBOX_VPC_NAME = 'keiko-sandbox';
-/**
- * /20s: moto never gives a terminated instance's address back, and one `npm test` run (every suite sharing
- * one emulator) launches several hundred instances — a /24 runs out.
- */
-export const SANDBOX_SUBNETS = [
-  { name: 'keiko-sandbox-a', cidr: '10.90.0.0/20', az: 'us-west-2a' },
-  { name: 'keiko-sandbox-b', cidr: '10.90.16.0/20', az: 'us-west-2b' },
-  { name: 'keiko-sandbox-c', cidr: '10.90.32.0/20', az: 'us-west-2c' },
-];
-export const SANDBOX_SECURITY_GROUP = 'keiko-sandbox-nodes';
-export const SANDBOX_IMAGE_PARAMETER = '/keiko/sandbox/eks-node-ami';
-/**
- * The node image: one of the AMIs moto loads into every region at start (moto/ec2/resources/amis.json,
- * "amazon-eks-node-linux", x86_64, available), so the controller's image check finds it. Starting moto with
- * MOTO_EC2_LOAD_DEFAULT_AMIS=false would remove it.
- */
-export const SANDBOX_IMAGE_ID = 'ami-ekslinux';
-/**
- * Node images of the other operating system families (os-family annotation), as SSM parameters like the
- * one above (`/aws/service/...` parameters cannot be put in moto, so `image: latest` cannot resolve here).
- * moto has no Bottlerocket AMI: its parameter holds the same stand-in Linux image (the emulator boots
- * nothing; the user data decides what the simulated node registers). Windows gets moto's EKS-optimized
- * Windows AMI.
- */
-export const SANDBOX_BOTTLEROCKET_IMAGE_PARAMETER = '/keiko/sandbox/bottlerocket-node-ami';
-export const SANDBOX_WINDOWS_IMAGE_PARAMETER = '/keiko/sandbox/windows-node-ami';
-export const SANDBOX_WINDOWS_IMAGE_ID = 'ami-ekswin';
-
-/**
- * Seeding is look-then-create, and test files run side by side in several processes against one emulator:
- * without this, two of them each create "the" VPC, or the cluster twice. A lock directory per emulator
- * endpoint serializes them (a holder that died leaves it behind; it is taken over after 30 s).
- */
-async function exclusively<T>(fn: () => Promise<T>): Promise<T> {
-  const key = createHash('md5')
-    .update(process.env.AWS_ENDPOINT_URL ?? 'aws')
-    .digest('hex')
-    .slice(0, 12);
-  const lock = path.join(os.tmpdir(), `keiko-seed-${key}.lock`);
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    try {
-      fs.mkdirSync(lock);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-    if (age > 30_000) fs.rmSync(lock, { recursive: true, force: true });
-    else if (Date.now() > deadline) throw new Error(`timed out waiting for the emulator seed lock ${lock}`);
-    else await new Promise((r) => setTimeout(r, 100));
-  }
-  try {
-    return await fn();
-  } finally {
-    fs.rmSync(lock, { recursive: true, force: true });
-  }
-}
-
-/** Idempotent and safe to call from processes running side by side. */
-export function seedNetwork(
-  clients: AwsClients,
-): Promise<{ vpcId: string; subnetIds: string[]; securityGroupId: string }> {
-  return exclusively(() => seedNetworkNow(clients));
-}
-
-/** Idempotent and safe to call from processes running side by side. */
-export function seedCluster(
-  clients: AwsClients,
-  subnetIds: string[],
-  securityGroupId: string,
-): Promise<void> {
-  return exclusively(() => seedClusterNow(clients, subnetIds, securityGroupId));
-}
-
-async function ensureVpc(clients: AwsClients): Promise<string> {
-  const found = await clients.ec2.send(
-    new DescribeVpcsCommand({ Filters: [{ Name: 'tag:Name', Values: [SANDBOX_VPC_NAME] }] }),
-  );
-  const existing = found.Vpcs?.[0]?.VpcId;
-  if (existing) return existing;
-  const vpc = await clients.ec2.send(new CreateVpcCommand({ CidrBlock: '10.90.0.0/16' }));
-  const id = vpc.Vpc?.VpcId ?? '';
-  await clients.ec2.send(
-    new CreateTagsCommand({ Resources: [id], Tags: [{ Key: 'Name', Value: SANDBOX_VPC_NAME }] }),
-  );
-  return id;
-}
-
-/** Idempotent: an emulator reused across sandbox runs keeps what an earlier run made. */
-async function seedNetworkNow(
-  clients: AwsClients,
-): Promise<{ vpcId: string; subnetIds: string[]; securityGroupId: string }> {
-  const vpcId = await ensureVpc(clients);
-  const subnetIds: string[] = [];
-  for (const s of SANDBOX_SUBNETS) {
-    const found = await clients.ec2.send(
-      new DescribeSubnetsCommand({
-        Filters: [
-          { Name: 'tag:Name', Values: [s.name] },
-          { Name: 'vpc-id', Values: [vpcId] },
-        ],
-      }),
-    );
-    let id = found.Subnets?.[0]?.SubnetId;
-    if (!id) {
-      const created = await clients.ec2.send(
-        new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: s.cidr, AvailabilityZone: s.az }),
-      );
-      id = created.Subnet?.SubnetId ?? '';
-      await clients.ec2.send(
-        new CreateTagsCommand({ Resources: [id], Tags: [{ Key: 'Name', Value: s.name }] }),
-      );
-    }
-    subnetIds.push(id);
-  }
-  const sgs = await clients.ec2.send(
-    new DescribeSecurityGroupsCommand({
-      Filters: [
-        { Name: 'group-name', Values: [SANDBOX_SECURITY_GROUP] },
-        { Name: 'vpc-id', Values: [vpcId] },
-      ],
-    }),
-  );
-  let securityGroupId = sgs.SecurityGroups?.[0]?.GroupId;
-  if (!securityGroupId) {
-    const sg = await clients.ec2.send(
-      new CreateSecurityGroupCommand({
-        GroupName: SANDBOX_SECURITY_GROUP,
-        Description: 'sandbox worker nodes',
-        VpcId: vpcId,
-      }),
-    );
-    securityGroupId = sg.GroupId ?? '';
-    await clients.ec2.send(
-      new CreateTagsCommand({
-        Resources: [securityGroupId],
-        Tags: [{ Key: 'Name', Value: SANDBOX_SECURITY_GROUP }],
-      }),
-    );
-  }
-  return { vpcId, subnetIds, securityGroupId };
-}
-
-async function seedClusterNow(
-  clients: AwsClients,
-  subnetIds: string[],
-  securityGroupId: string,
-): Promise<void> {
-  try {
-    await clients.eks.send(new DescribeClusterCommand({ name: SANDBOX_CLUSTER }));
-    return;
-  } catch (err) {
-    if ((err as { name?: string }).name !== 'ResourceNotFoundException') throw err;
-  }
-  await clients.eks.send(
-    new CreateClusterCommand({
-      name: SANDBOX_CLUSTER,
-      version: SANDBOX_KUBERNETES_VERSION,
-      roleArn: 'arn:aws:iam::123456789012:role/keiko-sandbox-cluster',
-      resourcesVpcConfig: { subnetIds, securityGroupIds: [securityGroupId] },
-    }),
-  );
-}
-
-export async function seedImage(clients: AwsClients): Promise<void> {
-  await clients.ssm.send(
-    new PutParameterCommand({
-      Name: SANDBOX_IMAGE_PARAMETER,
-      Value: SANDBOX_IMAGE_ID,
-      Type: 'String',
-      Overwrite: true,
-    }),
-  );
-  await clients.ssm.send(
-    new PutParameterCommand({
-      Name: SANDBOX_BOTTLEROCKET_IMAGE_PARAMETER,
-      Value: SANDBOX_IMAGE_ID,
-      Type: 'String',
-      Overwrite: true,
-    }),
-  );
-  await clients.ssm.send(
-    new PutParameterCommand({
-      Name: SANDBOX_WINDOWS_IMAGE_PARAMETER,
-      Value: SANDBOX_WINDOWS_IMAGE_ID,
-      Type: 'String',
-      Overwrite: true,
-    }),
-  );
-}
 
 export async function seed(log: (line: string) => void): Promise<void> {
-  const clients = createAwsClients(awsClientConfig({ userAgentAppId: 'instance-manager-sandbox' }));
-  const net = await seedNetwork(clients);
-  await seedCluster(clients, net.subnetIds, net.securityGroupId);
-  await seedImage(clients);
+  const clients = emulatorClients();
+  const net = await seedNodeToolFixtures(clients);
+  clients.destroy();
   log(
     `emulator: EKS cluster ${SANDBOX_CLUSTER} (${SANDBOX_KUBERNETES_VERSION}) in ${net.vpcId}; subnets ${SANDBOX_SUBNETS.map((s) => s.name).join(', ')}; ` +
       `security group ${SANDBOX_SECURITY_GROUP}; image ssm://${SANDBOX_IMAGE_PARAMETER}`,
   );
-  const autoScaling = new AwsAutoScaling(clients.autoScaling);
-  const eks = new AwsEks(clients.eks);
-  const simulator = new AsgNodeSimulator({
+  await new AsgNodeSimulator({
     kubeConfig: kubeConfigFromEnv(),
-    autoScaling,
-    ec2: new AwsEc2(clients.ec2),
-    eks,
     id: 'instance-manager-sandbox',
-    groups: () => autoScaling.listGroups({ tags: { [TAG_CLUSTER_NAME]: SANDBOX_CLUSTER } }),
+    groupTags: { [TAG_CLUSTER_NAME]: SANDBOX_CLUSTER },
     nodegroups: async () => [
       { cluster: SANDBOX_CLUSTER, name: `${SANDBOX_CLUSTER}-instance-manager-managed-workers` },
     ],
-    intervalMs: 2000,
+    pollIntervalMs: 2000,
     log,
-  });
-  simulator.start();
-  log("node simulator: registering a simulated node (KWOK) per InService instance of the examples' groups");
+  }).start();
+  log("kubelet stand-in: registering a simulated node (KWOK) per InService instance of the examples' groups");
 }

@@ -4,9 +4,7 @@
 import { createHash } from 'node:crypto';
 
 /** Tags on every cloud resource of a group (the original instance-manager's keys, so existing resources are found). */
-export const TAG_CLUSTER_NAME = 'instancegroups.keikoproj.io/ClusterName';
-export const TAG_INSTANCE_GROUP = 'instancegroups.keikoproj.io/InstanceGroup';
-export const TAG_NAMESPACE = 'instancegroups.keikoproj.io/Namespace';
+export { TAG_CLUSTER_NAME, TAG_INSTANCE_GROUP, TAG_NAMESPACE } from '@keiko/api';
 export const TAG_KUBERNETES_CLUSTER = 'KubernetesCluster';
 export const clusterOwnershipTag = (clusterName: string) => `kubernetes.io/cluster/${clusterName}`;
 

@@ -1,19 +1,18 @@
 // The InstanceGroup controller in-process against the real test cluster and the AWS emulator. Nodes
-// come from the node simulator (sandbox/node-simulator.ts): it registers a simulated node for every
+// come from the node simulator (packages/testenv's AsgNodeSimulator, the kubelet stand-in): it registers a simulated node for every
 // InService instance of this test's groups, with the labels and taints their user data gives kubelet.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { InstanceGroupKind, RollingUpgradeKind, type InstanceGroup } from '@keiko/api';
 import { classifyStackStatus, EC2_ASSUME_ROLE_POLICY } from '@keiko/aws';
 import { ResourceTypes } from '@keiko/kube-runtime';
-import { registeredTaints } from '@keiko/testenv';
+import { eventually, registeredTaints, SIMULATOR_LABEL } from '@keiko/testenv';
 import type { KubernetesObject, V1ConfigMap, V1Node, V1Pod } from '@kubernetes/client-node';
 import { AwsAuth } from '../src/awsauth/apply';
 import { AWS_AUTH_NAME, AWS_AUTH_NAMESPACE, normalizeRoleArn, OWNERS_ANNOTATION } from '../src/awsauth/merge';
 import { stackNameOf } from '../src/provisioners/eks-cf/provisioner';
 import { groupNameOf } from '../src/provisioners/eks/provisioner';
-import { SIMULATOR_LABEL } from '../sandbox/node-simulator';
 import { example } from './support/fixtures';
-import { runId, startWorld, waitUntil, type World } from './support/world';
+import { runId, startWorld, type World } from './support/world';
 
 const condition = (ig: InstanceGroup | undefined, type: string) =>
   ig?.status?.conditions?.find((c) => c.type === type);
@@ -249,7 +248,7 @@ describe('rollingUpdate', () => {
           labelSelector: 'app=web',
         })
       ).items;
-    await waitUntil(
+    await eventually(
       'web pods running on the group',
       async () => (await pods()).filter((p) => p.status?.phase === 'Running').length === 2,
     );
@@ -258,7 +257,7 @@ describe('rollingUpdate', () => {
     await world.client.replace(InstanceGroupKind, changed);
     // Never more than one node of the group unavailable while it rotates.
     let worst = 0;
-    const done = await waitUntil(
+    const done = await eventually(
       'every node replaced',
       async () => {
         const nodes = await world.groupNodes(asg);
@@ -288,7 +287,7 @@ describe('rollingUpdate', () => {
       expect(drained).toBeDefined();
       expect(terminated).toBeDefined();
     }
-    await waitUntil('web pods running on the new nodes', async () => {
+    await eventually('web pods running on the new nodes', async () => {
       const running = (await pods()).filter(
         (p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp,
       );
@@ -321,11 +320,11 @@ describe('aws-auth', () => {
     const one = await world.waitFor('one', 'Ready', isReady, 90_000);
     await world.waitFor('two', 'Ready', isReady, 90_000);
     const arn = normalizeRoleArn(one.status?.nodesInstanceRoleArn ?? '');
-    await waitUntil('both groups counted', async () => (await awsAuthOwners(world))[arn]?.length === 2);
+    await eventually('both groups counted', async () => (await awsAuthOwners(world))[arn]?.length === 2);
 
     // Someone adds a user mapping, and someone removes the shared node mapping.
     const admin = `arn:aws:iam::123456789012:role/${world.namespace}-admins`;
-    await waitUntil('aws-auth edited by hand', async () => {
+    await eventually('aws-auth edited by hand', async () => {
       const cm = await world.client.get<V1ConfigMap>(
         ResourceTypes.ConfigMap,
         AWS_AUTH_NAMESPACE,
@@ -342,13 +341,13 @@ describe('aws-auth', () => {
       });
       return true;
     });
-    await waitUntil(
+    await eventually(
       'the removed node mapping restored',
       async () => (await mappedRoles(world)).includes(arn),
       30_000,
     );
     // The Event follows the write that restored the mapping.
-    await waitUntil('a RoleMappingRestored event', async () =>
+    await eventually('a RoleMappingRestored event', async () =>
       (await world.events('one'))
         .concat(await world.events('two'))
         .some((e) => e.reason === 'RoleMappingRestored'),
@@ -364,7 +363,7 @@ describe('aws-auth', () => {
     // The group did not own the role: it is still there.
     expect(await world.aws.iam.getRole(shared)).toBeDefined();
     // Leave the shared aws-auth as it was: take the hand-made mapping out again.
-    await waitUntil('the hand-made mapping removed', async () => {
+    await eventually('the hand-made mapping removed', async () => {
       const cm = await world.client.get<V1ConfigMap>(
         ResourceTypes.ConfigMap,
         AWS_AUTH_NAMESPACE,
@@ -404,7 +403,7 @@ describe('crd strategy', () => {
     const ruName = upgrading.status?.strategyResourceName ?? '';
     expect(ruName).toMatch(/^rollup-nodes-[0-9a-f]{6}-2$/);
     // The name is written to status before the resource is created (so a restart finds it): wait for it.
-    const ru = await waitUntil('the RollingUpgrade to be created', () =>
+    const ru = await eventually('the RollingUpgrade to be created', () =>
       world.client.get<KubernetesObject & { spec?: { asgName?: string } }>(
         RollingUpgradeKind,
         world.namespace,
@@ -501,7 +500,7 @@ describe('dry run', () => {
     const dry = await startWorld({ dryRun: true, prefix: 'im-dry' });
     try {
       await dry.apply(talkCopy('rehearsal', 1));
-      await waitUntil('a DryRun event', async () =>
+      await eventually('a DryRun event', async () =>
         (await dry.events('rehearsal')).some(
           (e) => e.reason === 'DryRun' && /would create stack/.test(e.message ?? ''),
         ),

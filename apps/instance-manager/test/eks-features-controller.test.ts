@@ -1,19 +1,20 @@
 // The eks provisioner's warm pool, group metrics and launch configurations, with the InstanceGroup
 // controller in-process against the real test cluster and the AWS emulator (moto 5.2.1). Nodes come from
-// the node simulator (sandbox/node-simulator.ts), which registers a simulated node for every InService
+// the node simulator (packages/testenv's AsgNodeSimulator, the kubelet stand-in), which registers a simulated node for every InService
 // instance of this test's groups.
 //
 // What moto cannot do is not tested here: DisableMetricsCollection (not implemented), warm pool instances
 // (it launches none), switching a group from a launch template to a launch configuration (it keeps
 // launching from the template). Those decisions are unit-tested in eks-features.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { eventually } from '@keiko/testenv';
 import { InstanceGroupKind, type InstanceGroup } from '@keiko/api';
 import { mimeParts } from '../src/provisioners/userdata/al2023';
 import { hasWarmPoolGate, TARGET_LIFECYCLE_STATE_URL } from '../src/provisioners/userdata/warm-pool-gate';
 import { LAUNCH_CONFIGURATION_TAG } from '../src/provisioners/eks/launch-configuration';
 import { groupNameOf } from '../src/provisioners/eks/provisioner';
 import { example } from './support/fixtures';
-import { startWorld, waitUntil, type World } from './support/world';
+import { startWorld, type World } from './support/world';
 
 const isReady = (ig: InstanceGroup) => ig.status?.currentState === 'Ready';
 const condition = (ig: InstanceGroup | undefined, type: string) =>
@@ -49,7 +50,7 @@ async function templateUserData(
 }
 
 async function change(world: World, name: string, mutate: (ig: InstanceGroup) => void): Promise<void> {
-  await waitUntil(`${name} changed`, async () => {
+  await eventually(`${name} changed`, async () => {
     const ig = await world.get(name);
     if (!ig) return false;
     mutate(ig);
@@ -114,7 +115,7 @@ describe('eks warm pool and metrics collection', () => {
         'GroupMaxSize',
       ];
     });
-    await waitUntil(
+    await eventually(
       'the warm pool updated',
       async () => (await world.aws.autoScaling.describeWarmPool(name))?.minSize === 2,
       30_000,
@@ -123,7 +124,7 @@ describe('eks warm pool and metrics collection', () => {
       minSize: 2,
       maxGroupPreparedCapacity: 3,
     });
-    await waitUntil(
+    await eventually(
       'the third metric enabled',
       async () => {
         world.aws.autoScaling.invalidate(name);
@@ -134,7 +135,7 @@ describe('eks warm pool and metrics collection', () => {
     await change(world, 'warm', (g) => {
       if (g.spec.eks) delete g.spec.eks.warmPool;
     });
-    await waitUntil(
+    await eventually(
       'the warm pool deleted',
       async () => !(await world.aws.autoScaling.describeWarmPool(name)),
       30_000,
@@ -225,7 +226,7 @@ describe('eks type LaunchConfiguration', () => {
 
     // A new instance type: a new launch configuration, and every node drained and replaced.
     await change(world, 'lc', (g) => g.spec.eks && (g.spec.eks.configuration.instanceType = 't3.medium'));
-    const rolled = await waitUntil(
+    const rolled = await eventually(
       'every node replaced onto the new launch configuration',
       async () => {
         const g = await world.get('lc');
@@ -261,7 +262,7 @@ describe('eks type LaunchConfiguration', () => {
     // Switch to a launch template: the group moves, its instances are replaced, the configurations go.
     const rolledNodes = (await world.groupNodes(name)).map((n) => n.metadata?.name ?? '');
     await change(world, 'lc', (g) => g.spec.eks && (g.spec.eks.type = 'LaunchTemplate'));
-    const switched = await waitUntil(
+    const switched = await eventually(
       'the group on a launch template, every node replaced, the launch configurations deleted',
       async () => {
         const g = await world.get('lc');

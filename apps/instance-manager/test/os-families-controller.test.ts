@@ -1,12 +1,11 @@
 // Operating system families end to end in-process: the InstanceGroup controller against the real test
 // cluster and the AWS emulator (moto). A Bottlerocket and a Windows eks group reach Ready; their launch
-// templates' user data decodes to the family's document; the node simulator (sandbox/node-simulator.ts,
-// playing kubelet) registers their instances with the labels and taints that document gives. Groups
+// templates' user data decodes to the family's document; testenv's node simulator (the kubelet
+// stand-in, reading the user data as a kubelet would) registers their instances with the labels and taints that document gives. Groups
 // whose family cannot be served report the field that says so.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { InstanceGroup } from '@keiko/api';
-import { registeredTaints } from '@keiko/testenv';
-import { SANDBOX_CLUSTER, SANDBOX_WINDOWS_IMAGE_PARAMETER } from '../sandbox/seed';
+import { registeredTaints, SANDBOX_CLUSTER, SANDBOX_WINDOWS_IMAGE_PARAMETER } from '@keiko/testenv';
 import { groupNameOf } from '../src/provisioners/eks/provisioner';
 import { OS_FAMILY_ANNOTATION } from '../src/provisioners/os-family';
 import { example } from './support/fixtures';

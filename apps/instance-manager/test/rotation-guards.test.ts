@@ -4,12 +4,13 @@
 //   failure the rotation stops with RollingUpdate=False/DrainFailed and a Warning Event, nothing terminated;
 // - a group another tool is disrupting (its disruption lock held): nothing starts until it is released.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { eventually } from '@keiko/testenv';
 import { InstanceGroupKind, type InstanceGroup } from '@keiko/api';
 import { ResourceTypes } from '@keiko/kube-runtime';
 import { DisruptionLocks, DRAIN_FAILURE_ANNOTATION } from '@keiko/node-ops';
 import type { V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-node';
 import { example } from './support/fixtures';
-import { startWorld, waitUntil, type World } from './support/world';
+import { startWorld, type World } from './support/world';
 
 let world: World;
 beforeAll(async () => {
@@ -62,7 +63,7 @@ describe('rollingUpdate with a drain a PodDisruptionBudget blocks', () => {
       metadata: { name: 'guarded', namespace: world.namespace },
       spec: { minAvailable: 1, selector: { matchLabels: { app: 'guarded' } } },
     });
-    await waitUntil('the PDB to count the pod healthy', async () => {
+    await eventually('the PDB to count the pod healthy', async () => {
       const pdb = await world.client.get<V1PodDisruptionBudget>(
         ResourceTypes.PodDisruptionBudget,
         world.namespace,
@@ -73,7 +74,7 @@ describe('rollingUpdate with a drain a PodDisruptionBudget blocks', () => {
 
     await world.client.replace(InstanceGroupKind, withNewInstanceType(ready));
 
-    const failed = await waitUntil(
+    const failed = await eventually(
       'the rotation to stop with DrainFailed',
       async () => {
         const g = await world.get('blocked');
@@ -97,7 +98,7 @@ describe('rollingUpdate with a drain a PodDisruptionBudget blocks', () => {
     // The other node was replaced meanwhile.
     expect(nodes.map((n) => n.metadata?.name)).not.toContain(other);
     // Events follow the writes they report.
-    const events = await waitUntil('the UpgradeFailed event', async () => {
+    const events = await eventually('the UpgradeFailed event', async () => {
       const list = await world.events('blocked');
       return list.some((e) => e.reason === 'UpgradeFailed') ? list : undefined;
     });
@@ -121,7 +122,7 @@ describe('rollingUpdate with a drain a PodDisruptionBudget blocks', () => {
     });
 
     await world.client.replace(InstanceGroupKind, withNewInstanceType(ready));
-    const waiting = await waitUntil('the rotation to wait for the lock', async () => {
+    const waiting = await eventually('the rotation to wait for the lock', async () => {
       const c = rollingCondition(await world.get('locked'));
       return c?.reason === 'WaitingForScalingGroup' ? c : undefined;
     });
@@ -130,7 +131,7 @@ describe('rollingUpdate with a drain a PodDisruptionBudget blocks', () => {
     expect(node?.spec?.unschedulable ?? false).toBe(false);
 
     await locks.release({ region, name: asg }, 'governor/test');
-    await waitUntil(
+    await eventually(
       'the node replaced once the lock is free',
       async () => {
         const g = await world.get('locked');
@@ -140,7 +141,7 @@ describe('rollingUpdate with a drain a PodDisruptionBudget blocks', () => {
       120_000,
     );
     // Done: instance-manager gave the lock back.
-    await waitUntil(
+    await eventually(
       'the lock given back',
       async () => (await locks.holder({ region, name: asg })) === undefined,
     );

@@ -4,8 +4,8 @@
 //
 //  - launch template `my-launch-template`, Auto Scaling group `my-auto-scaling-group` (3 instances)
 //    on its version 1, in the emulator (AWS_ENDPOINT_URL), region us-west-2 as the example says;
-//  - the harness's AsgNodeSimulator playing the kubelet: a simulated node per instance, joining 3 s
-//    after the instance is InService, removed when the instance leaves the group — kept running for
+//  - the harness's AsgNodeSimulator, the kubelet stand-in: a simulated node per instance, joining 3 s
+//    after the instance is InService, removed once the instance is terminated — kept running for
 //    as long as the sandbox runs;
 //  - a Deployment `shop/web` (3 pods on those nodes) with a PodDisruptionBudget (maxUnavailable 1);
 //  - then version 2 of the template, and the group pointed at it: the 3 instances are drifted.
@@ -15,7 +15,13 @@ import type * as k8s from '@kubernetes/client-node';
 import { RollingUpgradeKind, type RollingUpgrade } from '@keiko/api';
 import { awsClientConfig, createAwsClients, createAwsPorts } from '@keiko/aws';
 import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
-import { ASG_NODE_LABEL, AsgNodeSimulator, eventually, kubeConfigFromEnv } from '@keiko/testenv';
+import {
+  ASG_NODE_LABEL,
+  AsgNodeSimulator,
+  createNamespace,
+  eventually,
+  kubeConfigFromEnv,
+} from '@keiko/testenv';
 
 const GROUP = 'my-auto-scaling-group';
 const TEMPLATE = 'my-launch-template';
@@ -116,13 +122,8 @@ async function reset(client: KubeClient, aws: ReturnType<typeof createAwsPorts>)
 }
 
 async function workload(client: KubeClient): Promise<void> {
-  if (!(await client.get(ResourceTypes.Namespace, undefined, SHOP))) {
-    await client.create(ResourceTypes.Namespace, {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: SHOP },
-    });
-  }
+  if (!(await client.get(ResourceTypes.Namespace, undefined, SHOP)))
+    await createNamespace(SHOP, { exact: true });
   const labels = { app: 'web' };
   await client.create(ResourceTypes.Deployment, {
     apiVersion: 'apps/v1',

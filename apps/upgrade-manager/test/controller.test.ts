@@ -5,14 +5,14 @@ import type { RollingUpgrade, RollingUpgradeStatus } from '@keiko/api';
 import { AwsOperationError } from '@keiko/aws';
 import { Manager, ResourceTypes } from '@keiko/kube-runtime';
 import { DisruptionLocks } from '@keiko/node-ops';
-import { kubeConfigFromEnv } from '@keiko/testenv';
+import { eventually, kubeConfigFromEnv } from '@keiko/testenv';
 import { parseConfig } from '../src/config';
 import {
   addRollingUpgradeController,
   type RollingUpgradeControllerHandle,
 } from '../src/rollingupgrade/controller';
 import { FINALIZER, ownerId } from '../src/rollingupgrade/plan';
-import { eventually, installCrd, RU, Scenario } from './support/scenario';
+import { installCrd, RU, Scenario } from './support/scenario';
 
 const scenario = new Scenario();
 

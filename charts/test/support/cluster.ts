@@ -1,23 +1,8 @@
-// The shared test cluster from the chart tests' side: throwaway namespaces, the ServiceMonitor CRD a
-// dry-run needs, and finding whatever a release left behind.
+// The shared test cluster from the chart tests' side: the monitoring CRDs a dry-run needs, and finding
+// whatever a release left behind (throwaway namespaces and waits come from packages/testenv).
 import { applyManifests, kubeConfigFromEnv, kubectl, parseManifests } from '@keiko/testenv';
 import fs from 'node:fs';
 import path from 'node:path';
-
-export function uniqueName(prefix: string): string {
-  return `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
-}
-
-/** Creates a namespace with a unique name: test files run in parallel against one cluster. */
-export async function createNamespace(prefix: string): Promise<string> {
-  const name = uniqueName(prefix);
-  await kubectl(kubeConfigFromEnv(), ['create', 'namespace', name]);
-  return name;
-}
-
-export async function deleteNamespace(name: string): Promise<void> {
-  await kubectl(kubeConfigFromEnv(), ['delete', 'namespace', name, '--ignore-not-found', '--wait=false']);
-}
 
 /** The prometheus-operator CRDs a chart's optional objects need, and the stand-in fixture of each. */
 const MONITORING_CRDS = [

@@ -69,3 +69,5 @@ export {
 export type { GeneratedFile } from './render';
 export { GENERATED_MARKDOWN_NOTICE, renderKindReference, renderReferenceIndex } from './docs';
 export * from './budget';
+export * from './tags';
+export * from './managed-config';

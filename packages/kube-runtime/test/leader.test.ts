@@ -4,7 +4,7 @@ import { describe, expect, it, beforeAll, afterAll, afterEach } from '@jest/glob
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { kubeConfigFromEnv } from '@keiko/testenv';
+import { createNamespace, eventually, kubeConfigFromEnv } from '@keiko/testenv';
 import { KubeClient, ResourceTypes, isConflict } from '../src/client';
 import {
   LEADER_ELECTION_JITTER_FACTOR,
@@ -34,20 +34,6 @@ const uniqueLease = () => `lease-${++leaseSeq}-${Math.random().toString(36).slic
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now();
 const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
-
-async function eventually<T>(
-  what: string,
-  fn: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 const getLease = (name: string) => client.get<Lease>(ResourceTypes.Lease, ns, name);
 
@@ -171,11 +157,7 @@ function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: Nod
 }
 
 beforeAll(async () => {
-  await client.create(ResourceTypes.Namespace, {
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: { name: ns },
-  });
+  await createNamespace(ns, { exact: true });
 });
 
 afterEach(async () => {

@@ -1,12 +1,13 @@
 /**
  * Polls `fn` until it returns something other than undefined/false, and returns that. On timeout the
  * error names what was awaited, the last error `fn` threw and, with `explain`, what the test can say
- * about the state it was waiting on — the one wait every cluster test uses.
+ * about the state it was waiting on — the one wait every cluster test uses. The default limit is generous
+ * (a minute): the machine is small and shared, and a passing wait returns as soon as its condition holds.
  */
 export async function eventually<T>(
   what: string,
   fn: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 30_000,
+  timeoutMs = 60_000,
   intervalMs = 100,
   explain?: () => Promise<string>,
 ): Promise<T> {

@@ -24,7 +24,16 @@ export type {
 export { compactEtcd } from './etcd';
 export { freePort } from './process';
 export { seedDemoCluster, demoWorkload } from './demo';
-export { AsgNodeSimulator, ASG_NODE_LABEL, type AsgNodeSimulatorOptions } from './asg-nodes';
+export {
+  AsgNodeSimulator,
+  ASG_NODE_LABEL,
+  INSTANCE_ANNOTATION,
+  SIMULATOR_LABEL,
+  instanceRuns,
+  type AsgNodeSimulatorOptions,
+  type ManagedNodegroup,
+} from './asg-nodes';
+export { kubeletRegistration, type KubeletRegistration, type RegisteredTaint } from './kubelet-registration';
 export { eventually } from './eventually';
 export {
   ARGO_NAMESPACE,
@@ -38,3 +47,26 @@ export {
   type ArgoInfo,
   type ArgoOptions,
 } from './argo';
+export {
+  emulatorClients,
+  seedCluster,
+  seedImage,
+  seedNetwork,
+  seedNodeToolFixtures,
+  SANDBOX_BOTTLEROCKET_IMAGE_PARAMETER,
+  SANDBOX_CLUSTER,
+  SANDBOX_IMAGE_ID,
+  SANDBOX_IMAGE_PARAMETER,
+  SANDBOX_KUBERNETES_VERSION,
+  SANDBOX_SECURITY_GROUP,
+  SANDBOX_SUBNETS,
+  SANDBOX_VPC_NAME,
+  SANDBOX_WINDOWS_IMAGE_ID,
+  SANDBOX_WINDOWS_IMAGE_PARAMETER,
+  type SeedClients,
+} from './aws-fixtures';
+export { createNamespace, deleteNamespace, uniqueName } from './namespaces';
+export { AsgScenario, ROLLING_UPGRADE, type ScenarioGroup, type WorkloadOptions } from './scenario';
+export { emulatorConfig } from './aws-fixtures';
+export { buildApp, ControllerProcess, type ControllerIdentity, type ControllerOptions } from './controller';
+export { startToolScenario, type ToolScenario, type ToolScenarioOptions } from './tool-scenario';

@@ -14,7 +14,7 @@ import {
   DescribeInstanceAttributeCommand,
   EC2Client,
 } from '@aws-sdk/client-ec2';
-import { createSimulatedNode, kubeConfigFromEnv } from '../src/index';
+import { createSimulatedNode, eventually, kubeConfigFromEnv } from '../src/index';
 
 const kc = kubeConfigFromEnv();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -23,16 +23,6 @@ const batch = kc.makeApiClient(k8s.BatchV1Api);
 const policy = kc.makeApiClient(k8s.PolicyV1Api);
 const ns = `testenv-${Date.now().toString(36)}`;
 const nodeNames = [`${ns}-a`, `${ns}-b`];
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 beforeAll(async () => {
   await core.createNamespace({ body: { metadata: { name: ns } } });

@@ -5,7 +5,7 @@
 import { loadYaml } from '@kubernetes/client-node';
 import type { CRDUpgradeStrategy, InstanceGroup } from '@keiko/api';
 import type { ResourceType } from '@keiko/kube-runtime';
-import { md5 } from '../instancegroup/names';
+import { md5 } from '../names';
 
 export const MANAGED_BY_ANNOTATION = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'instance-manager';

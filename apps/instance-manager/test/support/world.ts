@@ -1,21 +1,22 @@
 // A controller under test: the real test cluster and AWS emulator, the InstanceGroup controller running
-// in-process, scoped to a namespace of its own (so it never touches other tests' groups), and the node
-// simulator playing kubelet for that namespace's scaling groups.
+// in-process, scoped to a namespace of its own (so it never touches other tests' groups), and testenv's
+// node simulator (the kubelet stand-in) playing kubelet for that namespace's scaling groups.
+import fs from 'node:fs';
+import path from 'node:path';
 import { InstanceGroupKind, type InstanceGroup } from '@keiko/api';
-import {
-  AwsAutoScaling,
-  awsClientConfig,
-  AwsEc2,
-  AwsEks,
-  AwsMetrics,
-  createAwsClients,
-  type AwsClients,
-} from '@keiko/aws';
+import { awsClientConfig, AwsMetrics, createAwsClients, type AwsClients } from '@keiko/aws';
 import { isNotFound, KubeClient, Manager, ResourceTypes, type Logger } from '@keiko/kube-runtime';
-import { eventually, installChartCrds, kubeConfigFromEnv } from '@keiko/testenv';
+import {
+  AsgNodeSimulator,
+  createNamespace,
+  eventually,
+  installChartCrds,
+  kubeConfigFromEnv,
+  repoRoot,
+  seedNodeToolFixtures,
+  SIMULATOR_LABEL,
+} from '@keiko/testenv';
 import type * as k8s from '@kubernetes/client-node';
-import { AsgNodeSimulator, SIMULATOR_LABEL } from '../../sandbox/node-simulator';
-import { seedCluster, seedImage, seedNetwork } from '../../sandbox/seed';
 import { instanceManagerPorts } from '../../src/aws';
 import {
   registerInstanceGroupController,
@@ -61,17 +62,6 @@ export interface World {
   stop(): Promise<void>;
 }
 
-/** testenv's eventually with this suite's defaults (a minute, every 300 ms). */
-export function waitUntil<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  timeoutMs = 60_000,
-  everyMs = 300,
-  explain?: () => Promise<string>,
-): Promise<T> {
-  return eventually(what, probe, timeoutMs, everyMs, explain);
-}
-
 export async function startWorld(
   opts: { dryRun?: boolean; prefix?: string; drainTimeoutMs?: number } = {},
 ): Promise<World> {
@@ -82,16 +72,10 @@ export async function startWorld(
   const client = new KubeClient(kc);
   // InstanceGroup, and RollingUpgrade for the crd strategy: a fresh cluster has neither.
   await installChartCrds(kc, 'instance-manager', 'upgrade-manager');
-  await client.create(ResourceTypes.Namespace, {
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: { name: namespace },
-  });
+  await createNamespace(namespace, { kubeConfig: kc, exact: true });
   const clients = createAwsClients(awsClientConfig({ userAgentAppId: 'instance-manager-test' }));
   // The sandbox's emulator fixtures (idempotent): cluster my-eks-cluster, subnets/SG by Name tag, image parameter.
-  const net = await seedNetwork(clients);
-  await seedCluster(clients, net.subnetIds, net.securityGroupId);
-  await seedImage(clients);
+  await seedNodeToolFixtures(clients);
 
   const { config, options } = parseOptions(
     [
@@ -123,14 +107,13 @@ export async function startWorld(
   });
   void mgr.start({ handleSignals: false });
 
-  const plainAutoScaling = new AwsAutoScaling(clients.autoScaling);
-  const simulator = new AsgNodeSimulator({
+  // The kubelet stand-in's log: .testenv/logs/node-simulator-<namespace>.log.
+  const simulatorLog = path.join(repoRoot(), '.testenv', 'logs', `node-simulator-${namespace}.log`);
+  fs.mkdirSync(path.dirname(simulatorLog), { recursive: true });
+  const simulator = await new AsgNodeSimulator({
     kubeConfig: kc,
-    autoScaling: plainAutoScaling,
-    ec2: new AwsEc2(clients.ec2),
-    eks: new AwsEks(clients.eks),
     id: namespace,
-    groups: () => plainAutoScaling.listGroups({ tags: { [TAG_NAMESPACE]: namespace } }),
+    groupTags: { [TAG_NAMESPACE]: namespace },
     nodegroups: async () =>
       (await client.list<InstanceGroup>(InstanceGroupKind, { namespace })).items
         .filter((g) => g.spec.provisioner === 'eks-managed' && g.status?.activeScalingGroupName)
@@ -138,7 +121,8 @@ export async function startWorld(
           cluster: g.spec['eks-managed']?.configuration.clusterName ?? '',
           name: g.status?.activeScalingGroupName ?? '',
         })),
-    intervalMs: 700,
+    pollIntervalMs: 700,
+    log: (line) => fs.appendFileSync(simulatorLog, `${new Date().toISOString()} ${line}\n`),
   }).start();
 
   const get = (name: string) => client.get<InstanceGroup>(InstanceGroupKind, namespace, name);
@@ -155,7 +139,7 @@ export async function startWorld(
       client.create<InstanceGroup>(InstanceGroupKind, { ...ig, metadata: { ...ig.metadata, namespace } }),
     get,
     waitFor: (name, what, ok, timeoutMs = 60_000) =>
-      waitUntil(
+      eventually(
         `${namespace}/${name} ${what}`,
         async () => {
           const ig = await get(name);
@@ -177,11 +161,12 @@ export async function startWorld(
       const events = (await world.events(name))
         .map((e) => `  ${e.type} ${e.reason}: ${e.message}`)
         .slice(-15);
-      return `status: ${JSON.stringify(ig?.status ?? null, null, 1)}\nevents:\n${events.join('\n')}`;
+      const refused = [...simulator.refused].map(([id, why]) => `  ${id}: ${why}`);
+      return `status: ${JSON.stringify(ig?.status ?? null, null, 1)}\nevents:\n${events.join('\n')}${refused.length ? `\nkubelets that would not start:\n${refused.join('\n')}` : ''}`;
     },
     remove: async (name, timeoutMs = 60_000) => {
       await client.delete(InstanceGroupKind, namespace, name);
-      await waitUntil(`${namespace}/${name} gone`, async () => !(await get(name)), timeoutMs);
+      await eventually(`${namespace}/${name} gone`, async () => !(await get(name)), timeoutMs, 300);
     },
     groupNodes: async (groupName) => {
       const group = await aws.autoScaling.describeGroup(groupName);

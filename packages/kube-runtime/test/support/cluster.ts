@@ -1,23 +1,13 @@
-import { eventually } from '@keiko/testenv';
-
-export { eventually };
 // Helpers for tests against the real test cluster (started by packages/testenv's jest global setup).
 import type * as k8s from '@kubernetes/client-node';
 import { applyManifests, kubeConfigFromEnv } from '@keiko/testenv';
-import { KubeClient, ResourceTypes, type ResourceType } from '../../src/client';
+import { KubeClient, type ResourceType } from '../../src/client';
 
 export const kc = kubeConfigFromEnv();
 export const client = new KubeClient(kc);
 
-export async function createNamespace(prefix: string): Promise<string> {
-  const name = `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
-  await client.create(ResourceTypes.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
-  return name;
-}
-
-export async function deleteNamespace(name: string): Promise<void> {
-  await client.delete(ResourceTypes.Namespace, undefined, name);
-}
+// Throwaway namespaces and the one wait, from packages/testenv.
+export { createNamespace, deleteNamespace, eventually } from '@keiko/testenv';
 
 /** A test-only custom resource with a spec, a status subresource and a generation. */
 export const Widget: ResourceType = {
