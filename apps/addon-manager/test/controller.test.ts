@@ -212,7 +212,11 @@ describe('the Addon controller against the real apiserver', () => {
       installNs,
       'cluster-autoscaler',
     );
-    expect(sa?.metadata?.labels).toMatchObject({ 'k8s-app': 'cluster-autoscaler' });
+    expect(sa?.metadata?.labels).toMatchObject({
+      'k8s-app': 'cluster-autoscaler',
+      'app.kubernetes.io/managed-by': 'addonmgr.keikoproj.io',
+      'app.kubernetes.io/part-of': 'ca-full',
+    });
     // KWOK runs the pods: the Deployment becomes Ready in status.resources
     const withResources = await eventually(
       'the Deployment to show Ready in status.resources',

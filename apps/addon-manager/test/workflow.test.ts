@@ -151,19 +151,60 @@ describe('workflow templates', () => {
   it('adds the default labels to every manifest the workflow applies: resource templates and kubectl artifacts', () => {
     const full = example('examples/addon-manager/cluster-autoscaler.yaml');
     const prereqs = render(full, 'prereqs').workflow;
-    const artifact = (
-      prereqs.spec!.templates as { steps?: { arguments: { artifacts: { raw: { data: string } }[] } }[][] }[]
-    )[0]!.steps![0]![0]!.arguments.artifacts[0]!.raw.data;
-    const docs = artifact
-      .split(/^---$/m)
-      .map((d) => load(d) as { kind: string; metadata: { labels: Record<string, string> } });
+    const docs = (prereqs.spec!.templates as { resource?: { manifest: string } }[])
+      .flatMap((t) => (t.resource ? [t.resource.manifest] : []))
+      .map((m) => load(m) as { kind: string; metadata: { labels: Record<string, string> } });
     expect(docs.map((d) => d.kind)).toEqual([
       'Namespace',
       'ServiceAccount',
       'ClusterRole',
       'ClusterRoleBinding',
     ]);
-    for (const d of docs) {
+    // A kubectl step's raw artifact (the talk's slide applies its prereqs that way) is labelled too.
+    const withArtifact = structuredClone(full);
+    withArtifact.spec.lifecycle = {
+      ...withArtifact.spec.lifecycle,
+      prereqs: {
+        template: [
+          'apiVersion: argoproj.io/v1alpha1',
+          'kind: Workflow',
+          'spec:',
+          '  entrypoint: entry',
+          '  templates:',
+          '  - name: entry',
+          '    steps:',
+          '    - - name: apply',
+          '        template: submit',
+          '        arguments:',
+          '          artifacts:',
+          '          - name: doc',
+          '            path: /tmp/doc',
+          '            raw:',
+          '              data: |',
+          '                apiVersion: v1',
+          '                kind: ConfigMap',
+          '                metadata: {name: a}',
+          '                ---',
+          '                apiVersion: v1',
+          '                kind: Secret',
+          '                metadata: {name: b}',
+          '  - name: submit',
+          '    inputs: {artifacts: [{name: doc, path: /tmp/doc}]}',
+          '    container: {image: bitnami/kubectl, command: [sh, -c], args: ["kubectl apply -f /tmp/doc"]}',
+          '',
+        ].join('\n'),
+      },
+    };
+    const artifact = (
+      render(withArtifact, 'prereqs').workflow.spec!.templates as {
+        steps?: { arguments: { artifacts: { raw: { data: string } }[] } }[][];
+      }[]
+    )[0]!.steps![0]![0]!.arguments.artifacts[0]!.raw.data;
+    const artifactDocs = artifact
+      .split(/^---$/m)
+      .map((d) => load(d) as { kind: string; metadata: { labels: Record<string, string> } });
+    expect(artifactDocs.map((d) => d.kind)).toEqual(['ConfigMap', 'Secret']);
+    for (const d of [...docs, ...artifactDocs]) {
       expect(d.metadata.labels).toMatchObject({
         'app.kubernetes.io/name': 'cluster-autoscaler-full',
         'app.kubernetes.io/part-of': 'cluster-autoscaler-full',

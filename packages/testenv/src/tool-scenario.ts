@@ -20,6 +20,8 @@ export interface ToolScenarioOptions {
   groupTags: (namespace: string) => Record<string, string>;
   nodegroups?: (namespace: string) => Promise<ManagedNodegroup[]>;
   pollIntervalMs?: number;
+  /** How long a new instance's kubelet takes to register its node (default 0). */
+  bootDelayMs?: number;
 }
 
 export interface ToolScenario {
@@ -50,6 +52,7 @@ export async function startToolScenario(prefix: string, opts: ToolScenarioOption
     groupTags: opts.groupTags(namespace),
     ...(nodegroups ? { nodegroups: () => nodegroups(namespace) } : {}),
     pollIntervalMs: opts.pollIntervalMs ?? 700,
+    ...(opts.bootDelayMs !== undefined ? { bootDelayMs: opts.bootDelayMs } : {}),
   }).start();
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
