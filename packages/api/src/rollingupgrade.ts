@@ -135,7 +135,9 @@ export const RollingUpgradeSpecSchema = Type.Object(
       Type.Object(
         {
           script: Type.Optional(
-            Type.String({ description: 'Shell script run (as a Job, like preDrain.script) after the node is drained.' }),
+            Type.String({
+              description: 'Shell script run (as a Job, like preDrain.script) after the node is drained.',
+            }),
           ),
           waitSeconds: Type.Optional(
             Type.Integer({
@@ -147,7 +149,8 @@ export const RollingUpgradeSpecSchema = Type.Object(
           ),
           postWaitScript: Type.Optional(
             Type.String({
-              description: 'Shell script run (as a Job) after waitSeconds, before the instance is terminated.',
+              description:
+                'Shell script run (as a Job) after waitSeconds, before the instance is terminated.',
             }),
           ),
         },
