@@ -966,9 +966,12 @@ function failOnScripts(c: DecideContext): Decision {
       `${f.phase} script (${RollingUpgradeScriptFields[f.phase]}) of node ${f.node ?? f.key} failed: Job ${f.job}: ${f.reason}: ${f.message}`,
   );
   c.decision.actions = c.decision.actions.filter((a) => a.type === 'terminate' || a.type === 'forgetDrain');
-  const uncordon = Object.values(c.inFlight)
-    .filter((r) => r.nodeName && !isAtOrPastTerminate(r.stepName))
-    .map((r) => r.nodeName as string);
+  const uncordon = [
+    ...Object.values(c.inFlight)
+      .filter((r) => r.nodeName && !isAtOrPastTerminate(r.stepName))
+      .map((r) => r.nodeName as string),
+    ...strayCordons(c.inFlight, c.view, c.input.owner),
+  ];
   for (const nodeName of uncordon) c.decision.actions.push({ type: 'uncordon', nodeName });
   for (const line of lines)
     c.decision.events.push({
