@@ -9,6 +9,7 @@ import {
   scriptStateKey,
   scriptStateOf,
 } from '../src/rollingupgrade/scripts';
+import { parseConfig } from '../src/config';
 import { rollingUpgrade } from './support/fixtures';
 
 const OPTS = {
@@ -133,5 +134,34 @@ describe('what a Job says about its script', () => {
     ],
   ])('%j -> %j', (conditions, expected) => {
     expect(scriptStateOf(job(conditions))).toEqual(expected);
+  });
+});
+
+describe('scripts flags', () => {
+  const parse = (...args: string[]) => parseConfig(['node', 'upgrade-manager', ...args]).controller.scripts;
+  it('off by default', () => {
+    expect(parse()).toBeUndefined();
+  });
+  it('on with an image and a ServiceAccount; timeout and TTL default to 600 s and 7 days', () => {
+    expect(
+      parse(
+        '--scripts-enabled=true',
+        '--scripts-image=busybox:1.37',
+        '--scripts-service-account=node-scripts',
+      ),
+    ).toEqual({
+      image: 'busybox:1.37',
+      serviceAccountName: 'node-scripts',
+      timeoutSeconds: 600,
+      ttlSecondsAfterFinished: 604_800,
+    });
+  });
+  it('refuses to enable scripts without an image or a ServiceAccount', () => {
+    expect(() => parse('--scripts-enabled=true', '--scripts-image=busybox:1.37')).toThrow(
+      '--scripts-enabled needs --scripts-image and --scripts-service-account',
+    );
+    expect(() => parse('--scripts-enabled=true', '--scripts-service-account=sa')).toThrow(
+      /needs --scripts-image/,
+    );
   });
 });
