@@ -282,7 +282,8 @@ describe('the test cluster accepts every rendered object (server-side dry-run)',
       release: uniqueName('dry'),
       namespace,
       valuesFiles: allOn ? [allFeaturesValues(dir)] : [],
-      args: ['--include-crds'],
+      // The watched namespace must exist for what a chart renders there (upgrade-manager's script Jobs Role).
+      args: ['--include-crds', ...(allOn ? ['--set', `watchNamespace=${namespace}`] : [])],
     });
     const out = await kubectl(
       kubeConfigFromEnv(),

@@ -7,14 +7,26 @@ import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
 import {
   allFeaturesValues,
   cleanupWorkspace,
+  containerOf,
   findObject,
+  helmResult,
   preparedChart,
+  renderArgs,
   renderChart,
 } from './support/charts';
-import { kubeConfigAs, statusOf } from './support/impersonate';
-import { installChartRbac, type ChartRbac } from './support/rbac';
+import { allowed, kubeConfigAs, statusOf } from './support/impersonate';
+import { installChartRbac, ruleLines, type Binding, type ChartRbac, type RoleObject } from './support/rbac';
 
 const CHART = 'upgrade-manager';
+const JOBS_RULE = 'batch jobs: create,get,list,watch,delete';
+const SCRIPT_VALUES: Record<string, string> = {
+  'scripts.enabled': 'true',
+  'scripts.image': 'registry.example.com/tools:1',
+  'scripts.serviceAccountName': 'node-scripts',
+};
+const setArgs = (values: Record<string, string>) =>
+  Object.entries(values).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
+const SCRIPTS = setArgs(SCRIPT_VALUES);
 
 afterAll(cleanupWorkspace);
 
@@ -54,6 +66,77 @@ describe('upgrade-manager chart', () => {
   });
 });
 
+describe('upgrade-manager chart: scripts', () => {
+  it('off by default: no Jobs rule, no scripts flag', async () => {
+    const objects = await renderChart(await preparedChart(CHART));
+    expect(ruleLines(findObject<RoleObject>(objects, 'ClusterRole'))).not.toContain(JOBS_RULE);
+    expect(objects.filter((o) => o.kind === 'Role' && o.metadata?.name?.endsWith('-scripts'))).toEqual([]);
+    expect(containerOf(objects).args?.filter((a) => a.startsWith('--scripts'))).toEqual([]);
+  });
+
+  it('enabled: the flags from values, and Jobs in the ClusterRole (every namespace is watched)', async () => {
+    const objects = await renderChart(await preparedChart(CHART), { args: SCRIPTS });
+    expect(ruleLines(findObject<RoleObject>(objects, 'ClusterRole')).at(-1)).toBe(JOBS_RULE);
+    expect(containerOf(objects).args).toEqual(
+      expect.arrayContaining([
+        '--scripts-enabled=true',
+        '--scripts-image=registry.example.com/tools:1',
+        '--scripts-service-account=node-scripts',
+        '--scripts-timeout=600',
+        '--scripts-ttl=604800',
+      ]),
+    );
+  });
+
+  it('enabled with watchNamespace: Jobs only in that namespace (a Role), not in the ClusterRole', async () => {
+    const objects = await renderChart(await preparedChart(CHART), {
+      release: 'um',
+      args: [...SCRIPTS, '--set', 'watchNamespace=team-a'],
+    });
+    expect(ruleLines(findObject<RoleObject>(objects, 'ClusterRole'))).not.toContain(JOBS_RULE);
+    const role = findObject<RoleObject>(objects, 'Role', 'um-upgrade-manager-scripts');
+    expect(role.metadata?.namespace).toBe('team-a');
+    expect(ruleLines(role)).toEqual([JOBS_RULE]);
+    const binding = findObject<Binding>(objects, 'RoleBinding', 'um-upgrade-manager-scripts');
+    expect(binding.roleRef).toMatchObject({ kind: 'Role', name: 'um-upgrade-manager-scripts' });
+    expect(binding.subjects.map((x) => x.name)).toEqual(['um-upgrade-manager']);
+  });
+
+  it.each([
+    ['scripts.image', 'scripts.enabled needs scripts.image'],
+    ['scripts.serviceAccountName', 'scripts.enabled needs scripts.serviceAccountName'],
+  ])('enabled without %s: the render fails and says so', async (key, message) => {
+    const dir = await preparedChart(CHART);
+    const args = setArgs(Object.fromEntries(Object.entries(SCRIPT_VALUES).filter(([k]) => k !== key)));
+    const result = await helmResult(['template', ...renderArgs(dir, { args })]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(message);
+  });
+});
+
+describe('upgrade-manager ServiceAccount with scripts enabled, on the test cluster', () => {
+  let namespace: string;
+  let rbac: ChartRbac;
+
+  beforeAll(async () => {
+    namespace = await createNamespace('charts-um-scripts');
+    rbac = await installChartRbac(CHART, { namespace, args: SCRIPTS });
+  });
+  afterAll(async () => {
+    await rbac?.uninstall();
+    if (namespace) await deleteNamespace(namespace);
+  });
+
+  it('may create, read and delete Jobs, and nothing more on them', async () => {
+    const kc = kubeConfigAs(rbac.serviceAccount);
+    for (const verb of ['create', 'get', 'list', 'watch', 'delete'])
+      expect(await allowed(kc, verb, 'batch', 'jobs', namespace)).toBe(true);
+    for (const verb of ['update', 'patch'])
+      expect(await allowed(kc, verb, 'batch', 'jobs', namespace)).toBe(false);
+    expect(await allowed(kc, 'create', 'batch', 'cronjobs', namespace)).toBe(false);
+  });
+});
+
 describe('upgrade-manager ServiceAccount on the test cluster', () => {
   let namespace: string;
   let rbac: ChartRbac;
@@ -81,6 +164,13 @@ describe('upgrade-manager ServiceAccount on the test cluster', () => {
       namespaced: true,
     };
     expect(await statusOf(client.list(rollingUpgrades))).toBe(200);
+  });
+
+  it('may not touch Jobs while scripts are off', async () => {
+    expect(await allowed(kubeConfigAs(rbac.serviceAccount), 'create', 'batch', 'jobs', namespace)).toBe(
+      false,
+    );
+    expect(await allowed(kubeConfigAs(rbac.serviceAccount), 'list', 'batch', 'jobs', namespace)).toBe(false);
   });
 
   it('may not read Secrets or ConfigMaps, nor delete nodes or pods', async () => {

@@ -3,7 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { RollingUpgrade, RollingUpgradeStatus } from '@keiko/api';
 import { AwsOperationError } from '@keiko/aws';
-import { Manager, ResourceTypes } from '@keiko/kube-runtime';
+import { Manager, ResourceTypes, type ResourceType } from '@keiko/kube-runtime';
+import type { V1Job } from '@kubernetes/client-node';
 import { DisruptionLocks } from '@keiko/node-ops';
 import { eventually, kubeConfigFromEnv } from '@keiko/testenv';
 import { parseConfig } from '../src/config';
@@ -58,6 +59,15 @@ async function startController(namespace: string, args: string[] = []): Promise<
     },
   };
 }
+
+const SCRIPT_FLAGS = [
+  '--scripts-enabled=true',
+  '--scripts-image=busybox:1.37',
+  '--scripts-service-account=node-scripts',
+  '--scripts-timeout=120',
+];
+const JOB: ResourceType = { group: 'batch', version: 'v1', plural: 'jobs', kind: 'Job', namespaced: true };
+const jobsIn = async (ns: string) => (await scenario.client.list<V1Job>(JOB, { namespace: ns })).items;
 
 const statusOf = async (ns: string, name: string) => (await scenario.getRollingUpgrade(ns, name))?.status;
 const completed = (ns: string, name: string, timeoutMs = 90_000) =>
@@ -277,26 +287,172 @@ describe('RollingUpgrade controller (in-process)', () => {
     }
   });
 
-  it('keeps but never runs scripts, and says so', async () => {
+  it('runs scripts as Jobs (image, ServiceAccount, env, deadline), one per node and phase across a restart', async () => {
     const ns = await scenario.namespace('ru-scripts');
-    const group = await scenario.createGroup('scripts', 1);
-    const ctl = await startController(ns);
+    await scenario.client.create(ResourceTypes.ServiceAccount, {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'node-scripts', namespace: ns },
+    });
+    const group = await scenario.createGroup('scripts', 2);
+    await scenario.driftGroup(group);
+    const before = await scenario.instances(group.name);
+    const oldNodes = (await scenario.nodes(group.name)).map((n) => n.metadata?.name ?? '');
+    let ctl = await startController(ns, SCRIPT_FLAGS);
     try {
-      await scenario.createRollingUpgrade(ns, 'scripts', {
+      const ru = await scenario.createRollingUpgrade(ns, 'scripts', {
         asgName: group.name,
-        preDrain: { script: 'echo hi' },
-        postTerminate: { script: 'rm -rf /' },
+        preDrain: { script: 'echo "pre $INSTANCE_ID $INSTANCE_NAME $ASG_NAME"' },
+        postDrain: { script: 'echo post', waitSeconds: 1, postWaitScript: 'echo waited' },
+        postTerminate: { script: 'echo gone' },
       });
-      const status = await completed(ns, 'scripts');
-      expect(status.nodesProcessed).toBe(0);
-      expect(status.conditions?.find((c) => c.type === 'ScriptsIgnored')).toMatchObject({
+      // A restart (a new leader) while the first script runs: it finds that Job instead of making another.
+      const first = await eventually('the first script Job', async () => (await jobsIn(ns))[0], 60_000);
+      await ctl.stop();
+      ctl = await startController(ns, SCRIPT_FLAGS);
+      const status = await completed(ns, 'scripts', 180_000);
+      expect(status.nodesProcessed).toBe(2);
+      const jobs = await jobsIn(ns);
+      const phases = (j: V1Job) =>
+        `${j.metadata?.annotations?.['upgrademgr.keikoproj.io/node']} ${j.metadata?.labels?.['upgrademgr.keikoproj.io/script-phase']}`;
+      expect(jobs.map(phases).sort()).toEqual(
+        oldNodes
+          .flatMap((n) => ['postDrain', 'postTerminate', 'postWait', 'preDrain'].map((p) => `${n} ${p}`))
+          .sort(),
+      );
+      expect(jobs.find((j) => j.metadata?.name === first.metadata?.name)?.metadata?.uid).toBe(
+        first.metadata?.uid,
+      );
+      for (const job of jobs) {
+        expect(job.status?.conditions?.find((c) => c.type === 'Complete')?.status).toBe('True');
+        expect(job.spec).toMatchObject({ backoffLimit: 0, activeDeadlineSeconds: 120 });
+        expect(job.spec?.ttlSecondsAfterFinished).toBeGreaterThanOrEqual(3600);
+        expect(job.metadata?.ownerReferences?.[0]).toMatchObject({
+          kind: 'RollingUpgrade',
+          uid: ru.metadata.uid,
+        });
+        const pod = job.spec?.template.spec;
+        expect(pod?.serviceAccountName).toBe('node-scripts');
+        const container = pod?.containers[0];
+        expect(container?.image).toBe('busybox:1.37');
+        expect(container?.command?.slice(0, 2)).toEqual(['/bin/sh', '-c']);
+        const env = Object.fromEntries((container?.env ?? []).map((e) => [e.name, e.value]));
+        expect(before).toContain(env.INSTANCE_ID);
+        expect(env.INSTANCE_NAME).toBe(job.metadata?.annotations?.['upgrademgr.keikoproj.io/node']);
+        expect(env).toMatchObject({
+          ASG_NAME: group.name,
+          ROLLING_UPGRADE_NAME: 'scripts',
+          ROLLING_UPGRADE_NAMESPACE: ns,
+        });
+      }
+      const steps = Object.fromEntries((status.statistics ?? []).map((s) => [s.stepName, s.durationCount]));
+      expect(steps).toMatchObject({
+        predrain_script: 2,
+        postdrain_script: 2,
+        post_wait: 2,
+        post_terminate: 2,
+      });
+      const reasons = (await scenario.events(ns, 'scripts')).map((e) => e.reason);
+      expect(reasons).toEqual(expect.arrayContaining(['ScriptStarted', 'ScriptSucceeded']));
+
+      // Deleted with the RollingUpgrade.
+      await scenario.client.delete(RU, ns, 'scripts');
+      await eventually(
+        'the script Jobs deleted with the upgrade',
+        async () => (await jobsIn(ns)).length === 0,
+      );
+    } finally {
+      await ctl.stop();
+    }
+  });
+
+  it('a script Job that fails stops the upgrade, names the Job, the phase and the reason, and uncordons the node', async () => {
+    // No ServiceAccount for the scripts in this namespace: the Job never gets a pod, and the real Job
+    // controller fails it once its activeDeadlineSeconds (--scripts-timeout) has passed.
+    const ns = await scenario.namespace('ru-script-fails');
+    const group = await scenario.createGroup('script-fails', 1);
+    await scenario.driftGroup(group);
+    const [nodeName] = (await scenario.nodes(group.name)).map((n) => n.metadata?.name ?? '');
+    const ctl = await startController(ns, [...SCRIPT_FLAGS, '--scripts-timeout=3']);
+    try {
+      await scenario.createRollingUpgrade(ns, 'fails', {
+        asgName: group.name,
+        postDrain: { script: 'true' },
+      });
+      const status = await eventually(
+        'the upgrade stopped in error',
+        async () => {
+          const s = await statusOf(ns, 'fails');
+          return s?.currentStatus === 'error' ? s : undefined;
+        },
+        90_000,
+      );
+      const [job] = await jobsIn(ns);
+      expect(job?.status?.conditions?.find((c) => c.type === 'Failed')).toMatchObject({
         status: 'True',
-        message: expect.stringContaining('spec.preDrain.script'),
+        reason: 'DeadlineExceeded',
       });
-      const warning = await eventually('ScriptsNotExecuted event', async () =>
-        (await scenario.events(ns, 'scripts')).find((e) => e.reason === 'ScriptsNotExecuted'),
+      expect(job?.spec?.activeDeadlineSeconds).toBe(3);
+      const complete = status.conditions?.find((c) => c.type === 'Complete');
+      expect(complete).toMatchObject({ status: 'False', reason: 'ScriptFailed' });
+      expect(complete?.message).toContain(
+        `postDrain script (spec.postDrain.script) of node ${nodeName} failed`,
+      );
+      expect(complete?.message).toContain(`Job ${ns}/${job?.metadata?.name}: DeadlineExceeded`);
+      const warning = await eventually('the ScriptFailed event', async () =>
+        (await scenario.events(ns, 'fails')).find((e) => e.reason === 'ScriptFailed'),
       );
       expect(warning.type).toBe('Warning');
+      expect(warning.message).toContain(`${nodeName} uncordoned`);
+      // The node was drained and cordoned before the script: given back, and its instance kept.
+      await eventually('the node uncordoned', async () => {
+        const n = (await scenario.nodes(group.name)).find((x) => x.metadata?.name === nodeName);
+        return n && !n.spec?.unschedulable;
+      });
+      expect(ctl.terminated).toEqual([]);
+      expect(status.inProcessingNodes?.[nodeName ?? '']?.stepName).toBe('postdrain_script');
+    } finally {
+      await ctl.stop();
+    }
+  });
+
+  it('scripts disabled: an upgrade that sets scripts waits and says how to enable them; ignoreScripts proceeds', async () => {
+    const ns = await scenario.namespace('ru-scripts-off');
+    const group = await scenario.createGroup('scripts-off', 1);
+    await scenario.driftGroup(group);
+    const ctl = await startController(ns);
+    try {
+      await scenario.createRollingUpgrade(ns, 'off', {
+        asgName: group.name,
+        preDrain: { script: 'echo hi' },
+        postTerminate: { script: 'echo bye' },
+      });
+      const waiting = await eventually('the upgrade waiting for scripts', async () => {
+        const c = (await statusOf(ns, 'off'))?.conditions?.find((x) => x.type === 'Progressing');
+        return c?.reason === 'ScriptsDisabled' ? c : undefined;
+      });
+      expect(waiting.message).toContain('spec.preDrain.script, spec.postTerminate.script');
+      expect(waiting.message).toContain('scripts.enabled');
+      expect(waiting.message).toContain('spec.ignoreScripts');
+      const warning = await eventually('the ScriptsDisabled event', async () =>
+        (await scenario.events(ns, 'off')).find((e) => e.reason === 'ScriptsDisabled'),
+      );
+      expect(warning.type).toBe('Warning');
+      expect((await statusOf(ns, 'off'))?.currentStatus).toBe('init');
+      expect(ctl.terminated).toEqual([]);
+      expect((await scenario.nodes(group.name)).filter((n) => n.spec?.unschedulable)).toEqual([]);
+
+      await scenario.client.patch(RU, ns, 'off', { spec: { ignoreScripts: true } });
+      const status = await completed(ns, 'off');
+      expect(status.nodesProcessed).toBe(1);
+      expect(ctl.terminated).toHaveLength(1);
+      expect(status.conditions?.find((c) => c.type === 'ScriptsIgnored')).toMatchObject({
+        status: 'True',
+        reason: 'IgnoreScripts',
+      });
+      expect(await jobsIn(ns)).toEqual([]);
+      const events = await scenario.events(ns, 'off');
+      expect(events.filter((e) => e.reason === 'ScriptsDisabled').map((e) => e.count ?? 1)).toEqual([1]);
     } finally {
       await ctl.stop();
     }

@@ -2,7 +2,12 @@
 // drains, resume from a recorded status, eager surge bookkeeping, the terminate-once decision,
 // completion — and whole upgrades replayed against an in-memory world, restarts and crashes included.
 import { describe, expect, it } from '@jest/globals';
-import { resolveUpdateStrategy, type RollingUpgradeSpec, type RollingUpgradeStatus } from '@keiko/api';
+import {
+  resolveUpdateStrategy,
+  type RollingUpgradeSpec,
+  type RollingUpgradeStatus,
+  type RollingUpgradeStep,
+} from '@keiko/api';
 import { budgetNodes, type DrainState } from '@keiko/node-ops';
 import {
   buildGroupView,
@@ -15,6 +20,7 @@ import {
   strayCordons,
 } from '../src/rollingupgrade/plan';
 import { formatGoDuration, parseGoDurationMs } from '../src/rollingupgrade/durations';
+import { scriptStateKey, type ScriptPhase, type ScriptState } from '../src/rollingupgrade/scripts';
 import {
   group,
   instance,
@@ -856,6 +862,222 @@ describe('whole upgrades against an in-memory world', () => {
     expect(r.ru.status?.plan).toHaveLength(4);
     expect(world.terminateCalls.size).toBe(0);
     expect(world.cordoned()).toEqual([]);
+  });
+});
+
+describe('scripts (run as Jobs: the plan asks for them and follows their state)', () => {
+  const SCRIPTS = {
+    preDrain: { script: 'echo pre' },
+    postDrain: { script: 'echo post', waitSeconds: 10, postWaitScript: 'echo waited' },
+    postTerminate: { script: 'echo gone' },
+  };
+  const g = () =>
+    group([instance('i-1'), instance('i-2', { version: '2' }), instance('i-3', { version: '2' })]);
+  const nodes = () => [node('n1', 'i-1'), node('n2', 'i-2'), node('n3', 'i-3')];
+  const at1 = (stepName: RollingUpgradeStep, extra = {}) =>
+    ({
+      currentStatus: 'running',
+      startTime: '2026-01-01T00:00:00Z',
+      inProcessingNodes: {
+        n1: { nodeName: 'n1', instanceID: 'i-1', stepName, stepStartTime: '2026-01-01T00:59:00Z', ...extra },
+      },
+    }) as RollingUpgradeStatus;
+  const jobs = (entries: [ScriptPhase, ScriptState][]) =>
+    new Map(entries.map(([phase, s]) => [scriptStateKey('n1', phase), s]));
+  const ok = (job: string): ScriptState => ({ state: 'succeeded', job: `ns/${job}` });
+  const running = (job: string): ScriptState => ({ state: 'running', job: `ns/${job}` });
+  const step = (
+    spec: Partial<RollingUpgradeSpec>,
+    status: RollingUpgradeStatus,
+    scripts: Map<string, ScriptState> = new Map(),
+    opts: { group?: ReturnType<typeof g>; nodes?: ReturnType<typeof nodes> } = {},
+  ) =>
+    decide(
+      planInput(rollingUpgrade(spec, status), snapshot(opts.group ?? g()), opts.nodes ?? nodes(), {
+        scripts,
+      }),
+    );
+
+  it('kickoff -> predrain_script: asks for the Job (no drain yet); waits while it runs; drains once it succeeded', () => {
+    const d = step(SCRIPTS, at1('kickoff'));
+    expect(d.status.inProcessingNodes?.n1?.stepName).toBe('predrain_script');
+    expect(d.actions).toEqual([
+      {
+        type: 'runScript',
+        key: 'n1',
+        phase: 'preDrain',
+        nodeName: 'n1',
+        instanceId: 'i-1',
+        script: 'echo pre',
+        attempt: 1,
+      },
+    ]);
+    const waiting = step(SCRIPTS, d.status, jobs([['preDrain', running('pre-1')]]));
+    expect(waiting.actions).toEqual([]);
+    expect(waiting.status.inProcessingNodes?.n1?.stepName).toBe('predrain_script');
+    expect(waiting.status.conditions?.find((c) => c.type === 'Progressing')?.message).toContain(
+      'n1 running its preDrain script (Job ns/pre-1)',
+    );
+    const done = step(SCRIPTS, d.status, jobs([['preDrain', ok('pre-1')]]));
+    expect(done.status.inProcessingNodes?.n1?.stepName).toBe('drain');
+    expect(done.actions).toEqual([expect.objectContaining({ type: 'drain', nodeName: 'n1' })]);
+    expect(done.events).toEqual([
+      expect.objectContaining({ reason: 'ScriptSucceeded', message: expect.stringContaining('ns/pre-1') }),
+    ]);
+  });
+
+  it('drained -> postdrain_script -> post_wait (waitSeconds) -> postWaitScript -> terminate', () => {
+    const drained = decide(
+      planInput(rollingUpgrade(SCRIPTS, at1('drain')), snapshot(g()), nodes(), {
+        drains: new Map<string, DrainState>([
+          ['n1', { state: 'succeeded', startedAt: 0, finishedAt: 0, evicted: 1 }],
+        ]),
+      }),
+    );
+    expect(drained.status.inProcessingNodes?.n1?.stepName).toBe('postdrain_script');
+    expect(drained.actions).toEqual([
+      { type: 'forgetDrain', key: 'n1' },
+      expect.objectContaining({ type: 'runScript', phase: 'postDrain', script: 'echo post' }),
+    ]);
+    const waiting = step(SCRIPTS, drained.status, jobs([['postDrain', ok('post-1')]]));
+    expect(waiting.status.inProcessingNodes?.n1?.stepName).toBe('post_wait');
+    expect(waiting.requeueAfterMs).toBe(10_000);
+    // waitSeconds elapsed (post_wait started a minute ago): the postWaitScript, then terminate
+    const postWait = step(SCRIPTS, at1('post_wait'));
+    expect(postWait.status.inProcessingNodes?.n1?.stepName).toBe('post_wait');
+    expect(postWait.actions).toEqual([
+      expect.objectContaining({ type: 'runScript', phase: 'postWait', script: 'echo waited' }),
+    ]);
+    const terminate = step(SCRIPTS, at1('post_wait'), jobs([['postWait', ok('wait-1')]]));
+    expect(terminate.status.inProcessingNodes?.n1?.stepName).toBe('terminate');
+    expect(terminate.actions).toEqual([expect.objectContaining({ type: 'terminate', instanceId: 'i-1' })]);
+  });
+
+  it('post_terminate: the postTerminate script runs before the node counts as replaced', () => {
+    // i-1 is gone and the group is back at 3 Ready nodes
+    const replaced = group([
+      instance('i-2', { version: '2' }),
+      instance('i-3', { version: '2' }),
+      instance('i-4', { version: '2' }),
+    ]);
+    const back = [node('n2', 'i-2'), node('n3', 'i-3'), node('n4', 'i-4')];
+    const opts = { group: replaced, nodes: back };
+    const asks = step(SCRIPTS, at1('post_terminate'), new Map(), opts);
+    expect(asks.status.inProcessingNodes?.n1?.stepName).toBe('post_terminate');
+    expect(asks.actions).toEqual([
+      expect.objectContaining({ type: 'runScript', phase: 'postTerminate', instanceId: 'i-1' }),
+    ]);
+    const runs = step(SCRIPTS, at1('post_terminate'), jobs([['postTerminate', running('t-1')]]), opts);
+    expect(runs.status.inProcessingNodes?.n1?.stepName).toBe('post_terminate');
+    const done = step(SCRIPTS, at1('post_terminate'), jobs([['postTerminate', ok('t-1')]]), opts);
+    expect(done.status.inProcessingNodes).toEqual({});
+    expect(done.nodesCompleted).toBe(1);
+    expect(done.events.map((e) => e.reason)).toEqual([
+      'ScriptSucceeded',
+      'NodeReplaced',
+      'BatchCompleted',
+      'Completed',
+    ]);
+  });
+
+  it('a failed script stops the upgrade: error, ScriptFailed naming the Job, phase and reason; nodes not yet terminated are uncordoned', () => {
+    const status: RollingUpgradeStatus = {
+      currentStatus: 'running',
+      startTime: '2026-01-01T00:00:00Z',
+      inProcessingNodes: {
+        n1: { nodeName: 'n1', instanceID: 'i-1', stepName: 'postdrain_script' },
+        n2: { nodeName: 'n2', instanceID: 'i-2', stepName: 'drain' },
+        n3: { nodeName: 'n3', instanceID: 'i-3', stepName: 'terminate' },
+      },
+    };
+    const failed: ScriptState = {
+      state: 'failed',
+      job: 'ns/post-1',
+      reason: 'DeadlineExceeded',
+      message: 'Job was active longer than specified deadline',
+    };
+    const d = decide(
+      planInput(
+        rollingUpgrade({ ...SCRIPTS, strategy: { maxUnavailable: 3 } }, status),
+        snapshot(group([instance('i-1'), instance('i-2'), instance('i-3')])),
+        nodes(),
+        { scripts: jobs([['postDrain', failed]]) },
+      ),
+    );
+    expect(d.status.currentStatus).toBe('error');
+    expect(d.status.endTime).toBeDefined();
+    const complete = d.status.conditions?.find((c) => c.type === 'Complete');
+    expect(complete).toMatchObject({ status: 'False', reason: 'ScriptFailed' });
+    expect(complete?.message).toBe(
+      'postDrain script (spec.postDrain.script) of node n1 failed: Job ns/post-1: DeadlineExceeded: Job was active longer than specified deadline',
+    );
+    const event = d.events.find((e) => e.reason === 'ScriptFailed');
+    expect(event).toMatchObject({ type: 'Warning' });
+    expect(event?.message).toContain('Job ns/post-1');
+    expect(event?.message).toContain('n1, n2 uncordoned');
+    expect(d.events.map((e) => e.reason)).toContain('Failed');
+    // nothing new starts (no drain of n2 again); n3, recorded at terminate, is terminated as recorded
+    expect(d.actions).toEqual([
+      { type: 'terminate', key: 'n3', instanceId: 'i-3', decrementDesired: false },
+      { type: 'uncordon', nodeName: 'n1' },
+      { type: 'uncordon', nodeName: 'n2' },
+    ]);
+  });
+
+  it('ignoreScripts: no script step, no Job', () => {
+    const d = step({ ...SCRIPTS, ignoreScripts: true }, at1('kickoff'));
+    expect(d.status.inProcessingNodes?.n1?.stepName).toBe('drain');
+    expect(d.actions.map((a) => a.type)).toEqual(['drain']);
+  });
+
+  it('a step recorded at predrain_script without a preDrain script (an upstream status) goes on to drain', () => {
+    const d = step({}, at1('predrain_script'));
+    expect(d.status.inProcessingNodes?.n1?.stepName).toBe('drain');
+  });
+
+  it('a node retried after a failed drain runs its scripts again (attempt 2: another Job)', () => {
+    const status = {
+      ...at1('kickoff'),
+      drainFailures: [{ nodeName: 'n1', instanceID: 'i-1', attempts: 1 }],
+    } as RollingUpgradeStatus;
+    const d = step(SCRIPTS, status);
+    expect(d.actions).toEqual([expect.objectContaining({ type: 'runScript', attempt: 2 })]);
+  });
+
+  it('a whole upgrade with every script: each Job created once, restarts at every step included', () => {
+    for (const every of [0, 2, 3, 5]) {
+      const world = new World(3, { drainMs: 5, scriptMs: 20 });
+      const r = run(world, rollingUpgrade({ ...SCRIPTS, strategy: { maxUnavailable: 2 } }), {
+        crash: (s) => every > 0 && s % every === 0,
+      });
+      expect(r.ru.status?.currentStatus).toBe('completed');
+      expect(world.jobCreations.size).toBe(3 * 4);
+      expect([...world.jobCreations.values()].every((n) => n === 1)).toBe(true);
+      expect([...world.terminateCalls.values()].every((n) => n === 1)).toBe(true);
+      const stats = Object.fromEntries(
+        (r.ru.status?.statistics ?? []).map((x) => [x.stepName, x.durationCount]),
+      );
+      expect(stats).toMatchObject({ predrain_script: 3, postdrain_script: 3, post_wait: 3, total: 3 });
+    }
+  });
+
+  it("a whole upgrade where one node's postDrain script fails: error, that node uncordoned and kept", () => {
+    const world = new World(3, {
+      drainMs: 5,
+      scriptMs: 20,
+      scriptFails: (phase, key) =>
+        phase === 'postDrain' && key === 'node-i-old1'
+          ? { reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' }
+          : undefined,
+    });
+    const r = run(world, rollingUpgrade({ ...SCRIPTS, strategy: { maxUnavailable: 1 } }));
+    expect(r.ru.status?.currentStatus).toBe('error');
+    expect(world.cordoned()).toEqual([]);
+    expect(world.terminateCalls.has('i-old1')).toBe(false);
+    expect(world.group.instances.map((i) => i.id)).toContain('i-old1');
+    expect(r.ru.status?.conditions?.find((c) => c.type === 'Complete')?.message).toContain(
+      'BackoffLimitExceeded',
+    );
   });
 });
 

@@ -121,7 +121,12 @@ export const RollingUpgradeSpecSchema = Type.Object(
     preDrain: Type.Optional(
       Type.Object(
         {
-          script: Type.Optional(Type.String({ description: 'Shell script run before the node is drained.' })),
+          script: Type.Optional(
+            Type.String({
+              description:
+                'Shell script run (/bin/sh -c, as a Job) before the node is drained, with INSTANCE_ID, INSTANCE_NAME (the node) and ASG_NAME set. Needs scripts enabled in upgrade-manager (chart value scripts.enabled) or spec.ignoreScripts.',
+            }),
+          ),
         },
         { description: 'Actions taken before draining a node.' },
       ),
@@ -129,15 +134,25 @@ export const RollingUpgradeSpecSchema = Type.Object(
     postDrain: Type.Optional(
       Type.Object(
         {
-          script: Type.Optional(Type.String({ description: 'Shell script run after the node is drained.' })),
+          script: Type.Optional(
+            Type.String({
+              description: 'Shell script run (as a Job, like preDrain.script) after the node is drained.',
+            }),
+          ),
           waitSeconds: Type.Optional(
             Type.Integer({
               format: 'int64',
               minimum: 0,
-              description: 'Seconds to wait after the post-drain script.',
+              description:
+                'Seconds to wait after the post-drain script, added to postDrainDelaySeconds, before postWaitScript and the terminate.',
             }),
           ),
-          postWaitScript: Type.Optional(Type.String({ description: 'Shell script run after waitSeconds.' })),
+          postWaitScript: Type.Optional(
+            Type.String({
+              description:
+                'Shell script run (as a Job) after waitSeconds, before the instance is terminated.',
+            }),
+          ),
         },
         { description: 'Actions taken after draining a node.' },
       ),
@@ -146,13 +161,22 @@ export const RollingUpgradeSpecSchema = Type.Object(
       Type.Object(
         {
           script: Type.Optional(
-            Type.String({ description: 'Shell script run after the instance is terminated.' }),
+            Type.String({
+              description:
+                'Shell script run (as a Job) after the instance is terminated, before the node counts as replaced.',
+            }),
           ),
         },
         { description: 'Actions taken after terminating a node.' },
       ),
     ),
     strategy: Type.Optional(UpdateStrategySchema),
+    ignoreScripts: Type.Optional(
+      Type.Boolean({
+        description:
+          "Never run preDrain, postDrain and postTerminate scripts, and proceed without them. Without it, an upgrade that sets scripts waits while upgrade-manager's scripts are disabled.",
+      }),
+    ),
     ignoreDrainFailures: Type.Optional(
       Type.Boolean({
         description: 'Terminate the node even when its drain fails, instead of stopping the upgrade.',
@@ -446,6 +470,32 @@ export interface ResolvedRollingUpgrade {
   ignoreDrainFailures: boolean;
   /** spec.dryRun: plan only (honoured until the upgrade starts). */
   dryRun: boolean;
+  /** The scripts to run for each node, by phase; none when spec.ignoreScripts is set. */
+  scripts: RollingUpgradeScripts;
+}
+
+/** The phases a RollingUpgrade runs a script in, in the order a node meets them. */
+export const RollingUpgradeScriptPhases = ['preDrain', 'postDrain', 'postWait', 'postTerminate'] as const;
+export type RollingUpgradeScriptPhase = (typeof RollingUpgradeScriptPhases)[number];
+export type RollingUpgradeScripts = Partial<Record<RollingUpgradeScriptPhase, string>>;
+
+/** The spec field of each script phase, for messages. */
+export const RollingUpgradeScriptFields: Record<RollingUpgradeScriptPhase, string> = {
+  preDrain: 'spec.preDrain.script',
+  postDrain: 'spec.postDrain.script',
+  postWait: 'spec.postDrain.postWaitScript',
+  postTerminate: 'spec.postTerminate.script',
+};
+
+/** The scripts the spec sets (empty strings are none), whatever ignoreScripts says. */
+export function configuredScripts(spec: RollingUpgradeSpec): RollingUpgradeScripts {
+  const all: RollingUpgradeScripts = {
+    preDrain: spec.preDrain?.script,
+    postDrain: spec.postDrain?.script,
+    postWait: spec.postDrain?.postWaitScript,
+    postTerminate: spec.postTerminate?.script,
+  };
+  return Object.fromEntries(Object.entries(all).filter(([, v]) => v && v.trim() !== ''));
 }
 
 /** The one resolve step of a RollingUpgrade's spec. */
@@ -457,6 +507,7 @@ export function resolveRollingUpgrade(spec: RollingUpgradeSpec): ResolvedRolling
     readinessGates: spec.readinessGates ?? [],
     ignoreDrainFailures: spec.ignoreDrainFailures === true,
     dryRun: spec.dryRun === true,
+    scripts: spec.ignoreScripts === true ? {} : configuredScripts(spec),
   };
 }
 

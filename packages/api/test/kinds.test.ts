@@ -24,6 +24,7 @@ import type { InstanceGroup } from '../src/instancegroup';
 import { ALL_KINDS } from '../src/kinds';
 import { validatePodCheckpoint } from '../src/podcheckpoint';
 import {
+  configuredScripts,
   nodesInProcessing,
   resolveRollingUpgrade,
   resolveUpdateStrategy,
@@ -109,7 +110,25 @@ describe('RollingUpgrade', () => {
       readinessGates: [],
       ignoreDrainFailures: true,
       dryRun: false,
+      scripts: {},
     });
+  });
+
+  it('resolves the scripts by phase; blank ones are none; ignoreScripts drops them all', () => {
+    const spec = {
+      asgName: 'g',
+      preDrain: { script: 'echo pre' },
+      postDrain: { script: '  ', waitSeconds: 5, postWaitScript: 'echo waited' },
+      postTerminate: { script: 'echo gone' },
+    };
+    expect(resolveRollingUpgrade(spec).scripts).toEqual({
+      preDrain: 'echo pre',
+      postWait: 'echo waited',
+      postTerminate: 'echo gone',
+    });
+    expect(configuredScripts({ ...spec, ignoreScripts: true })).toEqual(resolveRollingUpgrade(spec).scripts);
+    expect(resolveRollingUpgrade({ ...spec, ignoreScripts: true }).scripts).toEqual({});
+    expect(validateRollingUpgrade({ ...talk(), spec: { ...spec, ignoreScripts: true } })).toEqual([]);
   });
 
   it.each([

@@ -2,7 +2,10 @@
 // cached AWS ports, nodes from an informer), asks plan.ts what comes next, writes that into status,
 // and only then acts — so every step is on record before it happens.
 import {
+  configuredScripts,
+  resolveRollingUpgrade,
   RollingUpgradeKind,
+  RollingUpgradeScriptFields,
   specValidCondition,
   validateRollingUpgrade,
   withRollingUpgradeDefaults,
@@ -20,7 +23,9 @@ import {
 import {
   addFinalizer,
   hasFinalizer,
+  isAlreadyExists,
   isBeingDeleted,
+  isNotFound,
   isConflict,
   objectKey,
   patchStatus,
@@ -35,6 +40,7 @@ import {
   type Manager,
   type ReconcileResult,
   type Request,
+  type ResourceType,
   type Store,
 } from '@keiko/kube-runtime';
 import {
@@ -46,11 +52,10 @@ import {
   NodeNotFoundError,
   uncordonNode,
 } from '@keiko/node-ops';
-import type { V1Node } from '@kubernetes/client-node';
+import type { V1Job, V1Node } from '@kubernetes/client-node';
 import { AwsRegions, type RegionPorts } from '../aws';
 import { UpgradeMetrics } from './metrics';
 import {
-  configuredScripts,
   decide,
   FINALIZER,
   isAtOrPastTerminate,
@@ -65,6 +70,16 @@ import {
   type InstanceLaunch,
   type ScalingGroupSnapshot,
 } from './plan';
+import {
+  expectedScriptJobs,
+  SCRIPT_JOB_SELECTOR,
+  SCRIPT_OWNER_UID_LABEL,
+  scriptJob,
+  scriptStateOf,
+  type ScriptPhase,
+  type ScriptsOptions,
+  type ScriptState,
+} from './scripts';
 
 export interface RollingUpgradeControllerOptions {
   /** How often to look at AWS and nodes while waiting on them (ms). */
@@ -79,6 +94,8 @@ export interface RollingUpgradeControllerOptions {
   lockRequeueMs?: number;
   /** Where the per-group disruption locks every node tool shares live (default kube-node-lease). */
   disruptionLockNamespace?: string;
+  /** How scripts run as Jobs; undefined: scripts are disabled (upgrades that set them wait). */
+  scripts?: ScriptsOptions;
 }
 
 export interface RollingUpgradeControllerHandle {
@@ -88,7 +105,9 @@ export interface RollingUpgradeControllerHandle {
 }
 
 const RU = RollingUpgradeKind;
+const JOB: ResourceType = { group: 'batch', version: 'v1', plural: 'jobs', kind: 'Job', namespaced: true };
 type TerminateAction = Extract<Action, { type: 'terminate' }>;
+type RunScriptAction = Extract<Action, { type: 'runScript' }>;
 /** Decisions acted on in one reconcile before yielding the worker. */
 const MAX_ROUNDS = 25;
 
@@ -105,6 +124,11 @@ function nodeFingerprint(n: V1Node): string {
     n.metadata?.labels ?? {},
     n.metadata?.annotations?.[CORDONED_BY_ANNOTATION] ?? '',
   ]);
+}
+
+/** The spec fields that hold scripts, for messages. */
+function scriptFields(ru: RollingUpgrade): string[] {
+  return (Object.keys(configuredScripts(ru.spec)) as ScriptPhase[]).map((p) => RollingUpgradeScriptFields[p]);
 }
 
 export function addRollingUpgradeController(
@@ -133,6 +157,8 @@ class RollingUpgradeReconciler {
   private readonly knownInstances = new Map<string, Set<string>>();
   private readonly metrics: UpgradeMetrics;
   private readonly nodes: Store<V1Node>;
+  /** The script Jobs (only watched when scripts are enabled: no RBAC on Jobs is needed otherwise). */
+  private readonly jobs?: Store<V1Job>;
 
   constructor(
     private readonly mgr: Manager,
@@ -168,6 +194,11 @@ class RollingUpgradeReconciler {
       predicates: [{ update: (o, n) => nodeFingerprint(o) !== nodeFingerprint(n) }],
     });
     this.nodes = this.controller.cacheOf<V1Node>(ResourceTypes.Node);
+    if (opts.scripts) {
+      // Owned by their RollingUpgrade: a Job's change reconciles it. Labels select ours only.
+      this.controller.owns<V1Job>(JOB, { labelSelector: SCRIPT_JOB_SELECTOR });
+      this.jobs = this.controller.cacheOf<V1Job>(JOB);
+    }
     this.controller.primary.addEventHandler({
       onUpdate: (o, n) => {
         if (o.status?.currentStatus !== n.status?.currentStatus && isTerminal(n)) this.wakeSiblings(n);
@@ -247,6 +278,7 @@ class RollingUpgradeReconciler {
     const status = await this.checkSpec(ru);
     if (!status) return {};
     const dryRun = this.opts.dryRun || (ru.spec.dryRun === true && !status.startTime);
+    if (!dryRun && (await this.waitForScripts(ru, status))) return {};
     const waiting = await this.claimGroup(req, ru, status, dryRun);
     if (waiting) return waiting;
     const ports = await this.portsFor(ru, status);
@@ -281,28 +313,105 @@ class RollingUpgradeReconciler {
       await this.finish(await this.refreshed(ru));
       return undefined;
     }
-    const scripts = configuredScripts(ru.spec);
-    const hadScriptsCondition = status.conditions?.some((c) => c.type === 'ScriptsIgnored');
-    if (scripts.length > 0) {
-      withConditionOn(status, {
-        type: 'ScriptsIgnored',
-        status: 'True',
-        reason: 'ScriptsNotExecuted',
-        message: `${scripts.join(', ')} not run: upgrade-manager does not execute scripts (see docs/upgrade-manager.md); use PodDisruptionBudgets, postDrainDelaySeconds and readinessGates`,
-        observedGeneration: ru.metadata.generation,
-      });
-      if (!hadScriptsCondition) {
-        await this.mgr.events.record(
-          ru,
-          'Warning',
-          'ScriptsNotExecuted',
-          `${scripts.join(', ')} set but never run by upgrade-manager; see docs/upgrade-manager.md`,
-        );
-      }
-    } else if (hadScriptsCondition) {
-      status.conditions = status.conditions?.filter((c) => c.type !== 'ScriptsIgnored');
-    }
+    await this.scriptsIgnored(ru, status);
     return status;
+  }
+
+  /** spec.ignoreScripts with scripts set: condition ScriptsIgnored (and one Warning event) says they never run. */
+  private async scriptsIgnored(ru: RollingUpgrade, status: RollingUpgradeStatus): Promise<void> {
+    const fields = scriptFields(ru);
+    const had = status.conditions?.some((c) => c.type === 'ScriptsIgnored');
+    if (fields.length === 0 || ru.spec.ignoreScripts !== true) {
+      if (had) status.conditions = status.conditions?.filter((c) => c.type !== 'ScriptsIgnored');
+      return;
+    }
+    withConditionOn(status, {
+      type: 'ScriptsIgnored',
+      status: 'True',
+      reason: 'IgnoreScripts',
+      message: `${fields.join(', ')} not run: spec.ignoreScripts is set`,
+      observedGeneration: ru.metadata.generation,
+    });
+    if (!had)
+      await this.mgr.events.record(
+        ru,
+        'Warning',
+        'ScriptsNotExecuted',
+        `${fields.join(', ')} set but never run: spec.ignoreScripts is set`,
+      );
+  }
+
+  /**
+   * Scripts set, scripts disabled here, and no spec.ignoreScripts: the upgrade does not go on without
+   * them. It waits (Progressing=False/ScriptsDisabled, one Warning event) until scripts are enabled or
+   * ignoreScripts is set (a spec change, or a restart with scripts enabled, reconciles it again).
+   */
+  private async waitForScripts(ru: RollingUpgrade, status: RollingUpgradeStatus): Promise<boolean> {
+    const fields = scriptFields(ru);
+    if (fields.length === 0 || ru.spec.ignoreScripts === true || this.opts.scripts) return false;
+    const message = `${fields.join(', ')} set but scripts are disabled in upgrade-manager: enable them (chart values scripts.enabled, scripts.image, scripts.serviceAccountName) or set spec.ignoreScripts: true to proceed without them; waiting`;
+    const before = status.conditions?.find((c) => c.type === 'Progressing');
+    status.currentStatus = status.currentStatus ?? 'init';
+    withConditionOn(status, {
+      type: 'Progressing',
+      status: 'False',
+      reason: 'ScriptsDisabled',
+      message,
+      observedGeneration: ru.metadata.generation,
+    });
+    await patchStatus(this.client, RU, ru, status);
+    if (before?.reason !== 'ScriptsDisabled' || before.message !== message)
+      await this.mgr.events.record(ru, 'Warning', 'ScriptsDisabled', message);
+    return true;
+  }
+
+  /** What the in-flight nodes' script Jobs say, by script state key (absent: no Job yet). */
+  private scriptStates(ru: RollingUpgrade): Map<string, ScriptState> {
+    const out = new Map<string, ScriptState>();
+    if (!this.jobs) return out;
+    const phases = Object.keys(resolveRollingUpgrade(ru.spec).scripts) as ScriptPhase[];
+    for (const [key, name] of expectedScriptJobs(ru, phases)) {
+      const job = this.jobs.getByName(ru.metadata.namespace, name);
+      if (job) out.set(key, scriptStateOf(job));
+    }
+    return out;
+  }
+
+  /** Creates the script's Job; one that already exists (a restart, a lagging cache) is the one we made. */
+  private async runScript(ru: RollingUpgrade, action: RunScriptAction, rlog: Logger): Promise<void> {
+    if (!this.opts.scripts) throw new Error('a script was to run with scripts disabled');
+    const job = scriptJob(ru, action, this.opts.scripts);
+    const name = `${job.metadata?.namespace}/${job.metadata?.name}`;
+    try {
+      await this.client.create<V1Job>(JOB, job);
+    } catch (err) {
+      if (isAlreadyExists(err)) return;
+      throw err;
+    }
+    rlog.info('started script Job', { job: name, phase: action.phase, node: action.nodeName });
+    await this.mgr.events.record(
+      ru,
+      'Normal',
+      'ScriptStarted',
+      `${action.phase} script of node ${action.nodeName ?? action.instanceId} started: Job ${name}`,
+    );
+  }
+
+  /** Deletion: the upgrade's script Jobs go (a running script stops); the garbage collector would too. */
+  private async deleteScriptJobs(ru: RollingUpgrade): Promise<void> {
+    const uid = ru.metadata.uid;
+    const jobs = (this.jobs?.list(ru.metadata.namespace) ?? []).filter(
+      (j) => uid && j.metadata?.labels?.[SCRIPT_OWNER_UID_LABEL] === uid,
+    );
+    for (const j of jobs) {
+      try {
+        await this.client.delete(JOB, j.metadata?.namespace, j.metadata?.name ?? '', {
+          propagationPolicy: 'Background',
+        });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
   }
 
   /**
@@ -387,6 +496,7 @@ class RollingUpgradeReconciler {
         snapshot,
         nodes: this.nodes.list(),
         drains: this.drains.states(req.key),
+        scripts: this.scriptStates(pending ? { ...ru, status: pending } : ru),
         now: new Date(),
         owner: ownerId(ru),
         dryRunFlag: this.opts.dryRun,
@@ -413,7 +523,8 @@ class RollingUpgradeReconciler {
       if (decision.events.length > 0)
         rlog.info('upgrade progressed', { events: decision.events.map((e) => `${e.reason}: ${e.message}`) });
 
-      // Then act.
+      // Then act. An upgrade that just stopped (failed) first stops its drains, then gives nodes back.
+      if (isTerminal(ru)) await this.drains.abortAll(req.key, 'the upgrade stopped');
       const actionsKey = JSON.stringify(decision.actions);
       for (const action of decision.actions)
         if (action.type !== 'terminate') ru = await this.act(ru, action, ports, rlog);
@@ -579,6 +690,9 @@ class RollingUpgradeReconciler {
         return ru;
       case 'terminate':
         return this.terminate(ru, [action], ports, rlog);
+      case 'runScript':
+        await this.runScript(ru, action, rlog);
+        return ru;
     }
   }
 
@@ -670,6 +784,7 @@ class RollingUpgradeReconciler {
     const key = objectKey(ru);
     if (!hasFinalizer(ru, FINALIZER)) return;
     await this.drains.abortAll(key, 'the RollingUpgrade is being deleted');
+    await this.deleteScriptJobs(ru);
     const owner = ownerId(ru);
     const inFlight = ru.status?.inProcessingNodes ?? ru.status?.nodeInProcessing ?? {};
     // The informer may not have seen a cordon made a moment ago; in-flight nodes are checked live too.

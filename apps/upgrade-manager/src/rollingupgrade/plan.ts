@@ -8,6 +8,7 @@ import {
   metadataTimestamp,
   nodesInProcessing,
   resolveRollingUpgrade,
+  RollingUpgradeScriptFields,
   validateRollingUpgrade,
   type Condition,
   type NodeInProcessing,
@@ -44,6 +45,7 @@ import {
 } from '@keiko/node-ops';
 import type { V1Node } from '@kubernetes/client-node';
 import { formatGoDuration, parseGoDurationMs } from './durations';
+import { scriptAttempt, scriptStateKey, type ScriptPhase, type ScriptState } from './scripts';
 
 // ---------------------------------------------------------------------------------------------------
 // Inputs and outputs
@@ -80,6 +82,8 @@ export interface PlanInput extends PlanOptions {
   snapshot: ScalingGroupSnapshot;
   nodes: readonly V1Node[];
   drains: ReadonlyMap<string, DrainState>;
+  /** The script Jobs of the in-flight nodes, by scriptStateKey(key, phase); absent: no Job (yet). */
+  scripts: ReadonlyMap<string, ScriptState>;
   now: Date;
 }
 
@@ -93,7 +97,17 @@ export type Action =
   /** Terminate through the group, after confirming with a fresh describe that the instance is still InService. */
   | { type: 'terminate'; key: string; instanceId: string; decrementDesired: boolean }
   /** eager mode: raise the group's desired capacity to this absolute value. */
-  | { type: 'setDesiredCapacity'; desiredCapacity: number };
+  | { type: 'setDesiredCapacity'; desiredCapacity: number }
+  /** Create the script's Job (idempotent: its name is a function of the upgrade, node, phase and attempt). */
+  | {
+      type: 'runScript';
+      key: string;
+      phase: ScriptPhase;
+      nodeName?: string;
+      instanceId: string;
+      script: string;
+      attempt: number;
+    };
 
 export type { PlannedEvent };
 
@@ -548,16 +562,6 @@ function percentage(processed: number, total: number): string {
   return `${Math.min(100, Math.round((processed / total) * 100))}%`;
 }
 
-/** Which spec fields hold scripts — kept for compatibility, never executed (see docs/upgrade-manager.md). */
-export function configuredScripts(spec: RollingUpgrade['spec']): string[] {
-  const fields: string[] = [];
-  if (spec.preDrain?.script) fields.push('spec.preDrain.script');
-  if (spec.postDrain?.script) fields.push('spec.postDrain.script');
-  if (spec.postDrain?.postWaitScript) fields.push('spec.postDrain.postWaitScript');
-  if (spec.postTerminate?.script) fields.push('spec.postTerminate.script');
-  return fields;
-}
-
 // ---------------------------------------------------------------------------------------------------
 // The decision
 // ---------------------------------------------------------------------------------------------------
@@ -664,6 +668,7 @@ export function decide(input: PlanInput): Decision {
     // 0: no limit (asked for with a negative drainTimeout).
     drainTimeoutMs: (strategy.drainTimeoutSeconds ?? 0) * 1000,
     progress: [],
+    scriptFailures: [],
     wait,
     condition,
   };
@@ -672,6 +677,7 @@ export function decide(input: PlanInput): Decision {
   status.statistics = ctx.acc.statistics;
   status.inProcessingNodes = inFlight;
   delete status.nodeInProcessing;
+  if (ctx.scriptFailures.length > 0) return failOnScripts(ctx);
   const uncordoning = uncordonStrays(ctx);
 
   const { selectable, exhausted, blocked } = candidatesOf(view, inFlight, status);
@@ -814,6 +820,15 @@ function waitNodeInterval(c: DecideContext): boolean {
   return true;
 }
 
+interface ScriptFailure {
+  key: string;
+  node?: string;
+  phase: ScriptPhase;
+  job: string;
+  reason: string;
+  message: string;
+}
+
 /** What one decision shares while it steps each in-flight node. */
 interface DecideContext {
   input: PlanInput;
@@ -833,6 +848,8 @@ interface DecideContext {
   postDrainWaitMs: number;
   drainTimeoutMs: number;
   progress: string[];
+  /** Scripts whose Job failed in this decision: the upgrade stops (failOnScripts). */
+  scriptFailures: ScriptFailure[];
   wait: (ms: number) => void;
   condition: (type: string, s: 'True' | 'False', reason: string, message: string) => void;
 }
@@ -895,19 +912,7 @@ function finishOrWait(
       .filter((f) => exhausted.some((i) => i.id === f.instanceID))
       .map((f) => f.message ?? `drain of ${f.nodeName} failed`);
     const message = `drain failed twice for ${exhausted.map(displayName).join(', ')}: ${messages.join('; ')}`;
-    c.status.currentStatus = 'error';
-    c.status.endTime = isoS(c.now);
-    c.status.totalProcessingTime = formatGoDuration(
-      c.now.getTime() - (timeMs(c.status.startTime) ?? c.now.getTime()),
-    );
-    c.condition('Complete', 'False', 'DrainFailed', message);
-    c.condition('Progressing', 'False', 'Failed', message);
-    c.decision.events.push({
-      type: 'Warning',
-      reason: 'Failed',
-      message: `upgrade of ${c.view.group.name} failed: ${message}`,
-    });
-    return c.decision;
+    return failUpgrade(c, 'DrainFailed', message);
   }
   c.status.currentStatus = 'completed';
   c.status.endTime = isoS(c.now);
@@ -930,6 +935,52 @@ function finishOrWait(
     message: `upgrade of ${c.view.group.name} completed: ${c.status.nodesProcessed} node(s) replaced in ${c.status.totalProcessingTime}`,
   });
   return c.decision;
+}
+
+/** The upgrade stops in error: currentStatus, endTime, Complete=False/<reason>, a Warning Failed event. */
+function failUpgrade(c: DecideContext, reason: string, message: string): Decision {
+  c.status.currentStatus = 'error';
+  c.status.endTime = isoS(c.now);
+  c.status.totalProcessingTime = formatGoDuration(
+    c.now.getTime() - (timeMs(c.status.startTime) ?? c.now.getTime()),
+  );
+  c.condition('Complete', 'False', reason, message);
+  c.condition('Progressing', 'False', 'Failed', message);
+  c.decision.events.push({
+    type: 'Warning',
+    reason: 'Failed',
+    message: `upgrade of ${c.view.group.name} failed: ${message}`,
+  });
+  return c.decision;
+}
+
+/**
+ * A script failed: the upgrade stops. Nothing new starts (this decision's drains and scripts are
+ * dropped; the controller stops the drains running); every in-flight node not yet at terminate is
+ * uncordoned (if this upgrade cordoned it) and left in service; a node already recorded at terminate is
+ * terminated as recorded. A Warning ScriptFailed event names each Job, its phase and its reason.
+ */
+function failOnScripts(c: DecideContext): Decision {
+  const lines = c.scriptFailures.map(
+    (f) =>
+      `${f.phase} script (${RollingUpgradeScriptFields[f.phase]}) of node ${f.node ?? f.key} failed: Job ${f.job}: ${f.reason}: ${f.message}`,
+  );
+  c.decision.actions = c.decision.actions.filter((a) => a.type === 'terminate' || a.type === 'forgetDrain');
+  const uncordon = [
+    ...Object.values(c.inFlight)
+      .filter((r) => r.nodeName && !isAtOrPastTerminate(r.stepName))
+      .map((r) => r.nodeName as string),
+    ...strayCordons(c.inFlight, c.view, c.input.owner),
+  ];
+  for (const nodeName of uncordon) c.decision.actions.push({ type: 'uncordon', nodeName });
+  for (const line of lines)
+    c.decision.events.push({
+      type: 'Warning',
+      reason: 'ScriptFailed',
+      message: `${line}; the upgrade stops${uncordon.length ? `, ${uncordon.join(', ')} uncordoned and left in service` : ''}`,
+    });
+  c.decision.requeueAfterMs = undefined;
+  return failUpgrade(c, 'ScriptFailed', lines.join('; '));
 }
 
 /** Starts the next batch (within the budget, surging first in eager mode), or waits when there is no room. */
@@ -1036,12 +1087,15 @@ function nodeStep(c: DecideContext, key: string): NodeStep {
         decrementDesired: (c.surge?.added ?? 0) > 0,
       }),
     startDrainOrTerminate: () => {
-      if (n.node) {
-        n.move('drain');
-        drainAction(n, n.node);
-      } else {
+      if (!n.node) {
         n.move('terminate');
         n.terminate();
+      } else if (c.spec.scripts.preDrain) {
+        n.move('predrain_script');
+        preDrainScript(n);
+      } else {
+        n.move('drain');
+        drainAction(n, n.node);
       }
     },
   };
@@ -1078,9 +1132,11 @@ function advanceNode(c: DecideContext, key: string): void {
       break;
     }
     case 'predrain_script':
+      return preDrainScript(n);
     case 'drain':
       return followDrain(n);
     case 'postdrain_script':
+      return postDrainScript(n);
     case 'post_wait':
       return afterDrainWait(n);
     case 'terminate':
@@ -1103,6 +1159,56 @@ function skipToPostTerminate(n: NodeStep): void {
     reason: 'InstanceGone',
     message: `instance ${n.rec.instanceID} (node ${n.node ?? 'none'}) left group ${c.view.group.name} before it was terminated; not terminating it`,
   });
+}
+
+/**
+ * Whether the phase's script lets the node go on: true when it has none or its Job succeeded. Otherwise
+ * it asks for the Job (none yet) or waits for it, or — the Job failed — records the failure, which stops
+ * the upgrade (failOnScripts).
+ */
+function scriptPassed(n: NodeStep, phase: ScriptPhase): boolean {
+  const { c, key, rec } = n;
+  const script = c.spec.scripts[phase];
+  if (!script) return true;
+  const s = c.input.scripts.get(scriptStateKey(key, phase));
+  if (s?.state === 'succeeded') return true;
+  if (s?.state === 'failed') {
+    c.scriptFailures.push({ key, node: n.node, phase, job: s.job, reason: s.reason, message: s.message });
+    return false;
+  }
+  if (!s)
+    c.decision.actions.push({
+      type: 'runScript',
+      key,
+      phase,
+      ...(n.node ? { nodeName: n.node } : {}),
+      instanceId: rec.instanceID ?? '',
+      script,
+      attempt: scriptAttempt(c.status, rec.instanceID),
+    });
+  c.progress.push(`${key} running its ${phase} script${s ? ` (Job ${s.job})` : ''}`);
+  c.wait(c.input.pollIntervalMs);
+  return false;
+}
+
+/** The event of a script that succeeded (none when the phase has no script). */
+function scriptSucceeded(n: NodeStep, phase: ScriptPhase): void {
+  const s = n.c.input.scripts.get(scriptStateKey(n.key, phase));
+  if (!n.c.spec.scripts[phase] || !s) return;
+  n.c.decision.events.push({
+    type: 'Normal',
+    reason: 'ScriptSucceeded',
+    message: `${phase} script of node ${n.node ?? n.rec.instanceID} succeeded (Job ${s.job})`,
+  });
+}
+
+/** predrain_script: the preDrain script, then the drain. */
+function preDrainScript(n: NodeStep): void {
+  if (!n.node) return n.startDrainOrTerminate();
+  if (!scriptPassed(n, 'preDrain')) return;
+  scriptSucceeded(n, 'preDrain');
+  n.move('drain');
+  drainAction(n, n.node);
 }
 
 /** drain: (re)start the drain, wait for it, or record its outcome. */
@@ -1141,36 +1247,55 @@ function followDrain(n: NodeStep): void {
   }
 }
 
-/** The drain is over (or its failure ignored): on to the post-drain wait. */
+/** The drain is over (or its failure ignored): on to the postDrain script, or the post-drain wait. */
 function drained(n: NodeStep, type: 'Normal' | 'Warning', reason: string, message: string): void {
   const { c } = n;
-  n.move('post_wait');
   c.status.lastDrainTime = isoMs(c.now);
   c.decision.actions.push({ type: 'forgetDrain', key: n.key });
   c.decision.events.push({ type, reason, message });
-  if (c.postDrainWaitMs > 0) c.wait(c.postDrainWaitMs);
+  if (!c.spec.scripts.postDrain) return startPostWait(n);
+  n.move('postdrain_script');
+  postDrainScript(n);
 }
 
-/** post_wait: postDrainDelaySeconds + postDrain.waitSeconds after the drain, then terminate. */
+/** postdrain_script: the postDrain script, then the post-drain wait. */
+function postDrainScript(n: NodeStep): void {
+  if (!scriptPassed(n, 'postDrain')) return;
+  scriptSucceeded(n, 'postDrain');
+  startPostWait(n);
+}
+
+function startPostWait(n: NodeStep): void {
+  n.move('post_wait');
+  n.c.wait(n.c.postDrainWaitMs);
+}
+
+/** post_wait: postDrainDelaySeconds + postDrain.waitSeconds, then the postWaitScript, then terminate. */
 function afterDrainWait(n: NodeStep): void {
   const { c, key } = n;
   const since = timeMs(n.rec.stepStartTime) ?? c.now.getTime();
   const left = since + c.postDrainWaitMs - c.now.getTime();
-  if (n.step === 'postdrain_script') n.move('post_wait');
   if (left > 0) {
     c.progress.push(`${key} waiting ${Math.ceil(left / 1000)}s after drain`);
     c.wait(left);
-  } else {
-    n.move('terminate');
-    n.terminate();
+    return;
   }
+  if (!scriptPassed(n, 'postWait')) return;
+  scriptSucceeded(n, 'postWait');
+  n.move('terminate');
+  n.terminate();
 }
 
-/** post_terminate: done once the instance is gone and the group has its desired Ready nodes again. */
+/**
+ * post_terminate: the postTerminate script, then done once the instance is gone and the group has its
+ * desired Ready nodes again.
+ */
 function awaitReplacement(n: NodeStep): void {
   const { c, key, rec } = n;
+  if (!scriptPassed(n, 'postTerminate')) return;
   const desired = c.view.group.desiredCapacity;
   if (n.gone && c.readyCount >= desired) {
+    scriptSucceeded(n, 'postTerminate');
     n.move('completed');
     c.decision.events.push({
       type: 'Normal',

@@ -113,6 +113,7 @@ export function planInput(
     snapshot: snap,
     nodes,
     drains: new Map(),
+    scripts: new Map(),
     now: new Date('2026-01-01T01:00:00Z'),
     owner: OWNER,
     dryRunFlag: false,

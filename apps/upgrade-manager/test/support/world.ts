@@ -1,10 +1,16 @@
 // A pure, in-memory stand-in for AWS + the cluster that executes the plan's actions the way the
 // controller does, so whole upgrades (restarts and crashes included) can be replayed in unit tests.
-import type { RollingUpgrade } from '@keiko/api';
+import { resolveRollingUpgrade, type RollingUpgrade } from '@keiko/api';
 import { terminateVerdict, type ScalingGroup } from '@keiko/aws';
 import type { DrainState } from '@keiko/node-ops';
 import type { V1Node } from '@kubernetes/client-node';
 import { decide, recordTermination, type Decision, type InstanceLaunch } from '../../src/rollingupgrade/plan';
+import {
+  expectedScriptJobs,
+  scriptJobName,
+  type ScriptPhase,
+  type ScriptState,
+} from '../../src/rollingupgrade/scripts';
 import { node, OWNER, snapshot, TEMPLATE } from './fixtures';
 
 export interface WorldOptions {
@@ -15,12 +21,27 @@ export interface WorldOptions {
   /** Drain outcome override per node name (e.g. a PDB that never lets go). */
   drainFails?: (nodeName: string) => DrainState | undefined;
   zones?: string[];
+  /** ms a script Job takes. */
+  scriptMs?: number;
+  /** A script Job's failure (its Failed condition's reason and message), per phase and node key. */
+  scriptFails?: (phase: ScriptPhase, key: string) => { reason: string; message: string } | undefined;
+}
+
+/** A script Job as the World keeps it: like the real ones, it survives a controller restart. */
+interface WorldJob {
+  phase: ScriptPhase;
+  key: string;
+  state: ScriptState;
+  doneAt: number;
 }
 
 export class World {
   group: ScalingGroup;
   nodes = new Map<string, V1Node>();
   drains = new Map<string, DrainState & { doneAt?: number }>();
+  /** Script Jobs by name, and how many times each was created (a second creation is a bug). */
+  jobs = new Map<string, WorldJob>();
+  jobCreations = new Map<string, number>();
   launches: Record<string, InstanceLaunch> = {};
   terminateCalls = new Map<string, number>();
   setDesiredCalls: number[] = [];
@@ -72,11 +93,23 @@ export class World {
       snapshot: snapshot(structuredClone(this.group), this.launches),
       nodes: [...this.nodes.values()].map((n) => structuredClone(n)),
       drains: new Map(this.drains),
+      scripts: this.scriptStates(ru),
       now: new Date(this.now),
       owner: OWNER,
       dryRunFlag: extra.dryRunFlag ?? false,
       pollIntervalMs: extra.pollIntervalMs ?? 1000,
     });
+  }
+
+  /** What the controller reads from its Job cache: the state of each in-flight node's script Jobs. */
+  scriptStates(ru: RollingUpgrade): Map<string, ScriptState> {
+    const phases = Object.keys(resolveRollingUpgrade(ru.spec).scripts) as ScriptPhase[];
+    const out = new Map<string, ScriptState>();
+    for (const [key, name] of expectedScriptJobs(ru, phases)) {
+      const job = this.jobs.get(name);
+      if (job) out.set(key, job.state);
+    }
+    return out;
   }
 
   /** Runs the actions as the controller does; returns the RollingUpgrade with post-action status updates. */
@@ -111,6 +144,18 @@ export class World {
             n.spec = { ...n.spec, unschedulable: false };
             delete n.metadata.annotations['keiko.io/cordoned-by'];
           }
+          break;
+        }
+        case 'runScript': {
+          const name = scriptJobName(ru, action.key, action.instanceId, action.phase, action.attempt);
+          if (this.jobs.has(name)) break; // AlreadyExists
+          this.jobCreations.set(name, (this.jobCreations.get(name) ?? 0) + 1);
+          this.jobs.set(name, {
+            phase: action.phase,
+            key: action.key,
+            state: { state: 'running', job: `ns/${name}` },
+            doneAt: this.now + (this.opts.scriptMs ?? 500),
+          });
           break;
         }
         case 'setDesiredCapacity':
@@ -174,6 +219,13 @@ export class World {
           running.failure ?? { state: 'succeeded', startedAt: 0, finishedAt: this.now, evicted: 2 },
         );
       }
+    }
+    for (const job of this.jobs.values()) {
+      if (job.state.state !== 'running' || job.doneAt > this.now) continue;
+      const failure = this.opts.scriptFails?.(job.phase, job.key);
+      job.state = failure
+        ? { state: 'failed', job: job.state.job, ...failure }
+        : { state: 'succeeded', job: job.state.job };
     }
     for (const p of [...this.pendingNodes]) {
       if (p.readyAt > this.now) continue;
