@@ -3,18 +3,22 @@
 // Addons whose steps are resource templates, and waiting on an Addon's phase.
 import fs from 'node:fs';
 import path from 'node:path';
-import type * as k8s from '@kubernetes/client-node';
 import { load } from 'js-yaml';
 import { AddonKind, type Addon } from '@keiko/api';
 import { KubeClient, ResourceTypes, type ResourceType } from '@keiko/kube-runtime';
 import {
+  addonPhase as sharedAddonPhase,
   applyManifests,
+  createNamespace,
+  eventsOf,
   eventually,
-  EXIT_CODE_ANNOTATION,
   kubeConfigFromEnv,
-  MESSAGE_ANNOTATION,
   parseManifests,
   requireArgo,
+  resourceWorkflow,
+  testAddon as sharedTestAddon,
+  type TestAddon,
+  type TestAddonOptions,
 } from '@keiko/testenv';
 
 export { eventually };
@@ -39,11 +43,7 @@ export async function prepareCluster(): Promise<void> {
   await applyManifests(kc, parseManifests(fs.readFileSync(file, 'utf8')));
 }
 
-export async function createNamespace(prefix: string): Promise<string> {
-  const name = `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
-  await client.create(ResourceTypes.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
-  return name;
-}
+export { createNamespace };
 
 /** Removes the finalizers left on Addons in `ns` (the controller may be gone), then the namespace(s). */
 export async function deleteNamespaces(...names: string[]): Promise<void> {
@@ -70,82 +70,12 @@ export function exampleAddon(file: string, namespace: string): Addon {
   return a;
 }
 
-type Step = 'prereqs' | 'install' | 'validate' | 'delete';
-
-/** A one-step resource-template Workflow (YAML) applying or deleting `manifest`; `fail` makes it exit 1. */
-export function resourceWorkflow(action: string, manifest: string[], fail?: string): string {
-  return [
-    'apiVersion: argoproj.io/v1alpha1',
-    'kind: Workflow',
-    'spec:',
-    '  entrypoint: entry',
-    '  templates:',
-    '    - name: entry',
-    ...(fail !== undefined
-      ? [
-          '      metadata:',
-          '        annotations:',
-          `          ${EXIT_CODE_ANNOTATION}: "1"`,
-          `          ${MESSAGE_ANNOTATION}: ${JSON.stringify(fail)}`,
-        ]
-      : []),
-    '      resource:',
-    `        action: ${action}`,
-    '        manifest: |',
-    ...manifest.map((l) => `          ${l}`),
-    '',
-  ].join('\n');
+/** A small Addon of resource-template steps (testenv's testAddon), typed as the product's. */
+export function testAddon(namespace: string, name: string, o: TestAddonOptions = {}): Addon {
+  return sharedTestAddon(namespace, name, o) as unknown as Addon;
 }
 
-/**
- * A small Addon: prereqs/install/validate apply ConfigMap `<name>-<step>`, delete deletes
- * `<name>-install`, in the workflow's namespace, as its `default` ServiceAccount.
- */
-export function testAddon(
-  namespace: string,
-  name: string,
-  o: {
-    pkgName?: string;
-    deps?: Record<string, string>;
-    installNamespace?: string;
-    fail?: Partial<Record<Step, string>>;
-    steps?: Step[];
-  } = {},
-): Addon {
-  const template = (step: Step) => {
-    const cm = [
-      'apiVersion: v1',
-      'kind: ConfigMap',
-      'metadata:',
-      `  name: ${name}-${step === 'delete' ? 'install' : step}`,
-    ];
-    const data = ['data:', '  cluster: "{{workflow.parameters.clusterName}}"'];
-    return resourceWorkflow(
-      step === 'delete' ? 'delete' : 'apply',
-      step === 'delete' ? cm : [...cm, ...data],
-      o.fail?.[step],
-    );
-  };
-  return {
-    apiVersion: 'addonmgr.keikoproj.io/v1alpha1',
-    kind: 'Addon',
-    metadata: { name, namespace },
-    spec: {
-      pkgName: o.pkgName ?? `${namespace}/${name}`,
-      pkgVersion: 'v1',
-      pkgType: 'composite',
-      pkgDescription: `test addon ${name}`,
-      ...(o.deps ? { pkgDeps: o.deps } : {}),
-      params: {
-        namespace: o.installNamespace ?? namespace,
-        context: { clusterName: 'test-cluster', clusterRegion: 'us-west-2' },
-      },
-      lifecycle: Object.fromEntries(
-        (o.steps ?? (['prereqs', 'install', 'delete'] as const)).map((s) => [s, { template: template(s) }]),
-      ),
-    },
-  };
-}
+export { resourceWorkflow };
 
 export function getAddon(namespace: string, name: string): Promise<Addon | undefined> {
   return client.get<Addon>(AddonKind, namespace, name);
@@ -158,23 +88,9 @@ export function addonPhase(
   phase: string,
   timeoutMs = 180_000,
 ): Promise<Addon> {
-  return eventually(
-    `Addon ${namespace}/${name} to be ${phase}`,
-    async () => {
-      const a = await getAddon(namespace, name);
-      return a?.status?.lifecycle?.installed === phase ? a : undefined;
-    },
-    timeoutMs,
-  );
+  return sharedAddonPhase<Addon & TestAddon>(kc, namespace, name, phase, timeoutMs);
 }
 
-export async function events(
-  namespace: string,
-  name: string,
-): Promise<{ reason?: string; message?: string; type?: string }[]> {
-  const list = await client.list<k8s.CoreV1Event>(ResourceTypes.Event, {
-    namespace,
-    fieldSelector: `involvedObject.name=${name}`,
-  });
-  return list.items.map((e) => ({ reason: e.reason, message: e.message, type: e.type }));
+export function events(namespace: string, name: string): ReturnType<typeof eventsOf> {
+  return eventsOf(kc, namespace, name);
 }

@@ -70,3 +70,12 @@ export { AsgScenario, ROLLING_UPGRADE, type ScenarioGroup, type WorkloadOptions 
 export { emulatorConfig } from './aws-fixtures';
 export { buildApp, ControllerProcess, type ControllerIdentity, type ControllerOptions } from './controller';
 export { startToolScenario, type ToolScenario, type ToolScenarioOptions } from './tool-scenario';
+export {
+  addonPhase,
+  eventsOf,
+  resourceWorkflow,
+  testAddon,
+  type AddonStep,
+  type TestAddon,
+  type TestAddonOptions,
+} from './addons';

@@ -8,13 +8,17 @@ import { load } from 'js-yaml';
 import { AddonKind, type Addon } from '@keiko/api';
 import { KubeClient, ResourceTypes, type ResourceType } from '@keiko/kube-runtime';
 import {
+  addonPhase as sharedAddonPhase,
   applyManifests,
+  createNamespace,
+  eventsOf,
   eventually,
-  EXIT_CODE_ANNOTATION,
   kubeConfigFromEnv,
-  MESSAGE_ANNOTATION,
   parseManifests,
   requireArgo,
+  testAddon as sharedTestAddon,
+  type TestAddon,
+  type TestAddonOptions,
 } from '@keiko/testenv';
 import { ADDON_FINALIZER } from '../../src/addon/constants';
 
@@ -74,11 +78,7 @@ export function privateWorkflowCrd(group: string): { rt: ResourceType; crd: k8s.
   return { rt: { group, version: 'v1alpha1', plural: 'workflows', kind: 'Workflow', namespaced: true }, crd };
 }
 
-export async function createNamespace(prefix: string): Promise<string> {
-  const name = `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
-  await client.create(ResourceTypes.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
-  return name;
-}
+export { createNamespace };
 
 /** Removes the finalizers the controller left on Addons in `ns`, then the namespace(s). */
 export async function deleteNamespaces(...names: string[]): Promise<void> {
@@ -111,75 +111,9 @@ export function exampleAddon(file: string, namespace: string, installNamespace?:
   return a;
 }
 
-type Step = 'prereqs' | 'install' | 'validate' | 'delete';
-
-/**
- * A small Addon whose steps are resource templates: prereqs/install/validate apply a ConfigMap
- * `<name>-<step>` into the workflow's namespace, delete deletes `<name>-install`. Argo runs them as the
- * namespace's `default` ServiceAccount (grant it with grantWorkflowServiceAccount). `fail` makes a step's
- * `main` container exit 1 with that message instead of running (testenv's EXIT_CODE_ANNOTATION).
- */
-export function testAddon(
-  namespace: string,
-  name: string,
-  o: {
-    pkgName?: string;
-    deps?: Record<string, string>;
-    installNamespace?: string;
-    fail?: Partial<Record<Step, string>>;
-    steps?: Step[];
-  } = {},
-): Addon {
-  const template = (step: string) => {
-    const fail = o.fail?.[step as Step];
-    return [
-      'apiVersion: argoproj.io/v1alpha1',
-      'kind: Workflow',
-      'spec:',
-      '  entrypoint: entry',
-      '  templates:',
-      '    - name: entry',
-      ...(fail !== undefined
-        ? [
-            '      metadata:',
-            '        annotations:',
-            `          ${EXIT_CODE_ANNOTATION}: "1"`,
-            `          ${MESSAGE_ANNOTATION}: ${JSON.stringify(fail)}`,
-          ]
-        : []),
-      '      resource:',
-      `        action: ${step === 'delete' ? 'delete' : 'apply'}`,
-      '        manifest: |',
-      '          apiVersion: v1',
-      '          kind: ConfigMap',
-      '          metadata:',
-      `            name: ${name}-${step === 'delete' ? 'install' : step}`,
-      '            namespace: "{{workflow.namespace}}"',
-      ...(step === 'delete'
-        ? []
-        : ['          data:', '            cluster: "{{workflow.parameters.clusterName}}"']),
-      '',
-    ].join('\n');
-  };
-  return {
-    apiVersion: 'addonmgr.keikoproj.io/v1alpha1',
-    kind: 'Addon',
-    metadata: { name, namespace },
-    spec: {
-      pkgName: o.pkgName ?? `${namespace}/${name}`,
-      pkgVersion: 'v1',
-      pkgType: 'composite',
-      pkgDescription: `test addon ${name}`,
-      ...(o.deps ? { pkgDeps: o.deps } : {}),
-      params: {
-        namespace: o.installNamespace ?? namespace,
-        context: { clusterName: 'test-cluster', clusterRegion: 'us-west-2' },
-      },
-      lifecycle: Object.fromEntries(
-        (o.steps ?? ['prereqs', 'install', 'delete']).map((s) => [s, { template: template(s) }]),
-      ),
-    },
-  };
+/** A small Addon of resource-template steps (testenv's testAddon), typed as the product's. */
+export function testAddon(namespace: string, name: string, o: TestAddonOptions = {}): Addon {
+  return sharedTestAddon(namespace, name, o) as unknown as Addon;
 }
 
 export async function getAddon(namespace: string, name: string): Promise<Addon | undefined> {
@@ -193,23 +127,9 @@ export function addonPhase(
   phase: string,
   timeoutMs = 120_000,
 ): Promise<Addon> {
-  return eventually(
-    `Addon ${namespace}/${name} to be ${phase}`,
-    async () => {
-      const a = await getAddon(namespace, name);
-      return a?.status?.lifecycle?.installed === phase ? a : undefined;
-    },
-    timeoutMs,
-  );
+  return sharedAddonPhase<Addon & TestAddon>(kc, namespace, name, phase, timeoutMs);
 }
 
-export async function events(
-  namespace: string,
-  name: string,
-): Promise<{ reason?: string; message?: string; type?: string }[]> {
-  const list = await client.list<k8s.CoreV1Event>(ResourceTypes.Event, {
-    namespace,
-    fieldSelector: `involvedObject.name=${name}`,
-  });
-  return list.items.map((e) => ({ reason: e.reason, message: e.message, type: e.type }));
+export function events(namespace: string, name: string): ReturnType<typeof eventsOf> {
+  return eventsOf(kc, namespace, name);
 }
