@@ -350,18 +350,7 @@ class RollingUpgradeReconciler {
     const fields = scriptFields(ru);
     if (fields.length === 0 || ru.spec.ignoreScripts === true || this.opts.scripts) return false;
     const message = `${fields.join(', ')} set but scripts are disabled in upgrade-manager: enable them (chart values scripts.enabled, scripts.image, scripts.serviceAccountName) or set spec.ignoreScripts: true to proceed without them; waiting`;
-    const before = status.conditions?.find((c) => c.type === 'Progressing');
-    status.currentStatus = status.currentStatus ?? 'init';
-    withConditionOn(status, {
-      type: 'Progressing',
-      status: 'False',
-      reason: 'ScriptsDisabled',
-      message,
-      observedGeneration: ru.metadata.generation,
-    });
-    await patchStatus(this.client, RU, ru, status);
-    if (before?.reason !== 'ScriptsDisabled' || before.message !== message)
-      await this.mgr.events.record(ru, 'Warning', 'ScriptsDisabled', message);
+    await this.holdProgressing(ru, status, 'ScriptsDisabled', message, 'Warning', message);
     return true;
   }
 
@@ -623,24 +612,46 @@ class RollingUpgradeReconciler {
     return {};
   }
 
+  /**
+   * The upgrade waits before it starts: Progressing=False/<reason> recorded, and one Event — only when
+   * the condition's reason or message changed, so a wait that lasts says so once.
+   */
+  private async holdProgressing(
+    ru: RollingUpgrade,
+    status: RollingUpgradeStatus,
+    reason: string,
+    message: string,
+    eventType: 'Normal' | 'Warning',
+    eventMessage: string,
+  ): Promise<void> {
+    const before = status.conditions?.find((c) => c.type === 'Progressing');
+    status.currentStatus = status.currentStatus ?? 'init';
+    withConditionOn(status, {
+      type: 'Progressing',
+      status: 'False',
+      reason,
+      message,
+      observedGeneration: ru.metadata.generation,
+    });
+    await patchStatus(this.client, RU, ru, status);
+    if (before?.reason !== reason || before.message !== message)
+      await this.mgr.events.record(ru, eventType, reason, eventMessage);
+  }
+
   /** Another upgrade or another tool is disrupting the group: say so (once) and look again later. */
   private async waitForGroup(
     ru: RollingUpgrade,
     status: RollingUpgradeStatus,
     message: string,
   ): Promise<ReconcileResult> {
-    const before = status.conditions?.find((c) => c.type === 'Progressing');
-    status.currentStatus = status.currentStatus ?? 'init';
-    withConditionOn(status, {
-      type: 'Progressing',
-      status: 'False',
-      reason: 'WaitingForScalingGroup',
+    await this.holdProgressing(
+      ru,
+      status,
+      'WaitingForScalingGroup',
       message,
-      observedGeneration: ru.metadata.generation,
-    });
-    await patchStatus(this.client, RU, ru, status);
-    if (before?.reason !== 'WaitingForScalingGroup' || before.message !== message)
-      await this.mgr.events.record(ru, 'Normal', 'WaitingForScalingGroup', `${message}; waiting`);
+      'Normal',
+      `${message}; waiting`,
+    );
     return { requeueAfterMs: this.lockRequeueMs };
   }
 
