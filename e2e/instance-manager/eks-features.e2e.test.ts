@@ -133,4 +133,39 @@ describe('instance-manager eks features (bundled)', () => {
     );
     expect(await s.autoScaling.listLaunchConfigurations({ namePrefix: `${asg}-` })).toHaveLength(1);
   }, 240_000);
+
+  it('deletes launch template versions past --template-retention (0 here), never the one in use or the default', async () => {
+    // Locked: new versions are made, no node is rotated (the versions are what this test is about).
+    await s.apply([
+      eksExample('pruned', (ig) => {
+        ig.metadata.annotations = { 'instancemgr.keikoproj.io/lock-upgrades': 'true' };
+        if (ig.spec.eks) ig.spec.eks.minSize = 1;
+      }),
+    ]);
+    const up = await s.waitFor('pruned', 'Ready', ready, 120_000);
+    const name = up.status?.activeLaunchTemplateName ?? '';
+    for (const [instanceType, version] of [
+      ['t3.medium', '2'],
+      ['t3.large', '3'],
+    ] as const) {
+      await eventually(`instance type ${instanceType}`, async () => {
+        const ig = await s.get('pruned');
+        if (!ig?.spec.eks) return false;
+        ig.spec.eks.configuration.instanceType = instanceType;
+        await s.client.replace(InstanceGroupKind, ig);
+        return true;
+      });
+      await s.waitFor(
+        'pruned',
+        `launch template version ${version}`,
+        (g) => g.status?.latestTemplateVersion === version,
+      );
+    }
+    // At version 3's creation the default was still 2: only version 1 could go.
+    const left = await eventually('version 1 deleted', async () => {
+      const versions = (await s.ec2.describeLaunchTemplateVersions({ name })).map((v) => v.version);
+      return versions.includes(1) ? undefined : versions;
+    });
+    expect(left).toEqual([2, 3]);
+  }, 180_000);
 });

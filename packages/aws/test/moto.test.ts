@@ -337,14 +337,22 @@ describe('Auto Scaling and EC2 ports against the emulator', () => {
     expect(metrics.callCount() - before).toBe(1);
   });
 
-  it('reports the emulator lacking DeleteLaunchTemplateVersions as an error, not as success', async () => {
-    // moto 5.2 has no DeleteLaunchTemplateVersions (it answers an HTML 500). On AWS the call returns
-    // per-version results, which the port passes back as { deleted, failed }.
-    const err = await ec2.deleteLaunchTemplateVersions({ id: templateId }, [1]).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(AwsOperationError);
-    expect((err as AwsOperationError).message).toContain(
-      `ec2 DeleteLaunchTemplateVersions launch template ${templateId} versions 1: HTTP 500`,
-    );
+  it('deletes launch template versions, answering per version: never the default, not an unknown one', async () => {
+    // moto 5.2 lacks the call; the emulator launcher (packages/testenv/moto/server.py) adds it as AWS documents it.
+    await ec2.setDefaultLaunchTemplateVersion({ id: templateId }, 2);
+    const result = await ec2.deleteLaunchTemplateVersions({ id: templateId }, [1, 2, 99]);
+    expect(result.deleted).toEqual([1]);
+    expect(result.failed.map((f) => `${f.version} ${f.code}`)).toEqual([
+      '2 unexpectedError',
+      '99 launchTemplateVersionDoesNotExist',
+    ]);
+    const left = await ec2.describeLaunchTemplateVersions({ id: templateId });
+    expect(left.map((v) => v.version)).toEqual([2]);
+    const again = await ec2.deleteLaunchTemplateVersions({ id: templateId }, [1]);
+    expect(again.deleted).toEqual([]);
+    expect(again.failed).toEqual([
+      expect.objectContaining({ version: 1, code: 'launchTemplateVersionDoesNotExist' }),
+    ]);
   });
 
   it('deletes the group (idempotently) and the template', async () => {

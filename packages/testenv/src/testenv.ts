@@ -78,7 +78,16 @@ export async function startTestEnv(opts: StartOptions = {}): Promise<TestEnv> {
   fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
   const say = (msg: string) => opts.verbose && process.stderr.write(`[testenv] ${msg}\n`);
 
+  const owner = readState(dir)?.ownerPid;
+  if (owner !== undefined && owner !== process.pid && isAlive(owner)) {
+    // Another run in this checkout (npm test and npm run e2e at once) owns the cluster here, and stops it
+    // when it ends: never share it or clean it up; start one of our own in a directory of our own.
+    process.env.KEIKO_TESTENV_DIR = path.join(dir, 'runs', String(process.pid));
+    say(`another run (pid ${owner}) owns the test cluster in ${dir}; starting one in ${stateDir()}`);
+    return startTestEnv({ ...opts, reuse: false });
+  }
   if (opts.reuse !== false) {
+    // A cluster whose owner has exited: kept by `npm run testenv -- up`.
     const live = await readLiveState(dir);
     if (live) {
       say(`reusing the running test cluster at ${live.info.server}`);
@@ -132,6 +141,7 @@ export async function stopTestEnv(): Promise<void> {
   for (const p of [...state.processes].reverse()) await stopProcess(p);
   fs.rmSync(state.dataDir, { recursive: true, force: true });
   for (const f of [STATE_FILE, 'kubeconfig', 'env']) fs.rmSync(path.join(dir, f), { force: true });
+  if (path.basename(path.dirname(dir)) === 'runs') fs.rmSync(dir, { recursive: true, force: true });
 }
 
 /** The running environment, or undefined when none is up and healthy. */

@@ -1,6 +1,8 @@
-// A second, private test cluster: it starts on its own free ports beside the shared one, and stop()
-// leaves no process and no data behind.
+// A second, private test cluster: it starts on its own free ports beside the shared one, in a directory of
+// its own when another live run owns the state dir (two runs in one checkout never share or stop each
+// other's cluster), and stop() leaves no process and no data behind.
 import { afterAll, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,8 +13,10 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keiko-lifecycle-'));
 const previous = process.env.KEIKO_TESTENV_DIR;
 
 afterAll(async () => {
-  process.env.KEIKO_TESTENV_DIR = dir;
-  await stopTestEnv();
+  for (const d of [path.join(dir, 'runs', String(process.pid)), dir]) {
+    process.env.KEIKO_TESTENV_DIR = d;
+    await stopTestEnv();
+  }
   if (previous === undefined) delete process.env.KEIKO_TESTENV_DIR;
   else process.env.KEIKO_TESTENV_DIR = previous;
   fs.rmSync(dir, { recursive: true, force: true });
@@ -21,15 +25,28 @@ afterAll(async () => {
 describe('startTestEnv / stop', () => {
   it('starts a second environment on other ports and stops every process it started', async () => {
     const shared = process.env.KUBECONFIG ? fs.readFileSync(process.env.KUBECONFIG, 'utf8') : '';
+    // Another run (a live process) owns `dir`, and is still starting its cluster.
+    const otherRun = spawn('sleep', ['300'], { stdio: 'ignore' });
+    const foreign = {
+      version: 1,
+      ownerPid: otherRun.pid,
+      dataDir: path.join(dir, 'other-data'),
+      processes: [],
+    };
+    fs.writeFileSync(path.join(dir, 'state.json'), JSON.stringify(foreign));
+    const runDir = path.join(dir, 'runs', String(process.pid));
     process.env.KEIKO_TESTENV_DIR = dir;
     const env = await startTestEnv({ reuse: false });
     try {
       expect(env.owned).toBe(true);
       expect(shared).not.toContain(env.server);
-      expect(fs.readFileSync(path.join(dir, 'env'), 'utf8')).toContain(
+      expect(process.env.KEIKO_TESTENV_DIR).toBe(runDir);
+      expect(JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8'))).toEqual(foreign);
+      expect(isAlive(otherRun.pid ?? 0)).toBe(true);
+      expect(fs.readFileSync(path.join(runDir, 'env'), 'utf8')).toContain(
         `export AWS_ENDPOINT_URL="${env.awsEndpoint}"`,
       );
-      const state = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as {
+      const state = JSON.parse(fs.readFileSync(path.join(runDir, 'state.json'), 'utf8')) as {
         dataDir: string;
         processes: { name: string; pid: number }[];
       };
@@ -48,7 +65,7 @@ describe('startTestEnv / stop', () => {
       expect(state.processes.every((p) => isAlive(p.pid))).toBe(true);
       expect((await testEnvStatus())?.server).toBe(env.server);
 
-      // A second start in the same place reuses it instead of starting more processes.
+      // A second start by the same run reuses it instead of starting more processes.
       const again = await startTestEnv();
       expect(again.owned).toBe(false);
       expect(again.server).toBe(env.server);
@@ -56,9 +73,11 @@ describe('startTestEnv / stop', () => {
       await env.stop();
       expect(state.processes.filter((p) => isAlive(p.pid))).toEqual([]);
       expect(fs.existsSync(state.dataDir)).toBe(false);
-      expect(fs.existsSync(path.join(dir, 'kubeconfig'))).toBe(false);
+      expect(fs.existsSync(runDir)).toBe(false);
       expect(await testEnvStatus()).toBeUndefined();
+      expect(fs.existsSync(path.join(dir, 'state.json'))).toBe(true);
     } finally {
+      otherRun.kill();
       if (previous === undefined) delete process.env.KEIKO_TESTENV_DIR;
       else process.env.KEIKO_TESTENV_DIR = previous;
     }

@@ -398,7 +398,11 @@ export class EksProvisioner implements Provisioner {
     return undefined;
   }
 
-  /** Drops versions beyond the retention (never the one in use); best effort, the emulator cannot. */
+  /**
+   * Drops versions beyond the retention (never the one in use, never the default). Best effort: a failure is
+   * a warning, the group goes on. Versions an earlier prune deleted are proposed again (`all` is 1..latest,
+   * to spare a describe call) and answered "does not exist": that is the wanted state, not a failure.
+   */
   private async pruneVersions(ctx: GroupContext, template: LaunchTemplateInfo, inUse: number): Promise<void> {
     const retain = this.opts.templateRetention ?? 2;
     const all = Array.from({ length: Math.max(template.latestVersion, inUse) }, (_v, i) => i + 1);
@@ -410,11 +414,12 @@ export class EksProvisioner implements Provisioner {
         `delete old versions ${prune.join(',')} of ${template.name}`,
         () => ctx.aws.ec2.deleteLaunchTemplateVersions({ id: template.id }, prune),
       );
-      if (result && result.failed.length > 0)
-        ctx.log.debug('some launch template versions were not deleted', { failed: result.failed });
+      const failed = (result?.failed ?? []).filter((f) => f.code !== 'launchTemplateVersionDoesNotExist');
+      if (failed.length > 0)
+        ctx.log.warn(`could not delete old versions of launch template ${template.name}`, { failed });
     } catch (err) {
       if (!(err instanceof AwsOperationError)) throw err;
-      ctx.log.debug('could not prune launch template versions', { error: err.message });
+      ctx.log.warn(`could not prune launch template ${template.name}`, { error: err.message });
     }
   }
 
