@@ -488,6 +488,40 @@ describe('managed defaults and boundaries', () => {
     await world.remove('governed');
     await world.client.delete(ResourceTypes.ConfigMap, world.namespace, 'instance-manager');
   }, 120_000);
+
+  it("a shortened GitOps group (upstream's: no provisioner, strategy or cluster) applies, waits for the defaults naming spec.provisioner, then takes them", async () => {
+    const ig = talkCopy('gitops', 1);
+    delete (ig.spec as { provisioner?: string }).provisioner;
+    delete ig.spec.rollingUpdate;
+    delete ig.spec.strategy;
+    const c = ig.spec['eks-cf']?.configuration;
+    if (c) delete c.clusterName;
+    await world.apply(ig);
+    const waiting = await world.waitFor('gitops', 'Error', (g) => g.status?.currentState === 'Error');
+    const message = condition(waiting, 'Ready')?.message ?? '';
+    expect(message).toBe(
+      `spec.provisioner: not set by the group, nor by the cluster defaults (ConfigMap ${world.namespace}/instance-manager)`,
+    );
+    expect(
+      (await world.events('gitops')).some((e) => e.reason === 'InvalidSpec' && e.message === message),
+    ).toBe(true);
+    await world.client.create<V1ConfigMap>(ResourceTypes.ConfigMap, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'instance-manager', namespace: world.namespace },
+      data: {
+        defaults:
+          'spec:\n  provisioner: eks-cf\n  eks-cf:\n    configuration:\n      clusterName: my-eks-cluster\n',
+        boundaries: 'restricted: [spec.provisioner, spec.eks-cf.configuration.clusterName]\n',
+      },
+    });
+    const ready = await world.waitFor('gitops', 'Ready from the defaults', isReady, 90_000);
+    expect(ready.status?.provisioner).toBe('eks-cf');
+    expect(ready.status?.stackName).toBe(`my-eks-cluster-${world.namespace}-gitops`);
+    expect(ready.spec.provisioner).toBeUndefined();
+    await world.remove('gitops');
+    await world.client.delete(ResourceTypes.ConfigMap, world.namespace, 'instance-manager');
+  }, 150_000);
 });
 
 describe('dry run', () => {

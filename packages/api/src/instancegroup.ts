@@ -587,7 +587,9 @@ export const EKSFargateSpecSchema = Type.Object(
 function provisionerBlockRule(provisioner: Provisioner, celField: string) {
   return celRule<Record<string, unknown>>(
     {
-      rule: `self.provisioner != '${provisioner}' || has(self.${celField})`,
+      // A manifest may leave the provisioner to the cluster defaults (the managed ConfigMap), as upstream's
+      // shortened GitOps InstanceGroups do.
+      rule: `!has(self.provisioner) || self.provisioner != '${provisioner}' || has(self.${celField})`,
       message: `spec.${provisioner} is required when provisioner is ${provisioner}`,
       fieldPath: provisioner.includes('-') ? `['${provisioner}']` : `.${provisioner}`,
     },
@@ -597,9 +599,12 @@ function provisionerBlockRule(provisioner: Provisioner, celField: string) {
 
 export const InstanceGroupSpecSchema = Type.Object(
   {
-    provisioner: StringEnum(PROVISIONERS, {
-      description: 'Which provisioner manages the group; its block (spec.eks, spec.eks-cf...) configures it.',
-    }),
+    provisioner: Type.Optional(
+      StringEnum(PROVISIONERS, {
+        description:
+          'Which provisioner manages the group; its block (spec.eks, spec.eks-cf...) configures it. May come from the cluster defaults (the managed ConfigMap) instead; a group with neither reports an error naming this field.',
+      }),
+    ),
     'eks-cf': Type.Optional(EKSCFSpecSchema),
     eks: Type.Optional(EKSSpecSchema),
     'eks-managed': Type.Optional(EKSManagedSpecSchema),
@@ -684,6 +689,12 @@ export const InstanceGroupSchema = Type.Object(
 
 export type InstanceGroup = Static<typeof InstanceGroupSchema>;
 export type InstanceGroupSpec = Static<typeof InstanceGroupSpecSchema>;
+/** A group whose provisioner is known, from its manifest or the cluster defaults: what a controller acts on. */
+export type ProvisionedInstanceGroup = InstanceGroup & { spec: InstanceGroupSpec & { provisioner: Provisioner } };
+
+export function hasProvisioner(ig: InstanceGroup): ig is ProvisionedInstanceGroup {
+  return ig.spec.provisioner !== undefined;
+}
 export type InstanceGroupStatus = Static<typeof InstanceGroupStatusSchema>;
 export type InstanceGroupStrategy = Static<typeof InstanceGroupStrategySchema>;
 export type RollingUpdateStrategy = Static<typeof RollingUpdateStrategySchema>;

@@ -6,7 +6,9 @@ import {
   formatProblems,
   instanceGroupStrategyType,
   InstanceGroupKind,
+  hasProvisioner,
   normalizeInstanceGroup,
+  type ProvisionedInstanceGroup,
   type FieldProblem,
   type InstanceGroup,
   type InstanceGroupStatus,
@@ -197,11 +199,15 @@ export class InstanceGroupReconciler {
     let current: Stored = cached;
     const namespace = current.metadata.namespace ?? 'default';
     const name = current.metadata.name ?? '';
-    const provisionerName = current.spec.provisioner;
-
     const managed = await this.managedView(current);
     const ig = normalizeInstanceGroup(managed.object);
-    const provisioner = this.provisioners[ig.spec.provisioner] as Provisioner | undefined;
+    // From the manifest or, as upstream's shortened GitOps groups expect, the cluster defaults. Deleting,
+    // the one that made the cloud resources (status): a default changed meanwhile must not leak them.
+    const kind = (isBeingDeleted(current) ? current.status?.provisioner : undefined) ?? ig.spec.provisioner;
+    const provisionerName = kind ?? '';
+    const provisioner = kind
+      ? (this.provisioners[kind as ProvisionerName] as Provisioner | undefined)
+      : undefined;
 
     const write = async (status: InstanceGroupStatus): Promise<void> => {
       try {
@@ -224,17 +230,19 @@ export class InstanceGroupReconciler {
       await write({ ...(current.status ?? {}), currentState: state, provisioner: provisionerName });
     });
 
-    if (isBeingDeleted(current)) return this.finalize(current, ctx, write, provisioner);
+    if (isBeingDeleted(current))
+      return this.finalize(
+        current,
+        ctx,
+        write,
+        provisioner && { impl: provisioner, name: kind as ProvisionerName },
+      );
 
     // Validation: schema rules (as the apiserver has them) plus rules across fields.
     const problems: FieldProblem[] = validateGroup(managed.object, ig);
     if (managed.error) problems.push({ field: 'metadata.namespace', message: managed.error });
-    if (problems.length > 0 || !provisioner) {
-      const message = formatProblems(
-        problems.length > 0
-          ? problems
-          : [{ field: 'spec.provisioner', message: `unknown provisioner ${String(ig.spec.provisioner)}` }],
-      );
+    if (problems.length > 0 || !provisioner || !hasProvisioner(ig)) {
+      const message = formatProblems(problems.length > 0 ? problems : [this.provisionerProblem(ig)]);
       this.mgr.events.record(current, 'Warning', 'InvalidSpec', message);
       await write(
         composeStatus({
@@ -401,7 +409,7 @@ export class InstanceGroupReconciler {
   }
 
   private async upgradeStage(
-    ig: InstanceGroup,
+    ig: ProvisionedInstanceGroup,
     current: Stored,
     fleet: Fleet,
     ctx: GroupContext,
@@ -513,7 +521,7 @@ export class InstanceGroupReconciler {
 
   /** The rollingUpdate strategy: drain, then terminate, a batch at a time, holding the group's disruption lock. */
   private async rollingUpdateStage(input: {
-    ig: InstanceGroup;
+    ig: ProvisionedInstanceGroup;
     current: Stored;
     fleet: Fleet;
     ctx: GroupContext;
@@ -610,6 +618,17 @@ export class InstanceGroupReconciler {
     };
   }
 
+  /** Why a group has no provisioner to act on: named as the field, with where it could have come from. */
+  private provisionerProblem(ig: InstanceGroup): FieldProblem {
+    const config = `${this.opts.configNamespace}/${this.opts.configName}`;
+    return ig.spec.provisioner === undefined
+      ? {
+          field: 'spec.provisioner',
+          message: `not set by the group, nor by the cluster defaults (ConfigMap ${config})`,
+        }
+      : { field: 'spec.provisioner', message: `unknown provisioner ${ig.spec.provisioner}` };
+  }
+
   /** A managed node group's nodes carry eks.amazonaws.com/nodegroup=<name>; as many as its minimum must be Ready. */
   private async managedNodesReadiness(ig: InstanceGroup, outcome: ProvisionOutcome): Promise<NodesReadiness> {
     const name = outcome.status.activeScalingGroupName ?? '';
@@ -635,7 +654,7 @@ export class InstanceGroupReconciler {
     current: Stored,
     ctx: GroupContext,
     write: (status: InstanceGroupStatus) => Promise<void>,
-    provisioner: Provisioner | undefined,
+    provisioner: { impl: Provisioner; name: ProvisionerName } | undefined,
   ): Promise<ReconcileResult | void> {
     if (!hasFinalizer(current, FINALIZER)) return;
     if (!provisioner) {
@@ -647,9 +666,9 @@ export class InstanceGroupReconciler {
     await this.drains.abortAll(objectKey(current), 'the InstanceGroup is being deleted');
     let result;
     try {
-      result = await provisioner.delete(ctx);
+      result = await provisioner.impl.delete(ctx);
     } catch (err) {
-      await this.reportFailure(current, ctx.ig, write, err, ctx.ig.spec.provisioner, 'Deleting');
+      await this.reportFailure(current, ctx.ig, write, err, provisioner.name, 'Deleting');
       throw err;
     }
     if (!result.done) {
@@ -663,14 +682,14 @@ export class InstanceGroupReconciler {
     const roles = new Set<string>();
     if (current.status?.nodesInstanceRoleArn)
       roles.add(normalizeRoleArn(current.status.nodesInstanceRoleArn));
-    if (AWS_AUTH_PROVISIONERS.has(ctx.ig.spec.provisioner)) {
+    if (AWS_AUTH_PROVISIONERS.has(provisioner.name)) {
       try {
         for (const arn of await this.awsAuth.rolesOwnedBy(me)) roles.add(arn);
       } catch (err) {
         if (!(err instanceof AwsAuthParseError)) throw err;
       }
     }
-    for (const roleArn of AWS_AUTH_PROVISIONERS.has(ctx.ig.spec.provisioner) ? roles : []) {
+    for (const roleArn of AWS_AUTH_PROVISIONERS.has(provisioner.name) ? roles : []) {
       const others = this.controller.primary
         .list()
         .filter(
@@ -684,7 +703,7 @@ export class InstanceGroupReconciler {
       try {
         mapping = await this.awsAuth.release(roleArn, me, others);
       } catch (err) {
-        await this.reportFailure(current, ctx.ig, write, err, ctx.ig.spec.provisioner, 'Deleting');
+        await this.reportFailure(current, ctx.ig, write, err, provisioner.name, 'Deleting');
         throw err;
       }
       if (mapping === 'removed')
@@ -711,7 +730,7 @@ export class InstanceGroupReconciler {
     const live = await this.client.get<Stored>(InstanceGroupKind, ctx.namespace, ctx.name);
     if (live && hasFinalizer(live, FINALIZER))
       await removeFinalizer(this.client, InstanceGroupKind, live, FINALIZER);
-    this.opts.metrics.setState(`${ctx.namespace}/${ctx.name}`, ctx.ig.spec.provisioner, undefined);
+    this.opts.metrics.setState(`${ctx.namespace}/${ctx.name}`, provisioner.name, undefined);
   }
 
   /** A failed call (AWS error, throttling) goes into the Ready condition before the key backs off. */
@@ -755,7 +774,7 @@ export class InstanceGroupReconciler {
     log: Logger,
     record: (state: ReconcileState, message?: string) => Promise<void>,
   ): GroupContext {
-    const provisioner = ig.spec.provisioner;
+    const provisioner = ig.spec.provisioner ?? '';
     return {
       ig,
       namespace,
