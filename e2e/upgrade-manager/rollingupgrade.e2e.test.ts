@@ -19,7 +19,7 @@ import {
   installChartCrds,
   kubeConfigFromEnv,
 } from '@keiko/testenv';
-import { KubeClient } from '@keiko/kube-runtime';
+import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
 import { cleanupWorkspace } from '../../charts/test/support/charts';
 import { writeKubeConfigAs } from '../../charts/test/support/impersonate';
 import { installChartRbac, type ChartRbac } from '../../charts/test/support/rbac';
@@ -37,13 +37,15 @@ let tmp: string;
 let kubeconfig: string;
 
 /** The bundled controller as the chart's ServiceAccount (testenv's launcher), talking to AWS through the recorder. */
-async function startController(): Promise<ControllerProcess> {
+async function startController(
+  leaderElection: string[] = ['--leader-elect=false'],
+): Promise<ControllerProcess> {
   return new ControllerProcess({
     bundle,
     identity: { kubeconfig, namespace: rbac.serviceAccount.namespace },
     args: [
       `--namespace=${ns}`,
-      '--leader-elect=false',
+      ...leaderElection,
       `--metrics-port=${await freePort()}`,
       '--health-port=0',
       '--bind-address=127.0.0.1',
@@ -183,6 +185,78 @@ describe('upgrade-manager (bundled controller)', () => {
     expect(now.filter((i) => old.includes(i))).toEqual([]);
     expect((await scenario.waitForNodes(group.name, 6)).filter((n) => n.spec?.unschedulable)).toEqual([]);
   }, 240_000);
+
+  it('two replicas with leader election: the leader killed with SIGKILL mid-rollout, the standby takes over; one terminate per instance, never more than maxUnavailable down', async () => {
+    await controller.stop(10_000);
+    // The chart's Lease: its leader-election Role allows that one name only.
+    const leaseNs = rbac.serviceAccount.namespace;
+    const leaseName = rbac.leaseName ?? '';
+    const replica = (id: string) =>
+      startController([
+        '--leader-elect=true',
+        `--leader-election-namespace=${leaseNs}`,
+        `--leader-election-id=${leaseName}`,
+        `--leader-election-identity=${id}`,
+        '--lease-duration=4',
+        '--renew-deadline=3',
+        '--retry-period=1',
+      ]);
+    const replicas = new Map([
+      ['replica-a', await replica('replica-a')],
+      ['replica-b', await replica('replica-b')],
+    ]);
+    const holder = async () =>
+      (await client.get<k8s.V1Lease>(ResourceTypes.Lease, leaseNs, leaseName))?.spec?.holderIdentity;
+    let sampler: ReturnType<typeof sampleUnavailable> | undefined;
+    try {
+      const group = await scenario.createGroup('handover', 4);
+      await scenario.workload(ns, group.name, {
+        name: 'api',
+        replicas: 4,
+        pdb: { maxUnavailable: 2, unhealthyPodEvictionPolicy: 'AlwaysAllow' },
+      });
+      const old = await scenario.instances(group.name);
+      await scenario.driftGroup(group);
+      sampler = sampleUnavailable(group.name, 4);
+      await scenario.createRollingUpgrade(ns, 'handover', {
+        asgName: group.name,
+        strategy: { maxUnavailable: 2 },
+        postDrainDelaySeconds: 1,
+      });
+      const explain = async () =>
+        `lease holder: ${await holder()}\n` +
+        [...replicas].map(([id, r]) => `${id}:\n${r.log.slice(-15).join('\n')}`).join('\n');
+      await eventually(
+        'a first terminate',
+        () => old.some((i) => recorder.terminations().has(i)) || undefined,
+        90_000,
+        20,
+        explain,
+      );
+      const leader = (await holder()) ?? '';
+      expect([...replicas.keys()]).toContain(leader);
+      await replicas.get(leader)?.kill9();
+      const standby = [...replicas.keys()].find((id) => id !== leader) ?? '';
+      await eventually(
+        `${standby} leads`,
+        async () => ((await holder()) === standby ? true : undefined),
+        60_000,
+      );
+
+      const ru = await finished('handover', 180_000);
+      const samples = await sampler.stop();
+      expect(ru.status).toMatchObject({ currentStatus: 'completed', nodesProcessed: 4 });
+      expect(Math.max(...samples.byUpgrade)).toBeLessThanOrEqual(2);
+      expect(Math.max(...samples.cordoned)).toBeLessThanOrEqual(2);
+      const terminations = recorder.terminations();
+      expect(old.map((i) => terminations.get(i))).toEqual(old.map(() => 1));
+      expect((await scenario.waitForNodes(group.name, 4)).filter((n) => n.spec?.unschedulable)).toEqual([]);
+    } finally {
+      await sampler?.stop();
+      for (const r of replicas.values()) await r.stop(10_000);
+      controller = await startController();
+    }
+  }, 300_000);
 
   it('a PodDisruptionBudget blocking a drain past drainTimeout fails that node with the pod and PDB named; the rest is replaced', async () => {
     const group = await scenario.createGroup('pdb', 2);
