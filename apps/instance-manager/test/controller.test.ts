@@ -446,6 +446,25 @@ describe('eks-managed and eks-fargate', () => {
       status: 'ACTIVE',
       labels: { lifecycle: 'managed' },
     });
+
+    // Size and labels: UpdateNodegroupConfig; Kubernetes version and AMI release: UpdateNodegroupVersion
+    // (the emulator launcher adds the call moto lacks).
+    const changed = structuredClone(managed);
+    const spec = changed.spec['eks-managed'];
+    if (!spec) throw new Error('fixture');
+    spec.maxSize = 5;
+    spec.configuration.nodeLabels = { lifecycle: 'managed', tier: 'two' };
+    spec.configuration.version = '1.31';
+    spec.configuration.releaseVersion = '1.31.3-20250101';
+    await world.client.replace(InstanceGroupKind, changed);
+    const updated = await eventually('the node group updated in EKS', async () => {
+      const ng = await world.aws.eks.describeNodegroup('my-eks-cluster', ngName);
+      return ng?.version === '1.31' && ng.labels.tier === 'two' && ng.scaling?.maxSize === 5 ? ng : undefined;
+    });
+    expect(updated).toMatchObject({ releaseVersion: '1.31.3-20250101', scaling: { minSize: 2, maxSize: 5 } });
+    const reasons = (await world.events('managed')).map((e) => e.reason);
+    expect(reasons).toContain('NodegroupUpgrading');
+    await world.waitFor('managed', 'Ready after the update', (g) => isReady(g) && g.status?.currentMax === 5);
     await world.remove('managed');
     await world.remove('serverless');
     expect(await world.aws.eks.describeNodegroup('my-eks-cluster', ngName)).toBeUndefined();

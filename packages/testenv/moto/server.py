@@ -9,6 +9,7 @@ Run as moto_server is: python3 server.py -H 127.0.0.1 -p 5000
 import sys
 import threading
 import time
+import uuid
 
 from moto.cloudformation.models import Stack
 from moto.core.responses import ActionResult
@@ -123,6 +124,39 @@ def _add_delete_launch_template_versions() -> None:
 
 
 _add_delete_launch_template_versions()
+
+def _add_update_nodegroup_version() -> None:
+    """moto lacks UpdateNodegroupVersion (POST .../node-groups/{nodegroupName}/update-version). AWS moves a
+    managed node group to a Kubernetes version and/or AMI release version and answers a VersionUpdate; the
+    emulator applies them at once (as its UpdateNodegroupConfig does) — it has no nodes to rotate."""
+    import moto.eks.urls as eks_urls
+    from moto.core.utils import utcnow
+    from moto.eks.responses import EKSResponse
+
+    def update_nodegroup_version(self):  # type: ignore[no-untyped-def]
+        nodegroup = self.eks_backend.describe_nodegroup(
+            cluster_name=self._get_param("name"), nodegroup_name=self._get_param("nodegroupName")
+        )
+        params = []
+        version = self._get_param("version")
+        release = self._get_param("releaseVersion")
+        if version:
+            nodegroup.version = version
+            params.append({"type": "Version", "value": version})
+        if release:
+            nodegroup.release_version = release
+            params.append({"type": "ReleaseVersion", "value": release})
+        nodegroup.modified_at = utcnow()
+        update = {"id": str(uuid.uuid4()), "status": "Successful", "type": "VersionUpdate", "params": params,
+                  "createdAt": utcnow(), "errors": []}
+        return ActionResult({"update": update})
+
+    EKSResponse.update_nodegroup_version = update_nodegroup_version  # type: ignore[attr-defined]
+    path = "{0}/clusters/(?P<name>[^/]+)/node-groups/(?P<nodegroupName>[^/]+)/update-version$"
+    eks_urls.url_paths[path] = eks_urls.response.dispatch
+
+
+_add_update_nodegroup_version()
 
 if __name__ == "__main__":
     from moto.server import main
