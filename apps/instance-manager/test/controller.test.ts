@@ -5,7 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { InstanceGroupKind, RollingUpgradeKind, type InstanceGroup } from '@keiko/api';
 import { classifyStackStatus, EC2_ASSUME_ROLE_POLICY } from '@keiko/aws';
 import { ResourceTypes } from '@keiko/kube-runtime';
-import { eventually, registeredTaints, SIMULATOR_LABEL } from '@keiko/testenv';
+import {
+  emulatorClients,
+  eventually,
+  registeredTaints,
+  seedCluster,
+  seedNetwork,
+  SIMULATOR_LABEL,
+} from '@keiko/testenv';
 import type { KubernetesObject, V1ConfigMap, V1Node, V1Pod } from '@kubernetes/client-node';
 import { AwsAuth } from '../src/awsauth/apply';
 import { AWS_AUTH_NAME, AWS_AUTH_NAMESPACE, normalizeRoleArn, OWNERS_ANNOTATION } from '../src/awsauth/merge';
@@ -126,6 +133,32 @@ describe('eks-cf', () => {
     await world.remove('short-lived');
     expect(await world.aws.cloudFormation.describeStack(stackNameOf(creating))).toBeUndefined();
   }, 60_000);
+
+  it('two groups whose original stack names collide each get a stack of their own; the first keeps the original name', async () => {
+    // `<cluster>-<namespace>-<name>`: cluster my-eks-cluster + group x-<ns>-y and cluster my-eks-cluster-<ns>-x
+    // + group y give one name.
+    const first = talkCopy(`x-${world.namespace}-y`, 1);
+    const second = talkCopy('y', 1);
+    const c = second.spec['eks-cf']?.configuration;
+    if (c) c.clusterName = `my-eks-cluster-${world.namespace}-x`;
+    const clients = emulatorClients();
+    const network = await seedNetwork(clients);
+    await seedCluster(clients, network.subnetIds, network.securityGroupId, c?.clusterName);
+    clients.destroy();
+    await world.apply(first);
+    const a = await world.waitFor(first.metadata.name ?? '', 'Ready', isReady, 90_000);
+    await world.apply(second);
+    const b = await world.waitFor('y', 'Ready', isReady, 90_000);
+    const original = `my-eks-cluster-${world.namespace}-x-${world.namespace}-y`;
+    expect(a.status?.stackName).toBe(original);
+    expect(b.status?.stackName).toMatch(new RegExp(`^${original}-[0-9a-f]{8}$`));
+    expect(b.status?.activeScalingGroupName).not.toBe(a.status?.activeScalingGroupName);
+    const stack = await world.aws.cloudFormation.describeStack(a.status?.stackName ?? '');
+    expect(stack?.tags['instancegroups.keikoproj.io/InstanceGroup']).toBe(first.metadata.name);
+    await world.remove('y');
+    expect(await world.aws.cloudFormation.describeStack(a.status?.stackName ?? '')).toBeDefined();
+    await world.remove(first.metadata.name ?? '');
+  }, 180_000);
 
   it('a strategy that does not fit the provisioner is an error naming the field', async () => {
     const bad = talkCopy('wrong-strategy', 1);

@@ -128,13 +128,14 @@ export function seedNetwork(
   return exclusively(() => seedNetworkNow(clients));
 }
 
-/** Idempotent and safe to call from processes running side by side. */
+/** Idempotent and safe to call from processes running side by side. `name`: another cluster than the sandbox's. */
 export function seedCluster(
   clients: SeedClients,
   subnetIds: string[],
   securityGroupId: string,
+  name: string = SANDBOX_CLUSTER,
 ): Promise<void> {
-  return exclusively(() => seedClusterNow(clients, subnetIds, securityGroupId));
+  return exclusively(() => seedClusterNow(clients, subnetIds, securityGroupId, name));
 }
 
 async function ensureVpc(clients: SeedClients): Promise<string> {
@@ -210,16 +211,17 @@ async function seedClusterNow(
   clients: SeedClients,
   subnetIds: string[],
   securityGroupId: string,
+  name: string,
 ): Promise<void> {
   try {
-    await clients.eks.send(new DescribeClusterCommand({ name: SANDBOX_CLUSTER }));
+    await clients.eks.send(new DescribeClusterCommand({ name }));
     return;
   } catch (err) {
     if ((err as { name?: string }).name !== 'ResourceNotFoundException') throw err;
   }
   await clients.eks.send(
     new CreateClusterCommand({
-      name: SANDBOX_CLUSTER,
+      name,
       version: SANDBOX_KUBERNETES_VERSION,
       roleArn: 'arn:aws:iam::123456789012:role/keiko-sandbox-cluster',
       resourcesVpcConfig: { subnetIds, securityGroupIds: [securityGroupId] },

@@ -3,7 +3,7 @@
 // group's status and Events, and hands the stack's scaling group to the upgrade stage.
 import type { InstanceGroup } from '@keiko/api';
 import { classifyStackStatus, describeStackEvent, type CloudFormationPort, type Stack } from '@keiko/aws';
-import { stackName as deriveStackName } from '../../names';
+import { stackName as deriveStackName, resolveResourceName } from '../../names';
 import { osFamilyProblems } from '../os-family';
 import { dryRunStop, failed, invalidConfiguration, pollAgain } from '../outcomes';
 import { requiredFieldProblems, resolveLaunchInputs } from '../resolve';
@@ -22,11 +22,26 @@ import {
 const FIELD = 'spec.eks-cf.configuration';
 const POLL_MS = 5_000;
 
-/** The stack of a group: the one its status names, else the one its identity derives. */
+/** The stack of a group: the one its status names, else the one its identity derives (the original's). */
 export function stackNameOf(ig: InstanceGroup): string {
   if (ig.status?.stackName) return ig.status.stackName;
   const clusterName = ig.spec['eks-cf']?.configuration?.clusterName ?? '';
   return deriveStackName(clusterName, ig.metadata.namespace ?? 'default', ig.metadata.name ?? '');
+}
+
+/** As stackNameOf, but a name whose stack belongs to another group is disambiguated (see names.ts). */
+function resolveStackName(ctx: GroupContext): Promise<string> {
+  const { ig } = ctx;
+  const clusterName = ig.spec['eks-cf']?.configuration?.clusterName ?? '';
+  const namespace = ig.metadata.namespace ?? 'default';
+  const name = ig.metadata.name ?? '';
+  return resolveResourceName({
+    recorded: ig.status?.stackName,
+    legacy: deriveStackName(clusterName, namespace, name),
+    id: { clusterName, namespace, name },
+    maxLength: 128,
+    tagsOf: async (stack) => (await ctx.aws.cloudFormation.describeStack(stack))?.tags,
+  });
 }
 
 function canonicalJson(text: string | undefined): string | undefined {
@@ -102,7 +117,7 @@ export class EksCfProvisioner implements Provisioner {
   async reconcile(ctx: GroupContext): Promise<ProvisionOutcome> {
     const { ig } = ctx;
     const block = ig.spec['eks-cf'];
-    const name = stackNameOf(ig);
+    const name = await resolveStackName(ctx);
     const base = {
       stackName: name,
       provisioner: 'eks-cf',
@@ -319,7 +334,7 @@ export class EksCfProvisioner implements Provisioner {
   }
 
   async delete(ctx: GroupContext): Promise<DeleteOutcome> {
-    const name = stackNameOf(ctx.ig);
+    const name = await resolveStackName(ctx);
     const stack = await ctx.aws.cloudFormation.describeStack(name);
     if (!stack || stack.status === 'DELETE_COMPLETE') return { done: true, message: `stack ${name} deleted` };
     await this.reportEvents(ctx, stack);

@@ -2,7 +2,7 @@
 // none). Profiles cannot be changed in place, so a changed spec replaces the profile: delete, wait, create.
 import type { EKSFargateSpec, InstanceGroup } from '@keiko/api';
 import type { FargateProfile } from '@keiko/aws';
-import { resourcePrefix, roleName } from '../../names';
+import { identityTags, resolveResourceName, resourcePrefix, roleName, type GroupIdentity } from '../../names';
 import { tagListToRecord } from '../common';
 import { resolveCluster, resolveSubnets } from '../resolve';
 import type { DeleteOutcome, GroupContext, ProvisionOutcome, Provisioner } from '../types';
@@ -21,12 +21,36 @@ export const FARGATE_ASSUME_ROLE_POLICY = JSON.stringify({
   ],
 });
 
-export function profileNameOf(ig: InstanceGroup): string {
-  const spec = ig.spec['eks-fargate'];
-  if (spec?.fargateProfileName) return spec.fargateProfileName;
-  return resourcePrefix(spec?.clusterName ?? '', ig.metadata.namespace ?? 'default', ig.metadata.name ?? '')
+function identityOf(ig: InstanceGroup): GroupIdentity {
+  const clusterName = ig.spec['eks-fargate']?.clusterName ?? '';
+  return { clusterName, namespace: ig.metadata.namespace ?? 'default', name: ig.metadata.name ?? '' };
+}
+
+function legacyProfileName(ig: InstanceGroup): string {
+  const { clusterName, namespace, name } = identityOf(ig);
+  return resourcePrefix(clusterName, namespace, name)
     .replace(/[^a-zA-Z0-9_-]/g, '-')
     .slice(0, 63);
+}
+
+/** The spec's profile name, else the recorded one, else the original's. */
+export function profileNameOf(ig: InstanceGroup): string {
+  return (
+    ig.spec['eks-fargate']?.fargateProfileName || ig.status?.activeScalingGroupName || legacyProfileName(ig)
+  );
+}
+
+/** As profileNameOf, but a derived name whose profile belongs to another group is disambiguated (see names.ts). */
+function resolveProfileName(ctx: GroupContext): Promise<string> {
+  const id = identityOf(ctx.ig);
+  const chosen = ctx.ig.spec['eks-fargate']?.fargateProfileName;
+  return resolveResourceName({
+    recorded: chosen || ctx.ig.status?.activeScalingGroupName,
+    legacy: legacyProfileName(ctx.ig),
+    id,
+    maxLength: 63,
+    tagsOf: async (name) => (await ctx.aws.eks.describeFargateProfile(id.clusterName, name))?.tags,
+  });
 }
 
 function executionRoleName(ig: InstanceGroup): string {
@@ -65,7 +89,7 @@ export function profileMatches(
 export class EksFargateProvisioner implements Provisioner {
   async reconcile(ctx: GroupContext): Promise<ProvisionOutcome> {
     const spec = ctx.ig.spec['eks-fargate'];
-    const name = profileNameOf(ctx.ig);
+    const name = await resolveProfileName(ctx);
     const base = { provisioner: 'eks-fargate', activeScalingGroupName: name };
     if (!spec)
       return {
@@ -116,7 +140,8 @@ export class EksFargateProvisioner implements Provisioner {
               namespace: s.namespace,
               ...(s.labels ? { labels: s.labels } : {}),
             })),
-            tags: tagListToRecord(spec.tags),
+            // Who the profile belongs to (an ambiguous name is then told apart; see names.ts).
+            tags: { ...tagListToRecord(spec.tags), ...identityTags(identityOf(ctx.ig)) },
           }),
       );
       if (!created)
@@ -204,7 +229,7 @@ export class EksFargateProvisioner implements Provisioner {
 
   async delete(ctx: GroupContext): Promise<DeleteOutcome> {
     const spec = ctx.ig.spec['eks-fargate'];
-    const name = profileNameOf(ctx.ig);
+    const name = await resolveProfileName(ctx);
     const clusterName = spec?.clusterName ?? '';
     const profile = await ctx.aws.eks.describeFargateProfile(clusterName, name);
     if (profile) {

@@ -3,7 +3,7 @@
 // version in line with the spec, and deletes it.
 import type { FieldProblem, InstanceGroup } from '@keiko/api';
 import type { Nodegroup } from '@keiko/aws';
-import { resourcePrefix } from '../../names';
+import { identityTags, resolveResourceName, resourcePrefix, type GroupIdentity } from '../../names';
 import { tagListToRecord } from '../common';
 import { dryRunStop, failed, invalidConfiguration, pollAgain } from '../outcomes';
 import { resolveNetwork } from '../resolve';
@@ -13,12 +13,33 @@ const FIELD = 'spec.eks-managed.configuration';
 const POLL_MS = 10_000;
 export const NODEGROUP_LABEL = 'eks.amazonaws.com/nodegroup';
 
-export function nodegroupNameOf(ig: InstanceGroup): string {
-  if (ig.status?.activeScalingGroupName) return ig.status.activeScalingGroupName;
-  const cluster = ig.spec['eks-managed']?.configuration.clusterName ?? '';
-  return resourcePrefix(cluster, ig.metadata.namespace ?? 'default', ig.metadata.name ?? '')
+function identityOf(ig: InstanceGroup): GroupIdentity {
+  const clusterName = ig.spec['eks-managed']?.configuration.clusterName ?? '';
+  return { clusterName, namespace: ig.metadata.namespace ?? 'default', name: ig.metadata.name ?? '' };
+}
+
+function legacyNodegroupName(ig: InstanceGroup): string {
+  const { clusterName, namespace, name } = identityOf(ig);
+  return resourcePrefix(clusterName, namespace, name)
     .replace(/[^a-zA-Z0-9_-]/g, '-')
     .slice(0, 63);
+}
+
+/** The group's node group name as recorded, else the original's. */
+export function nodegroupNameOf(ig: InstanceGroup): string {
+  return ig.status?.activeScalingGroupName || legacyNodegroupName(ig);
+}
+
+/** As nodegroupNameOf, but a name whose node group belongs to another group is disambiguated (see names.ts). */
+function resolveNodegroupName(ctx: GroupContext): Promise<string> {
+  const id = identityOf(ctx.ig);
+  return resolveResourceName({
+    recorded: ctx.ig.status?.activeScalingGroupName,
+    legacy: legacyNodegroupName(ctx.ig),
+    id,
+    maxLength: 63,
+    tagsOf: async (name) => (await ctx.aws.eks.describeNodegroup(id.clusterName, name))?.tags,
+  });
 }
 
 /** Spec fields EKS cannot change on an existing node group. */
@@ -97,7 +118,7 @@ export class EksManagedProvisioner implements Provisioner {
   async reconcile(ctx: GroupContext): Promise<ProvisionOutcome> {
     const block = ctx.ig.spec['eks-managed'];
     const c = block?.configuration;
-    const name = nodegroupNameOf(ctx.ig);
+    const name = await resolveNodegroupName(ctx);
     const base = {
       provisioner: 'eks-managed',
       activeScalingGroupName: name,
@@ -163,7 +184,8 @@ export class EksManagedProvisioner implements Provisioner {
           ...(c.version ? { version: c.version } : {}),
           ...(c.releaseVersion ? { releaseVersion: c.releaseVersion } : {}),
           labels: c.nodeLabels ?? {},
-          tags: tagListToRecord(c.tags),
+          // Who the node group belongs to (an ambiguous name is then told apart; see names.ts).
+          tags: { ...tagListToRecord(c.tags), ...identityTags(identityOf(ctx.ig)) },
           ...(c.keyPairName
             ? { remoteAccess: { ec2SshKey: c.keyPairName, sourceSecurityGroups: input.groups } }
             : {}),
@@ -235,7 +257,7 @@ export class EksManagedProvisioner implements Provisioner {
 
   async delete(ctx: GroupContext): Promise<DeleteOutcome> {
     const c = ctx.ig.spec['eks-managed']?.configuration;
-    const name = nodegroupNameOf(ctx.ig);
+    const name = await resolveNodegroupName(ctx);
     const clusterName = c?.clusterName ?? '';
     const ng = await ctx.aws.eks.describeNodegroup(clusterName, name);
     if (!ng) return { done: true, message: `managed node group ${name} deleted` };

@@ -12,7 +12,13 @@ import {
   type RequestLaunchTemplateData,
   type ScalingGroup,
 } from '@keiko/aws';
-import { roleName as deriveRoleName, resourcePrefix } from '../../names';
+import {
+  disambiguatedName,
+  resolveResourceName,
+  roleName as deriveRoleName,
+  resourcePrefix,
+  type GroupIdentity,
+} from '../../names';
 import { DEFAULT_NODE_POLICIES, IAM_POLICY_PREFIX, managedPolicyArns } from '../common';
 import { dryRunStop, failed, invalidConfiguration, pollAgain } from '../outcomes';
 import { osFamilyProblems } from '../os-family';
@@ -50,15 +56,35 @@ export interface EksProvisionerOptions {
 }
 
 /** Scaling group and launch template name: the original's `<cluster>-<namespace>-<name>`, made AWS-safe. */
-export function groupNameOf(ig: InstanceGroup): string {
-  if (ig.status?.activeScalingGroupName) return ig.status.activeScalingGroupName;
+function legacyGroupName(ig: InstanceGroup): string {
   const cluster = ig.spec.eks?.configuration?.clusterName ?? '';
   return resourcePrefix(cluster, ig.metadata.namespace ?? 'default', ig.metadata.name ?? '')
     .replace(/[^a-zA-Z0-9().\-/_]/g, '-')
     .slice(0, 128);
 }
 
-function iamNames(ig: InstanceGroup): { role: string; profile: string; managed: boolean } {
+function identityOf(ig: InstanceGroup): GroupIdentity {
+  const clusterName = ig.spec.eks?.configuration?.clusterName ?? '';
+  return { clusterName, namespace: ig.metadata.namespace ?? 'default', name: ig.metadata.name ?? '' };
+}
+
+/** The group's scaling group (and launch template) name as recorded, else the original's. */
+export function groupNameOf(ig: InstanceGroup): string {
+  return ig.status?.activeScalingGroupName || legacyGroupName(ig);
+}
+
+/** As groupNameOf, but a name whose scaling group belongs to another group is disambiguated (see names.ts). */
+function resolveGroupName(ctx: GroupContext): Promise<string> {
+  return resolveResourceName({
+    recorded: ctx.ig.status?.activeScalingGroupName,
+    legacy: legacyGroupName(ctx.ig),
+    id: identityOf(ctx.ig),
+    maxLength: 128,
+    tagsOf: async (name) => (await ctx.aws.autoScaling.describeGroup(name))?.tags,
+  });
+}
+
+function iamNames(ig: InstanceGroup, groupName: string): { role: string; profile: string; managed: boolean } {
   const config = ig.spec.eks?.configuration;
   const existing = config?.roleName?.trim();
   if (existing)
@@ -68,7 +94,11 @@ function iamNames(ig: InstanceGroup): { role: string; profile: string; managed: 
     ig.metadata.namespace ?? 'default',
     ig.metadata.name ?? '',
   );
-  return { role: derived, profile: derived, managed: true };
+  // A disambiguated group (its original name was another group's) gets a role of its own too.
+  const id = identityOf(ig);
+  const disambiguated = groupName === disambiguatedName(legacyGroupName(ig), id, 128);
+  const role = disambiguated ? disambiguatedName(derived, id, 63) : derived;
+  return { role, profile: role, managed: true };
 }
 
 type Launch = { template: LaunchTemplateInfo; version: number } | { configuration: string };
@@ -102,7 +132,7 @@ export class EksProvisioner implements Provisioner {
   private async provision(ctx: GroupContext, warnings: string[]): Promise<ProvisionOutcome> {
     const { ig } = ctx;
     const clusterName = ig.spec.eks?.configuration?.clusterName ?? '';
-    const name = groupNameOf(ig);
+    const name = await resolveGroupName(ctx);
     const useLaunchConfiguration = usesLaunchConfiguration(ig);
     const base = baseStatus(ig, name, useLaunchConfiguration);
 
@@ -112,7 +142,7 @@ export class EksProvisioner implements Provisioner {
     const existing = await ctx.aws.autoScaling.describeGroup(name);
     if (!existing) await ctx.record('InitCreate', `creating scaling group ${name}`);
 
-    const iam = await this.ensureNodeRole(ctx, base);
+    const iam = await this.ensureNodeRole(ctx, base, name);
     if ('phase' in iam) return iam;
     const launch = await this.ensureLaunch(ctx, {
       name,
@@ -155,13 +185,14 @@ export class EksProvisioner implements Provisioner {
   private async ensureNodeRole(
     ctx: GroupContext,
     base: ProvisionOutcome['status'],
+    groupName: string,
   ): Promise<{ roleArn: string; profileArn: string } | ProvisionOutcome> {
-    const iam = await this.ensureIam(ctx, ctx.ig);
+    const iam = await this.ensureIam(ctx, ctx.ig, groupName);
     if ('problem' in iam) return invalidConfiguration(iam.problem.message, base, [iam.problem]);
     if (!iam.profileArn)
       return dryRunStop(
         ctx.dryRun ? 'InitCreate' : 'ReconcileModifying',
-        `dry run: would create IAM role ${iamNames(ctx.ig).role}`,
+        `dry run: would create IAM role ${iamNames(ctx.ig, groupName).role}`,
         base,
       );
     return { roleArn: iam.roleArn, profileArn: iam.profileArn };
@@ -337,8 +368,9 @@ export class EksProvisioner implements Provisioner {
   private async ensureIam(
     ctx: GroupContext,
     ig: InstanceGroup,
+    groupName: string,
   ): Promise<{ roleArn: string; profileArn?: string } | { problem: FieldProblem }> {
-    const names = iamNames(ig);
+    const names = iamNames(ig, groupName);
     const role = await ensureRole(ctx, names);
     if (!role) return { roleArn: '' };
     if ('problem' in role) return role;
@@ -425,7 +457,7 @@ export class EksProvisioner implements Provisioner {
 
   async delete(ctx: GroupContext): Promise<DeleteOutcome> {
     const { ig } = ctx;
-    const name = groupNameOf(ig);
+    const name = await resolveGroupName(ctx);
     const group = await ctx.aws.autoScaling.describeGroup(name);
     if (group) {
       if (group.status !== 'Delete in progress') {
@@ -452,7 +484,7 @@ export class EksProvisioner implements Provisioner {
       );
     // Launch configurations (type LaunchConfiguration, or left from before a switch), by name.
     await deleteLaunchConfigurations(ctx, name);
-    const names = iamNames(ig);
+    const names = iamNames(ig, name);
     if (names.managed) {
       const { iam } = ctx.aws;
       const profile = await iam.getInstanceProfile(names.profile);
