@@ -1,0 +1,32 @@
+// governor: `reap node|pod|pdb` and `cordon az-nat`. Flags -> the command -> --once or the controller.
+import { CommanderError } from '@keiko/kube-runtime';
+import { selectCommand } from './cli';
+import { parseNodeReaperConfig, type CommonConfig } from './config';
+import { nodeReaperCommand } from './node/command';
+import { runController, runOnce, type GovernorCommand } from './run';
+
+function configure(): { command: GovernorCommand; config: CommonConfig } {
+  const { command, rest } = selectCommand(process.argv);
+  switch (command) {
+    case 'reap node': {
+      const config = parseNodeReaperConfig(rest);
+      // --once: --max-kill-nodes counts per run, as upstream; the throttles still come from the state.
+      if (config.once) config.node = { ...config.node, killWindowMs: 0 };
+      return { command: nodeReaperCommand(config), config };
+    }
+    default:
+      throw new Error(`${command}: not implemented yet`);
+  }
+}
+
+let setup: { command: GovernorCommand; config: CommonConfig };
+try {
+  setup = configure();
+} catch (err) {
+  // Commander printed its own message (bad flag, --help); our validation errors are printed here.
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
+  console.error(`governor: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(2);
+}
+if (setup.config.once) process.exitCode = await runOnce(setup.command, setup.config);
+else await runController(setup.command, setup.config);
