@@ -9,6 +9,7 @@ import {
   parseTaintMatcher,
   type NodeReaperSettings,
 } from './node/settings';
+import type { PodReaperConfig } from './pod/command';
 
 /** Settings every governor command shares. */
 export interface CommonConfig {
@@ -194,4 +195,33 @@ export interface NodeReaperConfig extends CommonConfig {
 export function parseNodeReaperConfig(argv: string[]): NodeReaperConfig {
   const { common: c, extra } = parseCommand('reap node', argv, nodeReaperOptions());
   return { ...c, node: nodeSettings(extra, c.manager.dryRun) };
+}
+
+function podReaperOptions(): Option[] {
+  const minutes = (flag: string, dflt: number, help: string) =>
+    new Option(`${flag} <minutes>`, help).argParser(atLeast(flag, 0)).default(dflt);
+  return [
+    minutes('--reap-after', 10, 'force-delete a pod Terminating this long past its grace period (float)'),
+    boolOption('--soft-reap', 'spare Terminating pods whose containers still run', true),
+    boolOption('--reap-completed', 'delete Succeeded pods past --reap-completed-after', false),
+    minutes('--reap-completed-after', 240, 'age (since its last container ended) of a completed pod to delete'),
+    boolOption('--reap-failed', 'delete Failed pods past --reap-failed-after', false),
+    minutes('--reap-failed-after', 240, 'age (since its last container ended) of a failed pod to delete'),
+  ];
+}
+
+export function parsePodReaperConfig(argv: string[]): PodReaperConfig {
+  const { common: c, extra: x } = parseCommand('reap pod', argv, podReaperOptions());
+  return {
+    ...c,
+    pod: {
+      dryRun: c.manager.dryRun,
+      reapAfterMs: Number(x.reapAfter) * 60_000,
+      softReap: x.softReap === true,
+      reapCompleted: x.reapCompleted === true,
+      reapCompletedAfterMs: Number(x.reapCompletedAfter) * 60_000,
+      reapFailed: x.reapFailed === true,
+      reapFailedAfterMs: Number(x.reapFailedAfter) * 60_000,
+    },
+  };
 }

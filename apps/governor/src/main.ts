@@ -1,8 +1,9 @@
 // governor: `reap node|pod|pdb` and `cordon az-nat`. Flags -> the command -> --once or the controller.
 import { CommanderError } from '@keiko/kube-runtime';
 import { selectCommand } from './cli';
-import { parseNodeReaperConfig, type CommonConfig } from './config';
+import { parseNodeReaperConfig, parsePodReaperConfig, type CommonConfig } from './config';
 import { nodeReaperCommand } from './node/command';
+import { podReaperCommand } from './pod/command';
 import { runController, runOnce, type GovernorCommand } from './run';
 
 function configure(): { command: GovernorCommand; config: CommonConfig } {
@@ -13,6 +14,10 @@ function configure(): { command: GovernorCommand; config: CommonConfig } {
       // --once: --max-kill-nodes counts per run, as upstream; the throttles still come from the state.
       if (config.once) config.node = { ...config.node, killWindowMs: 0 };
       return { command: nodeReaperCommand(config), config };
+    }
+    case 'reap pod': {
+      const config = parsePodReaperConfig(rest);
+      return { command: podReaperCommand(config), config };
     }
     default:
       throw new Error(`${command}: not implemented yet`);
