@@ -69,6 +69,7 @@ function commonOptions(command: string): Option[] {
     new Option('--state-configmap <name>', 'name of the state ConfigMap (kills, throttles, breaker)').default(
       `governor-${command.replace(' ', '-')}-state`,
     ),
+    disruptionLockNamespaceOption(),
   ];
 }
 
@@ -115,11 +116,12 @@ function nodeReaperOptions(): Option[] {
     new Option('--breaker-threshold <percent>', 'circuit breaker: no reaping while more than this % of nodes (cluster or group) is unhealthy')
       .argParser(atLeast('--breaker-threshold', 0))
       .default(d.breakerThresholdPercent),
-    new Option('--node-selector <selector>', 'only look at nodes matching this label selector').default(''),
+    new Option('--node-selector <selector>', 'only look at nodes matching this label selector')
+      .env('GOVERNOR_NODE_SELECTOR')
+      .default(''),
     new Option('--node-name <name>', 'the node governor runs on: never reaped (default: $NODE_NAME)').default(
       process.env.NODE_NAME ?? '',
     ),
-    disruptionLockNamespaceOption(),
   ];
 }
 
@@ -185,6 +187,9 @@ export function parseCommand(
     cmd.name(`governor ${command}`);
     for (const o of [...commonOptions(command), ...options]) cmd.addOption(o);
   });
+  // GOVERNOR_DRY_RUN=true forces a dry run whatever the flags say (the sandbox sets it: governor must not
+  // reap the nodes other tools' examples make NotReady on purpose).
+  if (process.env.GOVERNOR_DRY_RUN === 'true') config.dryRun = true;
   return { common: common(config, extra), extra };
 }
 
