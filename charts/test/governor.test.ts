@@ -5,7 +5,14 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
 import { readSources, requiredActions } from './support/aws-actions';
-import { chartsDir, cleanupWorkspace, containerOf, findObject, preparedChart, renderChart } from './support/charts';
+import {
+  chartsDir,
+  cleanupWorkspace,
+  containerOf,
+  findObject,
+  preparedChart,
+  renderChart,
+} from './support/charts';
 import { ruleLines, type RoleObject } from './support/rbac';
 
 const CHART = 'governor';
@@ -36,14 +43,18 @@ describe('governor chart', () => {
   });
 
   it('runs the command first, then its flags; the state ConfigMap is the only one it may write', async () => {
-    const objects = await renderChart(await preparedChart(CHART), { args: ['--set', 'args={--reap-after=15}'] });
+    const objects = await renderChart(await preparedChart(CHART), {
+      args: ['--set', 'args={--reap-after=15}'],
+    });
     const args = containerOf(objects).args ?? [];
     expect(args.slice(0, 2)).toEqual(['reap', 'node']);
     expect(args).toContain('--state-configmap=keiko-test-governor-state');
     expect(args.at(-1)).toBe('--reap-after=15');
     const env = containerOf(objects).env?.map((e) => e.name);
     expect(env).toEqual(expect.arrayContaining(['POD_NAMESPACE', 'NODE_NAME']));
-    const state = objects.find((o) => o.kind === 'Role' && o.metadata?.name?.endsWith('-state')) as RoleObject;
+    const state = objects.find(
+      (o) => o.kind === 'Role' && o.metadata?.name?.endsWith('-state'),
+    ) as RoleObject;
     expect(ruleLines(state)).toEqual([
       'core configmaps: create',
       'core configmaps[keiko-test-governor-state]: get,update',

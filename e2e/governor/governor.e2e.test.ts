@@ -12,7 +12,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
 import { DisruptionLocks } from '@keiko/node-ops';
-import { ASG_NODE_LABEL, AsgScenario, buildApp, ControllerProcess, eventually, freePort } from '@keiko/testenv';
+import {
+  ASG_NODE_LABEL,
+  AsgScenario,
+  buildApp,
+  ControllerProcess,
+  eventually,
+  freePort,
+} from '@keiko/testenv';
 import { cleanupWorkspace } from '../../charts/test/support/charts';
 import { writeKubeConfigAs } from '../../charts/test/support/impersonate';
 import { installChartRbac, type ChartRbac } from '../../charts/test/support/rbac';
@@ -33,7 +40,11 @@ const running: ControllerProcess[] = [];
 async function governor(command: string[], args: string[]): Promise<ControllerProcess> {
   const p = new ControllerProcess({
     bundle,
-    identity: { kubeconfig, namespace: rbac.serviceAccount.namespace, args: [`--state-configmap=${stateName}`] },
+    identity: {
+      kubeconfig,
+      namespace: rbac.serviceAccount.namespace,
+      args: [`--state-configmap=${stateName}`],
+    },
     args: [
       ...command,
       '--leader-elect=false',
@@ -45,6 +56,7 @@ async function governor(command: string[], args: string[]): Promise<ControllerPr
       ...args,
     ],
     env: { AWS_ENDPOINT_URL: recorder.endpoint },
+    logFile: path.join(tmp, `governor-${running.length}-${command.join('-')}.log`),
   }).start();
   running.push(p);
   return p;
@@ -62,23 +74,51 @@ async function killKubelet(node: string, minutes = 15): Promise<void> {
   const n = await core.readNode({ name: node });
   const conditions = (n.status?.conditions ?? []).map((c) =>
     c.type === 'Ready'
-      ? { ...c, status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: since }
+      ? {
+          ...c,
+          status: 'Unknown',
+          reason: 'NodeStatusUnknown',
+          message: 'Kubelet stopped posting node status.',
+          lastTransitionTime: since,
+        }
       : c,
   );
-  await client.patch(ResourceTypes.Node, undefined, node, { status: { conditions } }, { subresource: 'status', type: 'strategic' });
+  await client.patch(
+    ResourceTypes.Node,
+    undefined,
+    node,
+    { status: { conditions } },
+    { subresource: 'status', type: 'strategic' },
+  );
 }
 
 const instanceOf = (n: k8s.V1Node) => n.spec?.providerID?.split('/').pop() ?? '';
 const nodeEvents = async (node: string) =>
-  (await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${node}` })).items;
+  (await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${node}` }))
+    .items;
 const state = async () => {
-  const cm = await client.get<k8s.V1ConfigMap>(ResourceTypes.ConfigMap, rbac.serviceAccount.namespace, stateName);
-  return cm?.data?.['state.json'] ? (JSON.parse(cm.data['state.json']) as Record<string, unknown> & { kills: unknown[]; lastSweep?: string; breaker: { open: boolean } }) : undefined;
+  const cm = await client.get<k8s.V1ConfigMap>(
+    ResourceTypes.ConfigMap,
+    rbac.serviceAccount.namespace,
+    stateName,
+  );
+  return cm?.data?.['state.json']
+    ? (JSON.parse(cm.data['state.json']) as Record<string, unknown> & {
+        kills: unknown[];
+        lastSweep?: string;
+        breaker: { open: boolean };
+      })
+    : undefined;
 };
 /** Resolves after the running governor completed a sweep that started after now. */
 async function aSweepAfterNow(): Promise<void> {
   const now = Date.now();
-  await eventually('a sweep after now', async () => Date.parse((await state())?.lastSweep ?? '') > now || undefined, 60_000, 200);
+  await eventually(
+    'a sweep after now',
+    async () => Date.parse((await state())?.lastSweep ?? '') > now || undefined,
+    60_000,
+    200,
+  );
 }
 const terminationsOf = (ids: string[]) => ids.filter((id) => recorder.terminations().has(id));
 
@@ -88,8 +128,12 @@ beforeAll(async () => {
   await scenario.start();
   const ns = await scenario.namespace('gov-e2e-system');
   // A missing permission in the chart's roles fails this suite: governor is not admin.
-  rbac = await installChartRbac('governor', { namespace: ns, args: ['--set', 'cronJobs.podReaper.enabled=true'] });
-  stateName = `${rbac.objects.find((o) => o.kind === 'Role' && o.metadata?.name?.endsWith('-state'))?.metadata?.name}`;
+  rbac = await installChartRbac('governor', {
+    namespace: ns,
+    args: ['--set', 'cronJobs.podReaper.enabled=true'],
+  });
+  // The chart's `<fullname>-state` (its Role may read and write that one only); the ServiceAccount is `<fullname>`.
+  stateName = `${rbac.serviceAccount.name}-state`;
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gov-e2e-'));
   kubeconfig = writeKubeConfigAs(rbac.serviceAccount, path.join(tmp, 'kubeconfig'));
 }, 180_000);
@@ -107,7 +151,8 @@ afterAll(async () => {
   await scenario.cleanUp();
   await recorder.stop();
   await rbac?.uninstall();
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  // Kept when a test failed: governor's logs are there.
+  console.log(`governor logs: ${tmp}`);
   cleanupWorkspace();
 });
 
@@ -127,13 +172,19 @@ describe('governor reap node', () => {
     const replaced = await eventually(
       'the group back at 3 Ready nodes, without the victim',
       async () => {
-        const nodes = (await scenario.nodes(group.name)).filter((n) => n.metadata?.name !== victim!.metadata!.name);
-        const ready = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+        const nodes = (await scenario.nodes(group.name)).filter(
+          (n) => n.metadata?.name !== victim!.metadata!.name,
+        );
+        const ready = nodes.filter((n) =>
+          n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+        );
         return ready.length === 3 ? ready : undefined;
       },
       120_000,
     );
-    expect(replaced.map((n) => n.metadata?.name)).toEqual(expect.arrayContaining(rest.map((n) => n.metadata?.name)));
+    expect(replaced.map((n) => n.metadata?.name)).toEqual(
+      expect.arrayContaining(rest.map((n) => n.metadata?.name)),
+    );
     expect(recorder.terminations().get(id)).toBe(1);
     expect(terminationsOf(rest.map(instanceOf))).toEqual([]);
     const events = await nodeEvents(victim!.metadata!.name!).catch(() => []);
@@ -147,14 +198,21 @@ describe('governor reap node', () => {
     await scenario.workload(ns, group.name, { name: 'web', replicas: 3 });
     const pods = await core.listNamespacedPod({ namespace: ns });
     const withPod = (await scenario.nodes(group.name)).find((n) =>
-      pods.items.some((p) => p.spec?.nodeName === n.metadata?.name && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')),
+      pods.items.some(
+        (p) =>
+          p.spec?.nodeName === n.metadata?.name &&
+          p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      ),
     );
     expect(withPod).toBeDefined();
     await killKubelet(withPod!.metadata!.name!);
     await nodeReaper(group.name);
     const blocked = await eventually(
       'a NodeReapBlocked Event naming soft reap',
-      async () => (await nodeEvents(withPod!.metadata!.name!)).find((e) => e.reason === 'NodeReapBlocked' && /soft reap/.test(e.message ?? '')),
+      async () =>
+        (await nodeEvents(withPod!.metadata!.name!)).find(
+          (e) => e.reason === 'NodeReapBlocked' && /soft reap/.test(e.message ?? ''),
+        ),
       60_000,
       300,
     );
@@ -168,13 +226,21 @@ describe('governor reap node', () => {
     const nodes = await scenario.nodes(group.name);
     for (const n of nodes.slice(0, 2)) await killKubelet(n.metadata!.name!);
     const gov = await nodeReaper(group.name);
-    const open = await eventually('the breaker open in the state ConfigMap', async () => ((await state())?.breaker.open ? await state() : undefined), 60_000, 300);
+    const open = await eventually(
+      'the breaker open in the state ConfigMap',
+      async () => ((await state())?.breaker.open ? await state() : undefined),
+      60_000,
+      300,
+    );
     expect(JSON.stringify(open?.breaker)).toMatch(/"unhealthy":2,"allowed":1/);
     await aSweepAfterNow();
     await aSweepAfterNow();
     expect(terminationsOf(nodes.map(instanceOf))).toEqual([]);
     expect(gov.lines(/circuit breaker open/).length).toBeGreaterThan(0);
-    const events = await core.listNamespacedEvent({ namespace: rbac.serviceAccount.namespace, fieldSelector: `involvedObject.name=${stateName}` });
+    const events = await core.listNamespacedEvent({
+      namespace: rbac.serviceAccount.namespace,
+      fieldSelector: `involvedObject.name=${stateName}`,
+    });
     expect(events.items.map((e) => e.reason)).toContain('CircuitBreakerOpen');
   });
 
@@ -184,7 +250,12 @@ describe('governor reap node', () => {
     for (const n of nodes.slice(0, 2)) await killKubelet(n.metadata!.name!, 20);
     const args = ['--soft-reap=false', '--breaker-threshold=50', '--max-kill-nodes=1', '--reap-throttle=300'];
     const first = await nodeReaper(group.name, args);
-    await eventually('one terminate', () => terminationsOf(nodes.map(instanceOf)).length > 0 || undefined, 90_000, 200);
+    await eventually(
+      'one terminate',
+      () => terminationsOf(nodes.map(instanceOf)).length > 0 || undefined,
+      90_000,
+      200,
+    );
     await first.kill9();
     const again = await nodeReaper(group.name, args);
     await aSweepAfterNow();
@@ -197,14 +268,23 @@ describe('governor reap node', () => {
   it('leaves alone a group another tool holds the disruption lock of', async () => {
     const group = await scenario.createGroup('gov-locked', 3);
     const locks = new DisruptionLocks(client);
-    expect(await locks.acquire({ region: 'us-west-2', name: group.name }, 'upgrade-manager/team-a/roll', 'RollingUpgrade team-a/roll')).toEqual({ held: true });
+    expect(
+      await locks.acquire(
+        { region: 'us-west-2', name: group.name },
+        'upgrade-manager/team-a/roll',
+        'RollingUpgrade team-a/roll',
+      ),
+    ).toEqual({ held: true });
     try {
       const [victim] = await scenario.nodes(group.name);
       await killKubelet(victim!.metadata!.name!);
       await nodeReaper(group.name, ['--soft-reap=false']);
       const blocked = await eventually(
         'a NodeReapBlocked Event naming the lock holder',
-        async () => (await nodeEvents(victim!.metadata!.name!)).find((e) => e.reason === 'NodeReapBlocked' && /being disrupted/.test(e.message ?? '')),
+        async () =>
+          (await nodeEvents(victim!.metadata!.name!)).find(
+            (e) => e.reason === 'NodeReapBlocked' && /being disrupted/.test(e.message ?? ''),
+          ),
         60_000,
         300,
       );
@@ -224,19 +304,38 @@ describe('governor reap pod', () => {
     const nodeName = `gov-deaf-${Date.now().toString(36)}`;
     await core.createNode({
       body: {
-        metadata: { name: nodeName, annotations: { 'kwok.x-k8s.io/node': 'fake', 'kwok.x-k8s.io/status': 'custom' } },
+        metadata: {
+          name: nodeName,
+          annotations: { 'kwok.x-k8s.io/node': 'fake', 'kwok.x-k8s.io/status': 'custom' },
+        },
         spec: { taints: [{ key: 'gov-e2e', effect: 'NoSchedule' }] },
       },
     });
     try {
-      await core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'stuck' }, spec: { nodeName, containers: [{ name: 'c', image: 'fake' }] } } });
-      await core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'fresh' }, spec: { nodeName, containers: [{ name: 'c', image: 'fake' }] } } });
+      await core.createNamespacedPod({
+        namespace: ns,
+        body: { metadata: { name: 'stuck' }, spec: { nodeName, containers: [{ name: 'c', image: 'fake' }] } },
+      });
+      await core.createNamespacedPod({
+        namespace: ns,
+        body: { metadata: { name: 'fresh' }, spec: { nodeName, containers: [{ name: 'c', image: 'fake' }] } },
+      });
       await core.deleteNamespacedPod({ namespace: ns, name: 'stuck', gracePeriodSeconds: 1 });
       // Still there, Terminating: nobody confirms.
       await new Promise((r) => setTimeout(r, 4_000));
-      expect((await core.readNamespacedPod({ namespace: ns, name: 'stuck' })).metadata?.deletionTimestamp).toBeDefined();
-      const run = await governor(['reap', 'pod'], ['--once', `--namespace=${ns}`, '--reap-after=0.02', '--health-port=0']);
-      await eventually('the --once run exited', async () => (run.proc.exitCode !== null ? true : undefined), 60_000, 200);
+      expect(
+        (await core.readNamespacedPod({ namespace: ns, name: 'stuck' })).metadata?.deletionTimestamp,
+      ).toBeDefined();
+      const run = await governor(
+        ['reap', 'pod'],
+        ['--once', `--namespace=${ns}`, '--reap-after=0.02', '--health-port=0'],
+      );
+      await eventually(
+        'the --once run exited',
+        async () => (run.proc.exitCode !== null ? true : undefined),
+        60_000,
+        200,
+      );
       expect(run.proc.exitCode).toBe(0);
       const left = (await core.listNamespacedPod({ namespace: ns })).items.map((p) => p.metadata?.name);
       expect(left).toEqual(['fresh']);

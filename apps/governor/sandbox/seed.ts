@@ -45,12 +45,20 @@ export async function seed(log: (line: string) => void): Promise<void> {
       launchTemplate: { id: lt.id, version: '1' },
       availabilityZones: [`${REGION}a`, `${REGION}b`, `${REGION}c`],
     });
-    simulator = new AsgNodeSimulator({ kubeConfig: kc, groups: [GROUP], region: REGION, pollIntervalMs: 1000, log });
+    simulator = new AsgNodeSimulator({
+      kubeConfig: kc,
+      groups: [GROUP],
+      region: REGION,
+      pollIntervalMs: 1000,
+      log,
+    });
     await simulator.start();
     const nodes = await eventually(
       `3 nodes of ${GROUP}`,
       async () => {
-        const list = await client.list<V1Node>(ResourceTypes.Node, { labelSelector: `${ASG_NODE_LABEL}=${GROUP}` });
+        const list = await client.list<V1Node>(ResourceTypes.Node, {
+          labelSelector: `${ASG_NODE_LABEL}=${GROUP}`,
+        });
         return list.items.length >= 3 ? list.items : undefined;
       },
       60_000,
@@ -62,12 +70,20 @@ export async function seed(log: (line: string) => void): Promise<void> {
     });
     const since = new Date(Date.now() - 20 * 60_000).toISOString();
     const conditions = (nodes[0]?.status?.conditions ?? []).map((c) =>
-      c.type === 'Ready' ? { ...c, status: 'Unknown', reason: 'NodeStatusUnknown', lastTransitionTime: since } : c,
+      c.type === 'Ready'
+        ? { ...c, status: 'Unknown', reason: 'NodeStatusUnknown', lastTransitionTime: since }
+        : c,
     );
-    await client.patch(ResourceTypes.Node, undefined, victim, { status: { conditions } }, {
-      subresource: 'status',
-      type: 'strategic',
-    });
+    await client.patch(
+      ResourceTypes.Node,
+      undefined,
+      victim,
+      { status: { conditions } },
+      {
+        subresource: 'status',
+        type: 'strategic',
+      },
+    );
     log(`node ${victim} of ${GROUP}: Ready Unknown for 20m (its kubelet "died"); governor runs as a dry run`);
   } finally {
     clients.destroy();

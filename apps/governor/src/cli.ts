@@ -11,7 +11,8 @@ const HELP: Record<GovernorCommandName, string> = {
   'reap node': 'reap unhealthy, flappy, ghost, unjoined, tainted or old nodes',
   'reap pod': 'force-delete pods stuck Terminating; delete completed and failed pods past their age',
   'reap pdb': 'report (and with --reap remove, then restore) PodDisruptionBudgets that block every eviction',
-  'cordon az-nat': 'move NAT gateway routes away from an impaired availability zone (and back with --restore)',
+  'cordon az-nat':
+    'move NAT gateway routes away from an impaired availability zone (and back with --restore)',
 };
 
 /**
@@ -54,7 +55,10 @@ export function selectCommand(argv: readonly string[]): { command: GovernorComma
     const [verb = '', noun = ''] = name.split(' ');
     let group = groups.get(verb);
     if (!group) {
-      group = program.command(verb).description(verb === 'reap' ? 'run a reaper' : 'cordon a zone').exitOverride();
+      group = program
+        .command(verb)
+        .description(verb === 'reap' ? 'run a reaper' : 'cordon a zone')
+        .exitOverride();
       groups.set(verb, group);
     }
     group
@@ -70,5 +74,8 @@ export function selectCommand(argv: readonly string[]): { command: GovernorComma
   }
   program.parse([argv[0] ?? 'node', argv[1] ?? 'governor', ...argv.slice(at, at + 2)], { from: 'node' });
   if (!chosen) throw new CommanderError(2, 'governor.command', 'no command given');
-  return { command: chosen, rest: [argv[0] ?? 'node', argv[1] ?? 'governor', ...argv.slice(2, at), ...argv.slice(at + 2)] };
+  return {
+    command: chosen,
+    rest: [argv[0] ?? 'node', argv[1] ?? 'governor', ...argv.slice(2, at), ...argv.slice(at + 2)],
+  };
 }

@@ -2,7 +2,13 @@
 // (kube-runtime's parseManagerConfig), plus Keiko's own (--once, the breaker, conditions, state).
 // Bad values fail at start naming the flag (exit 2).
 import { disruptionLockNamespaceOption } from '@keiko/node-ops';
-import { InvalidArgumentError, Option, parseManagerConfig, type Command, type ManagerConfig } from '@keiko/kube-runtime';
+import {
+  InvalidArgumentError,
+  Option,
+  parseManagerConfig,
+  type Command,
+  type ManagerConfig,
+} from '@keiko/kube-runtime';
 import {
   NODE_REAPER_DEFAULTS,
   parseConditionRule,
@@ -56,16 +62,28 @@ export function normalizeArgv(argv: readonly string[]): string[] {
 
 function commonOptions(command: string): Option[] {
   return [
-    boolOption('--once', 'one pass, then exit (as upstream CronJobs run); default: a long-running controller', false),
-    new Option('--prometheus-pushgateway <url>', 'with --once: push the metrics here at the end of the run').default(''),
+    boolOption(
+      '--once',
+      'one pass, then exit (as upstream CronJobs run); default: a long-running controller',
+      false,
+    ),
+    new Option(
+      '--prometheus-pushgateway <url>',
+      'with --once: push the metrics here at the end of the run',
+    ).default(''),
     new Option('--region <region>', 'AWS region (default: $AWS_REGION)').default(''),
-    boolOption('--local-mode', 'accepted for upstream compatibility: use --kubeconfig (or $KUBECONFIG)', false),
+    boolOption(
+      '--local-mode',
+      'accepted for upstream compatibility: use --kubeconfig (or $KUBECONFIG)',
+      false,
+    ),
     new Option('--sweep-interval <s>', 'controller mode: sweep at least this often, seconds')
       .argParser(atLeast('--sweep-interval', 1))
       .default(60),
-    new Option('--state-namespace <ns>', "namespace of governor's state ConfigMap (default: the pod's namespace)").default(
-      process.env.POD_NAMESPACE ?? 'default',
-    ),
+    new Option(
+      '--state-namespace <ns>',
+      "namespace of governor's state ConfigMap (default: the pod's namespace)",
+    ).default(process.env.POD_NAMESPACE ?? 'default'),
     new Option('--state-configmap <name>', 'name of the state ConfigMap (kills, throttles, breaker)').default(
       `governor-${command.replace(' ', '-')}-state`,
     ),
@@ -85,7 +103,11 @@ function nodeReaperOptions(): Option[] {
     boolOption('--soft-reap', 'spare unready/unknown nodes while a pod on them is Ready', d.softReap),
     boolOption('--reap-unknown', 'reap nodes whose Ready is Unknown', d.reapUnknown),
     boolOption('--reap-unready', 'reap nodes whose Ready is False', d.reapUnready),
-    boolOption('--reap-ghost', 'reap nodes whose instance is gone while another runs with their name', d.reapGhost),
+    boolOption(
+      '--reap-ghost',
+      'reap nodes whose instance is gone while another runs with their name',
+      d.reapGhost,
+    ),
     boolOption('--reap-flappy', 'reap nodes whose Ready flaps', d.reapFlappy),
     new Option('--flap-count <n>', 'Ready transitions within --flap-window that make a node flappy')
       .argParser(atLeast('--flap-count', 1))
@@ -93,17 +115,33 @@ function nodeReaperOptions(): Option[] {
     minutes('--flap-window', 1, 60, 'the window --flap-count counts in'),
     boolOption('--reap-unjoined', 'terminate tagged instances that never joined as nodes', d.reapUnjoined),
     minutes('--reap-unjoined-threshold-minutes', 10, 15, 'an instance unjoined this long is reaped'),
-    new Option('--reap-unjoined-tag-key <key>', 'tag key of instances expected to join (required with --reap-unjoined)'),
-    new Option('--reap-unjoined-tag-value <value>', 'tag value of instances expected to join (required with --reap-unjoined)'),
+    new Option(
+      '--reap-unjoined-tag-key <key>',
+      'tag key of instances expected to join (required with --reap-unjoined)',
+    ),
+    new Option(
+      '--reap-unjoined-tag-value <value>',
+      'tag value of instances expected to join (required with --reap-unjoined)',
+    ),
     boolOption('--reap-old', 'reap nodes older than --reap-old-threshold-minutes, oldest first', d.reapOld),
     minutes('--reap-old-threshold-minutes', 1, 43_200, 'age that makes a node old'),
-    new Option('--reap-tainted <taints>', 'reap nodes with a taint: key=value:effect, key:effect or key (repeatable, comma list)')
+    new Option(
+      '--reap-tainted <taints>',
+      'reap nodes with a taint: key=value:effect, key:effect or key (repeatable, comma list)',
+    )
       .argParser(collect)
       .default([]),
-    new Option('--reap-conditions <rules>', 'also reap on node conditions, Type=Status:duration, e.g. KernelDeadlock=True:5m (repeatable)')
+    new Option(
+      '--reap-conditions <rules>',
+      'also reap on node conditions, Type=Status:duration, e.g. KernelDeadlock=True:5m (repeatable)',
+    )
       .argParser(collect)
       .default([]),
-    boolOption('--asg-validation', "only reap in a group whose desired capacity equals its healthy InService count", d.asgValidation),
+    boolOption(
+      '--asg-validation',
+      'only reap in a group whose desired capacity equals its healthy InService count',
+      d.asgValidation,
+    ),
     new Option('--max-kill-nodes <n>', 'nodes reaped at most per --kill-window (--once: per run)')
       .argParser(atLeast('--max-kill-nodes', 0))
       .default(d.maxKillNodes),
@@ -113,7 +151,10 @@ function nodeReaperOptions(): Option[] {
     minutes('--reconsider-unreapable-after', 10, 45, 'a node whose drain failed is retried after this long'),
     seconds('--drain-timeout', 600, 'a drain taking longer fails'),
     boolOption('--ignore-failure', 'leave a node whose drain failed cordoned', d.ignoreFailure),
-    new Option('--breaker-threshold <percent>', 'circuit breaker: no reaping while more than this % of nodes (cluster or group) is unhealthy')
+    new Option(
+      '--breaker-threshold <percent>',
+      'circuit breaker: no reaping while more than this % of nodes (cluster or group) is unhealthy',
+    )
       .argParser(atLeast('--breaker-threshold', 0))
       .default(d.breakerThresholdPercent),
     new Option('--node-selector <selector>', 'only look at nodes matching this label selector')
@@ -172,7 +213,7 @@ function common(config: ManagerConfig, x: Record<string, unknown>): CommonConfig
     region: String(x.region || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || ''),
     sweepIntervalMs: Number(x.sweepInterval) * 1000,
     stateNamespace: String(x.stateNamespace),
-    stateConfigMap: String(x.stateConfigMap),
+    stateConfigMap: String(x.stateConfigmap),
     disruptionLockNamespace: String(x.disruptionLockNamespace ?? ''),
   };
 }
@@ -183,10 +224,14 @@ export function parseCommand(
   argv: string[],
   options: Option[],
 ): { common: CommonConfig; extra: Record<string, unknown> } {
-  const { config, extra } = parseManagerConfig(`governor-${command.replace(' ', '-')}`, normalizeArgv(argv), (cmd: Command) => {
-    cmd.name(`governor ${command}`);
-    for (const o of [...commonOptions(command), ...options]) cmd.addOption(o);
-  });
+  const { config, extra } = parseManagerConfig(
+    `governor-${command.replace(' ', '-')}`,
+    normalizeArgv(argv),
+    (cmd: Command) => {
+      cmd.name(`governor ${command}`);
+      for (const o of [...commonOptions(command), ...options]) cmd.addOption(o);
+    },
+  );
   // GOVERNOR_DRY_RUN=true forces a dry run whatever the flags say (the sandbox sets it: governor must not
   // reap the nodes other tools' examples make NotReady on purpose).
   if (process.env.GOVERNOR_DRY_RUN === 'true') config.dryRun = true;
@@ -209,7 +254,11 @@ function podReaperOptions(): Option[] {
     minutes('--reap-after', 10, 'force-delete a pod Terminating this long past its grace period (float)'),
     boolOption('--soft-reap', 'spare Terminating pods whose containers still run', true),
     boolOption('--reap-completed', 'delete Succeeded pods past --reap-completed-after', false),
-    minutes('--reap-completed-after', 240, 'age (since its last container ended) of a completed pod to delete'),
+    minutes(
+      '--reap-completed-after',
+      240,
+      'age (since its last container ended) of a completed pod to delete',
+    ),
     boolOption('--reap-failed', 'delete Failed pods past --reap-failed-after', false),
     minutes('--reap-failed-after', 240, 'age (since its last container ended) of a failed pod to delete'),
   ];

@@ -36,7 +36,11 @@ export interface GovernorCommand {
 }
 
 /** One sweep, timed and counted; errors are logged and counted, not thrown (the controller keeps going). */
-async function timedSweep(cmd: GovernorCommand, ctx: SweepContext, sweep: () => Promise<unknown>): Promise<boolean> {
+async function timedSweep(
+  cmd: GovernorCommand,
+  ctx: SweepContext,
+  sweep: () => Promise<unknown>,
+): Promise<boolean> {
   const end = ctx.metrics.sweepDuration.startTimer({ reaper: cmd.name });
   try {
     await sweep();
@@ -54,7 +58,11 @@ async function timedSweep(cmd: GovernorCommand, ctx: SweepContext, sweep: () => 
 
 export async function runOnce(cmd: GovernorCommand, config: CommonConfig): Promise<number> {
   const m = config.manager;
-  const log = createLogger({ level: m.logLevel, format: m.logFormat, fields: { component: `governor ${cmd.name}` } });
+  const log = createLogger({
+    level: m.logLevel,
+    format: m.logFormat,
+    fields: { component: `governor ${cmd.name}` },
+  });
   const client = new KubeClient(loadKubeConfig(m.kubeconfig), { qps: m.kubeApiQps, burst: m.kubeApiBurst });
   const runtime = new RuntimeMetrics();
   const cleanups: Array<() => void | Promise<void>> = [];

@@ -23,6 +23,11 @@ describe('governor command line', () => {
   it("keeps upstream's names and defaults", () => {
     const c = parseNodeReaperConfig(argv());
     expect(c.once).toBe(false);
+    expect(c.stateConfigMap).toBe('governor-reap-node-state');
+    expect(parseNodeReaperConfig(argv('--state-configmap=x', '--state-namespace=y'))).toMatchObject({
+      stateConfigMap: 'x',
+      stateNamespace: 'y',
+    });
     expect(c.node).toMatchObject({
       reapAfterMs: 600_000,
       softReap: true,

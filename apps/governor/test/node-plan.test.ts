@@ -47,7 +47,11 @@ function node(name: string, o: NodeOpts = {}): V1Node {
     status: {
       conditions: [
         { type: 'Ready', status: o.ready ?? 'True', lastTransitionTime: new Date(ago(o.since ?? 60)) },
-        ...(o.conditions ?? []).map((c) => ({ type: c.type, status: c.status, lastTransitionTime: new Date(ago(c.since)) })),
+        ...(o.conditions ?? []).map((c) => ({
+          type: c.type,
+          status: c.status,
+          lastTransitionTime: new Date(ago(c.since)),
+        })),
       ],
     },
   } as V1Node;
@@ -55,7 +59,15 @@ function node(name: string, o: NodeOpts = {}): V1Node {
 
 function view(n: V1Node, extra: Partial<NodeView> = {}): NodeView {
   const name = n.metadata?.name ?? '';
-  return { node: n, name, instanceId: `i-${name}`, group: 'g1', instanceState: 'running', flapTransitions: 0, ...extra };
+  return {
+    node: n,
+    name,
+    instanceId: `i-${name}`,
+    group: 'g1',
+    instanceState: 'running',
+    flapTransitions: 0,
+    ...extra,
+  };
 }
 
 const healthyFleet = (count: number) => Array.from({ length: count }, (_, i) => view(node(`h${i}`)));
@@ -91,8 +103,20 @@ describe('detect', () => {
 
   it('honours the opt-out labels and the per-kind switches', () => {
     const views = [
-      view(node('a', { ready: 'Unknown', since: 20, labels: { 'governor.keikoproj.io/node-reaper-disabled': 'true' } })),
-      view(node('b', { ready: 'Unknown', since: 20, labels: { 'governor.keikoproj.io/reap-unknown-disabled': 'true' } })),
+      view(
+        node('a', {
+          ready: 'Unknown',
+          since: 20,
+          labels: { 'governor.keikoproj.io/node-reaper-disabled': 'true' },
+        }),
+      ),
+      view(
+        node('b', {
+          ready: 'Unknown',
+          since: 20,
+          labels: { 'governor.keikoproj.io/reap-unknown-disabled': 'true' },
+        }),
+      ),
       view(node('c', { ready: 'False', since: 20 })),
     ];
     expect(detect(views, S, NOW).map((x) => x.name)).toEqual(['c']);
@@ -108,8 +132,14 @@ describe('detect', () => {
     expect(detect(views, s, NOW).map((x) => [x.name, x.kind])).toEqual([['dead', 'condition']]);
   });
 
-  it('tainted, ghost, flappy and old (old only when every node is Ready, never governor\'s node)', () => {
-    const s = { ...S, reapOld: true, oldThresholdMs: 60 * 60_000, reapTainted: [parseTaintMatcher('bad:NoSchedule')], selfNode: 'self' };
+  it("tainted, ghost, flappy and old (old only when every node is Ready, never governor's node)", () => {
+    const s = {
+      ...S,
+      reapOld: true,
+      oldThresholdMs: 60 * 60_000,
+      reapTainted: [parseTaintMatcher('bad:NoSchedule')],
+      selfNode: 'self',
+    };
     const views = [
       view(node('t', { taints: [{ key: 'bad', value: 'x', effect: 'NoSchedule' }] })),
       view(node('g'), { instanceState: 'terminated', runningTwin: 'i-other' }),
@@ -131,7 +161,11 @@ describe('detect', () => {
   });
 
   it('a node marked draining or termination-issued comes back as resuming', () => {
-    const c = detect([view(node('x', { annotations: { 'governor.keikoproj.io/state': 'draining' } }))], S, NOW);
+    const c = detect(
+      [view(node('x', { annotations: { 'governor.keikoproj.io/state': 'draining' } }))],
+      S,
+      NOW,
+    );
     expect(c).toHaveLength(1);
     expect(c[0]?.resuming).toBe('draining');
   });
@@ -204,10 +238,14 @@ describe('decide', () => {
     expect(locked.decision.skipped[0]?.why).toMatch(/being disrupted by upgrade-manager/);
     const unstable = plan(twoDown(), s, facts({ stableGroups: new Set() }));
     expect(unstable.decision.skipped[0]?.why).toMatch(/not stable/);
-    expect(plan(twoDown(), { ...s, asgValidation: false }, facts({ stableGroups: new Set() })).decision.reap).toHaveLength(2);
+    expect(
+      plan(twoDown(), { ...s, asgValidation: false }, facts({ stableGroups: new Set() })).decision.reap,
+    ).toHaveLength(2);
     const soft = plan(twoDown(), s, facts({ readyPods: new Map([['a', 1]]) }));
     expect(soft.decision.reap.map((c) => c.name)).toEqual(['b']);
-    expect(plan(twoDown(), { ...s, softReap: false }, facts({ readyPods: new Map([['a', 1]]) })).decision.reap).toHaveLength(2);
+    expect(
+      plan(twoDown(), { ...s, softReap: false }, facts({ readyPods: new Map([['a', 1]]) })).decision.reap,
+    ).toHaveLength(2);
   });
 
   it('never its own node, never a node in no group, and skips age-unreapable nodes until reconsidered', () => {
@@ -215,8 +253,20 @@ describe('decide', () => {
     const views = [
       ...twoDown(),
       view(node('c', { ready: 'False', since: 20 }), { group: undefined }),
-      view(node('d', { ready: 'False', since: 20, annotations: { 'governor.keikoproj.io/age-unreapable': ago(10) } })),
-      view(node('e', { ready: 'False', since: 20, annotations: { 'governor.keikoproj.io/age-unreapable': ago(50) } })),
+      view(
+        node('d', {
+          ready: 'False',
+          since: 20,
+          annotations: { 'governor.keikoproj.io/age-unreapable': ago(10) },
+        }),
+      ),
+      view(
+        node('e', {
+          ready: 'False',
+          since: 20,
+          annotations: { 'governor.keikoproj.io/age-unreapable': ago(50) },
+        }),
+      ),
       ...healthyFleet(20).map((v) => view(v.node, { name: `x${v.name}` })),
     ];
     const { decision } = plan(views, s);
@@ -262,7 +312,10 @@ describe('flap window and unjoined', () => {
 describe('flag parsers', () => {
   it('taints: key=value:effect, key:effect, key; bad ones name the flag', () => {
     expect(parseTaintMatcher('a=b:NoExecute')).toEqual({ key: 'a', value: 'b', effect: 'NoExecute' });
-    expect(parseTaintMatcher('example.com/a:NoSchedule')).toEqual({ key: 'example.com/a', effect: 'NoSchedule' });
+    expect(parseTaintMatcher('example.com/a:NoSchedule')).toEqual({
+      key: 'example.com/a',
+      effect: 'NoSchedule',
+    });
     expect(parseTaintMatcher('a')).toEqual({ key: 'a' });
     expect(() => parseTaintMatcher('a=b:Never')).toThrow(/--reap-tainted: invalid taint "a=b:Never"/);
     expect(() => parseTaintMatcher('a:b:c')).toThrow(/--reap-tainted/);
@@ -270,7 +323,11 @@ describe('flag parsers', () => {
   });
 
   it('conditions and durations', () => {
-    expect(parseConditionRule('KernelDeadlock=True:5m')).toEqual({ type: 'KernelDeadlock', status: 'True', forMs: 300_000 });
+    expect(parseConditionRule('KernelDeadlock=True:5m')).toEqual({
+      type: 'KernelDeadlock',
+      status: 'True',
+      forMs: 300_000,
+    });
     expect(parseDuration('1h30m')).toBe(5_400_000);
     expect(parseDuration('5x')).toBeUndefined();
     expect(() => parseConditionRule('KernelDeadlock=Yes:5m')).toThrow(/--reap-conditions/);

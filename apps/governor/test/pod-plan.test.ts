@@ -24,7 +24,9 @@ const S: PodReaperSettings = {
   reapFailedAfterMs: 240 * 60_000,
 };
 
-const ns = (annotations: Record<string, string> = {}): V1Namespace => ({ metadata: { name: 'ns', annotations } });
+const ns = (annotations: Record<string, string> = {}): V1Namespace => ({
+  metadata: { name: 'ns', annotations },
+});
 
 function terminating(name: string, deletedMinAgo: number, running = false): V1Pod {
   return {
@@ -91,12 +93,18 @@ describe('pod reaper plan', () => {
   it('namespace opt-outs: all, stuck, completed; failed honours both keys', () => {
     expect(podVerdict(terminating('x', 30), S, ns({ [DISABLE_POD_REAPER]: 'true' }), NOW)).toBeUndefined();
     expect(podVerdict(terminating('x', 30), S, ns({ [DISABLE_STUCK]: 'true' }), NOW)).toBeUndefined();
-    expect(podVerdict(finished('c', 'Succeeded', 300), S, ns({ [DISABLE_COMPLETED]: 'true' }), NOW)).toBeUndefined();
-    expect(podVerdict(finished('f', 'Failed', 300), S, ns({ [DISABLE_COMPLETED]: 'true' }), NOW)).toBeUndefined();
-    expect(podVerdict(finished('f', 'Failed', 300), S, ns({ [DISABLE_FAILED]: 'true' }), NOW)).toBeUndefined();
-    expect(podVerdict(finished('c', 'Succeeded', 300), S, ns({ [DISABLE_FAILED]: 'true' }), NOW)?.reason).toBe(
-      'ReapCompleted',
-    );
+    expect(
+      podVerdict(finished('c', 'Succeeded', 300), S, ns({ [DISABLE_COMPLETED]: 'true' }), NOW),
+    ).toBeUndefined();
+    expect(
+      podVerdict(finished('f', 'Failed', 300), S, ns({ [DISABLE_COMPLETED]: 'true' }), NOW),
+    ).toBeUndefined();
+    expect(
+      podVerdict(finished('f', 'Failed', 300), S, ns({ [DISABLE_FAILED]: 'true' }), NOW),
+    ).toBeUndefined();
+    expect(
+      podVerdict(finished('c', 'Succeeded', 300), S, ns({ [DISABLE_FAILED]: 'true' }), NOW)?.reason,
+    ).toBe('ReapCompleted');
   });
 
   it('plans over many pods with their namespaces', () => {

@@ -7,13 +7,7 @@ import { errorText, ResourceTypes } from '@keiko/kube-runtime';
 import { drainNode, uncordonNode } from '@keiko/node-ops';
 import type { V1Node } from '@kubernetes/client-node';
 import type { GovernorState } from '../state';
-import {
-  reapReason,
-  STATE_ANNOTATION,
-  UNREAPABLE_ANNOTATION,
-  type Candidate,
-  type ReapKind,
-} from './plan';
+import { reapReason, STATE_ANNOTATION, UNREAPABLE_ANNOTATION, type Candidate, type ReapKind } from './plan';
 import type { NodeReaperDeps } from './reaper';
 
 export interface ReapOutcome {
@@ -33,14 +27,18 @@ export class NodeActions {
     const kind = c.resuming ? (state.kills.find((k) => k.node === c.name)?.kind ?? c.kind) : c.kind;
     if (this.d.settings.dryRun) {
       this.d.log.info('dry run: would reap node', { node: c.name, kind, detail: c.detail, group: c.group });
-      if (node) await this.d.events.record(node, 'Normal', 'DryRunReap', `would reap ${kind} node: ${c.detail}`);
+      if (node)
+        await this.d.events.record(node, 'Normal', 'DryRunReap', `would reap ${kind} node: ${c.detail}`);
       return { state, reaped: false, stopRun: false };
     }
     const ref = c.group ? { region: this.d.region, name: c.group } : undefined;
     if (ref) {
       const lock = await this.d.locks.acquire(ref, this.d.identity, `governor reaps ${kind} node ${c.name}`);
       if (!lock.held) {
-        this.d.log.info('group locked by another tool; node left alone', { node: c.name, holder: lock.holder });
+        this.d.log.info('group locked by another tool; node left alone', {
+          node: c.name,
+          holder: lock.holder,
+        });
         return { state, reaped: false, stopRun: false };
       }
     }
@@ -61,17 +59,22 @@ export class NodeActions {
     if (!c.resuming)
       state = await this.d.state.update((st) => ({
         ...st,
-        kills: [...st.kills, { node: c.name, ...(c.instanceId ? { instanceId: c.instanceId } : {}), kind, at: now }],
+        kills: [
+          ...st.kills,
+          { node: c.name, ...(c.instanceId ? { instanceId: c.instanceId } : {}), kind, at: now },
+        ],
       }));
     if (c.resuming !== 'termination-issued') {
       await this.annotate(c.name, { [STATE_ANNOTATION]: 'draining' });
-      if (node) await this.d.events.record(node, 'Normal', 'NodeReaping', `reaping ${kind} node: ${c.detail}`);
+      if (node)
+        await this.d.events.record(node, 'Normal', 'NodeReaping', `reaping ${kind} node: ${c.detail}`);
       const failure = c.drain ? await this.drain(c, kind) : undefined;
       if (failure && !DEAD_KINDS.has(kind)) {
         await this.drainFailed(c, node, failure);
         return { state, reaped: false, stopRun: true };
       }
-      if (failure) this.d.log.warn('drain of a dead node failed; terminating anyway', { node: c.name, error: failure });
+      if (failure)
+        this.d.log.warn('drain of a dead node failed; terminating anyway', { node: c.name, error: failure });
       await this.annotate(c.name, { [STATE_ANNOTATION]: 'termination-issued' });
     }
     const reaped = await this.remove(c, kind, node);
@@ -136,9 +139,13 @@ export class NodeActions {
       return false;
     }
     this.d.metrics.kills.inc({ kind });
-    this.d.metrics.nodeResult.set({ node: c.name, instanceId: c.instanceId ?? '', reason: reapReason({ ...c, kind }) }, 1);
+    this.d.metrics.nodeResult.set(
+      { node: c.name, instanceId: c.instanceId ?? '', reason: reapReason({ ...c, kind }) },
+      1,
+    );
     this.d.log.info('node reaped', { node: c.name, kind, detail: c.detail, action: what });
-    if (node) await this.d.events.record(node, 'Normal', 'NodeReaped', `${kind} node reaped (${c.detail}): ${what}`);
+    if (node)
+      await this.d.events.record(node, 'Normal', 'NodeReaped', `${kind} node reaped (${c.detail}): ${what}`);
     return true;
   }
 

@@ -25,8 +25,12 @@ export function nodeSignature(n: V1Node): string {
 function nodeSource(ctx: SweepContext, selector: string): () => Promise<V1Node[]> {
   if (!ctx.mgr)
     return async () =>
-      (await ctx.client.listAll<V1Node>(ResourceTypes.Node, selector ? { labelSelector: selector } : {})).items;
-  const informer = ctx.mgr.cache.informer<V1Node>(ResourceTypes.Node, selector ? { labelSelector: selector } : {});
+      (await ctx.client.listAll<V1Node>(ResourceTypes.Node, selector ? { labelSelector: selector } : {}))
+        .items;
+  const informer = ctx.mgr.cache.informer<V1Node>(
+    ResourceTypes.Node,
+    selector ? { labelSelector: selector } : {},
+  );
   informer.addEventHandler({
     onAdd: () => ctx.trigger(),
     onDelete: () => ctx.trigger(),
@@ -43,7 +47,10 @@ export function nodeReaperCommand(config: NodeReaperConfig): GovernorCommand {
     setup: (ctx) => {
       const clients = createAwsClients(
         awsClientConfig({ ...(config.region ? { region: config.region } : {}), userAgentAppId: 'governor' }),
-        { metrics: new AwsMetrics({ registry: ctx.registry }), ...(ctx.signal ? { signal: ctx.signal } : {}) },
+        {
+          metrics: new AwsMetrics({ registry: ctx.registry }),
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
+        },
       );
       ctx.onStop('aws-clients', () => clients.destroy());
       const ports = createAwsPorts(clients, { cacheTtlMs: 0 });

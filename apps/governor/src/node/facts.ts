@@ -85,7 +85,9 @@ export async function candidateFacts(
   const soft = fresh.filter((c) => ['unready', 'unknown', 'condition'].includes(c.kind));
   if (s.softReap)
     for (const c of soft) {
-      const pods = await client.listAll<V1Pod>(ResourceTypes.Pod, { fieldSelector: `spec.nodeName=${c.name}` });
+      const pods = await client.listAll<V1Pod>(ResourceTypes.Pod, {
+        fieldSelector: `spec.nodeName=${c.name}`,
+      });
       readyPods.set(c.name, pods.items.filter(readyPod).length);
     }
   const groups = [...new Set(fresh.map((c) => c.group).filter((g): g is string => !!g))];

@@ -73,7 +73,11 @@ export function isUnhealthy(n: V1Node, rules: readonly ConditionRule[]): boolean
 }
 
 export function taintMatches(m: TaintMatcher, t: { key: string; value?: string; effect: string }): boolean {
-  return t.key === m.key && (m.value === undefined || (t.value ?? '') === m.value) && (!m.effect || t.effect === m.effect);
+  return (
+    t.key === m.key &&
+    (m.value === undefined || (t.value ?? '') === m.value) &&
+    (!m.effect || t.effect === m.effect)
+  );
 }
 
 function base(v: NodeView, kind: ReapKind, detail: string, sinceMs: number): Candidate {
@@ -112,16 +116,38 @@ function unhealthyKind(v: NodeView, s: NodeReaperSettings, now: number): Candida
   return undefined;
 }
 
-function otherKind(v: NodeView, s: NodeReaperSettings, now: number, allReady: boolean): Candidate | undefined {
+function otherKind(
+  v: NodeView,
+  s: NodeReaperSettings,
+  now: number,
+  allReady: boolean,
+): Candidate | undefined {
   const n = v.node;
   if (s.reapGhost && v.runningTwin && (v.instanceState === 'terminated' || v.instanceState === 'absent'))
-    return base(v, 'ghost', `instance ${v.instanceId} is ${v.instanceState}; ${v.runningTwin} runs as ${v.name}`, 0);
+    return base(
+      v,
+      'ghost',
+      `instance ${v.instanceId} is ${v.instanceState}; ${v.runningTwin} runs as ${v.name}`,
+      0,
+    );
   if (s.reapFlappy && v.flapTransitions >= s.flapCount && !disabled(n, 'flappy'))
     return base(v, 'flappy', `${v.flapTransitions} Ready transitions in ${formatMinutes(s.flapWindowMs)}`, 0);
   const taint = (n.spec?.taints ?? []).find((t) => s.reapTainted.some((m) => taintMatches(m, t)));
-  if (taint) return base(v, 'tainted', `tainted ${taint.key}${taint.value ? `=${taint.value}` : ''}:${taint.effect}`, 0);
+  if (taint)
+    return base(
+      v,
+      'tainted',
+      `tainted ${taint.key}${taint.value ? `=${taint.value}` : ''}:${taint.effect}`,
+      0,
+    );
   const age = since(n.metadata?.creationTimestamp, now);
-  if (s.reapOld && allReady && age >= s.oldThresholdMs && !disabled(n, 'old') && n.metadata?.name !== s.selfNode)
+  if (
+    s.reapOld &&
+    allReady &&
+    age >= s.oldThresholdMs &&
+    !disabled(n, 'old') &&
+    n.metadata?.name !== s.selfNode
+  )
     return base(v, 'old', `age ${formatMinutes(age)}`, age);
   return undefined;
 }
@@ -236,7 +262,12 @@ function unreapableRecently(c: Candidate, node: V1Node | undefined, s: NodeReape
 }
 
 /** Why a new (not resuming) candidate may not go now, or undefined when it may. */
-function blocker(c: Candidate, s: NodeReaperSettings, f: CandidateFacts, br: BreakerState): string | undefined {
+function blocker(
+  c: Candidate,
+  s: NodeReaperSettings,
+  f: CandidateFacts,
+  br: BreakerState,
+): string | undefined {
   if (c.name === s.selfNode) return 'governor runs on it';
   if (!c.group && !c.karpenter && c.kind !== 'ghost')
     return 'its instance is in no Auto Scaling group (nothing would replace it)';
@@ -278,7 +309,9 @@ export function decide(
       continue;
     }
     if (br.cluster.open) {
-      skip(`circuit breaker open: ${br.cluster.unhealthy}/${br.cluster.total} nodes unhealthy (> ${s.breakerThresholdPercent}%)`);
+      skip(
+        `circuit breaker open: ${br.cluster.unhealthy}/${br.cluster.total} nodes unhealthy (> ${s.breakerThresholdPercent}%)`,
+      );
       continue;
     }
     if (unreapableRecently(c, nodes.get(c.name), s, now)) {
@@ -324,7 +357,13 @@ export function unjoinedInstances(
  * its last occurrence was inside) — a lower bound, never more than happened.
  */
 export function flapTransitions(
-  events: ReadonlyArray<{ reason?: string; count?: number; firstTimestamp?: Date | string; lastTimestamp?: Date | string; eventTime?: Date | string }>,
+  events: ReadonlyArray<{
+    reason?: string;
+    count?: number;
+    firstTimestamp?: Date | string;
+    lastTimestamp?: Date | string;
+    eventTime?: Date | string;
+  }>,
   windowMs: number,
   now: number,
 ): number {

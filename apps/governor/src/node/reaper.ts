@@ -1,7 +1,13 @@
 // The node reaper's sweep: gather (facts.ts) -> decide (plan.ts) -> act (actions.ts), and remember the
 // kills and the breaker in the state ConfigMap. One sweep per --once run; the controller sweeps on an
 // interval and whenever a Node changes.
-import { errorText, ResourceTypes, type EventRecorder, type KubeClient, type Logger } from '@keiko/kube-runtime';
+import {
+  errorText,
+  ResourceTypes,
+  type EventRecorder,
+  type KubeClient,
+  type Logger,
+} from '@keiko/kube-runtime';
 import { instanceIdOfNode, type DisruptionLocks } from '@keiko/node-ops';
 import type { V1Node } from '@kubernetes/client-node';
 import type { GovernorMetrics } from '../metrics';
@@ -73,16 +79,27 @@ export class NodeReaper {
     const nodes = await this.d.listNodes();
     const views = await nodeViews(this.d.client, this.d.aws, nodes, s, now);
     const candidates = detect(views, s, now);
-    const br = breaker(views.filter((v) => !this.beingReaped(v)), s);
+    const br = breaker(
+      views.filter((v) => !this.beingReaped(v)),
+      s,
+    );
     let state = await this.d.state.load();
     await this.recordBreaker(br, state, now);
-    const facts = await candidateFacts(this.d.client, this.d.aws, this.d.locks, {
-      identity: this.d.identity,
-      region: this.d.region,
-    }, candidates, s);
+    const facts = await candidateFacts(
+      this.d.client,
+      this.d.aws,
+      this.d.locks,
+      {
+        identity: this.d.identity,
+        region: this.d.region,
+      },
+      candidates,
+      s,
+    );
     const byName = new Map(nodes.map((n) => [n.metadata?.name ?? '', n]));
     const decision = decide(candidates, byName, s, facts, state, br, now);
-    for (const { candidate, why } of decision.skipped) this.skipped(candidate, why, byName.get(candidate.name));
+    for (const { candidate, why } of decision.skipped)
+      this.skipped(candidate, why, byName.get(candidate.name));
     const reaped: string[] = [];
     for (const c of decision.reap) {
       const outcome = await this.actions.reap(c, byName.get(c.name), state);
@@ -125,7 +142,13 @@ export class NodeReaper {
 
   private skipped(c: Candidate, why: string, node: V1Node | undefined): void {
     this.d.log.info('node not reaped', { node: c.name, kind: c.kind, detail: c.detail, why });
-    if (node) void this.d.events.record(node, 'Normal', 'NodeReapBlocked', `${c.kind} (${c.detail}) not reaped: ${why}`);
+    if (node)
+      void this.d.events.record(
+        node,
+        'Normal',
+        'NodeReapBlocked',
+        `${c.kind} (${c.detail}) not reaped: ${why}`,
+      );
   }
 
   /** Persists the breaker and tells on a change (Event on the state ConfigMap, log, metric). */
@@ -135,16 +158,26 @@ export class NodeReaper {
     m.breakerOpen.set({ scope: 'cluster' }, br.cluster.open ? 1 : 0);
     for (const g of br.groups.values()) m.breakerOpen.set({ scope: g.scope }, 1);
     const next = breakerRecord(br, state.breaker, now);
-    if (next.open === state.breaker.open && JSON.stringify(next.scopes) === JSON.stringify(state.breaker.scopes))
+    if (
+      next.open === state.breaker.open &&
+      JSON.stringify(next.scopes) === JSON.stringify(state.breaker.scopes)
+    )
       return;
     await this.d.state.update((st) => ({ ...st, breaker: next }));
-    const words = next.scopes.map((sc) => `${sc.scope}: ${sc.unhealthy}/${sc.total} unhealthy (allowed ${sc.allowed})`);
+    const words = next.scopes.map(
+      (sc) => `${sc.scope}: ${sc.unhealthy}/${sc.total} unhealthy (allowed ${sc.allowed})`,
+    );
     if (next.open) {
       this.d.log.warn('circuit breaker open: not reaping', { scopes: words });
       await this.d.events.record(this.d.state.object(), 'Warning', 'CircuitBreakerOpen', words.join('; '));
     } else {
       this.d.log.info('circuit breaker closed');
-      await this.d.events.record(this.d.state.object(), 'Normal', 'CircuitBreakerClosed', 'unhealthy nodes back within the threshold');
+      await this.d.events.record(
+        this.d.state.object(),
+        'Normal',
+        'CircuitBreakerClosed',
+        'unhealthy nodes back within the threshold',
+      );
     }
   }
 

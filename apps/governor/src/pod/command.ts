@@ -30,7 +30,12 @@ function source(ctx: SweepContext, namespace: string): Source {
   return () => Promise.resolve({ pods: pods.list(), namespaces: namespaces.list() });
 }
 
-async function reapPod(ctx: SweepContext, v: PodVerdict, pod: V1Pod | undefined, dryRun: boolean): Promise<boolean> {
+async function reapPod(
+  ctx: SweepContext,
+  v: PodVerdict,
+  pod: V1Pod | undefined,
+  dryRun: boolean,
+): Promise<boolean> {
   const what = `${v.namespace}/${v.name}`;
   if (dryRun) {
     ctx.log.info('dry run: would delete pod', { pod: what, reason: v.reason, detail: v.detail });

@@ -45,11 +45,17 @@ export function finishedAt(pod: V1Pod): number {
   return Number.isFinite(start) ? start : time(pod.metadata?.creationTimestamp);
 }
 
-const runningContainers = (pod: V1Pod) => (pod.status?.containerStatuses ?? []).filter((c) => c.state?.running).length;
+const runningContainers = (pod: V1Pod) =>
+  (pod.status?.containerStatuses ?? []).filter((c) => c.state?.running).length;
 const on = (ns: V1Namespace | undefined, key: string) => ns?.metadata?.annotations?.[key] === 'true';
 const minutes = (ms: number) => `${Math.round(ms / 6000) / 10}m`;
 
-function stuck(pod: V1Pod, s: PodReaperSettings, ns: V1Namespace | undefined, now: number): string | undefined {
+function stuck(
+  pod: V1Pod,
+  s: PodReaperSettings,
+  ns: V1Namespace | undefined,
+  now: number,
+): string | undefined {
   if (!pod.metadata?.deletionTimestamp || on(ns, DISABLE_STUCK)) return undefined;
   const waited = now - deletionRequestedAt(pod);
   if (!(waited >= s.reapAfterMs)) return undefined;
