@@ -297,6 +297,128 @@ describe('governor reap node', () => {
   });
 });
 
+/** A node no kubelet serves (KWOK leaves it and its pods alone): the test plays the kubelet's status reports. */
+async function deafNode(): Promise<string> {
+  const nodeName = `gov-deaf-${Date.now().toString(36)}`;
+  await core.createNode({
+    body: {
+      metadata: {
+        name: nodeName,
+        annotations: { 'kwok.x-k8s.io/node': 'fake', 'kwok.x-k8s.io/status': 'custom' },
+      },
+      spec: { taints: [{ key: 'gov-e2e', effect: 'NoSchedule' }] },
+    },
+  });
+  return nodeName;
+}
+
+/** The kubelet's report of a running pod whose containers are (not) ready since `sinceMin` minutes. */
+async function reportPod(ns: string, name: string, ready: boolean, sinceMin: number): Promise<void> {
+  const at = new Date(Date.now() - sinceMin * 60_000).toISOString();
+  const status = ready ? 'True' : 'False';
+  await client.patch(
+    ResourceTypes.Pod,
+    ns,
+    name,
+    {
+      status: {
+        phase: 'Running',
+        conditions: [
+          { type: 'PodScheduled', status: 'True', lastTransitionTime: at },
+          { type: 'ContainersReady', status, lastTransitionTime: at },
+          { type: 'Ready', status, lastTransitionTime: at },
+        ],
+      },
+    },
+    { subresource: 'status', type: 'merge' },
+  );
+}
+
+describe('governor reap pdb', () => {
+  it('reports a budget blocked by a long-not-ready pod, deletes it with --reap (saved), restores it once the pod is ready', async () => {
+    const ns = await scenario.namespace('gov-pdb');
+    const nodeName = await deafNode();
+    try {
+      await core.createNamespacedPod({
+        namespace: ns,
+        body: {
+          metadata: { name: 'api-0', labels: { app: 'api' } },
+          spec: { nodeName, containers: [{ name: 'c', image: 'fake' }] },
+        },
+      });
+      await reportPod(ns, 'api-0', false, 60);
+      await client.create(ResourceTypes.PodDisruptionBudget, {
+        apiVersion: 'policy/v1',
+        kind: 'PodDisruptionBudget',
+        metadata: { name: 'api', namespace: ns },
+        spec: { minAvailable: 1, selector: { matchLabels: { app: 'api' } } },
+      });
+      // The real disruption controller: 1 expected pod, none healthy, no disruption allowed.
+      await eventually(
+        'the budget blocking',
+        async () => {
+          const b = await client.get<k8s.V1PodDisruptionBudget>(ResourceTypes.PodDisruptionBudget, ns, 'api');
+          return b?.status?.expectedPods === 1 && b.status.disruptionsAllowed === 0 ? b : undefined;
+        },
+        60_000,
+        300,
+      );
+      const once = async (extra: string[]) => {
+        const run = await governor(
+          ['reap', 'pdb'],
+          [
+            '--once',
+            `--namespace=${ns}`,
+            '--reap-misconfigured=false',
+            '--not-ready-threshold-seconds=600',
+            ...extra,
+          ],
+        );
+        await eventually(
+          'the --once run exited',
+          async () => (run.proc.exitCode !== null ? true : undefined),
+          60_000,
+          200,
+        );
+        expect(run.proc.exitCode).toBe(0);
+        return run;
+      };
+      const getPdb = () =>
+        client.get<k8s.V1PodDisruptionBudget>(ResourceTypes.PodDisruptionBudget, ns, 'api');
+
+      await once([]);
+      expect((await getPdb())?.metadata?.annotations?.['governor.keikoproj.io/pdb-reaper']).toMatch(
+        /^NotReady: 1\/1 selected pods not ready/,
+      );
+      const events = await core.listNamespacedEvent({
+        namespace: ns,
+        fieldSelector: 'involvedObject.name=api',
+      });
+      expect(events.items.map((e) => e.reason)).toContain('BlockingPodDisruptionBudget');
+
+      await once(['--reap']);
+      expect(await getPdb()).toBeUndefined();
+      expect(
+        Object.keys(((await state()) as { savedPdbs?: Record<string, string> })?.savedPdbs ?? {}),
+      ).toEqual([`${ns}/api`]);
+
+      await once(['--reap']);
+      expect(await getPdb()).toBeUndefined(); // still not ready: not restored
+
+      await reportPod(ns, 'api-0', true, 0);
+      await once(['--reap']);
+      const back = await getPdb();
+      expect(back?.spec?.minAvailable).toBe(1);
+      expect(back?.metadata?.annotations?.['governor.keikoproj.io/pdb-reaper']).toBeUndefined();
+      expect(
+        Object.keys(((await state()) as { savedPdbs?: Record<string, string> })?.savedPdbs ?? {}),
+      ).toEqual([]);
+    } finally {
+      await client.delete(ResourceTypes.Node, undefined, nodeName);
+    }
+  });
+});
+
 describe('governor reap pod', () => {
   it('force-deletes a pod stuck Terminating past reap-after (--once, as the CronJob runs it)', async () => {
     const ns = await scenario.namespace('gov-pods');

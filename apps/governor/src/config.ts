@@ -15,6 +15,7 @@ import {
   parseTaintMatcher,
   type NodeReaperSettings,
 } from './node/settings';
+import type { PdbReaperConfig } from './pdb/command';
 import type { PodReaperConfig } from './pod/command';
 
 /** Settings every governor command shares. */
@@ -276,6 +277,60 @@ export function parsePodReaperConfig(argv: string[]): PodReaperConfig {
       reapCompletedAfterMs: Number(x.reapCompletedAfter) * 60_000,
       reapFailed: x.reapFailed === true,
       reapFailedAfterMs: Number(x.reapFailedAfter) * 60_000,
+    },
+  };
+}
+
+function pdbReaperOptions(): Option[] {
+  const list = (v: string, prev: string[] = []) => [...prev, ...v.split(',').filter(Boolean)];
+  return [
+    boolOption(
+      '--reap',
+      'delete blocking budgets (saved first, restored when their cause clears); default: report only',
+      false,
+    ),
+    boolOption(
+      '--reap-misconfigured',
+      'budgets whose maxUnavailable is 0 or minAvailable equals the expected pods',
+      true,
+    ),
+    boolOption('--reap-multiple', 'budgets selecting pods another budget of the namespace selects', true),
+    boolOption('--reap-crashloop', 'budgets whose pods crashloop', false),
+    boolOption('--all-crashloop', 'with --reap-crashloop: only when every selected pod crashloops', true),
+    new Option('--crashloop-restart-count <n>', 'restarts that make a CrashLoopBackOff container count')
+      .argParser(atLeast('--crashloop-restart-count', 1))
+      .default(5),
+    boolOption(
+      '--reap-not-ready',
+      'budgets whose pods are not ready for --not-ready-threshold-seconds',
+      true,
+    ),
+    new Option('--not-ready-threshold-seconds <s>', 'how long a pod is not ready before it counts')
+      .argParser(atLeast('--not-ready-threshold-seconds', 0))
+      .default(1800),
+    boolOption('--all-not-ready', 'with --reap-not-ready: only when every selected pod is not ready', false),
+    new Option('--excluded-namespaces <ns>', 'namespaces left alone (repeatable, comma list)')
+      .argParser(list)
+      .default([]),
+  ];
+}
+
+export function parsePdbReaperConfig(argv: string[]): PdbReaperConfig {
+  const { common: c, extra: x } = parseCommand('reap pdb', argv, pdbReaperOptions());
+  return {
+    ...c,
+    pdb: {
+      dryRun: c.manager.dryRun,
+      reap: x.reap === true,
+      reapMisconfigured: x.reapMisconfigured === true,
+      reapMultiple: x.reapMultiple === true,
+      reapCrashloop: x.reapCrashloop === true,
+      allCrashloop: x.allCrashloop === true,
+      crashloopRestartCount: Number(x.crashloopRestartCount),
+      reapNotReady: x.reapNotReady === true,
+      notReadyThresholdMs: Number(x.notReadyThresholdSeconds) * 1000,
+      allNotReady: x.allNotReady === true,
+      excludedNamespaces: x.excludedNamespaces as string[],
     },
   };
 }

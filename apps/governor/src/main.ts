@@ -1,8 +1,14 @@
 // governor: `reap node|pod|pdb` and `cordon az-nat`. Flags -> the command -> --once or the controller.
 import { CommanderError } from '@keiko/kube-runtime';
 import { selectCommand } from './cli';
-import { parseNodeReaperConfig, parsePodReaperConfig, type CommonConfig } from './config';
+import {
+  parseNodeReaperConfig,
+  parsePdbReaperConfig,
+  parsePodReaperConfig,
+  type CommonConfig,
+} from './config';
 import { nodeReaperCommand } from './node/command';
+import { pdbReaperCommand } from './pdb/command';
 import { podReaperCommand } from './pod/command';
 import { runController, runOnce, type GovernorCommand } from './run';
 
@@ -18,6 +24,10 @@ function configure(): { command: GovernorCommand; config: CommonConfig } {
     case 'reap pod': {
       const config = parsePodReaperConfig(rest);
       return { command: podReaperCommand(config), config };
+    }
+    case 'reap pdb': {
+      const config = parsePdbReaperConfig(rest);
+      return { command: pdbReaperCommand(config), config };
     }
     default:
       throw new Error(`${command}: not implemented yet`);
