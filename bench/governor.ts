@@ -149,7 +149,7 @@ const victims = await Promise.all(groups.map(async (g) => (await scenario.nodes(
 const victimIds = new Set(victims.map((n) => n.spec?.providerID?.split('/').pop() ?? ''));
 const before = (await metric(port, 'rest_client_requests_total')) + (await awsCalls(port));
 const started = Date.now();
-for (const v of victims) await killKubelet(v);
+await Promise.all(victims.map(killKubelet));
 const reaped = await eventually(
   'every unhealthy node terminated',
   async () => {

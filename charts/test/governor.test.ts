@@ -42,6 +42,14 @@ describe('governor chart', () => {
     ]);
   });
 
+  it('a PDB reaper release may annotate, delete and restore budgets', async () => {
+    expect(await clusterRules(['--set', 'command=reap pdb'])).toEqual([
+      'core pods: get,list,watch',
+      'policy poddisruptionbudgets: get,list,watch,patch,create,delete',
+      'core events: create,patch',
+    ]);
+  });
+
   it('runs the command first, then its flags; the state ConfigMap is the only one it may write', async () => {
     const objects = await renderChart(await preparedChart(CHART), {
       args: ['--set', 'args={--reap-after=15}'],

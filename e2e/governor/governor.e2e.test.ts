@@ -130,7 +130,7 @@ beforeAll(async () => {
   // A missing permission in the chart's roles fails this suite: governor is not admin.
   rbac = await installChartRbac('governor', {
     namespace: ns,
-    args: ['--set', 'cronJobs.podReaper.enabled=true'],
+    args: ['--set', 'cronJobs.podReaper.enabled=true,cronJobs.pdbReaper.enabled=true'],
   });
   // The chart's `<fullname>-state` (its Role may read and write that one only); the ServiceAccount is `<fullname>`.
   stateName = `${rbac.serviceAccount.name}-state`;

@@ -43,16 +43,38 @@ const found = (i: Ec2Instance): FoundInstance => ({
   ...(i.tags[GROUP_TAG] ? { group: i.tags[GROUP_TAG] } : {}),
 });
 
+/**
+ * How long a running instance's description is reused: a sweep of a large cluster then describes only
+ * new instances and those not running. A ghost (its instance terminated while its node looks fine) is
+ * seen at most this late; anything about to be terminated is described afresh by terminateConfirmed.
+ */
+export const RUNNING_INSTANCE_TTL_MS = 5 * 60_000;
+
 export class AwsNodeReaperPorts implements NodeReaperAws {
+  private readonly running = new Map<string, { instance: FoundInstance; at: number }>();
+
   constructor(
     private readonly ec2: Ec2Port,
     private readonly ec2Client: EC2Client,
     private readonly autoScaling: AutoScalingPort,
+    private readonly now: () => number = Date.now,
   ) {}
 
   async instances(ids: readonly string[]): Promise<FoundInstance[]> {
-    if (ids.length === 0) return [];
-    return (await this.ec2.describeInstances(ids)).map(found);
+    const now = this.now();
+    const cached: FoundInstance[] = [];
+    const stale: string[] = [];
+    for (const id of ids) {
+      const hit = this.running.get(id);
+      if (hit && now - hit.at < RUNNING_INSTANCE_TTL_MS) cached.push(hit.instance);
+      else stale.push(id);
+    }
+    const fresh = stale.length ? (await this.ec2.describeInstances(stale)).map(found) : [];
+    for (const i of fresh)
+      if (i.state === 'running') this.running.set(i.id, { instance: i, at: now });
+      else this.running.delete(i.id);
+    if (this.running.size > 4 * ids.length + 1000) this.running.clear();
+    return [...cached, ...fresh];
   }
 
   async runningByDnsName(names: readonly string[]): Promise<FoundInstance[]> {
@@ -89,6 +111,7 @@ export class AwsNodeReaperPorts implements NodeReaperAws {
   }
 
   async terminateInGroup(group: string, instanceId: string): Promise<TerminateOutcome> {
+    this.running.delete(instanceId);
     const result = await terminateConfirmed(this.autoScaling, group, [
       { instanceId, decrementDesired: false },
     ]);

@@ -57,14 +57,18 @@ class PdbReaper {
     this.ctx.metrics.pdbResult.reset();
     for (const f of findings) await this.report(f, byKey.get(keyOf(f.namespace, f.name)));
     await this.clearStale(pdbs, new Set(findings.map((f) => keyOf(f.namespace, f.name))));
-    let deleted = 0;
+    const deleted = new Set<string>();
     if (this.s.reap && !this.s.dryRun)
-      for (const f of findings) if (await this.remove(f, byKey.get(keyOf(f.namespace, f.name)))) deleted++;
-    const restored = this.s.dryRun ? 0 : await this.restore(new Set(byKey.keys()), pods, now);
+      for (const f of findings)
+        if (await this.remove(f, byKey.get(keyOf(f.namespace, f.name))))
+          deleted.add(keyOf(f.namespace, f.name));
+    // What exists now: the budgets listed at the start, less those this sweep deleted.
+    const existing = new Set([...byKey.keys()].filter((k) => !deleted.has(k)));
+    const restored = this.s.dryRun ? 0 : await this.restore(existing, pods, now);
     this.ctx.log.info('pdb reaper sweep done', {
       pdbs: pdbs.length,
       blocking: findings.length,
-      deleted,
+      deleted: deleted.size,
       restored,
       reap: this.s.reap,
       dryRun: this.s.dryRun,
