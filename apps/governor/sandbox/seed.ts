@@ -8,13 +8,14 @@
 //  - governor runs in the sandbox as a DRY RUN, scoped to that group: the seed sets GOVERNOR_DRY_RUN=true
 //    and GOVERNOR_NODE_SELECTOR in the environment the sandbox starts every app with. Other tools' examples
 //    make nodes NotReady on purpose (rolling upgrades); a real run would race them. Its log then says
-//    `dry run: would reap node <name>` and the node gets a DryRunReap Event.
+//    `dry run: would reap node <name>` and the node gets a DryRunReap Event, which the seed prints (the
+//    sandbox prints only Events of Keiko resources; governor has none): `governor: Event DryRunReap ...`.
 //
 // Every run starts from scratch (a reused test cluster keeps the previous run's state).
 import { awsClientConfig, createAwsClients, createAwsPorts } from '@keiko/aws';
 import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
 import { ASG_NODE_LABEL, AsgNodeSimulator, eventually, kubeConfigFromEnv } from '@keiko/testenv';
-import type { V1Node } from '@kubernetes/client-node';
+import type { CoreV1Event, V1Node } from '@kubernetes/client-node';
 
 const GROUP = 'governor-demo';
 const TEMPLATE = 'governor-demo';
@@ -85,8 +86,31 @@ export async function seed(log: (line: string) => void): Promise<void> {
       },
     );
     log(`node ${victim} of ${GROUP}: Ready Unknown for 20m (its kubelet "died"); governor runs as a dry run`);
+    printGovernorEvents(victim, log);
   } finally {
     clients.destroy();
-    await client.close().catch(() => undefined);
   }
+}
+
+/** Prints governor's Events about the node once they appear (what the sandbox asserts on). */
+function printGovernorEvents(node: string, log: (line: string) => void): void {
+  const client = new KubeClient(kubeConfigFromEnv());
+  const seen = new Set<string>();
+  const timer = setInterval(() => {
+    void client
+      .list<CoreV1Event>(ResourceTypes.Event, {
+        namespace: 'default',
+        fieldSelector: `involvedObject.name=${node}`,
+      })
+      .then((list) => {
+        for (const e of list.items) {
+          if (!(e.source?.component ?? e.reportingComponent ?? '').startsWith('governor')) continue;
+          if (seen.has(e.reason ?? '')) continue;
+          seen.add(e.reason ?? '');
+          log(`Event ${e.reason} on node ${node}: ${e.message}`);
+        }
+      })
+      .catch(() => undefined);
+  }, 2000);
+  timer.unref();
 }

@@ -15,6 +15,7 @@ import {
   parseTaintMatcher,
   type NodeReaperSettings,
 } from './node/settings';
+import type { AzNatConfig } from './aznat/command';
 import type { PdbReaperConfig } from './pdb/command';
 import type { PodReaperConfig } from './pod/command';
 
@@ -333,4 +334,24 @@ export function parsePdbReaperConfig(argv: string[]): PdbReaperConfig {
       excludedNamespaces: x.excludedNamespaces as string[],
     },
   };
+}
+
+export function parseAzNatConfig(argv: string[]): AzNatConfig {
+  const list = (v: string, prev: string[] = []) => [...prev, ...v.split(',').filter(Boolean)];
+  const { common: c, extra: x } = parseCommand('cordon az-nat', argv, [
+    new Option(
+      '--target-az-ids <zones>',
+      'impaired zones, by id (usw2-az1) or name (us-west-2a); repeatable, comma list',
+    )
+      .argParser(list)
+      .default([]),
+    new Option('--target-vpc-id <vpc>', 'the VPC whose route tables to change').default(''),
+    boolOption('--restore', 'put cordoned route tables back on their original NAT gateway', false),
+  ]);
+  const zones = x.targetAzIds as string[];
+  const vpcId = String(x.targetVpcId ?? '');
+  if (!vpcId) throw new Error('cordon az-nat needs --target-vpc-id');
+  if (zones.length === 0 && x.restore !== true)
+    throw new Error('cordon az-nat needs --target-az-ids (or --restore)');
+  return { ...c, azNat: { vpcId, zones, restore: x.restore === true, dryRun: c.manager.dryRun } };
 }

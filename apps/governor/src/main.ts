@@ -1,7 +1,9 @@
 // governor: `reap node|pod|pdb` and `cordon az-nat`. Flags -> the command -> --once or the controller.
 import { CommanderError } from '@keiko/kube-runtime';
+import { runAzNat, type AzNatConfig } from './aznat/command';
 import { selectCommand } from './cli';
 import {
+  parseAzNatConfig,
   parseNodeReaperConfig,
   parsePdbReaperConfig,
   parsePodReaperConfig,
@@ -12,9 +14,11 @@ import { pdbReaperCommand } from './pdb/command';
 import { podReaperCommand } from './pod/command';
 import { runController, runOnce, type GovernorCommand } from './run';
 
-function configure(): { command: GovernorCommand; config: CommonConfig } {
+function configure(): { command: GovernorCommand; config: CommonConfig } | { azNat: AzNatConfig } {
   const { command, rest } = selectCommand(process.argv);
   switch (command) {
+    case 'cordon az-nat':
+      return { azNat: parseAzNatConfig(rest) };
     case 'reap node': {
       const config = parseNodeReaperConfig(rest);
       // --once: --max-kill-nodes counts per run, as upstream; the throttles still come from the state.
@@ -29,12 +33,10 @@ function configure(): { command: GovernorCommand; config: CommonConfig } {
       const config = parsePdbReaperConfig(rest);
       return { command: pdbReaperCommand(config), config };
     }
-    default:
-      throw new Error(`${command}: not implemented yet`);
   }
 }
 
-let setup: { command: GovernorCommand; config: CommonConfig };
+let setup: ReturnType<typeof configure>;
 try {
   setup = configure();
 } catch (err) {
@@ -43,5 +45,7 @@ try {
   console.error(`governor: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(2);
 }
-if (setup.config.once) process.exitCode = await runOnce(setup.command, setup.config);
+// cordon az-nat is one-shot whatever --once says; the reapers run once or as a controller.
+if ('azNat' in setup) process.exitCode = await runAzNat(setup.azNat);
+else if (setup.config.once) process.exitCode = await runOnce(setup.command, setup.config);
 else await runController(setup.command, setup.config);
