@@ -134,7 +134,6 @@ const governor = new ControllerProcess({
     '--reap-throttle=0',
     '--sweep-interval=60',
     `--state-namespace=${ns}`,
-    '--reap-flappy=false',
   ],
   env: { POD_NAMESPACE: ns },
 }).start();
