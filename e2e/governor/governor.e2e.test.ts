@@ -242,6 +242,19 @@ describe('governor reap node', () => {
       fieldSelector: `involvedObject.name=${stateName}`,
     });
     expect(events.items.map((e) => e.reason)).toContain('CircuitBreakerOpen');
+
+    // The CronJob form (--once) reads the same state and holds back the same way, then exits 0.
+    await gov.stop(5_000);
+    const once = await nodeReaper(group.name, ['--once']);
+    await eventually(
+      'the --once run exited',
+      async () => (once.proc.exitCode !== null ? true : undefined),
+      60_000,
+      200,
+    );
+    expect(once.proc.exitCode).toBe(0);
+    expect(once.lines(/node not reaped.*circuit breaker open/).length).toBe(2);
+    expect(terminationsOf(nodes.map(instanceOf))).toEqual([]);
   });
 
   it('max-kill and the throttle hold across a kill -9 and restart (state in the ConfigMap)', async () => {

@@ -130,6 +130,11 @@ export class NodeActions {
         this.d.log.info('instance not InService; terminate later', { node: c.name, detail: outcome.detail });
         return false;
       }
+      // Terminated by an earlier sweep: its node goes once the instance is gone; nothing to count again.
+      if (outcome.outcome === 'gone' && c.resuming === 'termination-issued') {
+        this.d.log.debug('instance already on its way out', { node: c.name, detail: outcome.detail });
+        return false;
+      }
       what =
         outcome.outcome === 'terminated'
           ? `terminated instance ${c.instanceId} in group ${c.group} (the group replaces it)`
