@@ -88,6 +88,11 @@ function queriedMetrics(m: Monitoring): { where: string; metric: string }[] {
 }
 
 /** The queries that select a metric `served` lacks, as "<where>: <metric>". */
+/** The prefix of a tool's own metrics: keiko_<tool>_, or the upstream names a tool keeps (governor's). */
+const UPSTREAM_METRIC_PREFIX: Readonly<Record<string, string>> = { governor: 'governor_' };
+const toolMetricPrefix = (chart: string) =>
+  UPSTREAM_METRIC_PREFIX[chart] ?? `keiko_${chart.replaceAll('-', '_')}_`;
+
 function unserved(m: Monitoring, served: Set<string>): string[] {
   return queriedMetrics(m)
     .filter((q) => !served.has(q.metric))
@@ -230,7 +235,7 @@ describe.each(charts.map((c) => [c] as const))('%s monitoring', (chart) => {
         }
     }
     // The tool's own panels come first, then the shared ones.
-    const tool = `keiko_${chart.replaceAll('-', '_')}_`;
+    const tool = toolMetricPrefix(chart);
     const firstGraph = graphs[0]!.targets!.map((t) => t.expr).join(' ');
     expect(firstGraph).toContain(tool);
   });
@@ -268,7 +273,7 @@ describe.each(charts.map((c) => [c] as const))('%s monitoring', (chart) => {
       expect([family, served.has(family)]).toEqual([family, true]);
       expect(queried.map((q) => q.metric)).toContain(family);
     }
-    const tool = `keiko_${chart.replaceAll('-', '_')}_`;
+    const tool = toolMetricPrefix(chart);
     expect(queried.some((q) => q.metric.startsWith(tool))).toBe(true);
     if (callsAws(chart)) expect(queried.map((q) => q.metric)).toContain('keiko_aws_throttles_total');
     expect(unserved(on, served)).toEqual([]);

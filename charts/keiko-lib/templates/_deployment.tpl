@@ -6,12 +6,15 @@ own container arguments or environment:
 
 "args" go after the runtime flags and before .Values.extraArgs (so a user can still override them:
 the last occurrence of a flag wins); "env" goes after POD_NAMESPACE/POD_NAME and before .Values.extraEnv.
+"leadingArgs" go first, before every flag: a subcommand (governor's `reap node`).
 */}}
 {{- define "keiko-lib.deployment" -}}
 {{- $top := . }}
 {{- $toolArgs := list }}
 {{- $toolEnv := list }}
+{{- $leadingArgs := list }}
 {{- if hasKey . "context" }}
+{{- $leadingArgs = .leadingArgs | default list }}
 {{- $top = .context }}
 {{- $toolArgs = .args | default list }}
 {{- $toolEnv = .env | default list }}
@@ -68,6 +71,9 @@ spec:
           image: {{ include "keiko-lib.image" . | quote }}
           imagePullPolicy: {{ .Values.image.pullPolicy }}
           args:
+            {{- range $leadingArgs }}
+            - {{ . | quote }}
+            {{- end }}
             - --leader-elect={{ .Values.leaderElection.enabled }}
             {{- if .Values.leaderElection.enabled }}
             - --leader-election-id={{ include "keiko-lib.leaseName" . }}

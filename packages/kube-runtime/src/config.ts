@@ -1,7 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option, type OptionValues } from 'commander';
 
 /** Re-exported so tools add their own flags (with env twins) in `extend` without their own commander. */
-export { Option };
+export { Command, CommanderError, InvalidArgumentError, Option };
 import type { LogFormat, LogLevel } from './logger';
 
 /** What every Keiko controller process is configured with; each field is a flag and an env var. */
