@@ -50,8 +50,25 @@ export const ResourceObjectSchema = Type.Object(
   { description: 'ResourceObject: the workflow resource to create.' },
 );
 
+export const PolicyRuleSchema = Type.Object(
+  {
+    apiGroups: Type.Optional(Type.Array(Type.String())),
+    resources: Type.Optional(Type.Array(Type.String())),
+    resourceNames: Type.Optional(Type.Array(Type.String())),
+    nonResourceURLs: Type.Optional(Type.Array(Type.String())),
+    verbs: Type.Array(Type.String()),
+  },
+  { description: 'An RBAC PolicyRule (rbac.authorization.k8s.io/v1).' },
+);
+
 export const WorkflowSchema = Type.Object(
   {
+    rbacRules: Type.Optional(
+      Type.Array(PolicyRuleSchema, {
+        description:
+          "Rules of the workflow's Role/ClusterRole, replacing the read-only defaults. Honoured only in the controller's privileged namespaces.",
+      }),
+    ),
     generateName: Type.Optional(Type.String({ description: 'Name prefix of each workflow run.' })),
     resource: Type.Optional(ResourceObjectSchema),
     workflowtimeout: Type.Optional(
@@ -190,6 +207,7 @@ export type HealthCheck = Static<typeof HealthCheckSchema>;
 export type HealthCheckSpec = Static<typeof HealthCheckSpecSchema>;
 export type HealthCheckStatus = Static<typeof HealthCheckStatusSchema>;
 export type HealthCheckWorkflow = Static<typeof WorkflowSchema>;
+export type PolicyRule = Static<typeof PolicyRuleSchema>;
 
 export const HealthCheckDefinition = defineKind({
   group: 'activemonitor.keikoproj.io',
