@@ -58,24 +58,7 @@ export interface HealthCheckControllerOptions {
 const BY_CHECK = 'healthcheck';
 
 export function registerHealthCheckController(mgr: Manager, opts: HealthCheckControllerOptions = {}) {
-  const instanceId = opts.instanceId ?? DEFAULT_INSTANCE_ID;
-  const timeZone = opts.timeZone ?? 'UTC';
-  const privileged = opts.privilegedNamespaces ?? [];
-  const lateAfterMs = opts.lateAfterMs ?? 30_000;
-  const dryRun = opts.dryRun ?? mgr.config.dryRun;
-  const log: Logger = mgr.log.child?.({ controller: 'healthcheck' }) ?? mgr.log;
   const metrics = new HealthCheckMetrics(mgr.metrics.registry);
-  const rbac = new RbacEnsurer(mgr.client, log);
-  // Refused submissions per check, for the retry backoff (reset when a submission goes through).
-  const attempts = new Map<string, number>();
-
-  const controller: Controller<HealthCheck> = mgr.addController<HealthCheck>({
-    name: 'healthcheck',
-    for: HealthCheckKind,
-    // Our own status writes need no second look: completions come from the Workflow watch.
-    forOptions: { predicates: [anyOf(generationChanged, annotationsChanged)] },
-    reconcile: (req) => reconcile(req),
-  });
   const workflows: Informer<ArgoWorkflow> = mgr.cache.informer<ArgoWorkflow>(ArgoWorkflowResource, {
     namespace: mgr.config.namespace || undefined,
     labelSelector: WorkflowLabels.healthCheck,
@@ -83,12 +66,50 @@ export function registerHealthCheckController(mgr: Manager, opts: HealthCheckCon
     transform: slimWorkflow,
     indexers: { [BY_CHECK]: (wf) => [checkKeyOf(wf)] },
   });
+  // The reconciler reads the controller's cache, which exists once the controller is registered.
+  const reconciler = new HealthCheckReconciler(mgr, opts, metrics, workflows, () => controller);
+  const controller: Controller<HealthCheck> = mgr.addController<HealthCheck>({
+    name: 'healthcheck',
+    for: HealthCheckKind,
+    // Our own status writes need no second look: completions come from the Workflow watch.
+    forOptions: { predicates: [anyOf(generationChanged, annotationsChanged)] },
+    reconcile: (req) => reconciler.reconcile(req),
+  });
   const enqueue = (wf: ArgoWorkflow) => controller.queue.add(checkKeyOf(wf));
   workflows.addEventHandler({ onAdd: enqueue, onUpdate: (_o, n) => enqueue(n), onDelete: enqueue });
+  return { controller, workflows, metrics };
+}
 
-  async function observe(hc: HealthCheck): Promise<{ runs: ObservedRun[]; gone: string[] }> {
+class HealthCheckReconciler {
+  private readonly instanceId: string;
+  private readonly timeZone: string;
+  private readonly privileged: string[];
+  private readonly lateAfterMs: number;
+  private readonly dryRun: boolean;
+  private readonly log: Logger;
+  private readonly rbac: RbacEnsurer;
+  // Refused submissions per check, for the retry backoff (reset when a submission goes through).
+  private readonly attempts = new Map<string, number>();
+
+  constructor(
+    private readonly mgr: Manager,
+    opts: HealthCheckControllerOptions,
+    private readonly metrics: HealthCheckMetrics,
+    private readonly workflows: Informer<ArgoWorkflow>,
+    private readonly controller: () => Controller<HealthCheck>,
+  ) {
+    this.instanceId = opts.instanceId ?? DEFAULT_INSTANCE_ID;
+    this.timeZone = opts.timeZone ?? 'UTC';
+    this.privileged = opts.privilegedNamespaces ?? [];
+    this.lateAfterMs = opts.lateAfterMs ?? 30_000;
+    this.dryRun = opts.dryRun ?? mgr.config.dryRun;
+    this.log = mgr.log.child?.({ controller: 'healthcheck' }) ?? mgr.log;
+    this.rbac = new RbacEnsurer(mgr.client, this.log);
+  }
+
+  async observe(hc: HealthCheck): Promise<{ runs: ObservedRun[]; gone: string[] }> {
     const key = `${hc.metadata.namespace}/${hc.metadata.name}`;
-    const cached = workflows.state() === 'available' ? workflows.byIndex(BY_CHECK, key) : [];
+    const cached = this.workflows.state() === 'available' ? this.workflows.byIndex(BY_CHECK, key) : [];
     const runs = cached.map(observeRun);
     const gone: string[] = [];
     const s = hc.status ?? {};
@@ -98,7 +119,7 @@ export function registerHealthCheckController(mgr: Manager, opts: HealthCheckCon
     ] as const) {
       if (!name || runs.some((r) => r.name === name)) continue;
       // Not cached yet (just created) or gone: ask the apiserver.
-      const live = await mgr.client.get<ArgoWorkflow>(
+      const live = await this.mgr.client.get<ArgoWorkflow>(
         ArgoWorkflowResource,
         wf?.resource?.namespace ?? hc.metadata.namespace,
         name,
@@ -109,44 +130,44 @@ export function registerHealthCheckController(mgr: Manager, opts: HealthCheckCon
     return { runs, gone };
   }
 
-  async function reconcile(req: Request): Promise<ReconcileResult | void> {
-    let hc = controller.primary.getByName(req.namespace, req.name);
+  async reconcile(req: Request): Promise<ReconcileResult | void> {
+    let hc = this.controller().primary.getByName(req.namespace, req.name);
     if (!hc) return;
-    const rlog = log.child?.({ key: req.key }) ?? log;
-    if (isBeingDeleted(hc)) return cleanup(hc, rlog);
-    if (!dryRun && !hasFinalizer(hc, FINALIZER))
-      hc = await addFinalizer(mgr.client, HealthCheckKind, hc, FINALIZER);
-    const { runs, gone } = await observe(hc);
+    const rlog = this.log.child?.({ key: req.key }) ?? this.log;
+    if (isBeingDeleted(hc)) return this.cleanup(hc, rlog);
+    if (!this.dryRun && !hasFinalizer(hc, FINALIZER))
+      hc = await addFinalizer(this.mgr.client, HealthCheckKind, hc, FINALIZER);
+    const { runs, gone } = await this.observe(hc);
     const plan = planHealthCheck({
       hc,
       now: new Date(),
-      timeZone,
+      timeZone: this.timeZone,
       paused: hc.metadata.annotations?.[PAUSED_ANNOTATION] === 'true',
       runs,
       gone,
-      problem: rbacPolicyProblem(hc, privileged),
-      lateAfterMs,
+      problem: rbacPolicyProblem(hc, this.privileged),
+      lateAfterMs: this.lateAfterMs,
     });
     let status = plan.status;
     let result: ReconcileResult | undefined =
       plan.requeueAfterMs !== undefined ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
     for (const sub of plan.submissions) {
-      const refused = await submit(hc, sub, rlog);
+      const refused = await this.submit(hc, sub, rlog);
       if (!refused) continue;
       status = submissionFailedStatus(status, hc.status ?? {}, sub, refused);
       plan.events.push({ type: 'Warning', reason: 'SubmitFailed', message: refused });
       if (sub.kind === 'healthCheck') {
-        const n = attempts.get(req.key) ?? 0;
-        attempts.set(req.key, n + 1);
+        const n = this.attempts.get(req.key) ?? 0;
+        this.attempts.set(req.key, n + 1);
         result = { requeueAfterMs: retryDelayMs(hc.spec, n) };
         break;
       }
     }
-    if (status.currentWorkflow) attempts.delete(req.key);
-    return finish(hc, plan, status, result, rlog);
+    if (status.currentWorkflow) this.attempts.delete(req.key);
+    return this.finish(hc, plan, status, result, rlog);
   }
 
-  async function finish(
+  async finish(
     hc: HealthCheck,
     plan: HealthCheckPlan,
     status: HealthCheckStatus,
@@ -154,7 +175,7 @@ export function registerHealthCheckController(mgr: Manager, opts: HealthCheckCon
     rlog: Logger,
   ): Promise<ReconcileResult | void> {
     try {
-      await patchStatus(mgr.client, HealthCheckKind, hc, status);
+      await patchStatus(this.mgr.client, HealthCheckKind, hc, status);
     } catch (err) {
       if (!isConflict(err)) throw err;
       rlog.debug('status changed since it was read; planning again');
@@ -162,16 +183,16 @@ export function registerHealthCheckController(mgr: Manager, opts: HealthCheckCon
     }
     const name = hc.metadata.name ?? '';
     const ns = hc.metadata.namespace ?? '';
-    for (const o of plan.outcomes) metrics.record(name, ns, o);
+    for (const o of plan.outcomes) this.metrics.record(name, ns, o);
     for (const e of plan.events) {
       rlog.info(e.message, { reason: e.reason, healthcheck: `${ns}/${name}` });
-      await mgr.events.record(withKind(hc), e.type, e.reason, e.message);
+      await this.mgr.events.record(withKind(hc), e.type, e.reason, e.message);
     }
     return result;
   }
 
   /** Reads the source, ensures RBAC and creates the Workflow; returns why it could not, or undefined. */
-  async function submit(hc: HealthCheck, sub: Submission, rlog: Logger): Promise<string | undefined> {
+  async submit(hc: HealthCheck, sub: Submission, rlog: Logger): Promise<string | undefined> {
     const field = sub.kind === 'remedy' ? 'spec.remedyworkflow' : 'spec.workflow';
     try {
       const parsed = parseWorkflowDocument(await readSource(sub.workflow, field), `${field}.resource.source`);
@@ -183,19 +204,19 @@ export function registerHealthCheckController(mgr: Manager, opts: HealthCheckCon
         doc: parsed.doc,
         name: sub.name,
         slot: sub.slot,
-        instanceId,
+        instanceId: this.instanceId,
       });
-      if (dryRun) {
+      if (this.dryRun) {
         rlog.info('dry run: would submit workflow', { workflow: sub.name, kind: sub.kind });
         return undefined;
       }
       const rb = rbacFor(hc, sub.workflow);
-      if (rb) await rbac.ensure(rb);
-      await mgr.client.create<ArgoWorkflow>(ArgoWorkflowResource, {
+      if (rb) await this.rbac.ensure(rb);
+      await this.mgr.client.create<ArgoWorkflow>(ArgoWorkflowResource, {
         ...wf,
         apiVersion: apiVersionOf(ArgoWorkflowResource),
       });
-      metrics.submissions.inc({ workflow: sub.kind });
+      this.metrics.submissions.inc({ workflow: sub.kind });
       rlog.info('submitted workflow', { workflow: sub.name, kind: sub.kind, slot: sub.slot.toISOString() });
       return undefined;
     } catch (err) {
@@ -206,30 +227,33 @@ export function registerHealthCheckController(mgr: Manager, opts: HealthCheckCon
   }
 
   /** A deleted check: its workflows elsewhere and its RBAC (unless another check uses it) go; then the finalizer. */
-  async function cleanup(hc: HealthCheck, rlog: Logger): Promise<void> {
+  async cleanup(hc: HealthCheck, rlog: Logger): Promise<void> {
     if (!hasFinalizer(hc, FINALIZER)) return;
     const key = `${hc.metadata.namespace}/${hc.metadata.name}`;
-    if (!dryRun) {
-      for (const wf of workflows.state() === 'available' ? workflows.byIndex(BY_CHECK, key) : [])
+    if (!this.dryRun) {
+      for (const wf of this.workflows.state() === 'available' ? this.workflows.byIndex(BY_CHECK, key) : [])
         if (wf.metadata?.namespace !== hc.metadata.namespace)
-          await mgr.client.delete(ArgoWorkflowResource, wf.metadata?.namespace, wf.metadata?.name ?? '', {
-            propagationPolicy: 'Background',
-          });
-      const others = controller.primary
-        .list()
+          await this.mgr.client.delete(
+            ArgoWorkflowResource,
+            wf.metadata?.namespace,
+            wf.metadata?.name ?? '',
+            {
+              propagationPolicy: 'Background',
+            },
+          );
+      const others = this.controller()
+        .primary.list()
         .filter((o) => o.metadata.uid !== hc.metadata.uid && !isBeingDeleted(o));
       for (const wf of [hc.spec.workflow, hc.spec.remedyworkflow]) {
         const rb = rbacFor(hc, wf);
-        if (rb) await rbac.release(rb, others);
+        if (rb) await this.rbac.release(rb, others);
       }
     }
-    await removeFinalizer(mgr.client, HealthCheckKind, hc, FINALIZER);
-    attempts.delete(key);
-    metrics.forget(hc.metadata.name ?? '', hc.metadata.namespace ?? '');
+    await removeFinalizer(this.mgr.client, HealthCheckKind, hc, FINALIZER);
+    this.attempts.delete(key);
+    this.metrics.forget(hc.metadata.name ?? '', hc.metadata.namespace ?? '');
     rlog.info('health check deleted: workflows and RBAC cleaned up');
   }
-
-  return { controller, workflows, metrics };
 }
 
 function checkKeyOf(wf: ArgoWorkflow): string {
