@@ -27,6 +27,14 @@ const { config, extra } = parseManagerConfig('active-monitor', process.argv, (cm
     )
     .addOption(
       new Option(
+        '--workflow-dir <path>',
+        'directory relative source.file.path values resolve against (mount a ConfigMap of workflows there)',
+      )
+        .env('KEIKO_WORKFLOW_DIR')
+        .default('.'),
+    )
+    .addOption(
+      new Option(
         '--privileged-namespaces <list>',
         "namespaces whose checks may use rbacRules, level cluster or another namespace's workflows ('*': all); empty: cluster level with read-only rules everywhere, custom rules nowhere",
       )
@@ -46,5 +54,6 @@ registerHealthCheckController(mgr, {
   instanceId: extra.instanceId as string,
   timeZone: extra.timezone as string,
   privilegedNamespaces: extra.privilegedNamespaces as string[],
+  workflowDir: extra.workflowDir as string,
 });
 await mgr.start();

@@ -51,6 +51,8 @@ export interface HealthCheckControllerOptions {
   privilegedNamespaces?: string[];
   /** A run starting later than this after its slot is reported (default 30s). */
   lateAfterMs?: number;
+  /** Where relative `source.file.path`s resolve (a mounted ConfigMap of workflows; default: the working directory). */
+  workflowDir?: string;
   /** Report instead of creating workflows and RBAC (default: the manager's --dry-run). */
   dryRun?: boolean;
 }
@@ -86,6 +88,7 @@ class HealthCheckReconciler {
   private readonly privileged: string[];
   private readonly lateAfterMs: number;
   private readonly dryRun: boolean;
+  private readonly workflowDir: string;
   private readonly log: Logger;
   private readonly rbac: RbacEnsurer;
   // Refused submissions per check, for the retry backoff (reset when a submission goes through).
@@ -103,6 +106,7 @@ class HealthCheckReconciler {
     this.privileged = opts.privilegedNamespaces ?? [];
     this.lateAfterMs = opts.lateAfterMs ?? 30_000;
     this.dryRun = opts.dryRun ?? mgr.config.dryRun;
+    this.workflowDir = opts.workflowDir ?? '.';
     this.log = mgr.log.child?.({ controller: 'healthcheck' }) ?? mgr.log;
     this.rbac = new RbacEnsurer(mgr.client, this.log);
   }
@@ -195,7 +199,10 @@ class HealthCheckReconciler {
   async submit(hc: HealthCheck, sub: Submission, rlog: Logger): Promise<string | undefined> {
     const field = sub.kind === 'remedy' ? 'spec.remedyworkflow' : 'spec.workflow';
     try {
-      const parsed = parseWorkflowDocument(await readSource(sub.workflow, field), `${field}.resource.source`);
+      const parsed = parseWorkflowDocument(
+        await readSource(sub.workflow, field, this.workflowDir),
+        `${field}.resource.source`,
+      );
       if (!parsed.doc) return parsed.problem;
       const wf = renderWorkflow({
         hc,

@@ -3,20 +3,26 @@
 import fs from 'node:fs/promises';
 import https from 'node:https';
 import http from 'node:http';
+import path from 'node:path';
 import type { HealthCheckWorkflow } from '@keiko/api';
 
 const MAX_BYTES = 1 << 20;
 
+/**
+ * The workflow document of a source. A relative file path resolves against `workflowDir` (the
+ * controller's --workflow-dir, where a ConfigMap of workflows is mounted).
+ */
 export async function readSource(
   wf: HealthCheckWorkflow,
   field: string,
+  workflowDir = '.',
   timeoutMs = 10_000,
 ): Promise<string> {
   const src = wf.resource?.source;
   if (src?.inline !== undefined) return src.inline;
   if (src?.file?.path) {
     try {
-      return await fs.readFile(src.file.path, 'utf8');
+      return await fs.readFile(path.resolve(workflowDir, src.file.path), 'utf8');
     } catch (err) {
       throw new Error(`${field}.resource.source.file.path ${src.file.path}: ${(err as Error).message}`, {
         cause: err,
