@@ -167,6 +167,16 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
+  // The checks go while the controller runs: it removes their RBAC and finalizers.
+  for (const ns of [nsA, nsB].filter(Boolean)) {
+    for (const hc of (await client.list<HealthCheck>(HealthCheckKind, { namespace: ns })).items)
+      await client.delete(HealthCheckKind, ns, hc.metadata.name ?? '');
+    await eventually(
+      `${ns}: checks deleted`,
+      async () => (await client.list(HealthCheckKind, { namespace: ns })).items.length === 0,
+      60_000,
+    );
+  }
   await controller?.stop(10_000);
   await argo?.stop();
   for (const ns of [nsA, nsB, rbac?.serviceAccount.namespace]) if (ns) await deleteNamespace(ns);

@@ -118,6 +118,16 @@ describe('the HealthCheck controller against the real apiserver and Argo', () =>
     done = mgr.start({ handleSignals: false });
   }, 180_000);
   afterAll(async () => {
+    // The checks go while the controller runs: it removes their RBAC and finalizers.
+    if (ns) {
+      for (const hc of (await client.list<HealthCheck>(HealthCheckKind, { namespace: ns })).items)
+        await client.delete(HealthCheckKind, ns, hc.metadata.name ?? '');
+      await eventually(
+        'checks deleted',
+        async () => (await client.list(HealthCheckKind, { namespace: ns })).items.length === 0,
+        60_000,
+      );
+    }
     await mgr?.stop();
     await done;
     await argo?.stop();
