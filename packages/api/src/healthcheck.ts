@@ -3,7 +3,7 @@
 import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
 import { defineKind, kindInfo } from './crd';
-import { celRule, Conditions, DateTime, ObjectMetaSchema, StringEnum } from './schema';
+import { Conditions, DateTime, ObjectMetaSchema, StringEnum } from './schema';
 import { applyDefaults, validateKind } from './validate';
 import type { FieldProblem } from './validate';
 
@@ -36,16 +36,8 @@ export const ArtifactLocationSchema = Type.Object(
     ),
   },
   {
-    description: 'Where the workflow document comes from: inline, file or url.',
-    'x-kubernetes-validations': [
-      celRule<{ inline?: string; file?: unknown; url?: unknown }>(
-        {
-          rule: 'has(self.inline) || has(self.file) || has(self.url)',
-          message: 'one of inline, file or url is required',
-        },
-        (self) => self.inline !== undefined || self.file !== undefined || self.url !== undefined,
-      ),
-    ],
+    // Upstream's CRD accepts an empty source; the controller reports it (Stopped, naming the field).
+    description: 'Where the workflow document comes from: inline, file (a path in the controller, e.g. a mounted ConfigMap) or url.',
   },
 );
 
@@ -58,8 +50,25 @@ export const ResourceObjectSchema = Type.Object(
   { description: 'ResourceObject: the workflow resource to create.' },
 );
 
+export const PolicyRuleSchema = Type.Object(
+  {
+    apiGroups: Type.Optional(Type.Array(Type.String())),
+    resources: Type.Optional(Type.Array(Type.String())),
+    resourceNames: Type.Optional(Type.Array(Type.String())),
+    nonResourceURLs: Type.Optional(Type.Array(Type.String())),
+    verbs: Type.Array(Type.String()),
+  },
+  { description: 'An RBAC PolicyRule (rbac.authorization.k8s.io/v1).' },
+);
+
 export const WorkflowSchema = Type.Object(
   {
+    rbacRules: Type.Optional(
+      Type.Array(PolicyRuleSchema, {
+        description:
+          "Rules of the workflow's Role/ClusterRole, replacing the read-only defaults. Honoured only in the controller's privileged namespaces.",
+      }),
+    ),
     generateName: Type.Optional(Type.String({ description: 'Name prefix of each workflow run.' })),
     resource: Type.Optional(ResourceObjectSchema),
     workflowtimeout: Type.Optional(
@@ -119,28 +128,7 @@ export const HealthCheckSpecSchema = Type.Object(
   },
   {
     description:
-      'HealthCheckSpec defines the desired state of HealthCheck. Either repeatAfterSec or schedule must be set.',
-    'x-kubernetes-validations': [
-      celRule<{ repeatAfterSec?: number; schedule?: { cron?: string } }>(
-        {
-          rule: '(has(self.repeatAfterSec) && self.repeatAfterSec > 0) || (has(self.schedule) && has(self.schedule.cron))',
-          message: 'either repeatAfterSec (greater than 0) or schedule.cron must be set',
-          fieldPath: '.repeatAfterSec',
-        },
-        (self) => (self.repeatAfterSec ?? 0) > 0 || self.schedule?.cron !== undefined,
-      ),
-      celRule<{ backoffMin?: number; backoffMax?: number }>(
-        {
-          rule: '!has(self.backoffMin) || !has(self.backoffMax) || self.backoffMin <= self.backoffMax',
-          message: 'backoffMin must be less than or equal to backoffMax',
-          fieldPath: '.backoffMin',
-        },
-        (self) =>
-          self.backoffMin === undefined ||
-          self.backoffMax === undefined ||
-          self.backoffMin <= self.backoffMax,
-      ),
-    ],
+      'HealthCheckSpec defines the desired state of HealthCheck. Either repeatAfterSec (> 0) or schedule.cron must be set; with neither (upstream pauses a check with repeatAfterSec: 0) the check is Stopped.',
   },
 );
 
@@ -166,6 +154,36 @@ export const HealthCheckStatusSchema = Type.Object(
     remedyTotalRuns: Type.Optional(
       Type.Integer({ minimum: 0, description: 'Remedy runs within the current reset interval.' }),
     ),
+    nextRunAt: Type.Optional(
+      DateTime({
+        description:
+          'Keiko: the next slot — when the next run is due (a cron fire time, or the latest completion plus repeatAfterSec). Survives restarts and failover.',
+      }),
+    ),
+    currentWorkflow: Type.Optional(
+      Type.String({ description: 'Keiko: the health-check workflow in flight, adopted by a new leader.' }),
+    ),
+    currentSlot: Type.Optional(
+      DateTime({ description: 'Keiko: the slot the in-flight workflow runs for (one run per slot).' }),
+    ),
+    currentRemedyWorkflow: Type.Optional(
+      Type.String({ description: 'Keiko: the remedy workflow in flight, adopted by a new leader.' }),
+    ),
+    lastSlot: Type.Optional(
+      DateTime({ description: 'Keiko: the slot of the latest submitted run; a slot never runs twice.' }),
+    ),
+    missedRuns: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description: 'Keiko: slots that passed without a run (controller down, previous run still going).',
+      }),
+    ),
+    lastMissedAt: Type.Optional(DateTime({ description: 'Keiko: the latest slot that was missed.' })),
+    paused: Type.Optional(
+      Type.Boolean({
+        description: 'Keiko: the check is paused (annotation activemonitor.keikoproj.io/paused: "true").',
+      }),
+    ),
     conditions: Type.Optional(Conditions()),
   },
   { description: 'HealthCheckStatus defines the observed state of HealthCheck.' },
@@ -189,6 +207,7 @@ export type HealthCheck = Static<typeof HealthCheckSchema>;
 export type HealthCheckSpec = Static<typeof HealthCheckSpecSchema>;
 export type HealthCheckStatus = Static<typeof HealthCheckStatusSchema>;
 export type HealthCheckWorkflow = Static<typeof WorkflowSchema>;
+export type PolicyRule = Static<typeof PolicyRuleSchema>;
 
 export const HealthCheckDefinition = defineKind({
   group: 'activemonitor.keikoproj.io',
@@ -203,29 +222,21 @@ export const HealthCheckDefinition = defineKind({
   schema: HealthCheckSchema,
   printerColumns: [
     {
-      name: 'Latest Status',
+      name: 'Status',
       type: 'string',
       jsonPath: '.status.status',
-      description: 'result of the latest run',
+      description: 'result of the latest run (Succeeded, Failed, Stopped)',
     },
+    { name: 'Last Run', type: 'date', jsonPath: '.status.finishedAt', description: 'when the latest run finished' },
+    { name: 'Next Run', type: 'string', jsonPath: '.status.nextRunAt', description: 'when the next run is due' },
+    { name: 'Successes', type: 'integer', jsonPath: '.status.successCount', description: 'successful runs' },
+    { name: 'Failures', type: 'integer', jsonPath: '.status.failedCount', description: 'failed runs' },
     {
-      name: 'Success Cnt',
-      type: 'integer',
-      jsonPath: '.status.successCount',
-      description: 'successful runs',
-    },
-    { name: 'Fail Cnt', type: 'integer', jsonPath: '.status.failedCount', description: 'failed runs' },
-    {
-      name: 'Remedy Success Cnt',
+      name: 'Remedies',
       type: 'integer',
       jsonPath: '.status.remedySuccessCount',
       description: 'successful remedy runs',
-    },
-    {
-      name: 'Remedy Fail Cnt',
-      type: 'integer',
-      jsonPath: '.status.remedyFailedCount',
-      description: 'failed remedy runs',
+      priority: 1,
     },
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
   ],

@@ -174,6 +174,14 @@ export const fullStatus = {
     remedySuccessCount: 1,
     remedyFailedCount: 0,
     remedyTotalRuns: 1,
+    nextRunAt: T2,
+    currentWorkflow: 'inline-hello-1765060800',
+    currentSlot: T2,
+    currentRemedyWorkflow: 'remedy-hello-1765060800',
+    lastSlot: T2,
+    missedRuns: 2,
+    lastMissedAt: T1,
+    paused: false,
     conditions: [
       {
         type: 'Healthy',

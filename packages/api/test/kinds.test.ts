@@ -350,28 +350,21 @@ describe('HealthCheck', () => {
       spec: Record<string, unknown> & { workflow: { resource: { source: Record<string, unknown> } } };
     };
 
-  it('needs repeatAfterSec or a cron schedule', () => {
+  it('accepts upstream manifests with neither schedule (repeatAfterSec: 0 pauses a check upstream)', () => {
     const h = hc();
-    delete h.spec.repeatAfterSec;
-    expect(validateHealthCheck(h)).toEqual([
-      {
-        field: 'spec.repeatAfterSec',
-        message: 'either repeatAfterSec (greater than 0) or schedule.cron must be set',
-      },
-    ]);
-    h.spec.schedule = { cron: '@every 1m' };
+    h.spec.repeatAfterSec = 0;
     expect(validateHealthCheck(h)).toEqual([]);
+    delete h.spec.repeatAfterSec;
+    expect(validateHealthCheck(h)).toEqual([]);
+    h.spec.repeatAfterSec = -1;
+    expect(fields(validateHealthCheck(h))).toEqual(['spec.repeatAfterSec']);
   });
 
-  it('checks backoff bounds, the workflow source and the level', () => {
+  it('checks the level at apply time; backoff bounds and an empty source are left to the controller (upstream accepts them)', () => {
     const h = hc();
     Object.assign(h.spec, { backoffMin: 10, backoffMax: 5, level: 'galaxy' });
     h.spec.workflow.resource.source = {};
-    expect(fields(validateHealthCheck(h))).toEqual([
-      'spec.level',
-      'spec.backoffMin',
-      'spec.workflow.resource.source',
-    ]);
+    expect(fields(validateHealthCheck(h))).toEqual(['spec.level']);
   });
 });
 

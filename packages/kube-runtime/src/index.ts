@@ -12,3 +12,4 @@ export * from './status';
 export * from './workqueue';
 export * from './transport';
 export * from './cache';
+export * from './argo';

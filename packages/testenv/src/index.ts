@@ -66,6 +66,7 @@ export {
   type SeedClients,
 } from './aws-fixtures';
 export { createNamespace, deleteNamespace, uniqueName } from './namespaces';
+export { startArgoInstance, type ArgoInstance } from './argo-instance';
 export { AsgScenario, ROLLING_UPGRADE, type ScenarioGroup, type WorkloadOptions } from './scenario';
 export { emulatorConfig } from './aws-fixtures';
 export { buildApp, ControllerProcess, type ControllerIdentity, type ControllerOptions } from './controller';

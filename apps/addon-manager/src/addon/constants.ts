@@ -27,14 +27,8 @@ export const DefaultLabels = {
 /** The annotation kube2iam/kiam read; the original set it from `role` / `workflowRole`. */
 export const ROLE_ANNOTATION = 'iam.amazonaws.com/role';
 
-/** Argo Workflows' Workflow kind; the controller checks that its CRD exists before using it. */
-export const ArgoWorkflowResource: ResourceType = {
-  group: 'argoproj.io',
-  version: 'v1alpha1',
-  plural: 'workflows',
-  kind: 'Workflow',
-  namespaced: true,
-};
+/** Argo Workflows' Workflow kind (shared with active-monitor); the controller checks that its CRD exists before using it. */
+export { ArgoWorkflowResource } from '@keiko/kube-runtime';
 
 /** Finished workflows are garbage-collected by Argo after this long (the original's three days). */
 export const WORKFLOW_TTL_SECONDS = 259_200;
