@@ -11,7 +11,7 @@ import {
   type PodCheckpointItemStatus,
   type PodCheckpointStatus,
 } from '@keiko/api';
-import { createS3Client, S3Store, type S3Encryption } from '@keiko/aws';
+import { AwsMetrics, createS3Client, S3Store, type S3Encryption } from '@keiko/aws';
 import {
   ApiError,
   isAlreadyExists,
@@ -108,6 +108,7 @@ class PodCheckpointReconciler {
     this.client = mgr.client;
     this.log = mgr.log.child?.({ controller: 'podcheckpoint' }) ?? mgr.log;
     const s3 = createS3Client({ userAgentAppId: 'kube-forensics' });
+    new AwsMetrics({ registry: mgr.metrics.registry }).instrument(s3, 's3');
     mgr.onStop('s3-client', () => s3.destroy());
     this.store = new S3Store(s3, opts.encryption);
     this.kubelet = new KubeletClient(mgr.client.kubeConfig, opts.kubelet);
