@@ -92,7 +92,7 @@ export class KubeletStandIn {
   readonly checkpointsDir: string;
   checkpoint: CheckpointSupport;
   /** Requests answered, by path kind and status code: what tests count. */
-  readonly served: { kind: string; status: number; user?: string }[] = [];
+  readonly served: { kind: string; path: string; status: number; user?: string }[] = [];
   private server?: https.Server;
   private pods?: k8s.Informer<k8s.V1Pod>;
   private stopped = false;
@@ -250,7 +250,7 @@ export class KubeletStandIn {
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
     const route = parseKubeletPath(url.pathname);
     const answer = (status: number, body: string, user?: string, type = 'text/plain') => {
-      this.served.push({ kind: route?.kind ?? url.pathname, status, user });
+      this.served.push({ kind: route?.kind ?? url.pathname, path: url.pathname, status, user });
       res.writeHead(status, { 'Content-Type': type }).end(body);
       this.log(`${req.method} ${url.pathname}${url.search} -> ${status}${user ? ` (${user})` : ''}`);
     };
