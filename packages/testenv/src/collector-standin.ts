@@ -79,7 +79,7 @@ export class CollectorStandIn {
   private readonly running = new Set<Promise<void>>();
   private stopped = false;
   /** Pods it ran, with the exit code: what tests look at. */
-  readonly runs: { pod: string; code: number }[] = [];
+  readonly runs: { pod: string; code: number; output: string }[] = [];
 
   constructor(private readonly opts: CollectorStandInOptions) {
     this.core = opts.kc.makeApiClient(k8s.CoreV1Api);
@@ -151,7 +151,11 @@ export class CollectorStandIn {
       results.push({ name: c.name, code, message: output.slice(-4096) });
     }
     const failed = results.some((r) => r.code !== 0);
-    this.runs.push({ pod: name, code: results.find((r) => r.code !== 0)?.code ?? 0 });
+    this.runs.push({
+      pod: name,
+      code: results.find((r) => r.code !== 0)?.code ?? 0,
+      output: results.map((r) => r.message).join('\n'),
+    });
     await this.finish(pod, results, failed);
   }
 
