@@ -49,7 +49,10 @@ try {
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      const text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text(), () => '');
+      const text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then(
+        (r) => r.text(),
+        () => '',
+      );
       const rss = Number(/^process_resident_memory_bytes (\S+)/m.exec(text)?.[1] ?? 0);
       controllerPeak = Math.max(controllerPeak, rss);
       await new Promise((r) => setTimeout(r, 200));
@@ -63,7 +66,13 @@ try {
   if (done.type !== 'Complete') throw new Error(`capture ${done.type}: ${done.reason}: ${done.message}`);
   const report = world.collector?.runs
     .flatMap((r) => r.output.split('\n'))
-    .map((l) => { try { return JSON.parse(l) as { msg?: string; bytes?: number; seconds?: number; maxRssMb?: number }; } catch { return {}; } })
+    .map((l) => {
+      try {
+        return JSON.parse(l) as { msg?: string; bytes?: number; seconds?: number; maxRssMb?: number };
+      } catch {
+        return {};
+      }
+    })
     .find((l) => l.msg === 'archive uploaded and verified');
   if (!report) throw new Error('the collector did not report its upload');
   console.log(

@@ -110,13 +110,30 @@ describe('kube-forensics as the chart ServiceAccount', () => {
     ]);
     const { bucket: b, prefix } = splitLocation(pcp.status?.location);
     const manifest = await world.verifyManifest(b, prefix);
-    const kinds = manifest.items.filter((i) => i.sha256).map((i) => `${i.kind}${i.container ? `:${i.container}` : ''}`);
+    const kinds = manifest.items
+      .filter((i) => i.sha256)
+      .map((i) => `${i.kind}${i.container ? `:${i.container}` : ''}`);
     expect(kinds).toEqual(
-      expect.arrayContaining(['pod', 'owners', 'node', 'events', 'container-statuses', 'logs:app', 'logs:proxy', 'checkpoint:app', 'checkpoint:proxy']),
+      expect.arrayContaining([
+        'pod',
+        'owners',
+        'node',
+        'events',
+        'container-statuses',
+        'logs:app',
+        'logs:proxy',
+        'checkpoint:app',
+        'checkpoint:proxy',
+      ]),
     );
     // The kubelet saw the chart's ServiceAccount, and the archives left the node.
     const user = `system:serviceaccount:${system}:${rbac.serviceAccount.name}`;
-    expect(world.kubelet().served.filter((s) => s.path.includes('/web/') && s.status === 200).every((s) => s.user === user)).toBe(true);
+    expect(
+      world
+        .kubelet()
+        .served.filter((s) => s.path.includes('/web/') && s.status === 200)
+        .every((s) => s.user === user),
+    ).toBe(true);
     expect(world.kubelet().archives()).toEqual([]);
     expect(await openJobs(system)).toEqual([]);
   });
@@ -126,18 +143,26 @@ describe('kube-forensics as the chart ServiceAccount', () => {
     await world.podCheckpoint(system, 'legacy', { pod: 'legacy', namespace: apps, destination: dest() });
     const { pcp, type, reason } = await world.finished(system, 'legacy');
     expect([type, reason]).toEqual(['Complete', 'CapturedWithoutCheckpoint']);
-    expect(pcp.status?.checkpoint).toMatch(/^unavailable \(the container runtime could not checkpoint \(500\)/);
+    expect(pcp.status?.checkpoint).toMatch(
+      /^unavailable \(the container runtime could not checkpoint \(500\)/,
+    );
   });
 
   it('pod missing → Failed NotFound; bucket missing → Failed UploadFailed; nothing written', async () => {
     await world.podCheckpoint(system, 'missing', { pod: 'nope', namespace: apps, destination: dest() });
-    await world.podCheckpoint(system, 'nobucket', { pod: 'web', namespace: apps, destination: `s3://${bucket}-gone` });
+    await world.podCheckpoint(system, 'nobucket', {
+      pod: 'web',
+      namespace: apps,
+      destination: `s3://${bucket}-gone`,
+    });
     const missing = await world.finished(system, 'missing');
     expect([missing.type, missing.reason]).toEqual(['Failed', 'NotFound']);
     const nobucket = await world.finished(system, 'nobucket');
     expect([nobucket.type, nobucket.reason]).toEqual(['Failed', 'UploadFailed']);
     expect(nobucket.message).toMatch(/^spec.destination: bucket .* does not exist/);
-    expect(await world.keys(bucket, 'forensics/')).not.toContainEqual(expect.stringContaining(`_${apps}_nope/`));
+    expect(await world.keys(bucket, 'forensics/')).not.toContainEqual(
+      expect.stringContaining(`_${apps}_nope/`),
+    );
   });
 
   it('RBAC without nodes/proxy → Failed Forbidden', async () => {
@@ -152,8 +177,18 @@ describe('kube-forensics as the chart ServiceAccount', () => {
     ) as k8s.V1Role;
     await applyManifests(kc, [
       { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'controller', namespace: ns } },
-      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name }, rules } as k8s.KubernetesObject,
-      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'jobs', namespace: ns }, rules: jobsRole.rules } as k8s.KubernetesObject,
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRole',
+        metadata: { name },
+        rules,
+      } as k8s.KubernetesObject,
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: 'jobs', namespace: ns },
+        rules: jobsRole.rules,
+      } as k8s.KubernetesObject,
       {
         apiVersion: 'rbac.authorization.k8s.io/v1',
         kind: 'RoleBinding',
@@ -177,8 +212,14 @@ describe('kube-forensics as the chart ServiceAccount', () => {
       expect([type, reason]).toEqual(['Failed', 'Forbidden']);
       expect(message).toMatch(/refused containerLogs \(403; needs nodes\/proxy\)/);
     } finally {
-      await kc.makeApiClient(k8s.RbacAuthorizationV1Api).deleteClusterRoleBinding({ name }).catch(() => undefined);
-      await kc.makeApiClient(k8s.RbacAuthorizationV1Api).deleteClusterRole({ name }).catch(() => undefined);
+      await kc
+        .makeApiClient(k8s.RbacAuthorizationV1Api)
+        .deleteClusterRoleBinding({ name })
+        .catch(() => undefined);
+      await kc
+        .makeApiClient(k8s.RbacAuthorizationV1Api)
+        .deleteClusterRole({ name })
+        .catch(() => undefined);
     }
   });
 
@@ -186,7 +227,12 @@ describe('kube-forensics as the chart ServiceAccount', () => {
     const first = controllers[0]!;
     const kubeconfig = path.join(tmp, 'kubeconfig');
     await world.pod(apps, 'killed', ['a', 'b']);
-    await world.podCheckpoint(system, 'killed', { pod: 'killed', namespace: apps, destination: dest(), subpath: 'kill' });
+    await world.podCheckpoint(system, 'killed', {
+      pod: 'killed',
+      namespace: apps,
+      destination: dest(),
+      subpath: 'kill',
+    });
     // Kill -9 once a collector Job exists: the checkpoints are taken, the upload is in flight.
     await eventually(
       'a collector Job of the capture',
@@ -202,13 +248,19 @@ describe('kube-forensics as the chart ServiceAccount', () => {
     const { pcp, type } = await world.finished(system, 'killed');
     expect(type).toBe('Complete');
     // One capture: one prefix, one checkpoint request per container, a manifest that checks out.
-    const prefixes = new Set((await world.keys(bucket, 'kill/')).map((k) => k.split('/').slice(0, 2).join('/')));
+    const prefixes = new Set(
+      (await world.keys(bucket, 'kill/')).map((k) => k.split('/').slice(0, 2).join('/')),
+    );
     expect(prefixes.size).toBe(1);
-    const requests = world.kubelet().served.filter((s) => s.kind === 'checkpoint' && s.path.includes('/killed/'));
+    const requests = world
+      .kubelet()
+      .served.filter((s) => s.kind === 'checkpoint' && s.path.includes('/killed/'));
     expect(requests.map((s) => s.path.split('/').pop()).sort()).toEqual(['a', 'b']);
     const { bucket: b, prefix } = splitLocation(pcp.status?.location);
     const manifest = await world.verifyManifest(b, prefix);
     expect(manifest.items.filter((i) => i.kind === 'checkpoint' && i.sha256)).toHaveLength(2);
-    await eventually('no collector Job left', async () => ((await openJobs(system)).length === 0 ? true : undefined));
+    await eventually('no collector Job left', async () =>
+      (await openJobs(system)).length === 0 ? true : undefined,
+    );
   });
 });

@@ -41,7 +41,7 @@ const CHECKPOINTS = [
 
 /** Live as long as the sandbox process: they are the node's kubelet and container runtime. */
 let kubelet: KubeletStandIn | undefined;
-let collector: CollectorStandIn | undefined;
+export let collector: CollectorStandIn | undefined;
 
 export async function seed(log: (line: string) => void): Promise<void> {
   const kc = kubeConfigFromEnv();
@@ -50,12 +50,23 @@ export async function seed(log: (line: string) => void): Promise<void> {
   const pki = await testEnvPki();
   kubelet = await new KubeletStandIn({ kc, ...pki, suffix: 'sandbox' }).start();
   const bundle = path.join(import.meta.dirname, '..', 'dist', 'main.js');
-  collector = await new CollectorStandIn({ kc, images: { [COLLECTOR_IMAGE]: bundle }, kubelets: [kubelet] }).start();
+  collector = await new CollectorStandIn({
+    kc,
+    images: { [COLLECTOR_IMAGE]: bundle },
+    kubelets: [kubelet],
+  }).start();
   process.env.KEIKO_KUBELET_CA_FILE = pki.caFile;
   process.env.KEIKO_COLLECTOR_IMAGE = COLLECTOR_IMAGE;
-  log(`kubelet stand-in ${kubelet.nodeName} at https://127.0.0.1:${kubelet.port}; collector stand-in runs ${COLLECTOR_IMAGE}`);
+  log(
+    `kubelet stand-in ${kubelet.nodeName} at https://127.0.0.1:${kubelet.port}; collector stand-in runs ${COLLECTOR_IMAGE}`,
+  );
   await emulatorS3()
-    .send(new CreateBucketCommand({ Bucket: BUCKET, CreateBucketConfiguration: { LocationConstraint: 'us-west-2' } }))
+    .send(
+      new CreateBucketCommand({
+        Bucket: BUCKET,
+        CreateBucketConfiguration: { LocationConstraint: 'us-west-2' },
+      }),
+    )
     .catch((err: unknown) => {
       if (!(err instanceof BucketAlreadyOwnedByYou)) throw err;
     });
@@ -67,7 +78,10 @@ export async function seed(log: (line: string) => void): Promise<void> {
       namespace: p.namespace,
       body: {
         metadata: { name: p.name, annotations: { [RESTART_COUNT_ANNOTATION]: String(p.restarts) } },
-        spec: { nodeName: kubelet.nodeName, containers: p.containers.map((c) => ({ name: c, image: `example/${c}:1` })) },
+        spec: {
+          nodeName: kubelet.nodeName,
+          containers: p.containers.map((c) => ({ name: c, image: `example/${c}:1` })),
+        },
       },
     });
   }
@@ -78,12 +92,13 @@ export async function seed(log: (line: string) => void): Promise<void> {
     }
     return true;
   });
-  log(`pods ${PODS.map((p) => `${p.namespace}/${p.name}`).join(', ')} running on ${kubelet.nodeName}; bucket ${BUCKET}`);
+  log(
+    `pods ${PODS.map((p) => `${p.namespace}/${p.name}`).join(', ')} running on ${kubelet.nodeName}; bucket ${BUCKET}`,
+  );
 }
 
 async function reset(client: KubeClient): Promise<void> {
-  for (const c of CHECKPOINTS)
-    await client.delete(PodCheckpointKind, c.namespace, c.name).catch(() => false);
+  for (const c of CHECKPOINTS) await client.delete(PodCheckpointKind, c.namespace, c.name).catch(() => false);
   for (const p of PODS)
     await client.delete(ResourceTypes.Pod, p.namespace, p.name, { gracePeriodSeconds: 0 }).catch(() => false);
   const nodes = await client.list<k8s.V1Node>(ResourceTypes.Node);

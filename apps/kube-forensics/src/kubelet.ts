@@ -41,7 +41,10 @@ export function kubeletRequest(
 ): KubeletRequest {
   if (route === 'apiserver') {
     const base = apiServer.replace(/\/+$/, '');
-    return { method, url: `${base}/api/v1/nodes/${encodeURIComponent(node.metadata?.name ?? '')}/proxy${kubeletPath}` };
+    return {
+      method,
+      url: `${base}/api/v1/nodes/${encodeURIComponent(node.metadata?.name ?? '')}/proxy${kubeletPath}`,
+    };
   }
   const addr = kubeletAddress(node);
   if (typeof addr === 'string') throw new Error(addr);
@@ -72,10 +75,21 @@ export class KubeletClient {
   }
 
   /** Sends one request; the body is kept up to `maxBytes` (more is cut). */
-  async send(node: k8s.V1Node, method: KubeletRequest['method'], path: string, maxBytes: number, signal?: AbortSignal): Promise<KubeletResponse> {
+  async send(
+    node: k8s.V1Node,
+    method: KubeletRequest['method'],
+    path: string,
+    maxBytes: number,
+    signal?: AbortSignal,
+  ): Promise<KubeletResponse> {
     const server = this.kc.getCurrentCluster()?.server ?? '';
     const req = kubeletRequest(this.opts.route, node, server, method, path);
-    const options: https.RequestOptions = { method: req.method, headers: {}, timeout: this.opts.timeoutMs, signal };
+    const options: https.RequestOptions = {
+      method: req.method,
+      headers: {},
+      timeout: this.opts.timeoutMs,
+      signal,
+    };
     // Credentials (bearer token or client certificate) and, for the apiserver route, its CA.
     await this.kc.applyToHTTPSOptions(options);
     if (this.opts.route === 'direct') {
@@ -94,7 +108,9 @@ export class KubeletClient {
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
         res.on('error', reject);
       });
-      r.on('timeout', () => r.destroy(new Error(`kubelet ${req.url}: no answer within ${this.opts.timeoutMs / 1000}s`)));
+      r.on('timeout', () =>
+        r.destroy(new Error(`kubelet ${req.url}: no answer within ${this.opts.timeoutMs / 1000}s`)),
+      );
       r.on('error', (err) => reject(new Error(`kubelet ${method} ${req.url}: ${err.message}`)));
       r.end();
     });

@@ -54,7 +54,9 @@ describe('PodCheckpoint controller', () => {
     const { pcp, type, reason } = await world.finished(ns, 'cap-two');
     expect([type, reason]).toEqual(['Complete', 'Captured']);
     expect(pcp.status?.checkpoint).toBe('captured');
-    expect(pcp.status?.containers?.map((c) => [c.name, c.checkpoint?.state, c.logs?.state, c.previousLogs?.state])).toEqual([
+    expect(
+      pcp.status?.containers?.map((c) => [c.name, c.checkpoint?.state, c.logs?.state, c.previousLogs?.state]),
+    ).toEqual([
       ['app', 'Captured', 'Captured', 'Captured'],
       ['sidecar', 'Captured', 'Captured', 'Captured'],
     ]);
@@ -64,7 +66,17 @@ describe('PodCheckpoint controller', () => {
     expect(manifest.result).toBe('Complete');
     expect(manifest.kubernetesVersion).toMatch(/^v1\./);
     expect(manifest.items.filter((i) => i.kind === 'checkpoint' && i.sha256)).toHaveLength(2);
-    expect(manifest.items.map((i) => i.kind)).toEqual(expect.arrayContaining(['pod', 'owners', 'node', 'events', 'container-statuses', 'logs', 'previous-logs']));
+    expect(manifest.items.map((i) => i.kind)).toEqual(
+      expect.arrayContaining([
+        'pod',
+        'owners',
+        'node',
+        'events',
+        'container-statuses',
+        'logs',
+        'previous-logs',
+      ]),
+    );
     const log = (await world.object(b, `${prefix}containers/app/current.log`)).toString();
     expect(log).toContain(`${ns}/two/app run 1`);
     // The collector deleted the archives from the node, and its Jobs are gone.
@@ -75,7 +87,12 @@ describe('PodCheckpoint controller', () => {
 
   it('checkpoint unsupported by the runtime: logs and context, Complete, checkpoint unavailable with the reason', async () => {
     await world.pod(ns, 'nocp', ['app'], 'unsupported');
-    await world.podCheckpoint(ns, 'cap-nocp', { pod: 'nocp', namespace: ns, destination: `s3://${bucket}`, subpath: 'incidents/1' });
+    await world.podCheckpoint(ns, 'cap-nocp', {
+      pod: 'nocp',
+      namespace: ns,
+      destination: `s3://${bucket}`,
+      subpath: 'incidents/1',
+    });
     const { pcp, type, reason } = await world.finished(ns, 'cap-nocp');
     expect([type, reason]).toEqual(['Complete', 'CapturedWithoutCheckpoint']);
     expect(pcp.status?.checkpoint).toMatch(/^unavailable \(.*500/);
@@ -98,8 +115,16 @@ describe('PodCheckpoint controller', () => {
   });
 
   it('a missing pod fails NotFound; a missing bucket fails UploadFailed — both naming the field', async () => {
-    await world.podCheckpoint(ns, 'cap-missing', { pod: 'gone', namespace: ns, destination: `s3://${bucket}` });
-    await world.podCheckpoint(ns, 'cap-nobucket', { pod: 'two', namespace: ns, destination: `s3://${bucket}-missing` });
+    await world.podCheckpoint(ns, 'cap-missing', {
+      pod: 'gone',
+      namespace: ns,
+      destination: `s3://${bucket}`,
+    });
+    await world.podCheckpoint(ns, 'cap-nobucket', {
+      pod: 'two',
+      namespace: ns,
+      destination: `s3://${bucket}-missing`,
+    });
     const missing = await world.finished(ns, 'cap-missing');
     expect([missing.type, missing.reason]).toEqual(['Failed', 'NotFound']);
     expect(missing.message).toContain('spec.pod');

@@ -35,35 +35,48 @@ const node: V1Node = {
 
 describe('kubelet requests', () => {
   it('direct route: the node InternalIP and kubelet port', () => {
-    expect(kubeletRequest('direct', node, 'https://api:6443', 'POST', checkpointPath('ns', 'p', 'c', 60))).toEqual({
+    expect(
+      kubeletRequest('direct', node, 'https://api:6443', 'POST', checkpointPath('ns', 'p', 'c', 60)),
+    ).toEqual({
       method: 'POST',
       url: 'https://10.0.1.5:10250/checkpoint/ns/p/c?timeout=60',
     });
   });
 
   it('apiserver route: the node proxy subresource, never the node address', () => {
-    expect(kubeletRequest('apiserver', node, 'https://api:6443/', 'GET', logsPath('ns', 'p', 'c', true, 100))).toEqual({
+    expect(
+      kubeletRequest('apiserver', node, 'https://api:6443/', 'GET', logsPath('ns', 'p', 'c', true, 100)),
+    ).toEqual({
       method: 'GET',
       url: 'https://api:6443/api/v1/nodes/ip-10-0-1-5/proxy/containerLogs/ns/p/c?previous=true&limitBytes=100',
     });
   });
 
   it('a node without an address or port is an error on the direct route', () => {
-    expect(() => kubeletRequest('direct', { metadata: { name: 'n' } }, '', 'GET', '/x')).toThrow(/no InternalIP/);
+    expect(() => kubeletRequest('direct', { metadata: { name: 'n' } }, '', 'GET', '/x')).toThrow(
+      /no InternalIP/,
+    );
   });
 });
 
 describe('destination and spec', () => {
   it('<subpath>/<epoch>_<ns>_<pod>/ under the destination (subpath defaults to forensics)', () => {
-    expect(captureDestination(pcp(), 1700000000)).toEqual({ bucket: 'bucket-1', prefix: 'forensics/1700000000_default_bad/' });
-    expect(captureDestination(pcp({ destination: 's3://bucket-1/team/', subpath: 'incidents/4711' }), 5)).toEqual({
+    expect(captureDestination(pcp(), 1700000000)).toEqual({
+      bucket: 'bucket-1',
+      prefix: 'forensics/1700000000_default_bad/',
+    });
+    expect(
+      captureDestination(pcp({ destination: 's3://bucket-1/team/', subpath: 'incidents/4711' }), 5),
+    ).toEqual({
       bucket: 'bucket-1',
       prefix: 'team/incidents/4711/5_default_bad/',
     });
   });
 
   it('names the field: bad destination, namespace not allowed', () => {
-    expect(specProblem(pcp({ destination: 's3://Bad_Bucket' }), [])?.message).toMatch(/^spec.destination: .*lowercase/);
+    expect(specProblem(pcp({ destination: 's3://Bad_Bucket' }), [])?.message).toMatch(
+      /^spec.destination: .*lowercase/,
+    );
     expect(specProblem(pcp(), ['payments'])).toEqual({
       reason: 'Forbidden',
       message: expect.stringMatching(/^spec.namespace: "default" is not in/),
@@ -78,8 +91,14 @@ describe('kubelet answers', () => {
       kind: 'archive',
       path: '/var/lib/kubelet/checkpoints/a.tar',
     });
-    expect(checkpointAnswer(404, '404 page not found')).toMatchObject({ kind: 'unavailable', reason: 'CheckpointUnsupported' });
-    expect(checkpointAnswer(500, 'rpc error')).toMatchObject({ kind: 'unavailable', reason: 'CheckpointUnsupported' });
+    expect(checkpointAnswer(404, '404 page not found')).toMatchObject({
+      kind: 'unavailable',
+      reason: 'CheckpointUnsupported',
+    });
+    expect(checkpointAnswer(500, 'rpc error')).toMatchObject({
+      kind: 'unavailable',
+      reason: 'CheckpointUnsupported',
+    });
     expect(checkpointAnswer(403, 'Forbidden')).toMatchObject({ kind: 'unavailable', reason: 'Forbidden' });
     expect(checkpointAnswer(200, '{}')).toMatchObject({ kind: 'error' });
     expect(checkpointAnswer(502, 'bad gateway')).toMatchObject({ kind: 'error' });
@@ -96,22 +115,45 @@ describe('containers and outcome', () => {
       },
       status: {
         initContainerStatuses: [
-          { name: 'init', image: '', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 0 } } },
+          {
+            name: 'init',
+            image: '',
+            imageID: '',
+            ready: false,
+            restartCount: 0,
+            state: { terminated: { exitCode: 0 } },
+          },
           { name: 'never', image: '', imageID: '', ready: false, restartCount: 0, state: {} },
         ],
-        ephemeralContainerStatuses: [{ name: 'debug', image: '', imageID: '', ready: false, restartCount: 0, state: { running: {} } }],
+        ephemeralContainerStatuses: [
+          { name: 'debug', image: '', imageID: '', ready: false, restartCount: 0, state: { running: {} } },
+        ],
       },
     };
-    expect(containersOf(pod).map((c) => `${c.type}:${c.name}`)).toEqual(['init:init', 'container:a', 'container:b', 'ephemeral:debug']);
+    expect(containersOf(pod).map((c) => `${c.type}:${c.name}`)).toEqual([
+      'init:init',
+      'container:a',
+      'container:b',
+      'ephemeral:debug',
+    ]);
   });
 
   it('Complete with or without checkpoint; Failed only when required', () => {
     const ok = [{ name: 'a', type: 'container' as const, checkpoint: { state: 'Captured' as const } }];
-    const none = [{ name: 'a', type: 'container' as const, checkpoint: { state: 'Unavailable' as const, message: 'gate off' } }];
+    const none = [
+      {
+        name: 'a',
+        type: 'container' as const,
+        checkpoint: { state: 'Unavailable' as const, message: 'gate off' },
+      },
+    ];
     expect(checkpointSummary(ok)).toBe('captured');
     expect(checkpointSummary(none)).toBe('unavailable (gate off)');
     expect(finalOutcome(ok, true)).toMatchObject({ result: 'Complete', reason: 'Captured' });
-    expect(finalOutcome(none, false)).toMatchObject({ result: 'Complete', reason: 'CapturedWithoutCheckpoint' });
+    expect(finalOutcome(none, false)).toMatchObject({
+      result: 'Complete',
+      reason: 'CapturedWithoutCheckpoint',
+    });
     expect(finalOutcome(none, true)).toMatchObject({ result: 'Failed', reason: 'CheckpointUnsupported' });
   });
 
@@ -133,7 +175,14 @@ describe('collector Job', () => {
     kmsKeyId: 'key-1',
     env: { AWS_REGION: 'us-west-2' },
   };
-  const job = collectorJob(pcp(), 'app', 'node-1', '/var/lib/kubelet/checkpoints/checkpoint-x.tar', { bucket: 'b', prefix: 'forensics/1_default_bad/' }, opts);
+  const job = collectorJob(
+    pcp(),
+    'app',
+    'node-1',
+    '/var/lib/kubelet/checkpoints/checkpoint-x.tar',
+    { bucket: 'b', prefix: 'forensics/1_default_bad/' },
+    opts,
+  );
   const spec = job.spec?.template.spec;
   const c = spec?.containers[0];
 
@@ -141,8 +190,14 @@ describe('collector Job', () => {
     expect(spec?.nodeName).toBe('node-1');
     expect(spec?.tolerations).toEqual([{ operator: 'Exists' }]);
     expect(spec?.automountServiceAccountToken).toBe(false);
-    expect(spec?.volumes).toEqual([{ name: 'checkpoints', hostPath: { path: '/var/lib/kubelet/checkpoints', type: 'Directory' } }]);
-    expect(c?.securityContext).toMatchObject({ runAsUser: 0, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(spec?.volumes).toEqual([
+      { name: 'checkpoints', hostPath: { path: '/var/lib/kubelet/checkpoints', type: 'Directory' } },
+    ]);
+    expect(c?.securityContext).toMatchObject({
+      runAsUser: 0,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
     expect(job.spec?.backoffLimit).toBe(0);
   });
 
@@ -157,7 +212,11 @@ describe('collector Job', () => {
       '--sse=aws:kms',
       '--sse-kms-key-id=key-1',
     ]);
-    expect(parseCollectArgs(c?.args?.slice(1) ?? [])).toMatchObject({ archive: '/checkpoints/checkpoint-x.tar', sse: 'aws:kms', keepArchive: false });
+    expect(parseCollectArgs(c?.args?.slice(1) ?? [])).toMatchObject({
+      archive: '/checkpoints/checkpoint-x.tar',
+      sse: 'aws:kms',
+      keepArchive: false,
+    });
   });
 
   it('the same name for the same PodCheckpoint and container, at most 52 characters', () => {
@@ -178,7 +237,10 @@ describe('flags', () => {
   });
 
   it('--kubelet-route=apiserver, an allow-list and a TTL', () => {
-    const c = parseConfig(['node', 'kube-forensics', '--kubelet-route=apiserver', '--allowed-namespaces=a, b', '--ttl=86400'], {}).controller;
+    const c = parseConfig(
+      ['node', 'kube-forensics', '--kubelet-route=apiserver', '--allowed-namespaces=a, b', '--ttl=86400'],
+      {},
+    ).controller;
     expect(c.kubelet.route).toBe('apiserver');
     expect(c.allowedNamespaces).toEqual(['a', 'b']);
     expect(c.ttlMs).toBe(86_400_000);

@@ -2,7 +2,7 @@
 // (multipart through @aws-sdk/lib-storage, constant memory), read one back to verify it — always with
 // server-side encryption and the bucket-owner-full-control ACL, and a SHA-256 of what was sent.
 import { createHash } from 'node:crypto';
-import { PassThrough, Readable, Transform } from 'node:stream';
+import { PassThrough, Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   GetObjectCommand,
@@ -153,7 +153,10 @@ export class S3Store {
     const piping = pipeline(body, hashing, pass);
     const upload = new Upload({
       client: this.client,
-      params: { ...this.writeParams(bucket, key, opts.contentType ?? 'application/octet-stream'), Body: pass },
+      params: {
+        ...this.writeParams(bucket, key, opts.contentType ?? 'application/octet-stream'),
+        Body: pass,
+      },
       partSize: Math.max(MIN_PART_SIZE, opts.partSize ?? 8 * 1024 * 1024),
       queueSize: opts.queueSize ?? 2,
       leavePartsOnError: false,
@@ -169,9 +172,8 @@ export class S3Store {
       abortSignal: signal,
     });
     const hashing = hashingStream();
-    await pipeline(got.Body as Readable, hashing, async function* (source) {
-      for await (const _ of source) void _;
-    });
+    const sink = new Writable({ write: (_chunk, _enc, cb) => cb() });
+    await pipeline(got.Body as Readable, hashing, sink);
     return hashing.result();
   }
 
@@ -221,4 +223,3 @@ function abortControllerOf(signal: AbortSignal): AbortController {
   else signal.addEventListener('abort', () => ac.abort(), { once: true });
   return ac;
 }
-

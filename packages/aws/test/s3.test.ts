@@ -25,7 +25,12 @@ describe('S3Store against moto', () => {
   const bucket = `s3-test-${Date.now().toString(36)}`;
 
   beforeAll(async () => {
-    await client.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: 'us-west-2' } }));
+    await client.send(
+      new CreateBucketCommand({
+        Bucket: bucket,
+        CreateBucketConfiguration: { LocationConstraint: 'us-west-2' },
+      }),
+    );
   });
 
   it('knows whether a bucket exists', async () => {
@@ -46,9 +51,14 @@ describe('S3Store against moto', () => {
 
   it('streams a multipart upload and reads back the same digest', async () => {
     const data = randomBytes(11 * 1024 * 1024 + 17);
-    const res = await store.upload(bucket, 'big.tar', Readable.from([data.subarray(0, 3e6), data.subarray(3e6)]), {
-      partSize: 5 * 1024 * 1024,
-    });
+    const res = await store.upload(
+      bucket,
+      'big.tar',
+      Readable.from([data.subarray(0, 3e6), data.subarray(3e6)]),
+      {
+        partSize: 5 * 1024 * 1024,
+      },
+    );
     const expected = createHash('sha256').update(data).digest('hex');
     expect(res).toEqual({ size: data.length, sha256: expected });
     expect(await store.digest(bucket, 'big.tar')).toEqual({ size: data.length, sha256: expected });

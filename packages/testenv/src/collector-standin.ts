@@ -95,7 +95,9 @@ export class CollectorStandIn {
   }
 
   async start(): Promise<this> {
-    const informer = k8s.makeInformer(this.opts.kc, '/api/v1/pods', () => this.core.listPodForAllNamespaces());
+    const informer = k8s.makeInformer(this.opts.kc, '/api/v1/pods', () =>
+      this.core.listPodForAllNamespaces(),
+    );
     informer.on('add', (p) => this.see(p));
     informer.on('update', (p) => this.see(p));
     informer.on('error', () => {
@@ -119,7 +121,9 @@ export class CollectorStandIn {
     if (this.stopped || !node.startsWith(STAND_IN_NODE_PREFIX) || this.started.has(uid)) return;
     if (pod.status?.phase !== 'Running' || pod.metadata?.deletionTimestamp) return;
     const kubelet = this.kubelets.get(node);
-    const hostDirs: Record<string, string> = kubelet ? { [KUBELET_CHECKPOINTS_DIR]: kubelet.checkpointsDir } : {};
+    const hostDirs: Record<string, string> = kubelet
+      ? { [KUBELET_CHECKPOINTS_DIR]: kubelet.checkpointsDir }
+      : {};
     const runs = (pod.spec?.containers ?? []).map((c) => ({
       c,
       run: containerRun(pod, c, this.opts.images[c.image ?? ''], hostDirs, process.env),
@@ -133,10 +137,7 @@ export class CollectorStandIn {
     void p.finally(() => this.running.delete(p));
   }
 
-  private async execute(
-    pod: k8s.V1Pod,
-    runs: { c: k8s.V1Container; run?: ContainerRun }[],
-  ): Promise<void> {
+  private async execute(pod: k8s.V1Pod, runs: { c: k8s.V1Container; run?: ContainerRun }[]): Promise<void> {
     const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
     const results: { name: string; code: number; message: string }[] = [];
     for (const { c, run } of runs) {

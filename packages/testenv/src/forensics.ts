@@ -26,13 +26,22 @@ export interface PodCheckpoint {
     manifest?: string;
     checkpoint?: string;
     phase?: string;
-    containers?: { name: string; checkpoint?: { state: string; message?: string }; logs?: { state: string }; previousLogs?: { state: string } }[];
+    containers?: {
+      name: string;
+      checkpoint?: { state: string; message?: string };
+      logs?: { state: string };
+      previousLogs?: { state: string };
+    }[];
   };
 }
 
 /** An S3 client on the test cluster's AWS emulator (path-style, as the emulator needs). */
 export function emulatorS3(): S3Client {
-  return new S3Client({ region: process.env.AWS_REGION ?? AWS_REGION, endpoint: process.env.AWS_ENDPOINT_URL, forcePathStyle: true });
+  return new S3Client({
+    region: process.env.AWS_REGION ?? AWS_REGION,
+    endpoint: process.env.AWS_ENDPOINT_URL,
+    forcePathStyle: true,
+  });
 }
 
 export const COLLECTOR_IMAGE = 'keiko/kube-forensics:test';
@@ -53,11 +62,17 @@ export class ForensicsWorld {
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
   }
 
-  async start(modes: CheckpointSupport[] = ['supported', 'unsupported'], archiveBytes?: number): Promise<this> {
+  async start(
+    modes: CheckpointSupport[] = ['supported', 'unsupported'],
+    archiveBytes?: number,
+  ): Promise<this> {
     const pki = await testEnvPki();
     this.caFile = pki.caFile;
     for (const m of modes)
-      this.kubelets.set(m, await new KubeletStandIn({ kc: this.kc, ...pki, checkpoint: m, archiveBytes }).start());
+      this.kubelets.set(
+        m,
+        await new KubeletStandIn({ kc: this.kc, ...pki, checkpoint: m, archiveBytes }).start(),
+      );
     this.collector = await new CollectorStandIn({
       kc: this.kc,
       images: { [COLLECTOR_IMAGE]: this.bundle },
@@ -78,12 +93,22 @@ export class ForensicsWorld {
   }
 
   async bucket(name: string): Promise<string> {
-    await this.s3.send(new CreateBucketCommand({ Bucket: name, CreateBucketConfiguration: { LocationConstraint: 'us-west-2' } }));
+    await this.s3.send(
+      new CreateBucketCommand({
+        Bucket: name,
+        CreateBucketConfiguration: { LocationConstraint: 'us-west-2' },
+      }),
+    );
     return name;
   }
 
   /** A pod with these containers on a stand-in's node, Running (restarted once, so it has previous logs). */
-  async pod(ns: string, name: string, containers: string[], mode: CheckpointSupport = 'supported'): Promise<void> {
+  async pod(
+    ns: string,
+    name: string,
+    containers: string[],
+    mode: CheckpointSupport = 'supported',
+  ): Promise<void> {
     await this.core.createNamespacedPod({
       namespace: ns,
       body: {
@@ -106,7 +131,12 @@ export class ForensicsWorld {
       version: 'v1alpha1',
       namespace: ns,
       plural: 'podcheckpoints',
-      body: { apiVersion: 'forensics.keikoproj.io/v1alpha1', kind: 'PodCheckpoint', metadata: { name }, spec },
+      body: {
+        apiVersion: 'forensics.keikoproj.io/v1alpha1',
+        kind: 'PodCheckpoint',
+        metadata: { name },
+        spec,
+      },
     });
   }
 
@@ -121,12 +151,18 @@ export class ForensicsWorld {
   }
 
   /** Waits for Complete or Failed; returns the PodCheckpoint and which. */
-  finished(ns: string, name: string, timeoutMs = 90_000): Promise<{ pcp: PodCheckpoint; type: string; reason: string; message: string }> {
+  finished(
+    ns: string,
+    name: string,
+    timeoutMs = 90_000,
+  ): Promise<{ pcp: PodCheckpoint; type: string; reason: string; message: string }> {
     return eventually(
       `PodCheckpoint ${ns}/${name} finished`,
       async () => {
         const pcp = await this.get(ns, name);
-        const c = pcp.status?.conditions?.find((x) => ['Complete', 'Failed'].includes(x.type) && x.status === 'True');
+        const c = pcp.status?.conditions?.find(
+          (x) => ['Complete', 'Failed'].includes(x.type) && x.status === 'True',
+        );
         return c ? { pcp, type: c.type, reason: c.reason, message: c.message } : undefined;
       },
       timeoutMs,
@@ -136,7 +172,9 @@ export class ForensicsWorld {
 
   async object(bucket: string, key: string): Promise<Buffer> {
     const got = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+    return Buffer.from(
+      await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+    );
   }
 
   async keys(bucket: string, prefix = ''): Promise<string[]> {
@@ -152,7 +190,9 @@ export class ForensicsWorld {
       const bytes = await this.object(bucket, prefix + item.key);
       const sha = createHash('sha256').update(bytes).digest('hex');
       if (sha !== item.sha256 || bytes.length !== item.size)
-        throw new Error(`${item.key}: manifest says ${item.size} bytes ${item.sha256}, S3 holds ${bytes.length} bytes ${sha}`);
+        throw new Error(
+          `${item.key}: manifest says ${item.size} bytes ${item.sha256}, S3 holds ${bytes.length} bytes ${sha}`,
+        );
     }
     return manifest;
   }

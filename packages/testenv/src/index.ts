@@ -92,4 +92,10 @@ export {
 } from './kubelet-standin';
 export { CollectorStandIn, containerRun, type CollectorStandInOptions } from './collector-standin';
 export { testEnvPki } from './standins';
-export { ForensicsWorld, COLLECTOR_IMAGE, emulatorS3, splitLocation, type Manifest as ForensicsManifest } from './forensics';
+export {
+  ForensicsWorld,
+  COLLECTOR_IMAGE,
+  emulatorS3,
+  splitLocation,
+  type Manifest as ForensicsManifest,
+} from './forensics';

@@ -81,7 +81,8 @@ export function kubeletAttributes(
   method: string,
   node: string,
 ): { verb: string; resource: 'nodes'; subresource: string; name: string } {
-  const verb = method === 'POST' ? 'create' : method === 'GET' || method === 'HEAD' ? 'get' : method.toLowerCase();
+  const verb =
+    method === 'POST' ? 'create' : method === 'GET' || method === 'HEAD' ? 'get' : method.toLowerCase();
   const sub = pathname.startsWith('/checkpoint/') ? 'checkpoint' : 'proxy';
   return { verb, resource: 'nodes', subresource: sub, name: node };
 }
@@ -131,7 +132,9 @@ export class KubeletStandIn {
     // A kubelet posts its status every 10 s; without it the node lifecycle controller would mark it Unknown.
     this.heartbeat = setInterval(() => void this.writeStatus().catch(() => undefined), 10_000);
     await this.playPods();
-    this.log(`serving on https://127.0.0.1:${this.port} (checkpoint: ${this.checkpoint}), archives in ${this.checkpointsDir}`);
+    this.log(
+      `serving on https://127.0.0.1:${this.port} (checkpoint: ${this.checkpoint}), archives in ${this.checkpointsDir}`,
+    );
     return this;
   }
 
@@ -141,8 +144,7 @@ export class KubeletStandIn {
     await this.pods?.stop();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections();
-    if (opts.deleteNode ?? true)
-      await this.core.deleteNode({ name: this.nodeName }).catch(() => undefined);
+    if (opts.deleteNode ?? true) await this.core.deleteNode({ name: this.nodeName }).catch(() => undefined);
     fs.rmSync(this.checkpointsDir, { recursive: true, force: true });
   }
 
@@ -154,10 +156,8 @@ export class KubeletStandIn {
   /** The kubelet's part for the pods bound to this node (KWOK plays none of them). */
   private async playPods(): Promise<void> {
     const fieldSelector = `spec.nodeName=${this.nodeName}`;
-    const informer = k8s.makeInformer(
-      this.opts.kc,
-      '/api/v1/pods',
-      () => this.core.listPodForAllNamespaces({ fieldSelector }),
+    const informer = k8s.makeInformer(this.opts.kc, '/api/v1/pods', () =>
+      this.core.listPodForAllNamespaces({ fieldSelector }),
     );
     const see = (pod: k8s.V1Pod) =>
       pod.spec?.nodeName === this.nodeName &&
@@ -284,7 +284,12 @@ export class KubeletStandIn {
           user.username,
         );
       const file = await this.writeArchive(route);
-      return answer(200, JSON.stringify({ items: [path.posix.join(KUBELET_CHECKPOINTS_DIR, file)] }), user.username, 'application/json');
+      return answer(
+        200,
+        JSON.stringify({ items: [path.posix.join(KUBELET_CHECKPOINTS_DIR, file)] }),
+        user.username,
+        'application/json',
+      );
     } catch (err) {
       answer(500, `kubelet stand-in: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -339,17 +344,11 @@ export class KubeletStandIn {
 
   /** What the container "printed": one line per second of its life so far, deterministic per container. */
   private logs(pod: k8s.V1Pod, route: Route, q: URLSearchParams): [number, string] {
-    const statuses = [
-      ...(pod.status?.containerStatuses ?? []),
-      ...(pod.status?.initContainerStatuses ?? []),
-    ];
+    const statuses = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])];
     const restarts = statuses.find((s) => s.name === route.container)?.restartCount ?? 0;
     const previous = q.get('previous') === 'true';
     if (previous && restarts === 0)
-      return [
-        400,
-        `previous terminated container "${route.container}" in pod "${route.pod}" not found`,
-      ];
+      return [400, `previous terminated container "${route.container}" in pod "${route.pod}" not found`];
     const run = previous ? restarts - 1 : restarts;
     const lines = Array.from(
       { length: 5 },
@@ -363,7 +362,10 @@ export class KubeletStandIn {
 
   /** A tar archive (one file of container state) under the kubelet's naming, mode 0600. */
   private async writeArchive(route: Route): Promise<string> {
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const stamp = new Date()
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z');
     const file = `checkpoint-${route.pod}_${route.namespace}-${route.container}-${stamp}.tar`;
     const target = path.join(this.checkpointsDir, file);
     await writeTar(target, 'pages-1.img', this.opts.archiveBytes ?? 64 * 1024);
@@ -409,10 +411,13 @@ export async function writeTar(target: string, name: string, size: number): Prom
     new Promise<void>((resolve, reject) => out.write(b, (err) => (err ? reject(err) : resolve())));
   await write(tarHeader(name, size));
   const chunk = crypto.randomBytes(1024 * 1024);
-  for (let left = size; left > 0; left -= chunk.length) await write(left >= chunk.length ? chunk : chunk.subarray(0, left));
+  for (let left = size; left > 0; left -= chunk.length)
+    await write(left >= chunk.length ? chunk : chunk.subarray(0, left));
   const pad = (512 - (size % 512)) % 512;
   await write(Buffer.alloc(pad + 1024));
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    out.end((err?: Error | null) => (err ? reject(err) : resolve())),
+  );
 }
 
 function tarHeader(name: string, size: number): Buffer {

@@ -5,7 +5,8 @@ import { testEnvStatus } from './testenv';
 
 export async function testEnvPki(): Promise<{ certFile: string; keyFile: string; caFile: string }> {
   const info = await testEnvStatus();
-  if (!info?.pkiDir) throw new Error('the kubelet stand-in needs the running test cluster (its apiserver pair)');
+  if (!info?.pkiDir)
+    throw new Error('the kubelet stand-in needs the running test cluster (its apiserver pair)');
   const certFile = path.join(info.pkiDir, 'apiserver.crt');
   return { certFile, keyFile: path.join(info.pkiDir, 'apiserver.key'), caFile: certFile };
 }

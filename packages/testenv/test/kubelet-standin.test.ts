@@ -187,7 +187,10 @@ describe('kubelet stand-in', () => {
     expect(previous.body).toContain(`${ns}/two/app run 0 line 1`);
     await core.createNamespacedPod({
       namespace: ns,
-      body: { metadata: { name: 'fresh' }, spec: { nodeName: kubelet.nodeName, containers: [{ name: 'c', image: 'c:1' }] } },
+      body: {
+        metadata: { name: 'fresh' },
+        spec: { nodeName: kubelet.nodeName, containers: [{ name: 'c', image: 'c:1' }] },
+      },
     });
     await eventually('pod fresh Running', async () => {
       const p = await core.readNamespacedPod({ name: 'fresh', namespace: ns });
@@ -237,7 +240,13 @@ describe('collector stand-in', () => {
   it('rewrites paths under a mounted checkpoints directory and takes the downward API env', () => {
     const spec = job('x', 'a.tar', '/out', 0).spec?.template.spec;
     const pod: k8s.V1Pod = { metadata: { name: 'p', namespace: 'n' }, spec: spec as k8s.V1PodSpec };
-    const run = containerRun(pod, spec!.containers[0]!, '/b/main.js', { [KUBELET_CHECKPOINTS_DIR]: '/tmp/cp' }, {});
+    const run = containerRun(
+      pod,
+      spec!.containers[0]!,
+      '/b/main.js',
+      { [KUBELET_CHECKPOINTS_DIR]: '/tmp/cp' },
+      {},
+    );
     expect(run?.argv.slice(1)).toEqual(['/b/main.js', '/tmp/cp/a.tar', '/out', '0']);
     expect(run?.env.POD_NAME).toBe('p');
     expect(containerRun(pod, { name: 'c', image: 'other' }, undefined, {}, {})).toBeUndefined();
@@ -251,8 +260,9 @@ describe('collector stand-in', () => {
     const state = (name: string) =>
       eventually(`job ${name} finished`, async () => {
         const j = await batch.readNamespacedJob({ name, namespace: ns });
-        return j.status?.conditions?.find((c) => ['Complete', 'Failed'].includes(c.type) && c.status === 'True')
-          ?.type;
+        return j.status?.conditions?.find(
+          (c) => ['Complete', 'Failed'].includes(c.type) && c.status === 'True',
+        )?.type;
       });
     expect(await state('ok')).toBe('Complete');
     expect(await state('bad')).toBe('Failed');
@@ -268,7 +278,11 @@ describe('collector stand-in', () => {
         metadata: { name: 'other' },
         spec: {
           template: {
-            spec: { restartPolicy: 'Never', nodeName: kubelet.nodeName, containers: [{ name: 'c', image: 'x:1' }] },
+            spec: {
+              restartPolicy: 'Never',
+              nodeName: kubelet.nodeName,
+              containers: [{ name: 'c', image: 'x:1' }],
+            },
           },
         },
       },

@@ -86,10 +86,14 @@ class CaptureFailed extends Error {
 }
 
 const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
-const isForbidden = (err: unknown) => err instanceof ApiError && (err.statusCode === 403 || err.statusCode === 401);
+const isForbidden = (err: unknown) =>
+  err instanceof ApiError && (err.statusCode === 403 || err.statusCode === 401);
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
-export function addPodCheckpointController(mgr: Manager, opts: PodCheckpointControllerOptions): Controller<PodCheckpoint> {
+export function addPodCheckpointController(
+  mgr: Manager,
+  opts: PodCheckpointControllerOptions,
+): Controller<PodCheckpoint> {
   return new PodCheckpointReconciler(mgr, opts).controller;
 }
 
@@ -134,7 +138,10 @@ class PodCheckpointReconciler {
     const pcp = withPodCheckpointDefaults(live);
     if (pcp.status?.phase === 'Done' || finished(pcp.status)) return this.afterFinish(pcp, log);
     if (this.opts.dryRun) {
-      log.info('dry run: would capture', { pod: `${pcp.spec.namespace}/${pcp.spec.pod}`, destination: pcp.spec.destination });
+      log.info('dry run: would capture', {
+        pod: `${pcp.spec.namespace}/${pcp.spec.pod}`,
+        destination: pcp.spec.destination,
+      });
       return;
     }
     return new Capture(this, pcp, log, signal).advance();
@@ -154,14 +161,18 @@ class PodCheckpointReconciler {
 }
 
 function finished(status: PodCheckpointStatus | undefined): boolean {
-  return (status?.conditions ?? []).some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+  return (status?.conditions ?? []).some(
+    (c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True',
+  );
 }
 
 async function deleteCollectorJobs(client: KubeClient, namespace: string, uid: string): Promise<void> {
   if (!uid) return;
   const jobs = await client.list<k8s.V1Job>(JOB, { namespace, labelSelector: `${OWNER_UID_LABEL}=${uid}` });
   for (const j of jobs.items)
-    await client.delete(JOB, namespace, j.metadata?.name ?? '', { propagationPolicy: 'Background' }).catch(() => false);
+    await client
+      .delete(JOB, namespace, j.metadata?.name ?? '', { propagationPolicy: 'Background' })
+      .catch(() => false);
 }
 
 /** One reconcile of one capture: the steps from status.phase on, each recorded before it runs. */
@@ -217,15 +228,28 @@ class Capture {
     if (problem) throw new CaptureFailed(problem.reason, problem.message);
     const pod = await this.readPod();
     const node = pod.spec?.nodeName;
-    if (!node) throw new CaptureFailed(Reasons.NotFound, `spec.pod: pod ${spec.namespace}/${spec.pod} is not on a node yet`);
+    if (!node)
+      throw new CaptureFailed(
+        Reasons.NotFound,
+        `spec.pod: pod ${spec.namespace}/${spec.pod} is not on a node yet`,
+      );
     const dest = captureDestination(this.pcp, Math.floor(Date.now() / 1000));
     const bucket = await this.r.store.bucketState(dest.bucket, this.signal).catch((err: unknown) => {
-      throw new CaptureFailed(Reasons.UploadFailed, `spec.destination: bucket ${dest.bucket}: ${errText(err)}`);
+      throw new CaptureFailed(
+        Reasons.UploadFailed,
+        `spec.destination: bucket ${dest.bucket}: ${errText(err)}`,
+      );
     });
     if (bucket === 'missing')
-      throw new CaptureFailed(Reasons.UploadFailed, `spec.destination: bucket "${dest.bucket}" does not exist`);
+      throw new CaptureFailed(
+        Reasons.UploadFailed,
+        `spec.destination: bucket "${dest.bucket}" does not exist`,
+      );
     if (bucket === 'forbidden')
-      throw new CaptureFailed(Reasons.UploadFailed, `spec.destination: access to bucket "${dest.bucket}" denied`);
+      throw new CaptureFailed(
+        Reasons.UploadFailed,
+        `spec.destination: access to bucket "${dest.bucket}" denied`,
+      );
     await this.save({
       phase: 'Context',
       startTime: now(),
@@ -235,17 +259,26 @@ class Capture {
       active: 1,
       bytesUploaded: 0,
     });
-    await this.event('Normal', 'CaptureStarted', `capturing pod ${spec.namespace}/${spec.pod} on node ${node} into ${this.status.location}`);
+    await this.event(
+      'Normal',
+      'CaptureStarted',
+      `capturing pod ${spec.namespace}/${spec.pod} on node ${node} into ${this.status.location}`,
+    );
   }
 
   private async readPod(): Promise<k8s.V1Pod> {
     const { spec } = this.pcp;
     try {
       const pod = await this.client.get<k8s.V1Pod>(ResourceTypes.Pod, spec.namespace, spec.pod);
-      if (!pod) throw new CaptureFailed(Reasons.NotFound, `spec.pod: pod ${spec.namespace}/${spec.pod} not found`);
+      if (!pod)
+        throw new CaptureFailed(Reasons.NotFound, `spec.pod: pod ${spec.namespace}/${spec.pod} not found`);
       return pod;
     } catch (err) {
-      if (isForbidden(err)) throw new CaptureFailed(Reasons.Forbidden, `spec.pod: reading pod ${spec.namespace}/${spec.pod}: ${errText(err)}`);
+      if (isForbidden(err))
+        throw new CaptureFailed(
+          Reasons.Forbidden,
+          `spec.pod: reading pod ${spec.namespace}/${spec.pod}: ${errText(err)}`,
+        );
       throw err;
     }
   }
@@ -257,7 +290,11 @@ class Capture {
   }
 
   /** Upload a small object; S3 errors end the capture as UploadFailed. */
-  private async put(key: string, body: string, contentType: string): Promise<{ size: number; sha256: string }> {
+  private async put(
+    key: string,
+    body: string,
+    contentType: string,
+  ): Promise<{ size: number; sha256: string }> {
     const d = this.dest();
     try {
       const res = await this.r.store.put(d.bucket, d.prefix + key, body, contentType, this.signal);
@@ -265,7 +302,10 @@ class Capture {
       this.status.bytesUploaded = (this.status.bytesUploaded ?? 0) + res.size;
       return res;
     } catch (err) {
-      throw new CaptureFailed(Reasons.UploadFailed, `uploading s3://${d.bucket}/${d.prefix}${key}: ${errText(err)}`);
+      throw new CaptureFailed(
+        Reasons.UploadFailed,
+        `uploading s3://${d.bucket}/${d.prefix}${key}: ${errText(err)}`,
+      );
     }
   }
 
@@ -280,7 +320,8 @@ class Capture {
       await this.put(Keys.node, json(node), 'application/json');
       await this.put(Keys.events, json(await podEvents(this.client, pod)), 'application/json');
     } catch (err) {
-      if (isForbidden(err)) throw new CaptureFailed(Reasons.Forbidden, `reading the pod's context: ${errText(err)}`);
+      if (isForbidden(err))
+        throw new CaptureFailed(Reasons.Forbidden, `reading the pod's context: ${errText(err)}`);
       throw err;
     }
     await this.save({ phase: 'Logs' });
@@ -292,12 +333,17 @@ class Capture {
     const containers = structuredClone(this.status.containers ?? []);
     for (const c of containers) {
       c.logs ??= await this.fetchLog(node, c.name, false);
-      if (!c.previousLogs && hasPreviousRun(pod, c.name)) c.previousLogs = await this.fetchLog(node, c.name, true);
+      if (!c.previousLogs && hasPreviousRun(pod, c.name))
+        c.previousLogs = await this.fetchLog(node, c.name, true);
     }
     await this.save({ containers, phase: 'Checkpoints' });
   }
 
-  private async fetchLog(node: k8s.V1Node, container: string, previous: boolean): Promise<PodCheckpointItemStatus> {
+  private async fetchLog(
+    node: k8s.V1Node,
+    container: string,
+    previous: boolean,
+  ): Promise<PodCheckpointItemStatus> {
     const { spec } = this.pcp;
     const path = logsPath(spec.namespace, spec.pod, container, previous, this.r.opts.maxLogBytes);
     let res;
@@ -312,7 +358,10 @@ class Capture {
         `kubelet on ${node.metadata?.name} refused containerLogs (${res.status}; needs nodes/proxy): ${res.body.toString().slice(0, 200)}`,
       );
     if (res.status !== 200)
-      return { state: previous ? 'Unavailable' : 'Failed', message: `kubelet answered ${res.status}: ${res.body.toString().slice(0, 200)}` };
+      return {
+        state: previous ? 'Unavailable' : 'Failed',
+        message: `kubelet answered ${res.status}: ${res.body.toString().slice(0, 200)}`,
+      };
     const key = previous ? Keys.previousLogs(container) : Keys.logs(container);
     const put = await this.put(key, res.body.toString(), 'text/plain');
     return { state: 'Captured', uri: `${this.status.location}${key}`, ...put };
@@ -330,10 +379,12 @@ class Capture {
       if (c.checkpoint?.state === 'Requested') {
         await this.setItem(name, {
           state: 'Failed',
-          message: 'interrupted: the controller stopped while the kubelet was checkpointing; not repeated (an archive may remain on the node)',
+          message:
+            'interrupted: the controller stopped while the kubelet was checkpointing; not repeated (an archive may remain on the node)',
         });
       } else if (!c.checkpoint) {
-        if (!pod || !isRunning(pod, name)) await this.setItem(name, { state: 'Unavailable', message: 'container not running' });
+        if (!pod || !isRunning(pod, name))
+          await this.setItem(name, { state: 'Unavailable', message: 'container not running' });
         else await this.checkpoint(node, name);
       }
     }
@@ -351,7 +402,9 @@ class Capture {
   }
 
   private async setItem(name: string, checkpoint: PodCheckpointItemStatus): Promise<void> {
-    const containers = (this.status.containers ?? []).map((c) => (c.name === name ? { ...c, checkpoint } : c));
+    const containers = (this.status.containers ?? []).map((c) =>
+      c.name === name ? { ...c, checkpoint } : c,
+    );
     await this.save({ containers });
   }
 
@@ -368,8 +421,13 @@ class Capture {
       answer = { kind: 'error' as const, message: errText(err) };
     }
     if (answer.kind === 'archive')
-      await this.setItem(name, { state: 'Collecting', archive: answer.path, job: collectorJobName(this.pcp, name) });
-    else if (answer.kind === 'unavailable') await this.setItem(name, { state: 'Unavailable', message: answer.message });
+      await this.setItem(name, {
+        state: 'Collecting',
+        archive: answer.path,
+        job: collectorJobName(this.pcp, name),
+      });
+    else if (answer.kind === 'unavailable')
+      await this.setItem(name, { state: 'Unavailable', message: answer.message });
     else await this.setItem(name, { state: 'Failed', message: answer.message });
   }
 
@@ -383,18 +441,32 @@ class Capture {
       const name = cp.job ?? collectorJobName(this.pcp, c.name);
       const job = await this.client.get<k8s.V1Job>(JOB, ns, name);
       if (!job) {
-        const body = collectorJob(this.pcp, c.name, this.status.node ?? '', cp.archive ?? '', this.dest(), this.r.opts.collector);
+        const body = collectorJob(
+          this.pcp,
+          c.name,
+          this.status.node ?? '',
+          cp.archive ?? '',
+          this.dest(),
+          this.r.opts.collector,
+        );
         await this.client.create(JOB, body).catch((err: unknown) => {
           if (!isAlreadyExists(err)) throw err;
         });
-        this.log.info('collector Job created', { job: `${ns}/${name}`, container: c.name, node: this.status.node });
+        this.log.info('collector Job created', {
+          job: `${ns}/${name}`,
+          container: c.name,
+          node: this.status.node,
+        });
         waiting = true;
         continue;
       }
       const outcome = jobOutcome(job);
       if (outcome.state === 'running') waiting = true;
       else {
-        const item = outcome.state === 'succeeded' ? await this.uploadedArchive(c.name, cp) : await this.failedArchive(job, cp, outcome.message);
+        const item =
+          outcome.state === 'succeeded'
+            ? await this.uploadedArchive(c.name, cp)
+            : await this.failedArchive(job, cp, outcome.message);
         await this.setItem(c.name, item);
         await this.client.delete(JOB, ns, name, { propagationPolicy: 'Background' }).catch((err: unknown) => {
           if (!isNotFound(err)) throw err;
@@ -407,7 +479,10 @@ class Capture {
   }
 
   /** The collector's result: the object, its size, and the SHA-256 it verified (its .sha256 sidecar). */
-  private async uploadedArchive(container: string, cp: PodCheckpointItemStatus): Promise<PodCheckpointItemStatus> {
+  private async uploadedArchive(
+    container: string,
+    cp: PodCheckpointItemStatus,
+  ): Promise<PodCheckpointItemStatus> {
     const d = this.dest();
     const key = d.prefix + Keys.checkpoint(container);
     const [size, sidecar] = await Promise.all([
@@ -416,20 +491,32 @@ class Capture {
     ]);
     const sha256 = sidecar?.split(/\s+/)[0];
     if (size === undefined || !sha256)
-      return { ...cp, state: 'Failed', message: `the collector succeeded but s3://${d.bucket}/${key} or its .sha256 is missing` };
+      return {
+        ...cp,
+        state: 'Failed',
+        message: `the collector succeeded but s3://${d.bucket}/${key} or its .sha256 is missing`,
+      };
     this.r.metrics.uploaded(size);
     this.status.bytesUploaded = (this.status.bytesUploaded ?? 0) + size;
     return { state: 'Captured', archive: cp.archive, uri: `s3://${d.bucket}/${key}`, size, sha256 };
   }
 
-  private async failedArchive(job: k8s.V1Job, cp: PodCheckpointItemStatus, message: string): Promise<PodCheckpointItemStatus> {
+  private async failedArchive(
+    job: k8s.V1Job,
+    cp: PodCheckpointItemStatus,
+    message: string,
+  ): Promise<PodCheckpointItemStatus> {
     const pods = await this.client.list<k8s.V1Pod>(ResourceTypes.Pod, {
       namespace: job.metadata?.namespace,
       labelSelector: `job-name=${job.metadata?.name}`,
     });
     const term = pods.items[0]?.status?.containerStatuses?.[0]?.state?.terminated;
     const why = term?.message?.trim().split('\n').slice(-3).join(' ') ?? '';
-    return { ...cp, state: 'Failed', message: `collector ${job.metadata?.name}: ${message}${why ? `: ${why}` : ''}`.slice(0, 1000) };
+    return {
+      ...cp,
+      state: 'Failed',
+      message: `collector ${job.metadata?.name}: ${message}${why ? `: ${why}` : ''}`.slice(0, 1000),
+    };
   }
 
   private async manifestAndFinish(): Promise<void> {
@@ -457,7 +544,9 @@ class Capture {
       const got = await this.r.store.digest(d.bucket, d.prefix + key, this.signal).catch(() => undefined);
       context.push(got ? { key, kind, ...got } : { key, kind, error: 'not captured' });
     }
-    const pod = await this.client.get<k8s.V1Pod>(ResourceTypes.Pod, this.pcp.spec.namespace, this.pcp.spec.pod).catch(() => undefined);
+    const pod = await this.client
+      .get<k8s.V1Pod>(ResourceTypes.Pod, this.pcp.spec.namespace, this.pcp.spec.pod)
+      .catch(() => undefined);
     const manifest = buildManifest(this.pcp, this.status, context, {
       podUid: pod?.metadata?.uid,
       kubernetesVersion: await kubernetesVersion(this.client),
@@ -470,7 +559,11 @@ class Capture {
     this.status.manifest = `${this.status.location}${Keys.manifest}`;
   }
 
-  private finalStatus(type: 'Complete' | 'Failed', reason: string, message: string): Partial<PodCheckpointStatus> {
+  private finalStatus(
+    type: 'Complete' | 'Failed',
+    reason: string,
+    message: string,
+  ): Partial<PodCheckpointStatus> {
     const conditions = setCondition(this.status.conditions as Condition[] | undefined, {
       type,
       status: 'True',
@@ -478,7 +571,12 @@ class Capture {
       message,
       observedGeneration: this.pcp.metadata.generation,
     });
-    return { conditions: conditions as PodCheckpointStatus['conditions'], phase: 'Done', completionTime: now(), active: 0 };
+    return {
+      conditions: conditions as PodCheckpointStatus['conditions'],
+      phase: 'Done',
+      completionTime: now(),
+      active: 0,
+    };
   }
 
   private seconds(): number | undefined {

@@ -23,7 +23,15 @@ export const Reasons = {
 } as const;
 
 /** The steps of one capture, in order; each is recorded in status.phase before it runs. */
-export const Phases = ['Started', 'Context', 'Logs', 'Checkpoints', 'Collecting', 'Manifest', 'Done'] as const;
+export const Phases = [
+  'Started',
+  'Context',
+  'Logs',
+  'Checkpoints',
+  'Collecting',
+  'Manifest',
+  'Done',
+] as const;
 export type Phase = (typeof Phases)[number];
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -52,7 +60,8 @@ export function specProblem(
   const dest = pcp.spec.destination;
   if (!dest) return { reason: Reasons.InvalidSpec, message: 'spec.destination: required (s3://bucket)' };
   const parsed = parseS3Uri(dest);
-  if (typeof parsed === 'string') return { reason: Reasons.InvalidSpec, message: `spec.destination: ${parsed}` };
+  if (typeof parsed === 'string')
+    return { reason: Reasons.InvalidSpec, message: `spec.destination: ${parsed}` };
   if (allowedNamespaces.length && !allowedNamespaces.includes(pcp.spec.namespace))
     return {
       reason: Reasons.Forbidden,
@@ -66,7 +75,9 @@ export function captureDestination(pcp: PodCheckpoint, epochSeconds: number): De
   const parsed = parseS3Uri(pcp.spec.destination ?? '');
   if (typeof parsed === 'string') throw new Error(parsed);
   const subpath = (pcp.spec.subpath ?? 'forensics').replace(/^\/+|\/+$/g, '');
-  const parts = [parsed.prefix, subpath, `${epochSeconds}_${pcp.spec.namespace}_${pcp.spec.pod}`].filter(Boolean);
+  const parts = [parsed.prefix, subpath, `${epochSeconds}_${pcp.spec.namespace}_${pcp.spec.pod}`].filter(
+    Boolean,
+  );
   return { bucket: parsed.bucket, prefix: `${parts.join('/')}/` };
 }
 
@@ -149,7 +160,11 @@ export function checkpointAnswer(status: number, body: string): CheckpointAnswer
     return { kind: 'error', message: `kubelet answered 200 without an archive path: ${text}` };
   }
   if (status === 401 || status === 403)
-    return { kind: 'unavailable', reason: 'Forbidden', message: `kubelet refused the checkpoint (${status}): ${text}` };
+    return {
+      kind: 'unavailable',
+      reason: 'Forbidden',
+      message: `kubelet refused the checkpoint (${status}): ${text}`,
+    };
   if (status === 404)
     return {
       kind: 'unavailable',
@@ -190,7 +205,11 @@ export interface CollectorOptions {
 
 /** `<pcp>-collect-<hash>`: the same name for the same PodCheckpoint and container after any restart. */
 export function collectorJobName(pcp: PodCheckpoint, container: string): string {
-  const base = (pcp.metadata.name ?? 'pcp').toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 30).replace(/-+$/, '');
+  const base = (pcp.metadata.name ?? 'pcp')
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 30)
+    .replace(/-+$/, '');
   const hash = createHash('sha256')
     .update(`${pcp.metadata.uid ?? ''}\n${container}`)
     .digest('hex')
@@ -283,7 +302,11 @@ export type JobOutcome = { state: 'running' } | { state: 'succeeded' } | { state
 export function jobOutcome(job: V1Job): JobOutcome {
   const cs = job.status?.conditions ?? [];
   const failed = cs.find((c) => c.type === 'Failed' && c.status === 'True');
-  if (failed) return { state: 'failed', message: `${failed.reason ?? 'Failed'}: ${failed.message ?? 'the collector failed'}` };
+  if (failed)
+    return {
+      state: 'failed',
+      message: `${failed.reason ?? 'Failed'}: ${failed.message ?? 'the collector failed'}`,
+    };
   if (cs.some((c) => c.type === 'Complete' && c.status === 'True')) return { state: 'succeeded' };
   return { state: 'running' };
 }
@@ -317,7 +340,14 @@ export function buildManifest(
   pcp: PodCheckpoint,
   status: PodCheckpointStatus,
   context: readonly ManifestItem[],
-  extra: { podUid?: string; kubernetesVersion?: string; result: Manifest['result']; reason: string; message: string; now: string },
+  extra: {
+    podUid?: string;
+    kubernetesVersion?: string;
+    result: Manifest['result'];
+    reason: string;
+    message: string;
+    now: string;
+  },
 ): Manifest {
   const items: ManifestItem[] = [...context];
   for (const c of status.containers ?? []) {
@@ -327,7 +357,9 @@ export function buildManifest(
         key,
         kind,
         container: c.name,
-        ...(it.state === 'Captured' ? { size: it.size, sha256: it.sha256 } : { error: `${it.state}: ${it.message ?? ''}` }),
+        ...(it.state === 'Captured'
+          ? { size: it.size, sha256: it.sha256 }
+          : { error: `${it.state}: ${it.message ?? ''}` }),
       });
     };
     add('logs', Keys.logs(c.name), c.logs);
@@ -336,8 +368,16 @@ export function buildManifest(
   }
   return {
     apiVersion: 'forensics.keikoproj.io/v1',
-    podCheckpoint: { namespace: pcp.metadata.namespace ?? '', name: pcp.metadata.name ?? '', uid: pcp.metadata.uid ?? '' },
-    pod: { namespace: pcp.spec.namespace, name: pcp.spec.pod, ...(extra.podUid ? { uid: extra.podUid } : {}) },
+    podCheckpoint: {
+      namespace: pcp.metadata.namespace ?? '',
+      name: pcp.metadata.name ?? '',
+      uid: pcp.metadata.uid ?? '',
+    },
+    pod: {
+      namespace: pcp.spec.namespace,
+      name: pcp.spec.pod,
+      ...(extra.podUid ? { uid: extra.podUid } : {}),
+    },
     ...(status.node ? { node: status.node } : {}),
     ...(extra.kubernetesVersion ? { kubernetesVersion: extra.kubernetesVersion } : {}),
     ...(status.startTime ? { startTime: status.startTime } : {}),
@@ -373,7 +413,11 @@ export function finalOutcome(
 }
 
 /** Seconds until a finished PodCheckpoint is deleted (TTL), or undefined when there is no TTL. */
-export function ttlRemainingMs(completionTime: string | undefined, ttlMs: number, now: number): number | undefined {
+export function ttlRemainingMs(
+  completionTime: string | undefined,
+  ttlMs: number,
+  now: number,
+): number | undefined {
   if (!ttlMs || !completionTime) return undefined;
   return Math.max(0, Date.parse(completionTime) + ttlMs - now);
 }
