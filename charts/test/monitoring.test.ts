@@ -37,7 +37,12 @@ const TOOL_ALERTS: Record<string, string[]> = {
   'upgrade-manager': ['RolloutStuck', 'RollingUpgradeFailed', 'DrainFailures'],
   'instance-manager': ['InstanceGroupsInError', 'DrainFailures', 'CloudOperationErrors'],
   'addon-manager': ['AddonsFailed', 'WorkflowFailures'],
+  'kube-forensics': ['CaptureFailed', 'CheckpointUnavailable'],
 };
+
+/** A tool's own metric prefix: keiko_<tool>_, unless upstream's names are kept (governor_*, kube_forensics_*). */
+const TOOL_METRIC_PREFIX: Record<string, string> = { governor: 'governor_', 'kube-forensics': 'kube_forensics_' };
+const toolPrefix = (chart: string) => TOOL_METRIC_PREFIX[chart] ?? `keiko_${chart.replaceAll('-', '_')}_`;
 
 const alertPrefix = (chart: string) =>
   'Keiko' +
@@ -88,11 +93,6 @@ function queriedMetrics(m: Monitoring): { where: string; metric: string }[] {
 }
 
 /** The queries that select a metric `served` lacks, as "<where>: <metric>". */
-/** The prefix of a tool's own metrics: keiko_<tool>_, or the upstream names a tool keeps (governor's). */
-const UPSTREAM_METRIC_PREFIX: Readonly<Record<string, string>> = { governor: 'governor_' };
-const toolMetricPrefix = (chart: string) =>
-  UPSTREAM_METRIC_PREFIX[chart] ?? `keiko_${chart.replaceAll('-', '_')}_`;
-
 function unserved(m: Monitoring, served: Set<string>): string[] {
   return queriedMetrics(m)
     .filter((q) => !served.has(q.metric))
@@ -235,7 +235,7 @@ describe.each(charts.map((c) => [c] as const))('%s monitoring', (chart) => {
         }
     }
     // The tool's own panels come first, then the shared ones.
-    const tool = toolMetricPrefix(chart);
+    const tool = toolPrefix(chart);
     const firstGraph = graphs[0]!.targets!.map((t) => t.expr).join(' ');
     expect(firstGraph).toContain(tool);
   });
@@ -273,7 +273,7 @@ describe.each(charts.map((c) => [c] as const))('%s monitoring', (chart) => {
       expect([family, served.has(family)]).toEqual([family, true]);
       expect(queried.map((q) => q.metric)).toContain(family);
     }
-    const tool = toolMetricPrefix(chart);
+    const tool = toolPrefix(chart);
     expect(queried.some((q) => q.metric.startsWith(tool))).toBe(true);
     if (callsAws(chart)) expect(queried.map((q) => q.metric)).toContain('keiko_aws_throttles_total');
     expect(unserved(on, served)).toEqual([]);

@@ -34,6 +34,8 @@ const OWN_DEFAULT_KINDS: Readonly<Record<string, string[]>> = {
   'upgrade-manager': DISRUPTION_LOCK,
   // governor: the state ConfigMap's Role, and the node reaper's disruption lock Role
   governor: ['Role', 'RoleBinding', ...DISRUPTION_LOCK],
+  // the collector Jobs' Role in the release namespace
+  'kube-forensics': ['Role', 'RoleBinding'],
 };
 /** keiko-lib's leader-election Role (a tool chart may render Roles of its own besides). */
 const leaderElectionRole = (objects: k8s.KubernetesObject[]) =>

@@ -25,7 +25,19 @@ export const PodCheckpointSpecSchema = Type.Object(
         description: 'S3 location the checkpoint is uploaded to, e.g. s3://my-bucket.',
       }),
     ),
-    subpath: Type.Optional(Type.String({ description: 'Key prefix inside the destination bucket.' })),
+    subpath: Type.Optional(
+      Type.String({
+        default: 'forensics',
+        description: 'Key prefix inside the destination bucket; each capture goes under <subpath>/<epoch>_<namespace>_<pod>/.',
+      }),
+    ),
+    checkpointRequired: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          'Fail the capture when a container cannot be checkpointed (kubelet feature gate off, runtime without checkpoint support, nodes/checkpoint not granted). Default false: logs and context are captured and the checkpoint is reported unavailable.',
+      }),
+    ),
   },
   { description: 'PodCheckpointSpec defines the desired state of PodCheckpoint.' },
 );
@@ -37,6 +49,38 @@ export const PodCheckpointConditionSchema = Type.Object(
     lastProbeTime: Type.Optional(DateTime({ description: 'When the condition was last checked.' })),
   },
   { description: 'PodCheckpointCondition: the state of the checkpoint job.' },
+);
+
+/** Outcome of one captured item (a checkpoint, a log). */
+export const PodCheckpointItemStates = ['Pending', 'Requested', 'Collecting', 'Captured', 'Unavailable', 'Failed'] as const;
+
+const ItemStatusSchema = Type.Object(
+  {
+    state: Type.Union(
+      PodCheckpointItemStates.map((s) => Type.Literal(s)),
+      { description: 'Pending, Requested (asked of the kubelet), Collecting (collector Job running), Captured, Unavailable or Failed.' },
+    ),
+    uri: Type.Optional(Type.String({ description: 'The S3 URI of the object, once captured.' })),
+    size: Type.Optional(Type.Integer({ minimum: 0, description: 'Bytes uploaded.' })),
+    sha256: Type.Optional(Type.String({ description: 'SHA-256 of the object, hex.' })),
+    archive: Type.Optional(Type.String({ description: "The checkpoint archive's path on the node." })),
+    job: Type.Optional(Type.String({ description: 'The collector Job that uploads the archive.' })),
+    message: Type.Optional(Type.String({ description: 'Why it is Unavailable or Failed.' })),
+  },
+  { description: 'One captured item.' },
+);
+
+export const PodCheckpointContainerStatusSchema = Type.Object(
+  {
+    name: Type.String({ description: 'Container name.' }),
+    type: Type.Union([Type.Literal('container'), Type.Literal('init'), Type.Literal('ephemeral')], {
+      description: 'container, init or ephemeral.',
+    }),
+    checkpoint: Type.Optional(ItemStatusSchema),
+    logs: Type.Optional(ItemStatusSchema),
+    previousLogs: Type.Optional(ItemStatusSchema),
+  },
+  { description: 'What was captured of one container.' },
 );
 
 export const PodCheckpointStatusSchema = Type.Object(
@@ -53,6 +97,24 @@ export const PodCheckpointStatusSchema = Type.Object(
     active: Type.Optional(Int32({ minimum: 0, description: 'Checkpoint jobs running.' })),
     succeeded: Type.Optional(Int32({ minimum: 0, description: 'Checkpoint jobs that succeeded.' })),
     failed: Type.Optional(Int32({ minimum: 0, description: 'Checkpoint jobs that failed.' })),
+    phase: Type.Optional(
+      Type.String({
+        description:
+          'Where the capture is: Started, Context, Logs, Checkpoints, Collecting, Manifest, Done. Recorded before each step, so a restarted controller resumes and never repeats one.',
+      }),
+    ),
+    node: Type.Optional(Type.String({ description: 'The node the pod ran on.' })),
+    location: Type.Optional(Type.String({ description: 'The S3 prefix of this capture: s3://<bucket>/<subpath>/<epoch>_<ns>_<pod>/.' })),
+    manifest: Type.Optional(Type.String({ description: 'The S3 URI of manifest.json, once written.' })),
+    checkpoint: Type.Optional(
+      Type.String({ description: 'captured, or unavailable (<reason>) when no container could be checkpointed.' }),
+    ),
+    containers: Type.Optional(
+      Type.Array(PodCheckpointContainerStatusSchema, {
+        description: 'Per-container results: checkpoint, current and previous logs.',
+      }),
+    ),
+    bytesUploaded: Type.Optional(Type.Integer({ minimum: 0, description: 'Bytes uploaded to S3 by this capture.' })),
   },
   { description: 'PodCheckpointStatus defines the observed state of PodCheckpoint.' },
 );
@@ -75,6 +137,9 @@ export type PodCheckpoint = Static<typeof PodCheckpointSchema>;
 export type PodCheckpointSpec = Static<typeof PodCheckpointSpecSchema>;
 export type PodCheckpointStatus = Static<typeof PodCheckpointStatusSchema>;
 export type PodCheckpointCondition = Static<typeof PodCheckpointConditionSchema>;
+export type PodCheckpointContainerStatus = Static<typeof PodCheckpointContainerStatusSchema>;
+export type PodCheckpointItemStatus = Static<typeof ItemStatusSchema>;
+export type PodCheckpointItemState = (typeof PodCheckpointItemStates)[number];
 
 export const PodCheckpointDefinition = defineKind({
   group: 'forensics.keikoproj.io',

@@ -22,6 +22,7 @@ export * from './errors';
 export * from './iam';
 export * from './metrics';
 export * from './sqs';
+export * from './s3';
 export * from './ssm';
 export * from './terminate';
 

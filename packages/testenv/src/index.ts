@@ -80,3 +80,23 @@ export {
   type TestAddon,
   type TestAddonOptions,
 } from './addons';
+export {
+  KubeletStandIn,
+  KUBELET_CHECKPOINTS_DIR,
+  RESTART_COUNT_ANNOTATION,
+  STAND_IN_NODE_PREFIX,
+  kubeletAttributes,
+  parseKubeletPath,
+  writeTar,
+  type CheckpointSupport,
+  type KubeletStandInOptions,
+} from './kubelet-standin';
+export { CollectorStandIn, containerRun, type CollectorStandInOptions } from './collector-standin';
+export { testEnvPki } from './standins';
+export {
+  ForensicsWorld,
+  COLLECTOR_IMAGE,
+  emulatorS3,
+  splitLocation,
+  type Manifest as ForensicsManifest,
+} from './forensics';

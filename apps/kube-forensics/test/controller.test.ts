@@ -1,0 +1,142 @@
+// The PodCheckpoint controller (its bundle, as the image runs it) against the real test cluster, the
+// kubelet and collector stand-ins (the collector Jobs run this bundle's `collect` for real) and moto.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as k8s from '@kubernetes/client-node';
+import {
+  buildApp,
+  COLLECTOR_IMAGE,
+  ControllerProcess,
+  createNamespace,
+  ForensicsWorld,
+  freePort,
+  installChartCrds,
+  kubeConfigFromEnv,
+  splitLocation,
+} from '@keiko/testenv';
+
+const kc = kubeConfigFromEnv();
+const batch = kc.makeApiClient(k8s.BatchV1Api);
+let world: ForensicsWorld;
+let controller: ControllerProcess;
+let ns: string;
+let bucket: string;
+let metricsPort: number;
+
+beforeAll(async () => {
+  await installChartCrds(kc, 'kube-forensics');
+  world = await new ForensicsWorld(kc, buildApp('kube-forensics')).start();
+  ns = await createNamespace('forensics');
+  bucket = await world.bucket(`forensics-${Date.now().toString(36)}`);
+  controller = new ControllerProcess({
+    bundle: world.bundle,
+    args: [
+      `--namespace=${ns}`,
+      '--leader-elect=false',
+      `--metrics-port=${(metricsPort = await freePort())}`,
+      '--health-port=0',
+      '--bind-address=127.0.0.1',
+      `--kubelet-ca-file=${world.caFile}`,
+      `--collector-image=${COLLECTOR_IMAGE}`,
+      `--collector-namespace=${ns}`,
+    ],
+  }).start();
+});
+
+afterAll(async () => {
+  await controller?.stop();
+  await world?.stop();
+});
+
+describe('PodCheckpoint controller', () => {
+  it('captures both containers of a pod: checkpoints, logs, context and a manifest whose checksums match', async () => {
+    await world.pod(ns, 'two', ['app', 'sidecar']);
+    await world.podCheckpoint(ns, 'cap-two', { pod: 'two', namespace: ns, destination: `s3://${bucket}` });
+    const { pcp, type, reason } = await world.finished(ns, 'cap-two');
+    expect([type, reason]).toEqual(['Complete', 'Captured']);
+    expect(pcp.status?.checkpoint).toBe('captured');
+    expect(
+      pcp.status?.containers?.map((c) => [c.name, c.checkpoint?.state, c.logs?.state, c.previousLogs?.state]),
+    ).toEqual([
+      ['app', 'Captured', 'Captured', 'Captured'],
+      ['sidecar', 'Captured', 'Captured', 'Captured'],
+    ]);
+    const { bucket: b, prefix } = splitLocation(pcp.status?.location);
+    expect(prefix).toMatch(new RegExp(`^forensics/\\d+_${ns}_two/$`));
+    const manifest = await world.verifyManifest(b, prefix);
+    expect(manifest.result).toBe('Complete');
+    expect(manifest.kubernetesVersion).toMatch(/^v1\./);
+    expect(manifest.items.filter((i) => i.kind === 'checkpoint' && i.sha256)).toHaveLength(2);
+    expect(manifest.items.map((i) => i.kind)).toEqual(
+      expect.arrayContaining([
+        'pod',
+        'owners',
+        'node',
+        'events',
+        'container-statuses',
+        'logs',
+        'previous-logs',
+      ]),
+    );
+    const log = (await world.object(b, `${prefix}containers/app/current.log`)).toString();
+    expect(log).toContain(`${ns}/two/app run 1`);
+    // The collector deleted the archives from the node, and its Jobs are gone.
+    expect(world.kubelet().archives()).toEqual([]);
+    const jobs = await batch.listNamespacedJob({ namespace: ns });
+    expect(jobs.items.filter((j) => !j.metadata?.deletionTimestamp)).toEqual([]);
+  });
+
+  it('checkpoint unsupported by the runtime: logs and context, Complete, checkpoint unavailable with the reason', async () => {
+    await world.pod(ns, 'nocp', ['app'], 'unsupported');
+    await world.podCheckpoint(ns, 'cap-nocp', {
+      pod: 'nocp',
+      namespace: ns,
+      destination: `s3://${bucket}`,
+      subpath: 'incidents/1',
+    });
+    const { pcp, type, reason } = await world.finished(ns, 'cap-nocp');
+    expect([type, reason]).toEqual(['Complete', 'CapturedWithoutCheckpoint']);
+    expect(pcp.status?.checkpoint).toMatch(/^unavailable \(.*500/);
+    const { bucket: b, prefix } = splitLocation(pcp.status?.location);
+    expect(prefix).toMatch(/^incidents\/1\//);
+    const manifest = await world.verifyManifest(b, prefix);
+    expect(manifest.items.find((i) => i.kind === 'checkpoint')?.error).toMatch(/Unavailable/);
+  });
+
+  it('checkpointRequired: the same pod fails with CheckpointUnsupported', async () => {
+    await world.podCheckpoint(ns, 'cap-required', {
+      pod: 'nocp',
+      namespace: ns,
+      destination: `s3://${bucket}`,
+      checkpointRequired: true,
+    });
+    const { type, reason, message } = await world.finished(ns, 'cap-required');
+    expect([type, reason]).toEqual(['Failed', 'CheckpointUnsupported']);
+    expect(message).toContain('spec.checkpointRequired');
+  });
+
+  it('a missing pod fails NotFound; a missing bucket fails UploadFailed — both naming the field', async () => {
+    await world.podCheckpoint(ns, 'cap-missing', {
+      pod: 'gone',
+      namespace: ns,
+      destination: `s3://${bucket}`,
+    });
+    await world.podCheckpoint(ns, 'cap-nobucket', {
+      pod: 'two',
+      namespace: ns,
+      destination: `s3://${bucket}-missing`,
+    });
+    const missing = await world.finished(ns, 'cap-missing');
+    expect([missing.type, missing.reason]).toEqual(['Failed', 'NotFound']);
+    expect(missing.message).toContain('spec.pod');
+    const nobucket = await world.finished(ns, 'cap-nobucket');
+    expect([nobucket.type, nobucket.reason]).toEqual(['Failed', 'UploadFailed']);
+    expect(nobucket.message).toContain('spec.destination');
+    expect(nobucket.pcp.status?.location).toBeUndefined();
+  });
+
+  it('exports its metrics', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(text).toMatch(/kube_forensics_captures_total\{result="complete",reason="Captured"\} [1-9]/);
+    expect(text).toMatch(/kube_forensics_uploaded_bytes_total [1-9]/);
+  });
+});
