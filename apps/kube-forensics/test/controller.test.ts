@@ -181,3 +181,47 @@ describe('PodCheckpoint controller', () => {
     expect(text).toMatch(/kube_forensics_uploaded_bytes_total [1-9]/);
   });
 });
+
+describe('namespace allow-list and TTL', () => {
+  let scoped: ControllerProcess;
+  let ns2: string;
+
+  beforeAll(async () => {
+    ns2 = await createNamespace('forensics-ttl');
+    scoped = new ControllerProcess({
+      bundle: world.bundle,
+      args: [
+        `--namespace=${ns2}`,
+        '--leader-elect=false',
+        `--metrics-port=${await freePort()}`,
+        '--health-port=0',
+        '--bind-address=127.0.0.1',
+        `--kubelet-ca-file=${world.caFile}`,
+        `--collector-image=${COLLECTOR_IMAGE}`,
+        `--collector-namespace=${ns2}`,
+        `--allowed-namespaces=${ns}`,
+        '--ttl=2',
+      ],
+    }).start();
+  });
+
+  afterAll(async () => {
+    await scoped?.stop();
+  });
+
+  it('a pod outside the allow-list fails Forbidden naming spec.namespace, and the object goes after its TTL', async () => {
+    await world.pod(ns2, 'outside', ['app']);
+    await world.podCheckpoint(ns2, 'outside', {
+      pod: 'outside',
+      namespace: ns2,
+      destination: `s3://${bucket}`,
+    });
+    const { pcp, type, reason, message } = await world.finished(ns2, 'outside');
+    expect([type, reason]).toEqual(['Failed', 'Forbidden']);
+    expect(message).toMatch(/^spec.namespace: /);
+    expect(pcp.status?.location).toBeUndefined();
+    await eventually('the PodCheckpoint deleted after its TTL', async () =>
+      (await world.get(ns2, 'outside').catch(() => undefined)) ? undefined : true,
+    );
+  });
+});
