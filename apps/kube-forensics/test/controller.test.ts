@@ -7,6 +7,7 @@ import {
   COLLECTOR_IMAGE,
   ControllerProcess,
   createNamespace,
+  eventually,
   ForensicsWorld,
   freePort,
   installChartCrds,
@@ -22,12 +23,8 @@ let ns: string;
 let bucket: string;
 let metricsPort: number;
 
-beforeAll(async () => {
-  await installChartCrds(kc, 'kube-forensics');
-  world = await new ForensicsWorld(kc, buildApp('kube-forensics')).start();
-  ns = await createNamespace('forensics');
-  bucket = await world.bucket(`forensics-${Date.now().toString(36)}`);
-  controller = new ControllerProcess({
+async function startController(): Promise<ControllerProcess> {
+  return new ControllerProcess({
     bundle: world.bundle,
     args: [
       `--namespace=${ns}`,
@@ -40,6 +37,14 @@ beforeAll(async () => {
       `--collector-namespace=${ns}`,
     ],
   }).start();
+}
+
+beforeAll(async () => {
+  await installChartCrds(kc, 'kube-forensics');
+  world = await new ForensicsWorld(kc, buildApp('kube-forensics')).start();
+  ns = await createNamespace('forensics');
+  bucket = await world.bucket(`forensics-${Date.now().toString(36)}`);
+  controller = await startController();
 });
 
 afterAll(async () => {
@@ -134,9 +139,89 @@ describe('PodCheckpoint controller', () => {
     expect(nobucket.pcp.status?.location).toBeUndefined();
   });
 
+  it('killed while the kubelet checkpoints: the request is never sent again; the item fails as interrupted', async () => {
+    await world.pod(ns, 'slow', ['app']);
+    world.kubelet().checkpointDelayMs = 4000;
+    try {
+      await world.podCheckpoint(ns, 'cap-slow', {
+        pod: 'slow',
+        namespace: ns,
+        destination: `s3://${bucket}`,
+      });
+      await eventually(
+        'the checkpoint request on record',
+        async () =>
+          (await world.get(ns, 'cap-slow')).status?.containers?.[0]?.checkpoint?.state === 'Requested'
+            ? true
+            : undefined,
+        60_000,
+        50,
+      );
+      await controller.kill9();
+      controller = await startController();
+      const { pcp, type, reason } = await world.finished(ns, 'cap-slow');
+      expect([type, reason]).toEqual(['Complete', 'CapturedWithoutCheckpoint']);
+      expect(pcp.status?.containers?.[0]?.checkpoint?.message).toMatch(/^interrupted/);
+      expect(pcp.status?.containers?.[0]?.logs?.state).toBe('Captured');
+      const requests = world
+        .kubelet()
+        .served.filter((s) => s.kind === 'checkpoint' && s.path.includes('/slow/'));
+      expect(requests.length).toBeLessThanOrEqual(1);
+    } finally {
+      world.kubelet().checkpointDelayMs = 0;
+    }
+  });
+
   it('exports its metrics', async () => {
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    expect(text).toMatch(/kube_forensics_captures_total\{result="complete",reason="Captured"\} [1-9]/);
+    // The controller running now (restarted above) finished cap-slow without a checkpoint.
+    expect(text).toMatch(
+      /kube_forensics_captures_total\{result="complete",reason="CapturedWithoutCheckpoint"\} [1-9]/,
+    );
     expect(text).toMatch(/kube_forensics_uploaded_bytes_total [1-9]/);
+  });
+});
+
+describe('namespace allow-list and TTL', () => {
+  let scoped: ControllerProcess;
+  let ns2: string;
+
+  beforeAll(async () => {
+    ns2 = await createNamespace('forensics-ttl');
+    scoped = new ControllerProcess({
+      bundle: world.bundle,
+      args: [
+        `--namespace=${ns2}`,
+        '--leader-elect=false',
+        `--metrics-port=${await freePort()}`,
+        '--health-port=0',
+        '--bind-address=127.0.0.1',
+        `--kubelet-ca-file=${world.caFile}`,
+        `--collector-image=${COLLECTOR_IMAGE}`,
+        `--collector-namespace=${ns2}`,
+        `--allowed-namespaces=${ns}`,
+        '--ttl=2',
+      ],
+    }).start();
+  });
+
+  afterAll(async () => {
+    await scoped?.stop();
+  });
+
+  it('a pod outside the allow-list fails Forbidden naming spec.namespace, and the object goes after its TTL', async () => {
+    await world.pod(ns2, 'outside', ['app']);
+    await world.podCheckpoint(ns2, 'outside', {
+      pod: 'outside',
+      namespace: ns2,
+      destination: `s3://${bucket}`,
+    });
+    const { pcp, type, reason, message } = await world.finished(ns2, 'outside');
+    expect([type, reason]).toEqual(['Failed', 'Forbidden']);
+    expect(message).toMatch(/^spec.namespace: /);
+    expect(pcp.status?.location).toBeUndefined();
+    await eventually('the PodCheckpoint deleted after its TTL', async () =>
+      (await world.get(ns2, 'outside').catch(() => undefined)) ? undefined : true,
+    );
   });
 });

@@ -21,8 +21,9 @@ export const PodCheckpointSpecSchema = Type.Object(
     namespace: Type.String({ minLength: 1, description: 'Namespace of the pod.' }),
     destination: Type.Optional(
       Type.String({
-        pattern: '^s3://[^/]+',
-        description: 'S3 location the checkpoint is uploaded to, e.g. s3://my-bucket.',
+        pattern: '^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$',
+        description:
+          'S3 location the checkpoint is uploaded to, e.g. s3://my-bucket (a valid bucket name, optionally a key prefix: s3://my-bucket/team-a).',
       }),
     ),
     subpath: Type.Optional(

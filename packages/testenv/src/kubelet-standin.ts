@@ -92,6 +92,8 @@ export class KubeletStandIn {
   /** Plays the node's /var/lib/kubelet/checkpoints. */
   readonly checkpointsDir: string;
   checkpoint: CheckpointSupport;
+  /** How long a checkpoint takes (a real one freezes the container for a while): tests kill the caller meanwhile. */
+  checkpointDelayMs = 0;
   /** Requests answered, by path kind and status code: what tests count. */
   readonly served: { kind: string; path: string; status: number; user?: string }[] = [];
   private server?: https.Server;
@@ -283,6 +285,7 @@ export class KubeletStandIn {
             `${route.namespace}/${route.pod}/${route.container} failed (rpc error: code = Unimplemented desc = method CheckpointContainer not implemented)`,
           user.username,
         );
+      if (this.checkpointDelayMs) await new Promise((r) => setTimeout(r, this.checkpointDelayMs));
       const file = await this.writeArchive(route);
       return answer(
         200,
