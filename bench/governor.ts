@@ -20,7 +20,9 @@ import {
   freePort,
   simulatedNodeManifest,
   startTestEnv,
+  stateDir,
 } from '@keiko/testenv';
+import path from 'node:path';
 import { awsCalls } from './support/metrics';
 
 const total = Number(process.argv[2] ?? 1000);
@@ -126,7 +128,7 @@ const governor = new ControllerProcess({
     `--metrics-port=${port}`,
     '--health-port=0',
     '--bind-address=127.0.0.1',
-    '--log-level=warn',
+    '--log-level=info',
     `--node-selector=${LABEL}=yes`,
     '--reap-after=1',
     '--soft-reap=false',
@@ -136,6 +138,7 @@ const governor = new ControllerProcess({
     `--state-namespace=${ns}`,
   ],
   env: { POD_NAMESPACE: ns },
+  logFile: path.join(stateDir(), 'logs', 'bench-governor.log'),
 }).start();
 await eventually(
   'governor swept once',

@@ -17,9 +17,12 @@ import {
   AsgScenario,
   buildApp,
   ControllerProcess,
+  emulatorConfig,
   eventually,
   freePort,
+  simulatedNodeManifest,
 } from '@keiko/testenv';
+import { EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { cleanupWorkspace } from '../../charts/test/support/charts';
 import { writeKubeConfigAs } from '../../charts/test/support/impersonate';
 import { installChartRbac, type ChartRbac } from '../../charts/test/support/rbac';
@@ -346,6 +349,46 @@ async function reportPod(ns: string, name: string, ready: boolean, sinceMin: num
     { subresource: 'status', type: 'merge' },
   );
 }
+
+describe('governor reap node: ghosts', () => {
+  it("deletes a ghost: its providerID's instance is terminated while another runs under its name", async () => {
+    const ec2 = new EC2Client(emulatorConfig());
+    try {
+      const out = await ec2.send(
+        new RunInstancesCommand({
+          ImageId: 'ami-12c6146b',
+          InstanceType: 't3.medium',
+          MinCount: 2,
+          MaxCount: 2,
+        }),
+      );
+      const [gone, twin] = out.Instances ?? [];
+      await ec2.send(new TerminateInstancesCommand({ InstanceIds: [gone!.InstanceId!] }));
+      // The node of the terminated instance, still registered under the name the new instance's kubelet uses.
+      const name = twin!.PrivateDnsName!.toLowerCase();
+      const selector = `gov-ghost-${Date.now().toString(36)}`;
+      await client.create(
+        ResourceTypes.Node,
+        simulatedNodeManifest({
+          name,
+          providerID: `aws:///us-west-2a/${gone!.InstanceId}`,
+          labels: { 'gov-e2e/ghost': selector },
+        }),
+      );
+      const gov = await governor(['reap', 'node'], [`--node-selector=gov-e2e/ghost=${selector}`]);
+      await eventually(
+        'the ghost node deleted',
+        async () => ((await client.get(ResourceTypes.Node, undefined, name)) ? undefined : true),
+        60_000,
+        300,
+      );
+      expect(gov.lines(/node reaped/).join('\n')).toMatch(/"kind":"ghost"/);
+      await ec2.send(new TerminateInstancesCommand({ InstanceIds: [twin!.InstanceId!] }));
+    } finally {
+      ec2.destroy();
+    }
+  });
+});
 
 describe('governor reap pdb', () => {
   it('reports a budget blocked by a long-not-ready pod, deletes it with --reap (saved), restores it once the pod is ready', async () => {

@@ -113,10 +113,13 @@ export async function runController(cmd: GovernorCommand, config: CommonConfig):
     metrics: new GovernorMetrics(mgr.metrics.registry),
     registry: mgr.metrics.registry,
     mgr,
-    // A burst of changes makes one sweep, a second after the last.
+    // A burst of changes makes one sweep, a second after its first change. Not a second after the
+    // last: in a large cluster something always changes, and such a sweep would never come.
     trigger: () => {
-      clearTimeout(debounce);
-      debounce = setTimeout(() => wake.resolve(), 1000);
+      debounce ??= setTimeout(() => {
+        debounce = undefined;
+        wake.resolve();
+      }, 1000);
     },
     signal: mgr.signal,
     onStop: (name, fn) => mgr.onStop(name, fn),

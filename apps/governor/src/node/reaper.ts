@@ -77,8 +77,10 @@ export class NodeReaper {
     const { settings: s, log } = this.d;
     const now = this.now();
     const nodes = await this.d.listNodes();
+    log.debug('sweep: gathering', { nodes: nodes.length });
     const views = await nodeViews(this.d.client, this.d.aws, nodes, s, now);
     const candidates = detect(views, s, now);
+    log.debug('sweep: detected', { candidates: candidates.length, tookMs: Date.now() - now });
     const br = breaker(
       views.filter((v) => !this.beingReaped(v)),
       s,
@@ -96,6 +98,7 @@ export class NodeReaper {
       candidates,
       s,
     );
+    log.debug('sweep: facts gathered', { tookMs: Date.now() - now });
     const byName = new Map(nodes.map((n) => [n.metadata?.name ?? '', n]));
     const decision = decide(candidates, byName, s, facts, state, br, now);
     for (const { candidate, why } of decision.skipped)
