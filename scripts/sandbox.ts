@@ -3,7 +3,8 @@
 // resources applied, and a running account of what they are doing.
 //
 //   npm run sandbox                       run until Ctrl-C
-//   npm run sandbox -- --until <regex>    exit 0 once a printed line matches (CI, e2e); 1 on --timeout
+//   npm run sandbox -- --until <regex>    exit 0 once a printed line matches (CI, e2e); 1 on --timeout.
+//                                         Repeatable: exit 0 once every regex has matched a line.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -29,12 +30,18 @@ const root = path.resolve(import.meta.dirname, '..');
 // its controllers watch every namespace, and would act on the tests' objects.
 const stateDir = (process.env.KEIKO_TESTENV_DIR ??= path.join(root, '.sandbox'));
 const opts = new Command('sandbox')
-  .option('--until <regex>', 'exit 0 as soon as a printed line matches')
+  .option(
+    '--until <regex>',
+    'exit 0 once a printed line matches (repeatable: once every one has matched)',
+    (v: string, all: string[]) => [...all, v],
+    [] as string[],
+  )
   .option('--timeout <s>', 'with --until: give up (exit 1) after this many seconds', '300')
   .option('--nodes <n>', 'simulated nodes to start with', '3')
   .parse(process.argv)
-  .opts() as { until?: string; timeout: string; nodes: string };
-const until = opts.until ? new RegExp(opts.until) : undefined;
+  .opts() as { until: string[]; timeout: string; nodes: string };
+/** The --until patterns not matched yet. */
+const waitingFor = opts.until.map((u) => new RegExp(u));
 
 interface Controller {
   name: string;
@@ -49,7 +56,9 @@ let finishing = false;
 
 function say(line: string): void {
   console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
-  if (until?.test(line)) void finish(0);
+  const before = waitingFor.length;
+  for (let i = waitingFor.length - 1; i >= 0; i--) if (waitingFor[i]?.test(line)) waitingFor.splice(i, 1);
+  if (before > 0 && waitingFor.length === 0) void finish(0);
 }
 
 async function main(): Promise<void> {
@@ -261,10 +270,12 @@ async function finish(code: number): Promise<void> {
 
 process.on('SIGINT', () => void finish(0));
 process.on('SIGTERM', () => void finish(0));
-if (until) {
+if (waitingFor.length > 0) {
   setTimeout(
     () => {
-      console.error(`sandbox: no line matched /${opts.until}/ within ${opts.timeout}s`);
+      console.error(
+        `sandbox: within ${opts.timeout}s no line matched ${waitingFor.map((r) => `/${r.source}/`).join(', ')}`,
+      );
       void finish(1);
     },
     Number(opts.timeout) * 1000,

@@ -690,7 +690,9 @@ export const InstanceGroupSchema = Type.Object(
 export type InstanceGroup = Static<typeof InstanceGroupSchema>;
 export type InstanceGroupSpec = Static<typeof InstanceGroupSpecSchema>;
 /** A group whose provisioner is known, from its manifest or the cluster defaults: what a controller acts on. */
-export type ProvisionedInstanceGroup = InstanceGroup & { spec: InstanceGroupSpec & { provisioner: Provisioner } };
+export type ProvisionedInstanceGroup = InstanceGroup & {
+  spec: InstanceGroupSpec & { provisioner: Provisioner };
+};
 
 export function hasProvisioner(ig: InstanceGroup): ig is ProvisionedInstanceGroup {
   return ig.spec.provisioner !== undefined;
