@@ -41,7 +41,10 @@ const TOOL_ALERTS: Record<string, string[]> = {
 };
 
 /** A tool's own metric prefix: keiko_<tool>_, unless upstream's names are kept (governor_*, kube_forensics_*). */
-const TOOL_METRIC_PREFIX: Record<string, string> = { governor: 'governor_', 'kube-forensics': 'kube_forensics_' };
+const TOOL_METRIC_PREFIX: Record<string, string> = {
+  governor: 'governor_',
+  'kube-forensics': 'kube_forensics_',
+};
 const toolPrefix = (chart: string) => TOOL_METRIC_PREFIX[chart] ?? `keiko_${chart.replaceAll('-', '_')}_`;
 
 const alertPrefix = (chart: string) =>

@@ -29,7 +29,8 @@ export const PodCheckpointSpecSchema = Type.Object(
     subpath: Type.Optional(
       Type.String({
         default: 'forensics',
-        description: 'Key prefix inside the destination bucket; each capture goes under <subpath>/<epoch>_<namespace>_<pod>/.',
+        description:
+          'Key prefix inside the destination bucket; each capture goes under <subpath>/<epoch>_<namespace>_<pod>/.',
       }),
     ),
     checkpointRequired: Type.Optional(
@@ -53,13 +54,23 @@ export const PodCheckpointConditionSchema = Type.Object(
 );
 
 /** Outcome of one captured item (a checkpoint, a log). */
-export const PodCheckpointItemStates = ['Pending', 'Requested', 'Collecting', 'Captured', 'Unavailable', 'Failed'] as const;
+export const PodCheckpointItemStates = [
+  'Pending',
+  'Requested',
+  'Collecting',
+  'Captured',
+  'Unavailable',
+  'Failed',
+] as const;
 
 const ItemStatusSchema = Type.Object(
   {
     state: Type.Union(
       PodCheckpointItemStates.map((s) => Type.Literal(s)),
-      { description: 'Pending, Requested (asked of the kubelet), Collecting (collector Job running), Captured, Unavailable or Failed.' },
+      {
+        description:
+          'Pending, Requested (asked of the kubelet), Collecting (collector Job running), Captured, Unavailable or Failed.',
+      },
     ),
     uri: Type.Optional(Type.String({ description: 'The S3 URI of the object, once captured.' })),
     size: Type.Optional(Type.Integer({ minimum: 0, description: 'Bytes uploaded.' })),
@@ -105,17 +116,25 @@ export const PodCheckpointStatusSchema = Type.Object(
       }),
     ),
     node: Type.Optional(Type.String({ description: 'The node the pod ran on.' })),
-    location: Type.Optional(Type.String({ description: 'The S3 prefix of this capture: s3://<bucket>/<subpath>/<epoch>_<ns>_<pod>/.' })),
+    location: Type.Optional(
+      Type.String({
+        description: 'The S3 prefix of this capture: s3://<bucket>/<subpath>/<epoch>_<ns>_<pod>/.',
+      }),
+    ),
     manifest: Type.Optional(Type.String({ description: 'The S3 URI of manifest.json, once written.' })),
     checkpoint: Type.Optional(
-      Type.String({ description: 'captured, or unavailable (<reason>) when no container could be checkpointed.' }),
+      Type.String({
+        description: 'captured, or unavailable (<reason>) when no container could be checkpointed.',
+      }),
     ),
     containers: Type.Optional(
       Type.Array(PodCheckpointContainerStatusSchema, {
         description: 'Per-container results: checkpoint, current and previous logs.',
       }),
     ),
-    bytesUploaded: Type.Optional(Type.Integer({ minimum: 0, description: 'Bytes uploaded to S3 by this capture.' })),
+    bytesUploaded: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Bytes uploaded to S3 by this capture.' }),
+    ),
   },
   { description: 'PodCheckpointStatus defines the observed state of PodCheckpoint.' },
 );
