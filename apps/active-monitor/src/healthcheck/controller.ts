@@ -79,9 +79,13 @@ export function registerHealthCheckController(mgr: Manager, opts: HealthCheckCon
     reconcile: (req) => reconciler.reconcile(req),
   });
   const enqueue = (wf: ArgoWorkflow) => controller.queue.add(checkKeyOf(wf));
-  // Argo updates a running workflow many times; the plan only cares when it finishes (or goes).
+  // Argo updates a running workflow many times; the plan only cares when it finishes (or goes). A new
+  // running workflow is one we just created (its check's status says so) — or, after a restart, one the
+  // initial reconcile of every check adopts — so its ADD would only race our own status write.
   workflows.addEventHandler({
-    onAdd: enqueue,
+    onAdd: (wf) => {
+      if (argoOutcome(wf.status?.phase) !== 'Running') enqueue(wf);
+    },
     onUpdate: (o, n) => {
       if (argoOutcome(o.status?.phase) !== argoOutcome(n.status?.phase)) enqueue(n);
     },
