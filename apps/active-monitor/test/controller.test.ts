@@ -21,6 +21,7 @@ import {
   kubeConfigFromEnv,
   parseManifests,
   startArgoInstance,
+  startHttpsServer,
   uniqueName,
   type ArgoInstance,
 } from '@keiko/testenv';
@@ -207,6 +208,26 @@ describe('the HealthCheck controller against the real apiserver and Argo', () =>
     await eventually('a Stopped event', async () =>
       (await eventsOf(kc, ns, 'bad-cron')).some((e) => e.reason === 'Stopped'),
     );
+  });
+
+  it('reads a url source over HTTPS: verifyCert false accepts a self-signed server, verifyCert true refuses it (Failed, retried)', async () => {
+    const server = await startHttpsServer({ '/check.yaml': workflowYaml() });
+    try {
+      const source = (verifyCert: boolean) => ({ url: { path: `${server.url}/check.yaml`, verifyCert } });
+      const lax = healthCheck(ns, 'url-lax');
+      const strict = healthCheck(ns, 'url-strict', { backoffMin: 2, backoffMax: 4 });
+      (lax.spec.workflow.resource as { source: unknown }).source = source(false);
+      (strict.spec.workflow.resource as { source: unknown }).source = source(true);
+      await apply(lax);
+      await apply(strict);
+      await statusOf(ns, 'url-lax', 'a pass', (x) => (x.successCount ?? 0) >= 1);
+      const refused = await statusOf(ns, 'url-strict', 'Failed', (x) => x.status === 'Failed');
+      expect(refused.errorMessage).toMatch(
+        /spec.workflow.resource.source.url.path https:\/\/127.0.0.1:\d+\/check.yaml: .*certificate/,
+      );
+    } finally {
+      await server.stop();
+    }
   });
 
   it('reports a workflow Argo refuses as Failed and tries again with backoff, never in a hot loop', async () => {

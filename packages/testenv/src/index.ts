@@ -67,6 +67,7 @@ export {
 } from './aws-fixtures';
 export { createNamespace, deleteNamespace, uniqueName } from './namespaces';
 export { startArgoInstance, type ArgoInstance } from './argo-instance';
+export { startHttpsServer, type HttpsDocumentServer } from './https-server';
 export { AsgScenario, ROLLING_UPGRADE, type ScenarioGroup, type WorkloadOptions } from './scenario';
 export { emulatorConfig } from './aws-fixtures';
 export { buildApp, ControllerProcess, type ControllerIdentity, type ControllerOptions } from './controller';

@@ -12,6 +12,7 @@ import {
   anyOf,
   apiVersionOf,
   ArgoWorkflowResource,
+  argoOutcome,
   errorText,
   generationChanged,
   hasFinalizer,
@@ -78,7 +79,18 @@ export function registerHealthCheckController(mgr: Manager, opts: HealthCheckCon
     reconcile: (req) => reconciler.reconcile(req),
   });
   const enqueue = (wf: ArgoWorkflow) => controller.queue.add(checkKeyOf(wf));
-  workflows.addEventHandler({ onAdd: enqueue, onUpdate: (_o, n) => enqueue(n), onDelete: enqueue });
+  // Argo updates a running workflow many times; the plan only cares when it finishes (or goes). A new
+  // running workflow is one we just created (its check's status says so) — or, after a restart, one the
+  // initial reconcile of every check adopts — so its ADD would only race our own status write.
+  workflows.addEventHandler({
+    onAdd: (wf) => {
+      if (argoOutcome(wf.status?.phase) !== 'Running') enqueue(wf);
+    },
+    onUpdate: (o, n) => {
+      if (argoOutcome(o.status?.phase) !== argoOutcome(n.status?.phase)) enqueue(n);
+    },
+    onDelete: enqueue,
+  });
   return { controller, workflows, metrics };
 }
 
@@ -190,7 +202,8 @@ class HealthCheckReconciler {
     for (const o of plan.outcomes) this.metrics.record(name, ns, o);
     for (const e of plan.events) {
       rlog.info(e.message, { reason: e.reason, healthcheck: `${ns}/${name}` });
-      await this.mgr.events.record(withKind(hc), e.type, e.reason, e.message);
+      // Not awaited: an Event write must not hold a worker (and the next slot) back; record() never throws.
+      void this.mgr.events.record(withKind(hc), e.type, e.reason, e.message);
     }
     return result;
   }
