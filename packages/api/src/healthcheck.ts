@@ -37,7 +37,8 @@ export const ArtifactLocationSchema = Type.Object(
   },
   {
     // Upstream's CRD accepts an empty source; the controller reports it (Stopped, naming the field).
-    description: 'Where the workflow document comes from: inline, file (a path in the controller, e.g. a mounted ConfigMap) or url.',
+    description:
+      'Where the workflow document comes from: inline, file (a path in the controller, e.g. a mounted ConfigMap) or url.',
   },
 );
 
@@ -227,8 +228,18 @@ export const HealthCheckDefinition = defineKind({
       jsonPath: '.status.status',
       description: 'result of the latest run (Succeeded, Failed, Stopped)',
     },
-    { name: 'Last Run', type: 'date', jsonPath: '.status.finishedAt', description: 'when the latest run finished' },
-    { name: 'Next Run', type: 'string', jsonPath: '.status.nextRunAt', description: 'when the next run is due' },
+    {
+      name: 'Last Run',
+      type: 'date',
+      jsonPath: '.status.finishedAt',
+      description: 'when the latest run finished',
+    },
+    {
+      name: 'Next Run',
+      type: 'string',
+      jsonPath: '.status.nextRunAt',
+      description: 'when the next run is due',
+    },
     { name: 'Successes', type: 'integer', jsonPath: '.status.successCount', description: 'successful runs' },
     { name: 'Failures', type: 'integer', jsonPath: '.status.failedCount', description: 'failed runs' },
     {
