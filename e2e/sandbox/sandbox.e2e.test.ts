@@ -49,6 +49,14 @@ const SETTLED: Record<string, string> = {
   'talk rolling upgrade': 'RollingUpgrade instance-manager/my-rolling-upgrade: \\w+, nodes [1-3]/3',
   // the sandbox's own InstanceGroup, with names the emulator has
   'instance group': 'InstanceGroup instance-manager/hello-world-sandbox: Ready',
+  // governor (dry run in the sandbox, scoped to its demo nodes) finds the node its seed took down
+  governor: 'governor: Event DryRunReap on node',
+  // both HealthCheck examples, as workflows on the real Argo controller (instance activemonitor-workflows)
+  'health check inline': 'HealthCheck health/inline-hello: Succeeded',
+  'health check cron': 'HealthCheck health/dns-resolution: Succeeded',
+  // both PodCheckpoint examples, captured from the kubelet stand-in's node into the emulator's S3
+  'pod checkpoint': 'CaptureComplete PodCheckpoint forensics-system/suspicious-pod',
+  'pod checkpoint incident': 'CaptureComplete PodCheckpoint forensics-system/incident-4711-api-server',
 };
 
 describe('npm run sandbox', () => {
