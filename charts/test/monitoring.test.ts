@@ -37,6 +37,7 @@ const TOOL_ALERTS: Record<string, string[]> = {
   'upgrade-manager': ['RolloutStuck', 'RollingUpgradeFailed', 'DrainFailures'],
   'instance-manager': ['InstanceGroupsInError', 'DrainFailures', 'CloudOperationErrors'],
   'addon-manager': ['AddonsFailed', 'WorkflowFailures'],
+  'lifecycle-manager': ['TerminationsFailing', 'DrainFailures', 'MessagesRejected'],
 };
 
 const alertPrefix = (chart: string) =>

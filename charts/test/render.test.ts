@@ -32,6 +32,7 @@ const OWN_DEFAULT_KINDS: Readonly<Record<string, string[]>> = {
   // the node tools' per-group disruption lock Role (below)
   'instance-manager': ['Role', 'RoleBinding', 'Role', 'RoleBinding', ...DISRUPTION_LOCK],
   'upgrade-manager': DISRUPTION_LOCK,
+  'lifecycle-manager': DISRUPTION_LOCK,
 };
 /** keiko-lib's leader-election Role (a tool chart may render Roles of its own besides). */
 const leaderElectionRole = (objects: k8s.KubernetesObject[]) =>
