@@ -36,9 +36,15 @@ describe('lifecycle-manager IAM policy (charts/lifecycle-manager/iam-policy.json
     expect(derived.model.unattributed).toEqual([]);
     const actions = derived.required.map((r) => r.action);
     expect(actions).toEqual(
-      expect.arrayContaining(['autoscaling:CompleteLifecycleAction', 'sqs:ReceiveMessage', 'sqs:DeleteMessage']),
+      expect.arrayContaining([
+        'autoscaling:CompleteLifecycleAction',
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+      ]),
     );
-    expect(derived.required.filter((r) => !allowed.has(r.action)).map((r) => `${r.action}: ${r.because}`)).toEqual([]);
+    expect(
+      derived.required.filter((r) => !allowed.has(r.action)).map((r) => `${r.action}: ${r.because}`),
+    ).toEqual([]);
     expect([...allowed].filter((a) => !actions.includes(a))).toEqual([]);
   });
 });

@@ -13,7 +13,12 @@ import {
   TerminateInstanceInAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import * as k8s from '@kubernetes/client-node';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -85,7 +90,12 @@ async function hook(group: string): Promise<void> {
 }
 
 const terminate = (instanceId: string) =>
-  asg.send(new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: true }));
+  asg.send(
+    new TerminateInstanceInAutoScalingGroupCommand({
+      InstanceId: instanceId,
+      ShouldDecrementDesiredCapacity: true,
+    }),
+  );
 
 async function lifecycleState(group: string, id: string): Promise<string | undefined> {
   const out = await asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [group] }));
@@ -99,7 +109,9 @@ async function ec2State(id: string): Promise<string | undefined> {
 
 const instanceOf = (n: k8s.V1Node) => n.spec?.providerID?.split('/').pop() ?? '';
 const completions = (id: string) =>
-  controllers.flatMap((c) => c.lines(new RegExp(`lifecycle action completed.*${id}|${id}.*lifecycle action completed`)));
+  controllers.flatMap((c) =>
+    c.lines(new RegExp(`lifecycle action completed.*${id}|${id}.*lifecycle action completed`)),
+  );
 const nodeGone = (name: string) =>
   eventually(`node ${name} deleted`, async () => (!(await getNode(name)) ? true : undefined), 90_000);
 
@@ -116,19 +128,25 @@ beforeAll(async () => {
   await scenario.start();
   ns = await scenario.namespace('lm-e2e');
   // A missing permission in the chart's ClusterRole fails this suite: the controller is not admin.
-  rbac = await installChartRbac('lifecycle-manager', { namespace: await scenario.namespace('lm-e2e-system') });
+  rbac = await installChartRbac('lifecycle-manager', {
+    namespace: await scenario.namespace('lm-e2e-system'),
+  });
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lm-e2e-'));
   kubeconfig = writeKubeConfigAs(rbac.serviceAccount, path.join(tmp, 'kubeconfig'));
   const q = await sqs.send(new CreateQueueCommand({ QueueName: queueName }));
   queueUrl = q.QueueUrl ?? '';
-  const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+  const attrs = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+  );
   queueArn = attrs.Attributes?.QueueArn ?? '';
 }, 180_000);
 
 afterAll(async () => {
   for (const c of controllers) await c.stop(5_000).catch(() => undefined);
   for (const g of extraGroups)
-    await asg.send(new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: g, ForceDelete: true })).catch(() => undefined);
+    await asg
+      .send(new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: g, ForceDelete: true }))
+      .catch(() => undefined);
   await scenario.cleanUp();
   await sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl })).catch(() => undefined);
   await rbac?.uninstall();
@@ -156,27 +174,44 @@ describe('lifecycle-manager (bundled controller)', () => {
       void core
         .listNamespacedPod({ namespace: ns, labelSelector: 'app=web' })
         .then((l) => {
-          const running = l.items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp).length;
+          const running = l.items.filter(
+            (p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp,
+          ).length;
           minRunning = Math.min(minRunning, running);
         })
         .catch(() => undefined);
     }, 100);
     try {
       await nodeGone(victim?.metadata?.name ?? '');
-      await eventually('instance terminated', async () => ((await ec2State(instance)) === 'terminated' ? true : undefined), 60_000);
+      await eventually(
+        'instance terminated',
+        async () => ((await ec2State(instance)) === 'terminated' ? true : undefined),
+        60_000,
+      );
     } finally {
       clearInterval(sampler);
     }
     expect(await lifecycleState(group.name, instance)).toBeUndefined();
     expect(minRunning).toBeGreaterThanOrEqual(1);
-    await eventually('both pods Running on the other node', async () => {
-      const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=web' })).items;
-      const running = pods.filter((p) => p.status?.phase === 'Running' && p.spec?.nodeName !== victim?.metadata?.name);
-      return running.length === 2 ? true : undefined;
-    }, 60_000);
+    await eventually(
+      'both pods Running on the other node',
+      async () => {
+        const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=web' })).items;
+        const running = pods.filter(
+          (p) => p.status?.phase === 'Running' && p.spec?.nodeName !== victim?.metadata?.name,
+        );
+        return running.length === 2 ? true : undefined;
+      },
+      60_000,
+    );
     expect(completions(instance)).toHaveLength(1);
-    const events = await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${victim?.metadata?.name}` });
-    expect(events.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['LifecycleHookReceived', 'NodeDrained']));
+    const events = await core.listNamespacedEvent({
+      namespace: 'default',
+      fieldSelector: `involvedObject.name=${victim?.metadata?.name}`,
+    });
+    expect(events.items.map((e) => e.reason)).toEqual(
+      expect.arrayContaining(['LifecycleHookReceived', 'NodeDrained']),
+    );
     await controller.stop(5_000);
   }, 150_000);
 
@@ -190,8 +225,16 @@ describe('lifecycle-manager (bundled controller)', () => {
     const name = victim?.metadata?.name ?? '';
     const instance = instanceOf(victim as k8s.V1Node);
     await terminate(instance);
-    await eventually('the in-progress record on the node', async () => ((await getNode(name))?.metadata?.annotations?.[IN_PROGRESS] ? true : undefined), 60_000);
-    await eventually('the node cordoned by the drain', async () => ((await getNode(name))?.spec?.unschedulable ? true : undefined), 60_000);
+    await eventually(
+      'the in-progress record on the node',
+      async () => ((await getNode(name))?.metadata?.annotations?.[IN_PROGRESS] ? true : undefined),
+      60_000,
+    );
+    await eventually(
+      'the node cordoned by the drain',
+      async () => ((await getNode(name))?.spec?.unschedulable ? true : undefined),
+      60_000,
+    );
     await first.kill9();
     expect(completions(instance)).toHaveLength(0);
     expect(await lifecycleState(group.name, instance)).toBe('Terminating:Wait');
@@ -200,7 +243,11 @@ describe('lifecycle-manager (bundled controller)', () => {
     await policy.deleteNamespacedPodDisruptionBudget({ name: 'held', namespace: ns });
     const second = await startController();
     await nodeGone(name);
-    await eventually('instance terminated', async () => ((await ec2State(instance)) === 'terminated' ? true : undefined), 60_000);
+    await eventually(
+      'instance terminated',
+      async () => ((await ec2State(instance)) === 'terminated' ? true : undefined),
+      60_000,
+    );
     expect(second.lines(/resuming a termination recorded on the node/).length).toBeGreaterThanOrEqual(1);
     expect(completions(instance)).toHaveLength(1);
     await second.stop(5_000);
@@ -225,10 +272,18 @@ describe('lifecycle-manager (bundled controller)', () => {
     const instance = out.AutoScalingGroups?.[0]?.Instances?.[0]?.InstanceId ?? '';
     const controller = await startController();
     await terminate(instance);
-    await eventually('the message kept while no node is known', async () => (controller.lines(/no node for the instance yet/).length > 0 ? true : undefined), 30_000);
+    await eventually(
+      'the message kept while no node is known',
+      async () => (controller.lines(/no node for the instance yet/).length > 0 ? true : undefined),
+      30_000,
+    );
     expect(await lifecycleState(name, instance)).toBe('Terminating:Wait');
     // Past --max-time-to-process (25 s) the action is completed, well before the hook's own 120 s timeout.
-    await eventually('instance terminated', async () => ((await ec2State(instance)) === 'terminated' ? true : undefined), 60_000);
+    await eventually(
+      'instance terminated',
+      async () => ((await ec2State(instance)) === 'terminated' ? true : undefined),
+      60_000,
+    );
     expect(controller.lines(/completing without a node/).length).toBe(1);
     await controller.stop(5_000);
   }, 120_000);

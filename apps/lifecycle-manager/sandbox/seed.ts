@@ -8,7 +8,12 @@
 // The queue name reaches lifecycle-manager through KEIKO_QUEUE_NAME (the sandbox starts every app with the
 // same flags and this process's environment). Every run starts from scratch.
 import type * as k8s from '@kubernetes/client-node';
-import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, GetQueueUrlCommand } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+} from '@aws-sdk/client-sqs';
 import { awsClientConfig, createAwsClients, createAwsPorts } from '@keiko/aws';
 import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
 import { ASG_NODE_LABEL, AsgNodeSimulator, eventually, kubeConfigFromEnv } from '@keiko/testenv';
@@ -29,13 +34,20 @@ export async function seed(log: (line: string) => void): Promise<void> {
     await aws.autoScaling.deleteGroup(GROUP, { forceDelete: true });
     const old = await aws.ec2.describeLaunchTemplate({ name: TEMPLATE });
     if (old) await aws.ec2.deleteLaunchTemplate({ id: old.id });
-    const oldQueue = await clients.sqs.send(new GetQueueUrlCommand({ QueueName: QUEUE })).catch(() => undefined);
+    const oldQueue = await clients.sqs
+      .send(new GetQueueUrlCommand({ QueueName: QUEUE }))
+      .catch(() => undefined);
     if (oldQueue?.QueueUrl) await clients.sqs.send(new DeleteQueueCommand({ QueueUrl: oldQueue.QueueUrl }));
     const q = await clients.sqs.send(new CreateQueueCommand({ QueueName: QUEUE }));
-    const attrs = await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: q.QueueUrl, AttributeNames: ['QueueArn'] }));
+    const attrs = await clients.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: q.QueueUrl, AttributeNames: ['QueueArn'] }),
+    );
     process.env.KEIKO_QUEUE_NAME = QUEUE;
 
-    const lt = await aws.ec2.createLaunchTemplate({ name: TEMPLATE, data: { ImageId: 'ami-12c6146b', InstanceType: 't3.medium' } });
+    const lt = await aws.ec2.createLaunchTemplate({
+      name: TEMPLATE,
+      data: { ImageId: 'ami-12c6146b', InstanceType: 't3.medium' },
+    });
     await aws.autoScaling.createGroup({
       name: GROUP,
       minSize: 0,
@@ -53,19 +65,30 @@ export async function seed(log: (line: string) => void): Promise<void> {
       notificationTargetArn: attrs.Attributes?.QueueArn ?? '',
       roleArn: 'arn:aws:iam::123456789012:role/lifecycle-manager-hooks',
     });
-    simulator = new AsgNodeSimulator({ kubeConfig: kc, groups: [GROUP], region: REGION, bootDelayMs: 1000, pollIntervalMs: 1000, log });
+    simulator = new AsgNodeSimulator({
+      kubeConfig: kc,
+      groups: [GROUP],
+      region: REGION,
+      bootDelayMs: 1000,
+      pollIntervalMs: 1000,
+      log,
+    });
     await simulator.start();
     const nodes = await eventually(
       '2 nodes for the group',
       async () => {
-        const list = (await client.list<k8s.V1Node>(ResourceTypes.Node, { labelSelector: `${ASG_NODE_LABEL}=${GROUP}` })).items;
+        const list = (
+          await client.list<k8s.V1Node>(ResourceTypes.Node, { labelSelector: `${ASG_NODE_LABEL}=${GROUP}` })
+        ).items;
         return list.length === 2 ? list : undefined;
       },
       60_000,
     );
     const victim = nodes[0]?.spec?.providerID?.split('/').pop() ?? '';
     await aws.autoScaling.terminateInstanceInGroup(victim, { decrementDesired: true });
-    log(`queue ${QUEUE}, group ${GROUP} (2 instances, TERMINATING hook to the queue); instance ${victim} terminated: it waits in Terminating:Wait for lifecycle-manager`);
+    log(
+      `queue ${QUEUE}, group ${GROUP} (2 instances, TERMINATING hook to the queue); instance ${victim} terminated: it waits in Terminating:Wait for lifecycle-manager`,
+    );
   } finally {
     clients.destroy();
   }

@@ -38,21 +38,56 @@ function options(): Option[] {
   const n = (flag: string, env: string, help: string, def: number) =>
     new Option(`${flag} <n>`, help).env(env).argParser(int(flag)).default(def);
   return [
-    new Option('--queue-name <names>', 'SQS queue(s) the lifecycle notifications arrive on (comma-separated)').env('KEIKO_QUEUE_NAME'),
-    new Option('--region <region>', 'AWS region of the queue and the groups (default AWS_REGION)').env('KEIKO_REGION'),
+    new Option(
+      '--queue-name <names>',
+      'SQS queue(s) the lifecycle notifications arrive on (comma-separated)',
+    ).env('KEIKO_QUEUE_NAME'),
+    new Option('--region <region>', 'AWS region of the queue and the groups (default AWS_REGION)').env(
+      'KEIKO_REGION',
+    ),
     n('--polling-interval', 'KEIKO_POLLING_INTERVAL', 'SQS long-poll wait, seconds (1..20)', 10),
     n('--drain-timeout', 'KEIKO_DRAIN_TIMEOUT', 'how long one drain attempt may take, seconds', 300),
-    n('--drain-timeout-unknown', 'KEIKO_DRAIN_TIMEOUT_UNKNOWN', 'drain timeout of a node whose Ready condition is Unknown, seconds', 30),
+    n(
+      '--drain-timeout-unknown',
+      'KEIKO_DRAIN_TIMEOUT_UNKNOWN',
+      'drain timeout of a node whose Ready condition is Unknown, seconds',
+      30,
+    ),
     n('--drain-retries', 'KEIKO_DRAIN_RETRIES', 'drain attempts before the escalation', 3),
     n('--max-drain-concurrency', 'KEIKO_MAX_DRAIN_CONCURRENCY', 'instances handled at once', 32),
-    n('--max-time-to-process', 'KEIKO_MAX_TIME_TO_PROCESS', 'longest a message may be worked on (or wait for its node), seconds', 3600),
-    n('--max-termination-grace-period', 'KEIKO_MAX_TERMINATION_GRACE_PERIOD', "cap of pods' grace period in the escalation, seconds", 900),
-    n('--lock-wait-timeout', 'KEIKO_LOCK_WAIT_TIMEOUT', "how long to wait for another tool's disruption lock on the group before draining anyway, seconds", 120),
-    new Option('--with-deregister <bool>', 'deregister the instance from load balancers (this version: the node is labelled out of external load balancers)')
-      .env('KEIKO_WITH_DEREGISTER').argParser(bool('--with-deregister')).default(true),
-    new Option('--deregister-target-types <types>', 'classic-elb,target-group').env('KEIKO_DEREGISTER_TARGET_TYPES').default('classic-elb,target-group'),
+    n(
+      '--max-time-to-process',
+      'KEIKO_MAX_TIME_TO_PROCESS',
+      'longest a message may be worked on (or wait for its node), seconds',
+      3600,
+    ),
+    n(
+      '--max-termination-grace-period',
+      'KEIKO_MAX_TERMINATION_GRACE_PERIOD',
+      "cap of pods' grace period in the escalation, seconds",
+      900,
+    ),
+    n(
+      '--lock-wait-timeout',
+      'KEIKO_LOCK_WAIT_TIMEOUT',
+      "how long to wait for another tool's disruption lock on the group before draining anyway, seconds",
+      120,
+    ),
+    new Option(
+      '--with-deregister <bool>',
+      'deregister the instance from load balancers (this version: the node is labelled out of external load balancers)',
+    )
+      .env('KEIKO_WITH_DEREGISTER')
+      .argParser(bool('--with-deregister'))
+      .default(true),
+    new Option('--deregister-target-types <types>', 'classic-elb,target-group')
+      .env('KEIKO_DEREGISTER_TARGET_TYPES')
+      .default('classic-elb,target-group'),
     new Option('--local-mode <path>', 'upstream flag (kubeconfig path); use --kubeconfig').hideHelp(),
-    new Option('--refresh-expired-credentials', 'upstream flag; the AWS SDK v3 refreshes credentials itself').hideHelp(),
+    new Option(
+      '--refresh-expired-credentials',
+      'upstream flag; the AWS SDK v3 refreshes credentials itself',
+    ).hideHelp(),
     disruptionLockNamespaceOption(),
   ];
 }
@@ -61,12 +96,17 @@ export function parseConfig(argv: string[] = process.argv): LifecycleManagerConf
   const { config, extra } = parseManagerConfig('lifecycle-manager', argv, (cmd) => {
     for (const o of options()) cmd.addOption(o);
   });
-  const queueNames = String(extra.queueName ?? '').split(',').map((q) => q.trim()).filter(Boolean);
-  if (queueNames.length === 0) throw new Error('--queue-name is required (the SQS queue the lifecycle hooks notify)');
+  const queueNames = String(extra.queueName ?? '')
+    .split(',')
+    .map((q) => q.trim())
+    .filter(Boolean);
+  if (queueNames.length === 0)
+    throw new Error('--queue-name is required (the SQS queue the lifecycle hooks notify)');
   const region = String(extra.region ?? '') || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || '';
   if (!region) throw new Error('--region is required (or AWS_REGION)');
   const polling = Number(extra.pollingInterval);
-  if (polling < 1 || polling > 20) throw new Error(`--polling-interval must be 1..20 seconds (the SQS long-poll wait), got ${polling}`);
+  if (polling < 1 || polling > 20)
+    throw new Error(`--polling-interval must be 1..20 seconds (the SQS long-poll wait), got ${polling}`);
   const s = (v: unknown) => Number(v) * 1000;
   return {
     manager: config,

@@ -3,7 +3,13 @@
 // at most --max-drain-concurrency at a time.
 import type { V1Node } from '@kubernetes/client-node';
 import type { AutoScalingPort, SqsMessage, SqsPort } from '@keiko/aws';
-import { ResourceTypes, type KubeClient, type Logger, type RunContext, type Runnable } from '@keiko/kube-runtime';
+import {
+  ResourceTypes,
+  type KubeClient,
+  type Logger,
+  type RunContext,
+  type Runnable,
+} from '@keiko/kube-runtime';
 import { AbortedError, instanceIdOfNode } from '@keiko/node-ops';
 import { parseMessage, type LifecycleEvent } from './message';
 import type { LifecycleMetrics } from './metrics';
@@ -72,13 +78,24 @@ export class Consumer implements Runnable {
       if (this.active.has(event.EC2InstanceId) || this.active.size >= this.o.maxDrainConcurrency) continue;
       const queueName = node.metadata?.annotations?.[QUEUE_NAME_ANNOTATION] ?? this.o.queueNames[0] ?? '';
       const queueUrl = await this.o.sqs.queueUrl(queueName).catch(() => '');
-      this.o.log.info('resuming a termination recorded on the node', { node: node.metadata?.name, instance: event.EC2InstanceId });
+      this.o.log.info('resuming a termination recorded on the node', {
+        node: node.metadata?.name,
+        instance: event.EC2InstanceId,
+      });
       const sentAt = Date.parse(event.Time ?? '') || Date.now();
-      this.start({ event, nodeName: node.metadata?.name ?? '', queueName, queueUrl, receipts: [], sentAt }, signal);
+      this.start(
+        { event, nodeName: node.metadata?.name ?? '', queueName, queueUrl, receipts: [], sentAt },
+        signal,
+      );
     }
   }
 
-  private async poll(queueName: string, queueUrl: string, stopping: AbortSignal, abort: AbortSignal): Promise<void> {
+  private async poll(
+    queueName: string,
+    queueUrl: string,
+    stopping: AbortSignal,
+    abort: AbortSignal,
+  ): Promise<void> {
     const max = receiveBatch(this.active.size, this.o.maxDrainConcurrency);
     if (max === 0) {
       await new Promise((r) => setTimeout(r, 1_000));
@@ -91,7 +108,10 @@ export class Consumer implements Runnable {
     });
     for (const m of messages) {
       await this.handle(queueName, queueUrl, m, abort).catch((err: unknown) =>
-        this.o.log.warn('message left for a later receive', { messageId: m.messageId, error: errorText(err) }),
+        this.o.log.warn('message left for a later receive', {
+          messageId: m.messageId,
+          error: errorText(err),
+        }),
       );
     }
   }
@@ -106,13 +126,24 @@ export class Consumer implements Runnable {
     return nodes.find((n) => instanceIdOfNode(n) === instanceId);
   }
 
-  private async handle(queueName: string, queueUrl: string, m: SqsMessage, signal: AbortSignal): Promise<void> {
+  private async handle(
+    queueName: string,
+    queueUrl: string,
+    m: SqsMessage,
+    signal: AbortSignal,
+  ): Promise<void> {
     const parsed = parseMessage(m.body);
     this.o.metrics.received(parsed.kind === 'lifecycle' ? 'terminate' : parsed.kind);
     const event = parsed.kind === 'lifecycle' ? parsed.event : undefined;
     const inProgress = event ? this.active.get(event.EC2InstanceId) : undefined;
-    const state = event && !inProgress ? await this.instanceState(event.AutoScalingGroupName, event.EC2InstanceId) : undefined;
-    const node = event && !inProgress && state === 'Terminating:Wait' ? await this.nodeOf(event.EC2InstanceId, signal) : undefined;
+    const state =
+      event && !inProgress
+        ? await this.instanceState(event.AutoScalingGroupName, event.EC2InstanceId)
+        : undefined;
+    const node =
+      event && !inProgress && state === 'Terminating:Wait'
+        ? await this.nodeOf(event.EC2InstanceId, signal)
+        : undefined;
     const sentAt = m.sentAt?.getTime() ?? Date.now();
     const decision = decideMessage({
       parsed,
@@ -142,14 +173,37 @@ export class Consumer implements Runnable {
       case 'complete-without-node':
         return this.completeWithoutNode(queueUrl, m, event as LifecycleEvent, decision.why);
       case 'process':
-        this.start({ event: event as LifecycleEvent, nodeName: node?.metadata?.name ?? '', queueName, queueUrl, receipts: [m.receiptHandle], sentAt }, signal);
+        this.start(
+          {
+            event: event as LifecycleEvent,
+            nodeName: node?.metadata?.name ?? '',
+            queueName,
+            queueUrl,
+            receipts: [m.receiptHandle],
+            sentAt,
+          },
+          signal,
+        );
     }
   }
 
-  private async completeWithoutNode(queueUrl: string, m: SqsMessage, e: LifecycleEvent, why: string): Promise<void> {
-    this.o.log.warn(`completing without a node: ${why}`, { messageId: m.messageId, instance: e.EC2InstanceId });
+  private async completeWithoutNode(
+    queueUrl: string,
+    m: SqsMessage,
+    e: LifecycleEvent,
+    why: string,
+  ): Promise<void> {
+    this.o.log.warn(`completing without a node: ${why}`, {
+      messageId: m.messageId,
+      instance: e.EC2InstanceId,
+    });
     await this.o.autoScaling
-      .completeLifecycleAction({ groupName: e.AutoScalingGroupName, hookName: e.LifecycleHookName, token: e.LifecycleActionToken, result: 'CONTINUE' })
+      .completeLifecycleAction({
+        groupName: e.AutoScalingGroupName,
+        hookName: e.LifecycleHookName,
+        token: e.LifecycleActionToken,
+        result: 'CONTINUE',
+      })
       .catch((err: unknown) => {
         if (!/no active lifecycle action/i.test(errorText(err))) throw err;
       });
@@ -161,7 +215,8 @@ export class Consumer implements Runnable {
     const work = this.o.processor
       .run(job, signal)
       .catch((err: unknown) => {
-        if (!(err instanceof AbortedError)) this.o.log.warn('termination will be retried', { node: job.nodeName, error: errorText(err) });
+        if (!(err instanceof AbortedError))
+          this.o.log.warn('termination will be retried', { node: job.nodeName, error: errorText(err) });
       })
       .finally(() => {
         this.active.delete(job.event.EC2InstanceId);

@@ -27,10 +27,30 @@ const sqs = new AwsSqs(clients.sqs);
 const metrics = new LifecycleMetrics(mgr.metrics.registry);
 const locks = new DisruptionLocks(mgr.client, { namespace: c.disruptionLockNamespace });
 if (c.withDeregister)
-  mgr.log.info('load balancers: the node is labelled node.kubernetes.io/exclude-from-external-load-balancers (ELB/target-group deregistration is not in this version)');
-const processor = new Processor({ ...c, client: mgr.client, events: mgr.events, log: mgr.log, autoScaling, sqs, locks, metrics });
+  mgr.log.info(
+    'load balancers: the node is labelled node.kubernetes.io/exclude-from-external-load-balancers (ELB/target-group deregistration is not in this version)',
+  );
+const processor = new Processor({
+  ...c,
+  client: mgr.client,
+  events: mgr.events,
+  log: mgr.log,
+  autoScaling,
+  sqs,
+  locks,
+  metrics,
+});
 mgr.add(
-  new Consumer({ ...c, client: mgr.client, log: mgr.log, autoScaling, sqs, processor, metrics, resumeEveryMs: 30_000 }),
+  new Consumer({
+    ...c,
+    client: mgr.client,
+    log: mgr.log,
+    autoScaling,
+    sqs,
+    processor,
+    metrics,
+    resumeEveryMs: 30_000,
+  }),
 );
 mgr.onStop('aws-clients', () => clients.destroy());
 mgr.log.info('lifecycle-manager consuming', { queues: c.queueNames, region: c.region, dryRun: c.dryRun });

@@ -56,7 +56,8 @@ function lifecycleEvent(fields: Json): LifecycleEvent | string {
 function fromFields(fields: Json, format: 'asg' | 'sns' | 'eventbridge'): ParsedMessage {
   if (fields.Event === TEST_NOTIFICATION) return { kind: 'test-notification' };
   const event = lifecycleEvent(fields);
-  if (typeof event === 'string') return { kind: 'invalid', detail: `${format} lifecycle notification: ${event}` };
+  if (typeof event === 'string')
+    return { kind: 'invalid', detail: `${format} lifecycle notification: ${event}` };
   if (event.LifecycleTransition !== TERMINATING)
     return { kind: 'unsupported', detail: `lifecycle transition ${event.LifecycleTransition}` };
   return { kind: 'lifecycle', format, event };

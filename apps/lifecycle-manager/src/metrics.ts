@@ -31,10 +31,19 @@ export class LifecycleMetrics {
   constructor(registry: RuntimeMetrics['registry']) {
     const registers = [registry];
     const gauge = (name: string, help: string) => new Gauge({ name, help, registers });
-    this.terminating = gauge(LIFECYCLE_METRIC_NAMES.terminating, 'Instances whose termination is being handled now.');
+    this.terminating = gauge(
+      LIFECYCLE_METRIC_NAMES.terminating,
+      'Instances whose termination is being handled now.',
+    );
     this.draining = gauge(LIFECYCLE_METRIC_NAMES.draining, 'Nodes being drained now.');
-    this.deregistering = gauge(LIFECYCLE_METRIC_NAMES.deregistering, 'Instances being deregistered from load balancers now.');
-    this.average = gauge(LIFECYCLE_METRIC_NAMES.averageDuration, 'Average time to handle a termination, seconds.');
+    this.deregistering = gauge(
+      LIFECYCLE_METRIC_NAMES.deregistering,
+      'Instances being deregistered from load balancers now.',
+    );
+    this.average = gauge(
+      LIFECYCLE_METRIC_NAMES.averageDuration,
+      'Average time to handle a termination, seconds.',
+    );
     this.rejected = new Counter({
       name: LIFECYCLE_METRIC_NAMES.rejected,
       help: 'Messages not acted on (malformed, unsupported kind): left for the queue redrive policy.',
@@ -56,7 +65,11 @@ export class LifecycleMetrics {
       for (const outcome of ['successful', 'failed'])
         this.outcomes.set(
           `${outcome}_${what}`,
-          new Counter({ name: `lifecycle_manager_${outcome}_${what}_total`, help: `${outcome} ${what.replace('_', ' ')}s.`, registers }),
+          new Counter({
+            name: `lifecycle_manager_${outcome}_${what}_total`,
+            help: `${outcome} ${what.replace('_', ' ')}s.`,
+            registers,
+          }),
         );
   }
 

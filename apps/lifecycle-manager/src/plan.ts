@@ -100,7 +100,11 @@ export type FailureVerdict =
  * here only a failed drain past its retries and escalation, or a message older than --max-time-to-process,
  * abandons — everything else is retried from the node's record.
  */
-export function failureVerdict(kind: 'drain' | 'api', ageMs: number, maxTimeToProcessMs: number): FailureVerdict {
+export function failureVerdict(
+  kind: 'drain' | 'api',
+  ageMs: number,
+  maxTimeToProcessMs: number,
+): FailureVerdict {
   if (kind === 'drain' || ageMs >= maxTimeToProcessMs) return { do: 'abandon' };
   return { do: 'retry-later' };
 }

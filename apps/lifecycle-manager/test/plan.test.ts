@@ -36,20 +36,45 @@ describe('parseMessage', () => {
   it('reads the EventBridge "EC2 Instance-terminate Lifecycle Action" event', () => {
     const { AccountId: _a, RequestId: _r, Time: _t, Service: _s, ...detail } = fields;
     const p = parseMessage(
-      JSON.stringify({ source: 'aws.autoscaling', 'detail-type': 'EC2 Instance-terminate Lifecycle Action', account: '111122223333', time: 't', detail }),
+      JSON.stringify({
+        source: 'aws.autoscaling',
+        'detail-type': 'EC2 Instance-terminate Lifecycle Action',
+        account: '111122223333',
+        time: 't',
+        detail,
+      }),
     );
-    expect(p).toMatchObject({ kind: 'lifecycle', format: 'eventbridge', event: { ...detail, AccountId: '111122223333' } });
+    expect(p).toMatchObject({
+      kind: 'lifecycle',
+      format: 'eventbridge',
+      event: { ...detail, AccountId: '111122223333' },
+    });
   });
   it('recognises the TEST_NOTIFICATION', () => {
-    expect(parseMessage(JSON.stringify({ Event: 'autoscaling:TEST_NOTIFICATION', AutoScalingGroupName: 'x' }))).toEqual({ kind: 'test-notification' });
+    expect(
+      parseMessage(JSON.stringify({ Event: 'autoscaling:TEST_NOTIFICATION', AutoScalingGroupName: 'x' })),
+    ).toEqual({ kind: 'test-notification' });
   });
   it('names what is wrong with a bad message, never throws', () => {
     expect(parseMessage('not json')).toEqual({ kind: 'invalid', detail: 'body is not JSON' });
     expect(parseMessage('[1]')).toMatchObject({ kind: 'invalid' });
     const { EC2InstanceId: _i, ...missing } = fields;
-    expect(parseMessage(JSON.stringify(missing))).toEqual({ kind: 'invalid', detail: 'asg lifecycle notification: missing EC2InstanceId' });
-    expect(parseMessage(JSON.stringify({ ...fields, LifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING' }))).toMatchObject({ kind: 'unsupported' });
-    expect(parseMessage(JSON.stringify({ source: 'aws.ec2', 'detail-type': 'EC2 Spot Instance Interruption Warning', detail: {} }))).toMatchObject({ kind: 'unsupported' });
+    expect(parseMessage(JSON.stringify(missing))).toEqual({
+      kind: 'invalid',
+      detail: 'asg lifecycle notification: missing EC2InstanceId',
+    });
+    expect(
+      parseMessage(JSON.stringify({ ...fields, LifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING' })),
+    ).toMatchObject({ kind: 'unsupported' });
+    expect(
+      parseMessage(
+        JSON.stringify({
+          source: 'aws.ec2',
+          'detail-type': 'EC2 Spot Instance Interruption Warning',
+          detail: {},
+        }),
+      ),
+    ).toMatchObject({ kind: 'unsupported' });
   });
 });
 
@@ -71,18 +96,27 @@ describe('decideMessage', () => {
   });
   it('deletes a test notification and a message whose action is over', () => {
     expect(decideMessage(facts({ parsed: { kind: 'test-notification' } }))).toMatchObject({ do: 'delete' });
-    expect(decideMessage(facts({ instanceState: undefined }))).toMatchObject({ do: 'delete', why: expect.stringContaining('no longer in its group') });
+    expect(decideMessage(facts({ instanceState: undefined }))).toMatchObject({
+      do: 'delete',
+      why: expect.stringContaining('no longer in its group'),
+    });
     expect(decideMessage(facts({ instanceState: 'Terminating:Proceed' }))).toMatchObject({ do: 'delete' });
   });
   it('keeps a message whose node is not known yet, then completes it past --max-time-to-process (upstream #282)', () => {
     expect(decideMessage(facts({ nodeExists: false }))).toEqual({ do: 'wait-for-node', hideSeconds: 10 });
-    expect(decideMessage(facts({ nodeExists: false, ageMs: 3_600_000 }))).toMatchObject({ do: 'complete-without-node' });
+    expect(decideMessage(facts({ nodeExists: false, ageMs: 3_600_000 }))).toMatchObject({
+      do: 'complete-without-node',
+    });
   });
   it('attaches a duplicate delivery to the work in progress', () => {
     expect(decideMessage(facts({ inProgress: true, instanceState: undefined }))).toEqual({ do: 'attach' });
   });
   it('rejects bad messages with a growing, bounded delay', () => {
-    expect(decideMessage(facts({ parsed: { kind: 'invalid', detail: 'x' }, receiveCount: 3 }))).toEqual({ do: 'reject', why: 'x', hideSeconds: 90 });
+    expect(decideMessage(facts({ parsed: { kind: 'invalid', detail: 'x' }, receiveCount: 3 }))).toEqual({
+      do: 'reject',
+      why: 'x',
+      hideSeconds: 90,
+    });
     expect(rejectHideSeconds(1000)).toBe(900);
   });
 });

@@ -43,7 +43,9 @@ async function queue(name: string): Promise<{ url: string; arn: string }> {
   const out = await clients.sqs.send(new CreateQueueCommand({ QueueName: named(name) }));
   const url = out.QueueUrl ?? '';
   cleanups.push(() => clients.sqs.send(new DeleteQueueCommand({ QueueUrl: url })));
-  const attrs = await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+  const attrs = await clients.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+  );
   return { url, arn: attrs.Attributes?.QueueArn ?? '' };
 }
 
@@ -129,7 +131,9 @@ describe('emulator lifecycle hooks (TERMINATING)', () => {
     expect(note.RequestId).toBeTruthy();
     expect(Date.parse(note.Time as string)).toBeGreaterThan(0);
     // No second notification, no second terminate of an instance already on its way out.
-    await expect(asg.terminateInstanceInGroup(victim as string, { decrementDesired: true })).rejects.toThrow();
+    await expect(
+      asg.terminateInstanceInGroup(victim as string, { decrementDesired: true }),
+    ).rejects.toThrow();
 
     const ref = { groupName: name, hookName: 'drain', token: note.LifecycleActionToken as string };
     await asg.recordLifecycleActionHeartbeat(ref);
@@ -140,7 +144,9 @@ describe('emulator lifecycle hooks (TERMINATING)', () => {
     expect(await stateOf(name, victim as string)).toBeUndefined();
     expect(await ec2State(victim as string)).toBe('terminated');
     // The action is over: completing it again is refused, as AWS does.
-    await expect(asg.completeLifecycleAction({ ...ref, result: 'CONTINUE' })).rejects.toThrow(/No active Lifecycle Action/);
+    await expect(asg.completeLifecycleAction({ ...ref, result: 'CONTINUE' })).rejects.toThrow(
+      /No active Lifecycle Action/,
+    );
     expect((await asg.describeGroup(name))?.instances.map((i) => i.id)).toEqual([other]);
   });
 
@@ -169,7 +175,9 @@ describe('emulator lifecycle hooks (TERMINATING)', () => {
       (await ec2State(held.id)) === 'terminated' ? true : undefined,
     );
     expect(await stateOf(name, held.id)).toBeUndefined();
-    expect((await asg.describeGroup(name))?.instances.filter((i) => i.lifecycleState === 'InService')).toHaveLength(1);
+    expect(
+      (await asg.describeGroup(name))?.instances.filter((i) => i.lifecycleState === 'InService'),
+    ).toHaveLength(1);
   });
 
   it('terminates at once in a group without hooks (unchanged behaviour)', async () => {
