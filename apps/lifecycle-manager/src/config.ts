@@ -38,10 +38,9 @@ function options(): Option[] {
   const n = (flag: string, env: string, help: string, def: number) =>
     new Option(`${flag} <n>`, help).env(env).argParser(int(flag)).default(def);
   return [
-    new Option(
-      '--queue-name <names>',
-      'SQS queue(s) the lifecycle notifications arrive on (comma-separated)',
-    ).env('KEIKO_QUEUE_NAME'),
+    new Option('--queue-name <names>', 'SQS queue(s) the lifecycle notifications arrive on (comma-separated)')
+      .env('KEIKO_QUEUE_NAME')
+      .default('lifecycle-manager'),
     new Option('--region <region>', 'AWS region of the queue and the groups (default AWS_REGION)').env(
       'KEIKO_REGION',
     ),
@@ -101,7 +100,7 @@ export function parseConfig(argv: string[] = process.argv): LifecycleManagerConf
     .map((q) => q.trim())
     .filter(Boolean);
   if (queueNames.length === 0)
-    throw new Error('--queue-name is required (the SQS queue the lifecycle hooks notify)');
+    throw new Error('--queue-name is empty: name the SQS queue(s) the lifecycle hooks notify');
   const region = String(extra.region ?? '') || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || '';
   if (!region) throw new Error('--region is required (or AWS_REGION)');
   const polling = Number(extra.pollingInterval);

@@ -321,7 +321,7 @@ def _fire_terminating_lifecycle_hooks() -> None:
 
     def set_desired_capacity(self, new_capacity):  # type: ignore[no-untyped-def]
         hooks = hooks_of(self)
-        if hooks and not self.mixed_instances_policy:
+        if hooks and not self.mixed_instances_policy and not getattr(self, "_testenv_deleting", False):
             target = self.min_size if new_capacity is None else new_capacity
             in_service = [s for s in self.instance_states if s.lifecycle_state == "InService"]
             removable = [s for s in in_service if not s.protected_from_scale_in]
@@ -347,6 +347,20 @@ def _fire_terminating_lifecycle_hooks() -> None:
         group.set_desired_capacity(group.desired_capacity)
         return TerminateInstanceActivity(state.instance, original_size)
 
+    original_delete = AutoScalingBackend.delete_auto_scaling_group
+
+    def delete_auto_scaling_group(self, group_name):  # type: ignore[no-untyped-def]
+        """DeleteAutoScalingGroup (ForceDelete) terminates the instances without waiting and deletes the
+        outstanding lifecycle actions, as AWS documents: no hook holds them."""
+        group = self.autoscaling_groups.get(group_name)
+        if group is not None:
+            group._testenv_deleting = True
+            with lock:
+                for token in [t for t, a in actions.items() if a["group"] == group_name]:
+                    del actions[token]
+        return original_delete(self, group_name)
+
+    AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group  # type: ignore[method-assign]
     AutoScalingResponse.put_lifecycle_hook = put_lifecycle_hook  # type: ignore[method-assign]
     AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action  # type: ignore[attr-defined]
     AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat  # type: ignore[attr-defined]
