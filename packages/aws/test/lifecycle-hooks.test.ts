@@ -180,6 +180,23 @@ describe('emulator lifecycle hooks (TERMINATING)', () => {
     ).toHaveLength(1);
   });
 
+  it('a force-deleted group terminates its instances without waiting on the hook', async () => {
+    const name = named('asg-delete');
+    const q = await queue('q-delete');
+    const [held, other] = await group(name, 2);
+    await asg.putLifecycleHook({
+      groupName: name,
+      hookName: 'drain',
+      transition: TERMINATING,
+      heartbeatTimeoutSeconds: 300,
+      notificationTargetArn: q.arn,
+    });
+    await asg.terminateInstanceInGroup(held as string, { decrementDesired: true });
+    expect(await stateOf(name, held as string)).toBe('Terminating:Wait');
+    await asg.deleteGroup(name, { forceDelete: true });
+    for (const id of [held, other]) expect(await ec2State(id as string)).toBe('terminated');
+  });
+
   it('terminates at once in a group without hooks (unchanged behaviour)', async () => {
     const name = named('asg-plain');
     const [victim] = await group(name, 1);

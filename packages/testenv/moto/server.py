@@ -353,11 +353,16 @@ def _fire_terminating_lifecycle_hooks() -> None:
         """DeleteAutoScalingGroup (ForceDelete) terminates the instances without waiting and deletes the
         outstanding lifecycle actions, as AWS documents: no hook holds them."""
         group = self.autoscaling_groups.get(group_name)
-        if group is not None:
+        if group is not None and hooks_of(group):
             group._testenv_deleting = True
             with lock:
                 for token in [t for t, a in actions.items() if a["group"] == group_name]:
                     del actions[token]
+            # moto's own scale-to-zero counts InService instances only and would leave a held one running.
+            ids = [s.instance.id for s in group.instance_states]
+            group.instance_states = []
+            if ids:
+                self.ec2_backend.terminate_instances(ids)
         return original_delete(self, group_name)
 
     AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group  # type: ignore[method-assign]
