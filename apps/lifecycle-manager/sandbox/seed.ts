@@ -25,6 +25,34 @@ const REGION = 'us-west-2';
 
 let simulator: AsgNodeSimulator | undefined;
 
+/**
+ * Reports, for the sandbox's output (e2e/sandbox asserts it), what lifecycle-manager did with the terminated
+ * instance: once its Node carries lifecycle-manager's NodeDrained Event, the Node is gone and the instance
+ * has left its group (the lifecycle action completed), one line says so. Observes only; acts on nothing.
+ */
+function watch(client: KubeClient, node: string, instance: string, log: (line: string) => void): void {
+  const aws = createAwsPorts(createAwsClients(awsClientConfig({ region: REGION })), { cacheTtlMs: 0 });
+  const timer = setInterval(() => {
+    void (async () => {
+      const events = await client.list<k8s.CoreV1Event>(ResourceTypes.Event, {
+        namespace: 'default',
+        fieldSelector: `involvedObject.name=${node}`,
+      });
+      const drained = events.items.find(
+        (e) => e.reason === 'NodeDrained' && e.source?.component === 'lifecycle-manager',
+      );
+      if (!drained || (await client.get(ResourceTypes.Node, undefined, node))) return;
+      const group = await aws.autoScaling.describeGroup(GROUP);
+      if (group?.instances.some((i) => i.id === instance)) return;
+      clearInterval(timer);
+      log(
+        `instance ${instance} left gracefully: node ${node} drained and deleted by lifecycle-manager, lifecycle action completed`,
+      );
+    })().catch(() => undefined);
+  }, 2000);
+  timer.unref();
+}
+
 export async function seed(log: (line: string) => void): Promise<void> {
   const kc = kubeConfigFromEnv();
   const client = new KubeClient(kc);
@@ -89,6 +117,7 @@ export async function seed(log: (line: string) => void): Promise<void> {
     log(
       `queue ${QUEUE}, group ${GROUP} (2 instances, TERMINATING hook to the queue); instance ${victim} terminated: it waits in Terminating:Wait for lifecycle-manager`,
     );
+    watch(client, nodes[0]?.metadata?.name ?? '', victim, log);
   } finally {
     clients.destroy();
   }
