@@ -54,12 +54,12 @@ let kubeconfig: string;
 const controllers: ControllerProcess[] = [];
 const extraGroups: string[] = [];
 
-async function startController(): Promise<ControllerProcess> {
+async function startController(leaderElection = ['--leader-elect=false']): Promise<ControllerProcess> {
   const c = new ControllerProcess({
     bundle,
     identity: { kubeconfig, namespace: rbac.serviceAccount.namespace },
     args: [
-      '--leader-elect=false',
+      ...leaderElection,
       `--metrics-port=${await freePort()}`,
       '--health-port=0',
       '--bind-address=127.0.0.1',
@@ -287,4 +287,53 @@ describe('lifecycle-manager (bundled controller)', () => {
     expect(controller.lines(/completing without a node/).length).toBe(1);
     await controller.stop(5_000);
   }, 120_000);
+
+  it('two replicas with leader election: only the leader consumes the queue', async () => {
+    // The chart's Lease: its leader-election Role allows that one name only.
+    const leaseNs = rbac.serviceAccount.namespace;
+    const leaseName = rbac.leaseName ?? '';
+    const replica = (id: string) =>
+      startController([
+        '--leader-elect=true',
+        `--leader-election-namespace=${leaseNs}`,
+        `--leader-election-id=${leaseName}`,
+        `--leader-election-identity=${id}`,
+        '--lease-duration=4',
+        '--renew-deadline=3',
+        '--retry-period=1',
+      ]);
+    const replicas = new Map([
+      ['replica-a', await replica('replica-a')],
+      ['replica-b', await replica('replica-b')],
+    ]);
+    const coordination = scenario.kc.makeApiClient(k8s.CoordinationV1Api);
+    const leader = await eventually(
+      'a leader',
+      async () => {
+        const lease = await coordination
+          .readNamespacedLease({ name: leaseName, namespace: leaseNs })
+          .catch(() => undefined);
+        return lease?.spec?.holderIdentity || undefined;
+      },
+      60_000,
+    );
+    const group = await scenario.createGroup('lm-leader', 2);
+    await hook(group.name);
+    const [victim] = await scenario.nodes(group.name);
+    const instance = instanceOf(victim as k8s.V1Node);
+    await terminate(instance);
+    await nodeGone(victim?.metadata?.name ?? '');
+    await eventually(
+      'instance terminated',
+      async () => ((await ec2State(instance)) === 'terminated' ? true : undefined),
+      60_000,
+    );
+    expect(completions(instance)).toHaveLength(1);
+    for (const [id, proc] of replicas) {
+      const mine = proc.lines(/lifecycle action completed|message deleted|resuming a termination/);
+      if (id === leader) expect(mine.length).toBeGreaterThanOrEqual(1);
+      else expect(mine).toEqual([]);
+    }
+    for (const proc of replicas.values()) await proc.stop(5_000);
+  }, 150_000);
 });
