@@ -69,6 +69,20 @@ async function messages(url: string): Promise<Array<Record<string, string>>> {
   return got.map((m) => JSON.parse(m.body) as Record<string, string>);
 }
 
+/** EventBridge through its JSON API (no EventBridge SDK client in the repository; the emulator takes unsigned calls). */
+async function events(target: string, body: unknown): Promise<void> {
+  const res = await fetch(process.env.AWS_ENDPOINT_URL ?? '', {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/x-amz-json-1.1',
+      'X-Amz-Target': `AWSEvents.${target}`,
+      Authorization: `AWS4-HMAC-SHA256 Credential=test/20260101/${awsClientConfig().region}/events/aws4_request, SignedHeaders=host, Signature=0`,
+    },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`EventBridge ${target}: ${res.status} ${await res.text()}`);
+}
+
 const stateOf = async (name: string, id: string) =>
   (await asg.describeGroup(name))?.instances.find((i) => i.id === id)?.lifecycleState;
 const ec2State = async (id: string) => (await ec2.describeInstances([id]))[0]?.state;
@@ -178,6 +192,43 @@ describe('emulator lifecycle hooks (TERMINATING)', () => {
     expect(
       (await asg.describeGroup(name))?.instances.filter((i) => i.lifecycleState === 'InService'),
     ).toHaveLength(1);
+  });
+
+  it('emits the EventBridge "EC2 Instance-terminate Lifecycle Action" event, delivered by a rule to its target', async () => {
+    const name = named('asg-events');
+    const hookQueue = await queue('q-hook');
+    const eventQueue = await queue('q-events');
+    const rule = named('rule');
+    await events('PutRule', {
+      Name: rule,
+      EventPattern: JSON.stringify({
+        source: ['aws.autoscaling'],
+        'detail-type': ['EC2 Instance-terminate Lifecycle Action'],
+      }),
+    });
+    cleanups.push(() => events('DeleteRule', { Name: rule }));
+    await events('PutTargets', { Rule: rule, Targets: [{ Id: 'queue', Arn: eventQueue.arn }] });
+    cleanups.push(() => events('RemoveTargets', { Rule: rule, Ids: ['queue'] }));
+    const [victim] = await group(name, 1);
+    await asg.putLifecycleHook({
+      groupName: name,
+      hookName: 'drain',
+      transition: TERMINATING,
+      heartbeatTimeoutSeconds: 300,
+      notificationTargetArn: hookQueue.arn,
+    });
+    await asg.terminateInstanceInGroup(victim as string, { decrementDesired: true });
+    const event = (await eventually('the EventBridge event', async () =>
+      (await messages(eventQueue.url)).find((m) => m.source === 'aws.autoscaling'),
+    )) as unknown as { 'detail-type': string; detail: Record<string, string> };
+    expect(event['detail-type']).toBe('EC2 Instance-terminate Lifecycle Action');
+    expect(event.detail).toMatchObject({
+      EC2InstanceId: victim,
+      AutoScalingGroupName: name,
+      LifecycleHookName: 'drain',
+      LifecycleTransition: TERMINATING,
+    });
+    expect(event.detail.LifecycleActionToken).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it('a force-deleted group terminates its instances without waiting on the hook', async () => {
