@@ -17,6 +17,7 @@ import {
   CreateQueueCommand,
   DeleteQueueCommand,
   GetQueueAttributesCommand,
+  SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import * as k8s from '@kubernetes/client-node';
@@ -54,7 +55,10 @@ let kubeconfig: string;
 const controllers: ControllerProcess[] = [];
 const extraGroups: string[] = [];
 
-async function startController(leaderElection = ['--leader-elect=false']): Promise<ControllerProcess> {
+async function startController(
+  leaderElection = ['--leader-elect=false'],
+  extra: string[] = [],
+): Promise<ControllerProcess> {
   const c = new ControllerProcess({
     bundle,
     identity: { kubeconfig, namespace: rbac.serviceAccount.namespace },
@@ -69,6 +73,7 @@ async function startController(leaderElection = ['--leader-elect=false']): Promi
       '--drain-timeout=60',
       '--max-time-to-process=25',
       '--shutdown-grace=2',
+      ...extra,
     ],
   }).start();
   controllers.push(c);
@@ -335,5 +340,42 @@ describe('lifecycle-manager (bundled controller)', () => {
       else expect(mine).toEqual([]);
     }
     for (const proc of replicas.values()) await proc.stop(5_000);
+  }, 150_000);
+
+  it('escalates a drain a PodDisruptionBudget blocks past --drain-retries, and rejects a malformed message without deleting it', async () => {
+    const group = await scenario.createGroup('lm-escalate', 2);
+    await hook(group.name);
+    await scenario.workload(ns, group.name, { name: 'stuck', replicas: 2, pdb: { maxUnavailable: 0 } });
+    await sqs.send(
+      new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: '{"not": "a lifecycle message"}' }),
+    );
+    const controller = await startController(undefined, [
+      '--drain-timeout=3',
+      '--drain-retries=1',
+      '--max-termination-grace-period=0',
+    ]);
+    const [victim] = await scenario.nodes(group.name);
+    const name = victim?.metadata?.name ?? '';
+    const instance = instanceOf(victim as k8s.V1Node);
+    await terminate(instance);
+    await nodeGone(name);
+    await eventually(
+      'instance terminated',
+      async () => ((await ec2State(instance)) === 'terminated' ? true : undefined),
+      60_000,
+    );
+    const events = await core.listNamespacedEvent({
+      namespace: 'default',
+      fieldSelector: `involvedObject.name=${name}`,
+    });
+    expect(events.items.map((e) => e.reason)).toEqual(
+      expect.arrayContaining(['DrainFailed', 'DrainEscalated', 'NodeDrained']),
+    );
+    expect(completions(instance)).toHaveLength(1);
+    expect(
+      controller.lines(/message rejected: asg lifecycle notification: missing/).length,
+    ).toBeGreaterThanOrEqual(1);
+    expect(controller.lines(/message deleted.*not a lifecycle/)).toEqual([]);
+    await controller.stop(5_000);
   }, 150_000);
 });
