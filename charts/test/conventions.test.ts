@@ -28,8 +28,8 @@ it('every Chart.yaml carries the root package.json version (tsx charts/scripts/v
   for (const c of toolCharts()) expect([c.name, c.appVersion]).toEqual([c.name, c.version]);
 });
 
-// Tools without a custom resource (governor: flags and a state ConfigMap only) ship no crds/.
-const WITHOUT_CRDS = new Set(['governor']);
+// Tools without a custom resource ship no crds/ (governor: flags and a state ConfigMap; lifecycle-manager: an SQS queue).
+const WITHOUT_CRDS = new Set(['governor', 'lifecycle-manager']);
 
 it('every tool chart ships its generated CRDs and an all-features values file', () => {
   for (const c of toolCharts()) {

@@ -75,7 +75,7 @@ describe.each(toolCharts().map((c) => [c.name, c.dir] as const))('helm install %
       ]),
     );
 
-    // The chart's CRDs were installed with it (a tool without a custom resource, governor, has none).
+    // The chart's CRDs were installed with it (a tool without a custom resource, governor or lifecycle-manager, has none).
     const crdDir = path.join(repoDir, 'crds');
     const crdNames = (fs.existsSync(crdDir) ? fs.readdirSync(crdDir) : [])
       .flatMap((f) => parseManifests(fs.readFileSync(path.join(crdDir, f), 'utf8')))

@@ -38,12 +38,14 @@ const TOOL_ALERTS: Record<string, string[]> = {
   'instance-manager': ['InstanceGroupsInError', 'DrainFailures', 'CloudOperationErrors'],
   'addon-manager': ['AddonsFailed', 'WorkflowFailures'],
   'kube-forensics': ['CaptureFailed', 'CheckpointUnavailable'],
+  'lifecycle-manager': ['TerminationsFailing', 'DrainFailures', 'MessagesRejected'],
 };
 
-/** A tool's own metric prefix: keiko_<tool>_, unless upstream's names are kept (governor_*, kube_forensics_*). */
+/** A tool's own metric prefix: keiko_<tool>_, unless it keeps its upstream's names (dashboards written for upstream keep working). */
 const TOOL_METRIC_PREFIX: Record<string, string> = {
   governor: 'governor_',
   'kube-forensics': 'kube_forensics_',
+  'lifecycle-manager': 'lifecycle_manager_',
 };
 const toolPrefix = (chart: string) => TOOL_METRIC_PREFIX[chart] ?? `keiko_${chart.replaceAll('-', '_')}_`;
 

@@ -36,6 +36,7 @@ const OWN_DEFAULT_KINDS: Readonly<Record<string, string[]>> = {
   governor: ['Role', 'RoleBinding', ...DISRUPTION_LOCK],
   // the collector Jobs' Role in the release namespace
   'kube-forensics': ['Role', 'RoleBinding'],
+  'lifecycle-manager': DISRUPTION_LOCK,
 };
 /** keiko-lib's leader-election Role (a tool chart may render Roles of its own besides). */
 const leaderElectionRole = (objects: k8s.KubernetesObject[]) =>

@@ -113,7 +113,10 @@ function callable(body: ts.Node, sdk: Map<string, string>, seen: Set<string>): C
         if (target.kind === ts.SyntaxKind.ThisKeyword) c.selfCalls.add(callee.name.text);
         else if (
           ts.isPropertyAccessExpression(target) &&
-          target.expression.kind === ts.SyntaxKind.ThisKeyword
+          target.expression.kind === ts.SyntaxKind.ThisKeyword &&
+          // A one-word name (send, delete) on this.client or a Map is not the wrapped port's: it counts
+          // only on the decorators' `this.inner`; camelCase names count on any this.<field>.
+          (/[A-Z]/.test(callee.name.text) || target.name.text === 'inner')
         )
           c.innerCalls.add(callee.name.text);
       }

@@ -1,5 +1,6 @@
 // SQS port: just what lifecycle-manager needs to consume Auto Scaling lifecycle events from a queue.
 import {
+  ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
   GetQueueUrlCommand,
   ReceiveMessageCommand,
@@ -17,6 +18,8 @@ export interface SqsMessage {
   body: string;
   /** How many times the message has been received, this time included (SQS ApproximateReceiveCount). */
   receiveCount?: number;
+  /** When SQS accepted the message (SentTimestamp): the age of a message survives restarts and redeliveries. */
+  sentAt?: Date;
   /** String message attributes. */
   attributes: Record<string, string>;
 }
@@ -36,6 +39,8 @@ export interface SqsPort {
   queueUrl(queueName: string): Promise<string>;
   receive(queueUrl: string, options?: ReceiveOptions): Promise<SqsMessage[]>;
   delete(queueUrl: string, receiptHandle: string): Promise<void>;
+  /** Keeps a received message hidden for `seconds` more from now (0: visible again at once). */
+  changeVisibility(queueUrl: string, receiptHandle: string, seconds: number): Promise<void>;
   /** Sends a message; returns its id. */
   send(
     queueUrl: string,
@@ -82,18 +87,20 @@ export class AwsSqs implements SqsPort {
             WaitTimeSeconds: clamp(options.waitSeconds ?? 20, 0, 20),
             VisibilityTimeout: options.visibilityTimeoutSeconds,
             MessageAttributeNames: ['All'],
-            MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+            MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
           }),
           options.abortSignal ? { abortSignal: options.abortSignal } : {},
         ),
     );
     return (out.Messages ?? []).map((m) => {
       const count = Number(m.Attributes?.ApproximateReceiveCount);
+      const sent = Number(m.Attributes?.SentTimestamp);
       return {
         messageId: m.MessageId ?? '',
         receiptHandle: m.ReceiptHandle ?? '',
         body: m.Body ?? '',
         ...(Number.isFinite(count) && count > 0 ? { receiveCount: count } : {}),
+        ...(Number.isFinite(sent) && sent > 0 ? { sentAt: new Date(sent) } : {}),
         attributes: Object.fromEntries(
           Object.entries(m.MessageAttributes ?? {}).flatMap(([k, v]) =>
             v.StringValue !== undefined ? [[k, v.StringValue]] : [],
@@ -106,6 +113,20 @@ export class AwsSqs implements SqsPort {
   async delete(queueUrl: string, receiptHandle: string): Promise<void> {
     await callAws({ service: SERVICE, operation: 'DeleteMessage', subject: `queue ${queueUrl}` }, () =>
       this.client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle })),
+    );
+  }
+
+  async changeVisibility(queueUrl: string, receiptHandle: string, seconds: number): Promise<void> {
+    await callAws(
+      { service: SERVICE, operation: 'ChangeMessageVisibility', subject: `queue ${queueUrl}` },
+      () =>
+        this.client.send(
+          new ChangeMessageVisibilityCommand({
+            QueueUrl: queueUrl,
+            ReceiptHandle: receiptHandle,
+            VisibilityTimeout: clamp(Math.round(seconds), 0, 43_200),
+          }),
+        ),
     );
   }
 

@@ -284,7 +284,7 @@ describe('Auto Scaling and EC2 ports against the emulator', () => {
     expect(now.desiredCapacity).toBe(3);
   });
 
-  it('puts, describes and deletes lifecycle hooks; reports moto refusing to complete an action', async () => {
+  it('puts, describes and deletes lifecycle hooks; reports AWS refusing to complete an action that is not pending', async () => {
     await asg.putLifecycleHook({
       groupName,
       hookName: 'drain',
@@ -304,7 +304,8 @@ describe('Auto Scaling and EC2 ports against the emulator', () => {
 
     const group = (await asg.describeGroup(groupName)) as ScalingGroup;
     const instanceId = group.instances[0]?.id ?? '';
-    // moto does not hold instances in Terminating:Wait and answers 500 here; the port must say so, not succeed.
+    // The instance is InService: no lifecycle action is pending for it, and the emulator (as AWS) refuses with a
+    // ValidationError; the port must say so, not succeed. (packages/aws/test/lifecycle-hooks.test.ts tests actions.)
     const err = await asg
       .completeLifecycleAction({ groupName, hookName: 'drain', instanceId, result: 'CONTINUE' })
       .catch((e: unknown) => e);
@@ -312,7 +313,8 @@ describe('Auto Scaling and EC2 ports against the emulator', () => {
     expect((err as AwsOperationError).message).toContain(
       `autoscaling CompleteLifecycleAction group ${groupName} hook drain instance ${instanceId}`,
     );
-    expect((err as AwsOperationError).httpStatus).toBe(500);
+    expect((err as AwsOperationError).httpStatus).toBe(400);
+    expect((err as AwsOperationError).message).toMatch(/No active Lifecycle Action found with instance ID/);
     await expect(
       asg.recordLifecycleActionHeartbeat({ groupName, hookName: 'drain', instanceId }),
     ).rejects.toThrow(/RecordLifecycleActionHeartbeat/);

@@ -158,6 +158,224 @@ def _add_update_nodegroup_version() -> None:
 
 _add_update_nodegroup_version()
 
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+HOOK_SWEEP_SECONDS = 0.5
+
+
+def _fire_terminating_lifecycle_hooks() -> None:
+    """moto stores lifecycle hooks but never fires them. Opt-in by nature: only groups that have a TERMINATING
+    hook change; every other group terminates as before. Per the Auto Scaling documentation
+    (lifecycle-hooks.html, completing-lifecycle-hooks.html, PutLifecycleHook/CompleteLifecycleAction API):
+    - PutLifecycleHook keeps NotificationTargetARN and RoleARN, and sends a TEST_NOTIFICATION to an SQS target;
+    - TerminateInstanceInAutoScalingGroup and a scale-in put the instance in Terminating:Wait (it no longer
+      counts toward the desired capacity) and send each hook's notification (LifecycleHookName, AccountId,
+      RequestId, LifecycleTransition, AutoScalingGroupName, Service, Time, EC2InstanceId,
+      LifecycleActionToken) to its SQS target, plus the EventBridge event "EC2 Instance-terminate Lifecycle
+      Action" (source aws.autoscaling) to the default event bus;
+    - RecordLifecycleActionHeartbeat restarts the heartbeat timeout (bounded by the global timeout, 100 x the
+      heartbeat timeout or 48 h, whichever is smaller);
+    - CompleteLifecycleAction (by token or instance id) ends that hook's action; once no action is left, or at
+      once on ABANDON, the instance goes Terminating:Proceed and is terminated;
+    - when the heartbeat timeout passes, the hook's DefaultResult applies (both results terminate)."""
+    import json as _json
+    import datetime as _dt
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, TerminateInstanceActivity
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import EmptyResult
+
+    lock = threading.RLock()
+    # token -> {"backend", "group", "hook", "instance", "deadline", "global_deadline"}
+    actions: dict = {}
+
+    def hooks_of(group, transition=TERMINATING):  # type: ignore[no-untyped-def]
+        backend = group.autoscaling_backend
+        return [h for h in backend.lifecycle_hooks.values()
+                if h.auto_scaling_group_name == group.name and h.lifecycle_transition == transition]
+
+    def send_to_target(backend, arn, body):  # type: ignore[no-untyped-def]
+        parts = (arn or "").split(":")
+        if len(parts) < 6 or parts[2] != "sqs":
+            return
+        from moto.sqs.models import sqs_backends
+        try:
+            sqs_backends[parts[4]][parts[3]].send_message(parts[5], body)
+        except Exception as err:  # the queue may be gone, as AWS would fail to deliver
+            print(f"testenv lifecycle hooks: cannot deliver to {arn}: {err}", file=sys.stderr)
+
+    def emit_event(backend, group, detail):  # type: ignore[no-untyped-def]
+        from moto.events.models import events_backends
+        try:
+            events_backends[backend.account_id][backend.region_name].put_events([{
+                "Source": "aws.autoscaling", "DetailType": "EC2 Instance-terminate Lifecycle Action",
+                "Detail": _json.dumps(detail), "Resources": [group.arn], "EventBusName": "default"}])
+        except Exception as err:
+            print(f"testenv lifecycle hooks: cannot put the EventBridge event: {err}", file=sys.stderr)
+
+    def now_text():  # type: ignore[no-untyped-def]
+        return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def hold(group, state, hooks):  # type: ignore[no-untyped-def]
+        """Terminating:Wait with one action per hook; the notifications go out."""
+        backend = group.autoscaling_backend
+        state.lifecycle_state = "Terminating:Wait"
+        for hook in hooks:
+            token = str(uuid.uuid4())
+            timeout = int(hook.heartbeat_timeout)
+            with lock:
+                actions[token] = {"backend": backend, "group": group.name, "hook": hook.name,
+                                  "instance": state.instance.id, "timeout": timeout,
+                                  "deadline": time.monotonic() + timeout,
+                                  "global_deadline": time.monotonic() + min(100 * timeout, 172800)}
+            detail = {"LifecycleActionToken": token, "AutoScalingGroupName": group.name,
+                      "LifecycleHookName": hook.name, "EC2InstanceId": state.instance.id,
+                      "LifecycleTransition": TERMINATING}
+            message = {"Origin": "AutoScalingGroup", "Destination": "EC2", **detail,
+                       "AccountId": backend.account_id, "RequestId": str(uuid.uuid4()),
+                       "Service": "AWS Auto Scaling", "Time": now_text()}
+            if getattr(hook, "notification_metadata", None):
+                message["NotificationMetadata"] = hook.notification_metadata
+                detail["NotificationMetadata"] = hook.notification_metadata
+            send_to_target(backend, hook.notification_target_arn, _json.dumps(message))
+            emit_event(backend, group, {**detail, "Origin": "AutoScalingGroup", "Destination": "EC2"})
+
+    def finish(backend, group_name, instance_id):  # type: ignore[no-untyped-def]
+        """Terminating:Proceed, then terminated: the instance leaves the group and EC2 terminates it."""
+        with lock:
+            for token in [t for t, a in actions.items() if a["instance"] == instance_id]:
+                del actions[token]
+        group = backend.autoscaling_groups.get(group_name)
+        if group is not None:
+            group.instance_states = [s for s in group.instance_states if s.instance.id != instance_id]
+        try:
+            backend.ec2_backend.terminate_instances([instance_id])
+        except Exception as err:
+            print(f"testenv lifecycle hooks: terminate {instance_id}: {err}", file=sys.stderr)
+
+    def end_action(token, result):  # type: ignore[no-untyped-def]
+        with lock:
+            action = actions.pop(token, None)
+            if action is None:
+                return
+            left = [a for a in actions.values() if a["instance"] == action["instance"]]
+        if result == "ABANDON" or not left:
+            finish(action["backend"], action["group"], action["instance"])
+
+    def find_action(self):  # type: ignore[no-untyped-def]
+        group = self._get_param("AutoScalingGroupName")
+        hook = self._get_param("LifecycleHookName")
+        token = self._get_param("LifecycleActionToken")
+        instance = self._get_param("InstanceId")
+        with lock:
+            for t, a in actions.items():
+                if a["group"] == group and a["hook"] == hook and (t == token if token else a["instance"] == instance):
+                    return t, a
+        if token:
+            raise ValidationError(f"No active Lifecycle Action found with token {token}")
+        raise ValidationError(f"No active Lifecycle Action found with instance ID {instance}")
+
+    def complete_lifecycle_action(self):  # type: ignore[no-untyped-def]
+        result = self._get_param("LifecycleActionResult")
+        if result not in ("CONTINUE", "ABANDON"):
+            raise ValidationError("LifecycleActionResult must be CONTINUE or ABANDON")
+        token, _ = find_action(self)
+        end_action(token, result)
+        return EmptyResult()
+
+    def record_lifecycle_action_heartbeat(self):  # type: ignore[no-untyped-def]
+        _, action = find_action(self)
+        with lock:
+            action["deadline"] = min(time.monotonic() + action["timeout"], action["global_deadline"])
+        return EmptyResult()
+
+    def sweep():  # type: ignore[no-untyped-def]
+        while True:
+            time.sleep(HOOK_SWEEP_SECONDS)
+            with lock:
+                due = [(t, a) for t, a in actions.items() if time.monotonic() >= a["deadline"]]
+            for token, action in due:
+                backend = action["backend"]
+                hook = backend.lifecycle_hooks.get(f"{action['group']}_{action['hook']}")
+                end_action(token, hook.default_result if hook else "ABANDON")
+
+    original_put = AutoScalingResponse.put_lifecycle_hook
+
+    def put_lifecycle_hook(self):  # type: ignore[no-untyped-def]
+        answer = original_put(self)
+        backend = self.autoscaling_backend
+        group_name = self._get_param("AutoScalingGroupName")
+        hook = backend.lifecycle_hooks.get(f"{group_name}_{self._get_param('LifecycleHookName')}")
+        if hook is not None:
+            hook.notification_target_arn = self._get_param("NotificationTargetARN")
+            hook.role_arn = self._get_param("RoleARN")
+            hook.notification_metadata = self._get_param("NotificationMetadata")
+            if hook.notification_target_arn:
+                send_to_target(backend, hook.notification_target_arn, _json.dumps({
+                    "AccountId": backend.account_id, "RequestId": str(uuid.uuid4()),
+                    "AutoScalingGroupARN": getattr(backend.autoscaling_groups.get(group_name), "arn", ""),
+                    "AutoScalingGroupName": group_name, "Service": "AWS Auto Scaling",
+                    "Event": "autoscaling:TEST_NOTIFICATION", "Time": now_text()}))
+        return answer
+
+    original_set_desired = FakeAutoScalingGroup.set_desired_capacity
+
+    def set_desired_capacity(self, new_capacity):  # type: ignore[no-untyped-def]
+        hooks = hooks_of(self)
+        if hooks and not self.mixed_instances_policy and not getattr(self, "_testenv_deleting", False):
+            target = self.min_size if new_capacity is None else new_capacity
+            in_service = [s for s in self.instance_states if s.lifecycle_state == "InService"]
+            removable = [s for s in in_service if not s.protected_from_scale_in]
+            for state in removable[: max(0, len(in_service) - (target or 0))]:
+                hold(self, state, hooks)
+        original_set_desired(self, new_capacity)
+
+    original_terminate = AutoScalingBackend.terminate_instance
+
+    def terminate_instance(self, instance_id, should_decrement):  # type: ignore[no-untyped-def]
+        state = next((s for g in self.autoscaling_groups.values() for s in g.instance_states
+                      if s.instance.id == instance_id), None)
+        group = state.instance.autoscaling_group if state else None  # type: ignore[union-attr]
+        hooks = hooks_of(group) if group is not None else []
+        if not hooks:
+            return original_terminate(self, instance_id, should_decrement)
+        if state.lifecycle_state.startswith("Terminating"):
+            raise ValidationError(f"The instance {instance_id} is already terminating")
+        original_size = group.desired_capacity
+        hold(group, state, hooks)
+        if should_decrement:
+            group.desired_capacity = original_size - 1
+        group.set_desired_capacity(group.desired_capacity)
+        return TerminateInstanceActivity(state.instance, original_size)
+
+    original_delete = AutoScalingBackend.delete_auto_scaling_group
+
+    def delete_auto_scaling_group(self, group_name):  # type: ignore[no-untyped-def]
+        """DeleteAutoScalingGroup (ForceDelete) terminates the instances without waiting and deletes the
+        outstanding lifecycle actions, as AWS documents: no hook holds them."""
+        group = self.autoscaling_groups.get(group_name)
+        if group is not None and hooks_of(group):
+            group._testenv_deleting = True
+            with lock:
+                for token in [t for t, a in actions.items() if a["group"] == group_name]:
+                    del actions[token]
+            # moto's own scale-to-zero counts InService instances only and would leave a held one running.
+            ids = [s.instance.id for s in group.instance_states]
+            group.instance_states = []
+            if ids:
+                self.ec2_backend.terminate_instances(ids)
+        return original_delete(self, group_name)
+
+    AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group  # type: ignore[method-assign]
+    AutoScalingResponse.put_lifecycle_hook = put_lifecycle_hook  # type: ignore[method-assign]
+    AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action  # type: ignore[attr-defined]
+    AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat  # type: ignore[attr-defined]
+    FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity  # type: ignore[method-assign]
+    AutoScalingBackend.terminate_instance = terminate_instance  # type: ignore[method-assign]
+    threading.Thread(target=sweep, name="testenv-lifecycle-hooks", daemon=True).start()
+
+
+_fire_terminating_lifecycle_hooks()
+
 if __name__ == "__main__":
     from moto.server import main
 
