@@ -12,7 +12,7 @@ import {
   type KubeClient,
   type Logger,
 } from '@keiko/kube-runtime';
-import type { DisruptionLocks } from '@keiko/node-ops';
+import type { DisruptionLocks, LockRenewal } from '@keiko/node-ops';
 import { AbortedError, drainNode, listPodsOnNode, planDrain } from '@keiko/node-ops';
 import type { LifecycleEvent } from './message';
 import type { LifecycleMetrics } from './metrics';
@@ -73,6 +73,9 @@ export function isActionOver(err: unknown): boolean {
 
 export class Processor {
   private readonly groupUsers = new Map<string, number>();
+  /** Per group: the renewal keeping this process's lock, and the chain its lock operations run on. */
+  private readonly lockRenewals = new Map<string, LockRenewal>();
+  private readonly lockOps = new Map<string, Promise<unknown>>();
 
   constructor(private readonly o: ProcessorOptions) {}
 
@@ -198,15 +201,50 @@ export class Processor {
     });
   }
 
-  /** Holds the group's disruption lock (shared by this process's instances of the group) around `work`. */
+  /**
+   * Holds the group's disruption lock (shared by this process's instances of the group) around `work`,
+   * renewed while any of them works (a drain may outlast the lease). Acquire and release of one group run
+   * one at a time, and a release happens only while no instance of the group is at work — so one job
+   * ending never releases the lock another has just renewed.
+   */
   private async withGroupLock(job: Job, signal: AbortSignal, work: () => Promise<void>): Promise<void> {
     const group = { region: this.o.region, name: job.event.AutoScalingGroupName };
-    const holder = CORDONED_BY;
     const reason = `lifecycle hook: instance ${job.event.EC2InstanceId} terminating`;
+    this.groupUsers.set(group.name, (this.groupUsers.get(group.name) ?? 0) + 1);
+    try {
+      await this.takeGroupLock(job, group, reason, signal);
+      await work();
+    } finally {
+      const left = (this.groupUsers.get(group.name) ?? 1) - 1;
+      if (left > 0) this.groupUsers.set(group.name, left);
+      else this.groupUsers.delete(group.name);
+      if (left === 0)
+        await this.serialLockOp(group.name, async () => {
+          if ((this.groupUsers.get(group.name) ?? 0) > 0) return;
+          this.lockRenewals.get(group.name)?.stop();
+          this.lockRenewals.delete(group.name);
+          await this.o.locks.release(group, CORDONED_BY).catch(() => undefined);
+        });
+    }
+  }
+
+  /** Waits (bounded by --lock-wait-timeout) for the group's lock; past the wait it goes on without it. */
+  private async takeGroupLock(
+    job: Job,
+    group: { region: string; name: string },
+    reason: string,
+    signal: AbortSignal,
+  ): Promise<void> {
     const until = Date.now() + this.o.lockWaitMs;
     for (;;) {
-      const outcome = await this.o.locks.acquire(group, holder, reason);
-      if (outcome.held) break;
+      const outcome = await this.serialLockOp(group.name, () =>
+        this.o.locks.acquire(group, CORDONED_BY, reason),
+      );
+      if (outcome.held) {
+        if (!this.lockRenewals.has(group.name))
+          this.lockRenewals.set(group.name, this.o.locks.keepRenewed(group, CORDONED_BY, reason));
+        return;
+      }
       if (Date.now() >= until) {
         // AWS terminates the instance whatever happens: a drain now is better than none.
         await this.nodeEvent(
@@ -215,22 +253,21 @@ export class Processor {
           'DisruptionLockBusy',
           `group ${group.name} is locked by ${outcome.holder} (${outcome.reason}); draining anyway, the instance is leaving`,
         );
-        return work();
+        return;
       }
       await new Promise((r) => setTimeout(r, 2_000));
       if (signal.aborted) throw new AbortedError('waiting for the disruption lock: aborted');
     }
-    this.groupUsers.set(group.name, (this.groupUsers.get(group.name) ?? 0) + 1);
-    try {
-      await work();
-    } finally {
-      const left = (this.groupUsers.get(group.name) ?? 1) - 1;
-      if (left > 0) this.groupUsers.set(group.name, left);
-      else {
-        this.groupUsers.delete(group.name);
-        await this.o.locks.release(group, holder).catch(() => undefined);
-      }
-    }
+  }
+
+  /** Runs lock operations of one group one after the other. */
+  private serialLockOp<T>(groupName: string, op: () => Promise<T>): Promise<T> {
+    const next = (this.lockOps.get(groupName) ?? Promise.resolve()).then(op, op);
+    this.lockOps.set(
+      groupName,
+      next.catch(() => undefined),
+    );
+    return next;
   }
 
   /** Cordon + PDB-aware drain through node-ops, retried, then escalated; false when it could not finish. */

@@ -26,6 +26,11 @@ export interface ScalingGroupRef {
 
 export type LockOutcome = { held: true } | { held: false; holder: string; reason: string };
 
+export interface LockRenewal {
+  stop(): void;
+  stillHeld(): boolean;
+}
+
 export interface DisruptionLockOptions {
   namespace?: string;
   /** A holder that stops renewing loses the lock after this long (default 10 minutes). */
@@ -107,6 +112,51 @@ export class DisruptionLocks {
       .catch((err: unknown) => {
         if (!isConflict(err)) throw err;
       });
+  }
+
+  /**
+   * Renews the lock only if `holder` still has it; never takes or re-creates it (a renewal racing a release
+   * must not bring the lock back). False when the lock is gone or someone else's.
+   */
+  async renew(group: ScalingGroupRef, holder: string, reason: string): Promise<boolean> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const lease = await this.client.get<LockLease>(
+        ResourceTypes.Lease,
+        this.namespace,
+        disruptionLockName(group),
+      );
+      if (!lease || lease.spec?.holderIdentity !== holder) return false;
+      try {
+        await this.write(lease, holder, reason, true);
+        return true;
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Keeps a held lock from expiring while long work runs (a drain may outlast the lease): renews it every
+   * third of the lease. `stillHeld()` turns false once a renewal finds the lock gone or someone else's —
+   * check it before a destructive step. A failed renewal call (an API outage) is tried again at the next
+   * tick. `stop()` ends the renewals; it does not release.
+   */
+  keepRenewed(group: ScalingGroupRef, holder: string, reason: string): LockRenewal {
+    let held = true;
+    const timer = setInterval(
+      () => {
+        this.renew(group, holder, reason).then(
+          (ok) => {
+            if (!ok) held = false;
+          },
+          () => undefined,
+        );
+      },
+      Math.max(1_000, (this.durationSeconds * 1000) / 3),
+    );
+    timer.unref();
+    return { stop: () => clearInterval(timer), stillHeld: () => held };
   }
 
   /** Who holds the group's lock now, if anyone (expired locks count as free). */

@@ -55,7 +55,7 @@ export {
   DEFAULT_DISRUPTION_LOCK_NAMESPACE,
   DISRUPTION_LOCK_PREFIX,
 } from './group-lock';
-export type { ScalingGroupRef, LockOutcome, DisruptionLockOptions } from './group-lock';
+export type { ScalingGroupRef, LockOutcome, LockRenewal, DisruptionLockOptions } from './group-lock';
 export { DrainRunner, failedDrainOf } from './engine/drain-runner';
 export type { DrainState, FailedDrain, DrainRequest, DrainRunnerOptions } from './engine/drain-runner';
 export { MAX_DRAIN_ATTEMPTS, orderCandidates, selectBatch, planAllBatches } from './engine/batch';

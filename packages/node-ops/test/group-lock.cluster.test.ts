@@ -1,8 +1,11 @@
 // The per-group disruption lock against the real apiserver: one holder at a time, renewals, release,
 // expiry of a holder that stopped renewing, and exactly one winner when two tools race for it.
 import { describe, expect, it } from '@jest/globals';
-import { DisruptionLocks, disruptionLockName } from '../src/group-lock';
+import { DEFAULT_DISRUPTION_LOCK_NAMESPACE, DisruptionLocks, disruptionLockName } from '../src/group-lock';
+import { ResourceTypes } from '@keiko/kube-runtime';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { client } from './support/cluster';
+import { eventually } from '@keiko/testenv';
 
 const group = () => ({
   region: 'us-west-2',
@@ -54,4 +57,46 @@ describe('DisruptionLocks', () => {
     await locks.release(g, holder!);
     expect(disruptionLockName(g)).toMatch(/^keiko-disruption-[0-9a-f]{20}$/);
   });
+
+  it('keeps a held lock renewed through long work, and says so once someone else has it; a renewal never re-creates a released lock', async () => {
+    const g = group();
+    // A 3 s lease, renewed every second: seen as its renewTime moving on while the holder still has it.
+    const locks = new DisruptionLocks(client, { leaseDurationSeconds: 3 });
+    expect(await locks.acquire(g, 'governor', 'reaping')).toEqual({ held: true });
+    const renewTime = async () =>
+      (
+        await client.get<KubernetesObject & { spec?: { renewTime?: string } }>(
+          ResourceTypes.Lease,
+          DEFAULT_DISRUPTION_LOCK_NAMESPACE,
+          disruptionLockName(g),
+        )
+      )?.spec?.renewTime;
+    const first = await renewTime();
+    const renewal = locks.keepRenewed(g, 'governor', 'reaping');
+    await eventually(
+      'a renewal',
+      async () => ((await renewTime()) !== first ? true : undefined),
+      20_000,
+      100,
+    );
+    expect(await locks.holder(g)).toBe('governor');
+    expect(renewal.stillHeld()).toBe(true);
+    expect(await locks.acquire(g, 'upgrade-manager', 'rollout')).toMatchObject({
+      held: false,
+      holder: 'governor',
+    });
+    renewal.stop();
+
+    await locks.release(g, 'governor');
+    expect(await locks.renew(g, 'governor', 'reaping')).toBe(false);
+    expect(await locks.holder(g)).toBeUndefined();
+
+    // Taken by another tool meanwhile (the lease ran out): the renewal notices.
+    expect(await locks.acquire(g, 'upgrade-manager', 'rollout')).toEqual({ held: true });
+    const late = locks.keepRenewed(g, 'governor', 'reaping');
+    await eventually('the renewal to notice', () => (late.stillHeld() ? undefined : true), 10_000, 200);
+    late.stop();
+    expect(await locks.holder(g)).toBe('upgrade-manager');
+    await locks.release(g, 'upgrade-manager');
+  }, 30_000);
 });

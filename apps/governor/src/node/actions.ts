@@ -18,6 +18,11 @@ export interface ReapOutcome {
 }
 
 const CORDONED_BY = 'governor';
+
+/** Whether the node's kubelet reports Ready now (an absent node is not). */
+function isReadyNow(node: V1Node | undefined): boolean {
+  return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
 const DEAD_KINDS: ReadonlySet<ReapKind> = new Set(['unready', 'unknown', 'condition']);
 
 export class NodeActions {
@@ -32,8 +37,9 @@ export class NodeActions {
       return { state, reaped: false, stopRun: false };
     }
     const ref = c.group ? { region: this.d.region, name: c.group } : undefined;
+    const reason = `governor reaps ${kind} node ${c.name}`;
     if (ref) {
-      const lock = await this.d.locks.acquire(ref, this.d.identity, `governor reaps ${kind} node ${c.name}`);
+      const lock = await this.d.locks.acquire(ref, this.d.identity, reason);
       if (!lock.held) {
         this.d.log.info('group locked by another tool; node left alone', {
           node: c.name,
@@ -42,9 +48,12 @@ export class NodeActions {
         return { state, reaped: false, stopRun: false };
       }
     }
+    // A drain may outlast the lock's lease: keep it renewed, and check it is still ours before terminating.
+    const renewal = ref ? this.d.locks.keepRenewed(ref, this.d.identity, reason) : undefined;
     try {
-      return await this.reapLocked(c, kind, node, state);
+      return await this.reapLocked(c, kind, node, state, () => renewal?.stillHeld() ?? true);
     } finally {
+      renewal?.stop();
       if (ref) await this.d.locks.release(ref, this.d.identity).catch(() => undefined);
     }
   }
@@ -54,6 +63,7 @@ export class NodeActions {
     kind: ReapKind,
     node: V1Node | undefined,
     state: GovernorState,
+    lockHeld: () => boolean,
   ): Promise<ReapOutcome> {
     const now = (this.d.now ?? Date.now)();
     if (!c.resuming)
@@ -68,13 +78,24 @@ export class NodeActions {
       await this.annotate(c.name, { [STATE_ANNOTATION]: 'draining' });
       if (node)
         await this.d.events.record(node, 'Normal', 'NodeReaping', `reaping ${kind} node: ${c.detail}`);
-      const failure = c.drain ? await this.drain(c, kind) : undefined;
-      if (failure && !DEAD_KINDS.has(kind)) {
+      // Dead = its kubelet is gone now (Ready not True), whatever the kind says: a live node's drain
+      // must succeed (a node-condition rule or a resumed reap may name a node whose kubelet is alive).
+      const dead = DEAD_KINDS.has(kind) && !isReadyNow(node);
+      const failure = c.drain ? await this.drain(c, dead) : undefined;
+      if (failure && !dead) {
         await this.drainFailed(c, node, failure);
         return { state, reaped: false, stopRun: true };
       }
       if (failure)
         this.d.log.warn('drain of a dead node failed; terminating anyway', { node: c.name, error: failure });
+      if (!lockHeld()) {
+        // The lease ran out during the drain and another tool took the group: resumed at the next sweep.
+        this.d.log.warn('group lock lost during the drain; not terminating now', {
+          node: c.name,
+          group: c.group,
+        });
+        return { state, reaped: false, stopRun: false };
+      }
       await this.annotate(c.name, { [STATE_ANNOTATION]: 'termination-issued' });
     }
     const reaped = await this.remove(c, kind, node);
@@ -82,7 +103,7 @@ export class NodeActions {
   }
 
   /** Drains the node; the failure's words, or undefined when it drained. */
-  private async drain(c: Candidate, kind: ReapKind): Promise<string | undefined> {
+  private async drain(c: Candidate, dead: boolean): Promise<string | undefined> {
     try {
       await drainNode(this.d.client, c.name, {
         timeoutMs: this.d.settings.drainTimeoutMs,
@@ -91,7 +112,7 @@ export class NodeActions {
         deleteEmptyDirData: true,
         force: true,
         // A dead kubelet never confirms a pod is gone: do not wait for it.
-        ...(DEAD_KINDS.has(kind) ? { skipWaitForDeleteTimeoutSeconds: 1 } : {}),
+        ...(dead ? { skipWaitForDeleteTimeoutSeconds: 1 } : {}),
         ...(this.d.signal ? { signal: this.d.signal } : {}),
         logger: this.d.log,
       });
