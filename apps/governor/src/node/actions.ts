@@ -7,7 +7,16 @@ import { errorText, ResourceTypes } from '@keiko/kube-runtime';
 import { drainNode, uncordonNode } from '@keiko/node-ops';
 import type { V1Node } from '@kubernetes/client-node';
 import type { GovernorState } from '../state';
-import { reapReason, STATE_ANNOTATION, UNREAPABLE_ANNOTATION, type Candidate, type ReapKind } from './plan';
+import {
+  killsInWindow,
+  nextKillAt,
+  reapReason,
+  STATE_ANNOTATION,
+  UNREAPABLE_ANNOTATION,
+  type Candidate,
+  type ReapKind,
+} from './plan';
+import type { NodeReaperSettings } from './settings';
 import type { NodeReaperDeps } from './reaper';
 
 export interface ReapOutcome {
@@ -18,6 +27,13 @@ export interface ReapOutcome {
 }
 
 const CORDONED_BY = 'governor';
+
+/** Why one more kill does not fit the state as written now (--max-kill-nodes, throttles), if it does not. */
+function budgetRefusal(state: GovernorState, s: NodeReaperSettings, now: number): string | undefined {
+  if (killsInWindow(state, s, now) >= s.maxKillNodes) return `--max-kill-nodes ${s.maxKillNodes} reached`;
+  const next = nextKillAt(state, s);
+  return now < next ? `throttled until ${new Date(next).toISOString()}` : undefined;
+}
 
 /** Whether the node's kubelet reports Ready now (an absent node is not). */
 function isReadyNow(node: V1Node | undefined): boolean {
@@ -66,14 +82,22 @@ export class NodeActions {
     lockHeld: () => boolean,
   ): Promise<ReapOutcome> {
     const now = (this.d.now ?? Date.now)();
-    if (!c.resuming)
-      state = await this.d.state.update((st) => ({
-        ...st,
-        kills: [
-          ...st.kills,
-          { node: c.name, ...(c.instanceId ? { instanceId: c.instanceId } : {}), kind, at: now },
-        ],
-      }));
+    if (!c.resuming) {
+      // The budget and throttle again, on the state as it is now (another run — a CronJob beside the
+      // controller, a manual --once — may have killed since this sweep read it): the kill is counted only
+      // if it still fits.
+      let refused: string | undefined;
+      state = await this.d.state.update((st) => {
+        refused = budgetRefusal(st, this.d.settings, now);
+        if (refused) return st;
+        const kill = { node: c.name, ...(c.instanceId ? { instanceId: c.instanceId } : {}), kind, at: now };
+        return { ...st, kills: [...st.kills, kill] };
+      });
+      if (refused) {
+        this.d.log.info('node not reaped: the budget was spent meanwhile', { node: c.name, why: refused });
+        return { state, reaped: false, stopRun: false };
+      }
+    }
     if (c.resuming !== 'termination-issued') {
       await this.annotate(c.name, { [STATE_ANNOTATION]: 'draining' });
       if (node)
