@@ -558,9 +558,11 @@ describe('managed defaults and boundaries', () => {
     expect(message).toBe(
       `spec.provisioner: not set by the group, nor by the cluster defaults (ConfigMap ${world.namespace}/instance-manager)`,
     );
-    expect(
-      (await world.events('gitops')).some((e) => e.reason === 'InvalidSpec' && e.message === message),
-    ).toBe(true);
+    await eventually('the InvalidSpec Event naming spec.provisioner', async () =>
+      (await world.events('gitops')).some((e) => e.reason === 'InvalidSpec' && e.message === message)
+        ? true
+        : undefined,
+    );
     await world.client.create<V1ConfigMap>(ResourceTypes.ConfigMap, {
       apiVersion: 'v1',
       kind: 'ConfigMap',

@@ -286,6 +286,8 @@ export class KubeletStandIn {
           user.username,
         );
       if (this.checkpointDelayMs) await new Promise((r) => setTimeout(r, this.checkpointDelayMs));
+      // Stopped meanwhile (the test is over, its checkpoints directory gone): nothing to write.
+      if (this.stopped) return answer(503, 'kubelet stand-in stopped');
       const file = await this.writeArchive(route);
       return answer(
         200,
@@ -410,6 +412,9 @@ function runningStatus(pod: k8s.V1Pod): object {
 /** A ustar archive holding one file of `size` pseudo-random bytes, written in 1 MiB chunks. */
 export async function writeTar(target: string, name: string, size: number): Promise<void> {
   const out = fs.createWriteStream(target, { mode: 0o600 });
+  // An open or write failure rejects the write below; without a listener it would be an uncaught error
+  // surfacing in whatever test runs next in the process.
+  out.on('error', () => undefined);
   const write = (b: Buffer) =>
     new Promise<void>((resolve, reject) => out.write(b, (err) => (err ? reject(err) : resolve())));
   await write(tarHeader(name, size));
