@@ -98,7 +98,13 @@ describe('AsgNodeSimulator', () => {
 
   it('removes the node of an instance that was terminated', async () => {
     await asg.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: group, DesiredCapacity: 1 }));
-    await eventually('one node left', async () => (await nodes()).length === 1, 60_000, 300);
+    // The simulator counts a deletion once its DELETE call returned: wait for both, not one then the other.
+    await eventually(
+      'one node left, deleted by the simulator',
+      async () => (await nodes()).length === 1 && simulator.counts.deleted >= 1,
+      60_000,
+      300,
+    );
     expect(simulator.counts.deleted).toBeGreaterThanOrEqual(1);
   });
 });
