@@ -224,7 +224,12 @@ describe('lifecycle-manager (bundled controller)', () => {
     const group = await scenario.createGroup('lm-kill', 2);
     await hook(group.name);
     // A budget that allows no disruption: the drain waits on it until the budget is relaxed.
-    await scenario.workload(ns, group.name, { name: 'held', replicas: 2, pdb: { maxUnavailable: 0 } });
+    await scenario.workload(ns, group.name, {
+      name: 'held',
+      replicas: 2,
+      pdb: { maxUnavailable: 0 },
+      onePerNode: true,
+    });
     const first = await startController();
     const [victim] = await scenario.nodes(group.name);
     const name = victim?.metadata?.name ?? '';
@@ -345,7 +350,12 @@ describe('lifecycle-manager (bundled controller)', () => {
   it('escalates a drain a PodDisruptionBudget blocks past --drain-retries, and rejects a malformed message without deleting it', async () => {
     const group = await scenario.createGroup('lm-escalate', 2);
     await hook(group.name);
-    await scenario.workload(ns, group.name, { name: 'stuck', replicas: 2, pdb: { maxUnavailable: 0 } });
+    await scenario.workload(ns, group.name, {
+      name: 'stuck',
+      replicas: 2,
+      pdb: { maxUnavailable: 0 },
+      onePerNode: true,
+    });
     await sqs.send(
       new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: '{"not": "a lifecycle message"}' }),
     );
