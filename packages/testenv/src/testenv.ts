@@ -125,9 +125,9 @@ export async function startTestEnv(opts: StartOptions = {}): Promise<TestEnv> {
     state.info = info;
     saveState();
     writeEnvFile(dir, info);
-    return { ...info, owned: true, stop: () => stopTestEnv() };
+    return { ...info, owned: true, stop: () => stopState(dir, state) };
   } catch (err) {
-    await stopTestEnv();
+    await stopState(dir, state);
     throw err;
   }
 }
@@ -136,10 +136,19 @@ export async function startTestEnv(opts: StartOptions = {}): Promise<TestEnv> {
 export async function stopTestEnv(): Promise<void> {
   const dir = stateDir();
   const state = readState(dir);
-  if (!state) return;
+  if (state) await stopState(dir, state);
+}
+
+/**
+ * Stops exactly the processes of `state` (what one run started, held in its memory) and removes the
+ * state dir's files only while they still describe that run: a run that ends late never stops, nor
+ * erases the description of, a newer cluster started in the same directory.
+ */
+async function stopState(dir: string, state: State): Promise<void> {
   // Reverse start order: simulators and controllers before the apiserver, etcd last.
   for (const p of [...state.processes].reverse()) await stopProcess(p);
   fs.rmSync(state.dataDir, { recursive: true, force: true });
+  if (readState(dir)?.dataDir !== state.dataDir) return;
   for (const f of [STATE_FILE, 'kubeconfig', 'env']) fs.rmSync(path.join(dir, f), { force: true });
   if (path.basename(path.dirname(dir)) === 'runs') fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -70,12 +70,16 @@ describe('startTestEnv / stop', () => {
       expect(again.owned).toBe(false);
       expect(again.server).toBe(env.server);
 
+      // stop() ends what this run started, whatever the state dir variable says by then (a late teardown
+      // reading the shared dir must neither stop the other run's cluster nor erase its description).
+      process.env.KEIKO_TESTENV_DIR = dir;
       await env.stop();
+      process.env.KEIKO_TESTENV_DIR = runDir;
       expect(state.processes.filter((p) => isAlive(p.pid))).toEqual([]);
       expect(fs.existsSync(state.dataDir)).toBe(false);
       expect(fs.existsSync(runDir)).toBe(false);
       expect(await testEnvStatus()).toBeUndefined();
-      expect(fs.existsSync(path.join(dir, 'state.json'))).toBe(true);
+      expect(JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8'))).toEqual(foreign);
     } finally {
       otherRun.kill();
       if (previous === undefined) delete process.env.KEIKO_TESTENV_DIR;
