@@ -169,6 +169,15 @@ describe('detect', () => {
     expect(c).toHaveLength(1);
     expect(c[0]?.resuming).toBe('draining');
   });
+
+  it('a resumed reap keeps the kind it began as (the node annotation outlives the kill record)', () => {
+    const marked = (kind: string) =>
+      node('x', {
+        annotations: { 'governor.keikoproj.io/state': 'draining', 'governor.keikoproj.io/reap-kind': kind },
+      });
+    expect(detect([view(marked('old'))], S, NOW)[0]?.kind).toBe('old');
+    expect(detect([view(marked('nonsense'))], S, NOW)[0]?.kind).toBe('unready');
+  });
 });
 
 describe('circuit breaker', () => {

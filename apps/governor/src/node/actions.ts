@@ -10,7 +10,9 @@ import type { GovernorState } from '../state';
 import {
   killsInWindow,
   nextKillAt,
+  REAP_KIND_ANNOTATION,
   reapReason,
+  recordedKind,
   STATE_ANNOTATION,
   UNREAPABLE_ANNOTATION,
   type Candidate,
@@ -29,7 +31,7 @@ export interface ReapOutcome {
 const CORDONED_BY = 'governor';
 
 /** Why one more kill does not fit the state as written now (--max-kill-nodes, throttles), if it does not. */
-function budgetRefusal(state: GovernorState, s: NodeReaperSettings, now: number): string | undefined {
+export function budgetRefusal(state: GovernorState, s: NodeReaperSettings, now: number): string | undefined {
   if (killsInWindow(state, s, now) >= s.maxKillNodes) return `--max-kill-nodes ${s.maxKillNodes} reached`;
   const next = nextKillAt(state, s);
   return now < next ? `throttled until ${new Date(next).toISOString()}` : undefined;
@@ -39,13 +41,18 @@ function budgetRefusal(state: GovernorState, s: NodeReaperSettings, now: number)
 function isReadyNow(node: V1Node | undefined): boolean {
   return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
+/** A resumed reap's kind from its kill record (nodes reaped before the kind annotation existed). */
+function resumedKind(state: GovernorState, c: Candidate): ReapKind {
+  const kind = state.kills.find((k) => k.node === c.name)?.kind;
+  return kind && kind !== 'unjoined' ? kind : c.kind;
+}
 const DEAD_KINDS: ReadonlySet<ReapKind> = new Set(['unready', 'unknown', 'condition']);
 
 export class NodeActions {
   constructor(private readonly d: NodeReaperDeps) {}
 
   async reap(c: Candidate, node: V1Node | undefined, state: GovernorState): Promise<ReapOutcome> {
-    const kind = c.resuming ? (state.kills.find((k) => k.node === c.name)?.kind ?? c.kind) : c.kind;
+    const kind = c.resuming ? (recordedKind(node) ?? resumedKind(state, c)) : c.kind;
     if (this.d.settings.dryRun) {
       this.d.log.info('dry run: would reap node', { node: c.name, kind, detail: c.detail, group: c.group });
       if (node)
@@ -99,7 +106,7 @@ export class NodeActions {
       }
     }
     if (c.resuming !== 'termination-issued') {
-      await this.annotate(c.name, { [STATE_ANNOTATION]: 'draining' });
+      await this.annotate(c.name, { [STATE_ANNOTATION]: 'draining', [REAP_KIND_ANNOTATION]: kind });
       if (node)
         await this.d.events.record(node, 'Normal', 'NodeReaping', `reaping ${kind} node: ${c.detail}`);
       // Dead = its kubelet is gone now (Ready not True), whatever the kind says: a live node's drain
@@ -153,6 +160,7 @@ export class NodeActions {
     if (node) await this.d.events.record(node, 'Warning', 'NodeDrainFailed', `drain failed: ${failure}`);
     await this.annotate(c.name, {
       [STATE_ANNOTATION]: null,
+      [REAP_KIND_ANNOTATION]: null,
       [UNREAPABLE_ANNOTATION]: new Date((this.d.now ?? Date.now)()).toISOString(),
     });
     if (!this.d.settings.ignoreFailure)

@@ -8,6 +8,23 @@ export const LABEL_PREFIX = 'governor.keikoproj.io';
 export const REAPER_DISABLED_LABEL = `${LABEL_PREFIX}/node-reaper-disabled`;
 export const STATE_ANNOTATION = `${LABEL_PREFIX}/state`;
 export const UNREAPABLE_ANNOTATION = `${LABEL_PREFIX}/age-unreapable`;
+/** The kind a reap began as, beside the state annotation: a resumed reap goes on as the kind it began. */
+export const REAP_KIND_ANNOTATION = `${LABEL_PREFIX}/reap-kind`;
+const REAP_KINDS: ReadonlySet<string> = new Set<ReapKind>([
+  'unready',
+  'unknown',
+  'condition',
+  'flappy',
+  'ghost',
+  'tainted',
+  'old',
+]);
+
+/** The kind recorded on a node whose reap began (undefined when none or unreadable). */
+export function recordedKind(node: V1Node | undefined): ReapKind | undefined {
+  const kind = node?.metadata?.annotations?.[REAP_KIND_ANNOTATION];
+  return kind && REAP_KINDS.has(kind) ? (kind as ReapKind) : undefined;
+}
 export const KARPENTER_REGISTERED_LABEL = 'karpenter.sh/registered';
 
 export type ReapKind = 'unready' | 'unknown' | 'condition' | 'flappy' | 'ghost' | 'tainted' | 'old';
@@ -166,7 +183,7 @@ export function detect(views: readonly NodeView[], s: NodeReaperSettings, now: n
     else {
       const state = v.node.metadata?.annotations?.[STATE_ANNOTATION];
       if (state === 'draining' || state === 'termination-issued')
-        out.push(base(v, 'unready', `resuming (${state})`, 0));
+        out.push(base(v, recordedKind(v.node) ?? 'unready', `resuming (${state})`, 0));
     }
   }
   const rank = (c: Candidate) => (c.resuming ? 0 : c.kind === 'old' ? 2 : 1);
@@ -220,9 +237,10 @@ export function breaker(views: readonly NodeView[], s: NodeReaperSettings): Brea
 
 /** What the reaper remembers across runs (the state ConfigMap). */
 export interface KillRecord {
+  /** The node reaped ('' for an unjoined instance, which has none). */
   node: string;
   instanceId?: string;
-  kind: ReapKind;
+  kind: ReapKind | 'unjoined';
   at: number;
 }
 

@@ -1,18 +1,13 @@
 // The node reaper's sweep: gather (facts.ts) -> decide (plan.ts) -> act (actions.ts), and remember the
 // kills and the breaker in the state ConfigMap. One sweep per --once run; the controller sweeps on an
 // interval and whenever a Node changes.
-import {
-  errorText,
-  ResourceTypes,
-  type EventRecorder,
-  type KubeClient,
-  type Logger,
-} from '@keiko/kube-runtime';
-import { instanceIdOfNode, type DisruptionLocks } from '@keiko/node-ops';
+import { type EventRecorder, type KubeClient, type Logger } from '@keiko/kube-runtime';
+import type { DisruptionLocks } from '@keiko/node-ops';
 import type { V1Node } from '@kubernetes/client-node';
 import type { GovernorMetrics } from '../metrics';
 import { pruneKills, type BreakerRecord, type GovernorState, type StateStore } from '../state';
 import { NodeActions } from './actions';
+import { UnjoinedReaper } from './unjoined';
 import type { NodeReaperAws } from './aws';
 import { candidateFacts, nodeViews } from './facts';
 import {
@@ -20,7 +15,6 @@ import {
   decide,
   detect,
   isUnhealthy,
-  unjoinedInstances,
   type BreakerState,
   type Candidate,
   type NodeView,
@@ -66,10 +60,12 @@ function breakerRecord(br: BreakerState, previous: BreakerRecord, now: number): 
 
 export class NodeReaper {
   private readonly actions: NodeActions;
+  private readonly unjoined: UnjoinedReaper;
   private readonly now: () => number;
 
   constructor(private readonly d: NodeReaperDeps) {
     this.actions = new NodeActions(d);
+    this.unjoined = new UnjoinedReaper(d);
     this.now = d.now ?? Date.now;
   }
 
@@ -110,7 +106,7 @@ export class NodeReaper {
       if (outcome.reaped) reaped.push(c.name);
       if (outcome.stopRun) break;
     }
-    const unjoined = br.cluster.open ? [] : await this.reapUnjoined(views, now);
+    const unjoined = br.cluster.open ? [] : await this.unjoined.sweep(views, now);
     state = await this.d.state.update((st) => ({
       ...pruneKills(st, now, Math.max(s.killWindowMs, s.reapOldThrottleMs, s.reapThrottleMs)),
       lastSweep: new Date(now).toISOString(),
@@ -182,31 +178,5 @@ export class NodeReaper {
         'unhealthy nodes back within the threshold',
       );
     }
-  }
-
-  private async reapUnjoined(views: readonly NodeView[], now: number): Promise<string[]> {
-    const s = this.d.settings;
-    if (!s.reapUnjoined || !s.unjoinedTag) return [];
-    // Every node's instance is joined, not only those --node-selector lets the reaper act on.
-    const nodes = s.nodeSelector
-      ? (await this.d.client.listAll<V1Node>(ResourceTypes.Node)).items
-      : views.map((v) => v.node);
-    const known = new Set(nodes.map(instanceIdOfNode).filter((id): id is string => !!id));
-    const running = await this.d.aws.runningByTag(s.unjoinedTag.key, s.unjoinedTag.value);
-    const ids = unjoinedInstances(running, known, s, now);
-    for (const id of ids) {
-      if (s.dryRun) {
-        this.d.log.info('dry run: would terminate unjoined instance', { instanceId: id });
-        continue;
-      }
-      try {
-        await this.d.aws.terminateInstance(id);
-        this.d.metrics.nodeResult.set({ node: '', instanceId: id, reason: 'TerminateUnjoinedInstance' }, 1);
-        this.d.log.info('terminated unjoined instance', { instanceId: id });
-      } catch (err) {
-        this.d.log.error('could not terminate unjoined instance', { instanceId: id, error: errorText(err) });
-      }
-    }
-    return ids;
   }
 }
