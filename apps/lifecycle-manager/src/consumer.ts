@@ -116,9 +116,13 @@ export class Consumer implements Runnable {
     }
   }
 
-  private async instanceState(group: string, instanceId: string): Promise<string | undefined> {
+  private async instanceState(
+    group: string,
+    instanceId: string,
+  ): Promise<{ groupFound: boolean; state?: string }> {
     const g = await this.o.autoScaling.describeGroup(group);
-    return g?.instances.find((i) => i.id === instanceId)?.lifecycleState;
+    const state = g?.instances.find((i) => i.id === instanceId)?.lifecycleState;
+    return { groupFound: g !== undefined, ...(state ? { state } : {}) };
   }
 
   private async nodeOf(instanceId: string, signal: AbortSignal): Promise<V1Node | undefined> {
@@ -136,10 +140,11 @@ export class Consumer implements Runnable {
     this.o.metrics.received(parsed.kind === 'lifecycle' ? 'terminate' : parsed.kind);
     const event = parsed.kind === 'lifecycle' ? parsed.event : undefined;
     const inProgress = event ? this.active.get(event.EC2InstanceId) : undefined;
-    const state =
+    const found =
       event && !inProgress
         ? await this.instanceState(event.AutoScalingGroupName, event.EC2InstanceId)
-        : undefined;
+        : { groupFound: true };
+    const state = found.state;
     const node =
       event && !inProgress && state === 'Terminating:Wait'
         ? await this.nodeOf(event.EC2InstanceId, signal)
@@ -148,6 +153,7 @@ export class Consumer implements Runnable {
     const decision = decideMessage({
       parsed,
       inProgress: inProgress !== undefined,
+      groupFound: found.groupFound,
       instanceState: state,
       nodeExists: node !== undefined,
       ageMs: Date.now() - sentAt,
@@ -167,8 +173,8 @@ export class Consumer implements Runnable {
       case 'attach':
         inProgress?.receipts.push(m.receiptHandle);
         return;
-      case 'wait-for-node':
-        this.o.log.info('no node for the instance yet; message kept', log);
+      case 'wait':
+        this.o.log.info(`${decision.why}; message kept`, log);
         return this.o.sqs.changeVisibility(queueUrl, m.receiptHandle, decision.hideSeconds);
       case 'complete-without-node':
         return this.completeWithoutNode(queueUrl, m, event as LifecycleEvent, decision.why);

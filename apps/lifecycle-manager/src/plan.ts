@@ -9,8 +9,11 @@ export type MessageDecision =
   | { do: 'reject'; why: string; hideSeconds: number }
   /** The same instance is already being handled here: this copy is deleted when that work ends. */
   | { do: 'attach' }
-  /** The instance waits, but its node has not registered (yet): keep the message, look again later. */
-  | { do: 'wait-for-node'; hideSeconds: number }
+  /**
+   * Keep the message and look again later: the instance waits but its node has not registered (yet), or
+   * Auto Scaling does not show it in Terminating:Wait yet.
+   */
+  | { do: 'wait'; why: string; hideSeconds: number }
   /** The node never came within --max-time-to-process: let the instance go (CONTINUE), delete the message. */
   | { do: 'complete-without-node'; why: string }
   | { do: 'process' };
@@ -19,6 +22,8 @@ export interface MessageFacts {
   parsed: ParsedMessage;
   /** Whether this process already handles the message's instance. */
   inProgress: boolean;
+  /** Whether the message's Auto Scaling group exists in this account and region. */
+  groupFound: boolean;
   /** The instance's Auto Scaling lifecycle state, undefined when it is no longer in its group. */
   instanceState: string | undefined;
   nodeExists: boolean;
@@ -35,6 +40,21 @@ export function rejectHideSeconds(receiveCount: number): number {
   return Math.min(900, 30 * Math.max(1, receiveCount));
 }
 
+/** States after the TERMINATING hook's wait: nothing is left to do for the message. */
+const ACTION_OVER: ReadonlySet<string> = new Set(['Terminating:Proceed', 'Terminated']);
+
+/**
+ * The instance is not (yet) in Terminating:Wait — Auto Scaling's describe may lag the notification: keep
+ * the message and look again, until --max-time-to-process says the wait will not come.
+ */
+function notWaitingYet(f: MessageFacts, state: string): MessageDecision {
+  if (f.ageMs >= f.maxTimeToProcessMs)
+    return { do: 'delete', why: `instance still ${state} past --max-time-to-process: no action to complete` };
+  return { do: 'wait', why: `instance is ${state}, not yet Terminating:Wait`, hideSeconds: hide(f) };
+}
+
+const hide = (f: MessageFacts) => Math.max(1, f.pollingIntervalSeconds);
+
 /** What to do with a received message. */
 export function decideMessage(f: MessageFacts): MessageDecision {
   const p = f.parsed;
@@ -42,20 +62,27 @@ export function decideMessage(f: MessageFacts): MessageDecision {
   if (p.kind !== 'lifecycle')
     return { do: 'reject', why: p.detail, hideSeconds: rejectHideSeconds(f.receiveCount) };
   if (f.inProgress) return { do: 'attach' };
-  if (f.instanceState !== 'Terminating:Wait')
+  if (!f.groupFound)
+    return {
+      do: 'reject',
+      why: `Auto Scaling group ${p.event.AutoScalingGroupName} not found in this account and region`,
+      hideSeconds: rejectHideSeconds(f.receiveCount),
+    };
+  if (f.instanceState === undefined || ACTION_OVER.has(f.instanceState))
     return {
       do: 'delete',
       why: f.instanceState
         ? `instance is ${f.instanceState}: its lifecycle action is over`
         : 'instance is no longer in its group: its lifecycle action is over',
     };
+  if (f.instanceState !== 'Terminating:Wait') return notWaitingYet(f, f.instanceState);
   if (f.nodeExists) return { do: 'process' };
   if (f.ageMs >= f.maxTimeToProcessMs)
     return {
       do: 'complete-without-node',
       why: `no node registered for the instance within --max-time-to-process (${Math.round(f.maxTimeToProcessMs / 1000)}s)`,
     };
-  return { do: 'wait-for-node', hideSeconds: Math.max(1, f.pollingIntervalSeconds) };
+  return { do: 'wait', why: 'no node for the instance yet', hideSeconds: hide(f) };
 }
 
 /** RecordLifecycleActionHeartbeat period: half the hook's heartbeat timeout (upstream), at least 1 s. */

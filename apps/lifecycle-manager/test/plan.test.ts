@@ -83,6 +83,7 @@ describe('decideMessage', () => {
   const facts = (over: Partial<MessageFacts> = {}): MessageFacts => ({
     parsed: lifecycle,
     inProgress: false,
+    groupFound: true,
     instanceState: 'Terminating:Wait',
     nodeExists: true,
     ageMs: 1_000,
@@ -103,13 +104,34 @@ describe('decideMessage', () => {
     expect(decideMessage(facts({ instanceState: 'Terminating:Proceed' }))).toMatchObject({ do: 'delete' });
   });
   it('keeps a message whose node is not known yet, then completes it past --max-time-to-process (upstream #282)', () => {
-    expect(decideMessage(facts({ nodeExists: false }))).toEqual({ do: 'wait-for-node', hideSeconds: 10 });
+    expect(decideMessage(facts({ nodeExists: false }))).toEqual({
+      do: 'wait',
+      why: 'no node for the instance yet',
+      hideSeconds: 10,
+    });
     expect(decideMessage(facts({ nodeExists: false, ageMs: 3_600_000 }))).toMatchObject({
       do: 'complete-without-node',
     });
   });
   it('attaches a duplicate delivery to the work in progress', () => {
     expect(decideMessage(facts({ inProgress: true, instanceState: undefined }))).toEqual({ do: 'attach' });
+  });
+  it('keeps a message while Auto Scaling does not show Terminating:Wait yet (describe lags the notification)', () => {
+    for (const instanceState of ['InService', 'Terminating'])
+      expect(decideMessage(facts({ instanceState }))).toEqual({
+        do: 'wait',
+        why: `instance is ${instanceState}, not yet Terminating:Wait`,
+        hideSeconds: 10,
+      });
+    expect(decideMessage(facts({ instanceState: 'InService', ageMs: 3_600_000 }))).toMatchObject({
+      do: 'delete',
+    });
+  });
+  it('rejects, never deletes, a message for a group this account and region does not have (a shared queue)', () => {
+    expect(decideMessage(facts({ groupFound: false, instanceState: undefined }))).toMatchObject({
+      do: 'reject',
+      why: expect.stringContaining('not found in this account and region'),
+    });
   });
   it('rejects bad messages with a growing, bounded delay', () => {
     expect(decideMessage(facts({ parsed: { kind: 'invalid', detail: 'x' }, receiveCount: 3 }))).toEqual({
