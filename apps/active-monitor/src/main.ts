@@ -28,10 +28,8 @@ const { config, extra } = parseManagerConfig('active-monitor', process.argv, (cm
     .addOption(
       new Option(
         '--workflow-dir <path>',
-        'directory relative source.file.path values resolve against (mount a ConfigMap of workflows there)',
-      )
-        .env('KEIKO_WORKFLOW_DIR')
-        .default('.'),
+        'directory source.file.path values resolve against and must stay inside (mount a ConfigMap of workflows there); unset: file sources fail',
+      ).env('KEIKO_WORKFLOW_DIR'),
     )
     .addOption(
       new Option(
@@ -54,6 +52,6 @@ registerHealthCheckController(mgr, {
   instanceId: extra.instanceId as string,
   timeZone: extra.timezone as string,
   privilegedNamespaces: extra.privilegedNamespaces as string[],
-  workflowDir: extra.workflowDir as string,
+  ...(extra.workflowDir ? { workflowDir: extra.workflowDir as string } : {}),
 });
 await mgr.start();

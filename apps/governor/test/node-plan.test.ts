@@ -13,6 +13,7 @@ import {
   type NodeView,
   type ReaperMemory,
 } from '../src/node/plan';
+import { overridesFor } from '../src/node/overrides';
 import {
   NODE_REAPER_DEFAULTS,
   parseConditionRule,
@@ -341,5 +342,59 @@ describe('flag parsers', () => {
     expect(parseDuration('5x')).toBeUndefined();
     expect(() => parseConditionRule('KernelDeadlock=Yes:5m')).toThrow(/--reap-conditions/);
     expect(() => parseConditionRule('Ready=False:5m')).toThrow(/--reap-unready/);
+  });
+});
+
+describe('per-group overrides (node labels, upstream #74)', () => {
+  const L = 'governor.keikoproj.io';
+  const s = {
+    ...S,
+    reapOld: true,
+    oldThresholdMs: 60 * 60_000,
+    maxKillNodes: 5,
+    reapThrottleMs: 0,
+    reapOldThrottleMs: 0,
+  };
+
+  it("a node's labels override reap-after, the old threshold and the flap count", () => {
+    const views = [
+      view(node('slow', { ready: 'Unknown', since: 15, labels: { [`${L}/reap-after-minutes`]: '30' } })),
+      view(node('quick', { ready: 'Unknown', since: 15 })),
+      view(node('young', { age: 120, labels: { [`${L}/reap-old-threshold-minutes`]: '10080' } })),
+      view(node('flappy', { labels: { [`${L}/flap-count`]: '2' } }), { flapTransitions: 2 }),
+    ];
+    expect(detect(views, s, NOW).map((c) => `${c.name}:${c.kind}`)).toEqual([
+      'quick:unknown',
+      'flappy:flappy',
+    ]);
+  });
+
+  it('an old node waits for its reap window (UTC, may wrap midnight); an unhealthy one does not', () => {
+    // NOW is 12:00 UTC.
+    const windowed = (name: string, w: string, o: NodeOpts = {}) =>
+      view(node(name, { age: 120, ...o, labels: { [`${L}/reap-window`]: w } }));
+    const { decision } = plan(
+      [windowed('inside', '1100-1300'), windowed('outside', '0200-0500'), windowed('wrapped', '2300-1201')],
+      s,
+    );
+    expect(decision.reap.map((c) => c.name).sort()).toEqual(['inside', 'wrapped']);
+    expect(decision.skipped.map((x) => [x.candidate.name, x.why])).toEqual([
+      ['outside', `outside its reap window 0200-0500 UTC (label ${L}/reap-window)`],
+    ]);
+    const dead = plan([windowed('dead', '0200-0500', { ready: 'Unknown', since: 15 })], s);
+    expect(dead.decision.reap.map((c) => c.name)).toEqual(['dead']);
+  });
+
+  it('a malformed label is reported, naming it, and the flag applies', () => {
+    const bad = node('bad', {
+      labels: { [`${L}/reap-window`]: '25:00', [`${L}/reap-after-minutes`]: '0' },
+    });
+    const o = overridesFor(bad, s);
+    expect(o.settings).toEqual(s);
+    expect(o.window).toBeUndefined();
+    expect(o.problems).toEqual([
+      `label ${L}/reap-after-minutes=0: expected whole minutes ≥ 1; the flag applies`,
+      `label ${L}/reap-window=25:00: expected HHMM-HHMM in UTC, e.g. 0200-0500; the flag applies`,
+    ]);
   });
 });

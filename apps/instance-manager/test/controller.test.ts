@@ -67,7 +67,7 @@ let world: World;
 
 beforeAll(async () => {
   world = await startWorld();
-}, 60_000);
+}, 240_000);
 
 afterAll(async () => {
   await world?.stop();

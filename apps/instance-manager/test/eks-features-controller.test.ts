@@ -63,7 +63,7 @@ let world: World;
 
 beforeAll(async () => {
   world = await startWorld({ prefix: 'im-feat' });
-}, 60_000);
+}, 240_000);
 
 afterAll(async () => {
   await world?.stop();

@@ -52,7 +52,7 @@ let world: World;
 
 beforeAll(async () => {
   world = await startWorld({ prefix: 'im-pool' });
-}, 60_000);
+}, 240_000);
 
 afterAll(async () => {
   await world?.stop();

@@ -41,7 +41,7 @@ let world: World;
 
 beforeAll(async () => {
   world = await startWorld({ prefix: 'im-os' });
-}, 60_000);
+}, 240_000);
 
 afterAll(async () => {
   await world?.stop();

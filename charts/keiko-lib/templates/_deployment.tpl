@@ -7,13 +7,18 @@ own container arguments or environment:
 "args" go after the runtime flags and before .Values.extraArgs (so a user can still override them:
 the last occurrence of a flag wins); "env" goes after POD_NAMESPACE/POD_NAME and before .Values.extraEnv.
 "leadingArgs" go first, before every flag: a subcommand (governor's `reap node`).
+"volumes" and "volumeMounts" add the tool's own (active-monitor's ConfigMap of workflows) beside /tmp.
 */}}
 {{- define "keiko-lib.deployment" -}}
 {{- $top := . }}
 {{- $toolArgs := list }}
 {{- $toolEnv := list }}
 {{- $leadingArgs := list }}
+{{- $toolVolumes := list }}
+{{- $toolMounts := list }}
 {{- if hasKey . "context" }}
+{{- $toolVolumes = .volumes | default list }}
+{{- $toolMounts = .volumeMounts | default list }}
 {{- $leadingArgs = .leadingArgs | default list }}
 {{- $top = .context }}
 {{- $toolArgs = .args | default list }}
@@ -142,10 +147,16 @@ spec:
             # The root filesystem is read-only; Node and the AWS SDK may still want a scratch directory.
             - name: tmp
               mountPath: /tmp
+            {{- with $toolMounts }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: 64Mi
+        {{- with $toolVolumes }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
       {{- with .Values.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}

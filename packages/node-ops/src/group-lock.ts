@@ -99,19 +99,24 @@ export class DisruptionLocks {
 
   /** Gives the lock up if `holder` has it (guarded: never removes someone else's). */
   async release(group: ScalingGroupRef, holder: string): Promise<void> {
-    const lease = await this.client.get<LockLease>(
-      ResourceTypes.Lease,
-      this.namespace,
-      disruptionLockName(group),
-    );
-    if (!lease || lease.spec?.holderIdentity !== holder) return;
-    await this.client
-      .delete(ResourceTypes.Lease, this.namespace, lease.metadata?.name ?? '', {
-        preconditions: { resourceVersion: lease.metadata?.resourceVersion },
-      })
-      .catch((err: unknown) => {
+    // A conflict means the lease changed since it was read — most often our own renewal still in flight
+    // when the work ended: read it again and release it if it is still ours (never leave it held).
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const lease = await this.client.get<LockLease>(
+        ResourceTypes.Lease,
+        this.namespace,
+        disruptionLockName(group),
+      );
+      if (!lease || lease.spec?.holderIdentity !== holder) return;
+      try {
+        await this.client.delete(ResourceTypes.Lease, this.namespace, lease.metadata?.name ?? '', {
+          preconditions: { resourceVersion: lease.metadata?.resourceVersion },
+        });
+        return;
+      } catch (err) {
         if (!isConflict(err)) throw err;
-      });
+      }
+    }
   }
 
   /**

@@ -100,3 +100,28 @@ describe('DisruptionLocks', () => {
     await locks.release(g, 'upgrade-manager');
   }, 30_000);
 });
+
+describe('DisruptionLocks.release', () => {
+  it('still releases when a renewal of ours lands between its read and its delete (no lock left held)', async () => {
+    const g = group();
+    const locks = new DisruptionLocks(client);
+    expect(await locks.acquire(g, 'governor', 'reaping')).toEqual({ held: true });
+    // The first Lease delete finds the lease renewed since release read it (a renewal still in flight).
+    let raced = false;
+    const racing = new Proxy(client, {
+      get(target, prop, receiver) {
+        if (prop !== 'delete') return Reflect.get(target, prop, receiver) as unknown;
+        return async (...args: Parameters<typeof client.delete>) => {
+          if (!raced) {
+            raced = true;
+            expect(await locks.renew(g, 'governor', 'reaping')).toBe(true);
+          }
+          return target.delete(...args);
+        };
+      },
+    });
+    await new DisruptionLocks(racing).release(g, 'governor');
+    expect(raced).toBe(true);
+    expect(await locks.holder(g)).toBeUndefined();
+  });
+});

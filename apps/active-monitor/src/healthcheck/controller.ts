@@ -52,7 +52,7 @@ export interface HealthCheckControllerOptions {
   privilegedNamespaces?: string[];
   /** A run starting later than this after its slot is reported (default 30s). */
   lateAfterMs?: number;
-  /** Where relative `source.file.path`s resolve (a mounted ConfigMap of workflows; default: the working directory). */
+  /** Where `source.file.path`s resolve (a mounted ConfigMap of workflows; unset: file sources fail). */
   workflowDir?: string;
   /** Report instead of creating workflows and RBAC (default: the manager's --dry-run). */
   dryRun?: boolean;
@@ -100,7 +100,7 @@ class HealthCheckReconciler {
   private readonly privileged: string[];
   private readonly lateAfterMs: number;
   private readonly dryRun: boolean;
-  private readonly workflowDir: string;
+  private readonly workflowDir: string | undefined;
   private readonly log: Logger;
   private readonly rbac: RbacEnsurer;
   // Refused submissions per check, for the retry backoff (reset when a submission goes through).
@@ -118,7 +118,7 @@ class HealthCheckReconciler {
     this.privileged = opts.privilegedNamespaces ?? [];
     this.lateAfterMs = opts.lateAfterMs ?? 30_000;
     this.dryRun = opts.dryRun ?? mgr.config.dryRun;
-    this.workflowDir = opts.workflowDir ?? '.';
+    this.workflowDir = opts.workflowDir;
     this.log = mgr.log.child?.({ controller: 'healthcheck' }) ?? mgr.log;
     this.rbac = new RbacEnsurer(mgr.client, this.log);
   }

@@ -9,20 +9,21 @@ import type { HealthCheckWorkflow } from '@keiko/api';
 const MAX_BYTES = 1 << 20;
 
 /**
- * The workflow document of a source. A relative file path resolves against `workflowDir` (the
- * controller's --workflow-dir, where a ConfigMap of workflows is mounted).
+ * The workflow document of a source. A file path resolves against `workflowDir` (the controller's
+ * --workflow-dir, where a ConfigMap of workflows is mounted) and must stay inside it: whoever may create a
+ * HealthCheck must not make the controller read its own files (its ServiceAccount token).
  */
 export async function readSource(
   wf: HealthCheckWorkflow,
   field: string,
-  workflowDir = '.',
+  workflowDir: string | undefined,
   timeoutMs = 10_000,
 ): Promise<string> {
   const src = wf.resource?.source;
   if (src?.inline !== undefined) return src.inline;
   if (src?.file?.path) {
     try {
-      return await fs.readFile(path.resolve(workflowDir, src.file.path), 'utf8');
+      return await fs.readFile(await insideDir(workflowDir, src.file.path), 'utf8');
     } catch (err) {
       throw new Error(`${field}.resource.source.file.path ${src.file.path}: ${(err as Error).message}`, {
         cause: err,
@@ -39,6 +40,15 @@ export async function readSource(
     }
   }
   throw new Error(`${field}.resource.source: one of inline, url.path or file.path is required`);
+}
+
+/** The real path of `file` under `dir`, refused when there is no dir or the path leaves it. */
+async function insideDir(dir: string | undefined, file: string): Promise<string> {
+  if (!dir) throw new Error('no --workflow-dir is set (chart value workflowsConfigMap) to read files from');
+  const root = await fs.realpath(dir);
+  const real = await fs.realpath(path.resolve(root, file));
+  if (real !== root && real.startsWith(root + path.sep)) return real;
+  throw new Error(`is outside --workflow-dir ${dir}`);
 }
 
 /** GET a document; `verifyCert: false` accepts any server certificate (upstream's default). */

@@ -2,9 +2,10 @@
 // circuit breaker is open (breaker), and which of the candidates may go now (decide) given the budget,
 // throttles, group stability, locks and soft reap. No I/O: the controller gathers the facts.
 import type { V1Node } from '@kubernetes/client-node';
+import { inWindow, LABEL_PREFIX, overridesFor, type ReapWindow } from './overrides';
 import type { ConditionRule, NodeReaperSettings, TaintMatcher } from './settings';
 
-export const LABEL_PREFIX = 'governor.keikoproj.io';
+export { LABEL_PREFIX };
 export const REAPER_DISABLED_LABEL = `${LABEL_PREFIX}/node-reaper-disabled`;
 export const STATE_ANNOTATION = `${LABEL_PREFIX}/state`;
 export const UNREAPABLE_ANNOTATION = `${LABEL_PREFIX}/age-unreapable`;
@@ -63,6 +64,8 @@ export interface Candidate {
   /** Whether the group must be stable first (every kind but unjoined, which has no node). */
   asgCheck: boolean;
   resuming?: 'draining' | 'termination-issued';
+  /** The node's reap window (label override): a healthy kind starts only inside it. */
+  window?: ReapWindow;
 }
 
 const label = (n: V1Node, key: string) => n.metadata?.labels?.[key] === 'true';
@@ -178,8 +181,9 @@ export function detect(views: readonly NodeView[], s: NodeReaperSettings, now: n
   const allReady = views.every((v) => condition(v.node, 'Ready')?.status === 'True');
   const out: Candidate[] = [];
   for (const v of views) {
-    const c = unhealthyKind(v, s, now) ?? otherKind(v, s, now, allReady);
-    if (c) out.push(c);
+    const o = overridesFor(v.node, s);
+    const c = unhealthyKind(v, o.settings, now) ?? otherKind(v, o.settings, now, allReady);
+    if (c) out.push(o.window ? { ...c, window: o.window } : c);
     else {
       const state = v.node.metadata?.annotations?.[STATE_ANNOTATION];
       if (state === 'draining' || state === 'termination-issued')
@@ -285,6 +289,7 @@ function blocker(
   s: NodeReaperSettings,
   f: CandidateFacts,
   br: BreakerState,
+  now: number,
 ): string | undefined {
   if (c.name === s.selfNode) return 'governor runs on it';
   if (!c.group && !c.karpenter && c.kind !== 'ghost')
@@ -295,6 +300,8 @@ function blocker(
   }
   if (c.group && f.lockedGroups.has(c.group))
     return `group ${c.group} is being disrupted by ${f.lockedGroups.get(c.group)}`;
+  if (c.window && c.drainMustSucceed && c.kind !== 'ghost' && !inWindow(c.window, now))
+    return `outside its reap window ${c.window.text} UTC (label ${LABEL_PREFIX}/reap-window)`;
   if (s.asgValidation && c.asgCheck && c.group && !f.stableGroups.has(c.group))
     return `group ${c.group} is not stable (desired != healthy InService)`;
   const soft = c.kind === 'unready' || c.kind === 'unknown' || c.kind === 'condition';
@@ -336,7 +343,7 @@ export function decide(
       skip(`marked ${UNREAPABLE_ANNOTATION} less than ${formatMinutes(s.reconsiderUnreapableAfterMs)} ago`);
       continue;
     }
-    const why = blocker(c, s, facts, br);
+    const why = blocker(c, s, facts, br, now);
     if (why) skip(why);
     else if (budget <= 0) skip(`--max-kill-nodes ${s.maxKillNodes} reached in the current window`);
     else if (now < throttledUntil) skip(`throttled until ${new Date(throttledUntil).toISOString()}`);

@@ -7,6 +7,7 @@ import type { V1Node } from '@kubernetes/client-node';
 import type { GovernorMetrics } from '../metrics';
 import { pruneKills, type BreakerRecord, type GovernorState, type StateStore } from '../state';
 import { NodeActions } from './actions';
+import { overridesFor } from './overrides';
 import { UnjoinedReaper } from './unjoined';
 import type { NodeReaperAws } from './aws';
 import { candidateFacts, nodeViews } from './facts';
@@ -61,6 +62,7 @@ function breakerRecord(br: BreakerState, previous: BreakerRecord, now: number): 
 export class NodeReaper {
   private readonly actions: NodeActions;
   private readonly unjoined: UnjoinedReaper;
+  private readonly reported = new Set<string>();
   private readonly now: () => number;
 
   constructor(private readonly d: NodeReaperDeps) {
@@ -75,6 +77,7 @@ export class NodeReaper {
     const nodes = await this.d.listNodes();
     log.debug('sweep: gathering', { nodes: nodes.length });
     const views = await nodeViews(this.d.client, this.d.aws, nodes, s, now);
+    this.reportOverrideProblems(views);
     const candidates = detect(views, s, now);
     log.debug('sweep: detected', { candidates: candidates.length, tookMs: Date.now() - now });
     const br = breaker(
@@ -124,6 +127,19 @@ export class NodeReaper {
     };
     log.info('node reaper sweep done', { ...result, dryRun: s.dryRun });
     return result;
+  }
+
+  /** A malformed override label: a warning Event on the node, once per node and value. */
+  private reportOverrideProblems(views: readonly NodeView[]): void {
+    for (const v of views)
+      for (const problem of overridesFor(v.node, this.d.settings).problems) {
+        const key = `${v.name} ${problem}`;
+        if (this.reported.has(key)) continue;
+        if (this.reported.size > 10_000) this.reported.clear();
+        this.reported.add(key);
+        this.d.log.warn('invalid node reaper override', { node: v.name, problem });
+        void this.d.events.record(v.node, 'Warning', 'InvalidReapOverride', problem);
+      }
   }
 
   private beingReaped(v: NodeView): boolean {
