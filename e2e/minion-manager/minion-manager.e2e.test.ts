@@ -73,7 +73,9 @@ async function minionManager(cluster: string, args: string[] = []): Promise<Cont
 }
 
 const prices = (ratio: number) =>
-  setSpotPrices(ZONES.map((availabilityZone) => ({ availabilityZone, instanceType: TYPE, price: ON_DEMAND * ratio })));
+  setSpotPrices(
+    ZONES.map((availabilityZone) => ({ availabilityZone, instanceType: TYPE, price: ON_DEMAND * ratio })),
+  );
 
 async function tag(group: string, tags: Record<string, string>): Promise<void> {
   await asg.send(
@@ -90,7 +92,12 @@ async function tag(group: string, tags: Record<string, string>): Promise<void> {
 }
 
 /** A group of `size` tagged for `cluster`; `onDemandPercent` makes it a mixed-instances group. */
-async function spotGroup(cluster: string, size: number, mode: string, opts: { onDemandPercent?: number; extraTags?: Record<string, string> } = {}) {
+async function spotGroup(
+  cluster: string,
+  size: number,
+  mode: string,
+  opts: { onDemandPercent?: number; extraTags?: Record<string, string> } = {},
+) {
   const group = await scenario.createGroup('mm', size);
   if (opts.onDemandPercent !== undefined) {
     await asg.send(
@@ -101,7 +108,10 @@ async function spotGroup(cluster: string, size: number, mode: string, opts: { on
             LaunchTemplateSpecification: { LaunchTemplateId: group.templateId, Version: '1' },
             Overrides: [{ InstanceType: TYPE }],
           },
-          InstancesDistribution: { OnDemandBaseCapacity: 0, OnDemandPercentageAboveBaseCapacity: opts.onDemandPercent },
+          InstancesDistribution: {
+            OnDemandBaseCapacity: 0,
+            OnDemandPercentageAboveBaseCapacity: opts.onDemandPercent,
+          },
         },
       }),
     );
@@ -124,7 +134,8 @@ async function markets(group: string): Promise<Map<string, string>> {
   return new Map(all.map((i) => [i.InstanceId ?? '', i.InstanceLifecycle ?? 'on-demand']));
 }
 
-const countOf = (m: Map<string, string>, market: string) => [...m.values()].filter((v) => v === market).length;
+const countOf = (m: Map<string, string>, market: string) =>
+  [...m.values()].filter((v) => v === market).length;
 
 interface GroupStatus {
   market: string;
@@ -136,7 +147,9 @@ interface GroupStatus {
 }
 
 async function status(group: string): Promise<GroupStatus | undefined> {
-  const cm = await core.readNamespacedConfigMap({ name: statusName, namespace: rbac.serviceAccount.namespace }).catch(() => undefined);
+  const cm = await core
+    .readNamespacedConfigMap({ name: statusName, namespace: rbac.serviceAccount.namespace })
+    .catch(() => undefined);
   const raw = cm?.data?.[group.replace(/[^-._a-zA-Z0-9]/g, '_')];
   return raw ? (JSON.parse(raw) as GroupStatus) : undefined;
 }
@@ -144,7 +157,12 @@ async function status(group: string): Promise<GroupStatus | undefined> {
 /** Resolves once the controller finished `n` more refreshes (its log's `refresh done` lines). */
 async function refreshes(p: ControllerProcess, n: number): Promise<void> {
   const start = p.lines(/refresh done/).length;
-  await eventually(`${n} refreshes`, () => p.lines(/refresh done/).length >= start + n || undefined, 60_000, 200);
+  await eventually(
+    `${n} refreshes`,
+    () => p.lines(/refresh done/).length >= start + n || undefined,
+    60_000,
+    200,
+  );
 }
 
 const groupEvents = (group: string) => scenario.events(rbac.serviceAccount.namespace, group);
@@ -159,7 +177,11 @@ function watchDisruption(group: string, desired: number) {
     while (!stop) {
       const nodes = await scenario.nodes(group).catch(() => []);
       const cordoned = nodes.filter((n) => n.spec?.unschedulable).length;
-      const ready = nodes.filter((n) => !n.spec?.unschedulable && n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
+      const ready = nodes.filter(
+        (n) =>
+          !n.spec?.unschedulable &&
+          n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      ).length;
       maxCordoned = Math.max(maxCordoned, cordoned);
       if (nodes.length > 0) minReady = Math.min(minReady, ready);
       await new Promise((r) => setTimeout(r, 150));
@@ -211,12 +233,19 @@ describe('minion-manager', () => {
     const p = await minionManager(cluster);
 
     // Switched by a new launch-template version with spot market options, then every instance replaced.
-    await eventually('the group on a spot launch-template version', async () => ((await templateVersion(group.name)) !== '1' ? true : undefined), 60_000, 300);
+    await eventually(
+      'the group on a spot launch-template version',
+      async () => ((await templateVersion(group.name)) !== '1' ? true : undefined),
+      60_000,
+      300,
+    );
     const onSpot = await eventually(
       'three spot instances, none of the old ones',
       async () => {
         const m = await markets(group.name);
-        return m.size === 3 && countOf(m, 'spot') === 3 && [...before.keys()].every((id) => !m.has(id)) ? m : undefined;
+        return m.size === 3 && countOf(m, 'spot') === 3 && [...before.keys()].every((id) => !m.has(id))
+          ? m
+          : undefined;
       },
       180_000,
       500,
@@ -226,15 +255,29 @@ describe('minion-manager', () => {
     expect(seen.maxCordoned).toBeLessThanOrEqual(1);
     expect(seen.minReady).toBeGreaterThanOrEqual(2);
     // Each old instance's node was drained (its pods evicted) before the instance went.
-    const events = await core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'reason=SpotReplacing' });
+    const events = await core.listNamespacedEvent({
+      namespace: 'default',
+      fieldSelector: 'reason=SpotReplacing',
+    });
     const drained = new Set(events.items.map((e) => e.involvedObject.name));
     const replacedLines = p.lines(/wrong-market instance replaced/);
     // Each old instance terminated once, never twice.
-    expect([...before.keys()].map((id) => replacedLines.filter((l) => l.includes(id)).length)).toEqual([1, 1, 1]);
+    expect([...before.keys()].map((id) => replacedLines.filter((l) => l.includes(id)).length)).toEqual([
+      1, 1, 1,
+    ]);
     expect(drained.size).toBeGreaterThanOrEqual(3);
-    const st = await eventually('status: spot', async () => ((await status(group.name))?.spotInstances === 3 ? status(group.name) : undefined), 30_000, 300);
+    const st = await eventually(
+      'status: spot',
+      async () => ((await status(group.name))?.spotInstances === 3 ? status(group.name) : undefined),
+      30_000,
+      300,
+    );
     expect(st).toMatchObject({ market: 'spot', decision: 'spot' });
-    expect((await groupEvents(group.name)).some((e) => e.reason === 'SpotRecommendationGiven' && /"useSpot":true/.test(e.message ?? ''))).toBe(true);
+    expect(
+      (await groupEvents(group.name)).some(
+        (e) => e.reason === 'SpotRecommendationGiven' && /"useSpot":true/.test(e.message ?? ''),
+      ),
+    ).toBe(true);
 
     // Spot rises above threshold + hysteresis: back to on-demand, instances replaced again.
     await prices(0.95);
@@ -242,7 +285,7 @@ describe('minion-manager', () => {
       'three on-demand instances again',
       async () => {
         const m = await markets(group.name);
-        return m.size === 3 && countOf(m, 'on-demand') === 3 || undefined;
+        return (m.size === 3 && countOf(m, 'on-demand') === 3) || undefined;
       },
       180_000,
       500,
@@ -258,19 +301,34 @@ describe('minion-manager', () => {
     try {
       await minionManager(cluster, ['--capacity-cooldown-seconds=3600']);
       // Switched to spot, one instance replaced, the spot launch fails: the group reads the failure and goes back.
-      const st = await eventually('status: capacity cool-down', async () => {
-        const s = await status(group.name);
-        return s?.cooldownUntil ? s : undefined;
-      }, 120_000, 300);
+      const st = await eventually(
+        'status: capacity cool-down',
+        async () => {
+          const s = await status(group.name);
+          return s?.cooldownUntil ? s : undefined;
+        },
+        120_000,
+        300,
+      );
       expect(st.decision).toBe('on-demand');
       expect(st.reason).toMatch(/capacity failure/);
-      await eventually('the group buying on-demand again', async () =>
-        (await describeGroup(group.name)).MixedInstancesPolicy?.InstancesDistribution?.OnDemandPercentageAboveBaseCapacity === 100 || undefined,
-      60_000, 300);
-      const m = await eventually('the group refilled with on-demand', async () => {
-        const got = await markets(group.name);
-        return got.size === 2 ? got : undefined;
-      }, 60_000, 300);
+      await eventually(
+        'the group buying on-demand again',
+        async () =>
+          (await describeGroup(group.name)).MixedInstancesPolicy?.InstancesDistribution
+            ?.OnDemandPercentageAboveBaseCapacity === 100 || undefined,
+        60_000,
+        300,
+      );
+      const m = await eventually(
+        'the group refilled with on-demand',
+        async () => {
+          const got = await markets(group.name);
+          return got.size === 2 ? got : undefined;
+        },
+        60_000,
+        300,
+      );
       expect(countOf(m, 'spot')).toBe(0);
       // Spot is still cheap, but the cool-down holds.
       await refreshes(running[0]!, 3);
@@ -289,25 +347,41 @@ describe('minion-manager', () => {
     await refreshes(p, 4);
     expect(await status(onSpot.name)).toMatchObject({ market: 'spot', decision: 'spot' });
     expect(await status(onDemand.name)).toMatchObject({ market: 'on-demand', decision: 'on-demand' });
-    expect((await describeGroup(onSpot.name)).MixedInstancesPolicy?.InstancesDistribution?.OnDemandPercentageAboveBaseCapacity).toBe(0);
-    expect((await describeGroup(onDemand.name)).MixedInstancesPolicy?.InstancesDistribution?.OnDemandPercentageAboveBaseCapacity).toBe(100);
+    expect(
+      (await describeGroup(onSpot.name)).MixedInstancesPolicy?.InstancesDistribution
+        ?.OnDemandPercentageAboveBaseCapacity,
+    ).toBe(0);
+    expect(
+      (await describeGroup(onDemand.name)).MixedInstancesPolicy?.InstancesDistribution
+        ?.OnDemandPercentageAboveBaseCapacity,
+    ).toBe(100);
   });
 
   it('events-only decides and reports but changes no group and no instance; InstanceGroup groups are only recommended to', async () => {
     const cluster = uniqueName('mm-events');
     await prices(0.3);
     const plain = await spotGroup(cluster, 2, 'use-spot');
-    const owned = await spotGroup(cluster, 2, 'use-spot', { extraTags: { 'instancegroups.keikoproj.io/InstanceGroup': 'ns/ig' } });
+    const owned = await spotGroup(cluster, 2, 'use-spot', {
+      extraTags: { 'instancegroups.keikoproj.io/InstanceGroup': 'ns/ig' },
+    });
     const odd = await spotGroup(cluster, 1, 'maybe');
     const before = await markets(plain.name);
     const p = await minionManager(cluster, ['--events-only']);
     await refreshes(p, 4);
-    expect(await status(plain.name)).toMatchObject({ market: 'on-demand', decision: 'spot', action: expect.stringContaining('would switch') });
+    expect(await status(plain.name)).toMatchObject({
+      market: 'on-demand',
+      decision: 'spot',
+      action: expect.stringContaining('would switch'),
+    });
     expect(await templateVersion(plain.name)).toBe('1');
     expect(await markets(plain.name)).toEqual(before);
     const rec = (await groupEvents(owned.name)).find((e) => e.reason === 'SpotRecommendationGiven');
     expect(JSON.parse(rec?.message ?? '{}')).toMatchObject({ apiVersion: 'v1alpha1', useSpot: true });
-    expect((await groupEvents(odd.name)).some((e) => e.type === 'Warning' && e.reason === 'UnknownTagValue' && /maybe/.test(e.message ?? ''))).toBe(true);
+    expect(
+      (await groupEvents(odd.name)).some(
+        (e) => e.type === 'Warning' && e.reason === 'UnknownTagValue' && /maybe/.test(e.message ?? ''),
+      ),
+    ).toBe(true);
     expect((await status(odd.name))?.decision).toBe('on-demand');
   });
 
@@ -320,12 +394,16 @@ describe('minion-manager', () => {
     });
     const before = await markets(group.name);
     const p = await minionManager(cluster);
-    await eventually('switched to spot', async () =>
-      (await describeGroup(group.name)).MixedInstancesPolicy?.InstancesDistribution?.OnDemandPercentageAboveBaseCapacity === 0 || undefined,
-    60_000, 300);
+    await eventually(
+      'switched to spot',
+      async () =>
+        (await describeGroup(group.name)).MixedInstancesPolicy?.InstancesDistribution
+          ?.OnDemandPercentageAboveBaseCapacity === 0 || undefined,
+      60_000,
+      300,
+    );
     await refreshes(p, 4);
     expect(await markets(group.name)).toEqual(before);
     expect((await status(group.name))?.action).toMatch(/not-terminate/);
   });
 });
-

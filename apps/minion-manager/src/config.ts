@@ -26,7 +26,8 @@ export interface MinionManagerConfig {
 
 const ratio = (flag: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0 || n > 1) throw new Error(`${flag}: expected a number from 0 to 1, got "${v}"`);
+  if (!Number.isFinite(n) || n < 0 || n > 1)
+    throw new Error(`${flag}: expected a number from 0 to 1, got "${v}"`);
   return n;
 };
 
@@ -34,28 +35,58 @@ function options(): Option[] {
   const n = (flag: string, env: string, help: string, def: number) =>
     new Option(`${flag} <n>`, help).env(env).argParser(flagValue.int(flag)).default(def);
   return [
-    new Option('--region <region>', 'AWS region of the groups (default AWS_REGION)').env('KEIKO_REGION'),
-    new Option('--cluster-name <name>', 'manage groups tagged KubernetesCluster=<name>').env('KEIKO_CLUSTER_NAME'),
-    n('--refresh-interval-seconds', 'KEIKO_REFRESH_INTERVAL_SECONDS', 'seconds between two looks at prices and groups', 300),
-    new Option('--events-only', 'decide and report (Events, status, metrics); change no group and no instance')
-      .env('KEIKO_EVENTS_ONLY')
+    new Option('--region <region>', 'AWS region of the groups (default AWS_REGION)').env(
+      'MINION_MANAGER_REGION',
+    ),
+    new Option('--cluster-name <name>', 'manage groups tagged KubernetesCluster=<name>').env(
+      'MINION_MANAGER_CLUSTER_NAME',
+    ),
+    n(
+      '--refresh-interval-seconds',
+      'MINION_MANAGER_REFRESH_INTERVAL_SECONDS',
+      'seconds between two looks at prices and groups',
+      300,
+    ),
+    new Option(
+      '--events-only',
+      'decide and report (Events, status, metrics); change no group and no instance',
+    )
+      .env('MINION_MANAGER_EVENTS_ONLY')
       .default(false),
     new Option('--spot-price-threshold <ratio>', 'use spot when spot <= ratio x on-demand')
-      .env('KEIKO_SPOT_PRICE_THRESHOLD')
+      .env('MINION_MANAGER_SPOT_PRICE_THRESHOLD')
       .argParser(ratio('--spot-price-threshold'))
       .default(0.8),
-    new Option('--hysteresis <ratio>', 'a group on spot stays there until spot > (threshold + this) x on-demand')
-      .env('KEIKO_HYSTERESIS')
+    new Option(
+      '--hysteresis <ratio>',
+      'a group on spot stays there until spot > (threshold + this) x on-demand',
+    )
+      .env('MINION_MANAGER_HYSTERESIS')
       .argParser(ratio('--hysteresis'))
       .default(0.05),
-    n('--capacity-cooldown-seconds', 'KEIKO_CAPACITY_COOLDOWN_SECONDS', 'on-demand for this long after a spot capacity failure', 3600),
-    n('--on-demand-price-ttl-seconds', 'KEIKO_ON_DEMAND_PRICE_TTL_SECONDS', 'how long an on-demand list price is reused', 14400),
-    n('--drain-timeout', 'KEIKO_DRAIN_TIMEOUT', 'how long draining one node may take before its replacement is given up, seconds', 600),
+    n(
+      '--capacity-cooldown-seconds',
+      'MINION_MANAGER_CAPACITY_COOLDOWN_SECONDS',
+      'on-demand for this long after a spot capacity failure',
+      3600,
+    ),
+    n(
+      '--on-demand-price-ttl-seconds',
+      'MINION_MANAGER_ON_DEMAND_PRICE_TTL_SECONDS',
+      'how long an on-demand list price is reused',
+      14400,
+    ),
+    n(
+      '--drain-timeout',
+      'MINION_MANAGER_DRAIN_TIMEOUT',
+      'how long draining one node may take before its replacement is given up, seconds',
+      600,
+    ),
     new Option('--status-namespace <ns>', 'namespace of the status ConfigMap and the Events')
-      .env('KEIKO_STATUS_NAMESPACE')
+      .env('MINION_MANAGER_STATUS_NAMESPACE')
       .default(process.env.POD_NAMESPACE ?? 'kube-system'),
     new Option('--status-configmap <name>', 'ConfigMap holding one status entry per group')
-      .env('KEIKO_STATUS_CONFIGMAP')
+      .env('MINION_MANAGER_STATUS_CONFIGMAP')
       .default('minion-manager-status'),
     disruptionLockNamespaceOption(),
   ];
@@ -68,7 +99,8 @@ export function parseConfig(argv: string[] = process.argv): MinionManagerConfig 
   const region = String(extra.region ?? '') || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || '';
   if (!region) throw new Error('--region is required (or AWS_REGION)');
   const clusterName = String(extra.clusterName ?? '');
-  if (!clusterName) throw new Error('--cluster-name is required: groups are managed when tagged KubernetesCluster=<name>');
+  if (!clusterName)
+    throw new Error('--cluster-name is required: groups are managed when tagged KubernetesCluster=<name>');
   const refresh = Number(extra.refreshIntervalSeconds);
   if (refresh < 1) throw new Error(`--refresh-interval-seconds must be at least 1, got ${refresh}`);
   return {

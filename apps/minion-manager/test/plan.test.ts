@@ -18,7 +18,13 @@ import {
   type InstanceFacts,
   type OptIn,
 } from '../src/spot/plan';
-import { configuredMarket, mechanismOf, mixedPolicyFor, primaryInstanceType, templateDataFor } from '../src/spot/switch';
+import {
+  configuredMarket,
+  mechanismOf,
+  mixedPolicyFor,
+  primaryInstanceType,
+  templateDataFor,
+} from '../src/spot/switch';
 
 const settings: DecisionSettings = { threshold: 0.8, hysteresis: 0.05, cooldownMs: 3_600_000 };
 const NOW = Date.parse('2026-12-07T12:00:00Z');
@@ -26,7 +32,9 @@ const useSpot = { managed: true, wantSpot: true, notTerminate: false } as Extrac
 
 describe('readOptIn', () => {
   it('manages only groups of the cluster that carry the mode tag', () => {
-    expect(readOptIn({ KubernetesCluster: 'other', 'k8s-minion-manager': 'use-spot' }, 'prod')).toEqual({ managed: false });
+    expect(readOptIn({ KubernetesCluster: 'other', 'k8s-minion-manager': 'use-spot' }, 'prod')).toEqual({
+      managed: false,
+    });
     expect(readOptIn({ KubernetesCluster: 'prod' }, 'prod')).toEqual({ managed: false });
     expect(readOptIn({ KubernetesCluster: 'prod', 'k8s-minion-manager': 'use-spot' }, 'prod')).toEqual({
       managed: true,
@@ -34,7 +42,14 @@ describe('readOptIn', () => {
       notTerminate: false,
     });
     expect(
-      readOptIn({ KubernetesCluster: 'prod', 'k8s-minion-manager': 'no-spot', 'k8s-minion-manager/not-terminate': 'true' }, 'prod'),
+      readOptIn(
+        {
+          KubernetesCluster: 'prod',
+          'k8s-minion-manager': 'no-spot',
+          'k8s-minion-manager/not-terminate': 'true',
+        },
+        'prod',
+      ),
     ).toEqual({ managed: true, wantSpot: false, notTerminate: true });
   });
 
@@ -46,8 +61,20 @@ describe('readOptIn', () => {
 });
 
 describe('decideMarket', () => {
-  const decide = (spot: number | undefined, onDemand: number | undefined, current: 'spot' | 'on-demand' = 'on-demand', failureAt?: number) =>
-    decideMarket(useSpot, current, { ...(spot !== undefined ? { spot } : {}), ...(onDemand !== undefined ? { onDemand } : {}) }, failureAt, settings, NOW);
+  const decide = (
+    spot: number | undefined,
+    onDemand: number | undefined,
+    current: 'spot' | 'on-demand' = 'on-demand',
+    failureAt?: number,
+  ) =>
+    decideMarket(
+      useSpot,
+      current,
+      { ...(spot !== undefined ? { spot } : {}), ...(onDemand !== undefined ? { onDemand } : {}) },
+      failureAt,
+      settings,
+      NOW,
+    );
 
   it('buys spot at or under the threshold, on-demand above it', () => {
     expect(decide(0.03, 0.1).market).toBe('spot');
@@ -64,8 +91,14 @@ describe('decideMarket', () => {
   });
 
   it('falls back to on-demand when a price is missing', () => {
-    expect(decide(undefined, 0.1)).toMatchObject({ market: 'on-demand', reason: expect.stringContaining('no spot') });
-    expect(decide(0.01, undefined)).toMatchObject({ market: 'on-demand', reason: expect.stringContaining('on-demand') });
+    expect(decide(undefined, 0.1)).toMatchObject({
+      market: 'on-demand',
+      reason: expect.stringContaining('no spot'),
+    });
+    expect(decide(0.01, undefined)).toMatchObject({
+      market: 'on-demand',
+      reason: expect.stringContaining('on-demand'),
+    });
   });
 
   it('stays on on-demand for the cool-down after a capacity failure, then decides on prices again', () => {
@@ -78,7 +111,9 @@ describe('decideMarket', () => {
 
   it('never buys spot for no-spot groups, whatever the price', () => {
     const noSpot = { managed: true, wantSpot: false, notTerminate: false } as const;
-    expect(decideMarket(noSpot, 'spot', { spot: 0.001, onDemand: 1 }, undefined, settings, NOW).market).toBe('on-demand');
+    expect(decideMarket(noSpot, 'spot', { spot: 0.001, onDemand: 1 }, undefined, settings, NOW).market).toBe(
+      'on-demand',
+    );
   });
 });
 
@@ -98,12 +133,22 @@ describe('facts to numbers', () => {
     expect(
       lastCapacityFailure([
         { statusCode: 'Successful', startTime: at('2026-12-07T11:50:00Z') },
-        { statusCode: 'Failed', statusMessage: 'Could not launch Spot Instances. InsufficientInstanceCapacity - ...', startTime: at('2026-12-07T11:40:00Z') },
-        { statusCode: 'Failed', statusMessage: 'capacity-oversubscribed', startTime: at('2026-12-07T11:30:00Z') },
+        {
+          statusCode: 'Failed',
+          statusMessage: 'Could not launch Spot Instances. InsufficientInstanceCapacity - ...',
+          startTime: at('2026-12-07T11:40:00Z'),
+        },
+        {
+          statusCode: 'Failed',
+          statusMessage: 'capacity-oversubscribed',
+          startTime: at('2026-12-07T11:30:00Z'),
+        },
         { statusCode: 'Failed', statusMessage: 'AMI not found', startTime: at('2026-12-07T11:55:00Z') },
       ]),
     ).toBe(Date.parse('2026-12-07T11:40:00Z'));
-    expect(lastCapacityFailure([{ statusCode: 'Failed', statusMessage: 'Invalid IAM role' }])).toBeUndefined();
+    expect(
+      lastCapacityFailure([{ statusCode: 'Failed', statusMessage: 'Invalid IAM role' }]),
+    ).toBeUndefined();
   });
 
   it('estimates savings from the spot instances running now', () => {
@@ -112,8 +157,15 @@ describe('facts to numbers', () => {
   });
 
   it('says upstream recommendation message', () => {
-    expect(JSON.parse(recommendationMessage('spot', 0.0312))).toEqual({ apiVersion: 'v1alpha1', spotPrice: '0.031200', useSpot: true });
-    expect(JSON.parse(recommendationMessage('on-demand', undefined))).toMatchObject({ useSpot: false, spotPrice: '' });
+    expect(JSON.parse(recommendationMessage('spot', 0.0312))).toEqual({
+      apiVersion: 'v1alpha1',
+      spotPrice: '0.031200',
+      useSpot: true,
+    });
+    expect(JSON.parse(recommendationMessage('on-demand', undefined))).toMatchObject({
+      useSpot: false,
+      spotPrice: '',
+    });
   });
 });
 
@@ -122,16 +174,27 @@ describe('groupAction', () => {
     expect(groupAction('launch-configuration', false, 'on-demand', 'spot')).toMatchObject({ kind: 'report' });
   });
   it('only recommends for InstanceGroup-owned groups', () => {
-    expect(groupAction('mixed-instances', true, 'on-demand', 'spot')).toEqual({ kind: 'recommend', to: 'spot' });
+    expect(groupAction('mixed-instances', true, 'on-demand', 'spot')).toEqual({
+      kind: 'recommend',
+      to: 'spot',
+    });
   });
   it('switches others when the decision differs', () => {
-    expect(groupAction('launch-template', false, 'on-demand', 'spot')).toEqual({ kind: 'switch', to: 'spot' });
+    expect(groupAction('launch-template', false, 'on-demand', 'spot')).toEqual({
+      kind: 'switch',
+      to: 'spot',
+    });
     expect(groupAction('mixed-instances', false, 'spot', 'spot')).toEqual({ kind: 'none' });
   });
 });
 
 describe('replacements', () => {
-  const inst = (id: string, market: 'spot' | 'on-demand', state = 'InService', health = 'Healthy'): InstanceFacts => ({
+  const inst = (
+    id: string,
+    market: 'spot' | 'on-demand',
+    state = 'InService',
+    health = 'Healthy',
+  ): InstanceFacts => ({
     id,
     market,
     lifecycleState: state,
@@ -146,24 +209,41 @@ describe('replacements', () => {
   });
 
   it('replaces one wrong-market instance at a time in a stable group', () => {
-    const group = { desiredCapacity: 3, instances: [inst('i-1', 'on-demand'), inst('i-2', 'on-demand'), inst('i-3', 'spot')] };
+    const group = {
+      desiredCapacity: 3,
+      instances: [inst('i-1', 'on-demand'), inst('i-2', 'on-demand'), inst('i-3', 'spot')],
+    };
     expect(planReplacements(group, 'spot', false)).toEqual({ kind: 'replace', instanceIds: ['i-1'] });
     expect(planReplacements(group, 'on-demand', false)).toEqual({ kind: 'replace', instanceIds: ['i-3'] });
   });
 
   it('waits while the group is unstable', () => {
     const short = { desiredCapacity: 3, instances: [inst('i-1', 'on-demand'), inst('i-2', 'spot')] };
-    expect(planReplacements(short, 'spot', false)).toMatchObject({ kind: 'wait', reason: expect.stringContaining('2 of 3') });
-    const pending = { desiredCapacity: 2, instances: [inst('i-1', 'on-demand'), inst('i-2', 'spot', 'Pending')] };
+    expect(planReplacements(short, 'spot', false)).toMatchObject({
+      kind: 'wait',
+      reason: expect.stringContaining('2 of 3'),
+    });
+    const pending = {
+      desiredCapacity: 2,
+      instances: [inst('i-1', 'on-demand'), inst('i-2', 'spot', 'Pending')],
+    };
     expect(instabilityOf(pending)).toContain('not InService');
-    const sick = { desiredCapacity: 2, instances: [inst('i-1', 'on-demand'), inst('i-2', 'spot', 'InService', 'Unhealthy')] };
+    const sick = {
+      desiredCapacity: 2,
+      instances: [inst('i-1', 'on-demand'), inst('i-2', 'spot', 'InService', 'Unhealthy')],
+    };
     expect(planReplacements(sick, 'spot', false).kind).toBe('wait');
   });
 
   it('never replaces in not-terminate groups, and is done when every instance is in the market', () => {
     const group = { desiredCapacity: 2, instances: [inst('i-1', 'on-demand'), inst('i-2', 'spot')] };
-    expect(planReplacements(group, 'spot', true)).toMatchObject({ kind: 'wait', reason: expect.stringContaining('not-terminate') });
-    expect(planReplacements({ desiredCapacity: 1, instances: [inst('i-2', 'spot')] }, 'spot', false)).toEqual({ kind: 'done' });
+    expect(planReplacements(group, 'spot', true)).toMatchObject({
+      kind: 'wait',
+      reason: expect.stringContaining('not-terminate'),
+    });
+    expect(planReplacements({ desiredCapacity: 1, instances: [inst('i-2', 'spot')] }, 'spot', false)).toEqual(
+      { kind: 'done' },
+    );
   });
 });
 
@@ -213,11 +293,14 @@ describe('switching', () => {
       spotAllocationStrategy: 'price-capacity-optimized',
     });
     expect(spot.overrides).toEqual(policy.overrides);
-    expect(mixedPolicyFor(spot, 'on-demand').instancesDistribution?.onDemandPercentageAboveBaseCapacity).toBe(100);
+    expect(mixedPolicyFor(spot, 'on-demand').instancesDistribution?.onDemandPercentageAboveBaseCapacity).toBe(
+      100,
+    );
   });
 
   it('adds and removes the spot market options of template data', () => {
-    const spot = templateDataFor({ ImageId: 'ami-1', InstanceType: 'm5.large' }, 'spot');
+    const data: Record<string, unknown> = { ImageId: 'ami-1', InstanceType: 'm5.large' };
+    const spot = templateDataFor(data, 'spot');
     expect(spot).toMatchObject({ ImageId: 'ami-1', InstanceMarketOptions: { MarketType: 'spot' } });
     expect(templateDataFor(spot, 'on-demand')).toEqual({ ImageId: 'ami-1', InstanceType: 'm5.large' });
   });

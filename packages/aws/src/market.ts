@@ -1,11 +1,8 @@
 // Market data for spot decisions: on-demand list prices (Pricing GetProducts) and a group's recent scaling
 // activities (DescribeScalingActivities: capacity failures show there). Spot prices are Ec2Port's
 // describeSpotPriceHistory.
-import {
-  AutoScalingClient,
-  DescribeScalingActivitiesCommand,
-  type Activity as SdkActivity,
-} from '@aws-sdk/client-auto-scaling';
+import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { DescribeScalingActivitiesCommand, type Activity as SdkActivity } from '@aws-sdk/client-auto-scaling';
 import { GetProductsCommand, PricingClient } from '@aws-sdk/client-pricing';
 import type { AwsClientConfig } from './config';
 import { callAws } from './errors';
@@ -42,14 +39,18 @@ export function createPricingClient(config: AwsClientConfig): PricingClient {
 export function onDemandPriceOf(entry: string): { instanceType?: string; price?: number } {
   let doc: {
     product?: { attributes?: Record<string, string> };
-    terms?: { OnDemand?: Record<string, { priceDimensions?: Record<string, { pricePerUnit?: { USD?: string } }> }> };
+    terms?: {
+      OnDemand?: Record<string, { priceDimensions?: Record<string, { pricePerUnit?: { USD?: string } }> }>;
+    };
   };
   try {
     doc = JSON.parse(entry) as typeof doc;
   } catch {
     return {};
   }
-  const dims = Object.values(doc.terms?.OnDemand ?? {}).flatMap((t) => Object.values(t.priceDimensions ?? {}));
+  const dims = Object.values(doc.terms?.OnDemand ?? {}).flatMap((t) =>
+    Object.values(t.priceDimensions ?? {}),
+  );
   const prices = dims.map((d) => Number(d.pricePerUnit?.USD)).filter((p) => Number.isFinite(p) && p > 0);
   return { instanceType: doc.product?.attributes?.instanceType, price: prices[0] };
 }
@@ -75,10 +76,18 @@ export class AwsPricing implements PricingPort {
     const prices = new Map<string, number>();
     for (const instanceType of new Set(instanceTypes)) {
       const out = await callAws(
-        { service: 'pricing', operation: 'GetProducts', subject: `on-demand price of ${instanceType} in ${region}` },
+        {
+          service: 'pricing',
+          operation: 'GetProducts',
+          subject: `on-demand price of ${instanceType} in ${region}`,
+        },
         () =>
           this.client.send(
-            new GetProductsCommand({ ServiceCode: 'AmazonEC2', Filters: onDemandFilters(region, instanceType), MaxResults: 10 }),
+            new GetProductsCommand({
+              ServiceCode: 'AmazonEC2',
+              Filters: onDemandFilters(region, instanceType),
+              MaxResults: 10,
+            }),
           ),
       );
       for (const entry of out.PriceList ?? []) {

@@ -20,7 +20,8 @@ export interface CapacityFailure {
 }
 
 async function post(path: string, body: unknown, endpoint = process.env.AWS_ENDPOINT_URL): Promise<void> {
-  if (!endpoint) throw new Error(`emulator control ${path}: AWS_ENDPOINT_URL is not set (no test environment)`);
+  if (!endpoint)
+    throw new Error(`emulator control ${path}: AWS_ENDPOINT_URL is not set (no test environment)`);
   const res = await fetch(new URL(path, endpoint), {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
@@ -48,6 +49,10 @@ export function injectCapacityFailure(failure: CapacityFailure, endpoint?: strin
 }
 
 /** Ends an injected capacity failure. */
-export function clearCapacityFailure(groupName: string, market: Market = 'spot', endpoint?: string): Promise<void> {
+export function clearCapacityFailure(
+  groupName: string,
+  market: Market = 'spot',
+  endpoint?: string,
+): Promise<void> {
   return post('/moto-api/testenv/capacity-failures', { groupName, market, clear: true }, endpoint);
 }

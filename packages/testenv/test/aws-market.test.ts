@@ -94,7 +94,8 @@ async function markets(group: string): Promise<Record<string, string>> {
   return Object.fromEntries(all.map((i) => [i.InstanceId ?? '', i.InstanceLifecycle ?? 'on-demand']));
 }
 
-const count = (m: Record<string, string>, market: string) => Object.values(m).filter((v) => v === market).length;
+const count = (m: Record<string, string>, market: string) =>
+  Object.values(m).filter((v) => v === market).length;
 
 describe('spot markets of Auto Scaling groups', () => {
   it('launches a mixed group per its on-demand percentage, filling the whole desired capacity', async () => {
@@ -133,11 +134,16 @@ describe('spot markets of Auto Scaling groups', () => {
     );
     const before = await markets(name);
     expect(count(before, 'on-demand')).toBe(2);
-    await asg.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: name, MixedInstancesPolicy: mixed(lt, 0) }));
+    await asg.send(
+      new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: name, MixedInstancesPolicy: mixed(lt, 0) }),
+    );
     expect(await markets(name)).toEqual(before);
     const victim = Object.keys(before)[0] ?? '';
     await asg.send(
-      new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: victim, ShouldDecrementDesiredCapacity: false }),
+      new TerminateInstanceInAutoScalingGroupCommand({
+        InstanceId: victim,
+        ShouldDecrementDesiredCapacity: false,
+      }),
     );
     const after = await markets(name);
     expect(Object.keys(after)).toHaveLength(2);
@@ -230,7 +236,9 @@ describe('prices', () => {
       expect(out.PriceList).toHaveLength(1);
       const entry = JSON.parse(String(out.PriceList?.[0])) as {
         product: { attributes: Record<string, string> };
-        terms: { OnDemand: Record<string, { priceDimensions: Record<string, { pricePerUnit: { USD: string } }> }> };
+        terms: {
+          OnDemand: Record<string, { priceDimensions: Record<string, { pricePerUnit: { USD: string } }> }>;
+        };
       };
       expect(entry.product.attributes.regionCode).toBe('us-west-2');
       const dims = Object.values(entry.terms.OnDemand).flatMap((t) => Object.values(t.priceDimensions));

@@ -3,7 +3,15 @@
 // or report; replace wrong-market instances (replace.ts); publish the status ConfigMap, Events and metrics.
 // --events-only and --dry-run decide and report but change nothing.
 import type { AutoScalingPort, Ec2Port } from '@keiko/aws';
-import { errorText, ResourceTypes, type EventRecorder, type KubeClient, type Logger, type RunContext, type Runnable } from '@keiko/kube-runtime';
+import {
+  errorText,
+  ResourceTypes,
+  type EventRecorder,
+  type KubeClient,
+  type Logger,
+  type RunContext,
+  type Runnable,
+} from '@keiko/kube-runtime';
 import { nodesByInstanceId } from '@keiko/node-ops';
 import type { KubernetesObject, V1Node } from '@kubernetes/client-node';
 import type { SpotConfig } from '../config';
@@ -87,12 +95,14 @@ export class SpotController implements Runnable {
     }
     this.publishMetrics(snapshot, statuses);
     await this.d.status.write(statuses, new Date(this.now()));
-    this.d.log.info('refresh done', { groups: snapshot.groups.length, spot: [...statuses.values()].filter((s) => s.decision === 'spot').length });
+    this.d.log.info('refresh done', {
+      groups: snapshot.groups.length,
+      spot: [...statuses.values()].filter((s) => s.decision === 'spot').length,
+    });
     return statuses;
   }
 
   private async handle(g: ManagedGroup, snapshot: Snapshot, nodes: Map<string, V1Node>): Promise<Outcome> {
-    const name = g.group.name;
     const prices = pricesOf(g, snapshot);
     const s = this.d.settings;
     const settings = { threshold: s.threshold, hysteresis: s.hysteresis, cooldownMs: s.capacityCooldownMs };
@@ -102,7 +112,8 @@ export class SpotController implements Runnable {
     let market = g.market;
     let done = describeAction(action);
     if (action.kind === 'switch') {
-      if (s.eventsOnly || s.dryRun) done = `would switch to ${action.to} (${s.eventsOnly ? 'events-only' : 'dry-run'})`;
+      if (s.eventsOnly || s.dryRun)
+        done = `would switch to ${action.to} (${s.eventsOnly ? 'events-only' : 'dry-run'})`;
       else {
         await this.switchGroup(g, action.to, decision);
         market = action.to;
@@ -131,10 +142,17 @@ export class SpotController implements Runnable {
   private replaceIfDue(g: ManagedGroup, market: Market, nodes: Map<string, V1Node>, done: string): string {
     const name = g.group.name;
     if (this.d.replacer.busy(name)) return `${done}; replacing instances`;
-    const plan = planReplacements({ desiredCapacity: g.group.desiredCapacity, instances: g.instances }, market, g.optIn.notTerminate);
+    const plan = planReplacements(
+      { desiredCapacity: g.group.desiredCapacity, instances: g.instances },
+      market,
+      g.optIn.notTerminate,
+    );
     if (plan.kind === 'done') return done;
     if (plan.kind === 'wait') return `${done}; ${plan.reason}`;
-    const unready = instancesWithUnreadyNodes(g.instances.filter((i) => i.lifecycleState === 'InService').map((i) => i.id), nodes);
+    const unready = instancesWithUnreadyNodes(
+      g.instances.filter((i) => i.lifecycleState === 'InService').map((i) => i.id),
+      nodes,
+    );
     if (unready.length > 0) return `${done}; waiting for the nodes of ${unready.join(', ')} to be Ready`;
     if (this.d.settings.eventsOnly || this.d.settings.dryRun) {
       this.d.log.info('would replace wrong-market instances', { group: name, instances: plan.instanceIds });
@@ -155,12 +173,17 @@ export class SpotController implements Runnable {
       how = 'mixed-instances-policy';
     } else if (g.mechanism === 'launch-template' && g.template) {
       const ref = { id: g.template.id };
-      const data = templateDataFor(g.template.data as Record<string, unknown> & { InstanceMarketOptions?: unknown }, to);
+      const data = templateDataFor(
+        g.template.data as Record<string, unknown> & { InstanceMarketOptions?: unknown },
+        to,
+      );
       const version = await this.d.ec2.createLaunchTemplateVersion(ref, {
         data: data as never,
         description: `minion-manager: ${to} (from version ${g.template.version})`,
       });
-      await this.d.autoScaling.updateGroup(name, { launchTemplate: { id: g.template.id, version: String(version.version) } });
+      await this.d.autoScaling.updateGroup(name, {
+        launchTemplate: { id: g.template.id, version: String(version.version) },
+      });
       how = 'launch-template-version';
     } else {
       throw new Error(`group ${name}: no launch template to switch (${g.mechanism})`);
@@ -168,11 +191,21 @@ export class SpotController implements Runnable {
     this.d.autoScaling.invalidate(name);
     this.d.metrics.switches.inc({ group: name, to, how });
     this.d.log.info('group switched', { group: name, to, how, reason: decision.reason });
-    await this.d.events.record(this.infoObject(name), 'Normal', 'MarketSwitched', `group ${name} switched to ${to} (${how}): ${decision.reason}`);
+    await this.d.events.record(
+      this.infoObject(name),
+      'Normal',
+      'MarketSwitched',
+      `group ${name} switched to ${to} (${how}): ${decision.reason}`,
+    );
   }
 
   /** Events: the recommendation (upstream's reason) on change, warnings for bad input, once each. */
-  private async tell(g: ManagedGroup, decision: Decision, action: GroupAction, prices: PriceFacts): Promise<void> {
+  private async tell(
+    g: ManagedGroup,
+    decision: Decision,
+    action: GroupAction,
+    prices: PriceFacts,
+  ): Promise<void> {
     const name = g.group.name;
     const obj = this.infoObject(name);
     const say = async (key: string, text: string, send: () => Promise<void>) => {
@@ -182,20 +215,38 @@ export class SpotController implements Runnable {
     };
     if (g.optIn.warning) {
       const warning = g.optIn.warning;
-      await say('tag', warning, () => this.d.events.record(obj, 'Warning', 'UnknownTagValue', `group ${name}: ${warning}`));
+      await say('tag', warning, () =>
+        this.d.events.record(obj, 'Warning', 'UnknownTagValue', `group ${name}: ${warning}`),
+      );
     }
     if (action.kind === 'report') {
       const reason = action.reason;
-      await say('report', reason, () => this.d.events.record(obj, 'Warning', 'LaunchConfigurationGroup', `group ${name}: ${reason}; left alone`));
+      await say('report', reason, () =>
+        this.d.events.record(
+          obj,
+          'Warning',
+          'LaunchConfigurationGroup',
+          `group ${name}: ${reason}; left alone`,
+        ),
+      );
     }
     await say('recommendation', decision.market, () =>
-      this.d.events.record(obj, 'Normal', RECOMMENDATION_REASON, recommendationMessage(decision.market, prices.spot)),
+      this.d.events.record(
+        obj,
+        'Normal',
+        RECOMMENDATION_REASON,
+        recommendationMessage(decision.market, prices.spot),
+      ),
     );
   }
 
   /** The object upstream's Events are about: a SpotPriceInfo named after the group. */
   private infoObject(group: string): KubernetesObject {
-    return { apiVersion: 'v1', kind: RECOMMENDATION_KIND, metadata: { name: group, namespace: this.d.settings.statusNamespace } };
+    return {
+      apiVersion: 'v1',
+      kind: RECOMMENDATION_KIND,
+      metadata: { name: group, namespace: this.d.settings.statusNamespace },
+    };
   }
 
   private publishMetrics(snapshot: Snapshot, statuses: ReadonlyMap<string, GroupStatus>): void {

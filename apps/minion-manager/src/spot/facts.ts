@@ -80,13 +80,21 @@ export class MarketFacts {
       if (failure !== undefined) g.capacityFailureAt = failure;
     }
     const types = [...new Set(groups.flatMap((g) => (g.instanceType ? [g.instanceType] : [])))];
-    return { groups, spotPrices: await this.spotPrices(types), onDemandPrices: await this.onDemandPrices(types) };
+    return {
+      groups,
+      spotPrices: await this.spotPrices(types),
+      onDemandPrices: await this.onDemandPrices(types),
+    };
   }
 
-  private async describe(group: ScalingGroup, optIn: Extract<OptIn, { managed: true }>): Promise<ManagedGroup> {
+  private async describe(
+    group: ScalingGroup,
+    optIn: Extract<OptIn, { managed: true }>,
+  ): Promise<ManagedGroup> {
     const mechanism = mechanismOf(group);
     const needsTemplate =
-      mechanism === 'launch-template' || (mechanism === 'mixed-instances' && !primaryInstanceType(group, undefined));
+      mechanism === 'launch-template' ||
+      (mechanism === 'mixed-instances' && !primaryInstanceType(group, undefined));
     const template = needsTemplate ? await this.template(group) : undefined;
     const instanceType = primaryInstanceType(group, template?.instanceType ?? template?.data.InstanceType);
     const marketType = template?.data.InstanceMarketOptions?.MarketType;
@@ -96,7 +104,11 @@ export class MarketFacts {
       mechanism,
       market: configuredMarket(group, marketType),
       ...(instanceType ? { instanceType } : {}),
-      instances: group.instances.map((i) => ({ id: i.id, lifecycleState: i.lifecycleState, healthStatus: i.healthStatus })),
+      instances: group.instances.map((i) => ({
+        id: i.id,
+        lifecycleState: i.lifecycleState,
+        healthStatus: i.healthStatus,
+      })),
       ownedByInstanceGroup: group.tags[TAG_INSTANCE_GROUP] !== undefined,
       ...(template ? { template } : {}),
     };
@@ -119,7 +131,8 @@ export class MarketFacts {
     const ids = groups.flatMap((g) => g.instances.map((i) => i.id));
     if (ids.length === 0) return;
     const markets = new Map<string, Market>();
-    for (const i of await this.d.ec2.describeInstances(ids)) markets.set(i.id, i.lifecycle === 'spot' ? 'spot' : 'on-demand');
+    for (const i of await this.d.ec2.describeInstances(ids))
+      markets.set(i.id, i.lifecycle === 'spot' ? 'spot' : 'on-demand');
     for (const g of groups) {
       for (const i of g.instances) {
         const market = markets.get(i.id);

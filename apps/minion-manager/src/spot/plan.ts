@@ -17,8 +17,7 @@ export type Market = 'spot' | 'on-demand';
 export type Mechanism = 'mixed-instances' | 'launch-template' | 'launch-configuration';
 
 export type OptIn =
-  | { managed: false }
-  | { managed: true; wantSpot: boolean; notTerminate: boolean; warning?: string };
+  { managed: false } | { managed: true; wantSpot: boolean; notTerminate: boolean; warning?: string };
 
 /** Which groups minion-manager manages, from upstream's tags; an unknown mode value means no-spot. */
 export function readOptIn(tags: Readonly<Record<string, string>>, clusterName: string): OptIn {
@@ -104,7 +103,10 @@ export interface ActivityFacts {
 /** When the newest capacity failure among the group's scaling activities happened (epoch ms), if any. */
 export function lastCapacityFailure(activities: readonly ActivityFacts[]): number | undefined {
   const times = activities
-    .filter((a) => a.statusCode === 'Failed' && CAPACITY_CODES.test(`${a.statusMessage ?? ''} ${a.description ?? ''}`))
+    .filter(
+      (a) =>
+        a.statusCode === 'Failed' && CAPACITY_CODES.test(`${a.statusMessage ?? ''} ${a.description ?? ''}`),
+    )
     .map((a) => a.startTime?.getTime() ?? 0);
   return times.length > 0 ? Math.max(...times) : undefined;
 }
@@ -134,11 +136,17 @@ export type GroupAction =
   | { kind: 'report'; reason: string };
 
 /** What to do with the group's configuration: launch-configuration groups and instance-manager's are not edited. */
-export function groupAction(mechanism: Mechanism, ownedByInstanceGroup: boolean, current: Market, decided: Market): GroupAction {
+export function groupAction(
+  mechanism: Mechanism,
+  ownedByInstanceGroup: boolean,
+  current: Market,
+  decided: Market,
+): GroupAction {
   if (mechanism === 'launch-configuration')
     return {
       kind: 'report',
-      reason: 'the group uses a launch configuration (retired by AWS); move it to a launch template to let minion-manager switch it',
+      reason:
+        'the group uses a launch configuration (retired by AWS); move it to a launch template to let minion-manager switch it',
     };
   if (ownedByInstanceGroup) return { kind: 'recommend', to: decided };
   return current === decided ? { kind: 'none' } : { kind: 'switch', to: decided };
@@ -182,15 +190,14 @@ export function wrongMarketInstances(group: GroupShape, market: Market): Instanc
 }
 
 export type ReplacementPlan =
-  | { kind: 'replace'; instanceIds: string[] }
-  | { kind: 'wait'; reason: string }
-  | { kind: 'done' };
+  { kind: 'replace'; instanceIds: string[] } | { kind: 'wait'; reason: string } | { kind: 'done' };
 
 /** Which wrong-market instances to replace now: none while not-terminate, while unstable, past the budget. */
 export function planReplacements(group: GroupShape, market: Market, notTerminate: boolean): ReplacementPlan {
   const wrong = wrongMarketInstances(group, market);
   if (wrong.length === 0) return { kind: 'done' };
-  if (notTerminate) return { kind: 'wait', reason: `tagged ${TAG_NOT_TERMINATE}=true: instances are not replaced` };
+  if (notTerminate)
+    return { kind: 'wait', reason: `tagged ${TAG_NOT_TERMINATE}=true: instances are not replaced` };
   const unstable = instabilityOf(group);
   if (unstable) return { kind: 'wait', reason: `group not stable: ${unstable}` };
   const budget = replacementBudget(group.desiredCapacity);

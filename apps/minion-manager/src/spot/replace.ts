@@ -6,8 +6,20 @@
 // replacement job per group runs at a time; the refresh after it sees the new instance and the group's
 // stability before the next.
 import { terminateConfirmed, type AutoScalingPort } from '@keiko/aws';
-import { errorText, ResourceTypes, type EventRecorder, type KubeClient, type Logger } from '@keiko/kube-runtime';
-import { drainNode, isNodeReady, nodesByInstanceId, uncordonNode, type DisruptionLocks } from '@keiko/node-ops';
+import {
+  errorText,
+  ResourceTypes,
+  type EventRecorder,
+  type KubeClient,
+  type Logger,
+} from '@keiko/kube-runtime';
+import {
+  drainNode,
+  isNodeReady,
+  nodesByInstanceId,
+  uncordonNode,
+  type DisruptionLocks,
+} from '@keiko/node-ops';
 import type { V1Node } from '@kubernetes/client-node';
 import type { MinionMetrics } from '../metrics';
 
@@ -55,7 +67,11 @@ export class Replacer {
     const reason = `minion-manager replaces ${instanceIds.join(', ')}: ${why}`;
     const lock = await this.d.locks.acquire(ref, this.d.identity, reason);
     if (!lock.held) {
-      this.d.log.info('group locked by another tool; replacement later', { group, holder: lock.holder, reason: lock.reason });
+      this.d.log.info('group locked by another tool; replacement later', {
+        group,
+        holder: lock.holder,
+        reason: lock.reason,
+      });
       return;
     }
     const renewal = this.d.locks.keepRenewed(ref, this.d.identity, reason);
@@ -71,10 +87,20 @@ export class Replacer {
   }
 
   /** Drain then terminate one instance; false when the job must stop (drain failed, lock lost). */
-  private async replaceOne(group: string, instanceId: string, node: V1Node | undefined, lockHeld: () => boolean): Promise<boolean> {
+  private async replaceOne(
+    group: string,
+    instanceId: string,
+    node: V1Node | undefined,
+    lockHeld: () => boolean,
+  ): Promise<boolean> {
     const nodeName = node?.metadata?.name;
     if (node && nodeName) {
-      await this.d.events.record(node, 'Normal', 'SpotReplacing', `draining: instance ${instanceId} of group ${group} runs in the wrong market`);
+      await this.d.events.record(
+        node,
+        'Normal',
+        'SpotReplacing',
+        `draining: instance ${instanceId} of group ${group} runs in the wrong market`,
+      );
       try {
         await drainNode(this.d.client, nodeName, {
           timeoutMs: this.d.drainTimeoutMs,
@@ -92,15 +118,31 @@ export class Replacer {
       }
     }
     if (!lockHeld()) {
-      this.d.log.warn('group lock lost during the drain; not terminating now', { group, instance: instanceId });
+      this.d.log.warn('group lock lost during the drain; not terminating now', {
+        group,
+        instance: instanceId,
+      });
       return false;
     }
-    const result = await terminateConfirmed(this.d.autoScaling, group, [{ instanceId, decrementDesired: false }]);
+    const result = await terminateConfirmed(this.d.autoScaling, group, [
+      { instanceId, decrementDesired: false },
+    ]);
     if (result.error) throw result.error;
     const outcome = result.outcomes[0];
     this.d.metrics.replacements.inc({ group, result: outcome?.outcome ?? 'unknown' });
-    this.d.log.info('wrong-market instance replaced', { group, instance: instanceId, node: nodeName, outcome: outcome?.outcome });
-    if (node) await this.d.events.record(node, 'Normal', 'SpotReplaced', `instance ${instanceId} terminated; group ${group} launches its replacement`);
+    this.d.log.info('wrong-market instance replaced', {
+      group,
+      instance: instanceId,
+      node: nodeName,
+      outcome: outcome?.outcome,
+    });
+    if (node)
+      await this.d.events.record(
+        node,
+        'Normal',
+        'SpotReplaced',
+        `instance ${instanceId} terminated; group ${group} launches its replacement`,
+      );
     return outcome?.outcome === 'terminated';
   }
 
@@ -108,13 +150,21 @@ export class Replacer {
     const name = node.metadata?.name ?? '';
     this.d.metrics.replacements.inc({ group, result: 'drain-failed' });
     this.d.log.error('drain failed; instance left in place', { group, node: name, error: failure });
-    await this.d.events.record(node, 'Warning', 'SpotReplaceDrainFailed', `drain failed, instance kept: ${failure}`);
+    await this.d.events.record(
+      node,
+      'Warning',
+      'SpotReplaceDrainFailed',
+      `drain failed, instance kept: ${failure}`,
+    );
     await uncordonNode(this.d.client, name, { onlyIfCordonedBy: CORDONED_BY }).catch(() => undefined);
   }
 }
 
 /** The group's InService instances whose node exists but is not Ready (none when no instance has a node). */
-export function instancesWithUnreadyNodes(instanceIds: readonly string[], nodes: ReadonlyMap<string, V1Node>): string[] {
+export function instancesWithUnreadyNodes(
+  instanceIds: readonly string[],
+  nodes: ReadonlyMap<string, V1Node>,
+): string[] {
   if (!instanceIds.some((id) => nodes.has(id))) return [];
   return instanceIds.filter((id) => {
     const node = nodes.get(id);

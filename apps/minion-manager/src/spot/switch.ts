@@ -16,7 +16,10 @@ export function mechanismOf(group: ScalingGroup): Mechanism {
 /** The market the group's configuration buys: spot when nothing above the base is on-demand. */
 export function configuredMarket(group: ScalingGroup, templateMarketType: string | undefined): Market {
   const policy = group.mixedInstancesPolicy;
-  if (policy) return (policy.instancesDistribution?.onDemandPercentageAboveBaseCapacity ?? 100) === 0 ? 'spot' : 'on-demand';
+  if (policy)
+    return (policy.instancesDistribution?.onDemandPercentageAboveBaseCapacity ?? 100) === 0
+      ? 'spot'
+      : 'on-demand';
   return templateMarketType === 'spot' ? 'spot' : 'on-demand';
 }
 
@@ -39,10 +42,18 @@ export function templateDataFor<T extends { InstanceMarketOptions?: unknown }>(d
   const { InstanceMarketOptions: _dropped, ...rest } = data;
   void _dropped;
   if (to === 'on-demand') return rest as T;
-  return { ...rest, InstanceMarketOptions: { MarketType: 'spot', SpotOptions: { SpotInstanceType: 'one-time' } } } as T;
+  return {
+    ...rest,
+    InstanceMarketOptions: { MarketType: 'spot', SpotOptions: { SpotInstanceType: 'one-time' } },
+  } as T;
 }
 
 /** The instance type a group's prices are looked up for: its first override, else its template's. */
-export function primaryInstanceType(group: ScalingGroup, templateInstanceType: string | undefined): string | undefined {
-  return group.mixedInstancesPolicy?.overrides.find((o) => o.instanceType)?.instanceType ?? templateInstanceType;
+export function primaryInstanceType(
+  group: ScalingGroup,
+  templateInstanceType: string | undefined,
+): string | undefined {
+  return (
+    group.mixedInstancesPolicy?.overrides.find((o) => o.instanceType)?.instanceType ?? templateInstanceType
+  );
 }
