@@ -27,6 +27,8 @@ import { configuredMarket, mechanismOf, primaryInstanceType } from './switch';
 /** Upstream's product: Linux in a VPC. */
 export const SPOT_PRODUCT = 'Linux/UNIX (Amazon VPC)';
 const SPOT_WINDOW_MS = 3_600_000;
+/** DescribeScalingActivities calls in flight at once (the client's adaptive retry paces them further). */
+const ACTIVITY_CONCURRENCY = 8;
 
 export interface ManagedGroup {
   group: ScalingGroup;
@@ -74,11 +76,7 @@ export class MarketFacts {
       if (optIn.managed) groups.push(await this.describe(group, optIn));
     }
     await this.addInstanceMarkets(groups);
-    for (const g of groups) {
-      if (!g.optIn.wantSpot) continue;
-      const failure = lastCapacityFailure(await this.d.activities.recentActivities(g.group.name, 20));
-      if (failure !== undefined) g.capacityFailureAt = failure;
-    }
+    await this.addCapacityFailures(groups.filter((g) => g.optIn.wantSpot));
     const types = [...new Set(groups.flatMap((g) => (g.instanceType ? [g.instanceType] : [])))];
     return {
       groups,
@@ -125,6 +123,18 @@ export class MarketFacts {
     const resolved = await this.d.ec2.resolveLaunchTemplateVersion(ref);
     if (/^\d+$/.test(version)) this.templates.set(key, resolved);
     return resolved;
+  }
+
+  /** Each spot group's scaling activities, a few groups at a time (one call per group). */
+  private async addCapacityFailures(groups: readonly ManagedGroup[]): Promise<void> {
+    for (let i = 0; i < groups.length; i += ACTIVITY_CONCURRENCY) {
+      await Promise.all(
+        groups.slice(i, i + ACTIVITY_CONCURRENCY).map(async (g) => {
+          const failure = lastCapacityFailure(await this.d.activities.recentActivities(g.group.name, 20));
+          if (failure !== undefined) g.capacityFailureAt = failure;
+        }),
+      );
+    }
   }
 
   private async addInstanceMarkets(groups: ManagedGroup[]): Promise<void> {
