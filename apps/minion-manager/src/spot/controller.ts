@@ -235,7 +235,7 @@ export class SpotController implements Runnable {
         obj,
         'Normal',
         RECOMMENDATION_REASON,
-        recommendationMessage(decision.market, prices.spot),
+        recommendationMessage(decision.market, prices.onDemand),
       ),
     );
   }
