@@ -9,13 +9,14 @@
 //    the environment the sandbox starts every app with: no other tool's group carries that cluster tag). Its
 //    log says `group switched` ... `"to":"spot"`, then it replaces the two on-demand instances one at a time
 //    with drains (`wrong-market instance replaced`). The seed prints the group's Events
-//    (`minion-manager: Event SpotRecommendationGiven ...`).
+//    (`minion-manager: Event SpotRecommendationGiven ...`) and its status entry as it changes; the end state
+//    is `minion-manager: status of minion-manager-demo: market=spot decision=spot spot=2 on-demand=0`.
 //
 // Every run starts from scratch (a reused test cluster keeps the previous run's state).
 import { awsClientConfig, createAwsClients, createAwsPorts } from '@keiko/aws';
 import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
 import { AsgNodeSimulator, kubeConfigFromEnv, setSpotPrices } from '@keiko/testenv';
-import type { CoreV1Event } from '@kubernetes/client-node';
+import type { CoreV1Event, V1ConfigMap } from '@kubernetes/client-node';
 
 const GROUP = 'minion-manager-demo';
 const TEMPLATE = 'minion-manager-demo';
@@ -70,6 +71,7 @@ export async function seed(log: (line: string) => void): Promise<void> {
     await simulator.start();
     log(`group ${GROUP} (2 on-demand instances) tagged for cluster ${CLUSTER}; spot at 30 % of on-demand`);
     printGroupEvents(new KubeClient(kc), log);
+    printGroupStatus(new KubeClient(kc), log);
   } finally {
     clients.destroy();
   }
@@ -91,6 +93,26 @@ function printGroupEvents(client: KubeClient, log: (line: string) => void): void
           seen.add(key);
           log(`Event ${e.reason} on SpotPriceInfo ${GROUP}: ${e.message}`);
         }
+      })
+      .catch(() => undefined);
+  }, 2000);
+  timer.unref();
+}
+
+/** Prints the group's status entry (the ConfigMap minion-manager keeps) whenever it changes. */
+function printGroupStatus(client: KubeClient, log: (line: string) => void): void {
+  let last = '';
+  const timer = setInterval(() => {
+    void client
+      .get<V1ConfigMap>(ResourceTypes.ConfigMap, EVENTS_NAMESPACE, 'minion-manager-status')
+      .then((cm) => {
+        const raw = cm?.data?.[GROUP];
+        if (!raw) return;
+        const s = JSON.parse(raw) as Record<string, unknown>;
+        const line = `status of ${GROUP}: market=${String(s.market)} decision=${String(s.decision)} spot=${String(s.spotInstances)} on-demand=${String(s.onDemandInstances)}`;
+        if (line === last) return;
+        last = line;
+        log(line);
       })
       .catch(() => undefined);
   }, 2000);
