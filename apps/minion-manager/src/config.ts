@@ -98,9 +98,9 @@ export function parseConfig(argv: string[] = process.argv): MinionManagerConfig 
   });
   const region = String(extra.region ?? '') || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || '';
   if (!region) throw new Error('--region is required (or AWS_REGION)');
+  // Without it no group is managed (the controller says so and waits): a chart installed with its defaults
+  // starts, serves its metrics and names what is missing.
   const clusterName = String(extra.clusterName ?? '');
-  if (!clusterName)
-    throw new Error('--cluster-name is required: groups are managed when tagged KubernetesCluster=<name>');
   const refresh = Number(extra.refreshIntervalSeconds);
   if (refresh < 1) throw new Error(`--refresh-interval-seconds must be at least 1, got ${refresh}`);
   return {

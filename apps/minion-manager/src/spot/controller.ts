@@ -83,6 +83,12 @@ export class SpotController implements Runnable {
 
   /** One look at prices and groups, and what follows from it. */
   async refresh(): Promise<Map<string, GroupStatus>> {
+    if (!this.d.settings.clusterName) {
+      this.d.log.error(
+        "--cluster-name is not set: no group is managed; set it to the value of the groups' KubernetesCluster tag",
+      );
+      return new Map();
+    }
     const snapshot = await this.d.facts.read();
     const nodes = nodesByInstanceId((await this.d.client.listAll<V1Node>(ResourceTypes.Node)).items);
     const statuses = new Map<string, GroupStatus>();
