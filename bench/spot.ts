@@ -13,7 +13,7 @@ import {
   CreateAutoScalingGroupCommand,
   DeleteAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
-import { CreateLaunchTemplateCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { CreateLaunchTemplateCommand, EC2Client, type _InstanceType } from '@aws-sdk/client-ec2';
 import {
   buildApp,
   ControllerProcess,
@@ -63,7 +63,7 @@ for (const t of TYPES) {
   const lt = await ec2.send(
     new CreateLaunchTemplateCommand({
       LaunchTemplateName: `${cluster}-${t.type}`,
-      LaunchTemplateData: { ImageId: 'ami-12c6146b', InstanceType: t.type },
+      LaunchTemplateData: { ImageId: 'ami-12c6146b', InstanceType: t.type as _InstanceType },
     }),
   );
   templates.push(lt.LaunchTemplate?.LaunchTemplateId ?? '');

@@ -120,7 +120,7 @@ async function spotGroup(
   return group;
 }
 
-async function describeGroup(name: string): Promise<AutoScalingGroup> {
+async function describeGroup(name: string): Promise<Partial<AutoScalingGroup>> {
   const out = await asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] }));
   return out.AutoScalingGroups?.[0] ?? {};
 }
