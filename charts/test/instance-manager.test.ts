@@ -40,7 +40,7 @@ describe('instance-manager chart', () => {
       'apps daemonsets: get',
       'core namespaces: get',
       'upgrademgr.keikoproj.io rollingupgrades: get,list,create,delete',
-      'core events: create,patch',
+      'core events: create,patch,list',
     ]);
   });
 
@@ -167,7 +167,7 @@ describe('instance-manager chart', () => {
       'ClusterRole',
     );
     expect(ruleLines(role).slice(-2)).toEqual([
-      'core events: create,patch',
+      'core events: create,patch,list',
       'argoproj.io workflows: create,get,list,delete',
     ]);
   });
@@ -226,6 +226,7 @@ describe('instance-manager ServiceAccount on the test cluster', () => {
       ['create', 'upgrademgr.keikoproj.io', 'rollingupgrades'],
       ['delete', 'upgrademgr.keikoproj.io', 'rollingupgrades'],
       ['create', '', 'events'],
+      ['list', '', 'events'],
     ];
     const denied = [];
     for (const [verb, group, resource] of may)

@@ -37,6 +37,8 @@ const OWN_DEFAULT_KINDS: Readonly<Record<string, string[]>> = {
   // the collector Jobs' Role in the release namespace
   'kube-forensics': ['Role', 'RoleBinding'],
   'lifecycle-manager': DISRUPTION_LOCK,
+  // minion-manager: the status ConfigMap's Role, and the disruption lock Role
+  'minion-manager': ['Role', 'RoleBinding', ...DISRUPTION_LOCK],
 };
 /** keiko-lib's leader-election Role (a tool chart may render Roles of its own besides). */
 const leaderElectionRole = (objects: k8s.KubernetesObject[]) =>

@@ -20,6 +20,7 @@ export const SDK_SERVICE_PREFIX: Readonly<Record<string, string>> = {
   '@aws-sdk/client-ec2': 'ec2',
   '@aws-sdk/client-eks': 'eks',
   '@aws-sdk/client-iam': 'iam',
+  '@aws-sdk/client-pricing': 'pricing',
   '@aws-sdk/client-s3': 's3',
   '@aws-sdk/client-sqs': 'sqs',
   '@aws-sdk/client-ssm': 'ssm',

@@ -52,3 +52,4 @@ export function createAwsPorts(clients: AwsClients, options: CreateAwsPortsOptio
     sqs: new AwsSqs(clients.sqs),
   };
 }
+export * from './market';

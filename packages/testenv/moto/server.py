@@ -158,6 +158,286 @@ def _add_update_nodegroup_version() -> None:
 
 _add_update_nodegroup_version()
 
+SPOT_MARKET = "spot"
+ON_DEMAND_MARKET = "on-demand"
+
+
+def _add_spot_markets_pricing_and_capacity() -> None:
+    """Emulator extensions for minion-manager (moto has no spot from Auto Scaling groups, static spot prices,
+    no Pricing API and never fails for capacity). Per the AWS documentation:
+    - a group launches spot instances per its MixedInstancesPolicy's InstancesDistribution (OnDemandBaseCapacity
+      first, then OnDemandPercentageAboveBaseCapacity of the rest on-demand, rounded up in favour of
+      on-demand; AWS's default percentage is 100) or, for a plain launch-template group, per the template
+      version's InstanceMarketOptions.MarketType; spot instances report InstanceLifecycle=spot in
+      DescribeInstances. A group fills up to its desired capacity (moto rounded mixed shares down and launched
+      fewer), also after UpdateAutoScalingGroup changes its configuration; an update that names no
+      configuration keeps the group's MixedInstancesPolicy (moto dropped it). Existing instances are never
+      replaced because the split changed (AWS does not either).
+    - DescribeSpotPriceHistory answers the prices set through POST /moto-api/testenv/spot-prices
+      ({"prices": [{"availabilityZone", "instanceType", "price"}]}) for those AZs and types (the current price
+      with the time it was set, plus earlier ones in the asked window), honouring AvailabilityZone; other types
+      keep moto's static price.
+    - POST /moto-api/testenv/capacity-failures ({"groupName", "market": "spot"|"on-demand", "code"
+      (InsufficientInstanceCapacity), "clear": bool}) makes the group's launches in that market fail: no
+      instance, a Failed scaling activity whose StatusMessage carries the code, as AWS reports it.
+      DescribeScalingActivities lists the group's launches and failures, newest first (moto answered none).
+    - Pricing GetProducts (AWSPriceListService, JSON protocol) answers the on-demand price list entries of
+      ON_DEMAND_PRICES (USD per hour, fixture values of the public price list) as PriceList JSON strings,
+      filtered by the TERM_MATCH filters regionCode/location and instanceType; POST /moto-api/testenv/on-demand-prices
+      ({"prices": [{"instanceType", "price"}]}) changes them."""
+    import datetime as _dt
+    import json as _json
+    import math
+
+    from moto.autoscaling.models import FakeAutoScalingGroup
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.ec2.responses.spot_instances import SpotInstances
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    lock = threading.RLock()
+    spot_prices: dict = {}  # (az, type) -> [(datetime, price)] oldest first
+    capacity_failures: dict = {}  # (group, market) -> code
+    on_demand_prices: dict = dict(ON_DEMAND_PRICES)
+
+    def now():  # type: ignore[no-untyped-def]
+        return _dt.datetime.now(_dt.timezone.utc)
+
+    def template_data(group):  # type: ignore[no-untyped-def]
+        template = getattr(group, "ec2_launch_template", None)
+        if template is None:
+            return {}
+        try:
+            return template.get_version(group.launch_template_version).data or {}
+        except Exception:
+            return {}
+
+    def spot_target(group, total):  # type: ignore[no-untyped-def]
+        """How many of `total` instances AWS would run as spot for this group."""
+        policy = group.mixed_instances_policy
+        if policy and policy.get("LaunchTemplate"):
+            distribution = policy.get("InstancesDistribution") or {}
+            base = int(distribution.get("OnDemandBaseCapacity") or 0)
+            percent = int(distribution.get("OnDemandPercentageAboveBaseCapacity", 100))
+            above = max(0, total - base)
+            return above - math.ceil(above * percent / 100)
+        market = (template_data(group).get("InstanceMarketOptions") or {}).get("MarketType")
+        return total if market == SPOT_MARKET else 0
+
+    def record(group, code, message, description):  # type: ignore[no-untyped-def]
+        activities = group.__dict__.setdefault("_testenv_activities", [])
+        stamp = now()
+        activities.insert(0, {"ActivityId": str(uuid.uuid4()), "AutoScalingGroupName": group.name,
+                              "Description": description, "Cause": f"At {stamp.isoformat()} an instance was started "
+                              "in response to a difference between desired and actual capacity.",
+                              "StartTime": stamp, "EndTime": stamp, "StatusCode": code, "StatusMessage": message,
+                              "Progress": 100})
+        del activities[100:]
+
+    original_replace = FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+    def launch(group, count, tags, market):  # type: ignore[no-untyped-def]
+        if count <= 0:
+            return
+        with lock:
+            code = capacity_failures.get((group.name, market))
+        if code:
+            what = "Spot" if market == SPOT_MARKET else "On-Demand"
+            record(group, "Failed", f"Could not launch {what} Instances. {code} - There is no {what} capacity "
+                   "available that matches your request. Launching EC2 instance failed.", "Launching a new EC2 instance.  Status Reason: " + code)
+            return
+        before = {s.instance.id for s in group.instance_states}
+        original_replace(group, count, dict(tags))
+        for state in group.instance_states:
+            if state.instance.id not in before:
+                state.instance.lifecycle = SPOT_MARKET if market == SPOT_MARKET else None
+                record(group, "Successful", "", f"Launching a new EC2 instance: {state.instance.id}")
+
+    def replace_instances(self, count_needed, propagated_tags):  # type: ignore[no-untyped-def]
+        active = self.active_instances()
+        spot_now = sum(1 for s in active if getattr(s.instance, "lifecycle", None) == SPOT_MARKET)
+        spot = min(count_needed, max(0, spot_target(self, len(active) + count_needed) - spot_now))
+        launch(self, count_needed - spot, propagated_tags, ON_DEMAND_MARKET)
+        launch(self, spot, propagated_tags, SPOT_MARKET)
+
+    original_set_desired = FakeAutoScalingGroup.set_desired_capacity
+
+    def set_desired_capacity(self, new_capacity):  # type: ignore[no-untyped-def]
+        policy = self.mixed_instances_policy
+        if not (policy and policy.get("LaunchTemplate", {}).get("Overrides")):
+            return original_set_desired(self, new_capacity)
+        # A mixed group runs desired / weight instances (moto rounded each market's share down).
+        self.desired_capacity = self.min_size if new_capacity is None else new_capacity
+        weight = str(policy["LaunchTemplate"]["Overrides"][0].get("WeightedCapacity", "1"))
+        weight = int(weight) if weight.isdigit() and int(weight) > 0 else 1
+        delta = math.ceil((self.desired_capacity or 0) / weight) - len(self.active_instances())
+        if delta > 0:
+            self.replace_autoscaling_group_instances(delta, self.get_propagated_tags())
+        elif delta < 0:
+            gone = [s for s in self.instance_states if not s.protected_from_scale_in][:-delta]
+            if gone:
+                self.autoscaling_backend.ec2_backend.terminate_instances([s.instance.id for s in gone])
+                self.instance_states = [s for s in self.instance_states if s not in gone]
+        if self.name in self.autoscaling_backend.autoscaling_groups:
+            self.autoscaling_backend.update_attached_elbs(self.name)
+            self.autoscaling_backend.update_attached_target_groups(self.name)
+
+    original_update = FakeAutoScalingGroup.update
+
+    def update(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # An update naming no launch configuration, template or policy keeps the group's mixed instances
+        # policy, as AWS does (moto dropped it).
+        kept = None
+        if not (args or kwargs.get("mixed_instances_policy") or kwargs.get("launch_template")
+                or kwargs.get("launch_config_name")):
+            kept = self.mixed_instances_policy
+        original_update(self, *args, **kwargs)
+        if kept:
+            self.mixed_instances_policy = kept
+        # AWS keeps filling the group to its desired capacity with its current configuration.
+        if len(self.active_instances()) < (self.desired_capacity or 0):
+            self.set_desired_capacity(self.desired_capacity)
+
+    def describe_scaling_activities(self):  # type: ignore[no-untyped-def]
+        name = self._get_param("AutoScalingGroupName")
+        ids = self._get_param("ActivityIds", [])
+        limit = int(self._get_param("MaxRecords") or 100)
+        groups = self.autoscaling_backend.autoscaling_groups
+        chosen = [groups[name]] if name in groups else ([] if name else list(groups.values()))
+        found = [a for g in chosen for a in g.__dict__.get("_testenv_activities", [])]
+        if ids:
+            found = [a for a in found if a["ActivityId"] in ids]
+        found.sort(key=lambda a: a["StartTime"], reverse=True)
+        return ActionResult({"Activities": found[:limit]})
+
+    original_spot_history = SpotInstances.describe_spot_price_history
+
+    def parse_time(text):  # type: ignore[no-untyped-def]
+        if not text:
+            return None
+        stamp = text if isinstance(text, _dt.datetime) else _dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=_dt.timezone.utc)
+
+    def describe_spot_price_history(self):  # type: ignore[no-untyped-def]
+        answer = original_spot_history(self)
+        zone = self._get_param("AvailabilityZone")
+        start = parse_time(self._get_param("StartTime")) or now()
+        end = parse_time(self._get_param("EndTime")) or now()
+        out = []
+        for entry in answer.result["SpotPriceHistory"]:
+            key = (entry["AvailabilityZone"], entry["InstanceType"])
+            if zone and entry["AvailabilityZone"] != zone:
+                continue
+            with lock:
+                history = list(spot_prices.get(key, []))
+            if not history:
+                out.append(entry)
+                continue
+            in_effect = [h for h in history if h[0] <= start][-1:]
+            window = [h for h in history if start < h[0] <= end]
+            for stamp, price in reversed(in_effect + window):
+                out.append({**entry, "SpotPrice": f"{price:.6f}", "Timestamp": stamp})
+        return ActionResult({"SpotPriceHistory": out})
+
+    def price_list_entry(region, instance_type, price):  # type: ignore[no-untyped-def]
+        sku = uuid.uuid5(uuid.NAMESPACE_DNS, f"{region}/{instance_type}").hex[:16].upper()
+        return _json.dumps({
+            "product": {"productFamily": "Compute Instance", "sku": sku, "attributes": {
+                "instanceType": instance_type, "regionCode": region, "operatingSystem": "Linux",
+                "preInstalledSw": "NA", "tenancy": "Shared", "capacitystatus": "Used", "servicecode": "AmazonEC2"}},
+            "serviceCode": "AmazonEC2",
+            "terms": {"OnDemand": {f"{sku}.JRTCKXETXF": {"sku": sku, "offerTermCode": "JRTCKXETXF",
+                "priceDimensions": {f"{sku}.JRTCKXETXF.6YS6EN2CT7": {
+                    "unit": "Hrs", "description": f"${price} per On Demand Linux {instance_type} Instance Hour",
+                    "pricePerUnit": {"USD": f"{price:.10f}"}}}}}}})
+
+    def get_products(body):  # type: ignore[no-untyped-def]
+        if body.get("ServiceCode") != "AmazonEC2":
+            return {"PriceList": [], "FormatVersion": "aws_v1"}
+        wanted = {f.get("Field"): f.get("Value") for f in body.get("Filters", []) if f.get("Type") == "TERM_MATCH"}
+        region = wanted.get("regionCode") or "us-east-1"
+        if wanted.get("operatingSystem", "Linux") != "Linux" or wanted.get("marketoption", "OnDemand") != "OnDemand":
+            return {"PriceList": [], "FormatVersion": "aws_v1"}
+        with lock:
+            prices = dict(on_demand_prices)
+        chosen = [t for t in sorted(prices) if wanted.get("instanceType") in (None, t)]
+        limit = int(body.get("MaxResults") or 100)
+        offset = int(body.get("NextToken") or 0)
+        page = chosen[offset:offset + limit]
+        out = {"PriceList": [price_list_entry(region, t, prices[t]) for t in page], "FormatVersion": "aws_v1"}
+        if offset + limit < len(chosen):
+            out["NextToken"] = str(offset + limit)
+        return out
+
+    def set_spot_prices(body):  # type: ignore[no-untyped-def]
+        stamp = now()
+        with lock:
+            for p in body.get("prices", []):
+                spot_prices.setdefault((p["availabilityZone"], p["instanceType"]), []).append((stamp, float(p["price"])))
+        return {"ok": True}
+
+    def set_capacity_failure(body):  # type: ignore[no-untyped-def]
+        key = (body["groupName"], body.get("market") or SPOT_MARKET)
+        with lock:
+            if body.get("clear"):
+                capacity_failures.pop(key, None)
+            else:
+                capacity_failures[key] = body.get("code") or "InsufficientInstanceCapacity"
+        return {"ok": True}
+
+    def set_on_demand_prices(body):  # type: ignore[no-untyped-def]
+        with lock:
+            for p in body.get("prices", []):
+                on_demand_prices[p["instanceType"]] = float(p["price"])
+        return {"ok": True}
+
+    routes = {"/moto-api/testenv/spot-prices": set_spot_prices,
+              "/moto-api/testenv/capacity-failures": set_capacity_failure,
+              "/moto-api/testenv/on-demand-prices": set_on_demand_prices}
+    original_call = DomainDispatcherApplication.__call__
+
+    def reply(start_response, status, payload, content_type="application/json"):  # type: ignore[no-untyped-def]
+        data = _json.dumps(payload).encode()
+        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def read_body(environ):  # type: ignore[no-untyped-def]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        return _json.loads(raw or b"{}")
+
+    def call(self, environ, start_response):  # type: ignore[no-untyped-def]
+        path = environ.get("PATH_INFO", "")
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        try:
+            if path in routes and environ.get("REQUEST_METHOD") == "POST":
+                return reply(start_response, "200 OK", routes[path](read_body(environ)))
+            if target == "AWSPriceListService.GetProducts":
+                return reply(start_response, "200 OK", get_products(read_body(environ)), "application/x-amz-json-1.1")
+            if target.startswith("AWSPriceListService."):
+                return reply(start_response, "400 Bad Request", {"__type": "InvalidParameterException",
+                             "message": f"{target} is not emulated (GetProducts only)"}, "application/x-amz-json-1.1")
+        except (KeyError, ValueError, TypeError) as err:
+            return reply(start_response, "400 Bad Request", {"__type": "ValidationException", "message": str(err)})
+        return original_call(self, environ, start_response)
+
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_instances  # type: ignore[method-assign]
+    FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity  # type: ignore[method-assign]
+    FakeAutoScalingGroup.update = update  # type: ignore[method-assign]
+    AutoScalingResponse.describe_scaling_activities = describe_scaling_activities  # type: ignore[method-assign]
+    SpotInstances.describe_spot_price_history = describe_spot_price_history  # type: ignore[method-assign]
+    DomainDispatcherApplication.__call__ = call  # type: ignore[method-assign]
+
+
+# On-demand USD per hour, Linux, shared tenancy (fixture values in the range of the public us-east-1 price list).
+ON_DEMAND_PRICES = {
+    "t3.micro": 0.0104, "t3.small": 0.0208, "t3.medium": 0.0416, "t3.large": 0.0832,
+    "m5.large": 0.096, "m5.xlarge": 0.192, "m5.2xlarge": 0.384, "m6i.large": 0.096, "m6i.xlarge": 0.192,
+    "c5.large": 0.085, "c5.xlarge": 0.17, "c6i.large": 0.085, "r5.large": 0.126, "r5.xlarge": 0.252,
+    "m1.small": 0.044,
+}
+
+_add_spot_markets_pricing_and_capacity()
+
 TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
 HOOK_SWEEP_SECONDS = 0.5
 

@@ -101,3 +101,12 @@ export {
   splitLocation,
   type Manifest as ForensicsManifest,
 } from './forensics';
+export {
+  setSpotPrices,
+  setOnDemandPrices,
+  injectCapacityFailure,
+  clearCapacityFailure,
+  type Market,
+  type SpotPriceSetting,
+  type CapacityFailure,
+} from './aws-market';

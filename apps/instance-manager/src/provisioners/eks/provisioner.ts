@@ -3,6 +3,7 @@
 // LaunchConfiguration, a launch configuration per rendering), and an Auto Scaling group with tags,
 // suspended processes, lifecycle hooks, an optional mixed instances policy, warm pool and group metrics.
 import type { FieldProblem, InstanceGroup, InstanceGroupStatus } from '@keiko/api';
+import { readRecommendation, withRecommendation } from './spot-recommendation';
 import {
   AwsOperationError,
   EC2_ASSUME_ROLE_POLICY,
@@ -129,12 +130,16 @@ export class EksProvisioner implements Provisioner {
    * warm pool and metrics, then clean-up of launch resources no instance uses. Each step may answer
    * early (a spec to fix, a dry run, AWS still at work).
    */
-  private async provision(ctx: GroupContext, warnings: string[]): Promise<ProvisionOutcome> {
+  private async provision(given: GroupContext, warnings: string[]): Promise<ProvisionOutcome> {
+    const name = await resolveGroupName(given);
+    const ctx = await withSpotRecommendation(given, name);
     const { ig } = ctx;
     const clusterName = ig.spec.eks?.configuration?.clusterName ?? '';
-    const name = await resolveGroupName(ctx);
     const useLaunchConfiguration = usesLaunchConfiguration(ig);
-    const base = baseStatus(ig, name, useLaunchConfiguration);
+    const base = {
+      ...baseStatus(ig, name, useLaunchConfiguration),
+      ...(ctx !== given ? { usingSpotRecommendation: true } : {}),
+    };
 
     const inputs = await this.resolveInputs(ctx, warnings);
     if (inputs.problems.length > 0)
@@ -512,6 +517,24 @@ export class EksProvisioner implements Provisioner {
 }
 
 /** The status fields known before anything is looked up: the group's names and lifecycle. */
+/**
+ * The context with minion-manager's latest SpotRecommendationGiven for the group applied to the spec's spot
+ * price (spot-recommendation.ts), or the same context when there is none or it does not apply. Events that
+ * cannot be read leave the spec as it is: a recommendation is advice, never a reason to stop provisioning.
+ */
+async function withSpotRecommendation(ctx: GroupContext, groupName: string): Promise<GroupContext> {
+  const rec = await readRecommendation(ctx.kube, groupName).catch((err: unknown) => {
+    ctx.log.warn('spot recommendations not readable; the spec spot price stays', { error: String(err) });
+    return undefined;
+  });
+  const ig = withRecommendation(ctx.ig, rec);
+  if (!ig) return ctx;
+  const price = ig.spec.eks?.configuration?.spotPrice;
+  if (price !== ctx.ig.spec.eks?.configuration?.spotPrice)
+    ctx.log.info('spot recommendation applied', { group: groupName, spotPrice: price ?? 'on-demand' });
+  return { ...ctx, ig };
+}
+
 function baseStatus(
   ig: InstanceGroup,
   name: string,

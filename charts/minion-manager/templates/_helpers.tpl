@@ -1,0 +1,3 @@
+{{- define "minion-manager.statusConfigMap" -}}
+{{- .Values.status.configMap | default (printf "%s-status" (include "keiko-lib.fullname" .)) -}}
+{{- end }}
