@@ -101,3 +101,10 @@ export {
   splitLocation,
   type Manifest as ForensicsManifest,
 } from './forensics';
+export {
+  AwsFaults,
+  DEFAULT_AWS_FAULTS,
+  type AwsCallRecord,
+  type AwsFaultRule,
+  type AwsFaultSummary,
+} from './aws-faults';
