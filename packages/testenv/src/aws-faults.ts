@@ -75,6 +75,19 @@ export class AwsFaults {
     return out;
   }
 
+  /**
+   * Calls of `operation` that reached the emulator (no fault injected: AWS acted on them, whatever it
+   * answered), per instance id: a destructive call reaching it twice for one instance is a second act.
+   */
+  async reached(operation: string): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const r of await this.records()) {
+      if (r.operation !== operation || r.fault) continue;
+      for (const id of r.instances) out.set(id, (out.get(id) ?? 0) + 1);
+    }
+    return out;
+  }
+
   async summary(): Promise<AwsFaultSummary> {
     const records = await this.records();
     return {
