@@ -13,7 +13,7 @@ import {
 import { AbortedError, instanceIdOfNode } from '@keiko/node-ops';
 import { parseMessage, type LifecycleEvent } from './message';
 import type { LifecycleMetrics } from './metrics';
-import { decideMessage, receiveBatch } from './plan';
+import { decideMessage, isWaiting, receiveBatch } from './plan';
 import { IN_PROGRESS_ANNOTATION, QUEUE_NAME_ANNOTATION, type Job, type Processor } from './processor';
 
 export interface ConsumerOptions {
@@ -141,9 +141,7 @@ export class Consumer implements Runnable {
         ? await this.instanceState(event.AutoScalingGroupName, event.EC2InstanceId)
         : undefined;
     const node =
-      event && !inProgress && state === 'Terminating:Wait'
-        ? await this.nodeOf(event.EC2InstanceId, signal)
-        : undefined;
+      event && !inProgress && isWaiting(state) ? await this.nodeOf(event.EC2InstanceId, signal) : undefined;
     const sentAt = m.sentAt?.getTime() ?? Date.now();
     const decision = decideMessage({
       parsed,
@@ -169,6 +167,9 @@ export class Consumer implements Runnable {
         return;
       case 'wait-for-node':
         this.o.log.info('no node for the instance yet; message kept', log);
+        return this.o.sqs.changeVisibility(queueUrl, m.receiptHandle, decision.hideSeconds);
+      case 'wait-for-state':
+        this.o.log.info(`instance is ${decision.state}, not yet waiting on its hook; message kept`, log);
         return this.o.sqs.changeVisibility(queueUrl, m.receiptHandle, decision.hideSeconds);
       case 'complete-without-node':
         return this.completeWithoutNode(queueUrl, m, event as LifecycleEvent, decision.why);

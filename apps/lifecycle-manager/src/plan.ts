@@ -11,6 +11,8 @@ export type MessageDecision =
   | { do: 'attach' }
   /** The instance waits, but its node has not registered (yet): keep the message, look again later. */
   | { do: 'wait-for-node'; hideSeconds: number }
+  /** The instance is in a state before Terminating:Wait (eventual consistency): keep the message, look again. */
+  | { do: 'wait-for-state'; state: string; hideSeconds: number }
   /** The node never came within --max-time-to-process: let the instance go (CONTINUE), delete the message. */
   | { do: 'complete-without-node'; why: string }
   | { do: 'process' };
@@ -30,6 +32,39 @@ export interface MessageFacts {
   pollingIntervalSeconds: number;
 }
 
+/** Auto Scaling states in which a TERMINATING hook's action waits for us (warm-pool instances included). */
+export function isWaiting(state: string | undefined): boolean {
+  return state === 'Terminating:Wait' || state === 'Warmed:Terminating:Wait';
+}
+
+/** States after the action: completed, abandoned or timed out. */
+const OVER_STATES = new Set([
+  'Terminating:Proceed',
+  'Terminated',
+  'Warmed:Terminating:Proceed',
+  'Warmed:Terminated',
+]);
+
+/**
+ * The instance is not waiting on its hook. Out of its group, or past the action: the message is done with.
+ * Any other state (Auto Scaling's answers are eventually consistent: InService or Terminating just before
+ * Terminating:Wait shows) keeps the message, looked at again, until --max-time-to-process: deleting it then
+ * would lose the action, which would hold the instance until the hook's heartbeat timeout.
+ */
+function notWaiting(f: MessageFacts): MessageDecision {
+  const state = f.instanceState;
+  if (state === undefined)
+    return { do: 'delete', why: 'instance is no longer in its group: its lifecycle action is over' };
+  if (OVER_STATES.has(state))
+    return { do: 'delete', why: `instance is ${state}: its lifecycle action is over` };
+  if (f.ageMs >= f.maxTimeToProcessMs)
+    return {
+      do: 'delete',
+      why: `instance still ${state}, not waiting on a lifecycle hook, after --max-time-to-process (${Math.round(f.maxTimeToProcessMs / 1000)}s)`,
+    };
+  return { do: 'wait-for-state', state, hideSeconds: Math.max(1, f.pollingIntervalSeconds) };
+}
+
 /** A rejected message comes back later each time (30 s, 60 s, ... up to 15 min), never in a tight loop. */
 export function rejectHideSeconds(receiveCount: number): number {
   return Math.min(900, 30 * Math.max(1, receiveCount));
@@ -42,13 +77,7 @@ export function decideMessage(f: MessageFacts): MessageDecision {
   if (p.kind !== 'lifecycle')
     return { do: 'reject', why: p.detail, hideSeconds: rejectHideSeconds(f.receiveCount) };
   if (f.inProgress) return { do: 'attach' };
-  if (f.instanceState !== 'Terminating:Wait')
-    return {
-      do: 'delete',
-      why: f.instanceState
-        ? `instance is ${f.instanceState}: its lifecycle action is over`
-        : 'instance is no longer in its group: its lifecycle action is over',
-    };
+  if (!isWaiting(f.instanceState)) return notWaiting(f);
   if (f.nodeExists) return { do: 'process' };
   if (f.ageMs >= f.maxTimeToProcessMs)
     return {

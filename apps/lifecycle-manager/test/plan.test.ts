@@ -102,6 +102,22 @@ describe('decideMessage', () => {
     });
     expect(decideMessage(facts({ instanceState: 'Terminating:Proceed' }))).toMatchObject({ do: 'delete' });
   });
+  it('processes a warm-pool instance waiting on its hook (Warmed:Terminating:Wait)', () => {
+    expect(decideMessage(facts({ instanceState: 'Warmed:Terminating:Wait' }))).toEqual({ do: 'process' });
+    expect(decideMessage(facts({ instanceState: 'Warmed:Terminated' }))).toMatchObject({ do: 'delete' });
+  });
+  it('keeps the message of an instance not yet shown waiting (InService, Terminating), deleting it only past --max-time-to-process', () => {
+    for (const state of ['InService', 'Terminating', 'Pending:Wait'])
+      expect(decideMessage(facts({ instanceState: state }))).toEqual({
+        do: 'wait-for-state',
+        state,
+        hideSeconds: 10,
+      });
+    expect(decideMessage(facts({ instanceState: 'InService', ageMs: 3_600_000 }))).toMatchObject({
+      do: 'delete',
+      why: expect.stringContaining('still InService'),
+    });
+  });
   it('keeps a message whose node is not known yet, then completes it past --max-time-to-process (upstream #282)', () => {
     expect(decideMessage(facts({ nodeExists: false }))).toEqual({ do: 'wait-for-node', hideSeconds: 10 });
     expect(decideMessage(facts({ nodeExists: false, ageMs: 3_600_000 }))).toMatchObject({
