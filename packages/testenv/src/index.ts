@@ -1,4 +1,4 @@
-export { startTestEnv, stopTestEnv, testEnvStatus, AWS_REGION } from './testenv';
+export { startTestEnv, stopTestEnv, testEnvStatus, restartApiserver, AWS_REGION } from './testenv';
 export type { TestEnv, TestEnvInfo, StartOptions } from './testenv';
 export {
   createSimulatedNode,
