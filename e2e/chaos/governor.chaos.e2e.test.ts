@@ -14,8 +14,11 @@ import {
   AwsFaults,
   chaosSeed,
   chartController,
+  faultWords,
   FULL,
+  fullLoad,
   Invariants,
+  KILLS,
   isReady,
   killer,
   leftCordoned,
@@ -76,102 +79,114 @@ afterAll(async () => {
   cleanupWorkspace();
 });
 
-describe('chaos: governor', () => {
-  it('reaping dead nodes under AWS faults and 3 leader SIGKILLs (the first mid-drain) keeps every invariant', async () => {
-    const size = FULL ? 8 : 5;
-    const deadCount = 2;
-    const group = await scenario.createGroup('chaos-gov', size);
-    const ns = await scenario.namespace('chaos-gov-work');
-    // Every pod guarded: a drain waits on the budget until --drain-timeout, then the dead node goes anyway.
-    await scenario.workload(ns, group.name, {
-      name: 'web',
-      replicas: size,
-      onePerNode: true,
-      pdb: { minAvailable: size },
-    });
-    const nodes = await scenario.nodes(group.name);
-    const dead = nodes.slice(0, deadCount);
-    const live = nodes.slice(deadCount);
-    const seed = chaosSeed('governor');
-    await faults.on(seed);
-    replicas = await new Replicas({
-      bundle,
-      chart,
-      name: 'gov',
-      faults,
-      identityArgs: [`--state-configmap=${chart.rbac.serviceAccount.name}-state`],
-      args: [
-        'reap',
-        'node',
-        `--node-selector=${ASG_NODE_LABEL}=${group.name}`,
-        '--reap-after=1',
-        '--soft-reap=false',
-        '--breaker-threshold=50',
-        `--max-kill-nodes=${deadCount}`,
-        '--reap-throttle=1',
-        '--drain-timeout=6',
-        '--sweep-interval=1',
-        '--shutdown-grace=2',
-      ],
-    }).up();
-    await replicas.leader();
-    const watch = new NodeWatch(`${ASG_NODE_LABEL}=${group.name}`).start();
-    let finished = false;
-    const kills = killer(replicas, seeded(seed), {
-      count: 3,
-      trigger: async () => watch.samples.at(-1)?.nodes.some((n) => n.cordonedBy === 'governor') ?? false,
-      stop: () => finished,
-    });
-    const started = Date.now();
-    for (const n of dead) await killKubelet(n.metadata?.name ?? '');
-    await eventually(
-      `the group back at ${size} Ready nodes without the dead ones`,
-      async () => {
-        const now = await scenario.nodes(group.name);
-        const fresh = now.filter(
-          (n) => isReady(n) && !dead.some((d) => d.metadata?.name === n.metadata?.name),
-        );
-        return fresh.length === size && now.length === size ? true : undefined;
-      },
-      FULL ? 600_000 : 300_000,
-      500,
-      async () => replicas?.tail() ?? '',
-    );
-    const seconds = (Date.now() - started) / 1000;
-    finished = true;
-    const killedAt = await kills.done;
-    await watch.stop();
+/** One reap of `deadCount` dead nodes in a group of `size`; with a seed, under faults and leader SIGKILLs. */
+async function reapRun(seed: number | undefined) {
+  const size = FULL ? 8 : 5;
+  const deadCount = 2;
+  const group = await scenario.createGroup(seed ? 'chaos-gov' : 'chaos-gov-base', size);
+  const ns = await scenario.namespace('chaos-gov-work');
+  // Every pod guarded: a drain waits on the budget until --drain-timeout, then the dead node goes anyway.
+  await scenario.workload(ns, group.name, {
+    name: 'web',
+    replicas: size,
+    onePerNode: true,
+    pdb: { minAvailable: size },
+  });
+  const nodes = await scenario.nodes(group.name);
+  const dead = nodes.slice(0, deadCount);
+  const live = nodes.slice(deadCount);
+  if (seed) await faults.on(seed);
+  replicas = await new Replicas({
+    bundle,
+    chart,
+    name: 'gov',
+    faults,
+    identityArgs: [`--state-configmap=${chart.rbac.serviceAccount.name}-state`],
+    args: [
+      'reap',
+      'node',
+      `--node-selector=${ASG_NODE_LABEL}=${group.name}`,
+      '--reap-after=1',
+      '--soft-reap=false',
+      '--breaker-threshold=50',
+      `--max-kill-nodes=${deadCount}`,
+      '--reap-throttle=1',
+      '--drain-timeout=6',
+      '--sweep-interval=1',
+      '--shutdown-grace=2',
+    ],
+  }).up();
+  await replicas.leader();
+  const watch = new NodeWatch(`${ASG_NODE_LABEL}=${group.name}`).start();
+  let finished = false;
+  const kills = killer(replicas, seeded(seed ?? 1), {
+    count: seed ? KILLS : 0,
+    apiserverRestart: FULL && !!seed,
+    trigger: async () => watch.samples.at(-1)?.nodes.some((n) => n.cordonedBy === 'governor') ?? false,
+    stop: () => finished,
+  });
+  const load = seed ? fullLoad() : undefined;
+  const started = Date.now();
+  for (const n of dead) await killKubelet(n.metadata?.name ?? '');
+  await eventually(
+    `the group back at ${size} Ready nodes without the dead ones`,
+    async () => {
+      const now = await scenario.nodes(group.name);
+      const fresh = now.filter((n) => isReady(n) && !dead.some((d) => d.metadata?.name === n.metadata?.name));
+      return fresh.length === size && now.length === size ? true : undefined;
+    },
+    FULL ? 600_000 : 300_000,
+    500,
+    async () => replicas?.tail() ?? '',
+  );
+  const seconds = (Date.now() - started) / 1000;
+  finished = true;
+  load?.stop();
+  const killedAt = await kills.done;
+  await watch.stop();
 
-    const inv = new Invariants();
-    const terminated = await faults.reached('TerminateInstanceInAutoScalingGroup');
-    for (const n of dead) {
-      const id = instanceOf(n);
-      inv.check(terminated.get(id) === 1, `dead instance ${id} terminated ${terminated.get(id) ?? 0} times`);
-    }
-    for (const n of live)
-      inv.check(!terminated.has(instanceOf(n)), `live instance ${instanceOf(n)} terminated`);
-    const total = [...terminated.values()].reduce((a, b) => a + b, 0);
-    inv.check(total <= deadCount, `${total} terminations (max-kill-nodes ${deadCount})`);
-    const liveNames = new Set(live.map((n) => n.metadata?.name));
-    const cordonedLive = watch.samples.some((s) =>
-      s.nodes.some((n) => liveNames.has(n.name) && n.unschedulable),
-    );
-    inv.check(!cordonedLive, 'a live node was cordoned');
-    const cordoned = await leftCordoned(/^governor$/);
-    inv.check(cordoned.length === 0, `left cordoned: ${cordoned.join(', ')}`);
-    const aws = await faults.summary();
+  const inv = new Invariants();
+  const terminated = await faults.reached('TerminateInstanceInAutoScalingGroup');
+  for (const n of dead) {
+    const id = instanceOf(n);
+    inv.check(terminated.get(id) === 1, `dead instance ${id} terminated ${terminated.get(id) ?? 0} times`);
+  }
+  for (const n of live)
+    inv.check(!terminated.has(instanceOf(n)), `live instance ${instanceOf(n)} terminated`);
+  const total = [...terminated.values()].reduce((a, b) => a + b, 0);
+  inv.check(total <= deadCount, `${total} terminations (max-kill-nodes ${deadCount})`);
+  const liveNames = new Set(live.map((n) => n.metadata?.name));
+  const cordonedLive = watch.samples.some((s) =>
+    s.nodes.some((n) => liveNames.has(n.name) && n.unschedulable),
+  );
+  inv.check(!cordonedLive, 'a live node was cordoned');
+  const cordoned = await leftCordoned(/^governor$/);
+  inv.check(cordoned.length === 0, `left cordoned: ${cordoned.join(', ')}`);
+  const aws = await faults.summary();
+  await faults.off();
+  await replicas.stop();
+  replicas = undefined;
+  return { seconds, inv, killedAt, aws, reaped: [...terminated.keys()].length, size, deadCount };
+}
+
+describe('chaos: governor', () => {
+  it('reaping dead nodes under AWS faults and leader SIGKILLs (the first mid-drain) keeps every invariant', async () => {
+    const baseline = FULL ? (await reapRun(undefined)).seconds : undefined;
+    const seed = chaosSeed('governor');
+    const run = await reapRun(seed);
     report({
-      scenario: `governor reap node (${size} nodes, ${deadCount} dead)`,
+      scenario: `governor reap node (${run.size} nodes, ${run.deadCount} dead)`,
       seed,
-      faults: 'AWS throttle 20 %, HTTP 500 5 %, latency 5-60 ms; 3 leader SIGKILLs (2 replicas)',
-      operations: `${[...terminated.keys()].length}/${deadCount} dead nodes reaped and replaced`,
-      kills: killedAt.length,
-      aws,
-      seconds,
-      violations: inv.violations,
+      faults: faultWords(),
+      operations: `${run.reaped}/${run.deadCount} dead nodes reaped and replaced`,
+      kills: run.killedAt.length,
+      aws: run.aws,
+      seconds: run.seconds,
+      ...(baseline !== undefined ? { baselineSeconds: baseline } : {}),
+      violations: run.inv.violations,
     });
-    expect(killedAt.length).toBe(3);
-    expect(aws.throttled + aws.errors).toBeGreaterThan(0);
-    expect(inv.violations).toEqual([]);
-  }, 900_000);
+    expect(run.killedAt.length).toBe(KILLS);
+    expect(run.aws.throttled + run.aws.errors).toBeGreaterThan(0);
+    expect(run.inv.violations).toEqual([]);
+  }, 1_200_000);
 });

@@ -19,8 +19,11 @@ import {
   AwsFaults,
   chaosSeed,
   chartController,
+  faultWords,
   FULL,
+  fullLoad,
   Invariants,
+  KILLS,
   killer,
   leftCordoned,
   NodeWatch,
@@ -90,8 +93,10 @@ async function rollout(name: string, size: number, chaos: { seed: number; kills:
         trigger: async () =>
           (await watch.samples.at(-1)?.nodes.some((n) => owner.test(n.cordonedBy ?? ''))) ?? false,
         stop: () => finished,
+        apiserverRestart: FULL,
       })
     : undefined;
+  const load = chaos ? fullLoad() : undefined;
   try {
     const ru = await eventually(
       `${ns}/${name} finished`,
@@ -132,6 +137,7 @@ async function rollout(name: string, size: number, chaos: { seed: number; kills:
     };
   } finally {
     finished = true;
+    load?.stop();
     await watch.stop();
     await replicas.stop();
     await faults.off();
@@ -139,15 +145,15 @@ async function rollout(name: string, size: number, chaos: { seed: number; kills:
 }
 
 describe('chaos: upgrade-manager', () => {
-  it('a RollingUpgrade under AWS faults and 3 leader SIGKILLs (the first mid-drain) keeps every invariant', async () => {
+  it('a RollingUpgrade under AWS faults and leader SIGKILLs (the first mid-drain) keeps every invariant', async () => {
     const size = FULL ? 8 : 4;
     const baseline = FULL ? (await rollout('um-base', size, undefined)).seconds : undefined;
     const seed = chaosSeed('upgrade-manager');
-    const run = await rollout('um-chaos', size, { seed, kills: 3 });
+    const run = await rollout('um-chaos', size, { seed, kills: KILLS });
     report({
       scenario: `upgrade-manager RollingUpgrade (${size} nodes, maxUnavailable 2)`,
       seed,
-      faults: 'AWS throttle 20 %, HTTP 500 5 %, latency 5-60 ms; 3 leader SIGKILLs (2 replicas)',
+      faults: faultWords(),
       operations: `${run.processed}/${size} nodes replaced`,
       kills: run.killedAt.length,
       aws: run.aws,
@@ -155,7 +161,7 @@ describe('chaos: upgrade-manager', () => {
       ...(baseline !== undefined ? { baselineSeconds: baseline } : {}),
       violations: run.inv.violations,
     });
-    expect(run.killedAt.length).toBe(3);
+    expect(run.killedAt.length).toBe(KILLS);
     expect(run.aws.throttled + run.aws.errors).toBeGreaterThan(0);
     expect(run.inv.violations).toEqual([]);
   }, 900_000);

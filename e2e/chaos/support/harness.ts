@@ -8,9 +8,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { spawn, type ChildProcess } from 'node:child_process';
 import {
   AwsFaults,
   ControllerProcess,
+  restartApiserver,
   eventually,
   freePort,
   kubeConfigFromEnv,
@@ -24,6 +26,21 @@ import { installChartRbac, type ChartRbac } from '../../../charts/test/support/r
 /** KEIKO_CHAOS=full: the heavier scenarios (more kills, apiserver restart, CPU load, fault-free baselines). */
 export const FULL = process.env.KEIKO_CHAOS === 'full';
 export const CORDONED_BY = 'keiko.io/cordoned-by';
+/** Leader SIGKILLs per chaos run. */
+export const KILLS = FULL ? 5 : 3;
+
+/** The faults of a chaos run, in words (the figures' "faults injected"). */
+export function faultWords(aws = 'AWS'): string {
+  const extra = FULL
+    ? '; kube-apiserver killed and restarted once (down 5 s); CPU busy (1 spinning process)'
+    : '';
+  return `${aws} throttle 20 %, HTTP 500 5 %, latency 5-60 ms; ${KILLS} leader SIGKILLs (2 replicas)${extra}`;
+}
+
+/** Starts the machine's load in FULL mode (a no-op otherwise). */
+export function fullLoad(): { stop: () => void } {
+  return FULL ? cpuLoad(1) : { stop: () => undefined };
+}
 
 /** The run's seed: KEIKO_CHAOS_SEED, else random; printed so a run can be replayed. */
 export function chaosSeed(scenario: string): number {
@@ -175,7 +192,9 @@ export class Replicas {
 /**
  * Kills the leader `count` times: the first as soon as `trigger()` holds (mid-operation, e.g. a node
  * cordoned by the tool), the others after seeded delays in [minMs, maxMs] once a new leader holds the Lease.
- * Runs in the background; `done` resolves with the kill times (ms since start).
+ * With `apiserverRestart`, the kube-apiserver is also killed and restarted (down `apiserverDownMs`) a seeded
+ * moment after the first kill. Runs in the background; `done` resolves with the kill times (ms since start)
+ * and the apiserver's outages.
  */
 export function killer(
   replicas: Replicas,
@@ -186,15 +205,18 @@ export function killer(
     minMs?: number;
     maxMs?: number;
     stop: () => boolean;
+    apiserverRestart?: boolean;
+    apiserverDownMs?: number;
   },
-): { done: Promise<number[]> } {
+): { done: Promise<number[]>; outages: number[] } {
   const started = Date.now();
+  const outages: number[] = [];
   const done = (async () => {
     const at: number[] = [];
     while (!opts.stop() && !(await opts.trigger().catch(() => false))) await sleep(100);
     for (let i = 0; i < opts.count && !opts.stop(); i++) {
       if (i > 0) {
-        await replicas.leader(90_000);
+        await replicas.leader(120_000);
         const min = opts.minMs ?? 1_000;
         await sleep(min + rand() * ((opts.maxMs ?? 6_000) - min));
         if (opts.stop()) break;
@@ -202,10 +224,27 @@ export function killer(
       const id = await replicas.killLeader();
       at.push(Date.now() - started);
       console.log(`chaos: SIGKILL ${id} at +${((Date.now() - started) / 1000).toFixed(1)} s`);
+      if (i === 0 && opts.apiserverRestart) {
+        await sleep(500 + rand() * 3_000);
+        const { downMs } = await restartApiserver({ downMs: opts.apiserverDownMs ?? 5_000 });
+        outages.push(downMs);
+        console.log(`chaos: kube-apiserver killed and restarted, down ${(downMs / 1000).toFixed(1)} s`);
+      }
     }
     return at;
   })();
-  return { done };
+  return { done, outages };
+}
+
+/**
+ * The machine's own load (KEIKO_CHAOS=full): one busy process per `cpus` spinning until stop(), so the
+ * controllers, the apiserver and the kubelet stand-in compete for the CPU.
+ */
+export function cpuLoad(cpus = 1): { stop: () => void } {
+  const procs: ChildProcess[] = [];
+  for (let i = 0; i < cpus; i++)
+    procs.push(spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
+  return { stop: () => procs.forEach((p) => p.kill('SIGKILL')) };
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
