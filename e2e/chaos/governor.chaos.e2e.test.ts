@@ -69,7 +69,7 @@ beforeAll(async () => {
   bundle = buildApp('governor');
   await scenario.start();
   chart = await chartController('governor', await scenario.namespace('chaos-gov-system'));
-}, 180_000);
+}, 600_000);
 
 afterAll(async () => {
   await faults.off().catch(() => undefined);

@@ -61,7 +61,7 @@ beforeAll(async () => {
     tmp: fs.mkdtempSync(path.join(os.tmpdir(), 'chaos-im-')),
     uninstall: () => identity.uninstall(),
   };
-}, 180_000);
+}, 600_000);
 
 afterAll(async () => {
   await faults.off().catch(() => undefined);

@@ -72,7 +72,7 @@ beforeAll(async () => {
     new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
   );
   queueArn = attrs.Attributes?.QueueArn ?? '';
-}, 180_000);
+}, 600_000);
 
 afterAll(async () => {
   await faults.off().catch(() => undefined);

@@ -44,7 +44,7 @@ beforeAll(async () => {
   await scenario.start();
   ns = await scenario.namespace('chaos-um');
   chart = await chartController('upgrade-manager', await scenario.namespace('chaos-um-system'));
-}, 180_000);
+}, 600_000);
 
 afterAll(async () => {
   await scenario.cleanUp();

@@ -8,8 +8,7 @@ import { drainNode, uncordonNode } from '@keiko/node-ops';
 import type { V1Node } from '@kubernetes/client-node';
 import type { GovernorState } from '../state';
 import {
-  killsInWindow,
-  nextKillAt,
+  budgetRefusal,
   reapReason,
   STATE_ANNOTATION,
   UNREAPABLE_ANNOTATION,
@@ -28,13 +27,6 @@ export interface ReapOutcome {
 
 const CORDONED_BY = 'governor';
 
-/** Why one more kill does not fit the state as written now (--max-kill-nodes, throttles), if it does not. */
-function budgetRefusal(state: GovernorState, s: NodeReaperSettings, now: number): string | undefined {
-  if (killsInWindow(state, s, now) >= s.maxKillNodes) return `--max-kill-nodes ${s.maxKillNodes} reached`;
-  const next = nextKillAt(state, s);
-  return now < next ? `throttled until ${new Date(next).toISOString()}` : undefined;
-}
-
 /** Whether the node's kubelet reports Ready now (an absent node is not). */
 function isReadyNow(node: V1Node | undefined): boolean {
   return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
@@ -45,7 +37,8 @@ export class NodeActions {
   constructor(private readonly d: NodeReaperDeps) {}
 
   async reap(c: Candidate, node: V1Node | undefined, state: GovernorState): Promise<ReapOutcome> {
-    const kind = c.resuming ? (state.kills.find((k) => k.node === c.name)?.kind ?? c.kind) : c.kind;
+    const recorded = c.resuming ? state.kills.find((k) => k.node === c.name)?.kind : undefined;
+    const kind: ReapKind = recorded && recorded !== 'unjoined' ? recorded : c.kind;
     if (this.d.settings.dryRun) {
       this.d.log.info('dry run: would reap node', { node: c.name, kind, detail: c.detail, group: c.group });
       if (node)

@@ -222,7 +222,8 @@ export function breaker(views: readonly NodeView[], s: NodeReaperSettings): Brea
 export interface KillRecord {
   node: string;
   instanceId?: string;
-  kind: ReapKind;
+  /** 'unjoined': an instance that never joined (no node), terminated from the same budget. */
+  kind: ReapKind | 'unjoined';
   at: number;
 }
 
@@ -254,6 +255,16 @@ export function nextKillAt(memory: ReaperMemory, s: NodeReaperSettings): number 
 
 export function killsInWindow(memory: ReaperMemory, s: NodeReaperSettings, now: number): number {
   return memory.kills.filter((k) => now - k.at < s.killWindowMs).length;
+}
+
+/**
+ * Why one more kill does not fit the memory (--max-kill-nodes in the window, the last kill's throttle), or
+ * undefined when it fits. Every kill — a node's or an unjoined instance's — spends the one budget.
+ */
+export function budgetRefusal(memory: ReaperMemory, s: NodeReaperSettings, now: number): string | undefined {
+  if (killsInWindow(memory, s, now) >= s.maxKillNodes) return `--max-kill-nodes ${s.maxKillNodes} reached`;
+  const next = nextKillAt(memory, s);
+  return now < next ? `throttled until ${new Date(next).toISOString()}` : undefined;
 }
 
 function unreapableRecently(c: Candidate, node: V1Node | undefined, s: NodeReaperSettings, now: number) {

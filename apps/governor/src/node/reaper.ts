@@ -20,6 +20,7 @@ import {
   decide,
   detect,
   isUnhealthy,
+  budgetRefusal,
   unjoinedInstances,
   type BreakerState,
   type Candidate,
@@ -194,19 +195,64 @@ export class NodeReaper {
     const known = new Set(nodes.map(instanceIdOfNode).filter((id): id is string => !!id));
     const running = await this.d.aws.runningByTag(s.unjoinedTag.key, s.unjoinedTag.value);
     const ids = unjoinedInstances(running, known, s, now);
+    const killed: string[] = [];
     for (const id of ids) {
       if (s.dryRun) {
         this.d.log.info('dry run: would terminate unjoined instance', { instanceId: id });
         continue;
       }
-      try {
-        await this.d.aws.terminateInstance(id);
-        this.d.metrics.nodeResult.set({ node: '', instanceId: id, reason: 'TerminateUnjoinedInstance' }, 1);
-        this.d.log.info('terminated unjoined instance', { instanceId: id });
-      } catch (err) {
+      const group = running.find((i) => i.id === id)?.group;
+      const outcome = await this.killUnjoined(id, group, now).catch((err: unknown) => {
         this.d.log.error('could not terminate unjoined instance', { instanceId: id, error: errorText(err) });
+        return 'failed' as const;
+      });
+      if (outcome === 'refused') break;
+      if (outcome === 'killed') killed.push(id);
+    }
+    return s.dryRun ? ids : killed;
+  }
+
+  /**
+   * One unjoined instance, as a node's reap is guarded: not while another tool holds its group's
+   * disruption lock, and only if the kill still fits the budget and throttle on the state as written now
+   * (the kill is recorded before the terminate, so a restart never spends it twice).
+   */
+  private async killUnjoined(
+    id: string,
+    group: string | undefined,
+    now: number,
+  ): Promise<'killed' | 'refused' | 'locked'> {
+    const ref = group ? { region: this.d.region, name: group } : undefined;
+    if (ref) {
+      const lock = await this.d.locks.acquire(ref, this.d.identity, `governor terminates unjoined ${id}`);
+      if (!lock.held) {
+        this.d.log.info('unjoined instance left alone: group locked by another tool', {
+          instanceId: id,
+          holder: lock.holder,
+        });
+        return 'locked';
       }
     }
-    return ids;
+    try {
+      let refused: string | undefined;
+      await this.d.state.update((st) => {
+        refused = budgetRefusal(st, this.d.settings, now);
+        if (refused) return st;
+        return {
+          ...st,
+          kills: [...st.kills, { node: '', instanceId: id, kind: 'unjoined' as const, at: now }],
+        };
+      });
+      if (refused) {
+        this.d.log.info('unjoined instance not terminated now', { instanceId: id, why: refused });
+        return 'refused';
+      }
+      await this.d.aws.terminateInstance(id);
+      this.d.metrics.nodeResult.set({ node: '', instanceId: id, reason: 'TerminateUnjoinedInstance' }, 1);
+      this.d.log.info('terminated unjoined instance', { instanceId: id });
+      return 'killed';
+    } finally {
+      if (ref) await this.d.locks.release(ref, this.d.identity).catch(() => undefined);
+    }
   }
 }
