@@ -15,7 +15,6 @@ import {
   type Candidate,
   type ReapKind,
 } from './plan';
-import type { NodeReaperSettings } from './settings';
 import type { NodeReaperDeps } from './reaper';
 
 export interface ReapOutcome {
