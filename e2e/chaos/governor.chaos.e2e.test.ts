@@ -71,7 +71,10 @@ beforeAll(async () => {
   chart = await chartController('governor', await scenario.namespace('chaos-gov-system'));
 }, 600_000);
 
+const loads: Array<{ stop: () => void } | undefined> = [];
+
 afterAll(async () => {
+  for (const l of loads) l?.stop();
   await faults.off().catch(() => undefined);
   await replicas?.stop();
   await scenario.cleanUp();
@@ -126,6 +129,7 @@ async function reapRun(seed: number | undefined) {
     stop: () => finished,
   });
   const load = seed ? fullLoad() : undefined;
+  loads.push(load);
   const started = Date.now();
   for (const n of dead) await killKubelet(n.metadata?.name ?? '');
   await eventually(

@@ -63,7 +63,10 @@ beforeAll(async () => {
   };
 }, 600_000);
 
+const loads: Array<{ stop: () => void } | undefined> = [];
+
 afterAll(async () => {
+  for (const l of loads) l?.stop();
   await faults.off().catch(() => undefined);
   if (s) await deleteAllGroups(s).catch((err: unknown) => console.error(String(err)));
   await replicas?.stop();
@@ -105,6 +108,7 @@ async function rotate(asg: string, instanceType: string, version: string, seed: 
     stop: () => finished,
   });
   const load = seed ? fullLoad() : undefined;
+  loads.push(load);
   const started = Date.now();
   await s.client.patch(InstanceGroupKind, s.namespace, NAME, {
     spec: {

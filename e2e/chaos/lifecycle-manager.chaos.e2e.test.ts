@@ -74,7 +74,10 @@ beforeAll(async () => {
   queueArn = attrs.Attributes?.QueueArn ?? '';
 }, 600_000);
 
+const loads: Array<{ stop: () => void } | undefined> = [];
+
 afterAll(async () => {
+  for (const l of loads) l?.stop();
   await faults.off().catch(() => undefined);
   await replicas?.stop();
   await scenario.cleanUp();
@@ -176,6 +179,7 @@ async function hookedRun(seed: number | undefined) {
     stop: () => finished,
   });
   const load = seed ? fullLoad() : undefined;
+  loads.push(load);
   const started = Date.now();
   for (const n of doomed)
     await asg.send(

@@ -109,6 +109,9 @@ export class Replicas {
   readonly procs = new Map<string, ControllerProcess>();
   private readonly coordination = kubeConfigFromEnv().makeApiClient(k8s.CoordinationV1Api);
   private restarts = 0;
+  private stopping = false;
+  /** Replicas that exited on their own (e.g. leadership lost: the process stops) and were started again. */
+  selfExits = 0;
 
   constructor(private readonly opts: ReplicaOptions) {}
 
@@ -138,6 +141,15 @@ export class Replicas {
       logFile: path.join(chart.tmp, `${this.opts.name}-${id}-${this.restarts++}.log`),
     }).start();
     this.procs.set(id, p);
+    // As a Deployment does: a replica that exits on its own (a lost lease stops the process) comes back.
+    p.proc.once('exit', () => {
+      if (this.stopping || this.procs.get(id) !== p) return;
+      this.procs.delete(id);
+      this.selfExits++;
+      setTimeout(() => {
+        if (!this.stopping) void this.start(`${id.replace(/-\d+$/, '')}-${this.restarts}`);
+      }, 1_000);
+    });
     return p;
   }
 
@@ -173,8 +185,9 @@ export class Replicas {
    */
   async killLeader(): Promise<string> {
     const id = await this.leader();
-    await this.procs.get(id)?.kill9();
+    const p = this.procs.get(id);
     this.procs.delete(id);
+    await p?.kill9();
     await this.start(`${id.replace(/-\d+$/, '')}-${this.restarts}`);
     return id;
   }
@@ -185,6 +198,7 @@ export class Replicas {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     for (const p of this.procs.values()) await p.stop(5_000).catch(() => undefined);
   }
 }
@@ -242,9 +256,12 @@ export function killer(
  */
 export function cpuLoad(cpus = 1): { stop: () => void } {
   const procs: ChildProcess[] = [];
-  for (let i = 0; i < cpus; i++)
-    procs.push(spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
-  return { stop: () => procs.forEach((p) => p.kill('SIGKILL')) };
+  // Each spinner ends by itself after 15 minutes, and with this process: a failed scenario never leaves one.
+  const spin = 'const end = Date.now() + 900000; while (Date.now() < end) {}';
+  for (let i = 0; i < cpus; i++) procs.push(spawn(process.execPath, ['-e', spin], { stdio: 'ignore' }));
+  const stop = () => procs.forEach((p) => p.kill('SIGKILL'));
+  process.once('exit', stop);
+  return { stop };
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
