@@ -13,7 +13,7 @@ import {
 import { AbortedError, instanceIdOfNode } from '@keiko/node-ops';
 import { parseMessage, type LifecycleEvent } from './message';
 import type { LifecycleMetrics } from './metrics';
-import { decideMessage, receiveBatch } from './plan';
+import { decideMessage, isWaiting, receiveBatch } from './plan';
 import { IN_PROGRESS_ANNOTATION, QUEUE_NAME_ANNOTATION, type Job, type Processor } from './processor';
 
 export interface ConsumerOptions {
@@ -146,9 +146,7 @@ export class Consumer implements Runnable {
         : { groupFound: true };
     const state = found.state;
     const node =
-      event && !inProgress && state === 'Terminating:Wait'
-        ? await this.nodeOf(event.EC2InstanceId, signal)
-        : undefined;
+      event && !inProgress && isWaiting(state) ? await this.nodeOf(event.EC2InstanceId, signal) : undefined;
     const sentAt = m.sentAt?.getTime() ?? Date.now();
     const decision = decideMessage({
       parsed,

@@ -40,8 +40,18 @@ export function rejectHideSeconds(receiveCount: number): number {
   return Math.min(900, 30 * Math.max(1, receiveCount));
 }
 
+/** An instance waiting on its TERMINATING hook (a warm pool's instances wait as Warmed:Terminating:Wait). */
+export function isWaiting(state: string | undefined): boolean {
+  return state === 'Terminating:Wait' || state === 'Warmed:Terminating:Wait';
+}
+
 /** States after the TERMINATING hook's wait: nothing is left to do for the message. */
-const ACTION_OVER: ReadonlySet<string> = new Set(['Terminating:Proceed', 'Terminated']);
+const ACTION_OVER: ReadonlySet<string> = new Set([
+  'Terminating:Proceed',
+  'Terminated',
+  'Warmed:Terminating:Proceed',
+  'Warmed:Terminated',
+]);
 
 /**
  * The instance is not (yet) in Terminating:Wait — Auto Scaling's describe may lag the notification: keep
@@ -75,7 +85,7 @@ export function decideMessage(f: MessageFacts): MessageDecision {
         ? `instance is ${f.instanceState}: its lifecycle action is over`
         : 'instance is no longer in its group: its lifecycle action is over',
     };
-  if (f.instanceState !== 'Terminating:Wait') return notWaitingYet(f, f.instanceState);
+  if (!isWaiting(f.instanceState)) return notWaitingYet(f, f.instanceState);
   if (f.nodeExists) return { do: 'process' };
   if (f.ageMs >= f.maxTimeToProcessMs)
     return {

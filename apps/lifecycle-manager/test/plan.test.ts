@@ -103,6 +103,22 @@ describe('decideMessage', () => {
     });
     expect(decideMessage(facts({ instanceState: 'Terminating:Proceed' }))).toMatchObject({ do: 'delete' });
   });
+  it('processes a warm-pool instance waiting on its hook (Warmed:Terminating:Wait)', () => {
+    expect(decideMessage(facts({ instanceState: 'Warmed:Terminating:Wait' }))).toEqual({ do: 'process' });
+    expect(decideMessage(facts({ instanceState: 'Warmed:Terminated' }))).toMatchObject({ do: 'delete' });
+  });
+  it('keeps the message of an instance not yet shown waiting (InService, Terminating), deleting it only past --max-time-to-process', () => {
+    for (const state of ['InService', 'Terminating', 'Pending:Wait'])
+      expect(decideMessage(facts({ instanceState: state }))).toEqual({
+        do: 'wait',
+        why: `instance is ${state}, not yet Terminating:Wait`,
+        hideSeconds: 10,
+      });
+    expect(decideMessage(facts({ instanceState: 'InService', ageMs: 3_600_000 }))).toMatchObject({
+      do: 'delete',
+      why: expect.stringContaining('still InService'),
+    });
+  });
   it('keeps a message whose node is not known yet, then completes it past --max-time-to-process (upstream #282)', () => {
     expect(decideMessage(facts({ nodeExists: false }))).toEqual({
       do: 'wait',
@@ -115,17 +131,6 @@ describe('decideMessage', () => {
   });
   it('attaches a duplicate delivery to the work in progress', () => {
     expect(decideMessage(facts({ inProgress: true, instanceState: undefined }))).toEqual({ do: 'attach' });
-  });
-  it('keeps a message while Auto Scaling does not show Terminating:Wait yet (describe lags the notification)', () => {
-    for (const instanceState of ['InService', 'Terminating'])
-      expect(decideMessage(facts({ instanceState }))).toEqual({
-        do: 'wait',
-        why: `instance is ${instanceState}, not yet Terminating:Wait`,
-        hideSeconds: 10,
-      });
-    expect(decideMessage(facts({ instanceState: 'InService', ageMs: 3_600_000 }))).toMatchObject({
-      do: 'delete',
-    });
   });
   it('rejects, never deletes, a message for a group this account and region does not have (a shared queue)', () => {
     expect(decideMessage(facts({ groupFound: false, instanceState: undefined }))).toMatchObject({

@@ -656,6 +656,170 @@ def _fire_terminating_lifecycle_hooks() -> None:
 
 _fire_terminating_lifecycle_hooks()
 
+FAULTS_PATH = "/testenv-api/faults"
+
+
+def _inject_faults_on_request() -> None:
+    """Opt-in fault injection for chaos tests (no AWS behaviour is changed for anyone who does not ask).
+
+    POST /testenv-api/faults {"scope": "<access key id>", "seed": 42, "rules": [{"operations": ["*"],
+    "throttle": 0.2, "error": 0.05, "latencyMs": [20, 200]}]} switches faults on for requests signed with that
+    access key only (the controller under test gets its own key; fixtures and other suites keep theirs and are
+    unaffected). For each request of a matching operation, drawn from a random.Random(seed): a share answers
+    the service's throttling error (HTTP 400 Throttling for query services, RequestLimitExceeded 503 for EC2,
+    ThrottlingException 400 for JSON services — the codes AWS SDKs retry as throttling), a share HTTP 500
+    (InternalFailure / InternalError), and every matching one waits a latency drawn in [min, max] ms first.
+    GET ?scope= returns the scope's counters and record (operation, instance ids, answer status, injected
+    fault); DELETE ?scope= switches it off. The first matching rule applies."""
+    import json as _json
+    import io
+    import random
+    import urllib.parse
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    lock = threading.Lock()
+    scopes: dict = {}  # access key -> {"rng", "seed", "rules", "records": [...]}
+
+    def access_key(environ):  # type: ignore[no-untyped-def]
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        marker = "Credential="
+        if marker not in auth:
+            return ""
+        return auth.split(marker, 1)[1].split("/", 1)[0]
+
+    def operation_of(environ, body):  # type: ignore[no-untyped-def]
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target:
+            params = {}
+            try:
+                parsed = _json.loads(body or b"{}")
+                params = parsed if isinstance(parsed, dict) else {}
+            except ValueError:
+                pass
+            return target.split(".")[-1], "json", params
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace")) if body else {}
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        action = (form.get("Action") or query.get("Action") or [""])[0]
+        if action:
+            return action, "query", {k: v[0] for k, v in {**query, **form}.items()}
+        return f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}", "rest", {}
+
+    def instance_ids(params):  # type: ignore[no-untyped-def]
+        ids = []
+        for key, value in params.items():
+            if key == "InstanceId" or key.startswith("InstanceIds.") or key.startswith("InstanceId."):
+                ids.append(str(value))
+            elif key == "InstanceIds" and isinstance(value, list):
+                ids.extend(str(v) for v in value)
+        return sorted(ids)
+
+    def matches(rule, operation):  # type: ignore[no-untyped-def]
+        ops = rule.get("operations") or ["*"]
+        return "*" in ops or operation in ops
+
+    def error_response(start_response, kind, protocol, environ):  # type: ignore[no-untyped-def]
+        ec2 = "/ec2/" in environ.get("HTTP_AUTHORIZATION", "")  # the signature's credential scope names the service
+        if kind == "throttle":
+            status, code = (503, "RequestLimitExceeded") if ec2 else (400, "Throttling")
+            if protocol != "query":
+                status, code = 400, "ThrottlingException"
+            message = "Rate exceeded (testenv fault injection)"
+        else:
+            status, code = 500, ("InternalError" if ec2 else "InternalFailure")
+            message = "We encountered an internal error (testenv fault injection)"
+        request_id = str(uuid.uuid4())
+        if protocol == "query" and ec2:
+            body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+                    f"<RequestID>{request_id}</RequestID></Response>")
+            headers = [("Content-Type", "text/xml")]
+        elif protocol == "query":
+            kind_text = "Sender" if status < 500 else "Receiver"
+            body = (f"<ErrorResponse><Error><Type>{kind_text}</Type><Code>{code}</Code><Message>{message}</Message>"
+                    f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>")
+            headers = [("Content-Type", "text/xml")]
+        else:
+            body = _json.dumps({"__type": code, "message": message})
+            headers = [("Content-Type", "application/x-amz-json-1.0"), ("X-Amzn-ErrorType", code)]
+        reason = {400: "Bad Request", 500: "Internal Server Error", 503: "Service Unavailable"}[status]
+        start_response(f"{status} {reason}", headers + [("x-amzn-RequestId", request_id)])
+        return status, [body.encode()]
+
+    def control(environ, start_response):  # type: ignore[no-untyped-def]
+        method = environ.get("REQUEST_METHOD")
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        scope = (query.get("scope") or [""])[0]
+        answer: object = {}
+        with lock:
+            if method == "POST":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                spec = _json.loads(environ["wsgi.input"].read(length) or b"{}")
+                scope = str(spec.get("scope") or "")
+                if not scope:
+                    start_response("400 Bad Request", [("Content-Type", "application/json")])
+                    return [b'{"error": "scope (an access key id) is required"}']
+                seed = int(spec.get("seed") or 0)
+                scopes[scope] = {"rng": random.Random(seed), "seed": seed, "rules": spec.get("rules") or [],
+                                 "records": []}
+                answer = {"scope": scope, "seed": seed}
+            elif method == "DELETE":
+                scopes.pop(scope, None)
+                answer = {"scope": scope, "off": True}
+            else:
+                entry = scopes.get(scope)
+                answer = {"scope": scope, "seed": entry["seed"], "rules": entry["rules"],
+                          "records": list(entry["records"])} if entry else {"scope": scope, "records": []}
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [_json.dumps(answer).encode()]
+
+    original_call = DomainDispatcherApplication.__call__
+
+    def call(self, environ, start_response):  # type: ignore[no-untyped-def]
+        if environ.get("PATH_INFO", "").startswith(FAULTS_PATH):
+            return control(environ, start_response)
+        scope = access_key(environ)
+        with lock:
+            entry = scopes.get(scope) if scope else None
+        if entry is None:
+            return original_call(self, environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        operation, protocol, params = operation_of(environ, body)
+        record = {"operation": operation, "instances": instance_ids(params), "at": time.time()}
+        with lock:
+            rule = next((r for r in entry["rules"] if matches(r, operation)), None)
+            draw = entry["rng"].random() if rule else 1.0
+            latency = rule.get("latencyMs") if rule else None
+            if isinstance(latency, list) and latency:
+                delay = entry["rng"].uniform(float(latency[0]), float(latency[-1]))
+            else:
+                delay = float(latency or 0)
+            entry["records"].append(record)
+        if delay > 0:
+            time.sleep(delay / 1000)
+        throttle = float(rule.get("throttle", 0)) if rule else 0.0
+        error = float(rule.get("error", 0)) if rule else 0.0
+        if draw < throttle + error:
+            kind = "throttle" if draw < throttle else "error"
+            status, body = error_response(start_response, kind, protocol, environ)
+            record.update(fault=kind, status=status)
+            return body
+
+        def recording_start_response(status, headers, *rest):  # type: ignore[no-untyped-def]
+            record["status"] = int(status.split(" ", 1)[0])
+            return start_response(status, headers, *rest)
+
+        try:
+            return original_call(self, environ, recording_start_response)
+        except Exception:
+            record["status"] = 500  # moto's own unhandled error: werkzeug answers 500
+            raise
+
+    DomainDispatcherApplication.__call__ = call  # type: ignore[method-assign]
+
+
+_inject_faults_on_request()
+
 if __name__ == "__main__":
     from moto.server import main
 

@@ -1,4 +1,4 @@
-export { startTestEnv, stopTestEnv, testEnvStatus, AWS_REGION } from './testenv';
+export { startTestEnv, stopTestEnv, testEnvStatus, restartApiserver, AWS_REGION } from './testenv';
 export type { TestEnv, TestEnvInfo, StartOptions } from './testenv';
 export {
   createSimulatedNode,
@@ -110,3 +110,10 @@ export {
   type SpotPriceSetting,
   type CapacityFailure,
 } from './aws-market';
+export {
+  AwsFaults,
+  DEFAULT_AWS_FAULTS,
+  type AwsCallRecord,
+  type AwsFaultRule,
+  type AwsFaultSummary,
+} from './aws-faults';

@@ -145,10 +145,17 @@ export async function stopTestEnv(): Promise<void> {
  * erases the description of, a newer cluster started in the same directory.
  */
 async function stopState(dir: string, state: State): Promise<void> {
+  // While the state file still describes this run, it also names processes restarted since
+  // (restartApiserver): stop those too.
+  const current = readState(dir);
+  const ours = current?.dataDir === state.dataDir;
+  const restarted = ours
+    ? current.processes.filter((p) => !state.processes.some((q) => q.pid === p.pid))
+    : [];
   // Reverse start order: simulators and controllers before the apiserver, etcd last.
-  for (const p of [...state.processes].reverse()) await stopProcess(p);
+  for (const p of [...state.processes, ...restarted].reverse()) await stopProcess(p);
   fs.rmSync(state.dataDir, { recursive: true, force: true });
-  if (readState(dir)?.dataDir !== state.dataDir) return;
+  if (!ours) return;
   for (const f of [STATE_FILE, 'kubeconfig', 'env']) fs.rmSync(path.join(dir, f), { force: true });
   if (path.basename(path.dirname(dir)) === 'runs') fs.rmSync(dir, { recursive: true, force: true });
 }
@@ -516,4 +523,47 @@ function httpsOk(url: string, token?: string): Promise<boolean> {
 
 function apiserverReady(server: string, token: string): Promise<boolean> {
   return httpsOk(`${server}/readyz`, token);
+}
+
+/**
+ * Kills the test cluster's kube-apiserver (SIGKILL by default: no graceful shutdown, every watch and
+ * connection cut), keeps it down for `downMs`, and starts it again with the same command line on the same
+ * port (same etcd, same certificates: clients reconnect as to a restarted apiserver). Resolves once it
+ * answers /readyz again. For chaos tests: every other user of this cluster sees the outage too.
+ */
+export async function restartApiserver(
+  opts: { downMs?: number; signal?: 'SIGKILL' | 'SIGTERM' } = {},
+): Promise<{ downMs: number }> {
+  const dir = stateDir();
+  const state = readState(dir);
+  const p = state?.processes.find((x) => x.name === 'kube-apiserver');
+  if (!state || !p || state.info.existingCluster)
+    throw new Error('restartApiserver: no kube-apiserver of the test cluster in the state dir');
+  // Linux: the exact command line of the running apiserver.
+  const argv = fs.readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  const started = Date.now();
+  if (opts.signal === 'SIGTERM') await stopProcess(p);
+  else {
+    try {
+      process.kill(-p.pid, 'SIGKILL');
+    } catch {
+      process.kill(p.pid, 'SIGKILL');
+    }
+    while (isAlive(p.pid)) await new Promise((r) => setTimeout(r, 50));
+  }
+  await new Promise((r) => setTimeout(r, opts.downMs ?? 0));
+  const [command, ...args] = argv;
+  const next = startProcess('kube-apiserver', command ?? '', args, p.log);
+  state.processes = state.processes.map((x) => (x === p ? next : x));
+  fs.writeFileSync(path.join(dir, STATE_FILE), JSON.stringify(state, null, 2));
+  await waitFor(
+    'kube-apiserver (restarted)',
+    () => apiserverReady(state.info.server, state.info.token ?? ''),
+    {
+      timeoutMs: 120_000,
+      process: next,
+      log: next.log,
+    },
+  );
+  return { downMs: Date.now() - started };
 }

@@ -6,7 +6,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startTestEnv, stopTestEnv, testEnvStatus } from '../src/testenv';
+import * as k8s from '@kubernetes/client-node';
+import { eventually } from '../src/eventually';
+import { restartApiserver, startTestEnv, stopTestEnv, testEnvStatus } from '../src/testenv';
 import { isAlive } from '../src/process';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keiko-lifecycle-'));
@@ -70,6 +72,30 @@ describe('startTestEnv / stop', () => {
       expect(again.owned).toBe(false);
       expect(again.server).toBe(env.server);
 
+      // restartApiserver: killed, down a while, back on the same address with the same data.
+      const kc = new k8s.KubeConfig();
+      kc.loadFromFile(env.kubeconfig);
+      const core = kc.makeApiClient(k8s.CoreV1Api);
+      await core.createNamespacedConfigMap({
+        namespace: 'default',
+        body: { metadata: { name: 'survives' } },
+      });
+      const before = state.processes.find((p) => p.name === 'kube-apiserver')?.pid ?? 0;
+      const restart = restartApiserver({ downMs: 1_500 });
+      await eventually('the apiserver down', () => !isAlive(before) || undefined, 30_000, 50);
+      await expect(
+        core.readNamespacedConfigMap({ namespace: 'default', name: 'survives' }),
+      ).rejects.toThrow();
+      expect((await restart).downMs).toBeGreaterThanOrEqual(1_500);
+      expect(
+        (await core.readNamespacedConfigMap({ namespace: 'default', name: 'survives' })).metadata?.name,
+      ).toBe('survives');
+      const after = JSON.parse(fs.readFileSync(path.join(runDir, 'state.json'), 'utf8')) as typeof state;
+      const pid = after.processes.find((p) => p.name === 'kube-apiserver')?.pid ?? 0;
+      expect(pid).not.toBe(before);
+      expect(isAlive(pid)).toBe(true);
+      state.processes = after.processes;
+
       // stop() ends what this run started, whatever the state dir variable says by then (a late teardown
       // reading the shared dir must neither stop the other run's cluster nor erase its description).
       process.env.KEIKO_TESTENV_DIR = dir;
@@ -85,5 +111,5 @@ describe('startTestEnv / stop', () => {
       if (previous === undefined) delete process.env.KEIKO_TESTENV_DIR;
       else process.env.KEIKO_TESTENV_DIR = previous;
     }
-  }, 120_000);
+  }, 240_000);
 });
