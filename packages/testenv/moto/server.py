@@ -376,6 +376,128 @@ def _fire_terminating_lifecycle_hooks() -> None:
 
 _fire_terminating_lifecycle_hooks()
 
+EC2_EVENTS_PATH = "{0}/moto-api/testenv/ec2-events$"
+SPOT_NOTICE_SECONDS = 120
+
+
+def _add_ec2_events_endpoint() -> None:
+    """A test endpoint, POST /moto-api/testenv/ec2-events, that emits the EventBridge events AWS itself sends
+    (real AWS refuses aws.* sources in PutEvents, so a test cannot put them) to the default event bus, where
+    rules deliver them (moto's rule -> SQS delivery). Shapes per the EC2 and Health documentation:
+    - {"kind": "spot-interruption", "instanceIds": [...]} -> aws.ec2 "EC2 Spot Instance Interruption Warning"
+      (detail instance-id, instance-action "terminate"), one event per instance; then, as EC2 does, the
+      emulator terminates each instance itself at notice + 120 s ("noticeSeconds" overrides the 120 s for
+      tests that do not assert the notice): the instance leaves its Auto Scaling group, EC2 terminates it,
+      and the "EC2 Instance State-change Notification" events shutting-down and terminated follow;
+    - {"kind": "rebalance-recommendation", ...} -> aws.ec2 "EC2 Instance Rebalance Recommendation";
+    - {"kind": "state-change", "state": "stopping", ...} -> aws.ec2 "EC2 Instance State-change Notification"
+      (the event only: the instance's state is left as it is);
+    - {"kind": "scheduled-change", ...} -> aws.health "AWS Health Event", service EC2, eventTypeCategory
+      scheduledChange, one event naming every instance in affectedEntities.
+    Answers {"events": [<detail-type, detail>...], "terminateAt": <epoch s, spot only>}."""
+    import json as _json
+    import datetime as _dt
+    import moto.moto_api._internal.urls as api_urls
+    from moto.ec2.models import ec2_backends
+    from moto.events.models import events_backends
+
+    def iso(t=None):  # type: ignore[no-untyped-def]
+        moment = _dt.datetime.now(_dt.timezone.utc) if t is None else _dt.datetime.fromtimestamp(t, _dt.timezone.utc)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def locate(instance_id):  # type: ignore[no-untyped-def]
+        for account, regions in list(ec2_backends.items()):
+            for region, backend in list(regions.items()):
+                try:
+                    backend.get_instance(instance_id)
+                    return account, region, backend
+                except Exception:
+                    continue
+        raise ValueError(f"instance {instance_id} not found")
+
+    def put(account, region, source, detail_type, detail, resources):  # type: ignore[no-untyped-def]
+        entries = events_backends[account][region].put_events([{
+            "Source": source, "DetailType": detail_type, "Detail": _json.dumps(detail),
+            "Resources": resources, "EventBusName": "default"}])
+        if entries and "ErrorCode" in entries[0]:
+            raise ValueError(entries[0].get("ErrorMessage"))
+        return {"detail-type": detail_type, "detail": detail}
+
+    def instance_arn(account, region, instance_id):  # type: ignore[no-untyped-def]
+        return f"arn:aws:ec2:{region}:{account}:instance/{instance_id}"
+
+    def state_change(account, region, instance_id, state):  # type: ignore[no-untyped-def]
+        return put(account, region, "aws.ec2", "EC2 Instance State-change Notification",
+                   {"instance-id": instance_id, "state": state}, [instance_arn(account, region, instance_id)])
+
+    def interrupt(account, region, backend, instance_id):  # type: ignore[no-untyped-def]
+        """EC2 takes the spot instance back: out of its group, terminated, state-change events."""
+        from moto.autoscaling.models import autoscaling_backends
+        try:
+            for group in autoscaling_backends[account][region].autoscaling_groups.values():
+                group.instance_states = [s for s in group.instance_states if s.instance.id != instance_id]
+            state_change(account, region, instance_id, "shutting-down")
+            backend.terminate_instances([instance_id])
+            state_change(account, region, instance_id, "terminated")
+            print(f"testenv ec2-events: spot instance {instance_id} terminated at the end of its notice", file=sys.stderr)
+        except Exception as err:
+            print(f"testenv ec2-events: spot termination of {instance_id}: {err}", file=sys.stderr)
+
+    def emit(body):  # type: ignore[no-untyped-def]
+        kind = body.get("kind")
+        ids = list(body.get("instanceIds") or [])
+        if not ids:
+            raise ValueError("instanceIds is required")
+        located = [(i, *locate(i)) for i in ids]
+        events, answer = [], {}
+        if kind == "spot-interruption":
+            notice = float(body.get("noticeSeconds", SPOT_NOTICE_SECONDS))
+            answer["terminateAt"] = time.time() + notice
+            for i, account, region, backend in located:
+                events.append(put(account, region, "aws.ec2", "EC2 Spot Instance Interruption Warning",
+                                  {"instance-id": i, "instance-action": "terminate"},
+                                  [instance_arn(account, region, i)]))
+                timer = threading.Timer(notice, interrupt, args=(account, region, backend, i))
+                timer.daemon = True
+                timer.start()
+        elif kind == "rebalance-recommendation":
+            for i, account, region, _ in located:
+                events.append(put(account, region, "aws.ec2", "EC2 Instance Rebalance Recommendation",
+                                  {"instance-id": i}, [instance_arn(account, region, i)]))
+        elif kind == "state-change":
+            state = body.get("state")
+            if state not in ("pending", "running", "stopping", "stopped", "shutting-down", "terminated"):
+                raise ValueError(f"state {state!r} is not an EC2 instance state")
+            for i, account, region, _ in located:
+                events.append(state_change(account, region, i, state))
+        elif kind == "scheduled-change":
+            _, account, region, _ = located[0]
+            code = body.get("eventTypeCode", "AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED")
+            start = time.time() + float(body.get("startInSeconds", 7 * 86400))
+            detail = {"eventArn": f"arn:aws:health:{region}::event/EC2/{code}/{code}_{uuid.uuid4().hex[:12]}",
+                      "service": "EC2", "eventTypeCode": code, "eventTypeCategory": "scheduledChange",
+                      "startTime": iso(start), "endTime": iso(start + 3600),
+                      "eventDescription": [{"language": "en_US", "latestDescription": "scheduled maintenance"}],
+                      "affectedEntities": [{"entityValue": i} for i in ids]}
+            events.append(put(account, region, "aws.health", "AWS Health Event", detail, ids))
+        else:
+            raise ValueError(f"kind {kind!r}: expected spot-interruption, rebalance-recommendation, "
+                             "state-change or scheduled-change")
+        return {**answer, "events": events}
+
+    def ec2_events(request, full_url, headers):  # type: ignore[no-untyped-def]
+        try:
+            body = _json.loads(request.get_data(as_text=True) or "{}")
+            return 200, {"Content-Type": "application/json"}, _json.dumps(emit(body))
+        except ValueError as err:
+            print(f"testenv ec2-events: refused: {err}", file=sys.stderr)
+            return 400, {"Content-Type": "application/json"}, _json.dumps({"error": str(err)})
+
+    api_urls.url_paths[EC2_EVENTS_PATH] = ec2_events
+
+
+_add_ec2_events_endpoint()
+
 if __name__ == "__main__":
     from moto.server import main
 
