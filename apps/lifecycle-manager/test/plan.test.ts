@@ -70,7 +70,7 @@ describe('parseMessage', () => {
       parseMessage(
         JSON.stringify({
           source: 'aws.ec2',
-          'detail-type': 'EC2 Spot Instance Interruption Warning',
+          'detail-type': 'EC2 Fleet Error',
           detail: {},
         }),
       ),
