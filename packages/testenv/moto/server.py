@@ -159,6 +159,7 @@ def _add_update_nodegroup_version() -> None:
 _add_update_nodegroup_version()
 
 TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
 HOOK_SWEEP_SECONDS = 0.5
 
 
@@ -176,7 +177,10 @@ def _fire_terminating_lifecycle_hooks() -> None:
       heartbeat timeout or 48 h, whichever is smaller);
     - CompleteLifecycleAction (by token or instance id) ends that hook's action; once no action is left, or at
       once on ABANDON, the instance goes Terminating:Proceed and is terminated;
-    - when the heartbeat timeout passes, the hook's DefaultResult applies (both results terminate)."""
+    - when the heartbeat timeout passes, the hook's DefaultResult applies (both results terminate).
+    LAUNCHING hooks the same way: an instance the group launches while it has one waits in Pending:Wait
+    (counted toward the desired capacity), the notification and the "EC2 Instance-launch Lifecycle Action"
+    event go out; CONTINUE puts it InService, ABANDON (or a DefaultResult ABANDON) terminates it."""
     import json as _json
     import datetime as _dt
     from moto.autoscaling.exceptions import ValidationError
@@ -203,11 +207,13 @@ def _fire_terminating_lifecycle_hooks() -> None:
         except Exception as err:  # the queue may be gone, as AWS would fail to deliver
             print(f"testenv lifecycle hooks: cannot deliver to {arn}: {err}", file=sys.stderr)
 
-    def emit_event(backend, group, detail):  # type: ignore[no-untyped-def]
+    def emit_event(backend, group, detail, transition=TERMINATING):  # type: ignore[no-untyped-def]
         from moto.events.models import events_backends
         try:
             events_backends[backend.account_id][backend.region_name].put_events([{
-                "Source": "aws.autoscaling", "DetailType": "EC2 Instance-terminate Lifecycle Action",
+                "Source": "aws.autoscaling",
+                "DetailType": "EC2 Instance-launch Lifecycle Action" if transition == LAUNCHING
+                else "EC2 Instance-terminate Lifecycle Action",
                 "Detail": _json.dumps(detail), "Resources": [group.arn], "EventBusName": "default"}])
         except Exception as err:
             print(f"testenv lifecycle hooks: cannot put the EventBridge event: {err}", file=sys.stderr)
@@ -215,21 +221,21 @@ def _fire_terminating_lifecycle_hooks() -> None:
     def now_text():  # type: ignore[no-untyped-def]
         return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
-    def hold(group, state, hooks):  # type: ignore[no-untyped-def]
-        """Terminating:Wait with one action per hook; the notifications go out."""
+    def hold(group, state, hooks, transition=TERMINATING):  # type: ignore[no-untyped-def]
+        """Terminating:Wait (Pending:Wait) with one action per hook; the notifications go out."""
         backend = group.autoscaling_backend
-        state.lifecycle_state = "Terminating:Wait"
+        state.lifecycle_state = "Pending:Wait" if transition == LAUNCHING else "Terminating:Wait"
         for hook in hooks:
             token = str(uuid.uuid4())
             timeout = int(hook.heartbeat_timeout)
             with lock:
                 actions[token] = {"backend": backend, "group": group.name, "hook": hook.name,
-                                  "instance": state.instance.id, "timeout": timeout,
+                                  "instance": state.instance.id, "timeout": timeout, "transition": transition,
                                   "deadline": time.monotonic() + timeout,
                                   "global_deadline": time.monotonic() + min(100 * timeout, 172800)}
             detail = {"LifecycleActionToken": token, "AutoScalingGroupName": group.name,
                       "LifecycleHookName": hook.name, "EC2InstanceId": state.instance.id,
-                      "LifecycleTransition": TERMINATING}
+                      "LifecycleTransition": transition}
             message = {"Origin": "AutoScalingGroup", "Destination": "EC2", **detail,
                        "AccountId": backend.account_id, "RequestId": str(uuid.uuid4()),
                        "Service": "AWS Auto Scaling", "Time": now_text()}
@@ -237,7 +243,7 @@ def _fire_terminating_lifecycle_hooks() -> None:
                 message["NotificationMetadata"] = hook.notification_metadata
                 detail["NotificationMetadata"] = hook.notification_metadata
             send_to_target(backend, hook.notification_target_arn, _json.dumps(message))
-            emit_event(backend, group, {**detail, "Origin": "AutoScalingGroup", "Destination": "EC2"})
+            emit_event(backend, group, {**detail, "Origin": "AutoScalingGroup", "Destination": "EC2"}, transition)
 
     def finish(backend, group_name, instance_id):  # type: ignore[no-untyped-def]
         """Terminating:Proceed, then terminated: the instance leaves the group and EC2 terminates it."""
@@ -258,8 +264,19 @@ def _fire_terminating_lifecycle_hooks() -> None:
             if action is None:
                 return
             left = [a for a in actions.values() if a["instance"] == action["instance"]]
+        if action.get("transition") == LAUNCHING and result != "ABANDON":
+            if not left:
+                launched(action["backend"], action["group"], action["instance"])
+            return
         if result == "ABANDON" or not left:
             finish(action["backend"], action["group"], action["instance"])
+
+    def launched(backend, group_name, instance_id):  # type: ignore[no-untyped-def]
+        """Pending:Wait -> Pending:Proceed -> InService."""
+        group = backend.autoscaling_groups.get(group_name)
+        for state in group.instance_states if group is not None else []:
+            if state.instance.id == instance_id and state.lifecycle_state == "Pending:Wait":
+                state.lifecycle_state = "InService"
 
     def find_action(self):  # type: ignore[no-untyped-def]
         group = self._get_param("AutoScalingGroupName")
@@ -365,6 +382,22 @@ def _fire_terminating_lifecycle_hooks() -> None:
                 self.ec2_backend.terminate_instances(ids)
         return original_delete(self, group_name)
 
+    original_replace = FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+    def replace_autoscaling_group_instances(self, count_needed, propagated_tags):  # type: ignore[no-untyped-def]
+        before = {s.instance.id for s in self.instance_states}
+        original_replace(self, count_needed, propagated_tags)
+        hooks = hooks_of(self, LAUNCHING)
+        if hooks:
+            for state in [s for s in self.instance_states if s.instance.id not in before]:
+                hold(self, state, hooks, LAUNCHING)
+
+    def active_instances(self):  # type: ignore[no-untyped-def]
+        """An instance waiting on a LAUNCHING hook counts toward the desired capacity, as on AWS."""
+        return [s for s in self.instance_states if s.lifecycle_state in ("InService", "Pending:Wait")]
+
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances  # type: ignore[method-assign]
+    FakeAutoScalingGroup.active_instances = active_instances  # type: ignore[method-assign]
     AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group  # type: ignore[method-assign]
     AutoScalingResponse.put_lifecycle_hook = put_lifecycle_hook  # type: ignore[method-assign]
     AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action  # type: ignore[attr-defined]

@@ -29,7 +29,8 @@ interface Delivered {
   detail: Record<string, unknown>;
 }
 
-async function drain(count: number, ms = 20_000): Promise<Delivered[]> {
+/** The events about `ids` (the default bus is shared: other suites' events may reach the rule too). */
+async function drain(ids: string[], count: number, ms = 20_000): Promise<Delivered[]> {
   const got: Delivered[] = [];
   const until = Date.now() + ms;
   while (got.length < count && Date.now() < until) {
@@ -37,7 +38,8 @@ async function drain(count: number, ms = 20_000): Promise<Delivered[]> {
       new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
     );
     for (const m of out.Messages ?? []) {
-      got.push(JSON.parse(m.Body ?? '{}') as Delivered);
+      const event = JSON.parse(m.Body ?? '{}') as Delivered;
+      if (JSON.stringify(event.detail).match(new RegExp(ids.join('|')))) got.push(event);
       await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle }));
     }
   }
@@ -77,7 +79,7 @@ describe('emulator EC2 events', () => {
     const id = await instance();
     const answer = await emitEc2Event({ kind: 'spot-interruption', instanceIds: [id], noticeSeconds: 3 });
     expect(answer.terminateAt).toBeGreaterThan(Date.now() / 1000);
-    const [warning] = await drain(1);
+    const [warning] = await drain([id], 1);
     expect(warning).toMatchObject({
       source: 'aws.ec2',
       'detail-type': 'EC2 Spot Instance Interruption Warning',
@@ -87,7 +89,7 @@ describe('emulator EC2 events', () => {
     expect(Number.isNaN(Date.parse(warning?.time ?? ''))).toBe(false);
     // Still running during the notice.
     expect(await ec2State(id)).toBe('running');
-    const after = await drain(2, 30_000);
+    const after = await drain([id], 2, 30_000);
     expect(after.map((e) => [e['detail-type'], e.detail.state])).toEqual([
       ['EC2 Instance State-change Notification', 'shutting-down'],
       ['EC2 Instance State-change Notification', 'terminated'],
@@ -102,7 +104,7 @@ describe('emulator EC2 events', () => {
     await emitEc2Event({ kind: 'rebalance-recommendation', instanceIds: [a] });
     await emitEc2Event({ kind: 'state-change', instanceIds: [a], state: 'stopping' });
     await emitEc2Event({ kind: 'scheduled-change', instanceIds: [a, b] });
-    const got = await drain(3);
+    const got = await drain([a, b], 3);
     const byType = new Map(got.map((e) => [e['detail-type'], e]));
     expect(byType.get('EC2 Instance Rebalance Recommendation')).toMatchObject({
       source: 'aws.ec2',
