@@ -10,6 +10,7 @@ import {
   DeleteAutoScalingGroupCommand,
   DescribeAutoScalingGroupsCommand,
   PutLifecycleHookCommand,
+  SetDesiredCapacityCommand,
   TerminateInstanceInAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
@@ -487,6 +488,44 @@ describe('lifecycle-manager (bundled controller)', () => {
     expect(
       controller.lines(new RegExp(`no node of this cluster for instance\\(s\\) ${orphan}`)),
     ).toHaveLength(1);
+    await controller.stop(5_000);
+  }, 150_000);
+
+  it('LAUNCHING hook: the action is completed CONTINUE once the new instance node is Ready', async () => {
+    const group = await scenario.createGroup('lm-launch', 0, { maxSize: 2 });
+    await asg.send(
+      new PutLifecycleHookCommand({
+        AutoScalingGroupName: group.name,
+        LifecycleHookName: 'lifecycle-manager-launch',
+        LifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING',
+        HeartbeatTimeout: 300,
+        DefaultResult: 'ABANDON',
+        NotificationTargetARN: queueArn,
+        RoleARN: 'arn:aws:iam::123456789012:role/lifecycle-manager-hooks',
+      }),
+    );
+    await asg.send(new SetDesiredCapacityCommand({ AutoScalingGroupName: group.name, DesiredCapacity: 1 }));
+    const out = await asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [group.name] }));
+    const instance = out.AutoScalingGroups?.[0]?.Instances?.[0];
+    expect(instance?.LifecycleState).toBe('Pending:Wait');
+    const id = instance?.InstanceId ?? '';
+    const controller = await startController();
+    await eventually(
+      'the instance InService',
+      async () => ((await lifecycleState(group.name, id)) === 'InService' ? true : undefined),
+      90_000,
+      100,
+      async () => controller.log.slice(-20).join('\n'),
+    );
+    // Completed by lifecycle-manager (the hook's DefaultResult is ABANDON, which would terminate it), and
+    // only once its node was Ready.
+    expect(controller.lines(new RegExp(`${id}.*launch: node Ready|launch: node Ready.*${id}`))).toHaveLength(
+      1,
+    );
+    const [node] = await scenario.nodes(group.name);
+    expect(instanceOf(node as k8s.V1Node)).toBe(id);
+    expect(node?.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    expect(await ec2State(id)).toBe('running');
     await controller.stop(5_000);
   }, 150_000);
 });

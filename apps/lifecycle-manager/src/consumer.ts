@@ -11,7 +11,7 @@ import {
   type Runnable,
 } from '@keiko/kube-runtime';
 import { AbortedError, instanceIdOfNode } from '@keiko/node-ops';
-import { parseMessage, type InstanceEvent, type LifecycleEvent } from './message';
+import { LAUNCHING, parseMessage, type InstanceEvent, type LifecycleEvent } from './message';
 import type { LifecycleMetrics } from './metrics';
 import { decideInstanceMessage, decideMessage, receiveBatch } from './plan';
 import { IN_PROGRESS_ANNOTATION, QUEUE_NAME_ANNOTATION, type Job, type Processor } from './processor';
@@ -28,6 +28,7 @@ export interface ConsumerOptions {
   maxDrainConcurrency: number;
   maxTimeToProcessMs: number;
   deleteIfNoNode: boolean;
+  dryRun: boolean;
   /** How often nodes are scanned for records to resume (after a transient failure). */
   resumeEveryMs: number;
 }
@@ -163,7 +164,9 @@ export class Consumer implements Runnable {
     const parsed = parseMessage(m.body);
     this.o.metrics.received(
       parsed.kind === 'lifecycle'
-        ? 'terminate'
+        ? parsed.event.LifecycleTransition === LAUNCHING
+          ? 'launch'
+          : 'terminate'
         : parsed.kind === 'instance-event'
           ? parsed.event.Kind
           : parsed.kind,
@@ -178,7 +181,7 @@ export class Consumer implements Runnable {
         : { groupFound: true };
     const state = found.state;
     const node =
-      event && !inProgress && state === 'Terminating:Wait'
+      event && !inProgress && (state === 'Terminating:Wait' || state === 'Pending:Wait')
         ? await this.nodeOf(event.EC2InstanceId, signal)
         : undefined;
     const sentAt = m.sentAt?.getTime() ?? Date.now();
@@ -188,6 +191,7 @@ export class Consumer implements Runnable {
       groupFound: found.groupFound,
       instanceState: state,
       nodeExists: node !== undefined,
+      nodeReady: node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
       ageMs: Date.now() - sentAt,
       receiveCount: m.receiveCount ?? 1,
       maxTimeToProcessMs: this.o.maxTimeToProcessMs,
@@ -208,6 +212,8 @@ export class Consumer implements Runnable {
       case 'wait':
         this.o.log.info(`${decision.why}; message kept`, log);
         return this.o.sqs.changeVisibility(queueUrl, m.receiptHandle, decision.hideSeconds);
+      case 'complete-launch':
+        return this.completeLaunch(queueUrl, m, event as LifecycleEvent, node?.metadata?.name);
       case 'complete-without-node':
         return this.completeWithoutNode(queueUrl, m, event as LifecycleEvent, decision.why);
       case 'process':
@@ -224,6 +230,33 @@ export class Consumer implements Runnable {
           signal,
         );
     }
+  }
+
+  /** A launched instance's node is Ready: CONTINUE its LAUNCHING action, delete the message. */
+  private async completeLaunch(
+    queueUrl: string,
+    m: SqsMessage,
+    e: LifecycleEvent,
+    nodeName: string | undefined,
+  ): Promise<void> {
+    if (!this.o.dryRun)
+      await this.o.autoScaling
+        .completeLifecycleAction({
+          groupName: e.AutoScalingGroupName,
+          hookName: e.LifecycleHookName,
+          token: e.LifecycleActionToken,
+          result: 'CONTINUE',
+        })
+        .catch((err: unknown) => {
+          if (!/no active lifecycle action/i.test(errorText(err))) throw err;
+        });
+    this.o.log.info('launch: node Ready; lifecycle action completed CONTINUE', {
+      messageId: m.messageId,
+      instance: e.EC2InstanceId,
+      node: nodeName,
+      dryRun: this.o.dryRun,
+    });
+    if (!this.o.dryRun) await this.o.sqs.delete(queueUrl, m.receiptHandle);
   }
 
   private async completeWithoutNode(

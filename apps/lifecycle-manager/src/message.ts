@@ -89,7 +89,7 @@ function fromFields(fields: Json, format: 'asg' | 'sns' | 'eventbridge'): Parsed
   const event = lifecycleEvent(fields);
   if (typeof event === 'string')
     return { kind: 'invalid', detail: `${format} lifecycle notification: ${event}` };
-  if (event.LifecycleTransition !== TERMINATING)
+  if (event.LifecycleTransition !== TERMINATING && event.LifecycleTransition !== LAUNCHING)
     return { kind: 'unsupported', detail: `lifecycle transition ${event.LifecycleTransition}` };
   return { kind: 'lifecycle', format, event };
 }
@@ -147,7 +147,7 @@ function fromEventBridge(body: Json): ParsedMessage {
   if (body.source === 'aws.health' && type === 'AWS Health Event') return fromHealthEvent(body);
   if (body.source !== 'aws.autoscaling' || !type.startsWith('EC2 Instance-'))
     return { kind: 'unsupported', detail: `event ${String(body.source)} "${type}"` };
-  if (type !== 'EC2 Instance-terminate Lifecycle Action')
+  if (type !== 'EC2 Instance-terminate Lifecycle Action' && type !== 'EC2 Instance-launch Lifecycle Action')
     return { kind: 'unsupported', detail: `event aws.autoscaling "${type}"` };
   if (!isObject(body.detail)) return { kind: 'invalid', detail: 'EventBridge event without detail' };
   return fromFields({ AccountId: body.account, Time: body.time, ...body.detail }, 'eventbridge');

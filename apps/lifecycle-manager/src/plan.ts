@@ -1,6 +1,6 @@
 // lifecycle-manager's decisions, as pure functions of what was read (the message, the instance's Auto
 // Scaling state, the node, the clock). processor.ts does the I/O around them.
-import type { InstanceEvent, ParsedMessage } from './message';
+import { LAUNCHING, type InstanceEvent, type ParsedMessage } from './message';
 
 export type MessageDecision =
   /** Delete it: nothing to do, ever (a TEST_NOTIFICATION, or an instance whose action is already over). */
@@ -16,6 +16,8 @@ export type MessageDecision =
   | { do: 'wait'; why: string; hideSeconds: number }
   /** The node never came within --max-time-to-process: let the instance go (CONTINUE), delete the message. */
   | { do: 'complete-without-node'; why: string }
+  /** A LAUNCHING hook whose node is Ready: CONTINUE, delete the message. */
+  | { do: 'complete-launch'; why: string }
   | { do: 'process' };
 
 export interface MessageFacts {
@@ -27,6 +29,8 @@ export interface MessageFacts {
   /** The instance's Auto Scaling lifecycle state, undefined when it is no longer in its group. */
   instanceState: string | undefined;
   nodeExists: boolean;
+  /** Whether the node's Ready condition is True (LAUNCHING hooks). */
+  nodeReady?: boolean;
   /** How long ago SQS accepted the message. */
   ageMs: number;
   receiveCount: number;
@@ -71,6 +75,7 @@ export function decideMessage(f: MessageFacts): MessageDecision {
       why: `Auto Scaling group ${p.event.AutoScalingGroupName} not found in this account and region`,
       hideSeconds: rejectHideSeconds(f.receiveCount),
     };
+  if (p.event.LifecycleTransition === LAUNCHING) return decideLaunch(f);
   if (f.instanceState === undefined || ACTION_OVER.has(f.instanceState))
     return {
       do: 'delete',
@@ -288,4 +293,32 @@ export function eventTimeMs(time: string | undefined, sentAtMs: number): number 
   if (!time) return sentAtMs;
   const parsed = /^\d+(\.\d+)?$/.test(time) ? Number(time) * 1000 : Date.parse(time);
   return Number.isFinite(parsed) ? Math.min(parsed, sentAtMs) : sentAtMs;
+}
+
+/**
+ * A LAUNCHING hook: CONTINUE once the instance's node is Ready, so a scale-out waits for real capacity.
+ * Bounded: the hook's own heartbeat timeout applies its DefaultResult (no heartbeat is sent while waiting),
+ * and past --max-time-to-process the message is deleted. Any state but Pending / Pending:Wait: the action
+ * is over (message deleted).
+ */
+function decideLaunch(f: MessageFacts): MessageDecision {
+  const state = f.instanceState;
+  if (state !== 'Pending' && state !== 'Pending:Wait')
+    return {
+      do: 'delete',
+      why: state ? `instance is ${state}: its launch action is over` : 'instance is no longer in its group',
+    };
+  if (state === 'Pending:Wait' && f.nodeReady)
+    return { do: 'complete-launch', why: 'the node of the launched instance is Ready' };
+  if (f.ageMs >= f.maxTimeToProcessMs)
+    return {
+      do: 'delete',
+      why: "no Ready node within --max-time-to-process: the hook's DefaultResult applies at its timeout",
+    };
+  return {
+    do: 'wait',
+    why:
+      state === 'Pending' ? 'instance is Pending, not yet Pending:Wait' : 'waiting for the node to be Ready',
+    hideSeconds: hide(f),
+  };
 }

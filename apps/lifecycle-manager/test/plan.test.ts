@@ -64,7 +64,7 @@ describe('parseMessage', () => {
       detail: 'asg lifecycle notification: missing EC2InstanceId',
     });
     expect(
-      parseMessage(JSON.stringify({ ...fields, LifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING' })),
+      parseMessage(JSON.stringify({ ...fields, LifecycleTransition: 'autoscaling:EC2_INSTANCE_RESIZING' })),
     ).toMatchObject({ kind: 'unsupported' });
     expect(
       parseMessage(
