@@ -3,7 +3,7 @@
 // hooks (Terminating:Wait, the notification on the hook's SQS queue, CompleteLifecycleAction). Nodes come
 // from packages/testenv's AsgNodeSimulator (the kubelet stand-in), which keeps a node while its instance
 // waits in Terminating:Wait — so "node gone" is lifecycle-manager's doing, not the simulator's.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   AutoScalingClient,
   CreateAutoScalingGroupCommand,
@@ -154,6 +154,11 @@ beforeAll(async () => {
     source: ['aws.ec2', 'aws.health'],
   });
 }, 180_000);
+
+// A failed test leaves no consumer behind to take the next tests' messages from the shared queue.
+afterEach(async () => {
+  for (const c of controllers) await c.stop(5_000).catch(() => undefined);
+});
 
 afterAll(async () => {
   await removeRule();
