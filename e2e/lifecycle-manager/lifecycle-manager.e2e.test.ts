@@ -3,16 +3,17 @@
 // hooks (Terminating:Wait, the notification on the hook's SQS queue, CompleteLifecycleAction). Nodes come
 // from packages/testenv's AsgNodeSimulator (the kubelet stand-in), which keeps a node while its instance
 // waits in Terminating:Wait — so "node gone" is lifecycle-manager's doing, not the simulator's.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   AutoScalingClient,
   CreateAutoScalingGroupCommand,
   DeleteAutoScalingGroupCommand,
   DescribeAutoScalingGroupsCommand,
   PutLifecycleHookCommand,
+  SetDesiredCapacityCommand,
   TerminateInstanceInAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
-import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import {
   CreateQueueCommand,
   DeleteQueueCommand,
@@ -28,9 +29,11 @@ import {
   AsgScenario,
   buildApp,
   ControllerProcess,
+  emitEc2Event,
   emulatorConfig,
   eventually,
   freePort,
+  routeEc2EventsToQueue,
   uniqueName,
 } from '@keiko/testenv';
 import { cleanupWorkspace } from '../../charts/test/support/charts';
@@ -54,6 +57,7 @@ let tmp: string;
 let kubeconfig: string;
 const controllers: ControllerProcess[] = [];
 const extraGroups: string[] = [];
+let removeRule: () => Promise<void> = async () => undefined;
 
 async function startController(
   leaderElection = ['--leader-elect=false'],
@@ -144,9 +148,20 @@ beforeAll(async () => {
     new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
   );
   queueArn = attrs.Attributes?.QueueArn ?? '';
+  // EC2 and AWS Health events reach the same queue (the hooks' own EventBridge events are left out: the
+  // raw notifications already come).
+  removeRule = await routeEc2EventsToQueue(uniqueName('lm-e2e-rule'), queueArn, {
+    source: ['aws.ec2', 'aws.health'],
+  });
 }, 180_000);
 
+// A failed test leaves no consumer behind to take the next tests' messages from the shared queue.
+afterEach(async () => {
+  for (const c of controllers) await c.stop(5_000).catch(() => undefined);
+});
+
 afterAll(async () => {
+  await removeRule();
   for (const c of controllers) await c.stop(5_000).catch(() => undefined);
   for (const g of extraGroups)
     await asg
@@ -386,6 +401,136 @@ describe('lifecycle-manager (bundled controller)', () => {
       controller.lines(/message rejected: asg lifecycle notification: missing/).length,
     ).toBeGreaterThanOrEqual(1);
     expect(controller.lines(/message deleted.*not a lifecycle/)).toEqual([]);
+    await controller.stop(5_000);
+  }, 150_000);
+
+  it('spot interruption warning: the drain finishes before the emulator takes the instance back at notice + 120 s', async () => {
+    const group = await scenario.createGroup('lm-spot', 2);
+    await scenario.workload(ns, group.name, { name: 'spot', replicas: 2, pdb: { maxUnavailable: 1 } });
+    const controller = await startController();
+    const [victim] = await scenario.nodes(group.name);
+    const name = victim?.metadata?.name ?? '';
+    const instance = instanceOf(victim as k8s.V1Node);
+    const notice = await emitEc2Event({ kind: 'spot-interruption', instanceIds: [instance] });
+    await eventually(
+      'the spot drain done',
+      async () =>
+        controller.lines(new RegExp(`${instance}.*spot-interruption handled`)).length ? true : undefined,
+      100_000,
+      100,
+      async () => controller.log.slice(-30).join('\n'),
+    );
+    // The order of events: drained while EC2 still runs the instance ...
+    expect(await ec2State(instance)).toBe('running');
+    expect(Date.now() / 1000).toBeLessThan(notice.terminateAt ?? 0);
+    const node = await getNode(name);
+    expect(node?.spec?.unschedulable).toBe(true);
+    expect(node?.metadata?.labels?.['node.kubernetes.io/exclude-from-external-load-balancers']).toBe('true');
+    const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=spot' })).items;
+    expect(pods.filter((p) => p.spec?.nodeName === name && !p.metadata?.deletionTimestamp)).toEqual([]);
+    const events = await core.listNamespacedEvent({
+      namespace: 'default',
+      fieldSelector: `involvedObject.name=${name}`,
+    });
+    expect(events.items.map((e) => e.reason)).toEqual(
+      expect.arrayContaining(['SpotInterruption', 'NodeDrained']),
+    );
+    // ... then the emulator terminates it at the end of the notice, and the node goes.
+    await eventually(
+      'instance terminated by the emulator',
+      async () => ((await ec2State(instance)) === 'terminated' ? true : undefined),
+      150_000,
+    );
+    await nodeGone(name);
+    await controller.stop(5_000);
+  }, 300_000);
+
+  it('rebalance recommendation: cordon only; an event for an instance with no node here is put back, never looped on', async () => {
+    const group = await scenario.createGroup('lm-rebalance', 1);
+    const [node] = await scenario.nodes(group.name);
+    const name = node?.metadata?.name ?? '';
+    const instance = instanceOf(node as k8s.V1Node);
+    const orphan =
+      (
+        await ec2.send(
+          new RunInstancesCommand({
+            ImageId: 'ami-12c6146b',
+            MinCount: 1,
+            MaxCount: 1,
+            InstanceType: 't3.micro',
+          }),
+        )
+      ).Instances?.[0]?.InstanceId ?? '';
+    const controller = await startController();
+    await emitEc2Event({ kind: 'rebalance-recommendation', instanceIds: [instance] });
+    await emitEc2Event({ kind: 'scheduled-change', instanceIds: [orphan] });
+    await eventually(
+      'the node cordoned',
+      async () => ((await getNode(name))?.spec?.unschedulable ? true : undefined),
+      60_000,
+    );
+    await eventually(
+      'the rebalance handled',
+      async () => (controller.lines(/rebalance-recommendation handled/).length ? true : undefined),
+      30_000,
+    );
+    // Cordoned, not drained: the node stays in load balancers and in the cluster.
+    const after = await getNode(name);
+    expect(
+      after?.metadata?.labels?.['node.kubernetes.io/exclude-from-external-load-balancers'],
+    ).toBeUndefined();
+    expect(after?.metadata?.annotations?.[IN_PROGRESS]).toBeUndefined();
+    await eventually(
+      'the orphan event put back',
+      async () =>
+        controller.lines(new RegExp(`no node of this cluster for instance\\(s\\) ${orphan}`)).length
+          ? true
+          : undefined,
+      30_000,
+    );
+    // Put back with a growing delay (30 s first): not re-read in a loop.
+    await new Promise((r) => setTimeout(r, 10_000));
+    expect(
+      controller.lines(new RegExp(`no node of this cluster for instance\\(s\\) ${orphan}`)),
+    ).toHaveLength(1);
+    await controller.stop(5_000);
+  }, 150_000);
+
+  it('LAUNCHING hook: the action is completed CONTINUE once the new instance node is Ready', async () => {
+    const group = await scenario.createGroup('lm-launch', 0, { maxSize: 2 });
+    await asg.send(
+      new PutLifecycleHookCommand({
+        AutoScalingGroupName: group.name,
+        LifecycleHookName: 'lifecycle-manager-launch',
+        LifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING',
+        HeartbeatTimeout: 300,
+        DefaultResult: 'ABANDON',
+        NotificationTargetARN: queueArn,
+        RoleARN: 'arn:aws:iam::123456789012:role/lifecycle-manager-hooks',
+      }),
+    );
+    await asg.send(new SetDesiredCapacityCommand({ AutoScalingGroupName: group.name, DesiredCapacity: 1 }));
+    const out = await asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [group.name] }));
+    const instance = out.AutoScalingGroups?.[0]?.Instances?.[0];
+    expect(instance?.LifecycleState).toBe('Pending:Wait');
+    const id = instance?.InstanceId ?? '';
+    const controller = await startController();
+    await eventually(
+      'the instance InService',
+      async () => ((await lifecycleState(group.name, id)) === 'InService' ? true : undefined),
+      90_000,
+      100,
+      async () => controller.log.slice(-20).join('\n'),
+    );
+    // Completed by lifecycle-manager (the hook's DefaultResult is ABANDON, which would terminate it), and
+    // only once its node was Ready.
+    expect(controller.lines(new RegExp(`${id}.*launch: node Ready|launch: node Ready.*${id}`))).toHaveLength(
+      1,
+    );
+    const [node] = await scenario.nodes(group.name);
+    expect(instanceOf(node as k8s.V1Node)).toBe(id);
+    expect(node?.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    expect(await ec2State(id)).toBe('running');
     await controller.stop(5_000);
   }, 150_000);
 });

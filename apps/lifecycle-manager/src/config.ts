@@ -25,6 +25,8 @@ export interface LifecycleConfig {
   withDeregister: boolean;
   deregisterTargetTypes: string[];
   lockWaitMs: number;
+  rebalanceDraining: boolean;
+  deleteIfNoNode: boolean;
   disruptionLockNamespace: string;
   dryRun: boolean;
 }
@@ -82,6 +84,20 @@ function options(): Option[] {
     new Option('--deregister-target-types <types>', 'classic-elb,target-group')
       .env('KEIKO_DEREGISTER_TARGET_TYPES')
       .default('classic-elb,target-group'),
+    new Option(
+      '--enable-rebalance-draining <bool>',
+      'drain the node of an instance with an EC2 rebalance recommendation (default: cordon only)',
+    )
+      .env('KEIKO_ENABLE_REBALANCE_DRAINING')
+      .argParser(bool('--enable-rebalance-draining'))
+      .default(false),
+    new Option(
+      '--delete-message-if-node-not-found <bool>',
+      'delete an EC2 event naming no node of this cluster at once (default: put back with a growing delay until moot)',
+    )
+      .env('KEIKO_DELETE_MESSAGE_IF_NODE_NOT_FOUND')
+      .argParser(bool('--delete-message-if-node-not-found'))
+      .default(false),
     new Option('--local-mode <path>', 'upstream flag (kubeconfig path); use --kubeconfig').hideHelp(),
     new Option(
       '--refresh-expired-credentials',
@@ -122,6 +138,8 @@ export function parseConfig(argv: string[] = process.argv): LifecycleManagerConf
       withDeregister: extra.withDeregister === true,
       deregisterTargetTypes: String(extra.deregisterTargetTypes).split(',').filter(Boolean),
       lockWaitMs: s(extra.lockWaitTimeout),
+      rebalanceDraining: extra.enableRebalanceDraining === true,
+      deleteIfNoNode: extra.deleteMessageIfNodeNotFound === true,
       disruptionLockNamespace: String(extra.disruptionLockNamespace),
       dryRun: config.dryRun,
     },

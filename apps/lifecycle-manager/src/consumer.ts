@@ -11,9 +11,9 @@ import {
   type Runnable,
 } from '@keiko/kube-runtime';
 import { AbortedError, instanceIdOfNode } from '@keiko/node-ops';
-import { parseMessage, type LifecycleEvent } from './message';
+import { LAUNCHING, parseMessage, type InstanceEvent, type LifecycleEvent } from './message';
 import type { LifecycleMetrics } from './metrics';
-import { decideMessage, isWaiting, receiveBatch } from './plan';
+import { decideInstanceMessage, decideMessage, isWaiting, receiveBatch } from './plan';
 import { IN_PROGRESS_ANNOTATION, QUEUE_NAME_ANNOTATION, type Job, type Processor } from './processor';
 
 export interface ConsumerOptions {
@@ -27,11 +27,37 @@ export interface ConsumerOptions {
   pollingIntervalSeconds: number;
   maxDrainConcurrency: number;
   maxTimeToProcessMs: number;
+  deleteIfNoNode: boolean;
+  dryRun: boolean;
   /** How often nodes are scanned for records to resume (after a transient failure). */
   resumeEveryMs: number;
 }
 
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/**
+ * A node's in-progress record: the lifecycle notification (upstream's format), or the EC2 event (Kind,
+ * EC2InstanceIds) this tool adds. undefined when unreadable.
+ */
+export function readRecord(
+  raw: string,
+  nodeInstanceId: string | undefined,
+): { instanceId: string; event?: LifecycleEvent; instanceEvent?: InstanceEvent } | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const r = value as Partial<LifecycleEvent> & Partial<InstanceEvent>;
+  if (r.LifecycleActionToken && r.EC2InstanceId)
+    return { instanceId: r.EC2InstanceId, event: r as LifecycleEvent };
+  const instanceId = r.EC2InstanceIds?.[0] ?? nodeInstanceId;
+  if (r.Kind && instanceId)
+    return { instanceId, instanceEvent: { ...(r as InstanceEvent), EC2InstanceIds: [instanceId] } };
+  return undefined;
+}
 
 export class Consumer implements Runnable {
   readonly name = 'lifecycle-consumer';
@@ -68,23 +94,22 @@ export class Consumer implements Runnable {
     for (const node of nodes) {
       const raw = node.metadata?.annotations?.[IN_PROGRESS_ANNOTATION];
       if (!raw) continue;
-      let event: LifecycleEvent;
-      try {
-        event = JSON.parse(raw) as LifecycleEvent;
-      } catch {
+      const record = readRecord(raw, instanceIdOfNode(node));
+      if (!record) {
         this.o.log.warn('node has an unreadable in-progress record; ignored', { node: node.metadata?.name });
         continue;
       }
-      if (this.active.has(event.EC2InstanceId) || this.active.size >= this.o.maxDrainConcurrency) continue;
+      if (this.active.has(record.instanceId) || this.active.size >= this.o.maxDrainConcurrency) continue;
       const queueName = node.metadata?.annotations?.[QUEUE_NAME_ANNOTATION] ?? this.o.queueNames[0] ?? '';
       const queueUrl = await this.o.sqs.queueUrl(queueName).catch(() => '');
       this.o.log.info('resuming a termination recorded on the node', {
         node: node.metadata?.name,
-        instance: event.EC2InstanceId,
+        instance: record.instanceId,
       });
-      const sentAt = Date.parse(event.Time ?? '') || Date.now();
+      const time = record.event?.Time ?? record.instanceEvent?.Time ?? '';
+      const sentAt = Date.parse(time) || Date.now();
       this.start(
-        { event, nodeName: node.metadata?.name ?? '', queueName, queueUrl, receipts: [], sentAt },
+        { ...record, nodeName: node.metadata?.name ?? '', queueName, queueUrl, receipts: [], sentAt },
         signal,
       );
     }
@@ -137,7 +162,17 @@ export class Consumer implements Runnable {
     signal: AbortSignal,
   ): Promise<void> {
     const parsed = parseMessage(m.body);
-    this.o.metrics.received(parsed.kind === 'lifecycle' ? 'terminate' : parsed.kind);
+    this.o.metrics.received(
+      parsed.kind === 'lifecycle'
+        ? parsed.event.LifecycleTransition === LAUNCHING
+          ? 'launch'
+          : 'terminate'
+        : parsed.kind === 'instance-event'
+          ? parsed.event.Kind
+          : parsed.kind,
+    );
+    if (parsed.kind === 'instance-event')
+      return this.handleInstanceEvent(queueName, queueUrl, m, parsed.event, signal);
     const event = parsed.kind === 'lifecycle' ? parsed.event : undefined;
     const inProgress = event ? this.active.get(event.EC2InstanceId) : undefined;
     const found =
@@ -146,7 +181,9 @@ export class Consumer implements Runnable {
         : { groupFound: true };
     const state = found.state;
     const node =
-      event && !inProgress && isWaiting(state) ? await this.nodeOf(event.EC2InstanceId, signal) : undefined;
+      event && !inProgress && (isWaiting(state) || state === 'Pending:Wait')
+        ? await this.nodeOf(event.EC2InstanceId, signal)
+        : undefined;
     const sentAt = m.sentAt?.getTime() ?? Date.now();
     const decision = decideMessage({
       parsed,
@@ -154,6 +191,7 @@ export class Consumer implements Runnable {
       groupFound: found.groupFound,
       instanceState: state,
       nodeExists: node !== undefined,
+      nodeReady: node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
       ageMs: Date.now() - sentAt,
       receiveCount: m.receiveCount ?? 1,
       maxTimeToProcessMs: this.o.maxTimeToProcessMs,
@@ -174,11 +212,14 @@ export class Consumer implements Runnable {
       case 'wait':
         this.o.log.info(`${decision.why}; message kept`, log);
         return this.o.sqs.changeVisibility(queueUrl, m.receiptHandle, decision.hideSeconds);
+      case 'complete-launch':
+        return this.completeLaunch(queueUrl, m, event as LifecycleEvent, node?.metadata?.name);
       case 'complete-without-node':
         return this.completeWithoutNode(queueUrl, m, event as LifecycleEvent, decision.why);
       case 'process':
         this.start(
           {
+            instanceId: (event as LifecycleEvent).EC2InstanceId,
             event: event as LifecycleEvent,
             nodeName: node?.metadata?.name ?? '',
             queueName,
@@ -189,6 +230,33 @@ export class Consumer implements Runnable {
           signal,
         );
     }
+  }
+
+  /** A launched instance's node is Ready: CONTINUE its LAUNCHING action, delete the message. */
+  private async completeLaunch(
+    queueUrl: string,
+    m: SqsMessage,
+    e: LifecycleEvent,
+    nodeName: string | undefined,
+  ): Promise<void> {
+    if (!this.o.dryRun)
+      await this.o.autoScaling
+        .completeLifecycleAction({
+          groupName: e.AutoScalingGroupName,
+          hookName: e.LifecycleHookName,
+          token: e.LifecycleActionToken,
+          result: 'CONTINUE',
+        })
+        .catch((err: unknown) => {
+          if (!/no active lifecycle action/i.test(errorText(err))) throw err;
+        });
+    this.o.log.info('launch: node Ready; lifecycle action completed CONTINUE', {
+      messageId: m.messageId,
+      instance: e.EC2InstanceId,
+      node: nodeName,
+      dryRun: this.o.dryRun,
+    });
+    if (!this.o.dryRun) await this.o.sqs.delete(queueUrl, m.receiptHandle);
   }
 
   private async completeWithoutNode(
@@ -214,8 +282,60 @@ export class Consumer implements Runnable {
     await this.o.sqs.delete(queueUrl, m.receiptHandle);
   }
 
+  /** An EC2 event: one job per named instance that has a node here (decideInstanceMessage). */
+  private async handleInstanceEvent(
+    queueName: string,
+    queueUrl: string,
+    m: SqsMessage,
+    event: InstanceEvent,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const nodes = (await this.o.client.listAll<V1Node>(ResourceTypes.Node, { signal })).items;
+    const byInstance = new Map(nodes.map((n) => [instanceIdOfNode(n) ?? '', n]));
+    const sentAt = m.sentAt?.getTime() ?? Date.now();
+    const decision = decideInstanceMessage({
+      event,
+      withNode: event.EC2InstanceIds.filter((id) => byInstance.has(id)),
+      active: event.EC2InstanceIds.filter((id) => this.active.has(id)),
+      ageMs: Date.now() - sentAt,
+      receiveCount: m.receiveCount ?? 1,
+      maxTimeToProcessMs: this.o.maxTimeToProcessMs,
+      deleteIfNoNode: this.o.deleteIfNoNode,
+    });
+    const log = { messageId: m.messageId, kind: event.Kind, instances: event.EC2InstanceIds };
+    switch (decision.do) {
+      case 'delete':
+        this.o.log.info(`message deleted: ${decision.why}`, log);
+        return this.o.sqs.delete(queueUrl, m.receiptHandle);
+      case 'wait':
+        this.o.metrics.reject();
+        this.o.log.info(`${decision.why}; message put back`, { ...log, receiveCount: m.receiveCount });
+        return this.o.sqs.changeVisibility(queueUrl, m.receiptHandle, decision.hideSeconds);
+      case 'attach':
+        this.active.get(decision.instanceId)?.receipts.push(m.receiptHandle);
+        return;
+      case 'process': {
+        const shared = { left: decision.instanceIds.length };
+        for (const instanceId of decision.instanceIds) {
+          const nodeName = byInstance.get(instanceId)?.metadata?.name ?? '';
+          this.o.log.info(`${event.Kind}: handling the node`, {
+            ...log,
+            instance: instanceId,
+            node: nodeName,
+          });
+          const one = { ...event, EC2InstanceIds: [instanceId] };
+          const receipts = [m.receiptHandle];
+          this.start(
+            { instanceId, instanceEvent: one, nodeName, queueName, queueUrl, receipts, sentAt, shared },
+            signal,
+          );
+        }
+      }
+    }
+  }
+
   private start(job: Job, signal: AbortSignal): void {
-    this.active.set(job.event.EC2InstanceId, job);
+    this.active.set(job.instanceId, job);
     const work = this.o.processor
       .run(job, signal)
       .catch((err: unknown) => {
@@ -223,7 +343,7 @@ export class Consumer implements Runnable {
           this.o.log.warn('termination will be retried', { node: job.nodeName, error: errorText(err) });
       })
       .finally(() => {
-        this.active.delete(job.event.EC2InstanceId);
+        this.active.delete(job.instanceId);
         this.running.delete(work);
       });
     this.running.add(work);

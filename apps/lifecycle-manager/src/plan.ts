@@ -1,6 +1,6 @@
 // lifecycle-manager's decisions, as pure functions of what was read (the message, the instance's Auto
 // Scaling state, the node, the clock). processor.ts does the I/O around them.
-import type { ParsedMessage } from './message';
+import { LAUNCHING, type InstanceEvent, type ParsedMessage } from './message';
 
 export type MessageDecision =
   /** Delete it: nothing to do, ever (a TEST_NOTIFICATION, or an instance whose action is already over). */
@@ -16,6 +16,8 @@ export type MessageDecision =
   | { do: 'wait'; why: string; hideSeconds: number }
   /** The node never came within --max-time-to-process: let the instance go (CONTINUE), delete the message. */
   | { do: 'complete-without-node'; why: string }
+  /** A LAUNCHING hook whose node is Ready: CONTINUE, delete the message. */
+  | { do: 'complete-launch'; why: string }
   | { do: 'process' };
 
 export interface MessageFacts {
@@ -27,6 +29,8 @@ export interface MessageFacts {
   /** The instance's Auto Scaling lifecycle state, undefined when it is no longer in its group. */
   instanceState: string | undefined;
   nodeExists: boolean;
+  /** Whether the node's Ready condition is True (LAUNCHING hooks). */
+  nodeReady?: boolean;
   /** How long ago SQS accepted the message. */
   ageMs: number;
   receiveCount: number;
@@ -69,6 +73,9 @@ const hide = (f: MessageFacts) => Math.max(1, f.pollingIntervalSeconds);
 export function decideMessage(f: MessageFacts): MessageDecision {
   const p = f.parsed;
   if (p.kind === 'test-notification') return { do: 'delete', why: 'test notification' };
+  if (p.kind === 'ignored') return { do: 'delete', why: `nothing to do: ${p.detail}` };
+  if (p.kind === 'instance-event')
+    return { do: 'reject', why: 'an EC2 event is decided by decideInstanceMessage', hideSeconds: 30 };
   if (p.kind !== 'lifecycle')
     return { do: 'reject', why: p.detail, hideSeconds: rejectHideSeconds(f.receiveCount) };
   if (f.inProgress) return { do: 'attach' };
@@ -78,6 +85,7 @@ export function decideMessage(f: MessageFacts): MessageDecision {
       why: `Auto Scaling group ${p.event.AutoScalingGroupName} not found in this account and region`,
       hideSeconds: rejectHideSeconds(f.receiveCount),
     };
+  if (p.event.LifecycleTransition === LAUNCHING) return decideLaunch(f);
   if (f.instanceState === undefined || ACTION_OVER.has(f.instanceState))
     return {
       do: 'delete',
@@ -149,4 +157,178 @@ export function failureVerdict(
 /** How many more messages may be taken now, within --max-drain-concurrency (1..10 per receive, 0: none). */
 export function receiveBatch(active: number, maxConcurrency: number): number {
   return Math.max(0, Math.min(10, maxConcurrency - active));
+}
+
+// ---- EC2 events (spot interruption, rebalance, state change, AWS Health scheduled change) ----
+
+/** A spot instance is taken back 2 minutes after its warning. */
+export const SPOT_NOTICE_MS = 120_000;
+
+export type InstanceMessageDecision =
+  /** Act on these instances (each has a node here and is not being handled yet). */
+  | { do: 'process'; instanceIds: string[] }
+  /** Every instance with a node is being handled already: this copy is deleted when that work ends. */
+  | { do: 'attach'; instanceId: string }
+  /** Nothing left to do for this event (moot). */
+  | { do: 'delete'; why: string }
+  /** No node here (yet) for its instances: look again later, after a growing delay, until moot. */
+  | { do: 'wait'; why: string; hideSeconds: number };
+
+export interface InstanceMessageFacts {
+  event: InstanceEvent;
+  /** Of the event's instances, those that have a node in this cluster. */
+  withNode: string[];
+  /** Of the event's instances, those this process handles now. */
+  active: string[];
+  ageMs: number;
+  receiveCount: number;
+  maxTimeToProcessMs: number;
+  /** --delete-message-if-node-not-found: a message naming no node of this cluster is deleted at once. */
+  deleteIfNoNode: boolean;
+}
+
+/**
+ * How long an EC2 event may still concern a node that registers late: a spot warning until the notice is
+ * over (the instance is gone then), anything else --max-time-to-process.
+ */
+export function eventHorizonMs(event: InstanceEvent, maxTimeToProcessMs: number): number {
+  return event.Kind === 'spot-interruption' ? SPOT_NOTICE_MS : maxTimeToProcessMs;
+}
+
+/**
+ * What to do with an EC2 event. Instances without a node in this cluster are someone else's (a queue
+ * shared by clusters of one account) or not registered yet: the message is put back with a growing delay
+ * (30 s x receive count) — never a tight loop — and deleted once moot (past its horizon), or at once with
+ * --delete-message-if-node-not-found.
+ */
+export function decideInstanceMessage(f: InstanceMessageFacts): InstanceMessageDecision {
+  const ids = f.event.EC2InstanceIds;
+  const todo = f.withNode.filter((id) => !f.active.includes(id));
+  if (todo.length > 0) return { do: 'process', instanceIds: todo };
+  const busy = ids.find((id) => f.active.includes(id));
+  if (busy) return { do: 'attach', instanceId: busy };
+  const names = ids.join(', ');
+  if (f.deleteIfNoNode) return { do: 'delete', why: `no node of this cluster for instance(s) ${names}` };
+  const horizon = eventHorizonMs(f.event, f.maxTimeToProcessMs);
+  if (f.ageMs >= horizon)
+    return {
+      do: 'delete',
+      why: `no node of this cluster for instance(s) ${names} within ${Math.round(horizon / 1000)}s: nothing to drain`,
+    };
+  return {
+    do: 'wait',
+    why: `no node of this cluster for instance(s) ${names}`,
+    hideSeconds: rejectHideSeconds(f.receiveCount),
+  };
+}
+
+export interface InstanceEventPlan {
+  /** Drain (else cordon only). */
+  drain: boolean;
+  drainTimeoutMs: number;
+  drainRetries: number;
+  /** Grace cap of the escalation, seconds. */
+  maxGraceSeconds: number;
+  excludeFromLoadBalancers: boolean;
+  /** Delete the Node at the end (the instance is gone for good). */
+  deleteNode: boolean;
+  /** The reason of the Node Event announcing it. */
+  reason: string;
+}
+
+export interface InstanceEventOptions {
+  drainTimeoutMs: number;
+  drainTimeoutUnknownMs: number;
+  drainRetries: number;
+  maxTerminationGraceSeconds: number;
+  /** --enable-rebalance-draining: drain on a rebalance recommendation (else cordon only). */
+  rebalanceDraining: boolean;
+}
+
+/**
+ * What an EC2 event asks of its instance's node. A spot warning: one drain attempt bounded by what is left
+ * of the 2-minute notice (less a 10 s margin), then the escalation with grace periods capped to fit the
+ * notice. A rebalance recommendation: cordon, or drain with --enable-rebalance-draining. stopping/stopped:
+ * drain (the node stays cordoned; it comes back when the instance starts). shutting-down/terminated: drain
+ * with --drain-timeout-unknown (its kubelet is going) and delete the Node. AWS Health scheduled change:
+ * drain.
+ */
+export function instanceEventPlan(
+  event: InstanceEvent,
+  o: InstanceEventOptions,
+  msSinceEvent: number,
+): InstanceEventPlan {
+  const base = {
+    drain: true,
+    drainTimeoutMs: o.drainTimeoutMs,
+    drainRetries: o.drainRetries,
+    maxGraceSeconds: o.maxTerminationGraceSeconds,
+    excludeFromLoadBalancers: true,
+    deleteNode: false,
+  };
+  switch (event.Kind) {
+    case 'spot-interruption': {
+      const leftMs = Math.max(0, SPOT_NOTICE_MS - msSinceEvent - 10_000);
+      return {
+        ...base,
+        drainTimeoutMs: Math.max(5_000, Math.min(o.drainTimeoutMs, leftMs)),
+        drainRetries: 1,
+        maxGraceSeconds: Math.min(o.maxTerminationGraceSeconds, Math.floor(leftMs / 1000)),
+        reason: 'SpotInterruption',
+      };
+    }
+    case 'rebalance-recommendation':
+      return {
+        ...base,
+        drain: o.rebalanceDraining,
+        excludeFromLoadBalancers: o.rebalanceDraining,
+        reason: 'RebalanceRecommendation',
+      };
+    case 'state-change': {
+      const gone = event.State === 'shutting-down' || event.State === 'terminated';
+      return {
+        ...base,
+        drainTimeoutMs: gone ? o.drainTimeoutUnknownMs : o.drainTimeoutMs,
+        deleteNode: gone,
+        reason: 'InstanceStateChange',
+      };
+    }
+    case 'scheduled-change':
+      return { ...base, reason: 'ScheduledChange' };
+  }
+}
+
+/** An event's time (ISO text or epoch seconds), else when SQS accepted its message. */
+export function eventTimeMs(time: string | undefined, sentAtMs: number): number {
+  if (!time) return sentAtMs;
+  const parsed = /^\d+(\.\d+)?$/.test(time) ? Number(time) * 1000 : Date.parse(time);
+  return Number.isFinite(parsed) ? Math.min(parsed, sentAtMs) : sentAtMs;
+}
+
+/**
+ * A LAUNCHING hook: CONTINUE once the instance's node is Ready, so a scale-out waits for real capacity.
+ * Bounded: the hook's own heartbeat timeout applies its DefaultResult (no heartbeat is sent while waiting),
+ * and past --max-time-to-process the message is deleted. Any state but Pending / Pending:Wait: the action
+ * is over (message deleted).
+ */
+function decideLaunch(f: MessageFacts): MessageDecision {
+  const state = f.instanceState;
+  if (state !== 'Pending' && state !== 'Pending:Wait')
+    return {
+      do: 'delete',
+      why: state ? `instance is ${state}: its launch action is over` : 'instance is no longer in its group',
+    };
+  if (state === 'Pending:Wait' && f.nodeReady)
+    return { do: 'complete-launch', why: 'the node of the launched instance is Ready' };
+  if (f.ageMs >= f.maxTimeToProcessMs)
+    return {
+      do: 'delete',
+      why: "no Ready node within --max-time-to-process: the hook's DefaultResult applies at its timeout",
+    };
+  return {
+    do: 'wait',
+    why:
+      state === 'Pending' ? 'instance is Pending, not yet Pending:Wait' : 'waiting for the node to be Ready',
+    hideSeconds: hide(f),
+  };
 }

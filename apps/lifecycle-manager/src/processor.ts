@@ -14,8 +14,9 @@ import {
 } from '@keiko/kube-runtime';
 import type { DisruptionLocks, LockRenewal } from '@keiko/node-ops';
 import { AbortedError, drainNode, listPodsOnNode, planDrain } from '@keiko/node-ops';
-import type { LifecycleEvent } from './message';
+import type { InstanceEvent, LifecycleEvent } from './message';
 import type { LifecycleMetrics } from './metrics';
+import { InstanceEventProcessor } from './instance-events';
 import {
   afterDrainFailure,
   drainTimeoutMs,
@@ -45,17 +46,31 @@ export interface ProcessorOptions {
   maxTerminationGraceSeconds: number;
   maxTimeToProcessMs: number;
   lockWaitMs: number;
+  rebalanceDraining: boolean;
   dryRun: boolean;
 }
 
-/** One instance being handled: its event, and every received copy of its message to delete at the end. */
+/**
+ * One instance being handled: its lifecycle action (`event`) or EC2 event (`instanceEvent`), and every
+ * received copy of its message to delete at the end.
+ */
 export interface Job {
-  event: LifecycleEvent;
+  instanceId: string;
+  event?: LifecycleEvent;
+  instanceEvent?: InstanceEvent;
   nodeName: string;
   queueName: string;
   queueUrl: string;
   receipts: string[];
   sentAt: number;
+  /** A message naming several instances (an AWS Health event): the last of its jobs deletes it. */
+  shared?: { left: number };
+}
+
+/** The lifecycle action of a hook job. */
+function hookOf(job: Job): LifecycleEvent {
+  if (!job.event) throw new Error(`instance ${job.instanceId}: no lifecycle action in this job`);
+  return job.event;
 }
 
 export class AbandonError extends Error {}
@@ -77,15 +92,21 @@ export class Processor {
   private readonly lockRenewals = new Map<string, LockRenewal>();
   private readonly lockOps = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly o: ProcessorOptions) {}
+  private readonly instanceEvents: InstanceEventProcessor;
+
+  constructor(private readonly o: ProcessorOptions) {
+    this.instanceEvents = new InstanceEventProcessor(this, o);
+  }
 
   /** Handles the job to its end; throws only on a transient failure (the node's record stays for a retry). */
   async run(job: Job, signal: AbortSignal): Promise<void> {
+    if (job.instanceEvent) return this.instanceEvents.run(job, job.instanceEvent, signal);
     const started = Date.now();
+    const event = hookOf(job);
     const ref = {
-      groupName: job.event.AutoScalingGroupName,
-      hookName: job.event.LifecycleHookName,
-      token: job.event.LifecycleActionToken,
+      groupName: event.AutoScalingGroupName,
+      hookName: event.LifecycleHookName,
+      token: event.LifecycleActionToken,
     };
     const stopBeat = await this.startHeartbeat(job, signal);
     this.o.metrics.terminating.inc();
@@ -143,7 +164,7 @@ export class Processor {
 
   /** RecordLifecycleActionHeartbeat now and every HeartbeatTimeout/2; the messages stay hidden meanwhile. */
   private async startHeartbeat(job: Job, signal: AbortSignal): Promise<() => void> {
-    const e = job.event;
+    const e = hookOf(job);
     const hooks = await this.o.autoScaling.describeLifecycleHooks(e.AutoScalingGroupName, [
       e.LifecycleHookName,
     ]);
@@ -170,28 +191,30 @@ export class Processor {
   }
 
   /** The record a restart resumes from: the message on the node, and the queue it came from. */
-  private async record(job: Job): Promise<V1Node> {
+  async record(job: Job, announce?: { reason: string; message: string }): Promise<V1Node> {
     const node = await this.o.client.get<V1Node>(ResourceTypes.Node, undefined, job.nodeName);
     if (!node) throw new Error(`node ${job.nodeName} is gone`);
     if (node.metadata?.annotations?.[IN_PROGRESS_ANNOTATION]) return node;
     const annotations = {
-      [IN_PROGRESS_ANNOTATION]: JSON.stringify(job.event),
+      [IN_PROGRESS_ANNOTATION]: JSON.stringify(job.event ?? job.instanceEvent),
       [QUEUE_NAME_ANNOTATION]: job.queueName,
     };
     if (this.o.dryRun) return node;
     const patched = await this.o.client.patch<V1Node>(ResourceTypes.Node, undefined, job.nodeName, {
       metadata: { annotations },
     });
+    const e = job.event;
     await this.nodeEvent(
       job.nodeName,
       'Normal',
-      'LifecycleHookReceived',
-      `instance ${job.event.EC2InstanceId} is terminating (hook ${job.event.LifecycleHookName} of ${job.event.AutoScalingGroupName}): draining`,
+      announce?.reason ?? 'LifecycleHookReceived',
+      announce?.message ??
+        `instance ${job.instanceId} is terminating (hook ${e?.LifecycleHookName} of ${e?.AutoScalingGroupName}): draining`,
     );
     return patched;
   }
 
-  private async clearRecord(nodeName: string): Promise<void> {
+  async clearRecord(nodeName: string): Promise<void> {
     if (this.o.dryRun) return;
     const patch = {
       metadata: { annotations: { [IN_PROGRESS_ANNOTATION]: null, [QUEUE_NAME_ANNOTATION]: null } },
@@ -208,8 +231,8 @@ export class Processor {
    * ending never releases the lock another has just renewed.
    */
   private async withGroupLock(job: Job, signal: AbortSignal, work: () => Promise<void>): Promise<void> {
-    const group = { region: this.o.region, name: job.event.AutoScalingGroupName };
-    const reason = `lifecycle hook: instance ${job.event.EC2InstanceId} terminating`;
+    const group = { region: this.o.region, name: hookOf(job).AutoScalingGroupName };
+    const reason = `lifecycle hook: instance ${job.instanceId} terminating`;
     this.groupUsers.set(group.name, (this.groupUsers.get(group.name) ?? 0) + 1);
     try {
       await this.takeGroupLock(job, group, reason, signal);
@@ -271,10 +294,16 @@ export class Processor {
   }
 
   /** Cordon + PDB-aware drain through node-ops, retried, then escalated; false when it could not finish. */
-  private async drain(job: Job, node: V1Node, signal: AbortSignal): Promise<boolean> {
+  async drain(
+    job: Job,
+    node: V1Node,
+    signal: AbortSignal,
+    bounds: { timeoutMs?: number; retries?: number; maxGraceSeconds?: number } = {},
+  ): Promise<boolean> {
     if (this.o.dryRun) return true;
     const ready = node.status?.conditions?.find((c) => c.type === 'Ready')?.status;
-    const timeoutMs = drainTimeoutMs(ready, this.o);
+    const timeoutMs = Math.min(drainTimeoutMs(ready, this.o), bounds.timeoutMs ?? Infinity);
+    const retries = bounds.retries ?? this.o.drainRetries;
     this.o.metrics.draining.inc();
     try {
       for (let attempt = 1, escalated = false; ;) {
@@ -291,13 +320,13 @@ export class Processor {
             job.nodeName,
             'Normal',
             'NodeDrained',
-            `drained for instance ${job.event.EC2InstanceId}'s termination`,
+            `drained for instance ${job.instanceId}'s ${job.instanceEvent ? job.instanceEvent.Kind : 'termination'}`,
           );
           return true;
         } catch (err) {
           if (err instanceof AbortedError || signal.aborted) throw err;
           this.o.metrics.count('node_drain', false);
-          const next = afterDrainFailure(attempt, this.o.drainRetries, escalated);
+          const next = afterDrainFailure(attempt, retries, escalated);
           await this.nodeEvent(
             job.nodeName,
             'Warning',
@@ -308,7 +337,7 @@ export class Processor {
           if (next.do === 'retry') attempt = next.attempt;
           else {
             escalated = true;
-            await this.escalate(job.nodeName, signal);
+            await this.escalate(job.nodeName, signal, bounds.maxGraceSeconds);
           }
         }
       }
@@ -318,13 +347,13 @@ export class Processor {
   }
 
   /** Upstream's escalation: delete what the drain left (bypassing PDBs), grace capped. */
-  private async escalate(nodeName: string, signal: AbortSignal): Promise<void> {
+  private async escalate(nodeName: string, signal: AbortSignal, maxGraceSeconds?: number): Promise<void> {
     const pods = await listPodsOnNode(this.o.client, nodeName, { signal });
     const plan = planDrain(pods, nodeName, DRAIN_POLICY);
     for (const pod of plan.evict) {
       const grace = escalationGraceSeconds(
         pod.spec?.terminationGracePeriodSeconds,
-        this.o.maxTerminationGraceSeconds,
+        maxGraceSeconds ?? this.o.maxTerminationGraceSeconds,
       );
       await this.o.client
         .delete(ResourceTypes.Pod, pod.metadata?.namespace, pod.metadata?.name ?? '', {
@@ -343,7 +372,7 @@ export class Processor {
     );
   }
 
-  private async excludeFromLoadBalancers(job: Job): Promise<void> {
+  async excludeFromLoadBalancers(job: Job): Promise<void> {
     if (this.o.dryRun) return;
     await this.o.client.patch(ResourceTypes.Node, undefined, job.nodeName, {
       metadata: { labels: { [EXCLUDE_LB_LABEL]: 'true' } },
@@ -357,7 +386,7 @@ export class Processor {
   ): Promise<void> {
     if (this.o.dryRun) {
       this.o.log.info('dry-run: would complete the lifecycle action', {
-        instance: job.event.EC2InstanceId,
+        instance: job.instanceId,
         result,
       });
       return;
@@ -365,24 +394,24 @@ export class Processor {
     try {
       await this.o.autoScaling.completeLifecycleAction({ ...ref, result });
       this.o.log.info('lifecycle action completed', {
-        instance: job.event.EC2InstanceId,
+        instance: job.instanceId,
         node: job.nodeName,
         result,
       });
     } catch (err) {
       if (!isActionOver(err)) throw err;
-      this.o.log.info('lifecycle action already over', { instance: job.event.EC2InstanceId });
+      this.o.log.info('lifecycle action already over', { instance: job.instanceId });
     }
   }
 
-  private async deleteNode(job: Job, node: V1Node): Promise<void> {
+  async deleteNode(job: Job, node: V1Node): Promise<void> {
     if (this.o.dryRun) return;
     try {
       await this.o.client.delete(ResourceTypes.Node, undefined, job.nodeName, {
         preconditions: { uid: node.metadata?.uid },
       });
       this.o.metrics.count('node_delete', true);
-      this.o.log.info('node deleted', { node: job.nodeName, instance: job.event.EC2InstanceId });
+      this.o.log.info('node deleted', { node: job.nodeName, instance: job.instanceId });
     } catch (err) {
       if (isNotFound(err)) return;
       this.o.metrics.count('node_delete', false);
@@ -390,12 +419,17 @@ export class Processor {
     }
   }
 
+  async changeVisibility(job: Job, receipt: string, seconds: number): Promise<void> {
+    await this.o.sqs.changeVisibility(job.queueUrl, receipt, seconds);
+  }
+
   async deleteMessages(job: Job): Promise<void> {
     if (this.o.dryRun) return;
+    if (job.shared && --job.shared.left > 0) return;
     for (const r of job.receipts) await this.o.sqs.delete(job.queueUrl, r);
   }
 
-  private async nodeEvent(
+  async nodeEvent(
     nodeName: string,
     type: 'Normal' | 'Warning',
     reason: string,

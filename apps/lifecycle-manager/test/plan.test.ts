@@ -64,13 +64,13 @@ describe('parseMessage', () => {
       detail: 'asg lifecycle notification: missing EC2InstanceId',
     });
     expect(
-      parseMessage(JSON.stringify({ ...fields, LifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING' })),
+      parseMessage(JSON.stringify({ ...fields, LifecycleTransition: 'autoscaling:EC2_INSTANCE_RESIZING' })),
     ).toMatchObject({ kind: 'unsupported' });
     expect(
       parseMessage(
         JSON.stringify({
           source: 'aws.ec2',
-          'detail-type': 'EC2 Spot Instance Interruption Warning',
+          'detail-type': 'EC2 Fleet Error',
           detail: {},
         }),
       ),

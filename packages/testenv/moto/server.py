@@ -439,6 +439,7 @@ ON_DEMAND_PRICES = {
 _add_spot_markets_pricing_and_capacity()
 
 TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
 HOOK_SWEEP_SECONDS = 0.5
 
 
@@ -456,7 +457,10 @@ def _fire_terminating_lifecycle_hooks() -> None:
       heartbeat timeout or 48 h, whichever is smaller);
     - CompleteLifecycleAction (by token or instance id) ends that hook's action; once no action is left, or at
       once on ABANDON, the instance goes Terminating:Proceed and is terminated;
-    - when the heartbeat timeout passes, the hook's DefaultResult applies (both results terminate)."""
+    - when the heartbeat timeout passes, the hook's DefaultResult applies (both results terminate).
+    LAUNCHING hooks the same way: an instance the group launches while it has one waits in Pending:Wait
+    (counted toward the desired capacity), the notification and the "EC2 Instance-launch Lifecycle Action"
+    event go out; CONTINUE puts it InService, ABANDON (or a DefaultResult ABANDON) terminates it."""
     import json as _json
     import datetime as _dt
     from moto.autoscaling.exceptions import ValidationError
@@ -483,11 +487,13 @@ def _fire_terminating_lifecycle_hooks() -> None:
         except Exception as err:  # the queue may be gone, as AWS would fail to deliver
             print(f"testenv lifecycle hooks: cannot deliver to {arn}: {err}", file=sys.stderr)
 
-    def emit_event(backend, group, detail):  # type: ignore[no-untyped-def]
+    def emit_event(backend, group, detail, transition=TERMINATING):  # type: ignore[no-untyped-def]
         from moto.events.models import events_backends
         try:
             events_backends[backend.account_id][backend.region_name].put_events([{
-                "Source": "aws.autoscaling", "DetailType": "EC2 Instance-terminate Lifecycle Action",
+                "Source": "aws.autoscaling",
+                "DetailType": "EC2 Instance-launch Lifecycle Action" if transition == LAUNCHING
+                else "EC2 Instance-terminate Lifecycle Action",
                 "Detail": _json.dumps(detail), "Resources": [group.arn], "EventBusName": "default"}])
         except Exception as err:
             print(f"testenv lifecycle hooks: cannot put the EventBridge event: {err}", file=sys.stderr)
@@ -495,21 +501,21 @@ def _fire_terminating_lifecycle_hooks() -> None:
     def now_text():  # type: ignore[no-untyped-def]
         return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
-    def hold(group, state, hooks):  # type: ignore[no-untyped-def]
-        """Terminating:Wait with one action per hook; the notifications go out."""
+    def hold(group, state, hooks, transition=TERMINATING):  # type: ignore[no-untyped-def]
+        """Terminating:Wait (Pending:Wait) with one action per hook; the notifications go out."""
         backend = group.autoscaling_backend
-        state.lifecycle_state = "Terminating:Wait"
+        state.lifecycle_state = "Pending:Wait" if transition == LAUNCHING else "Terminating:Wait"
         for hook in hooks:
             token = str(uuid.uuid4())
             timeout = int(hook.heartbeat_timeout)
             with lock:
                 actions[token] = {"backend": backend, "group": group.name, "hook": hook.name,
-                                  "instance": state.instance.id, "timeout": timeout,
+                                  "instance": state.instance.id, "timeout": timeout, "transition": transition,
                                   "deadline": time.monotonic() + timeout,
                                   "global_deadline": time.monotonic() + min(100 * timeout, 172800)}
             detail = {"LifecycleActionToken": token, "AutoScalingGroupName": group.name,
                       "LifecycleHookName": hook.name, "EC2InstanceId": state.instance.id,
-                      "LifecycleTransition": TERMINATING}
+                      "LifecycleTransition": transition}
             message = {"Origin": "AutoScalingGroup", "Destination": "EC2", **detail,
                        "AccountId": backend.account_id, "RequestId": str(uuid.uuid4()),
                        "Service": "AWS Auto Scaling", "Time": now_text()}
@@ -517,7 +523,7 @@ def _fire_terminating_lifecycle_hooks() -> None:
                 message["NotificationMetadata"] = hook.notification_metadata
                 detail["NotificationMetadata"] = hook.notification_metadata
             send_to_target(backend, hook.notification_target_arn, _json.dumps(message))
-            emit_event(backend, group, {**detail, "Origin": "AutoScalingGroup", "Destination": "EC2"})
+            emit_event(backend, group, {**detail, "Origin": "AutoScalingGroup", "Destination": "EC2"}, transition)
 
     def finish(backend, group_name, instance_id):  # type: ignore[no-untyped-def]
         """Terminating:Proceed, then terminated: the instance leaves the group and EC2 terminates it."""
@@ -538,8 +544,19 @@ def _fire_terminating_lifecycle_hooks() -> None:
             if action is None:
                 return
             left = [a for a in actions.values() if a["instance"] == action["instance"]]
+        if action.get("transition") == LAUNCHING and result != "ABANDON":
+            if not left:
+                launched(action["backend"], action["group"], action["instance"])
+            return
         if result == "ABANDON" or not left:
             finish(action["backend"], action["group"], action["instance"])
+
+    def launched(backend, group_name, instance_id):  # type: ignore[no-untyped-def]
+        """Pending:Wait -> Pending:Proceed -> InService."""
+        group = backend.autoscaling_groups.get(group_name)
+        for state in group.instance_states if group is not None else []:
+            if state.instance.id == instance_id and state.lifecycle_state == "Pending:Wait":
+                state.lifecycle_state = "InService"
 
     def find_action(self):  # type: ignore[no-untyped-def]
         group = self._get_param("AutoScalingGroupName")
@@ -645,6 +662,22 @@ def _fire_terminating_lifecycle_hooks() -> None:
                 self.ec2_backend.terminate_instances(ids)
         return original_delete(self, group_name)
 
+    original_replace = FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+    def replace_autoscaling_group_instances(self, count_needed, propagated_tags):  # type: ignore[no-untyped-def]
+        before = {s.instance.id for s in self.instance_states}
+        original_replace(self, count_needed, propagated_tags)
+        hooks = hooks_of(self, LAUNCHING)
+        if hooks:
+            for state in [s for s in self.instance_states if s.instance.id not in before]:
+                hold(self, state, hooks, LAUNCHING)
+
+    def active_instances(self):  # type: ignore[no-untyped-def]
+        """An instance waiting on a LAUNCHING hook counts toward the desired capacity, as on AWS."""
+        return [s for s in self.instance_states if s.lifecycle_state in ("InService", "Pending:Wait")]
+
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace_autoscaling_group_instances  # type: ignore[method-assign]
+    FakeAutoScalingGroup.active_instances = active_instances  # type: ignore[method-assign]
     AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group  # type: ignore[method-assign]
     AutoScalingResponse.put_lifecycle_hook = put_lifecycle_hook  # type: ignore[method-assign]
     AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action  # type: ignore[attr-defined]
@@ -819,6 +852,129 @@ def _inject_faults_on_request() -> None:
 
 
 _inject_faults_on_request()
+
+
+EC2_EVENTS_PATH = "{0}/moto-api/testenv/ec2-events$"
+SPOT_NOTICE_SECONDS = 120
+
+
+def _add_ec2_events_endpoint() -> None:
+    """A test endpoint, POST /moto-api/testenv/ec2-events, that emits the EventBridge events AWS itself sends
+    (real AWS refuses aws.* sources in PutEvents, so a test cannot put them) to the default event bus, where
+    rules deliver them (moto's rule -> SQS delivery). Shapes per the EC2 and Health documentation:
+    - {"kind": "spot-interruption", "instanceIds": [...]} -> aws.ec2 "EC2 Spot Instance Interruption Warning"
+      (detail instance-id, instance-action "terminate"), one event per instance; then, as EC2 does, the
+      emulator terminates each instance itself at notice + 120 s ("noticeSeconds" overrides the 120 s for
+      tests that do not assert the notice): the instance leaves its Auto Scaling group, EC2 terminates it,
+      and the "EC2 Instance State-change Notification" events shutting-down and terminated follow;
+    - {"kind": "rebalance-recommendation", ...} -> aws.ec2 "EC2 Instance Rebalance Recommendation";
+    - {"kind": "state-change", "state": "stopping", ...} -> aws.ec2 "EC2 Instance State-change Notification"
+      (the event only: the instance's state is left as it is);
+    - {"kind": "scheduled-change", ...} -> aws.health "AWS Health Event", service EC2, eventTypeCategory
+      scheduledChange, one event naming every instance in affectedEntities.
+    Answers {"events": [<detail-type, detail>...], "terminateAt": <epoch s, spot only>}."""
+    import json as _json
+    import datetime as _dt
+    import moto.moto_api._internal.urls as api_urls
+    from moto.ec2.models import ec2_backends
+    from moto.events.models import events_backends
+
+    def iso(t=None):  # type: ignore[no-untyped-def]
+        moment = _dt.datetime.now(_dt.timezone.utc) if t is None else _dt.datetime.fromtimestamp(t, _dt.timezone.utc)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def locate(instance_id):  # type: ignore[no-untyped-def]
+        for account, regions in list(ec2_backends.items()):
+            for region, backend in list(regions.items()):
+                try:
+                    backend.get_instance(instance_id)
+                    return account, region, backend
+                except Exception:
+                    continue
+        raise ValueError(f"instance {instance_id} not found")
+
+    def put(account, region, source, detail_type, detail, resources):  # type: ignore[no-untyped-def]
+        entries = events_backends[account][region].put_events([{
+            "Source": source, "DetailType": detail_type, "Detail": _json.dumps(detail),
+            "Resources": resources, "EventBusName": "default"}])
+        if entries and "ErrorCode" in entries[0]:
+            raise ValueError(entries[0].get("ErrorMessage"))
+        return {"detail-type": detail_type, "detail": detail}
+
+    def instance_arn(account, region, instance_id):  # type: ignore[no-untyped-def]
+        return f"arn:aws:ec2:{region}:{account}:instance/{instance_id}"
+
+    def state_change(account, region, instance_id, state):  # type: ignore[no-untyped-def]
+        return put(account, region, "aws.ec2", "EC2 Instance State-change Notification",
+                   {"instance-id": instance_id, "state": state}, [instance_arn(account, region, instance_id)])
+
+    def interrupt(account, region, backend, instance_id):  # type: ignore[no-untyped-def]
+        """EC2 takes the spot instance back: out of its group, terminated, state-change events."""
+        from moto.autoscaling.models import autoscaling_backends
+        try:
+            for group in autoscaling_backends[account][region].autoscaling_groups.values():
+                group.instance_states = [s for s in group.instance_states if s.instance.id != instance_id]
+            state_change(account, region, instance_id, "shutting-down")
+            backend.terminate_instances([instance_id])
+            state_change(account, region, instance_id, "terminated")
+            print(f"testenv ec2-events: spot instance {instance_id} terminated at the end of its notice", file=sys.stderr)
+        except Exception as err:
+            print(f"testenv ec2-events: spot termination of {instance_id}: {err}", file=sys.stderr)
+
+    def emit(body):  # type: ignore[no-untyped-def]
+        kind = body.get("kind")
+        ids = list(body.get("instanceIds") or [])
+        if not ids:
+            raise ValueError("instanceIds is required")
+        located = [(i, *locate(i)) for i in ids]
+        events, answer = [], {}
+        if kind == "spot-interruption":
+            notice = float(body.get("noticeSeconds", SPOT_NOTICE_SECONDS))
+            answer["terminateAt"] = time.time() + notice
+            for i, account, region, backend in located:
+                events.append(put(account, region, "aws.ec2", "EC2 Spot Instance Interruption Warning",
+                                  {"instance-id": i, "instance-action": "terminate"},
+                                  [instance_arn(account, region, i)]))
+                timer = threading.Timer(notice, interrupt, args=(account, region, backend, i))
+                timer.daemon = True
+                timer.start()
+        elif kind == "rebalance-recommendation":
+            for i, account, region, _ in located:
+                events.append(put(account, region, "aws.ec2", "EC2 Instance Rebalance Recommendation",
+                                  {"instance-id": i}, [instance_arn(account, region, i)]))
+        elif kind == "state-change":
+            state = body.get("state")
+            if state not in ("pending", "running", "stopping", "stopped", "shutting-down", "terminated"):
+                raise ValueError(f"state {state!r} is not an EC2 instance state")
+            for i, account, region, _ in located:
+                events.append(state_change(account, region, i, state))
+        elif kind == "scheduled-change":
+            _, account, region, _ = located[0]
+            code = body.get("eventTypeCode", "AWS_EC2_PERSISTENT_INSTANCE_RETIREMENT_SCHEDULED")
+            start = time.time() + float(body.get("startInSeconds", 7 * 86400))
+            detail = {"eventArn": f"arn:aws:health:{region}::event/EC2/{code}/{code}_{uuid.uuid4().hex[:12]}",
+                      "service": "EC2", "eventTypeCode": code, "eventTypeCategory": "scheduledChange",
+                      "startTime": iso(start), "endTime": iso(start + 3600),
+                      "eventDescription": [{"language": "en_US", "latestDescription": "scheduled maintenance"}],
+                      "affectedEntities": [{"entityValue": i} for i in ids]}
+            events.append(put(account, region, "aws.health", "AWS Health Event", detail, ids))
+        else:
+            raise ValueError(f"kind {kind!r}: expected spot-interruption, rebalance-recommendation, "
+                             "state-change or scheduled-change")
+        return {**answer, "events": events}
+
+    def ec2_events(request, full_url, headers):  # type: ignore[no-untyped-def]
+        try:
+            body = _json.loads(request.get_data(as_text=True) or "{}")
+            return 200, {"Content-Type": "application/json"}, _json.dumps(emit(body))
+        except ValueError as err:
+            print(f"testenv ec2-events: refused: {err}", file=sys.stderr)
+            return 400, {"Content-Type": "application/json"}, _json.dumps({"error": str(err)})
+
+    api_urls.url_paths[EC2_EVENTS_PATH] = ec2_events
+
+
+_add_ec2_events_endpoint()
 
 if __name__ == "__main__":
     from moto.server import main

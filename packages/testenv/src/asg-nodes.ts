@@ -84,6 +84,11 @@ const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 
 /** Auto Scaling lifecycle states after which the instance no longer runs (its kubelet is gone). */
 const ENDED_LIFECYCLE = new Set(['Terminating:Proceed', 'Terminated']);
+/**
+ * Auto Scaling lifecycle states of a booted instance whose kubelet registers: InService, and an instance
+ * held by a LAUNCHING hook (Pending:Wait, Pending:Proceed) — its kubelet joins while the hook waits.
+ */
+const BOOTED_LIFECYCLE = new Set(['InService', 'Pending:Wait', 'Pending:Proceed']);
 /** EC2 instance states in which the instance (and its kubelet) runs. */
 const RUNNING_EC2 = new Set(['pending', 'running']);
 
@@ -263,7 +268,7 @@ export class AsgNodeSimulator {
     }
   }
 
-  /** New InService instances past their boot delay: their kubelet registers the node. */
+  /** New booted instances (BOOTED_LIFECYCLE) past their boot delay: their kubelet registers the node. */
   private async registerDue(
     live: Map<string, LiveInstance>,
     byInstance: Map<string, k8s.V1Node>,
@@ -271,7 +276,7 @@ export class AsgNodeSimulator {
     const now = Date.now();
     const due: string[] = [];
     for (const [id, inst] of live) {
-      if (inst.state !== 'InService' || byInstance.has(id) || this.refused.has(id)) continue;
+      if (!BOOTED_LIFECYCLE.has(inst.state) || byInstance.has(id) || this.refused.has(id)) continue;
       const first = this.firstSeen.get(id) ?? now;
       this.firstSeen.set(id, first);
       if (now - first >= (this.opts.bootDelayMs ?? 0)) due.push(id);

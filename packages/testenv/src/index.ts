@@ -70,6 +70,13 @@ export { startArgoInstance, type ArgoInstance } from './argo-instance';
 export { startHttpsServer, type HttpsDocumentServer } from './https-server';
 export { AsgScenario, ROLLING_UPGRADE, type ScenarioGroup, type WorkloadOptions } from './scenario';
 export { emulatorConfig } from './aws-fixtures';
+export {
+  EC2_EVENTS_PATTERN,
+  emitEc2Event,
+  routeEc2EventsToQueue,
+  type Ec2EventAnswer,
+  type Ec2EventRequest,
+} from './ec2-events';
 export { buildApp, ControllerProcess, type ControllerIdentity, type ControllerOptions } from './controller';
 export { startToolScenario, type ToolScenario, type ToolScenarioOptions } from './tool-scenario';
 export {
