@@ -6,7 +6,8 @@
 // apiserver through its own counting proxy and to the AWS emulator through its own counting proxy, so
 // requests are counted where they arrive, never from the controller's logs or metrics.
 //
-// Once the examples have settled (no controller wrote to Kubernetes for 30 s, or --settle-max passed) the
+// Once the examples have settled (every Keiko resource's phase unchanged for 60 s and no controller
+// writing for 60 s, or the phases unchanged for 120 s; at most --settle-max, default 600 s) the
 // controllers are observed for --measure seconds (default 120; use --measure 1800 for the 30-minute
 // growth figure). Prints one line per tool:
 //   footprint tool=<name> idle_rss_mb=.. rss_growth_mb_per_h=.. kube_writes_per_min=.. kube_reads_per_min=.. aws_calls_per_group_per_h=..
@@ -14,11 +15,12 @@
 // window's last quarter minus its first's, per hour; aws_calls_per_group_per_h divides a tool's calls by the Auto Scaling groups in
 // the emulator. The breakdown (requests by path, 404s, AWS calls by operation) goes to stderr.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AutoScalingClient, paginateDescribeAutoScalingGroups } from '@aws-sdk/client-auto-scaling';
 import { Command } from 'commander';
-import { ALL_KINDS } from '@keiko/api';
+import { ALL_KINDS, kindInfo } from '@keiko/api';
 import { KubeClient, ResourceTypes } from '@keiko/kube-runtime';
 import {
   ApiFaultProxy,
@@ -37,7 +39,7 @@ import { imageCommand, median, growthPerHour } from './support/footprint-math';
 const root = path.resolve(import.meta.dirname, '..');
 const stateDir = (process.env.KEIKO_TESTENV_DIR ??= path.join(root, '.bench-footprint'));
 const opts = new Command('footprint')
-  .option('--settle-max <s>', 'longest wait for the examples to settle', '240')
+  .option('--settle-max <s>', 'longest wait for the examples to settle', '600')
   .option('--measure <s>', 'observation window at rest', '120')
   .option('--only <tools>', 'comma-separated apps to run (default: every app with src/main.ts)')
   .option('--nodes <n>', 'simulated demo nodes', '3')
@@ -148,11 +150,37 @@ async function autoScalingGroups(): Promise<number> {
 
 const isWrite = (m: string) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(m);
 
-/** Waits until no tool has written to Kubernetes for `quietMs`, or `maxMs` passed. */
+/** Every Keiko resource's phase (currentState, currentStatus, status, phase...), by kind/namespace/name. */
+async function phases(client: KubeClient): Promise<string> {
+  const out: string[] = [];
+  for (const d of ALL_KINDS) {
+    const items = (await client.list<KubernetesObject & { status?: Record<string, unknown> }>(kindInfo(d)))
+      .items;
+    for (const o of items) {
+      const s = o.status ?? {};
+      const lifecycle = s.lifecycle as { installed?: string } | undefined;
+      const phase = s.currentStatus ?? s.currentState ?? lifecycle?.installed ?? s.status ?? s.phase ?? '';
+      out.push(`${d.kind}/${o.metadata?.namespace}/${o.metadata?.name}=${String(phase)}`);
+    }
+  }
+  return out.sort().join(' ');
+}
+
+/**
+ * Waits until the examples have settled: every Keiko resource's phase unchanged for `quietMs` and no
+ * controller has written to Kubernetes for `quietMs` — or, for a tool that writes on a schedule (active-monitor
+ * runs its health checks), phases unchanged for `quietMs` twice over. Gives up after `maxMs`.
+ */
 async function settle(tools: Tool[], quietMs: number, maxMs: number): Promise<void> {
+  const client = new KubeClient(kubeConfigFromEnv());
   const start = Date.now();
+  let last = '';
+  let since = start;
   for (;;) {
     await new Promise((r) => setTimeout(r, 5_000));
+    const now = Date.now();
+    const current = await phases(client);
+    if (current !== last) [last, since] = [current, now];
     const lastWrite = Math.max(
       start,
       ...tools.flatMap((t) =>
@@ -162,12 +190,13 @@ async function settle(tools: Tool[], quietMs: number, maxMs: number): Promise<vo
           .map((r) => r.at),
       ),
     );
-    if (Date.now() - lastWrite >= quietMs) {
-      say(`settled after ${((Date.now() - start) / 1000).toFixed(0)} s`);
+    const stable = now - since;
+    if ((stable >= quietMs && now - lastWrite >= quietMs) || stable >= 2 * quietMs) {
+      say(`settled after ${((now - start) / 1000).toFixed(0)} s: ${current}`);
       return;
     }
-    if (Date.now() - start >= maxMs) {
-      say(`not quiet after ${maxMs / 1000} s; measuring anyway`);
+    if (now - start >= maxMs) {
+      say(`not settled after ${maxMs / 1000} s; measuring anyway: ${current}`);
       return;
     }
   }
@@ -211,7 +240,7 @@ async function main(): Promise<void> {
         if (t.proc?.pid && t.proc.exitCode === null) t.rss.push({ at: Date.now(), mb: rssMb(t.proc.pid) });
     }, 5_000);
     await applyExamples();
-    await settle(tools, 30_000, Number(opts.settleMax) * 1000);
+    await settle(tools, 60_000, Number(opts.settleMax) * 1000);
     const groups = await autoScalingGroups();
     say(`measuring ${opts.measure} s at rest; ${groups} Auto Scaling groups in the emulator`);
     const from = Date.now();
