@@ -21,6 +21,7 @@ registerInstanceGroupController(mgr, {
   drain: { timeoutMs: options.drainTimeoutMs },
   templateRetention: options.templateRetention,
   resyncMs: options.resyncMs,
+  driftCheckMs: options.driftCheckMs,
   disruptionLock: { namespace: options.disruptionLockNamespace, region: clients.config.region },
 });
 if (config.dryRun) mgr.log.info('dry run: rendering and reporting only; no AWS changes, no aws-auth writes');

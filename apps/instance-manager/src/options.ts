@@ -13,8 +13,10 @@ export interface InstanceManagerOptions {
   templateRetention: number;
   /** Freshness of cached AWS describes (Auto Scaling groups, launch templates, stacks); 0 disables. */
   awsCacheTtlMs: number;
-  /** Re-check of every group (aws-auth, drift made by someone else). */
+  /** Wake-up of every group (a settled group's is cheap: see driftCheckMs). */
   resyncMs: number;
+  /** Longest time between full passes (AWS describes) of a settled Ready group: drift made in AWS alone is found within it. */
+  driftCheckMs: number;
   /** Where the per-group disruption locks every node tool shares live. */
   disruptionLockNamespace: string;
 }
@@ -61,6 +63,12 @@ export function parseOptions(
         positiveNumber('--resync'),
         Number(env.KEIKO_RESYNC ?? 60),
       )
+      .option(
+        '--drift-check-interval <s>',
+        'seconds between full passes (AWS describes) of a settled Ready group whose spec and nodes did not change: how long drift made in AWS alone can go unseen (0: every resync is a full pass)',
+        flagValue.number('--drift-check-interval'),
+        Number(env.KEIKO_DRIFT_CHECK_INTERVAL ?? 3600),
+      )
       .addOption(disruptionLockNamespaceOption());
   });
   const num = (k: string, d: number) => (typeof extra[k] === 'number' ? (extra[k] as number) : d);
@@ -74,6 +82,7 @@ export function parseOptions(
       templateRetention: Math.floor(num('templateRetention', 2)),
       awsCacheTtlMs: num('awsCacheTtl', 5) * 1000,
       resyncMs: Math.max(1, num('resync', 60)) * 1000,
+      driftCheckMs: Math.max(0, num('driftCheckInterval', 3600)) * 1000,
       disruptionLockNamespace: str('disruptionLockNamespace', DEFAULT_DISRUPTION_LOCK_NAMESPACE),
     },
   };

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import https from 'node:https';
 import type * as k8s from '@kubernetes/client-node';
+import type { KubeCredentials } from '@keiko/kube-runtime';
 
 export type KubeletRoute = 'direct' | 'apiserver';
 
@@ -68,7 +69,7 @@ export class KubeletClient {
   private readonly ca?: Buffer;
 
   constructor(
-    private readonly kc: k8s.KubeConfig,
+    private readonly kc: KubeCredentials,
     private readonly opts: KubeletClientOptions,
   ) {
     this.ca = opts.caFile ? fs.readFileSync(opts.caFile) : undefined;

@@ -1,5 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Dispatcher } from 'undici';
+import type { KubeCredentials } from './kubeconfig';
 import { abortableSleep, abortReason, KubeTransport, type TransportOptions } from './transport';
 
 /** Where a kind lives in the API: enough to build every URL without a discovery round trip. */
@@ -226,7 +227,7 @@ export class KubeClient {
   private readonly maxRetries: number;
 
   constructor(
-    readonly kubeConfig: k8s.KubeConfig,
+    readonly kubeConfig: KubeCredentials,
     opts: ClientOptions & { transport?: KubeTransport; observers?: RequestObserver[] } = {},
   ) {
     this.transport = opts.transport ?? new KubeTransport(kubeConfig, opts);

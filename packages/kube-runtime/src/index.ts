@@ -7,6 +7,7 @@ export * from './informer';
 export * from './leader';
 export * from './logger';
 export * from './manager';
+export * from './kubeconfig';
 export * from './metrics';
 export * from './status';
 export * from './workqueue';

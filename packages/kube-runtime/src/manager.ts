@@ -1,4 +1,4 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SharedCache } from './cache';
@@ -12,6 +12,7 @@ import {
   type Runnable,
 } from './controller';
 import { EventRecorder } from './events';
+import { loadKubeConfig, type KubeCredentials } from './kubeconfig';
 import { LeaderElector } from './leader';
 import { createLogger, type Logger } from './logger';
 import { RuntimeMetrics } from './metrics';
@@ -19,7 +20,8 @@ import { RuntimeMetrics } from './metrics';
 export type ManagerState = 'starting' | 'standby' | 'leading' | 'stopping' | 'stopped';
 
 export interface ManagerOptions {
-  kubeConfig?: k8s.KubeConfig;
+  /** Default: loadKubeConfig(--kubeconfig). A client-node KubeConfig fits too. */
+  kubeConfig?: KubeCredentials;
   logger?: Logger;
   /** What every controller does with a reconcile error unless it says otherwise. */
   errorPolicy?: ErrorPolicy;
@@ -350,12 +352,4 @@ async function within(work: Promise<unknown>, ms: number): Promise<void> {
 function exitProcess(code: number): void {
   process.exitCode = code;
   setTimeout(() => process.exit(code), 200).unref();
-}
-
-/** --kubeconfig, else $KUBECONFIG, else the in-cluster service account. */
-export function loadKubeConfig(path?: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kc;
 }

@@ -1,7 +1,7 @@
 // How requests reach the apiserver: one keep-alive connection pool per apiserver (the kubeconfig's TLS),
 // a client-side token bucket (QPS/burst) and the credentials of the moment. client-node 2.x builds a new
 // undici Agent — a new TCP+TLS connection — for every call when a CA is configured; this does not.
-import type * as k8s from '@kubernetes/client-node';
+import type { KubeCredentials } from './kubeconfig';
 import { Agent, type Dispatcher } from 'undici';
 
 export interface TransportOptions {
@@ -73,7 +73,7 @@ export class KubeTransport {
   private pools?: Promise<{ requests: Dispatcher; watches: Dispatcher }>;
 
   constructor(
-    readonly kubeConfig: k8s.KubeConfig,
+    readonly kubeConfig: KubeCredentials,
     private readonly opts: TransportOptions = {},
   ) {
     this.limiter = new TokenBucket(opts.qps ?? 20, opts.burst ?? 30);

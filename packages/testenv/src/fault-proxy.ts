@@ -31,6 +31,8 @@ export interface ForwardedRequest {
   /** Path and query. */
   path: string;
   userAgent: string;
+  /** The apiserver's answer status, once it has answered. */
+  status?: number;
 }
 
 export interface ApiFaultProxyStats {
@@ -328,8 +330,9 @@ export class ApiFaultProxy {
       headers: { ...withoutHopByHop(req.headers), host: url.host },
       agent: this.agent,
     });
-    this.record(req);
+    const entry = this.record(req);
     upstream.on('response', (upRes) => {
+      entry.status = upRes.statusCode;
       if (res.destroyed) return void upRes.destroy();
       res.writeHead(upRes.statusCode ?? 502, withoutHopByHop(upRes.headers));
       res.flushHeaders(); // a watch's client sees its 200 before the first event
@@ -347,7 +350,7 @@ export class ApiFaultProxy {
   }
 
   /** Counted at the moment the request goes upstream. */
-  private record(req: http.IncomingMessage): void {
+  private record(req: http.IncomingMessage): ForwardedRequest {
     const method = req.method ?? 'GET';
     const userAgent = req.headers['user-agent'] ?? '';
     const write = WRITES.has(method);
@@ -359,7 +362,9 @@ export class ApiFaultProxy {
       c.writesForwarded++;
       ua.writes++;
     }
-    this.log.push({ at: Date.now(), method, path: req.url ?? '/', userAgent });
+    const entry: ForwardedRequest = { at: Date.now(), method, path: req.url ?? '/', userAgent };
+    this.log.push(entry);
+    return entry;
   }
 
   private async unpaused(): Promise<void> {

@@ -11,7 +11,7 @@
 //  - A mapping that existed before any group used it (added by a person or another tool) is adopted:
 //    kept while groups use it, and never removed when the last one goes.
 //  - A managed mapping that someone removed is added back on the next reconcile of a group using it.
-import { dumpYaml, loadYaml } from '@kubernetes/client-node';
+import { dump as dumpYaml, load as loadYaml } from 'js-yaml';
 
 export const AWS_AUTH_NAMESPACE = 'kube-system';
 export const AWS_AUTH_NAME = 'aws-auth';
@@ -77,7 +77,7 @@ export function parseAwsAuth(
   if (raw !== undefined && raw.trim() !== '') {
     let parsed: unknown;
     try {
-      parsed = loadYaml<unknown>(raw);
+      parsed = loadYaml(raw);
     } catch (err) {
       throw new AwsAuthParseError(
         `data.mapRoles is not valid YAML (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`,

@@ -29,6 +29,7 @@ import {
   removeFinalizer,
   ResourceTypes,
   type Controller,
+  type Informer,
   type KubeClient,
   type Logger,
   type Manager,
@@ -57,6 +58,7 @@ import { crdStrategyStep } from '../strategies/crd';
 import { planRotation, ROLLING_UPDATE_CONDITION, type RotationInstance } from '../strategies/rolling-update';
 import { executeRotation, type DrainSettings } from '../strategies/rotation';
 import { nodesReadiness, rotationInstances, type NodesReadiness } from './fleet';
+import { restDecision, restFingerprint, type RestMark } from './rest';
 import { CONFIG_EXCLUDED_ANNOTATION, FINALIZER, groupKey, ownerOf, ROLE_LABEL } from '../names';
 import {
   composeStatus,
@@ -78,8 +80,10 @@ export interface InstanceGroupControllerOptions {
   configName: string;
   drain: DrainSettings;
   templateRetention?: number;
-  /** Informer resync (the periodic re-check of every group). */
+  /** Informer resync (the periodic wake-up of every group; a settled group's is cheap, see rest.ts). */
   resyncMs?: number;
+  /** Longest time between full passes (AWS describes) of a settled Ready group; 0: every resync is full. */
+  driftCheckMs?: number;
   /** The per-group disruption locks every node tool shares: their namespace, and this process's region. */
   disruptionLock?: { namespace?: string; region?: string };
 }
@@ -108,6 +112,9 @@ export class InstanceGroupReconciler {
   private readonly locks: DisruptionLocks;
   private readonly client: KubeClient;
   private readonly log: Logger;
+  /** Per group: what its last full pass that ended Ready saw (rest.ts). */
+  private readonly rest = new Map<string, RestMark>();
+  private managedConfigCache?: Informer<V1ConfigMap>;
 
   constructor(
     private readonly mgr: Manager,
@@ -188,6 +195,8 @@ export class InstanceGroupReconciler {
       namespace: opts.configNamespace,
       fieldSelector: `metadata.name=${opts.configName}`,
     });
+    // Read from this watch's cache, never GET per reconcile (it usually does not exist: a 404 each time).
+    this.managedConfigCache = this.controller.informers().at(-1) as unknown as Informer<V1ConfigMap>;
   }
 
   private async reconcile(req: Request, log: Logger, signal: AbortSignal): Promise<ReconcileResult | void> {
@@ -200,6 +209,17 @@ export class InstanceGroupReconciler {
     const namespace = current.metadata.namespace ?? 'default';
     const name = current.metadata.name ?? '';
     const managed = await this.managedView(current);
+    const fingerprint = restFingerprint(current, managed.hash, this.nodesOfGroup(name));
+    const rest = restDecision({
+      mark: this.rest.get(req.key),
+      fingerprint,
+      state: current.status?.currentState,
+      deleting: isBeingDeleted(current),
+      now: Date.now(),
+      driftCheckMs: this.opts.driftCheckMs ?? 0,
+    });
+    if (rest.skip) return { requeueAfterMs: rest.requeueAfterMs };
+    this.rest.delete(req.key);
     const ig = normalizeInstanceGroup(managed.object);
     // From the manifest or, as upstream's shortened GitOps groups expect, the cluster defaults. Deleting,
     // the one that made the cloud resources (status): a default changed meanwhile must not leak them.
@@ -315,6 +335,8 @@ export class InstanceGroupReconciler {
       }),
     );
     this.announceState(current, cached, previousState, decision);
+    if (decision.state === 'Ready' && decision.requeueAfterMs === undefined && !problemMessage)
+      this.rest.set(req.key, { fingerprint, at: Date.now() });
     return decision.requeueAfterMs !== undefined ? { requeueAfterMs: decision.requeueAfterMs } : undefined;
   }
 
@@ -389,6 +411,14 @@ export class InstanceGroupReconciler {
         error: `${this.opts.configNamespace}/${this.opts.configName}: ${err.message}`,
       };
     }
+  }
+
+  /** The group's nodes (labelled with its name, as the node watch maps them), from the cache. */
+  private nodesOfGroup(name: string): V1Node[] {
+    return this.controller
+      .cacheOf<V1Node>(ResourceTypes.Node)
+      .list()
+      .filter((n) => n.metadata?.labels?.[ROLE_LABEL] === name);
   }
 
   /** Before the first cloud side effect: deletion must always pass through cleanup. */
@@ -821,11 +851,7 @@ export class InstanceGroupReconciler {
   private async applyManagedConfig(
     ig: Stored,
   ): Promise<{ object: Stored; hash?: string; overridden: string[] }> {
-    const cm = await this.client.get<V1ConfigMap>(
-      ResourceTypes.ConfigMap,
-      this.opts.configNamespace,
-      this.opts.configName,
-    );
+    const cm = this.managedConfigCache?.getByName(this.opts.configNamespace, this.opts.configName);
     const config = parseManagedConfig(cm?.data);
     if (!config) return { object: ig, overridden: [] };
     const ns = await this.client.get<V1Namespace>(

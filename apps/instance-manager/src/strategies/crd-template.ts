@@ -2,7 +2,7 @@
 // InstanceGroup, as the original wrote them ({{ .InstanceGroup.Status.ActiveScalingGroupName }}). Go
 // names map to the JSON fields (ObjectMeta -> metadata, EKSSpec -> eks, case-insensitive otherwise).
 // Pure.
-import { loadYaml } from '@kubernetes/client-node';
+import { load as loadYaml } from 'js-yaml';
 import type { CRDUpgradeStrategy, InstanceGroup } from '@keiko/api';
 import type { ResourceType } from '@keiko/kube-runtime';
 import { md5 } from '../names';
@@ -93,7 +93,7 @@ export function renderStrategyResource(
 ): StrategyResource {
   let parsed: unknown;
   try {
-    parsed = loadYaml<unknown>(renderGoTemplate(strategy.spec, ig));
+    parsed = loadYaml(renderGoTemplate(strategy.spec, ig));
   } catch (err) {
     if (err instanceof CrdTemplateError) throw err;
     throw new CrdTemplateError(

@@ -63,7 +63,7 @@ export interface World {
 }
 
 export async function startWorld(
-  opts: { dryRun?: boolean; prefix?: string; drainTimeoutMs?: number } = {},
+  opts: { dryRun?: boolean; prefix?: string; drainTimeoutMs?: number; driftCheckMs?: number } = {},
 ): Promise<World> {
   if (!process.env.AWS_ENDPOINT_URL)
     throw new Error('AWS_ENDPOINT_URL is not set: the jest global setup starts the emulator');
@@ -104,6 +104,7 @@ export async function startWorld(
     drain: { timeoutMs: opts.drainTimeoutMs ?? 60_000 },
     disruptionLock: { region: instrumented.config.region },
     resyncMs: 10_000,
+    ...(opts.driftCheckMs !== undefined ? { driftCheckMs: opts.driftCheckMs } : {}),
   });
   void mgr.start({ handleSignals: false });
 

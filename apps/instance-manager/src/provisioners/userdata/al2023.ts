@@ -18,7 +18,7 @@
 // other shell parts — stages, mounts, the PostBootstrap units — do anything; nodeadm-config still writes
 // kubelet's configuration every boot, which joins nothing.
 import { createHash } from 'node:crypto';
-import { loadAllYaml } from '@kubernetes/client-node';
+import { loadAll as loadAllYaml } from 'js-yaml';
 import type { ClusterAccess, RenderedStage } from './types';
 import {
   CLOUD_CONFIG_CONTENT_TYPE,
