@@ -14,7 +14,7 @@ function runSandbox(until: string[], stateDir: string): Promise<{ code: number |
   const env: NodeJS.ProcessEnv = { ...process.env, KEIKO_TESTENV_DIR: stateDir };
   for (const k of ['KUBECONFIG', 'AWS_ENDPOINT_URL', 'KEIKO_TESTENV_ETCD_URL']) delete env[k];
   return new Promise((resolve) => {
-    const args = ['run', 'sandbox', '--', ...until.flatMap((u) => ['--until', u]), '--timeout', '420'];
+    const args = ['run', 'sandbox', '--', ...until.flatMap((u) => ['--until', u]), '--timeout', '600'];
     const child = spawn('npm', args, {
       cwd: root,
       env,
@@ -59,6 +59,9 @@ const SETTLED: Record<string, string> = {
   'pod checkpoint incident': 'CaptureComplete PodCheckpoint forensics-system/incident-4711-api-server',
   // lifecycle-manager: an instance of its seeded group terminated through the TERMINATING hook leaves gracefully
   'lifecycle hook': 'lifecycle-manager: instance i-\\w+ left gracefully',
+  // minion-manager: its demo group switched to spot (cheap spot prices) and both instances replaced
+  'spot savings':
+    'minion-manager: status of minion-manager-demo: market=spot decision=spot spot=2 on-demand=0',
 };
 
 describe('npm run sandbox', () => {
@@ -93,5 +96,5 @@ describe('npm run sandbox', () => {
     } finally {
       fs.rmSync(stateDir, { recursive: true, force: true });
     }
-  }, 540_000);
+  }, 720_000);
 });
