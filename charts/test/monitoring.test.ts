@@ -46,6 +46,7 @@ const TOOL_METRIC_PREFIX: Record<string, string> = {
   governor: 'governor_',
   'kube-forensics': 'kube_forensics_',
   'lifecycle-manager': 'lifecycle_manager_',
+  'minion-manager': 'minion_manager_',
 };
 const toolPrefix = (chart: string) => TOOL_METRIC_PREFIX[chart] ?? `keiko_${chart.replaceAll('-', '_')}_`;
 

@@ -217,6 +217,20 @@ describe('replacements', () => {
     expect(planReplacements(group, 'on-demand', false)).toEqual({ kind: 'replace', instanceIds: ['i-3'] });
   });
 
+  it("keeps a spot group's on-demand base capacity (AWS relaunches it on-demand: never wrong)", () => {
+    const group = {
+      desiredCapacity: 3,
+      onDemandBase: 1,
+      instances: [inst('i-1', 'on-demand'), inst('i-2', 'on-demand'), inst('i-3', 'spot')],
+    };
+    expect(planReplacements(group, 'spot', false)).toEqual({ kind: 'replace', instanceIds: ['i-2'] });
+    const settled = {
+      ...group,
+      instances: [inst('i-1', 'on-demand'), inst('i-2', 'spot'), inst('i-3', 'spot')],
+    };
+    expect(planReplacements(settled, 'spot', false)).toEqual({ kind: 'done' });
+  });
+
   it('waits while the group is unstable', () => {
     const short = { desiredCapacity: 3, instances: [inst('i-1', 'on-demand'), inst('i-2', 'spot')] };
     expect(planReplacements(short, 'spot', false)).toMatchObject({

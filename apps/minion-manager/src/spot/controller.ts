@@ -117,7 +117,11 @@ export class SpotController implements Runnable {
     await this.tell(g, decision, action, prices);
     let market = g.market;
     let done = describeAction(action);
-    if (action.kind === 'switch') {
+    if (action.kind === 'switch' && this.d.replacer.busy(g.group.name))
+      // A replacement job still runs for the old market: switch once it has ended (never replace
+      // instances that have just become the right market).
+      done = `switch to ${action.to} after the replacement in progress`;
+    else if (action.kind === 'switch') {
       if (s.eventsOnly || s.dryRun)
         done = `would switch to ${action.to} (${s.eventsOnly ? 'events-only' : 'dry-run'})`;
       else {
@@ -148,8 +152,9 @@ export class SpotController implements Runnable {
   private replaceIfDue(g: ManagedGroup, market: Market, nodes: Map<string, V1Node>, done: string): string {
     const name = g.group.name;
     if (this.d.replacer.busy(name)) return `${done}; replacing instances`;
+    const base = g.group.mixedInstancesPolicy?.instancesDistribution?.onDemandBaseCapacity;
     const plan = planReplacements(
-      { desiredCapacity: g.group.desiredCapacity, instances: g.instances },
+      { desiredCapacity: g.group.desiredCapacity, instances: g.instances, onDemandBase: base ?? 0 },
       market,
       g.optIn.notTerminate,
     );

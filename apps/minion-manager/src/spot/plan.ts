@@ -163,6 +163,8 @@ export interface InstanceFacts {
 export interface GroupShape {
   desiredCapacity: number;
   instances: readonly InstanceFacts[];
+  /** A mixed-instances group's OnDemandBaseCapacity: on-demand even when the group buys spot. */
+  onDemandBase?: number;
 }
 
 /** Upstream's budget: round(1 % of desired), at least 1. */
@@ -194,7 +196,9 @@ export type ReplacementPlan =
 
 /** Which wrong-market instances to replace now: none while not-terminate, while unstable, past the budget. */
 export function planReplacements(group: GroupShape, market: Market, notTerminate: boolean): ReplacementPlan {
-  const wrong = wrongMarketInstances(group, market);
+  // A spot group keeps its on-demand base: AWS launches those on-demand again, so they are never wrong.
+  const base = market === 'spot' ? Math.max(0, group.onDemandBase ?? 0) : 0;
+  const wrong = wrongMarketInstances(group, market).slice(base);
   if (wrong.length === 0) return { kind: 'done' };
   if (notTerminate)
     return { kind: 'wait', reason: `tagged ${TAG_NOT_TERMINATE}=true: instances are not replaced` };
