@@ -166,8 +166,13 @@ export class InstanceGroupReconciler {
       },
     });
     const everyGroup = () => this.controller.primary.keys();
-    // aws-auth changed (someone removed a mapping?): every group re-asserts its role.
-    this.controller.watches<V1ConfigMap>(ResourceTypes.ConfigMap, everyGroup, {
+    // aws-auth changed (someone removed a mapping?): every group re-asserts its role — a full pass, even
+    // for a group at rest (aws-auth is not part of its rest fingerprint).
+    const reassertEveryGroup = () => {
+      this.rest.clear();
+      return everyGroup();
+    };
+    this.controller.watches<V1ConfigMap>(ResourceTypes.ConfigMap, reassertEveryGroup, {
       namespace: AWS_AUTH_NAMESPACE,
       fieldSelector: `metadata.name=${AWS_AUTH_NAME}`,
       predicates: [{ update: (o, n) => JSON.stringify(o.data ?? {}) !== JSON.stringify(n.data ?? {}) }],
