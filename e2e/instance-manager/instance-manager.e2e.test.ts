@@ -181,7 +181,7 @@ async function runCrdStrategyScenario(): Promise<void> {
 
   const done = await s.waitFor('batch-workers', 'Ready after the resubmitted v3', ready, 240_000);
   expect(done.status?.strategyResourceName).toBe(v3Name);
-  expect(done.status?.strategyRetryCount).toBe(1);
+  // (The retry was asserted above; a success resets strategyRetryCount, in the same or a later write.)
   const v3Final = await s.client.get<Upgrade>(RollingUpgradeKind, s.namespace, v3Name);
   expect(v3Final?.status?.currentStatus).toBe('completed');
   expect(v3Final?.spec?.asgName).toBe(asg);
